@@ -1,0 +1,126 @@
+// The `tweetdb` command: every piece of the system is a subcommand.
+// Every flag has an environment variable twin (TWEETDB_<FLAG>).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { join, resolve } from 'node:path';
+import { CoordinatorNode } from '../node/coordinator-node.ts';
+import { WorkerNode } from '../node/worker-node.ts';
+import { parseAddress } from '../wire/validate.ts';
+import { runStart } from './start.ts';
+import { runClient } from './client.ts';
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  coordinatorPort: 8571,
+  coordinator: '127.0.0.1:8571',
+  lockTimeoutS: 10,
+  workers: 2,
+  firstWorkerPort: 10001,
+  data: './data',
+} as const;
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 0 to 65535 (0 picks a free one)');
+  return n;
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('the lock timeout is a number of seconds above 0 and at most 3600');
+  return n;
+}
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('the number of workers is a whole number from 1 to 32');
+  return n;
+}
+
+function address(v: string): string {
+  if (parseAddress(v) === null) throw new InvalidArgumentError('an address is HOST:PORT, for example 127.0.0.1:8571');
+  return v;
+}
+
+/** Stops cleanly on SIGINT/SIGTERM. */
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+const program = new Command();
+program
+  .name('tweetdb')
+  .description('A replicated tweet store whose writes are atomic across all of its storage nodes (two-phase commit).')
+  .showHelpAfterError();
+
+program
+  .command('coordinator')
+  .description('run the coordinator: the TCP JSON API and the two-phase commit over the workers')
+  .addOption(new Option('--port <port>', 'port of the TCP API').default(DEFAULTS.coordinatorPort).argParser(port).env('TWEETDB_PORT'))
+  .addOption(new Option('--host <host>', 'address to bind (the API is trusted: keep it private)').default(DEFAULTS.host).env('TWEETDB_HOST'))
+  .addOption(new Option('--data <dir>', 'data directory (default ./data/coordinator)').env('TWEETDB_DATA'))
+  .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number }) => {
+    const node = new CoordinatorNode({
+      host: o.host,
+      port: o.port,
+      dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
+      lockTimeoutMs: Math.round(o.lockTimeout * 1000),
+    });
+    onSignals(() => node.stop());
+    await node.start();
+  });
+
+program
+  .command('worker')
+  .description('run a worker: a full durable copy of the data that votes in two-phase commit')
+  .argument('[port]', 'port to listen on', port, DEFAULTS.firstWorkerPort)
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator to register with').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--host <host>', 'address to bind').default(DEFAULTS.host).env('TWEETDB_HOST'))
+  .addOption(new Option('--advertise <host:port>', 'address the coordinator should dial (default: the bound host:port)').argParser(address).env('TWEETDB_ADVERTISE'))
+  .addOption(new Option('--data <dir>', 'data directory (default ./data/worker-PORT)').env('TWEETDB_DATA'))
+  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string }) => {
+    const node = new WorkerNode({
+      host: o.host,
+      port: p,
+      advertise: o.advertise ?? null,
+      coordinator: o.coordinator,
+      dataDir: resolve(o.data ?? join(DEFAULTS.data, `worker-${p}`)),
+    });
+    onSignals(() => node.stop());
+    await node.start();
+  });
+
+program
+  .command('start')
+  .description('run a whole local cluster: a coordinator and its workers (what `npm start` runs); Ctrl-C stops all')
+  .addOption(new Option('--workers <n>', 'number of workers').default(DEFAULTS.workers).argParser(count).env('TWEETDB_WORKERS'))
+  .addOption(new Option('--data <dir>', 'data directory; each node gets a folder in it').default(DEFAULTS.data).env('TWEETDB_DATA'))
+  .addOption(new Option('--port <port>', 'coordinator port').default(DEFAULTS.coordinatorPort).argParser(port).env('TWEETDB_PORT'))
+  .addOption(new Option('--worker-port <port>', 'port of the first worker; the others follow it').default(DEFAULTS.firstWorkerPort).argParser(port).env('TWEETDB_WORKER_PORT'))
+  .addOption(new Option('--host <host>', 'address every node binds').default(DEFAULTS.host).env('TWEETDB_HOST'))
+  .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number }) => {
+    await runStart(o);
+  });
+
+program
+  .command('client')
+  .description('interactive shell on the coordinator\'s TCP API (reads requests from standard input when it is not a terminal)')
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--compact', 'print each reply on one line').env('TWEETDB_COMPACT'))
+  .action(async (o: { coordinator: string; compact?: boolean }) => {
+    process.exitCode = await runClient(o.coordinator, o.compact === true);
+  });
+
+await program.parseAsync(process.argv);

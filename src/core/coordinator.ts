@@ -1,0 +1,1018 @@
+// The coordinator's side of two-phase commit, as a deterministic state machine.
+//
+// Events in (a client request, a worker's message, a link that came up or went
+// down, a decision that became durable, a tick with the time), effects out
+// (reply, send, log, link). src/node/coordinator-node.ts does the I/O.
+//
+// The rules:
+// - every registered worker votes on every write; a write while one is not up
+//   is refused at once with UNAVAILABLE naming it;
+// - commit is decided only with every YES in hand, and logged durably before
+//   anyone is told (presumed abort: no record means abort, so aborts are not logged);
+// - the client hears OK once every voter that is still reachable has applied
+//   the commit; a voter that went away gets the decision when it comes back,
+//   and is not "up" (it neither votes nor serves reads) until it has it;
+// - nothing undecided outlives the lock timeout.
+
+import { strict as assert } from 'node:assert';
+import { encodeCursor, renderTweet } from './render.ts';
+import type {
+  ClientRequest,
+  ErrorCode,
+  Failure,
+  FromWorker,
+  Op,
+  OpResult,
+  ReadQuery,
+  Reply,
+  ToWorker,
+  Tweet,
+  WorkerState,
+  WriteRequest,
+} from './types.ts';
+
+export type WorkerLinkState = 'up' | 'down' | 'joining';
+
+export type CoordinatorEffect =
+  | { type: 'reply'; conn: number; slot: number; reply: Reply }
+  | { type: 'send'; worker: string; msg: ToWorker }
+  | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
+  | { type: 'forget_decision'; txid: string }
+  | { type: 'save_member'; id: string; address: string }
+  | { type: 'remove_member'; id: string }
+  /** Keep a connection open to this worker (reconnecting as needed), or stop. */
+  | { type: 'link'; worker: string; address: string }
+  | { type: 'unlink'; worker: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
+
+export type CoordinatorEvent =
+  | { type: 'request'; conn: number; slot: number; request: ClientRequest }
+  | { type: 'conn_closed'; conn: number }
+  | { type: 'link_up'; worker: string }
+  | { type: 'link_down'; worker: string }
+  | { type: 'worker_message'; worker: string; msg: FromWorker }
+  /** A log_commit effect is on disk. */
+  | { type: 'logged'; txid: string }
+  | { type: 'tick' };
+
+export interface RecoveredCoordinator {
+  epoch: number;
+  last_cseq: number;
+  members: { id: string; address: string }[];
+  decisions: { txid: string; cseq: number; voters: string[]; at: number }[];
+}
+
+export interface CoordinatorConfig {
+  lockTimeoutMs: number;
+  /** Pages of a full copy to a joining worker. */
+  copyPageRows: number;
+}
+
+interface Member {
+  id: string;
+  address: string;
+  state: WorkerLinkState;
+  linked: boolean;
+  /** From the worker's last `state` message. */
+  maxCseq: number;
+  /** Outcomes sent while it rejoins, not yet acknowledged. */
+  resolving: Set<string>;
+  helloPending: boolean;
+  copy: { rid: number; donor: string; after: string | null } | null;
+}
+
+type TxnPhase = 'open' | 'locking' | 'preparing' | 'logging' | 'committing' | 'aborting' | 'failed';
+
+/** A request waiting in an interactive transaction's queue. */
+type Queued = { slot: number; kind: 'op'; op: Op } | { slot: number; kind: 'commit' } | { slot: number; kind: 'abort' };
+
+interface Txn {
+  txid: string;
+  conn: number;
+  interactive: boolean;
+  phase: TxnPhase;
+  voters: string[];
+  ops: Op[];
+  /** The slot whose reply this transaction owes now. */
+  slot: number | null;
+  queue: Queued[];
+  waiting: Set<string>;
+  results: OpResult[] | null;
+  lockSeq: number;
+  startedAt: number;
+  deadline: number;
+  reason: Failure | null;
+  /** Set when the client itself asked to abort: the reply is OK, not ABORT. */
+  clientAbort: boolean;
+  cseq: number;
+}
+
+interface Decision {
+  txid: string;
+  cseq: number;
+  voters: string[];
+  unacked: Set<string>;
+  at: number;
+}
+
+interface PendingRead {
+  conn: number;
+  slot: number;
+  query: ReadQuery;
+  worker: string;
+  tried: Set<string>;
+  deadline: number;
+  /** For `check`: the aggregate this part belongs to. */
+  check: CheckAggregate | null;
+}
+
+interface CheckAggregate {
+  conn: number;
+  slot: number;
+  parts: Map<string, Record<string, unknown>>;
+  outstanding: number;
+}
+
+/** Limits (TigerBeetle style: everything has one). */
+export const LIMITS = {
+  opsPerTransaction: 100,
+  interactiveQueue: 1_000,
+  maxWorkers: 32,
+} as const;
+
+export class CoordinatorCore {
+  private readonly cfg: CoordinatorConfig;
+  readonly epoch: number;
+  private readonly members = new Map<string, Member>();
+  private readonly txns = new Map<string, Txn>();
+  private readonly connTxn = new Map<number, string>();
+  private readonly decisions = new Map<string, Decision>();
+  private readonly reads = new Map<number, PendingRead>();
+  private lastCseq: number;
+  private txnSeq = 0;
+  private idSeq = 0;
+  private lastIdMs = 0;
+  private nextRid = 1;
+  private readRobin = 0;
+  private out: CoordinatorEffect[] = [];
+  readonly counters = {
+    commits: 0,
+    aborts: {} as Partial<Record<ErrorCode | 'CLIENT', number>>,
+    reads: 0,
+    requests: 0,
+  };
+
+  constructor(cfg: CoordinatorConfig, recovered: RecoveredCoordinator) {
+    this.cfg = cfg;
+    this.epoch = recovered.epoch;
+    this.lastCseq = recovered.last_cseq;
+    for (const m of recovered.members) this.members.set(m.id, newMember(m.id, m.address));
+    for (const d of recovered.decisions) {
+      this.decisions.set(d.txid, { ...d, unacked: new Set(d.voters.filter((v) => this.members.has(v))) });
+    }
+  }
+
+  /** Effects to run at start: open a link to every remembered worker. */
+  start(): CoordinatorEffect[] {
+    return [...this.members.values()].map((m) => ({ type: 'link', worker: m.id, address: m.address }) as const);
+  }
+
+  get lockTimeoutMs(): number {
+    return this.cfg.lockTimeoutMs;
+  }
+
+  handle(event: CoordinatorEvent, now: number): CoordinatorEffect[] {
+    this.out = [];
+    switch (event.type) {
+      case 'request':
+        this.counters.requests++;
+        this.onRequest(event.conn, event.slot, event.request, now);
+        break;
+      case 'conn_closed':
+        this.onConnClosed(event.conn, now);
+        break;
+      case 'link_up':
+        this.onLinkUp(event.worker);
+        break;
+      case 'link_down':
+        this.onLinkDown(event.worker, now);
+        break;
+      case 'worker_message':
+        this.onWorkerMessage(event.worker, event.msg, now);
+        break;
+      case 'logged':
+        this.onLogged(event.txid, now);
+        break;
+      case 'tick':
+        this.onTick(now);
+        break;
+    }
+    this.maybeStartCopies();
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // Client requests
+
+  private reply(conn: number, slot: number, reply: Reply): void {
+    this.out.push({ type: 'reply', conn, slot, reply });
+  }
+
+  private onRequest(conn: number, slot: number, req: ClientRequest, now: number): void {
+    switch (req.action) {
+      case 'post':
+      case 'update':
+      case 'delete': {
+        const op = this.toOp(req, now);
+        const open = this.connTxn.get(conn);
+        if (open !== undefined) this.enqueue(this.mustTxn(open), { slot, kind: 'op', op }, now);
+        else this.startOneShot(conn, slot, [op], now);
+        return;
+      }
+      case 'transaction': {
+        if (this.connTxn.has(conn)) {
+          this.reply(conn, slot, invalid('a transaction is open on this connection: send its ops one at a time, then commit or abort it'));
+          return;
+        }
+        this.startOneShot(conn, slot, req.ops.map((w) => this.toOp(w, now)), now);
+        return;
+      }
+      case 'begin': {
+        const open = this.connTxn.get(conn);
+        if (open !== undefined) {
+          this.reply(conn, slot, invalid(`transaction ${open} is already open on this connection; commit or abort it first`));
+          return;
+        }
+        const t = this.newTxn(conn, true, now);
+        this.connTxn.set(conn, t.txid);
+        this.reply(conn, slot, { status: 'OK', txid: t.txid });
+        return;
+      }
+      case 'commit':
+      case 'abort': {
+        const open = this.connTxn.get(conn);
+        if (open === undefined) {
+          this.reply(conn, slot, invalid(`no transaction is open on this connection; send {"action":"begin"} first`));
+          return;
+        }
+        this.enqueue(this.mustTxn(open), { slot, kind: req.action }, now);
+        return;
+      }
+      case 'get_tweets':
+        this.startRead(conn, slot, { kind: 'get_tweets', limit: req.limit + 1, before: req.before, username: req.username }, now);
+        return;
+      case 'get_tweet':
+        this.startRead(conn, slot, { kind: 'get_tweet', id: req.id }, now);
+        return;
+      case 'status':
+        this.reply(conn, slot, this.statusReply(now));
+        return;
+      case 'check':
+        this.startCheck(conn, slot, now);
+        return;
+      case 'register':
+        this.onRegister(conn, slot, req.worker.id, req.worker.address);
+        return;
+    }
+  }
+
+  private toOp(w: WriteRequest, now: number): Op {
+    switch (w.action) {
+      case 'post':
+        return {
+          kind: 'post',
+          tweet: { id: w.tweet.id ?? this.newTweetId(now), username: w.tweet.username, content: w.tweet.content, created_at: now, updated_at: null },
+        };
+      case 'update':
+        return { kind: 'update', id: w.tweet.id, content: w.tweet.content, username: w.tweet.username, at: now };
+      case 'delete':
+        return { kind: 'delete', id: w.tweet.id, username: w.tweet.username };
+    }
+  }
+
+  /** Time-ordered ids: milliseconds, then this coordinator's epoch and a counter, all in base 36. */
+  private newTweetId(now: number): string {
+    if (now !== this.lastIdMs) {
+      this.lastIdMs = now;
+      this.idSeq = 0;
+    }
+    this.idSeq++;
+    return `${now.toString(36).padStart(9, '0')}${this.epoch.toString(36).padStart(3, '0')}${this.idSeq.toString(36).padStart(3, '0')}`;
+  }
+
+  private newTxn(conn: number, interactive: boolean, now: number): Txn {
+    this.txnSeq++;
+    const t: Txn = {
+      txid: `${this.epoch}.${this.txnSeq}`,
+      conn,
+      interactive,
+      phase: 'open',
+      voters: [],
+      ops: [],
+      slot: null,
+      queue: [],
+      waiting: new Set(),
+      results: null,
+      lockSeq: 0,
+      startedAt: now,
+      deadline: Number.POSITIVE_INFINITY,
+      reason: null,
+      clientAbort: false,
+      cseq: 0,
+    };
+    this.txns.set(t.txid, t);
+    return t;
+  }
+
+  private mustTxn(txid: string): Txn {
+    const t = this.txns.get(txid);
+    assert.ok(t !== undefined, `transaction ${txid} is not known`);
+    return t;
+  }
+
+  /** Every registered worker votes. Returns the voters, or why a write cannot run now. */
+  private votingSet(): { ok: true; voters: string[] } | { ok: false; failure: Failure } {
+    if (this.members.size === 0) {
+      return { ok: false, failure: { code: 'UNAVAILABLE', error: 'no worker has registered with this coordinator yet; start one with `tweetdb worker PORT`' } };
+    }
+    for (const m of this.members.values()) {
+      if (m.state !== 'up') {
+        const why = m.state === 'joining' ? 'is joining the cluster (catching up on data)' : 'is unreachable';
+        return { ok: false, failure: { code: 'UNAVAILABLE', error: `worker ${m.id} (${m.address}) ${why}; writes resume when it is up` } };
+      }
+    }
+    return { ok: true, voters: [...this.members.keys()] };
+  }
+
+  private startOneShot(conn: number, slot: number, ops: Op[], now: number): void {
+    const t = this.newTxn(conn, false, now);
+    t.slot = slot;
+    t.ops = ops;
+    const set = this.votingSet();
+    if (!set.ok) {
+      this.finish(t, set.failure);
+      return;
+    }
+    t.voters = set.voters;
+    t.deadline = now + this.cfg.lockTimeoutMs;
+    this.sendPrepare(t, ops);
+  }
+
+  private sendPrepare(t: Txn, ops: Op[] | null): void {
+    t.phase = 'preparing';
+    t.waiting = new Set(t.voters);
+    t.results = null;
+    for (const w of t.voters) this.send(w, { type: 'prepare', txid: t.txid, ops });
+  }
+
+  private send(worker: string, msg: ToWorker): void {
+    this.out.push({ type: 'send', worker, msg });
+  }
+
+  // Interactive transactions: requests queue and run one at a time, in order.
+
+  private enqueue(t: Txn, q: Queued, now: number): void {
+    if (t.phase === 'failed') {
+      this.answerAfterFailure(t, q);
+      return;
+    }
+    if (t.queue.length >= LIMITS.interactiveQueue) {
+      this.reply(t.conn, q.slot, invalid(`too many requests queued in transaction ${t.txid} (limit ${LIMITS.interactiveQueue})`));
+      return;
+    }
+    t.queue.push(q);
+    if (t.phase === 'open') this.runQueue(t, now);
+  }
+
+  private runQueue(t: Txn, now: number): void {
+    while (t.phase === 'open' && t.queue.length > 0) {
+      const q = t.queue.shift() as Queued;
+      t.slot = q.slot;
+      if (q.kind === 'abort') {
+        t.clientAbort = true;
+        this.abortTxn(t, { code: 'INVALID', error: 'aborted by the client' }, now);
+        return;
+      }
+      if (q.kind === 'commit') {
+        if (t.ops.length === 0) {
+          this.finish(t, null);
+          return;
+        }
+        t.deadline = Math.min(t.deadline, now + this.cfg.lockTimeoutMs);
+        this.sendPrepare(t, null);
+        return;
+      }
+      if (t.ops.length >= LIMITS.opsPerTransaction) {
+        this.reply(t.conn, q.slot, invalid(`a transaction holds at most ${LIMITS.opsPerTransaction} writes`));
+        t.slot = null;
+        continue;
+      }
+      if (t.voters.length === 0) {
+        const set = this.votingSet();
+        if (!set.ok) {
+          this.abortTxn(t, set.failure, now);
+          return;
+        }
+        t.voters = set.voters;
+        // The lock timeout runs from the first lock.
+        t.deadline = now + this.cfg.lockTimeoutMs;
+      } else {
+        for (const w of t.voters) {
+          const m = this.members.get(w);
+          if (m === undefined || m.state !== 'up') {
+            this.abortTxn(t, { code: 'UNAVAILABLE', error: `worker ${w} (${m?.address ?? 'removed'}) became unreachable during the transaction` }, now);
+            return;
+          }
+        }
+      }
+      t.phase = 'locking';
+      t.lockSeq++;
+      t.ops.push(q.op);
+      t.results = null;
+      t.waiting = new Set(t.voters);
+      for (const w of t.voters) this.send(w, { type: 'lock', txid: t.txid, seq: t.lockSeq, op: q.op });
+    }
+  }
+
+  private answerAfterFailure(t: Txn, q: Queued): void {
+    const reason = t.reason ?? { code: 'INTERNAL' as const, error: 'transaction failed' };
+    if (q.kind === 'abort') {
+      this.reply(t.conn, q.slot, { status: 'OK' });
+      this.closeTxn(t);
+    } else if (q.kind === 'commit') {
+      this.reply(t.conn, q.slot, { status: 'ABORT', ...reason });
+      this.closeTxn(t);
+    } else {
+      this.reply(t.conn, q.slot, { status: 'ABORT', ...reason });
+    }
+  }
+
+  private closeTxn(t: Txn): void {
+    this.txns.delete(t.txid);
+    if (this.connTxn.get(t.conn) === t.txid) this.connTxn.delete(t.conn);
+  }
+
+  private onConnClosed(conn: number, now: number): void {
+    const txid = this.connTxn.get(conn);
+    if (txid === undefined) return;
+    const t = this.mustTxn(txid);
+    this.connTxn.delete(conn);
+    t.queue = [];
+    // Closing the connection aborts an open transaction; one already deciding runs to its end.
+    if (t.phase === 'open' || t.phase === 'locking') {
+      t.clientAbort = true;
+      this.abortTxn(t, { code: 'INVALID', error: 'the client closed its connection' }, now);
+    } else if (t.phase === 'failed') {
+      this.txns.delete(txid);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Votes, decisions, acknowledgements
+
+  private onWorkerMessage(worker: string, msg: FromWorker, now: number): void {
+    const m = this.members.get(worker);
+    if (m === undefined || !m.linked) return; // from a link we no longer trust
+    switch (msg.type) {
+      case 'state':
+        this.onState(m, msg, now);
+        return;
+      case 'locked':
+      case 'lock_refused': {
+        const t = this.txns.get(msg.txid);
+        if (t === undefined || t.phase !== 'locking' || msg.seq !== t.lockSeq || !t.waiting.has(worker)) return;
+        if (msg.type === 'lock_refused') {
+          this.abortTxn(t, { code: msg.code, error: msg.error }, now);
+          return;
+        }
+        t.waiting.delete(worker);
+        t.results ??= [msg.result];
+        if (t.waiting.size === 0) {
+          t.phase = 'open';
+          const result = t.results[0] ?? {};
+          const slot = t.slot;
+          t.slot = null;
+          if (slot !== null) this.reply(t.conn, slot, okWithResult(result));
+          this.runQueue(t, now);
+        }
+        return;
+      }
+      case 'vote': {
+        const t = this.txns.get(msg.txid);
+        if (t === undefined || t.phase !== 'preparing' || !t.waiting.has(worker)) return;
+        if (!msg.yes) {
+          this.abortTxn(t, { code: msg.code, error: msg.error }, now);
+          return;
+        }
+        t.waiting.delete(worker);
+        if (t.results === null) t.results = msg.results;
+        else if (JSON.stringify(t.results) !== JSON.stringify(msg.results)) {
+          this.out.push({ type: 'log', level: 'error', msg: 'workers computed different results for one transaction', data: { txid: t.txid, worker } });
+        }
+        if (t.waiting.size === 0) {
+          this.lastCseq++;
+          t.cseq = this.lastCseq;
+          t.phase = 'logging';
+          this.out.push({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
+        }
+        return;
+      }
+      case 'ack':
+        this.onAck(m, msg.txid, msg.outcome, now);
+        return;
+      case 'query':
+        this.onQuery(m, msg.txid);
+        return;
+      case 'read_result':
+      case 'read_failed':
+        this.onReadResult(m, msg, now);
+        return;
+      case 'installed':
+        this.onInstalled(m, msg.rid, msg.done);
+        return;
+    }
+  }
+
+  private onLogged(txid: string, now: number): void {
+    const t = this.mustTxn(txid);
+    assert.equal(t.phase, 'logging');
+    const d: Decision = { txid, cseq: t.cseq, voters: t.voters, unacked: new Set(t.voters), at: now };
+    this.decisions.set(txid, d);
+    t.phase = 'committing';
+    t.waiting = new Set();
+    // A voter unreachable now learns the outcome when it comes back, before it is up again.
+    t.deadline = now + this.cfg.lockTimeoutMs;
+    for (const w of t.voters) {
+      const m = this.members.get(w);
+      if (m !== undefined && m.linked) {
+        t.waiting.add(w);
+        this.send(w, { type: 'commit', txid, cseq: t.cseq });
+      }
+    }
+    this.counters.commits++;
+    if (t.waiting.size === 0) this.finish(t, null);
+  }
+
+  private onAck(m: Member, txid: string, outcome: 'commit' | 'abort', _now: number): void {
+    m.resolving.delete(txid);
+    if (outcome === 'commit') {
+      const d = this.decisions.get(txid);
+      if (d !== undefined) {
+        d.unacked.delete(m.id);
+        m.maxCseq = Math.max(m.maxCseq, d.cseq);
+        if (d.unacked.size === 0) {
+          this.decisions.delete(txid);
+          this.out.push({ type: 'forget_decision', txid });
+        }
+      }
+    }
+    const t = this.txns.get(txid);
+    if (t !== undefined && t.waiting.delete(m.id) && t.waiting.size === 0) {
+      if (t.phase === 'committing') this.finish(t, null);
+      else if (t.phase === 'aborting') this.finishAbort(t);
+    }
+    if (m.state === 'joining') this.maybeInSync(m);
+  }
+
+  /** A prepared worker asks what happened. Presumed abort: no decision and not in flight means abort. */
+  private onQuery(m: Member, txid: string): void {
+    const d = this.decisions.get(txid);
+    if (d !== undefined) {
+      this.send(m.id, { type: 'commit', txid, cseq: d.cseq });
+      return;
+    }
+    const t = this.txns.get(txid);
+    if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) return; // still deciding
+    this.send(m.id, { type: 'abort', txid });
+  }
+
+  private abortTxn(t: Txn, reason: Failure, now: number): void {
+    assert.ok(t.phase !== 'logging' && t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
+    t.reason = reason;
+    t.phase = 'aborting';
+    t.waiting = new Set();
+    t.deadline = now + this.cfg.lockTimeoutMs;
+    for (const w of t.voters) {
+      const m = this.members.get(w);
+      if (m !== undefined && m.linked) {
+        t.waiting.add(w);
+        this.send(w, { type: 'abort', txid: t.txid });
+      }
+    }
+    // The reply waits for the acks, so a client that retries at once finds the locks free.
+    if (t.waiting.size === 0) this.finishAbort(t);
+  }
+
+  private finishAbort(t: Txn): void {
+    const reason = t.reason ?? { code: 'INTERNAL' as const, error: 'aborted' };
+    if (!t.interactive) {
+      this.finish(t, reason);
+      return;
+    }
+    const slot = t.slot;
+    t.slot = null;
+    t.phase = 'failed';
+    if (t.clientAbort) {
+      this.counters.aborts.CLIENT = (this.counters.aborts.CLIENT ?? 0) + 1;
+      if (slot !== null) this.reply(t.conn, slot, { status: 'OK' });
+      this.closeTxn(t);
+      return;
+    }
+    this.counters.aborts[reason.code] = (this.counters.aborts[reason.code] ?? 0) + 1;
+    if (slot !== null) this.answerAfterFailure(t, { slot, kind: 'op', op: t.ops[0] as Op });
+    const queued = t.queue;
+    t.queue = [];
+    for (const q of queued) this.answerAfterFailure(t, q);
+    if (!this.connTxn.has(t.conn) || this.connTxn.get(t.conn) !== t.txid) this.txns.delete(t.txid);
+  }
+
+  /** The transaction's answer: OK with its results, or ABORT with the reason. */
+  private finish(t: Txn, failure: Failure | null): void {
+    const slot = t.slot;
+    t.slot = null;
+    if (failure !== null) {
+      this.counters.aborts[failure.code] = (this.counters.aborts[failure.code] ?? 0) + 1;
+      if (slot !== null) this.reply(t.conn, slot, { status: 'ABORT', ...failure });
+      this.closeTxn(t);
+      return;
+    }
+    if (slot !== null) {
+      const results = t.results ?? [];
+      if (t.interactive) this.reply(t.conn, slot, { status: 'OK' });
+      else if (results.length === 1) this.reply(t.conn, slot, okWithResult(results[0] as OpResult));
+      else this.reply(t.conn, slot, { status: 'OK', results: results.map((r) => ('tweet' in r ? { tweet: renderTweet(r.tweet as Tweet) } : {})) });
+    }
+    this.closeTxn(t);
+  }
+
+  // -------------------------------------------------------------------------
+  // Time
+
+  private onTick(now: number): void {
+    for (const t of [...this.txns.values()]) {
+      if (now < t.deadline) continue;
+      const T = this.cfg.lockTimeoutMs / 1000;
+      switch (t.phase) {
+        case 'open':
+          this.abortTxn(t, { code: 'TIMEOUT', error: `transaction ${t.txid} was not committed within the lock timeout (${T} s) and was aborted; its locks are released` }, now);
+          break;
+        case 'locking':
+        case 'preparing': {
+          const silent = [...t.waiting];
+          const failure: Failure =
+            silent.length > 0
+              ? { code: 'UNAVAILABLE', error: `worker ${silent.map((w) => `${w} (${this.members.get(w)?.address ?? '?'})`).join(', ')} did not answer within the lock timeout (${T} s)` }
+              : { code: 'TIMEOUT', error: `transaction ${t.txid} exceeded the lock timeout (${T} s) and was aborted` };
+          this.abortTxn(t, failure, now);
+          break;
+        }
+        case 'committing':
+          // The decision is durable; a voter that does not acknowledge in time is cut off and
+          // re-driven when it reconnects, rather than holding the client hostage.
+          for (const w of t.waiting) this.cutOff(w, now, `did not acknowledge commit ${t.txid} within the lock timeout`);
+          break;
+        case 'aborting':
+          this.finishAbort(t);
+          break;
+        case 'logging':
+        case 'failed':
+          break;
+      }
+    }
+    for (const [rid, r] of [...this.reads]) {
+      if (now >= r.deadline) this.retryRead(rid, r, now, `worker ${r.worker} did not answer within the lock timeout`);
+    }
+  }
+
+  private cutOff(worker: string, now: number, why: string): void {
+    const m = this.members.get(worker);
+    if (m === undefined) return;
+    this.out.push({ type: 'log', level: 'warn', msg: `worker ${worker} cut off: ${why}` });
+    this.out.push({ type: 'unlink', worker });
+    this.out.push({ type: 'link', worker, address: m.address });
+    this.onLinkDown(worker, now);
+  }
+
+  // -------------------------------------------------------------------------
+  // Membership and links
+
+  private onRegister(conn: number, slot: number, id: string, address: string): void {
+    const existing = this.members.get(id);
+    if (existing !== undefined) {
+      if (existing.address !== address) {
+        existing.address = address;
+        this.out.push({ type: 'save_member', id, address });
+        this.out.push({ type: 'unlink', worker: id });
+        this.out.push({ type: 'link', worker: id, address });
+      }
+      this.reply(conn, slot, { status: 'OK', lock_timeout_s: this.cfg.lockTimeoutMs / 1000, id });
+      return;
+    }
+    // A new identity at a known address is that worker with a new data directory: it replaces the old one.
+    for (const old of [...this.members.values()]) {
+      if (old.address === address) this.removeMember(old);
+    }
+    if (this.members.size >= LIMITS.maxWorkers) {
+      this.reply(conn, slot, { status: 'ERROR', code: 'INVALID', error: `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes` });
+      return;
+    }
+    this.members.set(id, newMember(id, address));
+    this.out.push({ type: 'save_member', id, address });
+    this.out.push({ type: 'link', worker: id, address });
+    this.out.push({ type: 'log', level: 'info', msg: `worker ${id} registered at ${address}` });
+    this.reply(conn, slot, { status: 'OK', lock_timeout_s: this.cfg.lockTimeoutMs / 1000, id });
+  }
+
+  private removeMember(m: Member): void {
+    this.members.delete(m.id);
+    this.out.push({ type: 'unlink', worker: m.id });
+    this.out.push({ type: 'remove_member', id: m.id });
+    this.out.push({ type: 'log', level: 'warn', msg: `worker ${m.id} at ${m.address} replaced by a new identity` });
+    for (const d of [...this.decisions.values()]) {
+      d.unacked.delete(m.id);
+      if (d.unacked.size === 0 && !this.txns.has(d.txid)) {
+        this.decisions.delete(d.txid);
+        this.out.push({ type: 'forget_decision', txid: d.txid });
+      }
+    }
+  }
+
+  private onLinkUp(worker: string): void {
+    const m = this.members.get(worker);
+    if (m === undefined) return;
+    m.linked = true;
+    m.state = 'joining';
+    m.helloPending = true;
+    m.resolving.clear();
+    m.copy = null;
+    this.send(worker, { type: 'hello', lock_timeout_ms: this.cfg.lockTimeoutMs });
+  }
+
+  private onLinkDown(worker: string, now: number): void {
+    const m = this.members.get(worker);
+    if (m === undefined || !m.linked) return;
+    m.linked = false;
+    m.state = 'down';
+    m.copy = null;
+    m.resolving.clear();
+    for (const t of [...this.txns.values()]) {
+      if (!t.waiting.has(worker)) continue;
+      if (t.phase === 'locking' || t.phase === 'preparing') {
+        this.abortTxn(t, { code: 'UNAVAILABLE', error: `worker ${worker} (${m.address}) went down during the transaction` }, now);
+      } else if (t.phase === 'committing' || t.phase === 'aborting') {
+        t.waiting.delete(worker);
+        if (t.waiting.size === 0) {
+          if (t.phase === 'committing') this.finish(t, null);
+          else this.finishAbort(t);
+        }
+      }
+    }
+    for (const [rid, r] of [...this.reads]) {
+      if (r.worker === worker) this.retryRead(rid, r, now, `worker ${worker} went down`);
+    }
+    // A copy that used this worker as donor stops; the joiner starts over with another.
+    for (const j of this.members.values()) if (j.copy !== null && j.copy.donor === worker) j.copy = null;
+  }
+
+  private onState(m: Member, s: WorkerState, _now: number): void {
+    if (s.node_id !== m.id) {
+      // Another process answers at this address; it will register under its own identity.
+      this.out.push({ type: 'log', level: 'warn', msg: `worker at ${m.address} answered as ${s.node_id}, expected ${m.id}` });
+      this.out.push({ type: 'unlink', worker: m.id });
+      this.out.push({ type: 'link', worker: m.id, address: m.address });
+      m.linked = false;
+      m.state = 'down';
+      return;
+    }
+    m.helloPending = false;
+    m.maxCseq = s.max_cseq;
+    // Re-drive every outcome it is owed: logged commits, and aborts for what nobody decided.
+    for (const txid of s.prepared) {
+      const t = this.txns.get(txid);
+      if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) {
+        if (t.phase === 'committing' && !t.waiting.has(m.id)) {
+          t.waiting.add(m.id);
+        } else continue;
+      }
+      if (this.decisions.has(txid)) continue; // sent below
+      m.resolving.add(txid);
+      this.send(m.id, { type: 'abort', txid });
+    }
+    for (const d of this.decisions.values()) {
+      if (!d.unacked.has(m.id)) continue;
+      m.resolving.add(d.txid);
+      this.send(m.id, { type: 'commit', txid: d.txid, cseq: d.cseq });
+    }
+    this.maybeInSync(m);
+  }
+
+  /** A rejoining worker is up once it owes nothing and has every commit; otherwise it copies. */
+  private maybeInSync(m: Member): void {
+    if (m.state !== 'joining' || m.helloPending || m.resolving.size > 0 || m.copy !== null) return;
+    if (m.maxCseq >= this.lastCseq) {
+      m.state = 'up';
+      this.out.push({ type: 'log', level: 'info', msg: `worker ${m.id} (${m.address}) is up` });
+    }
+    // else: maybeStartCopies() starts a full copy once nothing is in flight.
+  }
+
+  private maybeStartCopies(): void {
+    for (const m of this.members.values()) {
+      if (m.state !== 'joining' || m.helloPending || m.resolving.size > 0 || m.copy !== null || m.maxCseq >= this.lastCseq) continue;
+      // Nothing may commit while the copy is taken: wait until every transaction is decided and applied.
+      for (const t of this.txns.values()) if (t.phase !== 'failed' && t.phase !== 'aborting' && t.voters.length > 0) return;
+      const donor = [...this.members.values()].find((d) => d.state === 'up');
+      if (donor === undefined) return;
+      const rid = this.nextRid++;
+      m.copy = { rid, donor: donor.id, after: null };
+      this.out.push({ type: 'log', level: 'info', msg: `worker ${m.id} copies the data from ${donor.id}` });
+      this.send(donor.id, { type: 'read', rid, query: { kind: 'snapshot', after: null, limit: this.cfg.copyPageRows } });
+    }
+  }
+
+  private onCopyPage(donor: Member, rid: number, rows: Tweet[]): void {
+    for (const m of this.members.values()) {
+      if (m.copy === null || m.copy.rid !== rid || m.copy.donor !== donor.id) continue;
+      const done = rows.length < this.cfg.copyPageRows;
+      const reset = m.copy.after === null;
+      m.copy.after = rows.length > 0 ? (rows[rows.length - 1] as Tweet).id : m.copy.after;
+      this.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: this.lastCseq });
+      return;
+    }
+  }
+
+  private onInstalled(m: Member, rid: number, done: boolean): void {
+    if (m.copy === null || m.copy.rid !== rid) return;
+    if (done) {
+      this.onCopyDone(m);
+      return;
+    }
+    const donor = this.members.get(m.copy.donor);
+    if (donor === undefined || donor.state !== 'up') {
+      m.copy = null; // starts over with another donor
+      return;
+    }
+    const next = this.nextRid++;
+    m.copy.rid = next;
+    this.send(donor.id, { type: 'read', rid: next, query: { kind: 'snapshot', after: m.copy.after, limit: this.cfg.copyPageRows } });
+  }
+
+  private onCopyDone(m: Member): void {
+    m.copy = null;
+    m.maxCseq = this.lastCseq;
+    this.maybeInSync(m);
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads: served by one up worker from its committed data; they never block on locks.
+
+  private upWorkers(): Member[] {
+    return [...this.members.values()].filter((m) => m.state === 'up');
+  }
+
+  private startRead(conn: number, slot: number, query: ReadQuery, now: number): void {
+    const up = this.upWorkers();
+    if (up.length === 0) {
+      this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(this.members.size) });
+      return;
+    }
+    const w = up[this.readRobin++ % up.length] as Member;
+    const rid = this.nextRid++;
+    this.reads.set(rid, { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null });
+    this.send(w.id, { type: 'read', rid, query });
+  }
+
+  private retryRead(rid: number, r: PendingRead, now: number, why: string): void {
+    this.reads.delete(rid);
+    if (r.check !== null) {
+      this.checkPart(r.check, r.worker, { error: why });
+      return;
+    }
+    const next = this.upWorkers().find((m) => !r.tried.has(m.id));
+    if (next === undefined) {
+      this.reply(r.conn, r.slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `${why}, and no other worker could serve the read` });
+      return;
+    }
+    const id = this.nextRid++;
+    r.tried.add(next.id);
+    this.reads.set(id, { ...r, worker: next.id, deadline: now + this.cfg.lockTimeoutMs });
+    this.send(next.id, { type: 'read', rid: id, query: r.query });
+  }
+
+  private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' }>, now: number): void {
+    const r = this.reads.get(msg.rid);
+    if (r === undefined) {
+      if (msg.type === 'read_result') this.onCopyPage(m, msg.rid, (msg.result as { rows: Tweet[] }).rows);
+      return;
+    }
+    if (r.worker !== m.id) return;
+    this.reads.delete(msg.rid);
+    if (msg.type === 'read_failed') {
+      if (r.check !== null) this.checkPart(r.check, m.id, { error: msg.error });
+      else this.reply(r.conn, r.slot, { status: 'ERROR', code: 'INTERNAL', error: `worker ${m.id} failed to read: ${msg.error}` });
+      return;
+    }
+    this.counters.reads++;
+    if (r.check !== null) {
+      this.checkPart(r.check, m.id, msg.result as Record<string, unknown>);
+      return;
+    }
+    this.reply(r.conn, r.slot, this.readReply(r.query, msg.result));
+    void now;
+  }
+
+  private readReply(query: ReadQuery, result: unknown): Reply {
+    switch (query.kind) {
+      case 'get_tweets': {
+        const rows = (result as { tweets: Tweet[] }).tweets;
+        const page = rows.slice(0, query.limit - 1);
+        const last = page[page.length - 1];
+        const next = rows.length > page.length && last !== undefined ? encodeCursor({ created_at: last.created_at, id: last.id }) : null;
+        return { status: 'OK', tweets: page.map(renderTweet), next };
+      }
+      case 'get_tweet': {
+        const t = (result as { tweet: Tweet | null }).tweet;
+        if (t === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `tweet ${query.id} does not exist` };
+        return { status: 'OK', tweet: renderTweet(t) };
+      }
+      default:
+        return { status: 'OK', result };
+    }
+  }
+
+  private startCheck(conn: number, slot: number, now: number): void {
+    const agg: CheckAggregate = { conn, slot, parts: new Map(), outstanding: 0 };
+    for (const m of this.members.values()) {
+      if (!m.linked || m.helloPending) {
+        agg.parts.set(m.id, { state: m.state });
+        continue;
+      }
+      const rid = this.nextRid++;
+      agg.outstanding++;
+      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), deadline: now + this.cfg.lockTimeoutMs, check: agg });
+      this.send(m.id, { type: 'read', rid, query: { kind: 'check' } });
+    }
+    if (agg.outstanding === 0) this.finishCheck(agg);
+  }
+
+  private checkPart(agg: CheckAggregate, worker: string, part: Record<string, unknown>): void {
+    agg.parts.set(worker, { state: this.members.get(worker)?.state ?? 'down', ...part });
+    agg.outstanding--;
+    if (agg.outstanding === 0) this.finishCheck(agg);
+  }
+
+  private finishCheck(agg: CheckAggregate): void {
+    const workers = [...this.members.values()].map((m) => ({ id: m.id, address: m.address, ...(agg.parts.get(m.id) ?? { state: m.state }) }));
+    this.reply(agg.conn, agg.slot, { status: 'OK', workers });
+  }
+
+  // -------------------------------------------------------------------------
+  // Status
+
+  private statusReply(now: number): Reply {
+    const inDoubt: Record<string, unknown>[] = [];
+    for (const t of this.txns.values()) {
+      if (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing') {
+        inDoubt.push({ txid: t.txid, state: t.phase, age_ms: now - t.startedAt, waiting_for: [...t.waiting] });
+      }
+    }
+    for (const d of this.decisions.values()) {
+      if (this.txns.has(d.txid)) continue;
+      inDoubt.push({ txid: d.txid, state: 'committed', age_ms: now - d.at, waiting_for: [...d.unacked] });
+    }
+    return {
+      status: 'OK',
+      lock_timeout_s: this.cfg.lockTimeoutMs / 1000,
+      workers: [...this.members.values()].map((m) => ({ id: m.id, address: m.address, state: m.state })),
+      in_doubt: inDoubt,
+      counters: {
+        commits: this.counters.commits,
+        aborts: { ...this.counters.aborts },
+        reads: this.counters.reads,
+        requests: this.counters.requests,
+        open_transactions: this.txns.size,
+        last_cseq: this.lastCseq,
+      },
+    };
+  }
+}
+
+function newMember(id: string, address: string): Member {
+  return { id, address, state: 'down', linked: false, maxCseq: 0, resolving: new Set(), helloPending: false, copy: null };
+}
+
+function invalid(error: string): Reply {
+  return { status: 'ERROR', code: 'INVALID', error };
+}
+
+function okWithResult(r: OpResult): Reply {
+  return 'tweet' in r ? { status: 'OK', tweet: renderTweet(r.tweet as Tweet) } : { status: 'OK' };
+}
+
+function noReaderMessage(members: number): string {
+  return members === 0
+    ? 'no worker has registered with this coordinator yet; start one with `tweetdb worker PORT`'
+    : 'no worker is up to serve reads; see {"action":"status"}';
+}

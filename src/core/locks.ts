@@ -1,0 +1,49 @@
+// Exclusive, no-wait, per-item locks. A request for a held lock is refused at
+// once (the caller answers LOCKED); nobody ever waits, so there are no deadlocks.
+
+import { strict as assert } from 'node:assert';
+
+export class LockTable {
+  private readonly holders = new Map<string, string>();
+  private readonly byTxn = new Map<string, Set<string>>();
+
+  /** Takes every key for txid, or none of them. Returns the first key held by another transaction. */
+  acquireAll(txid: string, keys: readonly string[]): { ok: true } | { ok: false; key: string } {
+    for (const key of keys) {
+      const holder = this.holders.get(key);
+      if (holder !== undefined && holder !== txid) return { ok: false, key };
+    }
+    let held = this.byTxn.get(txid);
+    if (held === undefined) {
+      held = new Set();
+      this.byTxn.set(txid, held);
+    }
+    for (const key of keys) {
+      this.holders.set(key, txid);
+      held.add(key);
+    }
+    return { ok: true };
+  }
+
+  releaseAll(txid: string): void {
+    const held = this.byTxn.get(txid);
+    if (held === undefined) return;
+    for (const key of held) {
+      assert.equal(this.holders.get(key), txid, `lock ${key} is not held by ${txid}`);
+      this.holders.delete(key);
+    }
+    this.byTxn.delete(txid);
+  }
+
+  holderOf(key: string): string | undefined {
+    return this.holders.get(key);
+  }
+
+  keysOf(txid: string): string[] {
+    return [...(this.byTxn.get(txid) ?? [])];
+  }
+
+  get size(): number {
+    return this.holders.size;
+  }
+}

@@ -1,0 +1,37 @@
+// How stored values look to a client: times as ISO 8601, cursors as opaque strings.
+
+import type { Cursor, Tweet } from './types.ts';
+
+export interface TweetView {
+  id: string;
+  username: string;
+  content: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export function renderTweet(t: Tweet): TweetView {
+  return {
+    id: t.id,
+    username: t.username,
+    content: t.content,
+    created_at: new Date(t.created_at).toISOString(),
+    updated_at: t.updated_at === null ? null : new Date(t.updated_at).toISOString(),
+  };
+}
+
+/** A cursor names the last tweet of a page: the next page starts just after it (older). */
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.created_at}:${c.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(s: string): Cursor | null {
+  const text = Buffer.from(s, 'base64url').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) return null;
+  const created = Number(text.slice(0, colon));
+  const id = text.slice(colon + 1);
+  if (!Number.isSafeInteger(created) || created < 0 || id.length === 0) return null;
+  if (encodeCursor({ created_at: created, id }) !== s) return null;
+  return { created_at: created, id };
+}

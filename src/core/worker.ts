@@ -1,0 +1,380 @@
+// The worker's side of two-phase commit, as a deterministic state machine.
+//
+// Events in (a message from the coordinator, a write that became durable, a tick
+// with the time), effects out (send this, persist that). The runtime in
+// src/node/worker-node.ts does the I/O; the simulator drives the same class.
+//
+// The rules that keep copies identical:
+// - a YES vote is sent only after the prepared record is durable;
+// - once prepared, the worker never decides alone: it keeps the locks and asks
+//   the coordinator until it learns the outcome;
+// - the outcome is recorded in the same local transaction as its effect, and an
+//   abort leaves a tombstone, so a late or repeated prepare is refused.
+
+import { strict as assert } from 'node:assert';
+import { LockTable } from './locks.ts';
+import { evaluateOp } from './ops.ts';
+import {
+  lockKeyOf,
+  opTweetId,
+  type ErrorCode,
+  type FromWorker,
+  type Op,
+  type OpResult,
+  type ToWorker,
+  type Tweet,
+} from './types.ts';
+
+/** What the core may read of the worker's committed data (the runtime's store, or the simulator's). */
+export interface WorkerReadView {
+  getTweet(id: string): Tweet | null;
+  outcomeOf(txid: string): 'commit' | 'abort' | null;
+}
+
+export type WorkerEffect =
+  | { type: 'send'; msg: FromWorker }
+  | { type: 'persist_prepared'; txid: string; ops: Op[] }
+  | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[] }
+  | { type: 'persist_abort'; txid: string };
+
+export type WorkerEvent =
+  | { type: 'message'; msg: ToWorker }
+  /** A persist_* effect is on disk. Delivered in the order the effects were given. */
+  | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
+  | { type: 'link_down' }
+  | { type: 'tick' };
+
+export interface RecoveredWorker {
+  node_id: string;
+  max_cseq: number;
+  prepared: { txid: string; ops: Op[] }[];
+}
+
+type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
+
+interface WorkerTxn {
+  txid: string;
+  phase: Phase;
+  ops: Op[];
+  /** Rows as this transaction's staged ops leave them (interactive transactions see their own writes). */
+  staged: Map<string, Tweet | null>;
+  results: OpResult[];
+  lastSeq: number;
+  firstLockAt: number;
+  /** Set when abort arrives while the prepared record is still being written. */
+  abortRequested: boolean;
+  nextQueryAt: number;
+  queryBackoffMs: number;
+}
+
+/** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
+export const MAX_QUERY_BACKOFF_MS = 5_000;
+const FIRST_QUERY_DELAY_MS = 1_000;
+
+export class WorkerCore {
+  readonly nodeId: string;
+  private readonly view: WorkerReadView;
+  private readonly locks = new LockTable();
+  private readonly txns = new Map<string, WorkerTxn>();
+  private lockTimeoutMs: number;
+  private maxCseq: number;
+  private out: WorkerEffect[] = [];
+
+  constructor(view: WorkerReadView, recovered: RecoveredWorker, lockTimeoutMs: number, now: number) {
+    this.view = view;
+    this.nodeId = recovered.node_id;
+    this.maxCseq = recovered.max_cseq;
+    this.lockTimeoutMs = lockTimeoutMs;
+    // A prepared transaction survives a restart with its locks: we voted YES, so we wait.
+    for (const p of recovered.prepared) {
+      const keys = p.ops.map(lockKeyOf);
+      const got = this.locks.acquireAll(p.txid, keys);
+      assert.ok(got.ok, `recovered prepared transactions ${p.txid} overlap on ${got.ok ? '' : got.key}`);
+      this.txns.set(p.txid, {
+        txid: p.txid,
+        phase: 'prepared',
+        ops: p.ops,
+        staged: new Map(),
+        results: [],
+        lastSeq: 0,
+        firstLockAt: now,
+        abortRequested: false,
+        nextQueryAt: now,
+        queryBackoffMs: FIRST_QUERY_DELAY_MS,
+      });
+    }
+  }
+
+  handle(event: WorkerEvent, now: number): WorkerEffect[] {
+    this.out = [];
+    switch (event.type) {
+      case 'message':
+        this.onMessage(event.msg, now);
+        break;
+      case 'durable':
+        this.onDurable(event.txid, event.what, now);
+        break;
+      case 'link_down':
+        // Nothing voted YES may be dropped; transactions still collecting locks may.
+        for (const t of [...this.txns.values()]) if (t.phase === 'active') this.abortLocally(t);
+        break;
+      case 'tick':
+        this.onTick(now);
+        break;
+    }
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  /** Prepared transactions waiting for their outcome (for status and tests). */
+  preparedTxids(): string[] {
+    return [...this.txns.values()].filter((t) => t.phase === 'prepared' || t.phase === 'committing').map((t) => t.txid);
+  }
+
+  get lockCount(): number {
+    return this.locks.size;
+  }
+
+  get txnCount(): number {
+    return this.txns.size;
+  }
+
+  get appliedCseq(): number {
+    return this.maxCseq;
+  }
+
+  /** After a full copy from another worker: the data is now as of `cseq`. */
+  installed(cseq: number): void {
+    assert.equal(this.txns.size, 0, 'a copy must not be installed while transactions are open');
+    this.maxCseq = cseq;
+  }
+
+  private send(msg: FromWorker): void {
+    this.out.push({ type: 'send', msg });
+  }
+
+  private onMessage(msg: ToWorker, now: number): void {
+    switch (msg.type) {
+      case 'hello':
+        this.lockTimeoutMs = msg.lock_timeout_ms;
+        this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedTxids(), max_cseq: this.maxCseq });
+        return;
+      case 'lock':
+        this.onLock(msg.txid, msg.seq, msg.op, now);
+        return;
+      case 'prepare':
+        this.onPrepare(msg.txid, msg.ops, now);
+        return;
+      case 'commit':
+        this.onCommit(msg.txid, msg.cseq);
+        return;
+      case 'abort':
+        this.onAbort(msg.txid);
+        return;
+      case 'read':
+      case 'install':
+        // Served by the runtime from committed data; they never touch transactions.
+        return;
+    }
+  }
+
+  private refusalFor(txid: string): { code: ErrorCode; error: string } | null {
+    const outcome = this.view.outcomeOf(txid);
+    if (outcome === 'abort') {
+      return { code: 'TIMEOUT', error: `transaction ${txid} was already aborted (it outlived the lock timeout or was rolled back)` };
+    }
+    if (outcome === 'commit') return { code: 'INVALID', error: `transaction ${txid} has already committed` };
+    return null;
+  }
+
+  private onLock(txid: string, seq: number, op: Op, now: number): void {
+    let t = this.txns.get(txid);
+    if (t === undefined) {
+      const refused = this.refusalFor(txid);
+      if (refused !== null) {
+        this.send({ type: 'lock_refused', txid, seq, ...refused });
+        return;
+      }
+      t = this.newTxn(txid, now);
+    }
+    if (seq <= t.lastSeq) return; // a duplicate of a message already answered
+    if (t.phase !== 'active') {
+      this.send({ type: 'lock_refused', txid, seq, code: 'INVALID', error: `transaction ${txid} is already committing` });
+      return;
+    }
+    t.lastSeq = seq;
+    const got = this.locks.acquireAll(txid, [lockKeyOf(op)]);
+    if (!got.ok) {
+      this.send({ type: 'lock_refused', txid, seq, code: 'LOCKED', error: lockedMessage(got.key) });
+      return;
+    }
+    const id = opTweetId(op);
+    const current = t.staged.has(id) ? (t.staged.get(id) ?? null) : this.view.getTweet(id);
+    const outcome = evaluateOp(current, op);
+    if (!outcome.ok) {
+      this.send({ type: 'lock_refused', txid, seq, code: outcome.code, error: outcome.error });
+      return;
+    }
+    t.staged.set(id, outcome.next);
+    t.ops.push(op);
+    t.results.push(outcome.result);
+    this.send({ type: 'locked', txid, seq, result: outcome.result });
+  }
+
+  private onPrepare(txid: string, ops: Op[] | null, now: number): void {
+    const t = this.txns.get(txid);
+    if (t !== undefined) {
+      if (ops === null && t.phase === 'active') {
+        this.startPrepare(t);
+        return;
+      }
+      // A repeated prepare: answer it again once we have an answer; otherwise the vote is on its way.
+      if (t.phase === 'prepared' && !t.abortRequested) this.send({ type: 'vote', txid, yes: true, results: t.results });
+      return;
+    }
+    const refused = this.refusalFor(txid);
+    if (refused !== null || ops === null) {
+      // Prepare after abort (the "hanging" case), or an interactive transaction we no longer hold.
+      const why = refused ?? { code: 'TIMEOUT' as const, error: `transaction ${txid} expired on worker ${this.nodeId} before it was committed` };
+      this.send({ type: 'vote', txid, yes: false, ...why });
+      return;
+    }
+    const fresh = this.newTxn(txid, now);
+    const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
+    if (!got.ok) {
+      this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
+      return;
+    }
+    for (const op of ops) {
+      const id = opTweetId(op);
+      const current = fresh.staged.has(id) ? (fresh.staged.get(id) ?? null) : this.view.getTweet(id);
+      const outcome = evaluateOp(current, op);
+      if (!outcome.ok) {
+        this.voteNo(fresh, outcome.code, outcome.error);
+        return;
+      }
+      fresh.staged.set(id, outcome.next);
+      fresh.ops.push(op);
+      fresh.results.push(outcome.result);
+    }
+    this.startPrepare(fresh);
+  }
+
+  private startPrepare(t: WorkerTxn): void {
+    t.phase = 'preparing';
+    t.staged.clear();
+    this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops });
+  }
+
+  /** Refuse: nothing was voted, so the worker may forget the transaction. The tombstone refuses a late repeat. */
+  private voteNo(t: WorkerTxn, code: ErrorCode, error: string): void {
+    this.send({ type: 'vote', txid: t.txid, yes: false, code, error });
+    this.abortLocally(t);
+  }
+
+  private abortLocally(t: WorkerTxn): void {
+    this.locks.releaseAll(t.txid);
+    t.phase = 'aborting';
+    this.out.push({ type: 'persist_abort', txid: t.txid });
+  }
+
+  private onCommit(txid: string, cseq: number): void {
+    const t = this.txns.get(txid);
+    if (t === undefined) {
+      const outcome = this.view.outcomeOf(txid);
+      // The only way a commit may reach a worker is after its own durable YES vote.
+      assert.notEqual(outcome, 'abort', `commit of ${txid}, which this worker aborted: copies would diverge`);
+      assert.equal(outcome, 'commit', `commit of ${txid}, which this worker never prepared`);
+      this.send({ type: 'ack', txid, outcome: 'commit' });
+      return;
+    }
+    assert.ok(t.phase === 'prepared' || t.phase === 'committing', `commit of ${txid} in phase ${t.phase}: it never voted YES`);
+    if (t.phase === 'committing') return; // a duplicate; the ack follows the apply
+    t.phase = 'committing';
+    this.out.push({ type: 'persist_commit', txid, cseq, ops: t.ops });
+    this.maxCseq = Math.max(this.maxCseq, cseq);
+  }
+
+  private onAbort(txid: string): void {
+    const t = this.txns.get(txid);
+    if (t === undefined) {
+      const outcome = this.view.outcomeOf(txid);
+      assert.notEqual(outcome, 'commit', `abort of ${txid}, which this worker committed: copies would diverge`);
+      if (outcome === 'abort') {
+        this.send({ type: 'ack', txid, outcome: 'abort' });
+        return;
+      }
+      // An abort for a transaction never seen (the "empty rollback"): leave a tombstone first.
+      const ghost = this.newTxn(txid, 0);
+      this.abortLocally(ghost);
+      return;
+    }
+    assert.notEqual(t.phase, 'committing', `abort of ${txid} after its commit arrived`);
+    if (t.phase === 'aborting') return;
+    if (t.phase === 'preparing') {
+      // The prepared record is being written; the abort is queued behind it.
+      t.abortRequested = true;
+    }
+    this.abortLocally(t);
+  }
+
+  private onDurable(txid: string, what: 'prepared' | 'commit' | 'abort', now: number): void {
+    const t = this.txns.get(txid);
+    assert.ok(t !== undefined, `durable ${what} for unknown transaction ${txid}`);
+    switch (what) {
+      case 'prepared':
+        if (t.phase !== 'preparing') return; // aborted meanwhile: the abort record follows
+        t.phase = 'prepared';
+        t.nextQueryAt = now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs);
+        this.send({ type: 'vote', txid, yes: true, results: t.results });
+        return;
+      case 'commit':
+        assert.equal(t.phase, 'committing');
+        this.locks.releaseAll(txid);
+        this.txns.delete(txid);
+        this.send({ type: 'ack', txid, outcome: 'commit' });
+        return;
+      case 'abort':
+        assert.equal(t.phase, 'aborting');
+        this.txns.delete(txid);
+        this.send({ type: 'ack', txid, outcome: 'abort' });
+        return;
+    }
+  }
+
+  private onTick(now: number): void {
+    for (const t of [...this.txns.values()]) {
+      if (t.phase === 'active' && now - t.firstLockAt >= this.lockTimeoutMs) {
+        // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
+        this.abortLocally(t);
+      } else if (t.phase === 'prepared' && now >= t.nextQueryAt) {
+        this.send({ type: 'query', txid: t.txid });
+        t.nextQueryAt = now + t.queryBackoffMs;
+        t.queryBackoffMs = Math.min(t.queryBackoffMs * 2, MAX_QUERY_BACKOFF_MS);
+      }
+    }
+  }
+
+  private newTxn(txid: string, now: number): WorkerTxn {
+    const t: WorkerTxn = {
+      txid,
+      phase: 'active',
+      ops: [],
+      staged: new Map(),
+      results: [],
+      lastSeq: 0,
+      firstLockAt: now,
+      abortRequested: false,
+      nextQueryAt: Number.POSITIVE_INFINITY,
+      queryBackoffMs: FIRST_QUERY_DELAY_MS,
+    };
+    this.txns.set(txid, t);
+    return t;
+  }
+}
+
+export function lockedMessage(key: string): string {
+  const [kind, ...rest] = key.split(':');
+  return `${kind} ${rest.join(':')} is locked by another transaction`;
+}

@@ -1,0 +1,105 @@
+// A client of the coordinator's TCP API: one persistent connection, requests
+// pipelined, replies matched in order. Shared by the CLI, the workers'
+// registration, the tests and the benchmark.
+
+import { connect, type Socket } from 'node:net';
+import { JsonStreamSplitter } from '../wire/framing.ts';
+
+export type ApiReply = { status: 'OK' | 'ABORT' | 'ERROR'; code?: string; error?: string; [k: string]: unknown };
+
+interface Waiter {
+  resolve: (r: ApiReply) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+export class ConnectionLost extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectionLost';
+  }
+}
+
+export class TweetdbClient {
+  private readonly socket: Socket;
+  private readonly waiters: Waiter[] = [];
+  private readonly splitter = new JsonStreamSplitter(64 * 1024 * 1024);
+  private closedWith: Error | null = null;
+  /** Lines that are not replies (subscription events). */
+  onEvent: ((msg: ApiReply) => void) | null = null;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setEncoding('utf8');
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => {
+      for (const f of this.splitter.push(chunk)) {
+        if (f.kind === 'error') {
+          this.fail(new Error(`bad reply from coordinator: ${f.error}`));
+          return;
+        }
+        const msg = JSON.parse(f.text) as ApiReply;
+        const w = this.waiters.shift();
+        if (w === undefined) {
+          this.onEvent?.(msg);
+          continue;
+        }
+        if (w.timer !== null) clearTimeout(w.timer);
+        w.resolve(msg);
+      }
+    });
+    socket.on('error', (e) => this.fail(new ConnectionLost(`connection to the coordinator failed: ${e.message}`)));
+    socket.on('close', () => this.fail(new ConnectionLost('connection to the coordinator closed')));
+  }
+
+  static connect(address: string, timeoutMs = 5_000): Promise<TweetdbClient> {
+    const i = address.lastIndexOf(':');
+    const host = address.slice(0, i);
+    const port = Number(address.slice(i + 1));
+    return new Promise((resolve, reject) => {
+      const s = connect({ host, port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new ConnectionLost(`could not connect to the coordinator at ${address} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new TweetdbClient(s));
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new ConnectionLost(`could not connect to the coordinator at ${address}: ${e.message}`));
+      });
+    });
+  }
+
+  /**
+   * Sends one request. Resolves with the reply; rejects with ConnectionLost when the
+   * connection dies first (the outcome of a write is then unknown: retry it).
+   * A timeout also closes the connection, since later replies would be out of step.
+   */
+  request(body: Record<string, unknown>, timeoutMs = 30_000): Promise<ApiReply> {
+    if (this.closedWith !== null) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { resolve, reject, timer: null };
+      if (timeoutMs > 0) {
+        w.timer = setTimeout(() => this.fail(new ConnectionLost(`no reply from the coordinator within ${timeoutMs} ms`)), timeoutMs);
+      }
+      this.waiters.push(w);
+      this.socket.write(JSON.stringify(body) + '\n');
+    });
+  }
+
+  private fail(e: Error): void {
+    if (this.closedWith === null) this.closedWith = e;
+    for (const w of this.waiters.splice(0)) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      w.reject(this.closedWith);
+    }
+    this.socket.destroy();
+  }
+
+  close(): void {
+    this.fail(new ConnectionLost('client closed'));
+  }
+}

@@ -1,0 +1,259 @@
+// The worker process: listens for its coordinator's link, keeps registering
+// with the coordinator until it answers, stores its copy in SQLite, and drives
+// the pure WorkerCore. Reads are served straight from committed data.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { WorkerCore, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
+import type { FromWorker, ReadQuery, ToWorker } from '../core/types.ts';
+import { WorkerStore } from '../storage/worker-store.ts';
+import { JsonLink } from './json-link.ts';
+import { TweetdbClient } from './client.ts';
+import { createLogger, type Logger } from './log.ts';
+
+export interface WorkerOptions {
+  host: string;
+  port: number;
+  /** The address the coordinator should dial; defaults to host:port. */
+  advertise: string | null;
+  coordinator: string;
+  dataDir: string;
+  logger?: Logger;
+}
+
+const TICK_MS = 50;
+const REGISTER_MIN_MS = 200;
+const REGISTER_MAX_MS = 5_000;
+/** With no link from the coordinator for this long, register again (it may have lost track of us). */
+const RELINK_AFTER_MS = 5_000;
+const PRUNE_EVERY_MS = 3_600_000;
+/** Until the coordinator says otherwise (in its hello), the lock timeout a worker assumes. */
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+type PersistEffect = Exclude<WorkerEffect, { type: 'send' }>;
+
+export class WorkerNode {
+  private readonly opts: WorkerOptions;
+  readonly log: Logger;
+  private readonly store: WorkerStore;
+  private readonly core: WorkerCore;
+  private readonly server: Server;
+  private link: JsonLink | null = null;
+  private pending: PersistEffect[] = [];
+  private flushScheduled = false;
+  private ticker: NodeJS.Timeout | null = null;
+  private pruner: NodeJS.Timeout | null = null;
+  private registerTimer: NodeJS.Timeout | null = null;
+  private registerBackoff = REGISTER_MIN_MS;
+  private registered = false;
+  private lastLinkAt = 0;
+  private stopping = false;
+  address = '';
+
+  constructor(opts: WorkerOptions) {
+    this.opts = opts;
+    this.log = opts.logger ?? createLogger('worker');
+    this.store = new WorkerStore(opts.dataDir);
+    const recovered = this.store.recover();
+    this.store.pruneOutcomes(Date.now());
+    this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, Date.now());
+    this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
+    this.server = createServer((s) => this.onCoordinatorLink(s));
+  }
+
+  get nodeId(): string {
+    return this.core.nodeId;
+  }
+
+  get advertised(): string {
+    return this.opts.advertise ?? this.address;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    const a = this.server.address();
+    if (a !== null && typeof a === 'object') this.address = `${a.address}:${a.port}`;
+    this.ticker = setInterval(() => this.onTick(), TICK_MS);
+    this.pruner = setInterval(() => this.store.pruneOutcomes(Date.now()), PRUNE_EVERY_MS);
+    this.log.info({ address: this.address, advertise: this.advertised, node_id: this.nodeId }, `worker ${this.nodeId} listening on ${this.address}`);
+    this.register();
+  }
+
+  /** Keeps telling the coordinator where we are until it answers OK. */
+  private register(): void {
+    if (this.stopping || this.registerTimer !== null) return;
+    const attempt = async (): Promise<void> => {
+      this.registerTimer = null;
+      if (this.stopping) return;
+      try {
+        const c = await TweetdbClient.connect(this.opts.coordinator, 2_000);
+        try {
+          const r = await c.request({ action: 'register', worker: { id: this.nodeId, address: this.advertised } }, 5_000);
+          if (r.status !== 'OK') throw new Error(`${r.code}: ${r.error}`);
+          this.registered = true;
+          this.registerBackoff = REGISTER_MIN_MS;
+          this.log.info({ coordinator: this.opts.coordinator }, 'registered with the coordinator');
+          return;
+        } finally {
+          c.close();
+        }
+      } catch (e) {
+        this.log.warn({ coordinator: this.opts.coordinator, err: (e as Error).message }, 'could not register with the coordinator; retrying');
+      }
+      if (this.stopping) return;
+      this.registerTimer = setTimeout(() => void attempt(), this.registerBackoff);
+      this.registerBackoff = Math.min(this.registerBackoff * 2, REGISTER_MAX_MS);
+    };
+    this.registerTimer = setTimeout(() => void attempt(), 0);
+  }
+
+  private onCoordinatorLink(s: Socket): void {
+    if (this.stopping) {
+      s.destroy();
+      return;
+    }
+    // One coordinator link at a time: a new one replaces the old (the coordinator reconnected).
+    if (this.link !== null) {
+      const old = this.link;
+      this.link = null;
+      old.close('replaced by a new coordinator link');
+      this.dispatch({ type: 'link_down' });
+    }
+    const link: JsonLink = new JsonLink(
+      s,
+      (m) => this.onMessage(link, m as unknown as ToWorker),
+      () => {
+        if (this.link === link) {
+          this.link = null;
+          this.lastLinkAt = Date.now();
+          this.dispatch({ type: 'link_down' });
+        }
+      },
+    );
+    this.link = link;
+    this.lastLinkAt = Date.now();
+  }
+
+  private onMessage(link: JsonLink, msg: ToWorker): void {
+    if (link !== this.link) return;
+    switch (msg.type) {
+      case 'read':
+        this.serveRead(link, msg.rid, msg.query);
+        return;
+      case 'install':
+        this.install(link, msg);
+        return;
+      default:
+        this.dispatch({ type: 'message', msg });
+    }
+  }
+
+  private serveRead(link: JsonLink, rid: number, q: ReadQuery): void {
+    let result: unknown;
+    try {
+      switch (q.kind) {
+        case 'get_tweets':
+          result = { tweets: this.store.getTweets(q.limit, q.before, q.username) };
+          break;
+        case 'get_tweet':
+          result = { tweet: this.store.getTweet(q.id) };
+          break;
+        case 'check':
+          result = { ...this.store.check(), prepared: this.core.preparedTxids().length, locks: this.core.lockCount, max_cseq: this.core.appliedCseq };
+          break;
+        case 'snapshot':
+          result = { rows: this.store.snapshot(q.after, q.limit) };
+          break;
+      }
+    } catch (e) {
+      this.log.error({ err: e, rid }, 'read failed');
+      link.send({ type: 'read_failed', rid, error: (e as Error).message } satisfies FromWorker);
+      return;
+    }
+    link.send({ type: 'read_result', rid, result } satisfies FromWorker);
+  }
+
+  private install(link: JsonLink, msg: Extract<ToWorker, { type: 'install' }>): void {
+    if (this.core.txnCount > 0) {
+      // Refuse rather than overwrite data under an open transaction; the coordinator retries.
+      this.log.error('copy refused: transactions are open on this worker');
+      link.close('copy refused');
+      return;
+    }
+    this.store.install(msg.rows, msg.reset, msg.done, msg.max_cseq);
+    if (msg.done) {
+      this.core.installed(msg.max_cseq);
+      this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
+    }
+    link.send({ type: 'installed', rid: msg.rid, done: msg.done } satisfies FromWorker);
+  }
+
+  private dispatch(event: WorkerEvent): void {
+    let effects: WorkerEffect[];
+    try {
+      effects = this.core.handle(event, Date.now());
+    } catch (e) {
+      this.log.fatal({ err: e, event: event.type }, 'worker invariant violated; exiting');
+      process.exit(70);
+    }
+    for (const e of effects) {
+      if (e.type === 'send') {
+        this.link?.send(e.msg);
+        continue;
+      }
+      this.pending.push(e);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+  }
+
+  /** Group commit: every protocol step that arrived during the last fsync shares the next one. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.stopping) return;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    try {
+      this.store.persist(batch, Date.now());
+    } catch (e) {
+      this.log.fatal({ err: e }, 'local storage failed; exiting');
+      process.exit(74);
+    }
+    for (const e of batch) {
+      const what = e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
+      this.dispatch({ type: 'durable', txid: e.txid, what });
+    }
+  }
+
+  private onTick(): void {
+    this.dispatch({ type: 'tick' });
+    if (this.registered && this.link === null && Date.now() - this.lastLinkAt > RELINK_AFTER_MS) {
+      this.registered = false;
+      this.lastLinkAt = Date.now();
+      this.register();
+    }
+  }
+
+  get fsyncs(): number {
+    return this.store.fsyncs;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    // Flush what is queued first: a prepared record we were about to vote on stays consistent either way.
+    if (this.pending.length > 0) this.flush();
+    this.stopping = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    if (this.pruner !== null) clearInterval(this.pruner);
+    if (this.registerTimer !== null) clearTimeout(this.registerTimer);
+    this.server.close();
+    this.link?.close('worker stopping');
+    this.store.close();
+    this.log.info('worker stopped');
+  }
+}

@@ -1,0 +1,82 @@
+// The coordinator's durable state: its epoch (so transaction ids never repeat
+// across restarts), the commit decisions not yet acknowledged by every voter,
+// and the worker membership. Aborts are never logged (presumed abort).
+
+import { join } from 'node:path';
+import type { RecoveredCoordinator } from '../core/coordinator.ts';
+import { openDatabase, type Db } from './sqlite.ts';
+
+export type CoordinatorWrite =
+  | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
+  | { type: 'forget_decision'; txid: string }
+  | { type: 'save_member'; id: string; address: string }
+  | { type: 'remove_member'; id: string };
+
+export class CoordinatorStore {
+  private readonly db: Db;
+  fsyncs = 0;
+  private readonly q;
+
+  constructor(dataDir: string) {
+    this.db = openDatabase(join(dataDir, 'coordinator.db'));
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS decisions (txid TEXT PRIMARY KEY, cseq INTEGER NOT NULL, voters TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+    `);
+    this.q = {
+      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      putDecision: this.db.prepare<[string, number, string, number]>('INSERT OR REPLACE INTO decisions (txid, cseq, voters, at) VALUES (?, ?, ?, ?)'),
+      delDecision: this.db.prepare<[string]>('DELETE FROM decisions WHERE txid = ?'),
+      putMember: this.db.prepare<[string, string]>('INSERT OR REPLACE INTO members (id, address) VALUES (?, ?)'),
+      delMember: this.db.prepare<[string]>('DELETE FROM members WHERE id = ?'),
+    };
+  }
+
+  /** Loads the state and starts a new epoch. */
+  recover(): RecoveredCoordinator {
+    const epoch = Number(this.q.getMeta.get('epoch')?.value ?? '0') + 1;
+    this.q.setMeta.run('epoch', String(epoch));
+    return {
+      epoch,
+      last_cseq: Number(this.q.getMeta.get('last_cseq')?.value ?? '0'),
+      members: this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all(),
+      decisions: this.db
+        .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
+        .all()
+        .map((d) => ({ ...d, voters: JSON.parse(d.voters) as string[] })),
+    };
+  }
+
+  /** Writes a batch in one transaction (group commit). */
+  persist(writes: readonly CoordinatorWrite[]): void {
+    if (writes.length === 0) return;
+    this.db.transaction(() => {
+      let maxCseq = -1;
+      for (const w of writes) {
+        switch (w.type) {
+          case 'log_commit':
+            this.q.putDecision.run(w.txid, w.cseq, JSON.stringify(w.voters), w.at);
+            maxCseq = Math.max(maxCseq, w.cseq);
+            break;
+          case 'forget_decision':
+            this.q.delDecision.run(w.txid);
+            break;
+          case 'save_member':
+            this.q.putMember.run(w.id, w.address);
+            break;
+          case 'remove_member':
+            this.q.delMember.run(w.id);
+            break;
+        }
+      }
+      if (maxCseq >= 0) this.q.setMeta.run('last_cseq', String(maxCseq));
+    })();
+    this.fsyncs++;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,182 @@
+// A worker's durable copy: the tweets, its prepared transactions, and the
+// outcome of every transaction it took part in (abort tombstones included),
+// each outcome written in the same SQLite transaction as its effect.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { WorkerEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
+import type { Cursor, Op, Tweet } from '../core/types.ts';
+import { openDatabase, type Db } from './sqlite.ts';
+
+type PersistEffect = Exclude<WorkerEffect, { type: 'send' }>;
+
+interface TweetRow {
+  id: string;
+  username: string;
+  content: string;
+  created_at: number;
+  updated_at: number | null;
+}
+
+/** Outcome records older than this are pruned; a coordinator never re-sends a decision that old. */
+export const OUTCOME_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export class WorkerStore implements WorkerReadView {
+  private readonly db: Db;
+  readonly file: string;
+  fsyncs = 0;
+  private readonly q;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, 'worker.db');
+    this.db = openDatabase(this.file);
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS tweets (
+        id TEXT PRIMARY KEY, username TEXT NOT NULL, content TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER
+      ) STRICT;
+      CREATE INDEX IF NOT EXISTS tweets_newest ON tweets (created_at DESC, id DESC);
+      CREATE INDEX IF NOT EXISTS tweets_by_user ON tweets (username, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL) STRICT;
+    `);
+    this.q = {
+      getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      getTweet: this.db.prepare<[string], TweetRow>('SELECT * FROM tweets WHERE id = ?'),
+      putTweet: this.db.prepare<[string, string, string, number, number | null]>(
+        'INSERT INTO tweets (id, username, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET username = excluded.username, content = excluded.content, created_at = excluded.created_at, updated_at = excluded.updated_at',
+      ),
+      updateTweet: this.db.prepare<[string, number, string]>('UPDATE tweets SET content = ?, updated_at = ? WHERE id = ?'),
+      deleteTweet: this.db.prepare<[string]>('DELETE FROM tweets WHERE id = ?'),
+      outcome: this.db.prepare<[string], { outcome: string }>('SELECT outcome FROM outcomes WHERE txid = ?'),
+      putOutcome: this.db.prepare<[string, string, number | null, number]>('INSERT OR REPLACE INTO outcomes (txid, outcome, cseq, at) VALUES (?, ?, ?, ?)'),
+      putPrepared: this.db.prepare<[string, string, number]>('INSERT OR REPLACE INTO prepared (txid, ops, at) VALUES (?, ?, ?)'),
+      delPrepared: this.db.prepare<[string]>('DELETE FROM prepared WHERE txid = ?'),
+      allPrepared: this.db.prepare<[], { txid: string; ops: string }>('SELECT txid, ops FROM prepared'),
+      newest: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY created_at DESC, id DESC LIMIT ?'),
+      newestBefore: this.db.prepare<[number, number, string, number], TweetRow>(
+        'SELECT * FROM tweets WHERE created_at < ? OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?',
+      ),
+      newestOf: this.db.prepare<[string, number], TweetRow>('SELECT * FROM tweets WHERE username = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
+      newestOfBefore: this.db.prepare<[string, number, number, string, number], TweetRow>(
+        'SELECT * FROM tweets WHERE username = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?',
+      ),
+      all: this.db.prepare<[], TweetRow>('SELECT * FROM tweets ORDER BY id'),
+      page: this.db.prepare<[string, number], TweetRow>('SELECT * FROM tweets WHERE id > ? ORDER BY id LIMIT ?'),
+      firstPage: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY id LIMIT ?'),
+      prune: this.db.prepare<[number]>('DELETE FROM outcomes WHERE at < ?'),
+    };
+    if (this.q.getMeta.get('node_id') === undefined) {
+      this.q.setMeta.run('node_id', `w-${randomBytes(4).toString('hex')}`);
+      this.q.setMeta.run('max_cseq', '0');
+    }
+  }
+
+  recover(): RecoveredWorker {
+    return {
+      node_id: (this.q.getMeta.get('node_id') as { value: string }).value,
+      max_cseq: Number(this.q.getMeta.get('max_cseq')?.value ?? '0'),
+      prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[] })),
+    };
+  }
+
+  getTweet(id: string): Tweet | null {
+    return this.q.getTweet.get(id) ?? null;
+  }
+
+  outcomeOf(txid: string): 'commit' | 'abort' | null {
+    const r = this.q.outcome.get(txid);
+    return r === undefined ? null : (r.outcome as 'commit' | 'abort');
+  }
+
+  /** Writes a batch of protocol steps in one transaction: one fsync for all of them (group commit). */
+  persist(effects: readonly PersistEffect[], now: number): void {
+    if (effects.length === 0) return;
+    this.db.transaction(() => {
+      let maxCseq = -1;
+      for (const e of effects) {
+        switch (e.type) {
+          case 'persist_prepared':
+            this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now);
+            break;
+          case 'persist_commit':
+            for (const op of e.ops) this.applyOp(op);
+            this.q.delPrepared.run(e.txid);
+            this.q.putOutcome.run(e.txid, 'commit', e.cseq, now);
+            maxCseq = Math.max(maxCseq, e.cseq);
+            break;
+          case 'persist_abort':
+            this.q.delPrepared.run(e.txid);
+            this.q.putOutcome.run(e.txid, 'abort', null, now);
+            break;
+        }
+      }
+      if (maxCseq >= 0) {
+        const current = Number(this.q.getMeta.get('max_cseq')?.value ?? '0');
+        if (maxCseq > current) this.q.setMeta.run('max_cseq', String(maxCseq));
+      }
+    })();
+    this.fsyncs++;
+  }
+
+  private applyOp(op: Op): void {
+    switch (op.kind) {
+      case 'post': {
+        const t = op.tweet;
+        // A retried post of an existing tweet leaves the stored row as it is.
+        if (this.q.getTweet.get(t.id) === undefined) this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+        break;
+      }
+      case 'update':
+        this.q.updateTweet.run(op.content, op.at, op.id);
+        break;
+      case 'delete':
+        this.q.deleteTweet.run(op.id);
+        break;
+    }
+  }
+
+  getTweets(limit: number, before: Cursor | null, username: string | null): Tweet[] {
+    if (username === null) {
+      return before === null ? this.q.newest.all(limit) : this.q.newestBefore.all(before.created_at, before.created_at, before.id, limit);
+    }
+    return before === null
+      ? this.q.newestOf.all(username, limit)
+      : this.q.newestOfBefore.all(username, before.created_at, before.created_at, before.id, limit);
+  }
+
+  /** Row count and a digest of the committed data: equal digests mean identical copies. */
+  check(): { count: number; digest: string } {
+    const h = createHash('sha256');
+    let count = 0;
+    for (const r of this.q.all.iterate()) {
+      h.update(`${r.id}\u0000${r.username}\u0000${r.content}\u0000${r.created_at}\u0000${r.updated_at ?? ''}\n`);
+      count++;
+    }
+    return { count, digest: h.digest('hex') };
+  }
+
+  snapshot(after: string | null, limit: number): Tweet[] {
+    return after === null ? this.q.firstPage.all(limit) : this.q.page.all(after, limit);
+  }
+
+  /** A page of a full copy from another worker. The first page replaces everything held. */
+  install(rows: readonly Tweet[], reset: boolean, done: boolean, maxCseq: number): void {
+    this.db.transaction(() => {
+      if (reset) this.db.exec('DELETE FROM tweets');
+      for (const t of rows) this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+      if (done) this.q.setMeta.run('max_cseq', String(maxCseq));
+    })();
+    this.fsyncs++;
+  }
+
+  pruneOutcomes(now: number): number {
+    return this.q.prune.run(now - OUTCOME_RETENTION_MS).changes;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,82 @@
+// Splits a byte stream into JSON objects: one after another, separated by any
+// white space, each free to span many lines (the seed's pretty-printed examples
+// pasted into `nc` work as they are). Only the object boundaries are found here;
+// JSON.parse does the parsing.
+
+export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+
+export type FrameResult =
+  | { kind: 'object'; text: string }
+  | { kind: 'error'; code: 'INVALID' | 'TOO_LARGE'; error: string };
+
+export class JsonStreamSplitter {
+  private buf = '';
+  private scanned = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private start = -1;
+  private failed = false;
+  private readonly maxBytes: number;
+
+  constructor(maxBytes = DEFAULT_MAX_REQUEST_BYTES) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** Feeds a chunk; returns the complete objects it finished, and at most one error (after which the stream is dead). */
+  push(chunk: string): FrameResult[] {
+    if (this.failed) return [];
+    this.buf += chunk;
+    const out: FrameResult[] = [];
+    const b = this.buf;
+    let i = this.scanned;
+    for (; i < b.length; i++) {
+      const c = b.charCodeAt(i);
+      if (this.depth === 0) {
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+        if (c !== 0x7b /* { */) {
+          this.failed = true;
+          out.push({ kind: 'error', code: 'INVALID', error: `invalid JSON: a request must be a JSON object, found ${JSON.stringify(b[i])}` });
+          return out;
+        }
+        this.start = i;
+        this.depth = 1;
+        continue;
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c /* \ */) this.escaped = true;
+        else if (c === 0x22 /* " */) this.inString = false;
+        continue;
+      }
+      if (c === 0x22) this.inString = true;
+      else if (c === 0x7b || c === 0x5b) this.depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        this.depth--;
+        if (this.depth === 0) {
+          out.push({ kind: 'object', text: b.slice(this.start, i + 1) });
+          this.start = -1;
+        }
+      }
+    }
+    // Keep only the unfinished object.
+    if (this.depth === 0) {
+      this.buf = '';
+      this.scanned = 0;
+    } else {
+      this.buf = b.slice(this.start);
+      this.scanned = this.buf.length;
+      this.start = 0;
+      if (Buffer.byteLength(this.buf, 'utf8') > this.maxBytes) {
+        this.failed = true;
+        out.push({ kind: 'error', code: 'TOO_LARGE', error: `request is larger than the limit of ${this.maxBytes} bytes` });
+      }
+    }
+    return out;
+  }
+
+  /** True while an object has started and not finished. */
+  get partial(): boolean {
+    return this.depth > 0;
+  }
+}

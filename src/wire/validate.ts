@@ -1,0 +1,175 @@
+// Turns a parsed JSON object into a typed request, or says exactly what is wrong.
+// Unknown fields are refused: a misspelt "usrname" must not silently become an
+// update anyone may make.
+
+import { decodeCursor } from '../core/render.ts';
+import type { ClientRequest, Cursor, WriteRequest } from '../core/types.ts';
+import { LIMITS } from '../core/coordinator.ts';
+
+export const CONTENT_MAX_CODE_POINTS = 280;
+export const ID_MAX_CHARS = 128;
+export const USERNAME_MAX_CHARS = 64;
+export const GET_TWEETS_DEFAULT_LIMIT = 100;
+export const GET_TWEETS_MAX_LIMIT = 1000;
+
+export type Validated = { ok: true; request: ClientRequest } | { ok: false; error: string };
+
+class Invalid extends Error {}
+
+const ACTIONS = ['post', 'update', 'delete', 'get_tweets', 'get_tweet', 'begin', 'commit', 'abort', 'transaction', 'status', 'check', 'register'] as const;
+
+export function validateRequest(body: Record<string, unknown>): Validated {
+  try {
+    return { ok: true, request: parse(body) };
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+function parse(body: Record<string, unknown>): ClientRequest {
+  const action = body.action;
+  if (typeof action !== 'string') throw new Invalid(`field "action" is missing; it must be one of ${ACTIONS.join(', ')}`);
+  switch (action) {
+    case 'post':
+    case 'update':
+    case 'delete':
+      onlyFields(body, ['action', 'req', 'tweet'], '');
+      return parseWrite(action, body.tweet, 'tweet');
+    case 'get_tweets': {
+      onlyFields(body, ['action', 'req', 'limit', 'before', 'username'], '');
+      const limit = body.limit === undefined ? GET_TWEETS_DEFAULT_LIMIT : body.limit;
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > GET_TWEETS_MAX_LIMIT) {
+        throw new Invalid(`field "limit" must be a whole number from 1 to ${GET_TWEETS_MAX_LIMIT}`);
+      }
+      let before: Cursor | null = null;
+      if (body.before !== undefined && body.before !== null) {
+        if (typeof body.before !== 'string' || (before = decodeCursor(body.before)) === null) {
+          throw new Invalid('field "before" must be the "next" cursor of an earlier get_tweets reply');
+        }
+      }
+      const username = body.username === undefined || body.username === null ? null : username_(body.username, 'username');
+      return { action, limit, before, username };
+    }
+    case 'get_tweet': {
+      onlyFields(body, ['action', 'req', 'tweet'], '');
+      const t = object(body.tweet, 'tweet');
+      onlyFields(t, ['id'], 'tweet.');
+      return { action, id: id_(t.id, 'tweet.id') };
+    }
+    case 'begin':
+    case 'commit':
+    case 'abort':
+    case 'status':
+    case 'check':
+      onlyFields(body, ['action', 'req'], '');
+      return { action };
+    case 'transaction': {
+      onlyFields(body, ['action', 'req', 'ops'], '');
+      if (!Array.isArray(body.ops) || body.ops.length === 0 || body.ops.length > LIMITS.opsPerTransaction) {
+        throw new Invalid(`field "ops" must be a list of 1 to ${LIMITS.opsPerTransaction} writes, each {"action":"post"|"update"|"delete","tweet":{...}}`);
+      }
+      const ops = body.ops.map((raw, i): WriteRequest => {
+        const o = object(raw, `ops[${i}]`);
+        onlyFields(o, ['action', 'tweet'], `ops[${i}].`);
+        if (o.action !== 'post' && o.action !== 'update' && o.action !== 'delete') {
+          throw new Invalid(`field "ops[${i}].action" must be post, update or delete`);
+        }
+        return parseWrite(o.action, o.tweet, `ops[${i}].tweet`);
+      });
+      return { action, ops };
+    }
+    case 'register': {
+      onlyFields(body, ['action', 'req', 'worker'], '');
+      const w = object(body.worker, 'worker');
+      onlyFields(w, ['id', 'address'], 'worker.');
+      if (typeof w.id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(w.id)) throw new Invalid('field "worker.id" must be 1 to 64 letters, digits, _ . -');
+      if (typeof w.address !== 'string' || parseAddress(w.address) === null) throw new Invalid('field "worker.address" must be HOST:PORT');
+      return { action, worker: { id: w.id, address: w.address } };
+    }
+    default:
+      throw new Invalid(`unknown action ${JSON.stringify(action).slice(0, 80)}; it must be one of ${ACTIONS.join(', ')}`);
+  }
+}
+
+function parseWrite(action: 'post' | 'update' | 'delete', raw: unknown, path: string): WriteRequest {
+  const t = object(raw, path);
+  switch (action) {
+    case 'post':
+      onlyFields(t, ['id', 'username', 'content'], `${path}.`);
+      return {
+        action,
+        tweet: {
+          id: t.id === undefined || t.id === null ? null : id_(t.id, `${path}.id`),
+          username: username_(t.username, `${path}.username`),
+          content: content_(t.content, `${path}.content`),
+        },
+      };
+    case 'update':
+      onlyFields(t, ['id', 'username', 'content'], `${path}.`);
+      return {
+        action,
+        tweet: {
+          id: id_(t.id, `${path}.id`),
+          content: content_(t.content, `${path}.content`),
+          username: t.username === undefined || t.username === null ? null : username_(t.username, `${path}.username`),
+        },
+      };
+    case 'delete':
+      onlyFields(t, ['id', 'username'], `${path}.`);
+      return {
+        action,
+        tweet: {
+          id: id_(t.id, `${path}.id`),
+          username: t.username === undefined || t.username === null ? null : username_(t.username, `${path}.username`),
+        },
+      };
+  }
+}
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Invalid(`field "${path}" must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function onlyFields(o: Record<string, unknown>, allowed: readonly string[], prefix: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new Invalid(`unknown field "${prefix}${k}"; allowed: ${allowed.map((a) => prefix + a).join(', ')}`);
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function id_(v: unknown, path: string): string {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
+  if (typeof v !== 'string' || v.length === 0 || v.length > ID_MAX_CHARS || CONTROL.test(v)) {
+    throw new Invalid(`field "${path}" must be a string of 1 to ${ID_MAX_CHARS} characters (no control characters)`);
+  }
+  return v;
+}
+
+function username_(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > USERNAME_MAX_CHARS || CONTROL.test(v) || v.trim() !== v) {
+    throw new Invalid(`field "${path}" must be a string of 1 to ${USERNAME_MAX_CHARS} characters, without control characters or surrounding spaces`);
+  }
+  return v;
+}
+
+function content_(v: unknown, path: string): string {
+  if (typeof v !== 'string') throw new Invalid(`field "${path}" must be a string of 1 to ${CONTENT_MAX_CODE_POINTS} characters`);
+  const n = [...v].length;
+  if (v.trim().length === 0 || n > CONTENT_MAX_CODE_POINTS) {
+    throw new Invalid(`field "${path}" must be 1 to ${CONTENT_MAX_CODE_POINTS} characters and not blank (it has ${n})`);
+  }
+  return v;
+}
+
+export function parseAddress(s: string): { host: string; port: number } | null {
+  const i = s.lastIndexOf(':');
+  if (i <= 0) return null;
+  const host = s.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(s.slice(i + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || host.length === 0) return null;
+  return { host, port };
+}
