@@ -207,7 +207,7 @@ export class CoordinatorCore {
         this.onTick(now);
         break;
     }
-    this.maybeStartCopies();
+    this.reviewJoiners();
     const out = this.out;
     this.out = [];
     return out;
@@ -273,7 +273,7 @@ export class CoordinatorCore {
         this.startCheck(conn, slot, now);
         return;
       case 'register':
-        this.onRegister(conn, slot, req.worker.id, req.worker.address);
+        this.onRegister(conn, slot, req.worker.id, req.worker.address, now);
         return;
     }
   }
@@ -400,6 +400,11 @@ export class CoordinatorCore {
           this.finish(t, null);
           return;
         }
+        const gone = this.firstVoterNotUp(t);
+        if (gone !== null) {
+          this.abortTxn(t, gone, now);
+          return;
+        }
         t.deadline = Math.min(t.deadline, now + this.cfg.lockTimeoutMs);
         this.sendPrepare(t, null);
         return;
@@ -419,12 +424,10 @@ export class CoordinatorCore {
         // The lock timeout runs from the first lock.
         t.deadline = now + this.cfg.lockTimeoutMs;
       } else {
-        for (const w of t.voters) {
-          const m = this.members.get(w);
-          if (m === undefined || m.state !== 'up') {
-            this.abortTxn(t, { code: 'UNAVAILABLE', error: `worker ${w} (${m?.address ?? 'removed'}) became unreachable during the transaction` }, now);
-            return;
-          }
+        const gone = this.firstVoterNotUp(t);
+        if (gone !== null) {
+          this.abortTxn(t, gone, now);
+          return;
         }
       }
       t.phase = 'locking';
@@ -434,6 +437,16 @@ export class CoordinatorCore {
       t.waiting = new Set(t.voters);
       for (const w of t.voters) this.send(w, { type: 'lock', txid: t.txid, seq: t.lockSeq, op: q.op });
     }
+  }
+
+  private firstVoterNotUp(t: Txn): Failure | null {
+    for (const w of t.voters) {
+      const m = this.members.get(w);
+      if (m === undefined || m.state !== 'up') {
+        return { code: 'UNAVAILABLE', error: `worker ${w} (${m?.address ?? 'removed'}) became unreachable during the transaction` };
+      }
+    }
+    return null;
   }
 
   private answerAfterFailure(t: Txn, q: Queued): void {
@@ -568,10 +581,13 @@ export class CoordinatorCore {
         }
       }
     }
+    // An ack counts only for the outcome the transaction is waiting on: an unprompted abort ack
+    // (a worker that timed out alone) arriving during the vote is not a vote.
     const t = this.txns.get(txid);
-    if (t !== undefined && t.waiting.delete(m.id) && t.waiting.size === 0) {
+    const expected = t === undefined ? null : t.phase === 'committing' ? 'commit' : t.phase === 'aborting' ? 'abort' : null;
+    if (t !== undefined && expected === outcome && t.waiting.delete(m.id) && t.waiting.size === 0) {
       if (t.phase === 'committing') this.finish(t, null);
-      else if (t.phase === 'aborting') this.finishAbort(t);
+      else this.finishAbort(t);
     }
     if (m.state === 'joining') this.maybeInSync(m);
   }
@@ -698,7 +714,7 @@ export class CoordinatorCore {
   // -------------------------------------------------------------------------
   // Membership and links
 
-  private onRegister(conn: number, slot: number, id: string, address: string): void {
+  private onRegister(conn: number, slot: number, id: string, address: string, now: number): void {
     const existing = this.members.get(id);
     if (existing !== undefined) {
       if (existing.address !== address) {
@@ -712,7 +728,7 @@ export class CoordinatorCore {
     }
     // A new identity at a known address is that worker with a new data directory: it replaces the old one.
     for (const old of [...this.members.values()]) {
-      if (old.address === address) this.removeMember(old);
+      if (old.address === address) this.removeMember(old, now);
     }
     if (this.members.size >= LIMITS.maxWorkers) {
       this.reply(conn, slot, { status: 'ERROR', code: 'INVALID', error: `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes` });
@@ -725,7 +741,11 @@ export class CoordinatorCore {
     this.reply(conn, slot, { status: 'OK', lock_timeout_s: this.cfg.lockTimeoutMs / 1000, id });
   }
 
-  private removeMember(m: Member): void {
+  private removeMember(m: Member, now: number): void {
+    this.onLinkDown(m.id, now);
+    for (const t of [...this.txns.values()]) {
+      if (t.phase === 'committing' && t.waiting.delete(m.id) && t.waiting.size === 0) this.finish(t, null);
+    }
     this.members.delete(m.id);
     this.out.push({ type: 'unlink', worker: m.id });
     this.out.push({ type: 'remove_member', id: m.id });
@@ -811,6 +831,8 @@ export class CoordinatorCore {
   /** A rejoining worker is up once it owes nothing and has every commit; otherwise it copies. */
   private maybeInSync(m: Member): void {
     if (m.state !== 'joining' || m.helloPending || m.resolving.size > 0 || m.copy !== null) return;
+    // A transaction that started without this worker could still commit without it: wait for it.
+    if (this.inFlightWithout(m.id)) return;
     if (m.maxCseq >= this.lastCseq) {
       m.state = 'up';
       this.out.push({ type: 'log', level: 'info', msg: `worker ${m.id} (${m.address}) is up` });
@@ -818,11 +840,26 @@ export class CoordinatorCore {
     // else: maybeStartCopies() starts a full copy once nothing is in flight.
   }
 
+  /** Is a transaction that could still commit (or is committing) running without `worker` (null: at all)? */
+  private inFlightWithout(worker: string | null): boolean {
+    for (const t of this.txns.values()) {
+      if (t.phase === 'failed' || t.phase === 'aborting' || t.voters.length === 0) continue;
+      if (worker === null || !t.voters.includes(worker)) return true;
+    }
+    return false;
+  }
+
+  /** Joiners waiting on in-flight transactions are looked at again after every event. */
+  private reviewJoiners(): void {
+    for (const m of this.members.values()) if (m.state === 'joining') this.maybeInSync(m);
+    this.maybeStartCopies();
+  }
+
   private maybeStartCopies(): void {
     for (const m of this.members.values()) {
       if (m.state !== 'joining' || m.helloPending || m.resolving.size > 0 || m.copy !== null || m.maxCseq >= this.lastCseq) continue;
       // Nothing may commit while the copy is taken: wait until every transaction is decided and applied.
-      for (const t of this.txns.values()) if (t.phase !== 'failed' && t.phase !== 'aborting' && t.voters.length > 0) return;
+      if (this.inFlightWithout(null)) return;
       const donor = [...this.members.values()].find((d) => d.state === 'up');
       if (donor === undefined) return;
       const rid = this.nextRid++;

@@ -199,6 +199,10 @@ export class WorkerCore {
       t = this.newTxn(txid, now);
     }
     if (seq <= t.lastSeq) return; // a duplicate of a message already answered
+    if (t.phase === 'aborting') {
+      this.send({ type: 'lock_refused', txid, seq, code: 'TIMEOUT', error: `transaction ${txid} was already aborted (it outlived the lock timeout or lost its coordinator link)` });
+      return;
+    }
     if (t.phase !== 'active') {
       this.send({ type: 'lock_refused', txid, seq, code: 'INVALID', error: `transaction ${txid} is already committing` });
       return;

@@ -63,14 +63,14 @@ export class ClientConnection {
       const slot = this.nextSlot++;
       if (f.kind === 'error') {
         this.failAndClose(slot, f.code, f.error);
-        return;
+        break;
       }
       let body: unknown;
       try {
         body = JSON.parse(f.text);
       } catch (e) {
         this.failAndClose(slot, 'INVALID', `invalid JSON: ${(e as Error).message}`);
-        return;
+        break;
       }
       const obj = body as Record<string, unknown>;
       if (obj.req !== undefined) this.reqIds.set(slot, obj.req);

@@ -54,8 +54,14 @@ export class JsonStreamSplitter {
       else if (c === 0x7d || c === 0x5d) {
         this.depth--;
         if (this.depth === 0) {
-          out.push({ kind: 'object', text: b.slice(this.start, i + 1) });
+          const text = b.slice(this.start, i + 1);
           this.start = -1;
+          if (this.tooLarge(text)) {
+            this.failed = true;
+            out.push({ kind: 'error', code: 'TOO_LARGE', error: `request is larger than the limit of ${this.maxBytes} bytes` });
+            return out;
+          }
+          out.push({ kind: 'object', text });
         }
       }
     }
@@ -67,12 +73,17 @@ export class JsonStreamSplitter {
       this.buf = b.slice(this.start);
       this.scanned = this.buf.length;
       this.start = 0;
-      if (Buffer.byteLength(this.buf, 'utf8') > this.maxBytes) {
+      if (this.tooLarge(this.buf)) {
         this.failed = true;
         out.push({ kind: 'error', code: 'TOO_LARGE', error: `request is larger than the limit of ${this.maxBytes} bytes` });
       }
     }
     return out;
+  }
+
+  /** A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is only needed near the limit. */
+  private tooLarge(text: string): boolean {
+    return text.length * 3 > this.maxBytes && Buffer.byteLength(text, 'utf8') > this.maxBytes;
   }
 
   /** True while an object has started and not finished. */

@@ -169,7 +169,9 @@ export function parseAddress(s: string): { host: string; port: number } | null {
   const i = s.lastIndexOf(':');
   if (i <= 0) return null;
   const host = s.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(s.slice(i + 1));
+  const digits = s.slice(i + 1);
+  if (!/^[0-9]{1,5}$/.test(digits)) return null;
+  const port = Number(digits);
   if (!Number.isInteger(port) || port < 1 || port > 65535 || host.length === 0) return null;
   return { host, port };
 }

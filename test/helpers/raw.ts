@@ -33,6 +33,8 @@ export function rawSession(address: string): Promise<RawSession> {
       for (const w of waiters.splice(0)) w();
       r();
     }));
+    // The server closed its side: finish ours too, as nc does, so 'close' follows.
+    socket.on('end', () => socket.end());
     socket.on('error', () => undefined);
     socket.once('connect', () =>
       resolve({

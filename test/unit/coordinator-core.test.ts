@@ -1,0 +1,875 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CoordinatorCore,
+  type CoordinatorEffect,
+  type CoordinatorEvent,
+  type RecoveredCoordinator,
+} from '../../src/core/coordinator.ts';
+import { encodeCursor, renderTweet } from '../../src/core/render.ts';
+import type { ClientRequest, FromWorker, Op, OpResult, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
+
+const T = 10_000;
+const DECIDED_AT = 900_000;
+
+type Sent = { worker: string; msg: ToWorker };
+type Replied = { conn: number; slot: number; reply: Reply };
+
+const addr = (id: string): string => `127.0.0.1:${9000 + Number(id.replace(/\D/g, '') || '0')}`;
+
+/** A coordinator core with a clock, plus fake workers driven by hand. */
+class Co {
+  readonly core: CoordinatorCore;
+  now = 1_000_000;
+  private nextConn = 1_000;
+  constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100) {
+    this.core = new CoordinatorCore(
+      { lockTimeoutMs: T, copyPageRows },
+      { epoch: 1, last_cseq: 0, members: [], decisions: [], ...recovered },
+    );
+  }
+  ev(e: CoordinatorEvent, now = this.now): CoordinatorEffect[] {
+    this.now = now;
+    return this.core.handle(e, now);
+  }
+  req(conn: number, slot: number, request: ClientRequest, now = this.now): CoordinatorEffect[] {
+    return this.ev({ type: 'request', conn, slot, request }, now);
+  }
+  from(worker: string, msg: FromWorker, now = this.now): CoordinatorEffect[] {
+    return this.ev({ type: 'worker_message', worker, msg }, now);
+  }
+  tick(now: number): CoordinatorEffect[] {
+    return this.ev({ type: 'tick' }, now);
+  }
+  linkUp(worker: string): CoordinatorEffect[] {
+    return this.ev({ type: 'link_up', worker });
+  }
+  linkDown(worker: string): CoordinatorEffect[] {
+    return this.ev({ type: 'link_down', worker });
+  }
+  state(worker: string, max_cseq = 0, prepared: string[] = []): CoordinatorEffect[] {
+    return this.from(worker, { type: 'state', node_id: worker, prepared, max_cseq });
+  }
+  register(id: string, address = addr(id)): CoordinatorEffect[] {
+    return this.req(this.nextConn++, 0, { action: 'register', worker: { id, address } });
+  }
+  /** register + link_up + state: the worker is up. */
+  addWorker(id: string, maxCseq = 0): void {
+    this.register(id);
+    this.linkUp(id);
+    this.state(id, maxCseq);
+    assert.equal(this.workerState(id), 'up', `${id} should be up`);
+  }
+  status(): StatusReply {
+    const r = only(replies(this.req(1, 0, { action: 'status' })));
+    assert.equal(r.reply.status, 'OK');
+    return r.reply as unknown as StatusReply;
+  }
+  workerState(id: string): string | undefined {
+    return this.status().workers.find((w) => w.id === id)?.state;
+  }
+}
+
+interface StatusReply {
+  status: 'OK';
+  lock_timeout_s: number;
+  workers: { id: string; address: string; state: string }[];
+  in_doubt: { txid: string; state: string; age_ms: number; waiting_for: string[] }[];
+  counters: { commits: number; aborts: Record<string, number>; reads: number; requests: number; open_transactions: number; last_cseq: number };
+}
+
+function sent(effects: CoordinatorEffect[]): Sent[] {
+  return effects.flatMap((e) => (e.type === 'send' ? [{ worker: e.worker, msg: e.msg }] : []));
+}
+function sentTo(effects: CoordinatorEffect[], worker: string): ToWorker[] {
+  return sent(effects).filter((s) => s.worker === worker).map((s) => s.msg);
+}
+function replies(effects: CoordinatorEffect[]): Replied[] {
+  return effects.flatMap((e) => (e.type === 'reply' ? [{ conn: e.conn, slot: e.slot, reply: e.reply }] : []));
+}
+function ofType<K extends CoordinatorEffect['type']>(effects: CoordinatorEffect[], type: K): Extract<CoordinatorEffect, { type: K }>[] {
+  return effects.filter((e): e is Extract<CoordinatorEffect, { type: K }> => e.type === type);
+}
+function only<E>(list: E[]): E {
+  assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);
+  return list[0] as E;
+}
+function field(r: Reply, name: string): unknown {
+  return (r as Record<string, unknown>)[name];
+}
+function prepareOf(effects: CoordinatorEffect[], worker: string): Extract<ToWorker, { type: 'prepare' }> {
+  const m = only(sentTo(effects, worker).filter((x) => x.type === 'prepare'));
+  assert.equal(m.type, 'prepare');
+  return m as Extract<ToWorker, { type: 'prepare' }>;
+}
+function yes(txid: string, results: OpResult[]): FromWorker {
+  return { type: 'vote', txid, yes: true, results };
+}
+function no(txid: string, code: 'LOCKED' | 'NOT_FOUND' | 'EXISTS' | 'FORBIDDEN' | 'TIMEOUT', error: string): FromWorker {
+  return { type: 'vote', txid, yes: false, code, error };
+}
+const ack = (txid: string, outcome: 'commit' | 'abort'): FromWorker => ({ type: 'ack', txid, outcome });
+const postReq = (id: string | null, content = 'hello', username = 'alice'): ClientRequest => ({ action: 'post', tweet: { id, username, content } });
+function tweetOf(op: Op): Tweet {
+  assert.equal(op.kind, 'post');
+  return op.kind === 'post' ? op.tweet : (undefined as never);
+}
+
+/** A cluster of up workers, and one post carried to the point where every worker has been asked to prepare. */
+function clusterWithPost(ids = ['w1', 'w2'], id = 't1'): { co: Co; txid: string; tweet: Tweet; effects: CoordinatorEffect[] } {
+  const co = new Co();
+  for (const w of ids) co.addWorker(w);
+  const effects = co.req(7, 1, postReq(id));
+  const p = prepareOf(effects, ids[0] as string);
+  const ops = p.ops ?? [];
+  return { co, txid: p.txid, tweet: tweetOf(ops[0] as Op), effects };
+}
+
+describe('CoordinatorCore: membership', () => {
+  test('register → saved and linked; link_up → hello, joining; state → up', () => {
+    const co = new Co();
+    const r = co.register('w1');
+    assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' });
+    assert.deepEqual(ofType(r, 'save_member'), [{ type: 'save_member', id: 'w1', address: addr('w1') }]);
+    assert.deepEqual(ofType(r, 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
+    assert.equal(co.workerState('w1'), 'down');
+    const u = co.linkUp('w1');
+    assert.deepEqual(sent(u), [{ worker: 'w1', msg: { type: 'hello', lock_timeout_ms: T } }]);
+    assert.equal(co.workerState('w1'), 'joining');
+    co.state('w1', 0);
+    assert.equal(co.workerState('w1'), 'up');
+  });
+
+  test('re-registering the same id at the same address changes nothing; at a new address it relinks', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const same = co.register('w1');
+    assert.equal(only(replies(same)).reply.status, 'OK');
+    assert.deepEqual(same.filter((e) => e.type !== 'reply'), []);
+    const moved = co.register('w1', '10.0.0.9:1234');
+    assert.deepEqual(moved.filter((e) => e.type !== 'reply').map((e) => e.type), ['save_member', 'unlink', 'link']);
+    assert.equal(co.status().workers[0]?.address, '10.0.0.9:1234');
+  });
+
+  test('a new identity at a known address replaces the old member', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const r = co.register('w1-new', addr('w1'));
+    assert.ok(ofType(r, 'remove_member').some((e) => e.id === 'w1'));
+    assert.ok(ofType(r, 'unlink').some((e) => e.worker === 'w1'));
+    assert.deepEqual(co.status().workers.map((w) => w.id), ['w1-new']);
+  });
+
+  test('start() links every remembered worker', () => {
+    const co = new Co({ members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }] });
+    assert.deepEqual(co.core.start(), [
+      { type: 'link', worker: 'w1', address: 'a:1' },
+      { type: 'link', worker: 'w2', address: 'b:2' },
+    ]);
+  });
+
+  test('a worker answering with another identity is cut off and not up', () => {
+    const co = new Co();
+    co.register('w1');
+    co.linkUp('w1');
+    const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0 });
+    assert.deepEqual(e.filter((x) => x.type !== 'log').map((x) => x.type), ['unlink', 'link']);
+    assert.equal(co.workerState('w1'), 'down');
+  });
+
+  test('messages from a worker that is not linked are ignored', () => {
+    const co = new Co();
+    co.register('w1');
+    assert.deepEqual(co.state('w1'), []);
+    assert.equal(co.workerState('w1'), 'down');
+    assert.deepEqual(co.from('nobody', { type: 'query', txid: '1.1' }), []);
+  });
+});
+
+describe('CoordinatorCore: one-shot writes', () => {
+  test('all up → prepare to each → all YES → log_commit → logged → commit → acks → OK', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const e = co.req(7, 3, postReq('t1'), 5_000_000);
+    assert.deepEqual(replies(e), [], 'no answer before the decision');
+    const p1 = prepareOf(e, 'w1');
+    const p2 = prepareOf(e, 'w2');
+    assert.deepEqual(p1, p2, 'every worker gets the same ops, ids and timestamps');
+    assert.deepEqual(p1.ops, [{ kind: 'post', tweet: { id: 't1', username: 'alice', content: 'hello', created_at: 5_000_000, updated_at: null } }]);
+    const tweet = tweetOf((p1.ops ?? [])[0] as Op);
+    const txid = p1.txid;
+
+    assert.deepEqual(co.from('w1', yes(txid, [{ tweet }])), [], 'one YES is not enough');
+    const logged = co.from('w2', yes(txid, [{ tweet }]), 5_000_010);
+    assert.deepEqual(logged, [{ type: 'log_commit', txid, cseq: 1, voters: ['w1', 'w2'], at: 5_000_010 }], 'nobody is told before the log is durable');
+
+    const c = co.ev({ type: 'logged', txid });
+    assert.deepEqual(sent(c).sort((a, b) => a.worker.localeCompare(b.worker)), [
+      { worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } },
+      { worker: 'w2', msg: { type: 'commit', txid, cseq: 1 } },
+    ]);
+    assert.deepEqual(replies(c), []);
+    assert.deepEqual(replies(co.from('w1', ack(txid, 'commit'))), [], 'OK waits for every voter to apply');
+    const done = co.from('w2', ack(txid, 'commit'));
+    assert.deepEqual(replies(done), [{ conn: 7, slot: 3, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+    assert.deepEqual(ofType(done, 'forget_decision'), [{ type: 'forget_decision', txid }]);
+    const s = co.status();
+    assert.equal(s.counters.commits, 1);
+    assert.equal(s.counters.last_cseq, 1);
+    assert.equal(s.counters.open_transactions, 0);
+    assert.deepEqual(s.in_doubt, []);
+  });
+
+  test('commit sequence numbers increase per commit', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    for (let i = 1; i <= 3; i++) {
+      const p = prepareOf(co.req(7, i, postReq(`t${i}`)), 'w1');
+      const lc = only(ofType(co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }])), 'log_commit'));
+      assert.equal(lc.cseq, i);
+      co.ev({ type: 'logged', txid: p.txid });
+      co.from('w1', ack(p.txid, 'commit'));
+    }
+    assert.equal(co.status().counters.last_cseq, 3);
+  });
+
+  test('a post without id gets a time-ordered id, unique within one millisecond', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const ids: string[] = [];
+    for (const now of [2_000_000, 2_000_000, 2_000_000, 2_000_001, 3_000_000]) {
+      const p = prepareOf(co.req(7, ids.length, postReq(null), now), 'w1');
+      ids.push(tweetOf((p.ops ?? [])[0] as Op).id);
+      co.from('w1', no(p.txid, 'LOCKED', 'x'));
+      co.from('w1', ack(p.txid, 'abort'));
+    }
+    assert.equal(new Set(ids).size, ids.length);
+    assert.deepEqual([...ids].sort(), ids, `ids sort in time order: ${ids.join(' ')}`);
+  });
+
+  test('a multi-op transaction answers with every result', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const e = co.req(7, 1, {
+      action: 'transaction',
+      ops: [
+        { action: 'post', tweet: { id: 'a', username: 'u', content: 'c' } },
+        { action: 'delete', tweet: { id: 'b', username: null } },
+      ],
+    });
+    const p = prepareOf(e, 'w1');
+    assert.equal(p.ops?.length, 2);
+    const t = tweetOf((p.ops ?? [])[0] as Op);
+    co.from('w1', yes(p.txid, [{ tweet: t }, {}]));
+    co.ev({ type: 'logged', txid: p.txid });
+    const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
+    assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }, {}] });
+  });
+
+  test('any NO vote → abort to every voter; ABORT with that code once the aborts are acked', () => {
+    const { co, txid, tweet } = clusterWithPost(['w1', 'w2', 'w3']);
+    co.from('w1', yes(txid, [{ tweet }]));
+    const e = co.from('w2', no(txid, 'LOCKED', 'tweet t1 is locked by another transaction'));
+    assert.deepEqual(
+      sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(),
+      ['w1:abort', 'w2:abort', 'w3:abort'],
+    );
+    assert.deepEqual(replies(e), [], 'the reply waits for the acks so a retry finds the locks free');
+    assert.deepEqual(ofType(e, 'log_commit'), []);
+    // A late YES from the third worker changes nothing.
+    assert.deepEqual(co.from('w3', yes(txid, [{ tweet }])), []);
+    co.from('w1', ack(txid, 'abort'));
+    co.from('w2', ack(txid, 'abort'));
+    const r = only(replies(co.from('w3', ack(txid, 'abort'))));
+    assert.deepEqual(r, { conn: 7, slot: 1, reply: { status: 'ABORT', code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } });
+    const s = co.status();
+    assert.equal(s.counters.aborts.LOCKED, 1);
+    assert.equal(s.counters.commits, 0);
+    assert.equal(s.counters.open_transactions, 0);
+  });
+
+  for (const code of ['NOT_FOUND', 'EXISTS', 'FORBIDDEN'] as const) {
+    test(`a NO vote with ${code} is the client's answer`, () => {
+      const { co, txid } = clusterWithPost(['w1']);
+      co.from('w1', no(txid, code, `because ${code}`));
+      const r = only(replies(co.from('w1', ack(txid, 'abort'))));
+      assert.deepEqual(r.reply, { status: 'ABORT', code, error: `because ${code}` });
+    });
+  }
+
+  test('a worker that is down → the write is answered ABORT UNAVAILABLE naming it, at once, with nothing sent', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    co.linkDown('w2');
+    assert.equal(co.workerState('w2'), 'down');
+    const e = co.req(7, 1, postReq('t1'));
+    assert.deepEqual(sent(e), []);
+    const r = only(replies(e)).reply;
+    assert.equal(r.status, 'ABORT');
+    assert.equal(field(r, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(r, 'error')), /worker w2 \(127\.0\.0\.1:9002\) is unreachable/);
+    assert.equal(co.status().counters.open_transactions, 0);
+  });
+
+  test('no worker registered → UNAVAILABLE', () => {
+    const co = new Co();
+    const r = only(replies(co.req(7, 1, postReq('t1')))).reply;
+    assert.equal(field(r, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(r, 'error')), /no worker has registered/);
+  });
+
+  test('link_down while waiting for votes → abort to the others → ABORT UNAVAILABLE naming the worker', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    const e = co.linkDown('w2');
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }], 'the down worker is not sent anything');
+    const r = only(replies(co.from('w1', ack(txid, 'abort'))));
+    assert.equal(r.reply.status, 'ABORT');
+    assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(r.reply, 'error')), /worker w2 .*went down/);
+  });
+
+  test('a vote after the lock timeout is ignored: the transaction aborts and no log_commit is emitted', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    const start = co.now;
+    co.from('w1', yes(txid, [{ tweet }]));
+    assert.deepEqual(co.tick(start + T - 1), []);
+    const e = co.tick(start + T);
+    assert.deepEqual(sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(), ['w1:abort', 'w2:abort']);
+    const late = co.from('w2', yes(txid, [{ tweet }]));
+    assert.deepEqual(ofType(late, 'log_commit'), []);
+    assert.deepEqual(late, []);
+    co.from('w1', ack(txid, 'abort'));
+    const r = only(replies(co.from('w2', ack(txid, 'abort'))));
+    assert.equal(r.reply.status, 'ABORT');
+    assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(r.reply, 'error')), /w2 .*did not answer within the lock timeout \(10 s\)/);
+    assert.doesNotMatch(String(field(r.reply, 'error')), /w1/, 'only the silent worker is named');
+    assert.equal(co.status().counters.commits, 0);
+  });
+
+  test('an abort whose acks never come is answered anyway after another lock timeout', () => {
+    const { co, txid } = clusterWithPost();
+    co.from('w1', no(txid, 'LOCKED', 'locked'));
+    assert.deepEqual(replies(co.tick(co.now + T - 1)), []);
+    const r = only(replies(co.tick(co.now + 1)));
+    assert.equal(field(r.reply, 'code'), 'LOCKED');
+  });
+
+  test('a voter that does not ack the commit in time is cut off; the client gets OK', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    co.from('w1', ack(txid, 'commit'));
+    const e = co.tick(co.now + T);
+    assert.deepEqual(ofType(e, 'unlink'), [{ type: 'unlink', worker: 'w2' }]);
+    assert.deepEqual(ofType(e, 'link'), [{ type: 'link', worker: 'w2', address: addr('w2') }]);
+    assert.equal(only(replies(e)).reply.status, 'OK');
+    assert.equal(co.workerState('w2'), 'down');
+    // The decision is kept for w2.
+    const d = co.status().in_doubt;
+    assert.deepEqual(d.map((x) => [x.txid, x.state, x.waiting_for]), [[txid, 'committed', ['w2']]]);
+  });
+
+  test('a voter that goes down after voting YES does not block the commit; it gets the decision when it rejoins', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.linkDown('w2');
+    const c = co.ev({ type: 'logged', txid });
+    assert.deepEqual(sent(c), [{ worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } }]);
+    assert.equal(only(replies(co.from('w1', ack(txid, 'commit')))).reply.status, 'OK');
+    // w2 comes back still prepared: it is re-sent the commit and is up only once it acks.
+    co.linkUp('w2');
+    const s = co.state('w2', 0, [txid]);
+    assert.deepEqual(sentTo(s, 'w2'), [{ type: 'commit', txid, cseq: 1 }]);
+    assert.equal(co.workerState('w2'), 'joining');
+    assert.equal(field(only(replies(co.req(8, 1, postReq('t2')))).reply, 'code'), 'UNAVAILABLE');
+    const a = co.from('w2', ack(txid, 'commit'));
+    assert.deepEqual(ofType(a, 'forget_decision'), [{ type: 'forget_decision', txid }]);
+    assert.equal(co.workerState('w2'), 'up');
+    assert.deepEqual(co.status().in_doubt, []);
+  });
+});
+
+describe('CoordinatorCore: interactive transactions', () => {
+  function begin(co: Co, conn = 9): string {
+    const r = only(replies(co.req(conn, 0, { action: 'begin' })));
+    assert.equal(r.reply.status, 'OK');
+    return String(field(r.reply, 'txid'));
+  }
+
+  test('begin / update / commit', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const txid = begin(co);
+    assert.match(txid, /^1\.\d+$/);
+    const e = co.req(9, 1, { action: 'update', tweet: { id: 't1', content: 'v2', username: 'alice' } }, 7_000_000);
+    const op: Op = { kind: 'update', id: 't1', content: 'v2', username: 'alice', at: 7_000_000 };
+    assert.deepEqual(sentTo(e, 'w1'), [{ type: 'lock', txid, seq: 1, op }]);
+    assert.deepEqual(sentTo(e, 'w2'), [{ type: 'lock', txid, seq: 1, op }]);
+    const updated: Tweet = { id: 't1', username: 'alice', content: 'v2', created_at: 1, updated_at: 7_000_000 };
+    assert.deepEqual(co.from('w1', { type: 'locked', txid, seq: 1, result: { tweet: updated } }), [], 'waits for every worker');
+    const ok1 = only(replies(co.from('w2', { type: 'locked', txid, seq: 1, result: { tweet: updated } })));
+    assert.deepEqual(ok1, { conn: 9, slot: 1, reply: { status: 'OK', tweet: renderTweet(updated) } });
+
+    // A second op gets the next seq.
+    const e2 = co.req(9, 2, { action: 'delete', tweet: { id: 't2', username: null } });
+    assert.deepEqual(sentTo(e2, 'w1').map((m) => (m.type === 'lock' ? m.seq : -1)), [2]);
+    co.from('w1', { type: 'locked', txid, seq: 2, result: {} });
+    assert.deepEqual(only(replies(co.from('w2', { type: 'locked', txid, seq: 2, result: {} }))).reply, { status: 'OK' });
+
+    const c = co.req(9, 3, { action: 'commit' });
+    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null }], 'workers prepare what they staged');
+    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null }]);
+    co.from('w1', yes(txid, [{ tweet: updated }, {}]));
+    assert.equal(ofType(co.from('w2', yes(txid, [{ tweet: updated }, {}])), 'log_commit').length, 1);
+    assert.equal(sent(co.ev({ type: 'logged', txid })).length, 2);
+    co.from('w1', ack(txid, 'commit'));
+    assert.deepEqual(only(replies(co.from('w2', ack(txid, 'commit')))), { conn: 9, slot: 3, reply: { status: 'OK' } });
+    // The connection is free for a new transaction.
+    assert.notEqual(begin(co), txid);
+  });
+
+  test('a stale or duplicate lock answer is ignored', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    assert.deepEqual(co.from('w1', { type: 'locked', txid, seq: 1, result: {} }), [], 'duplicate from w1 does not count for w2');
+    assert.deepEqual(co.from('w2', { type: 'locked', txid, seq: 0, result: {} }), [], 'wrong seq');
+    assert.equal(only(replies(co.from('w2', { type: 'locked', txid, seq: 1, result: {} }))).reply.status, 'OK');
+  });
+
+  test('commit with no ops is OK at once and sends nothing', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    begin(co);
+    const e = co.req(9, 1, { action: 'commit' });
+    assert.deepEqual(sent(e), []);
+    assert.deepEqual(only(replies(e)).reply, { status: 'OK' });
+  });
+
+  test('a refused lock aborts the transaction: ABORT LOCKED, and a later commit gets the same ABORT', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    const e = co.from('w2', { type: 'lock_refused', txid, seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' });
+    assert.deepEqual(sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(), ['w1:abort', 'w2:abort']);
+    co.from('w1', ack(txid, 'abort'));
+    const r = only(replies(co.from('w2', ack(txid, 'abort'))));
+    assert.deepEqual(r, { conn: 9, slot: 1, reply: { status: 'ABORT', code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } });
+    // Further ops are answered with the same abort; commit too, and it closes the transaction.
+    assert.equal(field(only(replies(co.req(9, 2, postReq('t2')))).reply, 'code'), 'LOCKED');
+    assert.deepEqual(sent(co.req(9, 3, postReq('t3'))), []);
+    assert.equal(field(only(replies(co.req(9, 4, { action: 'commit' }))).reply, 'code'), 'LOCKED');
+    const again = only(replies(co.req(9, 5, { action: 'commit' }))).reply;
+    assert.equal(again.status, 'ERROR');
+    assert.equal(field(again, 'code'), 'INVALID');
+  });
+
+  test('idle past the lock timeout → aborted; a later commit gets ABORT TIMEOUT', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const txid = begin(co);
+    const t0 = co.now;
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    assert.deepEqual(co.tick(t0 + T - 1), []);
+    const e = co.tick(t0 + T);
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }], 'the locks are released at the timeout');
+    assert.deepEqual(replies(co.from('w1', ack(txid, 'abort'))), [], 'nobody is waiting for a reply');
+    const r = only(replies(co.req(9, 2, { action: 'commit' }, t0 + 3 * T)));
+    assert.equal(r.reply.status, 'ABORT');
+    assert.equal(field(r.reply, 'code'), 'TIMEOUT');
+    assert.match(String(field(r.reply, 'error')), new RegExp(`transaction ${txid.replace('.', '\\.')} was not committed within the lock timeout \\(10 s\\)`));
+    assert.equal(co.status().counters.open_transactions, 0);
+  });
+
+  test('a commit sent while the timeout abort is in flight is answered ABORT TIMEOUT once it completes', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const txid = begin(co);
+    const t0 = co.now;
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    co.tick(t0 + T);
+    assert.deepEqual(co.req(9, 2, { action: 'commit' }), []);
+    const r = only(replies(co.from('w1', ack(txid, 'abort'))));
+    assert.deepEqual([r.slot, field(r.reply, 'code')], [2, 'TIMEOUT']);
+  });
+
+  test('the client aborting → abort to the voters, OK once acked', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    const e = co.req(9, 2, { action: 'abort' });
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
+    assert.deepEqual(replies(e), []);
+    assert.deepEqual(only(replies(co.from('w1', ack(txid, 'abort')))), { conn: 9, slot: 2, reply: { status: 'OK' } });
+    assert.equal(co.status().counters.aborts.CLIENT, 1);
+  });
+
+  test('closing the connection aborts an open transaction', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    const e = co.ev({ type: 'conn_closed', conn: 9 });
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
+    co.from('w1', ack(txid, 'abort'));
+    assert.equal(co.status().counters.open_transactions, 0);
+  });
+
+  test('closing the connection while the commit is deciding lets it run to its end', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    co.req(9, 2, { action: 'commit' });
+    assert.deepEqual(sent(co.ev({ type: 'conn_closed', conn: 9 })), []);
+    assert.equal(ofType(co.from('w1', yes(txid, [{}])), 'log_commit').length, 1);
+  });
+
+  test('protocol misuse is INVALID: begin twice, commit/abort without begin, transaction inside begin', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    assert.equal(field(only(replies(co.req(9, 0, { action: 'commit' }))).reply, 'code'), 'INVALID');
+    assert.equal(field(only(replies(co.req(9, 0, { action: 'abort' }))).reply, 'code'), 'INVALID');
+    begin(co);
+    const b = only(replies(co.req(9, 1, { action: 'begin' }))).reply;
+    assert.deepEqual([b.status, field(b, 'code')], ['ERROR', 'INVALID']);
+    const t = only(replies(co.req(9, 2, { action: 'transaction', ops: [{ action: 'delete', tweet: { id: 'x', username: null } }] }))).reply;
+    assert.deepEqual([t.status, field(t, 'code')], ['ERROR', 'INVALID']);
+  });
+
+  test('an op while a voter is down aborts the transaction with UNAVAILABLE', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const txid = begin(co);
+    co.req(9, 1, postReq('t1'));
+    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    co.from('w2', { type: 'locked', txid, seq: 1, result: {} });
+    co.linkDown('w2');
+    const e = co.req(9, 2, postReq('t2'));
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
+    const r = only(replies(co.from('w1', ack(txid, 'abort'))));
+    assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(r.reply, 'error')), /w2/);
+  });
+
+  test(
+    'commit while a voter is down is answered ABORT UNAVAILABLE without waiting for the lock timeout',
+    () => {
+      const co = new Co();
+      co.addWorker('w1');
+      co.addWorker('w2');
+      const txid = begin(co);
+      co.req(9, 1, postReq('t1'));
+      co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+      co.from('w2', { type: 'locked', txid, seq: 1, result: {} });
+      co.linkDown('w2');
+      const e = co.req(9, 2, { action: 'commit' });
+      assert.deepEqual(sentTo(e, 'w2'), [], 'nothing is sent to a down worker');
+      assert.deepEqual(sentTo(e, 'w1'), [{ type: 'abort', txid }]);
+      const r = only(replies(co.from('w1', ack(txid, 'abort'))));
+      assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
+    },
+  );
+
+  test(
+    'an unsolicited abort ack during the vote never counts as a YES (a worker that timed the txn out locally)',
+    () => {
+      const co = new Co();
+      co.addWorker('w1');
+      co.addWorker('w2');
+      const txid = begin(co);
+      const t0 = co.now;
+      co.req(9, 1, postReq('t1'), t0);
+      co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+      co.from('w2', { type: 'locked', txid, seq: 1, result: {} });
+      co.req(9, 2, { action: 'commit' }, t0 + T - 100);
+      // w1 aborted the transaction at its own lock timeout, before the prepare reached it:
+      // it acks its abort (WorkerCore does this after the tombstone is durable) and will vote NO.
+      const fx: CoordinatorEffect[] = [];
+      fx.push(...co.from('w1', ack(txid, 'abort'), t0 + T - 50));
+      fx.push(...co.from('w2', yes(txid, [{}]), t0 + T - 40));
+      fx.push(...co.from('w1', no(txid, 'TIMEOUT', 'expired'), t0 + T - 30));
+      assert.deepEqual(ofType(fx, 'log_commit'), [], 'commit decided without a YES from w1');
+      assert.ok(sentTo(fx, 'w2').some((m) => m.type === 'abort'), 'the transaction is aborted');
+    },
+  );
+});
+
+describe('CoordinatorCore: recovery and rejoining workers', () => {
+  test('a rejoining worker with a prepared txn that has a logged decision gets the commit re-sent', () => {
+    const co = new Co({
+      epoch: 2,
+      last_cseq: 7,
+      members: [{ id: 'w1', address: 'a:1' }],
+      decisions: [{ txid: '1.5', cseq: 7, voters: ['w1'], at: 1 }],
+    });
+    co.linkUp('w1');
+    const s = co.state('w1', 6, ['1.5']);
+    assert.deepEqual(sentTo(s, 'w1'), [{ type: 'commit', txid: '1.5', cseq: 7 }]);
+    assert.equal(co.workerState('w1'), 'joining', 'not up before it has the outcome');
+    const a = co.from('w1', ack('1.5', 'commit'));
+    assert.deepEqual(ofType(a, 'forget_decision'), [{ type: 'forget_decision', txid: '1.5' }]);
+    assert.equal(co.workerState('w1'), 'up');
+  });
+
+  test('a logged decision is re-sent to a worker that applied it but whose ack was lost', () => {
+    const co = new Co({ last_cseq: 3, members: [{ id: 'w1', address: 'a:1' }], decisions: [{ txid: '1.3', cseq: 3, voters: ['w1'], at: 1 }] });
+    co.linkUp('w1');
+    const s = co.state('w1', 3, []);
+    assert.deepEqual(sentTo(s, 'w1'), [{ type: 'commit', txid: '1.3', cseq: 3 }]);
+    co.from('w1', ack('1.3', 'commit'));
+    assert.equal(co.workerState('w1'), 'up');
+  });
+
+  test('a rejoining worker with a prepared txn and no decision gets abort (presumed abort)', () => {
+    const co = new Co({ epoch: 2, last_cseq: 4, members: [{ id: 'w1', address: 'a:1' }] });
+    co.linkUp('w1');
+    const s = co.state('w1', 4, ['1.9']);
+    assert.deepEqual(sentTo(s, 'w1'), [{ type: 'abort', txid: '1.9' }]);
+    assert.equal(co.workerState('w1'), 'joining');
+    co.from('w1', ack('1.9', 'abort'));
+    assert.equal(co.workerState('w1'), 'up');
+  });
+
+  test('status lists recovered, unacknowledged decisions as in doubt', () => {
+    const co = new Co({ last_cseq: 2, members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }], decisions: [{ txid: '1.2', cseq: 2, voters: ['w1', 'w2'], at: DECIDED_AT }] });
+    const d = only(co.status().in_doubt);
+    assert.equal(d.txid, '1.2');
+    assert.equal(d.state, 'committed');
+    assert.deepEqual([...d.waiting_for].sort(), ['w1', 'w2']);
+    assert.equal(d.age_ms, co.now - DECIDED_AT);
+  });
+});
+
+describe('CoordinatorCore: queries from prepared workers', () => {
+  test('query for an undecided in-flight txn gets no answer; once decided it gets commit', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    assert.deepEqual(co.from('w1', { type: 'query', txid }), [], 'still preparing');
+    co.from('w2', yes(txid, [{ tweet }]));
+    assert.deepEqual(co.from('w1', { type: 'query', txid }), [], 'decision not yet durable');
+    co.ev({ type: 'logged', txid });
+    assert.deepEqual(sent(co.from('w1', { type: 'query', txid })), [{ worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } }]);
+  });
+
+  test('query for an unknown txn gets abort', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    assert.deepEqual(sent(co.from('w1', { type: 'query', txid: '0.42' })), [{ worker: 'w1', msg: { type: 'abort', txid: '0.42' } }]);
+  });
+
+  test('query for a txn being aborted gets abort', () => {
+    const { co, txid } = clusterWithPost();
+    co.from('w2', no(txid, 'LOCKED', 'x'));
+    assert.deepEqual(sent(co.from('w1', { type: 'query', txid })), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
+  });
+});
+
+describe('CoordinatorCore: status', () => {
+  test('lists the workers, the lock timeout and every in-doubt transaction with who it waits for', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    const started = co.now;
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.now = started + 1_234;
+    const s = co.status();
+    assert.equal(s.lock_timeout_s, 10);
+    assert.deepEqual(s.workers, [
+      { id: 'w1', address: addr('w1'), state: 'up' },
+      { id: 'w2', address: addr('w2'), state: 'up' },
+    ]);
+    assert.deepEqual(s.in_doubt, [{ txid, state: 'preparing', age_ms: 1_234, waiting_for: ['w2'] }]);
+    co.from('w2', yes(txid, [{ tweet }]));
+    assert.deepEqual(co.status().in_doubt.map((d) => d.state), ['logging']);
+    co.ev({ type: 'logged', txid });
+    assert.deepEqual(co.status().in_doubt.map((d) => [d.state, [...d.waiting_for].sort()]), [['committing', ['w1', 'w2']]]);
+  });
+});
+
+describe('CoordinatorCore: a new worker joining a cluster with data', () => {
+  test('is joining, gets a full copy from a donor, then is up', () => {
+    const rows = (ids: string[]): Tweet[] => ids.map((id) => ({ id, username: 'u', content: id, created_at: 1, updated_at: null }));
+    const co = new Co({ last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }] }, 2);
+    co.linkUp('w1');
+    co.state('w1', 5);
+    assert.equal(co.workerState('w1'), 'up');
+
+    co.register('w2');
+    co.linkUp('w2');
+    const s = co.state('w2', 0);
+    assert.equal(co.workerState('w2'), 'joining');
+    const read = only(sentTo(s, 'w1'));
+    assert.equal(read.type, 'read');
+    if (read.type !== 'read') return;
+    assert.deepEqual(read.query, { kind: 'snapshot', after: null, limit: 2 });
+
+    // Writes wait while it joins.
+    const w = only(replies(co.req(7, 1, postReq('t9')))).reply;
+    assert.equal(field(w, 'code'), 'UNAVAILABLE');
+    assert.match(String(field(w, 'error')), /w2 .*is joining/);
+
+    // Page 1: full page → install (reset) to the joiner, not done.
+    const i1 = co.from('w1', { type: 'read_result', rid: read.rid, result: { rows: rows(['a', 'b']) } });
+    assert.deepEqual(sentTo(i1, 'w2'), [{ type: 'install', rid: read.rid, rows: rows(['a', 'b']), reset: true, done: false, max_cseq: 5 }]);
+    // Installed → the next page is read after the last id.
+    const n = co.from('w2', { type: 'installed', rid: read.rid, done: false });
+    const read2 = only(sentTo(n, 'w1'));
+    assert.equal(read2.type, 'read');
+    if (read2.type !== 'read') return;
+    assert.deepEqual(read2.query, { kind: 'snapshot', after: 'b', limit: 2 });
+    assert.notEqual(read2.rid, read.rid);
+    // Page 2: short page → install, done.
+    const i2 = co.from('w1', { type: 'read_result', rid: read2.rid, result: { rows: rows(['c']) } });
+    assert.deepEqual(sentTo(i2, 'w2'), [{ type: 'install', rid: read2.rid, rows: rows(['c']), reset: false, done: true, max_cseq: 5 }]);
+    assert.equal(co.workerState('w2'), 'joining');
+    co.from('w2', { type: 'installed', rid: read2.rid, done: true });
+    assert.equal(co.workerState('w2'), 'up');
+    // And writes now go to both.
+    const p = co.req(7, 2, postReq('t10'));
+    assert.equal(sentTo(p, 'w2').length, 1);
+  });
+
+  test('a new worker joining an empty cluster is up at once', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.register('w2');
+    co.linkUp('w2');
+    const s = co.state('w2', 0);
+    assert.deepEqual(sent(s), []);
+    assert.equal(co.workerState('w2'), 'up');
+  });
+
+  test('the copy waits until no transaction is in flight', () => {
+    const { co, txid, tweet } = clusterWithPost(['w1']);
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.register('w2');
+    co.linkUp('w2');
+    assert.deepEqual(sent(co.state('w2', 0)), [], 'no snapshot while a commit is being decided');
+    co.ev({ type: 'logged', txid });
+    const e = co.from('w1', ack(txid, 'commit'));
+    assert.equal(only(replies(e)).reply.status, 'OK');
+    const read = only(sentTo(e, 'w1'));
+    assert.equal(read.type === 'read' ? read.query.kind : undefined, 'snapshot');
+    assert.equal(co.workerState('w2'), 'joining');
+  });
+
+  test('if the donor goes down mid-copy the joiner starts over with another donor', () => {
+    const co = new Co({ last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }, { id: 'w2', address: addr('w2') }] }, 2);
+    for (const w of ['w1', 'w2']) {
+      co.linkUp(w);
+      co.state(w, 5);
+    }
+    co.register('w3');
+    co.linkUp('w3');
+    const s = co.state('w3', 0);
+    const first = only(sent(s));
+    const other = first.worker === 'w1' ? 'w2' : 'w1';
+    const e = co.linkDown(first.worker);
+    const again = only(sent(e));
+    assert.equal(again.worker, other);
+    assert.deepEqual(again.msg.type === 'read' ? again.msg.query : null, { kind: 'snapshot', after: null, limit: 2 });
+  });
+
+  test(
+    'a worker registering while a transaction is in flight does not become up without that transaction\'s data',
+    () => {
+      const { co, txid, tweet } = clusterWithPost(['w1']);
+      co.register('w2');
+      co.linkUp('w2');
+      const fx: CoordinatorEffect[] = [...co.state('w2', 0)];
+      fx.push(...co.from('w1', yes(txid, [{ tweet }])));
+      fx.push(...co.ev({ type: 'logged', txid }));
+      fx.push(...co.from('w1', ack(txid, 'commit')));
+      assert.equal(co.status().counters.last_cseq, 1);
+      const gotCommit = sentTo(fx, 'w2').some((m) => m.type === 'commit');
+      const copyStarted = sent(fx).some((s) => s.msg.type === 'read' && s.msg.query.kind === 'snapshot');
+      assert.ok(gotCommit || copyStarted || co.workerState('w2') !== 'up', 'w2 is up without the committed post');
+    },
+  );
+
+  test(
+    'a voter replaced by a new identity while a commit waits for its ack does not leave the client hanging',
+    () => {
+      const { co, txid, tweet } = clusterWithPost();
+      co.from('w1', yes(txid, [{ tweet }]));
+      co.from('w2', yes(txid, [{ tweet }]));
+      co.ev({ type: 'logged', txid });
+      co.from('w1', ack(txid, 'commit'));
+      // w2's process comes back with a new data directory (new identity) at the same address.
+      const fx: CoordinatorEffect[] = [...co.register('w2-new', addr('w2'))];
+      fx.push(...co.tick(co.now + T));
+      fx.push(...co.tick(co.now + 2 * T));
+      const r = replies(fx).filter((x) => x.conn === 7);
+      assert.equal(r.length, 1, 'the client gets its answer');
+      assert.equal(r[0]?.reply.status, 'OK');
+    },
+  );
+});
+
+describe('CoordinatorCore: reads', () => {
+  test('get_tweet is served by an up worker from committed data', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const e = co.req(7, 1, { action: 'get_tweet', id: 't1' });
+    const m = only(sentTo(e, 'w1'));
+    assert.equal(m.type, 'read');
+    if (m.type !== 'read') return;
+    assert.deepEqual(m.query, { kind: 'get_tweet', id: 't1' });
+    const t: Tweet = { id: 't1', username: 'a', content: 'c', created_at: 0, updated_at: null };
+    assert.deepEqual(only(replies(co.from('w1', { type: 'read_result', rid: m.rid, result: { tweet: t } }))).reply, { status: 'OK', tweet: renderTweet(t) });
+    const e2 = co.req(7, 2, { action: 'get_tweet', id: 'nope' });
+    const m2 = only(sentTo(e2, 'w1'));
+    const r2 = only(replies(co.from('w1', { type: 'read_result', rid: m2.type === 'read' ? m2.rid : -1, result: { tweet: null } }))).reply;
+    assert.equal(field(r2, 'code'), 'NOT_FOUND');
+  });
+
+  test('get_tweets asks for one extra row to know whether there is a next page', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const e = co.req(7, 1, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const m = only(sentTo(e, 'w1'));
+    if (m.type !== 'read') return assert.fail('expected a read');
+    assert.deepEqual(m.query, { kind: 'get_tweets', limit: 3, before: null, username: null });
+    const rows: Tweet[] = [3, 2, 1].map((n) => ({ id: `t${n}`, username: 'a', content: 'c', created_at: n, updated_at: null }));
+    const r = only(replies(co.from('w1', { type: 'read_result', rid: m.rid, result: { tweets: rows } }))).reply;
+    assert.deepEqual(r, { status: 'OK', tweets: rows.slice(0, 2).map(renderTweet), next: encodeCursor({ created_at: 2, id: 't2' }) });
+    const e2 = co.req(7, 2, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const m2 = only(sentTo(e2, 'w1'));
+    const last = only(replies(co.from('w1', { type: 'read_result', rid: m2.type === 'read' ? m2.rid : -1, result: { tweets: rows.slice(0, 2) } }))).reply;
+    assert.equal(field(last, 'next'), null);
+  });
+
+  test('no up worker → ERROR UNAVAILABLE; a read whose worker goes down is retried on another', () => {
+    const co = new Co();
+    assert.equal(field(only(replies(co.req(7, 1, { action: 'get_tweet', id: 'x' }))).reply, 'code'), 'UNAVAILABLE');
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const e = co.req(7, 2, { action: 'get_tweet', id: 'x' });
+    const first = only(sent(e));
+    const retry = only(sent(co.linkDown(first.worker)));
+    assert.notEqual(retry.worker, first.worker);
+    assert.deepEqual(retry.msg.type === 'read' ? retry.msg.query : null, { kind: 'get_tweet', id: 'x' });
+    // The last one goes down too: the client hears UNAVAILABLE.
+    const r = only(replies(co.linkDown(retry.worker))).reply;
+    assert.equal(field(r, 'code'), 'UNAVAILABLE');
+  });
+});

@@ -1,0 +1,705 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { MAX_QUERY_BACKOFF_MS, WorkerCore, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
+import { evaluateOp } from '../../src/core/ops.ts';
+import { opTweetId, type FromWorker, type Op, type ToWorker, type Tweet } from '../../src/core/types.ts';
+
+const T = 10_000;
+
+/** The worker's committed data, as the runtime's store would hold it after each durable step. */
+class MemStore implements WorkerReadView {
+  readonly tweets = new Map<string, Tweet>();
+  readonly outcomes = new Map<string, 'commit' | 'abort'>();
+  readonly prepared = new Map<string, Op[]>();
+  getTweet(id: string): Tweet | null {
+    return this.tweets.get(id) ?? null;
+  }
+  outcomeOf(txid: string): 'commit' | 'abort' | null {
+    return this.outcomes.get(txid) ?? null;
+  }
+  /** Writes a persist_* effect the way the SQLite store does. */
+  persist(e: WorkerEffect): void {
+    switch (e.type) {
+      case 'persist_prepared':
+        this.prepared.set(e.txid, e.ops);
+        return;
+      case 'persist_commit':
+        for (const op of e.ops) {
+          const r = evaluateOp(this.getTweet(opTweetId(op)), op);
+          assert.ok(r.ok, `commit of ${e.txid} cannot apply ${op.kind}`);
+          if (r.next === null) this.tweets.delete(opTweetId(op));
+          else this.tweets.set(opTweetId(op), r.next);
+        }
+        this.prepared.delete(e.txid);
+        this.outcomes.set(e.txid, 'commit');
+        return;
+      case 'persist_abort':
+        this.prepared.delete(e.txid);
+        this.outcomes.set(e.txid, 'abort');
+        return;
+      case 'send':
+        return;
+    }
+  }
+}
+
+function tw(id: string, username = 'alice', content = 'hello', created_at = 1_000): Tweet {
+  return { id, username, content, created_at, updated_at: null };
+}
+const post = (t: Tweet): Op => ({ kind: 'post', tweet: t });
+const upd = (id: string, content: string, username: string | null = null, at = 2_000): Op => ({ kind: 'update', id, content, username, at });
+const del = (id: string, username: string | null = null): Op => ({ kind: 'delete', id, username });
+
+class Harness {
+  readonly store = new MemStore();
+  core: WorkerCore;
+  constructor(recovered: Partial<RecoveredWorker> = {}, seed: Tweet[] = [], now = 0) {
+    for (const t of seed) this.store.tweets.set(t.id, t);
+    for (const p of recovered.prepared ?? []) this.store.prepared.set(p.txid, p.ops);
+    this.core = new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], ...recovered }, T, now);
+  }
+  msg(m: ToWorker, now = 0): WorkerEffect[] {
+    return this.core.handle({ type: 'message', msg: m }, now);
+  }
+  /** Makes the persist effects durable (in order) and returns what the worker does next. */
+  durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
+    const out: WorkerEffect[] = [];
+    for (const e of effects) {
+      if (e.type === 'send') continue;
+      this.store.persist(e);
+      const what = e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
+      out.push(...this.core.handle({ type: 'durable', txid: e.txid, what }, now));
+    }
+    return out;
+  }
+  tick(now: number): WorkerEffect[] {
+    return this.core.handle({ type: 'tick' }, now);
+  }
+  linkDown(now = 0): WorkerEffect[] {
+    return this.core.handle({ type: 'link_down' }, now);
+  }
+  /** One-shot prepare, its records made durable: returns the votes sent. */
+  prepared(txid: string, ops: Op[], now = 0): FromWorker[] {
+    const e = this.msg({ type: 'prepare', txid, ops }, now);
+    return sends([...e, ...this.durable(e, now)]).filter((m) => m.type === 'vote');
+  }
+}
+
+function sends(effects: WorkerEffect[]): FromWorker[] {
+  return effects.flatMap((e) => (e.type === 'send' ? [e.msg] : []));
+}
+function persists(effects: WorkerEffect[]): WorkerEffect[] {
+  return effects.filter((e) => e.type !== 'send');
+}
+function only<E>(list: E[]): E {
+  assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);
+  return list[0] as E;
+}
+
+describe('WorkerCore: hello and state', () => {
+  test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
+    const h = new Harness({ node_id: 'node-7', max_cseq: 12 });
+    assert.deepEqual(h.msg({ type: 'hello', lock_timeout_ms: 3_000 }), [
+      { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12 } },
+    ]);
+    assert.equal(h.core.nodeId, 'node-7');
+    assert.equal(h.core.appliedCseq, 12);
+  });
+
+  test('hello sets the lock timeout the worker enforces', () => {
+    const h = new Harness();
+    h.msg({ type: 'hello', lock_timeout_ms: 500 });
+    h.msg({ type: 'lock', txid: 'x', seq: 1, op: post(tw('a')) }, 1_000);
+    assert.deepEqual(h.tick(1_499), []);
+    assert.deepEqual(persists(h.tick(1_500)), [{ type: 'persist_abort', txid: 'x' }]);
+  });
+
+  test('read and install messages are not the core\'s business', () => {
+    const h = new Harness();
+    assert.deepEqual(h.msg({ type: 'read', rid: 1, query: { kind: 'check' } }), []);
+    assert.deepEqual(h.msg({ type: 'install', rid: 2, rows: [], reset: true, done: true, max_cseq: 3 }), []);
+  });
+});
+
+describe('WorkerCore: one-shot prepare', () => {
+  test('prepare persists the prepared record first; the YES vote comes only after it is durable', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)] });
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)] }], 'no vote before the record is durable');
+    assert.equal(h.core.lockCount, 1);
+    assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
+    const after = h.durable(e);
+    assert.deepEqual(sends(after), [{ type: 'vote', txid: 'tx1', yes: true, results: [{ tweet: t }] }]);
+    assert.deepEqual(h.core.preparedTxids(), ['tx1']);
+  });
+
+  test('full happy path: prepare, commit, apply, ack; locks released, cseq advanced', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    h.prepared('tx1', [post(t)]);
+    const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 5 });
+    assert.deepEqual(c, [{ type: 'persist_commit', txid: 'tx1', cseq: 5, ops: [post(t)] }]);
+    assert.equal(h.core.lockCount, 1, 'locks are held until the commit is applied');
+    assert.equal(h.core.appliedCseq, 5);
+    assert.deepEqual(sends(h.durable(c)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
+    assert.equal(h.core.lockCount, 0);
+    assert.equal(h.core.txnCount, 0);
+    assert.deepEqual(h.store.getTweet('t1'), t);
+  });
+
+  test('several ops in one transaction are evaluated in order against each other', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    const votes = h.prepared('tx1', [post(t), upd('t1', 'edited', 'alice', 3_000), post(tw('t2'))]);
+    const v = only(votes);
+    assert.equal(v.type, 'vote');
+    if (v.type !== 'vote' || !v.yes) return assert.fail('expected YES');
+    assert.deepEqual(v.results, [{ tweet: t }, { tweet: { ...t, content: 'edited', updated_at: 3_000 } }, { tweet: tw('t2') }]);
+    assert.equal(h.core.lockCount, 2);
+  });
+
+  test('post then delete of the same id in one transaction is fine; a later op on it is NOT_FOUND', () => {
+    const h = new Harness();
+    const ok = only(h.prepared('tx1', [post(tw('t1')), del('t1')]));
+    assert.equal(ok.type === 'vote' && ok.yes, true);
+    const no = only(h.prepared('tx2', [post(tw('t9')), del('t9'), upd('t9', 'x')]));
+    assert.equal(no.type === 'vote' && !no.yes ? no.code : undefined, 'NOT_FOUND');
+  });
+
+  test('duplicate prepare while the record is being written is not answered and not persisted twice', () => {
+    const h = new Harness();
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] }), []);
+    const votes = sends(h.durable(e));
+    assert.equal(votes.length, 1, 'exactly one vote');
+  });
+
+  test('duplicate prepare once prepared is answered YES again, with the same results, never a second persist', () => {
+    const h = new Harness();
+    const first = only(h.prepared('tx1', [post(tw('t1'))]));
+    for (let i = 0; i < 3; i++) {
+      const again = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+      assert.deepEqual(again, [{ type: 'send', msg: first }]);
+    }
+    // An interactive-style duplicate (ops null) is answered the same way.
+    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: null }), [{ type: 'send', msg: first }]);
+    assert.equal(h.core.lockCount, 1);
+  });
+
+  test('a duplicate prepare after commit does not re-prepare: it is refused and nothing is persisted', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    assert.deepEqual(persists(e), []);
+    const v = only(sends(e));
+    assert.equal(v.type === 'vote' && v.yes, false);
+    assert.equal(h.core.lockCount, 0);
+  });
+
+  test('lock conflict: vote NO LOCKED at once, no prepared record, tombstone written', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const e = h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2')), upd('t1', 'x')] });
+    assert.deepEqual(e, [
+      { type: 'send', msg: { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
+      { type: 'persist_abort', txid: 'tx2' },
+    ]);
+    assert.equal(h.core.lockCount, 1, 'tx2 took none of its locks (t2 stays free)');
+    assert.equal(h.store.prepared.has('tx2'), false);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx2', outcome: 'abort' }]);
+    // The tombstone refuses a late repeat of the prepare.
+    const again = only(sends(h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2'))] })));
+    assert.equal(again.type === 'vote' && !again.yes ? again.code : undefined, 'TIMEOUT');
+  });
+
+  test('NOT_FOUND, EXISTS and FORBIDDEN are NO votes carrying the code, and release the locks', () => {
+    const h = new Harness({}, [tw('mine', 'alice', 'orig')]);
+    const cases: [Op, string][] = [
+      [upd('ghost', 'x'), 'NOT_FOUND'],
+      [del('ghost'), 'NOT_FOUND'],
+      [post(tw('mine', 'alice', 'different')), 'EXISTS'],
+      [upd('mine', 'x', 'bob'), 'FORBIDDEN'],
+      [del('mine', 'bob'), 'FORBIDDEN'],
+    ];
+    let i = 0;
+    for (const [op, code] of cases) {
+      const txid = `bad${i++}`;
+      const e = h.msg({ type: 'prepare', txid, ops: [post(tw(`side${i}`)), op] });
+      const v = only(sends(e));
+      assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
+      assert.deepEqual(persists(e), [{ type: 'persist_abort', txid }]);
+      assert.equal(h.core.lockCount, 0, 'locks released at once');
+      h.durable(e);
+    }
+    assert.equal(h.core.txnCount, 0);
+    assert.deepEqual(h.store.getTweet('mine'), tw('mine', 'alice', 'orig'));
+  });
+
+  test('idempotent post: same id, author and content is a YES with the stored tweet', () => {
+    const stored = tw('t1', 'alice', 'hello', 1_000);
+    const h = new Harness({}, [stored]);
+    const v = only(h.prepared('tx1', [post({ ...stored, created_at: 99_000 })]));
+    assert.deepEqual(v, { type: 'vote', txid: 'tx1', yes: true, results: [{ tweet: stored }] });
+  });
+
+  test('the one-shot prepare evaluates against committed data, and a committed update is visible to later transactions', () => {
+    const h = new Harness({}, [tw('t1')]);
+    h.prepared('tx1', [upd('t1', 'v2', null, 5_000)]);
+    h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
+    const v = only(h.prepared('tx2', [upd('t1', 'v3', null, 6_000)]));
+    assert.deepEqual(v.type === 'vote' && v.yes ? v.results : null, [{ tweet: { ...tw('t1'), content: 'v3', updated_at: 6_000 } }]);
+  });
+});
+
+describe('WorkerCore: commit', () => {
+  test('a duplicate commit while applying is ignored; a commit after it is applied is acked again', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 1 });
+    assert.deepEqual(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), []);
+    assert.equal(sends(h.durable(c)).length, 1);
+    assert.deepEqual(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), [{ type: 'send', msg: { type: 'ack', txid: 'tx1', outcome: 'commit' } }]);
+  });
+
+  test('a committing transaction is still reported as prepared (its outcome is not applied yet)', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.msg({ type: 'commit', txid: 'tx1', cseq: 1 });
+    assert.deepEqual(h.core.preparedTxids(), ['tx1']);
+  });
+
+  test('commit for an unknown txid is an invariant violation (throws)', () => {
+    const h = new Harness();
+    assert.throws(() => h.msg({ type: 'commit', txid: 'never', cseq: 1 }), /never prepared/);
+  });
+
+  test('commit after the worker aborted (tombstone on disk) throws', () => {
+    const h = new Harness();
+    h.durable(h.msg({ type: 'abort', txid: 'tx1' }));
+    assert.equal(h.store.outcomeOf('tx1'), 'abort');
+    assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /aborted/);
+  });
+
+  test('commit while the abort is still being written throws', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.msg({ type: 'abort', txid: 'tx1' });
+    assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /never voted YES|aborting/);
+  });
+
+  test('commit of a transaction that only got as far as preparing (no YES yet) throws', () => {
+    const h = new Harness();
+    h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /never voted YES/);
+  });
+
+  test('commit of an interactive transaction that never prepared throws', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    assert.throws(() => h.msg({ type: 'commit', txid: 'i1', cseq: 1 }), /never voted YES/);
+  });
+
+  test('a durable event for an unknown transaction throws', () => {
+    const h = new Harness();
+    assert.throws(() => h.core.handle({ type: 'durable', txid: 'zzz', what: 'commit' }, 0));
+  });
+});
+
+describe('WorkerCore: abort', () => {
+  test('abort of a prepared transaction: locks released, tombstone, then ack', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const e = h.msg({ type: 'abort', txid: 'tx1' });
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'tx1' }]);
+    assert.equal(h.core.lockCount, 0);
+    assert.deepEqual(h.core.preparedTxids(), []);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'abort' }]);
+    assert.equal(h.core.txnCount, 0);
+    assert.equal(h.store.getTweet('t1'), null);
+  });
+
+  test('abort for a never-seen txid writes a tombstone, then acks (empty rollback)', () => {
+    const h = new Harness();
+    const e = h.msg({ type: 'abort', txid: 'ghost' });
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'ghost' }], 'no ack before the tombstone is durable');
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'ghost', outcome: 'abort' }]);
+    assert.equal(h.core.txnCount, 0);
+    assert.equal(h.core.lockCount, 0);
+  });
+
+  test('prepare after abort is refused (the "hanging" case): vote NO, no locks, nothing persisted', () => {
+    const h = new Harness();
+    h.durable(h.msg({ type: 'abort', txid: 'late' }));
+    const e = h.msg({ type: 'prepare', txid: 'late', ops: [post(tw('t1'))] });
+    const v = only(sends(e));
+    assert.equal(v.type, 'vote');
+    if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
+    assert.equal(v.code, 'TIMEOUT');
+    assert.match(v.error, /late/);
+    assert.deepEqual(persists(e), []);
+    assert.equal(h.core.lockCount, 0);
+    assert.equal(h.core.txnCount, 0);
+    // A lock for it is refused too.
+    const l = only(sends(h.msg({ type: 'lock', txid: 'late', seq: 1, op: post(tw('t1')) })));
+    assert.equal(l.type === 'lock_refused' ? l.code : undefined, 'TIMEOUT');
+    assert.equal(h.core.lockCount, 0);
+  });
+
+  test('prepare arriving while the empty-rollback tombstone is being written is never voted YES', () => {
+    const h = new Harness();
+    const a = h.msg({ type: 'abort', txid: 'x' });
+    const p = h.msg({ type: 'prepare', txid: 'x', ops: [post(tw('t1'))] });
+    assert.deepEqual(persists(p), []);
+    assert.equal(h.core.lockCount, 0);
+    const all = sends([...p, ...h.durable(a)]);
+    assert.ok(!all.some((m) => m.type === 'vote' && m.yes), JSON.stringify(all));
+  });
+
+  test('abort arriving while the prepared record is being written: no YES vote is ever sent', () => {
+    const h = new Harness();
+    const p = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const a = h.msg({ type: 'abort', txid: 'tx1' });
+    assert.deepEqual(a, [{ type: 'persist_abort', txid: 'tx1' }]);
+    assert.equal(h.core.lockCount, 0);
+    // Repeated prepare while both records are in flight: still no YES.
+    const dup = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const after = h.durable([...p, ...a]);
+    const all = sends([...dup, ...after]);
+    assert.ok(!all.some((m) => m.type === 'vote' && m.yes), `no YES vote: ${JSON.stringify(all)}`);
+    assert.deepEqual(all, [{ type: 'ack', txid: 'tx1', outcome: 'abort' }]);
+    assert.equal(h.core.txnCount, 0);
+    assert.deepEqual(h.core.preparedTxids(), []);
+    // And after all that, a prepare is refused.
+    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] })));
+    assert.equal(late.type === 'vote' && late.yes, false);
+  });
+
+  test('a duplicate abort while the tombstone is written is not acked twice; one after is acked from the tombstone', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const a = h.msg({ type: 'abort', txid: 'tx1' });
+    assert.deepEqual(h.msg({ type: 'abort', txid: 'tx1' }), []);
+    assert.equal(sends(h.durable(a)).length, 1);
+    assert.deepEqual(h.msg({ type: 'abort', txid: 'tx1' }), [{ type: 'send', msg: { type: 'ack', txid: 'tx1', outcome: 'abort' } }]);
+  });
+
+  test('abort after the commit arrived, or after it was applied, throws (copies would diverge)', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 1 });
+    assert.throws(() => h.msg({ type: 'abort', txid: 'tx1' }), /after its commit/);
+    h.durable(c);
+    assert.throws(() => h.msg({ type: 'abort', txid: 'tx1' }), /committed/);
+  });
+
+  test('abort of an active interactive transaction releases its locks', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    assert.equal(h.core.lockCount, 1);
+    const e = h.msg({ type: 'abort', txid: 'i1' });
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'i1' }]);
+    assert.equal(h.core.lockCount, 0);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'i1', outcome: 'abort' }]);
+  });
+});
+
+describe('WorkerCore: interactive (lock) transactions', () => {
+  test('lock takes the lock at once and answers with the op result', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) }), [
+      { type: 'send', msg: { type: 'locked', txid: 'i1', seq: 1, result: { tweet: t } } },
+    ]);
+    assert.equal(h.core.lockCount, 1);
+  });
+
+  test('a lock conflict gives LOCKED at once, naming the item; the holder is unaffected', () => {
+    const h = new Harness({}, [tw('t1')]);
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'a') });
+    const e = h.msg({ type: 'lock', txid: 'i2', seq: 1, op: del('t1') });
+    assert.deepEqual(e, [
+      { type: 'send', msg: { type: 'lock_refused', txid: 'i2', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
+    ]);
+    // A one-shot prepare on the same item conflicts as well.
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'o1', ops: [upd('t1', 'b')] })));
+    assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, 'LOCKED');
+    // And a lock conflicting with a prepared one-shot is refused.
+    h.prepared('o2', [post(tw('t2'))]);
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i3', seq: 1, op: upd('t2', 'c') })));
+    assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'LOCKED');
+  });
+
+  test('NOT_FOUND, EXISTS, FORBIDDEN are refusals with those codes', () => {
+    const h = new Harness({}, [tw('t1', 'alice', 'orig')]);
+    const code = (txid: string, op: Op): string | undefined => {
+      const m = only(sends(h.msg({ type: 'lock', txid, seq: 1, op })));
+      // The refused op's lock stays with its transaction until the coordinator aborts it.
+      assert.equal(h.core.lockCount, 1);
+      h.durable(h.msg({ type: 'abort', txid }));
+      assert.equal(h.core.lockCount, 0);
+      return m.type === 'lock_refused' ? m.code : undefined;
+    };
+    assert.equal(code('a', upd('nope', 'x')), 'NOT_FOUND');
+    assert.equal(code('b', post(tw('t1', 'alice', 'other'))), 'EXISTS');
+    assert.equal(code('c', upd('t1', 'x', 'mallory')), 'FORBIDDEN');
+    assert.equal(code('d', del('t1', 'mallory')), 'FORBIDDEN');
+    assert.equal(code('e', del('nope')), 'NOT_FOUND');
+  });
+
+  test('an interactive transaction sees its own staged writes; others and the store do not', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    const r1 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) })));
+    assert.equal(r1.type, 'locked');
+    const r2 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'edited', 'alice', 3_000) })));
+    assert.deepEqual(r2, { type: 'locked', txid: 'i1', seq: 2, result: { tweet: { ...t, content: 'edited', updated_at: 3_000 } } });
+    const r3 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 3, op: del('t1') })));
+    assert.deepEqual(r3, { type: 'locked', txid: 'i1', seq: 3, result: {} });
+    const r4 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 4, op: upd('t1', 'again') })));
+    assert.equal(r4.type === 'lock_refused' ? r4.code : undefined, 'NOT_FOUND');
+    assert.equal(h.store.getTweet('t1'), null, 'nothing is written before commit');
+  });
+
+  test('prepare (ops null) persists the staged ops; the YES vote carries every result', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000) });
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)] }]);
+    assert.deepEqual(sends(h.durable(e)), [
+      { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
+    ]);
+    h.durable(h.msg({ type: 'commit', txid: 'i1', cseq: 1 }));
+    assert.deepEqual(h.store.getTweet('t1'), { ...t, content: 'v2', updated_at: 3_000 });
+  });
+
+  test('refused ops are not staged: prepare persists only the accepted ones', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x') });
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))] }]);
+  });
+
+  test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }), []);
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) });
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }), []);
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))] }]);
+  });
+
+  test('a lock after the transaction started preparing is refused', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) })));
+    assert.equal(r.type, 'lock_refused');
+    assert.equal(h.core.lockCount, 1, 't2 was not locked');
+  });
+
+  test('a lock for a committed transaction is refused INVALID', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
+    const r = only(sends(h.msg({ type: 'lock', txid: 'tx1', seq: 2, op: post(tw('t2')) })));
+    assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'INVALID');
+  });
+
+  test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT', () => {
+    const h = new Harness();
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'gone', ops: null })));
+    assert.equal(v.type, 'vote');
+    if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
+    assert.equal(v.code, 'TIMEOUT');
+    assert.match(v.error, /gone/);
+    assert.match(v.error, /w1/);
+    assert.equal(h.core.txnCount, 0);
+  });
+
+  test('an unprepared interactive transaction is aborted locally at the lock timeout (not before)', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }, 1_000);
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) }, 5_000);
+    assert.deepEqual(h.tick(1_000 + T - 1), [], 'the timeout runs from the first lock');
+    const e = h.tick(1_000 + T);
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'i1' }]);
+    assert.equal(h.core.lockCount, 0);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'i1', outcome: 'abort' }]);
+    // The coordinator's late prepare is refused.
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null }, 1_000 + T + 1)));
+    assert.equal(v.type === 'vote' && v.yes, false);
+    // Another transaction can now take the items.
+    assert.equal(only(sends(h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t1')) }, 1_000 + T + 2))).type, 'locked');
+  });
+
+  test(
+    'a lock that races with the local timeout abort is refused TIMEOUT, not "already committing"',
+    () => {
+      const h = new Harness();
+      h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }, 0);
+      h.tick(T);
+      const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) }, T)));
+      assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'TIMEOUT');
+    },
+  );
+
+  test('link_down aborts unprepared interactive transactions locally', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t2')) });
+    const e = h.linkDown();
+    assert.deepEqual(e.map((x) => x.type), ['persist_abort', 'persist_abort']);
+    assert.deepEqual(e.map((x) => (x.type === 'persist_abort' ? x.txid : '')).sort(), ['i1', 'i2']);
+    assert.equal(h.core.lockCount, 0);
+    h.durable(e);
+    assert.equal(h.core.txnCount, 0);
+  });
+
+  test('a lock refused as LOCKED still starts the lock-timeout clock and is cleaned up by it', () => {
+    const h = new Harness();
+    h.prepared('o1', [post(tw('t1'))]);
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'x') }, 0);
+    assert.equal(h.core.txnCount, 2);
+    const e = h.tick(T);
+    assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'i1' }]);
+    assert.equal(h.core.lockCount, 1, 'o1 keeps its lock');
+  });
+});
+
+describe('WorkerCore: a prepared transaction waits for its outcome', () => {
+  test('keeps its locks across link_down and past the lock timeout', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))], 0);
+    assert.deepEqual(h.linkDown(), []);
+    assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone');
+    assert.equal(h.core.lockCount, 1);
+    assert.deepEqual(h.core.preparedTxids(), ['tx1']);
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i9', seq: 1, op: del('t1') }, 10 * T)));
+    assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'LOCKED');
+  });
+
+  test('a transaction being prepared survives link_down too, and votes when durable', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    const p = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    assert.deepEqual(h.linkDown(), []);
+    assert.equal(only(sends(h.durable(p))).type, 'vote');
+    assert.equal(h.core.lockCount, 1);
+  });
+
+  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s', () => {
+    const h = new Harness();
+    const t0 = 100_000;
+    h.prepared('tx1', [post(tw('t1'))], t0);
+    const q = [{ type: 'send', msg: { type: 'query', txid: 'tx1' } }];
+    assert.deepEqual(h.tick(t0 + T - 1), []);
+    assert.deepEqual(h.tick(t0 + T), q);
+    assert.deepEqual(h.tick(t0 + T + 1), [], 'not on every tick');
+    // Backoff: 1 s, 2 s, 4 s, then 5 s (the cap) for ever.
+    let at = t0 + T;
+    for (const gap of [1_000, 2_000, 4_000, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS]) {
+      assert.deepEqual(h.tick(at + gap - 1), [], `no query ${gap - 1} ms after the last`);
+      at += gap;
+      assert.deepEqual(h.tick(at), q, `query ${gap} ms after the last`);
+    }
+    assert.equal(MAX_QUERY_BACKOFF_MS, 5_000);
+    assert.equal(h.core.lockCount, 1);
+  });
+
+  test('queries stop once the outcome arrives', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))], 0);
+    assert.equal(h.tick(T).length, 1);
+    h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }, T + 1));
+    for (let now = T + 2; now < 20 * T; now += 1_000) assert.deepEqual(h.tick(now), []);
+  });
+
+  test('a transaction whose commit is being applied does not query', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))], 0);
+    h.msg({ type: 'commit', txid: 'tx1', cseq: 1 });
+    assert.deepEqual(h.tick(5 * T), []);
+  });
+
+  test('hello lists prepared (and committing) transactions', () => {
+    const h = new Harness({ max_cseq: 3 });
+    h.prepared('a', [post(tw('t1'))]);
+    h.prepared('b', [post(tw('t2'))]);
+    h.msg({ type: 'prepare', txid: 'c', ops: [post(tw('t3'))] }); // not yet durable: not prepared
+    const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T })));
+    assert.equal(m.type, 'state');
+    if (m.type !== 'state') return;
+    assert.deepEqual([...m.prepared].sort(), ['a', 'b']);
+  });
+});
+
+describe('WorkerCore: recovery', () => {
+  test('prepared transactions come back prepared, with their locks, and ask for their outcome at once', () => {
+    const ops = [post(tw('t1')), upd('t0', 'x')];
+    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops }] }, [tw('t0')], 50_000);
+    assert.deepEqual(h.core.preparedTxids(), ['old']);
+    assert.equal(h.core.lockCount, 2);
+    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T }, 50_000)));
+    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: ['old'], max_cseq: 4 });
+    assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
+    // Its items are locked against new work.
+    const r = only(sends(h.msg({ type: 'prepare', txid: 'new', ops: [del('t0')] }, 50_001)));
+    assert.equal(r.type === 'vote' && !r.yes ? r.code : undefined, 'LOCKED');
+    // It is never aborted by the lock timeout.
+    assert.deepEqual(persists(h.tick(50_000 + 5 * T)), []);
+  });
+
+  test('a recovered prepared transaction can be committed and applies its ops', () => {
+    const ops = [post(tw('t1'))];
+    const h = new Harness({ prepared: [{ txid: 'old', ops }] });
+    const c = h.msg({ type: 'commit', txid: 'old', cseq: 9 });
+    assert.deepEqual(c, [{ type: 'persist_commit', txid: 'old', cseq: 9, ops }]);
+    assert.deepEqual(sends(h.durable(c)), [{ type: 'ack', txid: 'old', outcome: 'commit' }]);
+    assert.deepEqual(h.store.getTweet('t1'), tw('t1'));
+    assert.equal(h.core.appliedCseq, 9);
+    assert.equal(h.core.lockCount, 0);
+  });
+
+  test('a recovered prepared transaction can be aborted (presumed abort)', () => {
+    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))] }] });
+    const a = h.msg({ type: 'abort', txid: 'old' });
+    assert.deepEqual(a, [{ type: 'persist_abort', txid: 'old' }]);
+    assert.equal(h.core.lockCount, 0);
+    assert.deepEqual(sends(h.durable(a)), [{ type: 'ack', txid: 'old', outcome: 'abort' }]);
+  });
+
+  test('two recovered prepared transactions on the same item are an invariant violation', () => {
+    assert.throws(
+      () => new Harness({ prepared: [{ txid: 'a', ops: [post(tw('t1'))] }, { txid: 'b', ops: [del('t1')] }] }),
+      /overlap on tweet:t1/,
+    );
+  });
+});
+
+describe('WorkerCore: installed', () => {
+  test('sets the applied cseq when idle', () => {
+    const h = new Harness();
+    h.core.installed(42);
+    assert.equal(h.core.appliedCseq, 42);
+    assert.deepEqual(only(sends(h.msg({ type: 'hello', lock_timeout_ms: T }))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42 });
+  });
+
+  test('refuses while transactions are open', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    assert.throws(() => h.core.installed(1));
+  });
+});
+
+describe('lockedMessage', () => {
+  test('names the kind and the id, colons and all', () => {
+    assert.equal(lockedMessage('tweet:t1'), 'tweet t1 is locked by another transaction');
+    assert.equal(lockedMessage('tweet:a:b'), 'tweet a:b is locked by another transaction');
+  });
+});
