@@ -1,17 +1,31 @@
-// Runs the test suites with Node's own test runner (TypeScript through tsx).
-//   node scripts/test.js              everything CI runs
+// Runs what CI runs.
+//   npm test                          typecheck, lint, then every test suite
 //   node scripts/test.js unit         the pure core, framing, validation
 //   node scripts/test.js integration  real processes on loopback
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const suites = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['unit', 'integration'];
+const args = process.argv.slice(2);
+const suites = args.length > 0 ? args : ['unit', 'integration'];
+
+function run(what, cmd, cmdArgs) {
+  console.log(`\n== ${what}`);
+  const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`\n${what} failed`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+if (args.length === 0) {
+  run('typecheck (tsc --noEmit)', process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']);
+  run('lint (eslint)', process.execPath, ['node_modules/eslint/bin/eslint.js', '.']);
+}
 const files = [];
 for (const suite of suites) {
   const dir = join('test', suite);
   for (const f of readdirSync(dir).sort()) if (f.endsWith('.test.ts')) files.push(join(dir, f));
 }
-// Integration tests start real clusters: two at a time fit this machine's two cores.
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+// Integration tests start real clusters: two files at a time fit this machine's two cores.
+run(`tests (${suites.join(', ')})`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);

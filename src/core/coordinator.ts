@@ -66,6 +66,8 @@ export interface CoordinatorConfig {
   lockTimeoutMs: number;
   /** Pages of a full copy to a joining worker. */
   copyPageRows: number;
+  /** Counters kept by the runtime (fsyncs, ...), shown by status. Reading them does no I/O. */
+  ioStats?: () => Record<string, number>;
 }
 
 interface Member {
@@ -1031,6 +1033,7 @@ export class CoordinatorCore {
         requests: this.counters.requests,
         open_transactions: this.txns.size,
         last_cseq: this.lastCseq,
+        ...(this.cfg.ioStats?.() ?? {}),
       },
     };
   }

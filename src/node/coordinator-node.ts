@@ -124,7 +124,10 @@ export class CoordinatorNode {
     this.log = opts.logger ?? createLogger('coordinator');
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
-    this.core = new CoordinatorCore({ lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000 }, recovered);
+    this.core = new CoordinatorCore(
+      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.fsyncs }) },
+      recovered,
+    );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
     this.server = createServer({ allowHalfOpen: true }, (s) => this.onClient(s));
     this.server.maxConnections = MAX_CLIENT_CONNECTIONS;

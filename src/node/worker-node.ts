@@ -161,7 +161,7 @@ export class WorkerNode {
           result = { tweet: this.store.getTweet(q.id) };
           break;
         case 'check':
-          result = { ...this.store.check(), prepared: this.core.preparedTxids().length, locks: this.core.lockCount, max_cseq: this.core.appliedCseq };
+          result = { ...this.store.check(), prepared: this.core.preparedTxids().length, locks: this.core.lockCount, max_cseq: this.core.appliedCseq, fsyncs: this.store.fsyncs };
           break;
         case 'snapshot':
           result = { rows: this.store.snapshot(q.after, q.limit) };
