@@ -24,7 +24,7 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
   }
   const tty = process.stdin.isTTY === true;
   const show = (r: unknown): void => console.log(compact ? JSON.stringify(r) : JSON.stringify(r, null, 2));
-  const splitter = new JsonStreamSplitter();
+  let splitter = new JsonStreamSplitter();
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, historySize: 1000 });
   if (tty) {
     console.log(`connected to ${coordinator}. .help for help.`);
@@ -46,7 +46,8 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
       if (f.kind === 'error') {
         console.error(`not sent: ${f.error}`);
         exitCode = 1;
-        continue;
+        splitter = new JsonStreamSplitter(); // start afresh with the next line
+        break;
       }
       let body: Record<string, unknown>;
       try {

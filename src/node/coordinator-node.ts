@@ -117,6 +117,7 @@ export class CoordinatorNode {
   private flushScheduled = false;
   private ticker: NodeJS.Timeout | null = null;
   private stopping = false;
+  private storeClosed = false;
   address = '';
 
   constructor(opts: CoordinatorOptions) {
@@ -229,6 +230,7 @@ export class CoordinatorNode {
   /** Group commit: every decision that arrived while the last fsync ran shares this one. */
   private flushWrites(): void {
     this.flushScheduled = false;
+    if (this.storeClosed) return;
     const writes = this.pendingWrites;
     this.pendingWrites = [];
     try {
@@ -252,6 +254,7 @@ export class CoordinatorNode {
     for (const c of this.conns.values()) c.destroy();
     for (const l of this.links.values()) l.stop();
     if (this.pendingWrites.length > 0) this.flushWrites();
+    this.storeClosed = true;
     this.store.close();
     this.log.info('coordinator stopped');
   }
