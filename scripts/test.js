@@ -1,13 +1,14 @@
 // Runs what CI runs.
 //   npm test                          typecheck, lint, then every test suite
 //   node scripts/test.js unit         the pure core, framing, validation
+//   node scripts/test.js sim          the deterministic simulator (TWEETDB_SIM_SEEDS, default 2000)
 //   node scripts/test.js integration  real processes on loopback
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
-const suites = args.length > 0 ? args : ['unit', 'integration'];
+const suites = args.length > 0 ? args : ['unit', 'sim', 'integration'];
 
 function run(what, cmd, cmdArgs) {
   console.log(`\n== ${what}`);

@@ -81,6 +81,8 @@ interface Member {
   resolving: Set<string>;
   helloPending: boolean;
   copy: { rid: number; donor: string; after: string | null } | null;
+  /** A joining worker that is owed an answer (hello, an ack, a copy page) and gives none by then is cut off and redialled. */
+  progressDeadline: number;
 }
 
 type TxnPhase = 'open' | 'locking' | 'preparing' | 'logging' | 'committing' | 'aborting' | 'failed';
@@ -194,7 +196,7 @@ export class CoordinatorCore {
         this.onConnClosed(event.conn, now);
         break;
       case 'link_up':
-        this.onLinkUp(event.worker);
+        this.onLinkUp(event.worker, now);
         break;
       case 'link_down':
         this.onLinkDown(event.worker, now);
@@ -490,6 +492,7 @@ export class CoordinatorCore {
   private onWorkerMessage(worker: string, msg: FromWorker, now: number): void {
     const m = this.members.get(worker);
     if (m === undefined || !m.linked) return; // from a link we no longer trust
+    if (m.state === 'joining') m.progressDeadline = now + this.cfg.lockTimeoutMs;
     switch (msg.type) {
       case 'state':
         this.onState(m, msg, now);
@@ -702,6 +705,10 @@ export class CoordinatorCore {
     for (const [rid, r] of [...this.reads]) {
       if (now >= r.deadline) this.retryRead(rid, r, now, `worker ${r.worker} did not answer within the lock timeout`);
     }
+    for (const m of [...this.members.values()]) {
+      const owed = m.helloPending || m.resolving.size > 0 || m.copy !== null;
+      if (m.linked && m.state === 'joining' && owed && now >= m.progressDeadline) this.cutOff(m.id, now, 'made no progress rejoining within the lock timeout');
+    }
   }
 
   private cutOff(worker: string, now: number, why: string): void {
@@ -761,9 +768,10 @@ export class CoordinatorCore {
     }
   }
 
-  private onLinkUp(worker: string): void {
+  private onLinkUp(worker: string, now: number): void {
     const m = this.members.get(worker);
     if (m === undefined) return;
+    m.progressDeadline = now + this.cfg.lockTimeoutMs;
     m.linked = true;
     m.state = 'joining';
     m.helloPending = true;
@@ -1040,7 +1048,7 @@ export class CoordinatorCore {
 }
 
 function newMember(id: string, address: string): Member {
-  return { id, address, state: 'down', linked: false, maxCseq: 0, resolving: new Set(), helloPending: false, copy: null };
+  return { id, address, state: 'down', linked: false, maxCseq: 0, resolving: new Set(), helloPending: false, copy: null, progressDeadline: Number.POSITIVE_INFINITY };
 }
 
 function invalid(error: string): Reply {

@@ -6,6 +6,8 @@ import { strict as assert } from 'node:assert';
 export class LockTable {
   private readonly holders = new Map<string, string>();
   private readonly byTxn = new Map<string, Set<string>>();
+  /** Told of every lock granted (the simulator checks that no prepared lock was given away). */
+  observer: ((key: string, txid: string) => void) | null = null;
 
   /** Takes every key for txid, or none of them. Returns the first key held by another transaction. */
   acquireAll(txid: string, keys: readonly string[]): { ok: true } | { ok: false; key: string } {
@@ -19,6 +21,7 @@ export class LockTable {
       this.byTxn.set(txid, held);
     }
     for (const key of keys) {
+      if (this.observer !== null && this.holders.get(key) !== txid) this.observer(key, txid);
       this.holders.set(key, txid);
       held.add(key);
     }

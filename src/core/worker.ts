@@ -132,6 +132,20 @@ export class WorkerCore {
     return [...this.txns.values()].filter((t) => t.phase === 'prepared' || t.phase === 'committing').map((t) => t.txid);
   }
 
+  /** Transactions that voted (or are voting) YES and write `key`: their lock must not be given away. */
+  votedHoldersOf(key: string): string[] {
+    const out: string[] = [];
+    for (const t of this.txns.values()) {
+      if ((t.phase === 'preparing' || t.phase === 'prepared' || t.phase === 'committing') && t.ops.some((op) => lockKeyOf(op) === key)) out.push(t.txid);
+    }
+    return out;
+  }
+
+  /** Calls `fn` for every lock granted from now on. */
+  observeLocks(fn: (key: string, txid: string) => void): void {
+    this.locks.observer = fn;
+  }
+
   get lockCount(): number {
     return this.locks.size;
   }
@@ -304,7 +318,10 @@ export class WorkerCore {
     const t = this.txns.get(txid);
     if (t === undefined) {
       const outcome = this.view.outcomeOf(txid);
-      assert.notEqual(outcome, 'commit', `abort of ${txid}, which this worker committed: copies would diverge`);
+      // A stale abort: the coordinator forgets a decision once every voter has acknowledged it, and
+      // then answers a late (duplicated or delayed) question about it with "abort" (presumed abort).
+      // Only a worker that already applied the commit can receive it; it changes nothing.
+      if (outcome === 'commit') return;
       if (outcome === 'abort') {
         this.send({ type: 'ack', txid, outcome: 'abort' });
         return;

@@ -4,7 +4,8 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { WorkerCore, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
-import type { FromWorker, ReadQuery, ToWorker } from '../core/types.ts';
+import type { ReadQuery, ToWorker } from '../core/types.ts';
+import { answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
 import { TweetdbClient } from './client.ts';
@@ -151,43 +152,21 @@ export class WorkerNode {
   }
 
   private serveRead(link: JsonLink, rid: number, q: ReadQuery): void {
-    let result: unknown;
-    try {
-      switch (q.kind) {
-        case 'get_tweets':
-          result = { tweets: this.store.getTweets(q.limit, q.before, q.username) };
-          break;
-        case 'get_tweet':
-          result = { tweet: this.store.getTweet(q.id) };
-          break;
-        case 'check':
-          result = { ...this.store.check(), prepared: this.core.preparedTxids().length, locks: this.core.lockCount, max_cseq: this.core.appliedCseq, fsyncs: this.store.fsyncs };
-          break;
-        case 'snapshot':
-          result = { rows: this.store.snapshot(q.after, q.limit) };
-          break;
-      }
-    } catch (e) {
-      this.log.error({ err: e, rid }, 'read failed');
-      link.send({ type: 'read_failed', rid, error: (e as Error).message } satisfies FromWorker);
-      return;
-    }
-    link.send({ type: 'read_result', rid, result } satisfies FromWorker);
+    const reply = answerRead(this.store, this.core, rid, q);
+    if (reply.type === 'read_failed') this.log.error({ rid, err: reply.error }, 'read failed');
+    link.send(reply);
   }
 
   private install(link: JsonLink, msg: Extract<ToWorker, { type: 'install' }>): void {
-    if (this.core.txnCount > 0) {
-      // Refuse rather than overwrite data under an open transaction; the coordinator retries.
+    const reply = applyInstall(this.store, this.core, msg);
+    if (reply === null) {
+      // Refuse rather than overwrite data under an open transaction; the coordinator starts over.
       this.log.error('copy refused: transactions are open on this worker');
       link.close('copy refused');
       return;
     }
-    this.store.install(msg.rows, msg.reset, msg.done, msg.max_cseq);
-    if (msg.done) {
-      this.core.installed(msg.max_cseq);
-      this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
-    }
-    link.send({ type: 'installed', rid: msg.rid, done: msg.done } satisfies FromWorker);
+    if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
+    link.send(reply);
   }
 
   private dispatch(event: WorkerEvent): void {

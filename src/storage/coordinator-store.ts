@@ -18,7 +18,7 @@ export class CoordinatorStore {
   private readonly q;
 
   constructor(dataDir: string) {
-    this.db = openDatabase(join(dataDir, 'coordinator.db'));
+    this.db = openDatabase(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'coordinator.db'));
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;

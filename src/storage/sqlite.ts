@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 export type Db = Database.Database;
 
 export function openDatabase(file: string): Db {
-  mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');

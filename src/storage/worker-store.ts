@@ -27,8 +27,9 @@ export class WorkerStore implements WorkerReadView {
   fsyncs = 0;
   private readonly q;
 
-  constructor(dataDir: string) {
-    this.file = join(dataDir, 'worker.db');
+  /** `dataDir` ':memory:' keeps everything in memory (the simulator). */
+  constructor(dataDir: string, newNodeId: () => string = () => `w-${randomBytes(4).toString('hex')}`) {
+    this.file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'worker.db');
     this.db = openDatabase(this.file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -69,7 +70,7 @@ export class WorkerStore implements WorkerReadView {
       prune: this.db.prepare<[number]>('DELETE FROM outcomes WHERE at < ?'),
     };
     if (this.q.getMeta.get('node_id') === undefined) {
-      this.q.setMeta.run('node_id', `w-${randomBytes(4).toString('hex')}`);
+      this.q.setMeta.run('node_id', newNodeId());
       this.q.setMeta.run('max_cseq', '0');
     }
   }
@@ -170,6 +171,16 @@ export class WorkerStore implements WorkerReadView {
       if (done) this.q.setMeta.run('max_cseq', String(maxCseq));
     })();
     this.fsyncs++;
+  }
+
+  /** Every recorded outcome (for the simulator's agreement check). */
+  allOutcomes(): Map<string, 'commit' | 'abort'> {
+    const rows = this.db.prepare<[], { txid: string; outcome: 'commit' | 'abort' }>('SELECT txid, outcome FROM outcomes').all();
+    return new Map(rows.map((r) => [r.txid, r.outcome]));
+  }
+
+  preparedCount(): number {
+    return (this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM prepared').get() as { n: number }).n;
   }
 
   pruneOutcomes(now: number): number {
