@@ -11,6 +11,8 @@ import type { ClientRequest, FromWorker, Reply, ToWorker } from '../src/core/typ
 import { CoordinatorStore, type CoordinatorWrite } from '../src/storage/coordinator-store.ts';
 import { WorkerStore } from '../src/storage/worker-store.ts';
 import { answerRead, applyInstall } from '../src/node/worker-service.ts';
+import { checkTweetHistory, type TweetOperation } from '../src/check/tweet-model.ts';
+import type { ErrorCode } from '../src/core/types.ts';
 import { Prng } from './prng.ts';
 
 export interface SimOptions {
@@ -652,6 +654,7 @@ export class Simulation {
       e.v();
     }
     this.check();
+    this.checkLinearizable();
     for (const w of this.workers) w.store.close();
     this.coordStore.close();
     return {
@@ -721,6 +724,19 @@ export class Simulation {
         });
       }
     }
+  }
+  /** Each tweet id's history of post / update / delete / get, with unknown outcomes as Jepsen treats them. */
+  private checkLinearizable(): void {
+    const ops: TweetOperation[] = this.history.map((h) => ({
+      clientId: h.client,
+      input: { ...h.input, id: h.key },
+      call: h.call,
+      return: h.ret,
+      output: h.output.status === 'fail' ? { status: 'fail', code: h.output.code as ErrorCode } : h.output,
+    }));
+    const r = checkTweetHistory(ops, { timeoutMs: 5_000 });
+    if (r.ok === false) this.violations.push(`not linearizable: ${r.explanation}`);
+    else if (r.ok === 'unknown') this.violations.push(`the linearizability check gave up: ${r.reason}`);
   }
 }
 

@@ -128,6 +128,10 @@ interface PendingRead {
   deadline: number;
   /** For `check`: the aggregate this part belongs to. */
   check: CheckAggregate | null;
+  /** Values decided by transactions still committing when the read started (id -> tweet, null: deleted). */
+  overlay: Map<string, Tweet | null> | null;
+  /** get_tweets: the page size the client asked for. */
+  pageSize: number;
 }
 
 interface CheckAggregate {
@@ -152,6 +156,12 @@ export class CoordinatorCore {
   private readonly connTxn = new Map<number, string>();
   private readonly decisions = new Map<string, Decision>();
   private readonly reads = new Map<number, PendingRead>();
+  /**
+   * The latest value decided for each tweet a transaction still being committed wrote
+   * (null: deleted). A later commit of the same id replaces it; it goes when the
+   * transaction that wrote it has been applied by every reachable voter.
+   */
+  private readonly decided = new Map<string, { cseq: number; value: Tweet | null }>();
   private lastCseq: number;
   private txnSeq = 0;
   private idSeq = 0;
@@ -560,6 +570,12 @@ export class CoordinatorCore {
     this.decisions.set(txid, d);
     t.phase = 'committing';
     t.waiting = new Set();
+    const results = t.results ?? [];
+    t.ops.forEach((op, i) => {
+      const r = results[i];
+      if (op.kind === 'delete') this.decided.set(op.id, { cseq: t.cseq, value: null });
+      else if (r !== undefined && 'tweet' in r) this.decided.set(r.tweet.id, { cseq: t.cseq, value: r.tweet as Tweet });
+    });
     // A voter unreachable now learns the outcome when it comes back, before it is up again.
     t.deadline = now + this.cfg.lockTimeoutMs;
     for (const w of t.voters) {
@@ -651,6 +667,12 @@ export class CoordinatorCore {
 
   /** The transaction's answer: OK with its results, or ABORT with the reason. */
   private finish(t: Txn, failure: Failure | null): void {
+    if (failure === null && t.cseq > 0) {
+      for (const op of t.ops) {
+        const id = op.kind === 'post' ? op.tweet.id : op.id;
+        if (this.decided.get(id)?.cseq === t.cseq) this.decided.delete(id);
+      }
+    }
     const slot = t.slot;
     t.slot = null;
     if (failure !== null) {
@@ -919,15 +941,37 @@ export class CoordinatorCore {
     return [...this.members.values()].filter((m) => m.state === 'up');
   }
 
+  /**
+   * What transactions whose commit is durable but not yet applied everywhere wrote. While one
+   * is in that state, one worker may show its writes and another not yet: a read that saw the
+   * new value and a later read on another worker that saw the old one would not be
+   * linearizable. Reads therefore see these values whichever worker serves them.
+   */
+  private committingOverlay(): Map<string, Tweet | null> | null {
+    if (this.decided.size === 0) return null;
+    return new Map([...this.decided].map(([id, d]) => [id, d.value]));
+  }
+
   private startRead(conn: number, slot: number, query: ReadQuery, now: number): void {
+    const overlay = this.committingOverlay();
+    if (query.kind === 'get_tweet' && overlay !== null && overlay.has(query.id)) {
+      this.reply(conn, slot, this.readReply({ query, overlay: null, pageSize: 0 }, { tweet: overlay.get(query.id) ?? null }));
+      return;
+    }
     const up = this.upWorkers();
     if (up.length === 0) {
       this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(this.members.size) });
       return;
     }
+    let pageSize = 0;
+    if (query.kind === 'get_tweets') {
+      pageSize = query.limit - 1;
+      // Rows the overlay removes must not shorten the page: ask for as many more.
+      if (overlay !== null) query = { ...query, limit: query.limit + overlay.size };
+    }
     const w = up[this.readRobin++ % up.length] as Member;
     const rid = this.nextRid++;
-    this.reads.set(rid, { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null });
+    this.reads.set(rid, { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize });
     this.send(w.id, { type: 'read', rid, query });
   }
 
@@ -966,15 +1010,27 @@ export class CoordinatorCore {
       this.checkPart(r.check, m.id, msg.result as Record<string, unknown>);
       return;
     }
-    this.reply(r.conn, r.slot, this.readReply(r.query, msg.result));
+    this.reply(r.conn, r.slot, this.readReply(r, msg.result));
     void now;
   }
 
-  private readReply(query: ReadQuery, result: unknown): Reply {
+  private readReply(r: Pick<PendingRead, 'query' | 'overlay' | 'pageSize'>, result: unknown): Reply {
+    const query = r.query;
     switch (query.kind) {
       case 'get_tweets': {
-        const rows = (result as { tweets: Tweet[] }).tweets;
-        const page = rows.slice(0, query.limit - 1);
+        let rows = (result as { tweets: Tweet[] }).tweets;
+        if (r.overlay !== null) {
+          const ov = r.overlay;
+          const before = query.before;
+          rows = rows.filter((t) => !ov.has(t.id));
+          for (const t of ov.values()) {
+            if (t === null || (query.username !== null && t.username !== query.username)) continue;
+            if (before !== null && !(t.created_at < before.created_at || (t.created_at === before.created_at && t.id < before.id))) continue;
+            rows.push(t);
+          }
+          rows.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+        }
+        const page = rows.slice(0, r.pageSize);
         const last = page[page.length - 1];
         const next = rows.length > page.length && last !== undefined ? encodeCursor({ created_at: last.created_at, id: last.id }) : null;
         return { status: 'OK', tweets: page.map(renderTweet), next };
@@ -998,7 +1054,7 @@ export class CoordinatorCore {
       }
       const rid = this.nextRid++;
       agg.outstanding++;
-      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), deadline: now + this.cfg.lockTimeoutMs, check: agg });
+      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), deadline: now + this.cfg.lockTimeoutMs, check: agg, overlay: null, pageSize: 0 });
       this.send(m.id, { type: 'read', rid, query: { kind: 'check' } });
     }
     if (agg.outstanding === 0) this.finishCheck(agg);
