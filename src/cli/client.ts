@@ -73,6 +73,10 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
     else if (tty) rl.setPrompt('tweetdb> ');
     if (tty) rl.prompt();
   }
+  if (splitter.partial) {
+    console.error('not sent: the input ended in the middle of a request');
+    exitCode = 1;
+  }
   await queue;
   client.close();
   return exitCode;

@@ -42,6 +42,11 @@ export class ClientConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: string) => this.onData(chunk));
     socket.on('end', () => {
+      // Half-closed in the middle of a request: say so rather than drop it silently.
+      if (!this.fatal && this.splitter.partial) {
+        this.failAndClose(this.nextSlot++, 'INVALID', 'the input ended in the middle of a request; it was not run');
+        return;
+      }
       this.inputEnded = true;
       this.maybeEnd();
     });

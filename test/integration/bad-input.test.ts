@@ -101,3 +101,10 @@ test('commit or abort without begin, and begin twice, are INVALID', async () => 
   const replies = await sendAndClose(cluster.address, '{"action":"commit"}{"action":"abort"}{"action":"begin"}{"action":"begin"}{"action":"abort"}');
   assert.deepEqual(replies.map((r) => r.code ?? r.status), ['INVALID', 'INVALID', 'OK', 'INVALID', 'OK']);
 });
+
+test('a half-close in the middle of a request gets ERROR INVALID for it, after the replies before it', async () => {
+  const replies = await sendAndClose(cluster.address, '{"action":"status"}\n{"action":"post","tweet":{"id":"cut-off","username":"u","content":"x"}');
+  assert.deepEqual(replies.map((r) => r.code ?? r.status), ['OK', 'INVALID']);
+  assert.match(String(replies[1]?.error), /ended in the middle of a request/);
+  assert.equal((await cluster.request({ action: 'get_tweet', tweet: { id: 'cut-off' } })).code, 'NOT_FOUND');
+});
