@@ -19,7 +19,7 @@ export interface SimOptions {
   seed: number;
   /** Network and process faults on (the default) or off. */
   faults?: boolean;
-  /** Test-only: break one rule of the protocol, to prove the checkers notice. */
+  /** The cluster's lock timeout in the simulation (default 1 s, to keep runs short). */
   lockTimeoutMs?: number;
 }
 
@@ -78,7 +78,6 @@ interface ClientState {
   slot: number;
   pending: { slot: number; conn: number; onReply: (r: Reply | null) => void; deadline: number } | null;
   remaining: number;
-  script: (() => void)[];
 }
 
 class Heap<T> {
@@ -626,7 +625,7 @@ export class Simulation {
     this.startCoordinator();
     for (const w of this.workers) this.at(this.rng.int(0, 300), () => this.startWorker(w));
     for (let i = 0; i < nClients; i++) {
-      const c: ClientState = { id: i, conn: -1, slot: 0, pending: null, remaining: this.rng.int(10, 40), script: [] };
+      const c: ClientState = { id: i, conn: -1, slot: 0, pending: null, remaining: this.rng.int(10, 40) };
       this.clients.push(c);
       this.at(this.rng.int(1_000, 2_000), () => this.nextOp(c));
     }

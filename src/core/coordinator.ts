@@ -555,7 +555,7 @@ export class CoordinatorCore {
         return;
       case 'read_result':
       case 'read_failed':
-        this.onReadResult(m, msg, now);
+        this.onReadResult(m, msg);
         return;
       case 'installed':
         this.onInstalled(m, msg.rid, msg.done);
@@ -992,7 +992,7 @@ export class CoordinatorCore {
     this.send(next.id, { type: 'read', rid: id, query: r.query });
   }
 
-  private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' }>, now: number): void {
+  private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' }>): void {
     const r = this.reads.get(msg.rid);
     if (r === undefined) {
       if (msg.type === 'read_result') this.onCopyPage(m, msg.rid, (msg.result as { rows: Tweet[] }).rows);
@@ -1011,7 +1011,6 @@ export class CoordinatorCore {
       return;
     }
     this.reply(r.conn, r.slot, this.readReply(r, msg.result));
-    void now;
   }
 
   private readReply(r: Pick<PendingRead, 'query' | 'overlay' | 'pageSize'>, result: unknown): Reply {
