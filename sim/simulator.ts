@@ -2,12 +2,18 @@
 // and worker state machines, the real SQLite stores (in memory), a simulated
 // network and clock, all driven by one seeded PRNG. Faults: message drop,
 // delay, duplication and reordering; links that break; crashes and restarts of
-// any node (keeping only what it had persisted); partitions that heal.
-// After the run, checkers look for any broken promise.
+// any node (keeping only what it had persisted), some of them in the middle of
+// an fsync; partitions that isolate one node or split the cluster, loudly or as
+// a black hole, then heal. After the run, checkers look for any broken promise.
+//
+// Two crash models. By default a crash is a process crash (kill -9): a write
+// handed to the OS survives even if its fsync had not returned, though the
+// node never learnt that it was durable. With `loseUnsynced` it is a power
+// loss: every write whose fsync had not returned is gone.
 
 import { CoordinatorCore, type CoordinatorEffect } from '../src/core/coordinator.ts';
-import { WorkerCore, type WorkerEffect } from '../src/core/worker.ts';
-import type { ClientRequest, FromWorker, Reply, ToWorker } from '../src/core/types.ts';
+import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect } from '../src/core/worker.ts';
+import type { ClientRequest, FromWorker, PeerAnswer, PeerQuery, Reply, Sabotage, ToWorker } from '../src/core/types.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../src/storage/coordinator-store.ts';
 import { WorkerStore } from '../src/storage/worker-store.ts';
 import { answerRead, applyInstall } from '../src/node/worker-service.ts';
@@ -21,6 +27,10 @@ export interface SimOptions {
   faults?: boolean;
   /** The cluster's lock timeout in the simulation (default 1 s, to keep runs short). */
   lockTimeoutMs?: number;
+  /** Crashes are power losses: writes whose fsync had not returned are lost. */
+  loseUnsynced?: boolean;
+  /** Test-only: run the cores with one protocol rule broken, to prove the checkers catch it. */
+  sabotage?: Sabotage;
 }
 
 export interface HistoryOp {
@@ -35,11 +45,26 @@ export interface HistoryOp {
 export interface SimResult {
   seed: number;
   violations: string[];
-  stats: { workers: number; clients: number; events: number; simMs: number; commits: number; acked: number; unknown: number; crashes: number; partitions: number; codes: Record<string, number> };
+  stats: {
+    workers: number;
+    clients: number;
+    events: number;
+    simMs: number;
+    commits: number;
+    acked: number;
+    unknown: number;
+    crashes: number;
+    crashesInFsync: number;
+    partitions: number;
+    resolvedByPeers: number;
+    codes: Record<string, number>;
+  };
   history: HistoryOp[];
 }
 
 const TICK_MS = 50;
+/** As in src/node/worker-node.ts. */
+const RELINK_AFTER_MS = 5_000;
 const SINGLE_KEYS = ['k0', 'k1', 'k2', 'k3'];
 const TX_KEYS = ['t0', 't1', 't2'];
 /** Simulated time after healing in which everything must settle. */
@@ -47,7 +72,15 @@ const SETTLE_MS = 40_000;
 /** Hard cap on the active phase. */
 const ACTIVE_MS = 60_000;
 
-type PersistEffect = Exclude<WorkerEffect, { type: 'send' }>;
+/** Nodes as the partition model names them: the coordinator, and workers by index. */
+const COORD = 'coordinator';
+const nodeOf = (w: SimWorker): string => `w${w.index}`;
+
+/** One group commit: the batch being written, and what to do once its fsync returns. */
+interface Sync<T> {
+  batch: T[];
+  done: () => void;
+}
 
 interface SimWorker {
   index: number;
@@ -56,8 +89,12 @@ interface SimWorker {
   core: WorkerCore | null;
   pending: PersistEffect[];
   flushScheduled: boolean;
+  syncing: Sync<PersistEffect> | null;
+  crashInNextSync: boolean;
   /** Generation of the coordinator link this worker is on (0: none). */
   linkGen: number;
+  /** When its coordinator link last came or went (it registers again after RELINK_AFTER_MS without one). */
+  lastLinkAt: number;
   registered: boolean;
   incarnation: number;
 }
@@ -140,19 +177,33 @@ export class Simulation {
   private coordIncarnation = 0;
   private readonly links = new Map<string, Link>();
   private readonly workers: SimWorker[] = [];
-  private readonly partitioned = new Set<number>();
+  /** The nodes on the far side of the current partition (empty: none). Two nodes talk when both or neither are in it. */
+  private readonly isolated = new Set<string>();
+  private coordSyncing: Sync<CoordinatorWrite> | null = null;
+  private coordCrashInNextSync = false;
+  private readonly loseUnsynced: boolean;
   private readonly clients: ClientState[] = [];
   private readonly connOwner = new Map<number, (slot: number, r: Reply) => void>();
   private nextConn = 1;
   private healing = false;
   private msgFaults = true;
-  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, partitions: 0 };
+  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0 };
   readonly codes: Record<string, number> = {};
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
     this.faults = opts.faults ?? true;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 1_000;
+    this.loseUnsynced = opts.loseUnsynced ?? false;
+  }
+
+  private canTalk(a: string, b: string): boolean {
+    return this.isolated.has(a) === this.isolated.has(b);
+  }
+
+  /** An fsync takes a little while: a crash can land in the middle of it. */
+  private fsyncDelay(): number {
+    return 0.2 + this.rng.next() * 2;
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -176,7 +227,7 @@ export class Simulation {
   private startCoordinator(): void {
     this.coordIncarnation++;
     const recovered = this.coordStore.recover();
-    this.coord = new CoordinatorCore({ lockTimeoutMs: this.lockTimeoutMs, copyPageRows: 5 }, recovered);
+    this.coord = new CoordinatorCore({ lockTimeoutMs: this.lockTimeoutMs, copyPageRows: 5, ...(this.opts.sabotage ? { sabotage: this.opts.sabotage } : {}) }, recovered);
     const inc = this.coordIncarnation;
     this.runCoord(this.coord.start());
     const tick = (): void => {
@@ -191,8 +242,15 @@ export class Simulation {
     if (this.coord === null) return;
     this.stats.crashes++;
     this.coord = null;
-    this.coordPending = []; // not yet fsynced: lost
+    this.coordPending = []; // never handed to the OS: lost
     this.coordFlushScheduled = false;
+    const inFlight = this.coordSyncing;
+    this.coordSyncing = null;
+    if (inFlight !== null) {
+      this.stats.crashesInFsync++;
+      // A process crash keeps what reached the OS; a power loss does not.
+      if (!this.loseUnsynced) this.coordStore.persist(inFlight.batch);
+    }
     for (const l of this.links.values()) this.breakLink(l, false);
     this.links.clear();
     // Every client connection dies with it.
@@ -233,17 +291,7 @@ export class Simulation {
         case 'save_member':
         case 'remove_member':
           this.coordPending.push(e);
-          if (!this.coordFlushScheduled) {
-            this.coordFlushScheduled = true;
-            this.at(this.rng.next() * 2, () => {
-              if (this.coordIncarnation !== inc || this.coord === null) return;
-              this.coordFlushScheduled = false;
-              const batch = this.coordPending;
-              this.coordPending = [];
-              this.coordStore.persist(batch);
-              for (const w of batch) if (w.type === 'log_commit') this.coordHandle({ type: 'logged', txid: w.txid });
-            });
-          }
+          this.scheduleCoordFlush(inc);
           break;
         case 'link': {
           const old = this.links.get(e.worker);
@@ -268,6 +316,50 @@ export class Simulation {
     }
   }
 
+  /** Group commit, one fsync at a time: what arrives during one goes in the next. */
+  private scheduleCoordFlush(inc: number): void {
+    if (this.coordFlushScheduled || this.coordSyncing !== null || this.coordPending.length === 0) return;
+    this.coordFlushScheduled = true;
+    this.at(this.rng.next() * 2, () => {
+      if (this.coordIncarnation !== inc || this.coord === null) return;
+      this.coordFlushScheduled = false;
+      if (this.coordCrashInNextSync && this.rng.chance(0.5)) {
+        // The crash comes just before the write reaches the OS: the whole batch is lost.
+        this.coordCrashInNextSync = false;
+        this.stats.crashesInFsync++;
+        this.crashCoordinatorFor(this.rng.int(50, 3_000));
+        return;
+      }
+      const batch = this.coordPending;
+      this.coordPending = [];
+      const sync: Sync<CoordinatorWrite> = {
+        batch,
+        done: () => {
+          if (this.coordIncarnation !== inc || this.coordSyncing !== sync) return;
+          this.coordSyncing = null;
+          this.coordStore.persist(batch);
+          for (const w of batch) if (w.type === 'log_commit') this.coordHandle({ type: 'logged', txid: w.txid });
+          this.scheduleCoordFlush(inc);
+        },
+      };
+      this.coordSyncing = sync;
+      if (this.coordCrashInNextSync) {
+        this.coordCrashInNextSync = false;
+        this.at(this.rng.next() * 0.2, () => {
+          if (!this.healing && this.coordIncarnation === inc && this.coordSyncing === sync) this.crashCoordinatorFor(this.rng.int(50, 3_000));
+        });
+      }
+      this.at(this.fsyncDelay(), sync.done);
+    });
+  }
+
+  private crashCoordinatorFor(ms: number): void {
+    this.crashCoordinator();
+    this.at(ms, () => {
+      if (this.coord === null && !this.healing) this.startCoordinator();
+    });
+  }
+
   private linkGen = 0;
 
   private scheduleDial(l: Link, delay: number): void {
@@ -278,7 +370,7 @@ export class Simulation {
       l.attemptScheduled = false;
       if (!l.desired || this.coord === null || this.coordIncarnation !== inc || this.links.get(l.member) !== l || l.up) return;
       const w = this.workers.find((x) => x.address === l.address);
-      if (w === undefined || w.core === null || this.partitioned.has(w.index)) {
+      if (w === undefined || w.core === null || !this.canTalk(COORD, nodeOf(w))) {
         this.scheduleDial(l, l.backoff);
         l.backoff = Math.min(l.backoff * 2, 2_000);
         return;
@@ -288,6 +380,7 @@ export class Simulation {
       l.backoff = 100;
       if (w.linkGen !== 0) this.workerHandle(w, { type: 'link_down' });
       w.linkGen = l.gen;
+      w.lastLinkAt = this.now;
       this.coordHandle({ type: 'link_up', worker: l.member });
     });
   }
@@ -299,6 +392,7 @@ export class Simulation {
     const w = this.workers.find((x) => x.linkGen === l.gen);
     if (w !== undefined) {
       w.linkGen = 0;
+      w.lastLinkAt = this.now;
       this.workerHandle(w, { type: 'link_down' });
     }
     if (notifyCoordinator && l.desired) {
@@ -312,6 +406,7 @@ export class Simulation {
     const deliver = (): void => {
       const w = this.workers.find((x) => x.linkGen === gen);
       if (w === undefined || w.core === null || !l.up || l.gen !== gen) return;
+      if (!this.canTalk(COORD, nodeOf(w))) return; // into the black hole
       this.onWorkerMessage(w, msg);
     };
     if (this.msgFaults && this.rng.chance(0.003)) return; // lost
@@ -326,6 +421,7 @@ export class Simulation {
     if (l === undefined) return;
     const deliver = (): void => {
       if (!l.up || l.gen !== gen || this.coord === null) return;
+      if (!this.canTalk(COORD, nodeOf(w))) return; // into the black hole
       this.coordHandle({ type: 'worker_message', worker: l.member, msg });
     };
     if (this.msgFaults && this.rng.chance(0.003)) return;
@@ -337,7 +433,7 @@ export class Simulation {
 
   private startWorker(w: SimWorker): void {
     w.incarnation++;
-    const core = new WorkerCore(w.store, w.store.recover(), this.lockTimeoutMs, this.ms);
+    const core = new WorkerCore(w.store, w.store.recover(), this.lockTimeoutMs, this.ms, this.opts.sabotage ?? null);
     core.observeLocks((key, txid) => {
       const others = core.votedHoldersOf(key).filter((t) => t !== txid);
       if (others.length > 0) this.violations.push(`worker ${w.address}: lock ${key} granted to ${txid} while ${others.join(', ')} voted YES on it`);
@@ -350,6 +446,12 @@ export class Simulation {
     const tick = (): void => {
       if (w.core === null || w.incarnation !== inc) return;
       this.workerHandle(w, { type: 'tick' });
+      // As the worker process does: a coordinator that has not dialled for a while may have lost track of it.
+      if (w.registered && w.linkGen === 0 && this.now - w.lastLinkAt > RELINK_AFTER_MS) {
+        w.registered = false;
+        w.lastLinkAt = this.now;
+        this.register(w, inc);
+      }
       this.at(TICK_MS, tick);
     };
     this.at(TICK_MS, tick);
@@ -358,7 +460,7 @@ export class Simulation {
 
   private register(w: SimWorker, inc: number): void {
     if (w.core === null || w.incarnation !== inc || w.registered) return;
-    if (this.coord === null || this.partitioned.has(w.index)) {
+    if (this.coord === null || !this.canTalk(COORD, nodeOf(w))) {
       this.at(200, () => this.register(w, inc));
       return;
     }
@@ -378,8 +480,17 @@ export class Simulation {
   private crashWorker(w: SimWorker): void {
     if (w.core === null) return;
     this.stats.crashes++;
+    this.stats.resolvedByPeers += w.core.resolvedByPeers;
     w.core = null;
     w.pending = [];
+    w.flushScheduled = false;
+    const inFlight = w.syncing;
+    w.syncing = null;
+    if (inFlight !== null) {
+      this.stats.crashesInFsync++;
+      // A process crash keeps what reached the OS; a power loss does not.
+      if (!this.loseUnsynced) w.store.persist(inFlight.batch, this.ms);
+    }
     const l = [...this.links.values()].find((x) => x.gen === w.linkGen);
     w.linkGen = 0;
     if (l !== undefined) this.breakLink(l, true);
@@ -398,26 +509,81 @@ export class Simulation {
     }
     const inc = w.incarnation;
     for (const e of effects) {
-      if (e.type === 'send') {
-        this.toCoordinator(w, e.msg);
-        continue;
-      }
-      w.pending.push(e);
-      if (!w.flushScheduled) {
-        w.flushScheduled = true;
-        this.at(this.rng.next() * 2, () => {
-          if (w.core === null || w.incarnation !== inc) return;
-          w.flushScheduled = false;
-          const batch = w.pending;
-          w.pending = [];
-          w.store.persist(batch, this.ms);
-          for (const b of batch) {
-            const what = b.type === 'persist_prepared' ? 'prepared' : b.type === 'persist_commit' ? 'commit' : 'abort';
-            this.workerHandle(w, { type: 'durable', txid: b.txid, what });
-          }
-        });
+      switch (e.type) {
+        case 'send':
+          this.toCoordinator(w, e.msg);
+          continue;
+        case 'peer_ask':
+          this.toPeer(w, e.peer.address, { kind: 'query', from: w.address, msg: e.msg });
+          continue;
+        case 'peer_reply':
+          this.toPeer(w, e.route, { kind: 'answer', msg: e.msg });
+          continue;
+        case 'log':
+          continue;
+        default:
+          w.pending.push(e);
+          this.scheduleWorkerFlush(w, inc);
       }
     }
+  }
+
+  /** Group commit, one fsync at a time: what arrives during one goes in the next. */
+  private scheduleWorkerFlush(w: SimWorker, inc: number): void {
+    if (w.flushScheduled || w.syncing !== null || w.pending.length === 0) return;
+    w.flushScheduled = true;
+    this.at(this.rng.next() * 2, () => {
+      if (w.core === null || w.incarnation !== inc) return;
+      w.flushScheduled = false;
+      if (w.crashInNextSync && this.rng.chance(0.5)) {
+        // The crash comes just before the write reaches the OS: the whole batch is lost.
+        w.crashInNextSync = false;
+        this.stats.crashesInFsync++;
+        this.crashWorkerFor(w, this.rng.int(50, 3_000));
+        return;
+      }
+      const batch = w.pending;
+      w.pending = [];
+      const sync: Sync<PersistEffect> = {
+        batch,
+        done: () => {
+          if (w.core === null || w.incarnation !== inc || w.syncing !== sync) return;
+          w.syncing = null;
+          w.store.persist(batch, this.ms);
+          for (const b of batch) this.workerHandle(w, { type: 'durable', txid: b.txid, what: durableKind(b) });
+          this.scheduleWorkerFlush(w, inc);
+        },
+      };
+      w.syncing = sync;
+      if (w.crashInNextSync) {
+        w.crashInNextSync = false;
+        this.at(this.rng.next() * 0.2, () => {
+          if (!this.healing && w.incarnation === inc && w.syncing === sync) this.crashWorkerFor(w, this.rng.int(50, 3_000));
+        });
+      }
+      this.at(this.fsyncDelay(), sync.done);
+    });
+  }
+
+  private crashWorkerFor(w: SimWorker, ms: number): void {
+    this.crashWorker(w);
+    this.at(ms, () => {
+      if (w.core === null && !this.healing) this.startWorker(w);
+    });
+  }
+
+  /** Worker to worker (cooperative termination): no link model, just messages, subject to partitions and faults. */
+  private toPeer(from: SimWorker, address: string, m: { kind: 'query'; from: string; msg: PeerQuery } | { kind: 'answer'; msg: PeerAnswer }): void {
+    const to = this.workers.find((x) => x.address === address);
+    if (to === undefined) return;
+    const deliver = (): void => {
+      if (to.core === null || !this.canTalk(nodeOf(from), nodeOf(to))) return;
+      if (m.kind === 'query') this.workerHandle(to, { type: 'peer_query', route: m.from, msg: m.msg });
+      else this.workerHandle(to, { type: 'peer_answer', msg: m.msg });
+    };
+    if (this.msgFaults && this.rng.chance(0.003)) return;
+    this.at(this.netDelay(), deliver);
+    if (this.msgFaults && this.rng.chance(0.01)) this.at(this.netDelay() + 10, deliver);
   }
 
   private onWorkerMessage(w: SimWorker, msg: ToWorker): void {
@@ -567,29 +733,17 @@ export class Simulation {
       if (roll < 0.3) {
         const w = this.rng.pick(this.workers);
         if (w.core !== null) {
-          this.crashWorker(w);
-          this.at(this.rng.int(50, 3_000), () => {
-            if (w.core === null) this.startWorker(w);
-          });
+          // Now and then the crash lands in the middle of the worker's next fsync.
+          if (this.rng.chance(0.25)) w.crashInNextSync = true;
+          else this.crashWorkerFor(w, this.rng.int(50, 3_000));
         }
       } else if (roll < 0.45) {
         if (this.coord !== null) {
-          this.crashCoordinator();
-          this.at(this.rng.int(50, 3_000), () => {
-            if (this.coord === null) this.startCoordinator();
-          });
+          if (this.rng.chance(0.25)) this.coordCrashInNextSync = true;
+          else this.crashCoordinatorFor(this.rng.int(50, 3_000));
         }
       } else if (roll < 0.7) {
-        const w = this.rng.pick(this.workers);
-        if (!this.partitioned.has(w.index)) {
-          this.stats.partitions++;
-          this.partitioned.add(w.index);
-          const l = [...this.links.values()].find((x) => x.gen === w.linkGen && x.gen !== 0);
-          // A partition is often silent (black hole); sometimes the connection resets at once.
-          if (l !== undefined && this.rng.chance(0.5)) this.breakLink(l, true);
-          else if (l !== undefined) this.blackHole(l, w);
-          this.at(this.rng.int(100, 5_000), () => this.partitioned.delete(w.index));
-        }
+        if (this.isolated.size === 0) this.partition();
       } else {
         const l = this.rng.pick([...this.links.values()].concat([]));
         if (l !== undefined && l.up) this.breakLink(l, true);
@@ -598,16 +752,37 @@ export class Simulation {
     });
   }
 
+  /** Cuts the cluster in two for a while: one worker alone, the coordinator alone, or a random split. */
+  private partition(): void {
+    const nodes = [COORD, ...this.workers.map(nodeOf)];
+    const kind = this.rng.next();
+    if (kind < 0.5) this.isolated.add(nodeOf(this.rng.pick(this.workers)));
+    else if (kind < 0.7) this.isolated.add(COORD);
+    else for (const n of nodes) if (this.rng.chance(0.5)) this.isolated.add(n);
+    if (this.isolated.size === 0 || this.isolated.size === nodes.length) {
+      this.isolated.clear();
+      return;
+    }
+    this.stats.partitions++;
+    const loud = this.rng.chance(0.5);
+    for (const w of this.workers) {
+      if (this.canTalk(COORD, nodeOf(w))) continue;
+      const l = [...this.links.values()].find((x) => x.gen === w.linkGen && x.gen !== 0);
+      if (l === undefined) continue;
+      // A partition is often silent (a black hole); sometimes the connection resets at once.
+      if (loud) this.breakLink(l, true);
+      else this.blackHole(l, w);
+    }
+    this.at(this.rng.int(100, 5_000), () => this.isolated.clear());
+  }
+
   /** Messages vanish while the partition lasts; the link is only found dead by timeouts (TCP keepalive in life). */
   private blackHole(l: Link, w: SimWorker): void {
     const gen = l.gen;
     const check = (): void => {
       if (!l.up || l.gen !== gen) return;
-      if (this.partitioned.has(w.index)) {
-        // Keepalive gives up after a while: the connection is reset.
-        this.breakLink(l, true);
-        return;
-      }
+      // Keepalive gives up after a while: the connection is reset.
+      if (!this.canTalk(COORD, nodeOf(w))) this.breakLink(l, true);
     };
     this.at(this.rng.int(500, 10_000), check);
   }
@@ -620,7 +795,20 @@ export class Simulation {
     this.msgFaults = this.faults;
     for (let i = 0; i < nWorkers; i++) {
       const store = new WorkerStore(':memory:', () => `w${i + 1}`);
-      this.workers.push({ index: i, address: `10.0.0.${i + 1}:10001`, store, core: null, pending: [], flushScheduled: false, linkGen: 0, registered: false, incarnation: 0 });
+      this.workers.push({
+        index: i,
+        address: `10.0.0.${i + 1}:10001`,
+        store,
+        core: null,
+        pending: [],
+        flushScheduled: false,
+        syncing: null,
+        crashInNextSync: false,
+        linkGen: 0,
+        lastLinkAt: 0,
+        registered: false,
+        incarnation: 0,
+      });
     }
     this.startCoordinator();
     for (const w of this.workers) this.at(this.rng.int(0, 300), () => this.startWorker(w));
@@ -642,7 +830,9 @@ export class Simulation {
     // Heal: no more faults, every node up, partitions gone; then let it settle.
     this.healing = true;
     this.msgFaults = false;
-    this.partitioned.clear();
+    this.isolated.clear();
+    this.coordCrashInNextSync = false;
+    for (const w of this.workers) w.crashInNextSync = false;
     if (this.coord === null) this.startCoordinator();
     for (const w of this.workers) if (w.core === null) this.startWorker(w);
     const settleEnd = this.now + SETTLE_MS;
@@ -652,6 +842,7 @@ export class Simulation {
       this.now = e.at;
       e.v();
     }
+    for (const w of this.workers) if (w.core !== null) this.stats.resolvedByPeers += w.core.resolvedByPeers;
     this.check();
     this.checkLinearizable();
     for (const w of this.workers) w.store.close();

@@ -8,6 +8,7 @@ import { WorkerNode } from '../node/worker-node.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { runStart } from './start.ts';
 import { runClient } from './client.ts';
+import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -55,6 +56,15 @@ function onSignals(stop: () => Promise<void>): void {
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+}
+
+// Failpoints are for tests (see src/node/failpoints.ts); a misspelt one must not pass silently.
+try {
+  armFailpoints(process.env.TWEETDB_FAILPOINTS);
+} catch (e) {
+  if (!(e instanceof FailpointError)) throw e;
+  console.error(`tweetdb: ${e.message}`);
+  process.exit(2);
 }
 
 const program = new Command();

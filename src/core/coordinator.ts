@@ -23,8 +23,10 @@ import type {
   FromWorker,
   Op,
   OpResult,
+  Peer,
   ReadQuery,
   Reply,
+  Sabotage,
   ToWorker,
   Tweet,
   WorkerState,
@@ -68,6 +70,8 @@ export interface CoordinatorConfig {
   copyPageRows: number;
   /** Counters kept by the runtime (fsyncs, ...), shown by status. Reading them does no I/O. */
   ioStats?: () => Record<string, number>;
+  /** Test-only: break one rule on purpose (see Sabotage). */
+  sabotage?: Sabotage;
 }
 
 interface Member {
@@ -378,7 +382,9 @@ export class CoordinatorCore {
     t.phase = 'preparing';
     t.waiting = new Set(t.voters);
     t.results = null;
-    for (const w of t.voters) this.send(w, { type: 'prepare', txid: t.txid, ops });
+    // Each voter learns who the others are, to ask them if this coordinator goes away.
+    const voters: Peer[] = t.voters.map((id) => ({ id, address: this.members.get(id)?.address ?? '' }));
+    for (const w of t.voters) this.send(w, { type: 'prepare', txid: t.txid, ops, voters });
   }
 
   private send(worker: string, msg: ToWorker): void {
@@ -544,6 +550,7 @@ export class CoordinatorCore {
           t.cseq = this.lastCseq;
           t.phase = 'logging';
           this.out.push({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
+          if (this.cfg.sabotage === 'commit_before_log') for (const v of t.voters) this.send(v, { type: 'commit', txid: t.txid, cseq: t.cseq });
         }
         return;
       }
@@ -709,6 +716,9 @@ export class CoordinatorCore {
               ? { code: 'UNAVAILABLE', error: `worker ${silent.map((w) => `${w} (${this.members.get(w)?.address ?? '?'})`).join(', ')} did not answer within the lock timeout (${T} s)` }
               : { code: 'TIMEOUT', error: `transaction ${t.txid} exceeded the lock timeout (${T} s) and was aborted` };
           this.abortTxn(t, failure, now);
+          // A voter silent for a whole lock timeout is cut off: until it answers again, writes
+          // are refused at once (UNAVAILABLE) instead of each waiting out the timeout.
+          for (const w of silent) this.cutOff(w, now, `did not answer transaction ${t.txid} within the lock timeout`);
           break;
         }
         case 'committing':

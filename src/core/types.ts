@@ -60,6 +60,34 @@ export type ReadQuery =
   | { kind: 'check' }
   | { kind: 'snapshot'; after: string | null; limit: number };
 
+/** A worker as its peers reach it: durable identity and the address the coordinator dials. */
+export interface Peer {
+  id: string;
+  address: string;
+}
+
+/**
+ * Worker <-> worker: cooperative termination. A prepared worker that cannot learn an outcome from
+ * its coordinator asks the other voters. `to` is the identity it expects at that address: a new
+ * identity there (a wiped worker) knows nothing of the old one's votes and answers "unknown".
+ */
+export type PeerQuery = { type: 'peer_query'; txid: string; to: string };
+export type PeerAnswer = { type: 'peer_answer'; txid: string; from: string; outcome: 'commit' | 'abort' | 'unknown'; cseq: number };
+
+/**
+ * Test-only switches, each breaking one rule of the protocol on purpose, so that tests can show
+ * the simulator's checkers catch that bug. Nothing outside the tests sets them.
+ */
+export type Sabotage =
+  /** A worker votes YES before its prepared record is durable. */
+  | 'vote_before_persist'
+  /** A worker releases the locks of a prepared transaction at the lock timeout. */
+  | 'release_prepared_lock_on_timeout'
+  /** The coordinator sends commit before the decision is durable. */
+  | 'commit_before_log'
+  /** A worker applies a repeated commit a second time. */
+  | 'apply_commit_twice';
+
 export interface WorkerState {
   /** The worker's durable identity: a new one means its data directory is new. */
   node_id: string;
@@ -73,8 +101,12 @@ export type ToWorker =
   | { type: 'hello'; lock_timeout_ms: number }
   /** Interactive transactions: take the op's lock now and stage it. */
   | { type: 'lock'; txid: string; seq: number; op: Op }
-  /** Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged. */
-  | { type: 'prepare'; txid: string; ops: Op[] | null }
+  /**
+   * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
+   * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
+   * for the outcome (cooperative termination).
+   */
+  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[] }
   | { type: 'commit'; txid: string; cseq: number }
   | { type: 'abort'; txid: string }
   | { type: 'read'; rid: number; query: ReadQuery }

@@ -10,6 +10,9 @@
 //   the coordinator until it learns the outcome;
 // - the outcome is recorded in the same local transaction as its effect, and an
 //   abort leaves a tombstone, so a late or repeated prepare is refused.
+// - cooperative termination: a prepared worker also asks the other voters. One
+//   that knows the outcome tells it; one that never voted YES first makes sure
+//   it never will (a durable tombstone), then answers "abort".
 
 import { strict as assert } from 'node:assert';
 import { LockTable } from './locks.ts';
@@ -21,6 +24,10 @@ import {
   type FromWorker,
   type Op,
   type OpResult,
+  type Peer,
+  type PeerAnswer,
+  type PeerQuery,
+  type Sabotage,
   type ToWorker,
   type Tweet,
 } from './types.ts';
@@ -29,11 +36,18 @@ import {
 export interface WorkerReadView {
   getTweet(id: string): Tweet | null;
   outcomeOf(txid: string): 'commit' | 'abort' | null;
+  /** The commit sequence number of a transaction this worker committed. */
+  commitSeqOf(txid: string): number | null;
 }
 
 export type WorkerEffect =
   | { type: 'send'; msg: FromWorker }
-  | { type: 'persist_prepared'; txid: string; ops: Op[] }
+  /** Ask another voter for an outcome (cooperative termination). */
+  | { type: 'peer_ask'; peer: Peer; msg: PeerQuery }
+  /** Answer a peer's question on the connection (`route`) it came from. */
+  | { type: 'peer_reply'; route: string; msg: PeerAnswer }
+  | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+  | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[] }
   | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[] }
   | { type: 'persist_abort'; txid: string };
 
@@ -42,12 +56,15 @@ export type WorkerEvent =
   /** A persist_* effect is on disk. Delivered in the order the effects were given. */
   | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
   | { type: 'link_down' }
+  /** Another worker asks for an outcome; `route` says where the answer goes. */
+  | { type: 'peer_query'; route: string; msg: PeerQuery }
+  | { type: 'peer_answer'; msg: PeerAnswer }
   | { type: 'tick' };
 
 export interface RecoveredWorker {
   node_id: string;
   max_cseq: number;
-  prepared: { txid: string; ops: Op[] }[];
+  prepared: { txid: string; ops: Op[]; peers: Peer[] }[];
 }
 
 type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
@@ -65,6 +82,19 @@ interface WorkerTxn {
   abortRequested: boolean;
   nextQueryAt: number;
   queryBackoffMs: number;
+  /** The other voters, to ask when the coordinator does not answer. */
+  peers: Peer[];
+  /** Set once the commit arrived (phase committing). */
+  cseq: number;
+  /** Peers owed an answer once this transaction's abort is durable. */
+  peerWaiters: string[];
+}
+
+/** Persist effects: what the runtime writes, and reports back as `durable`, in order. */
+export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' }>;
+
+export function durableKind(e: PersistEffect): 'prepared' | 'commit' | 'abort' {
+  return e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -79,9 +109,15 @@ export class WorkerCore {
   private lockTimeoutMs: number;
   private maxCseq: number;
   private out: WorkerEffect[] = [];
+  private readonly sabotage: Sabotage | null;
+  /** Only under the 'apply_commit_twice' sabotage: what each commit applied, to apply it again. */
+  private readonly appliedOps = new Map<string, Op[]>();
+  /** Outcomes learnt from other workers rather than the coordinator (shown by status). */
+  resolvedByPeers = 0;
 
-  constructor(view: WorkerReadView, recovered: RecoveredWorker, lockTimeoutMs: number, now: number) {
+  constructor(view: WorkerReadView, recovered: RecoveredWorker, lockTimeoutMs: number, now: number, sabotage: Sabotage | null = null) {
     this.view = view;
+    this.sabotage = sabotage;
     this.nodeId = recovered.node_id;
     this.maxCseq = recovered.max_cseq;
     this.lockTimeoutMs = lockTimeoutMs;
@@ -101,6 +137,9 @@ export class WorkerCore {
         abortRequested: false,
         nextQueryAt: now,
         queryBackoffMs: FIRST_QUERY_DELAY_MS,
+        peers: p.peers,
+        cseq: 0,
+        peerWaiters: [],
       });
     }
   }
@@ -117,6 +156,12 @@ export class WorkerCore {
       case 'link_down':
         // Nothing voted YES may be dropped; transactions still collecting locks may.
         for (const t of [...this.txns.values()]) if (t.phase === 'active') this.abortLocally(t);
+        break;
+      case 'peer_query':
+        this.onPeerQuery(event.route, event.msg, now);
+        break;
+      case 'peer_answer':
+        this.onPeerAnswer(event.msg);
         break;
       case 'tick':
         this.onTick(now);
@@ -178,7 +223,7 @@ export class WorkerCore {
         this.onLock(msg.txid, msg.seq, msg.op, now);
         return;
       case 'prepare':
-        this.onPrepare(msg.txid, msg.ops, now);
+        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], now);
         return;
       case 'commit':
         this.onCommit(msg.txid, msg.cseq);
@@ -240,10 +285,12 @@ export class WorkerCore {
     this.send({ type: 'locked', txid, seq, result: outcome.result });
   }
 
-  private onPrepare(txid: string, ops: Op[] | null, now: number): void {
+  private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], now: number): void {
+    const peers = voters.filter((v) => v.id !== this.nodeId);
     const t = this.txns.get(txid);
     if (t !== undefined) {
       if (ops === null && t.phase === 'active') {
+        t.peers = peers;
         this.startPrepare(t);
         return;
       }
@@ -259,6 +306,7 @@ export class WorkerCore {
       return;
     }
     const fresh = this.newTxn(txid, now);
+    fresh.peers = peers;
     const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
     if (!got.ok) {
       this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
@@ -282,7 +330,8 @@ export class WorkerCore {
   private startPrepare(t: WorkerTxn): void {
     t.phase = 'preparing';
     t.staged.clear();
-    this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops });
+    this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers });
+    if (this.sabotage === 'vote_before_persist') this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
   }
 
   /** Refuse: nothing was voted, so the worker may forget the transaction. The tombstone refuses a late repeat. */
@@ -304,12 +353,21 @@ export class WorkerCore {
       // The only way a commit may reach a worker is after its own durable YES vote.
       assert.notEqual(outcome, 'abort', `commit of ${txid}, which this worker aborted: copies would diverge`);
       assert.equal(outcome, 'commit', `commit of ${txid}, which this worker never prepared`);
+      const again = this.sabotage === 'apply_commit_twice' ? this.appliedOps.get(txid) : undefined;
+      if (again !== undefined) {
+        const dup = this.newTxn(txid, 0);
+        dup.phase = 'committing';
+        dup.ops = again;
+        this.out.push({ type: 'persist_commit', txid, cseq, ops: again });
+        return;
+      }
       this.send({ type: 'ack', txid, outcome: 'commit' });
       return;
     }
     assert.ok(t.phase === 'prepared' || t.phase === 'committing', `commit of ${txid} in phase ${t.phase}: it never voted YES`);
     if (t.phase === 'committing') return; // a duplicate; the ack follows the apply
     t.phase = 'committing';
+    t.cseq = cseq;
     this.out.push({ type: 'persist_commit', txid, cseq, ops: t.ops });
     this.maxCseq = Math.max(this.maxCseq, cseq);
   }
@@ -348,20 +406,82 @@ export class WorkerCore {
         if (t.phase !== 'preparing') return; // aborted meanwhile: the abort record follows
         t.phase = 'prepared';
         t.nextQueryAt = now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs);
-        this.send({ type: 'vote', txid, yes: true, results: t.results });
+        if (this.sabotage !== 'vote_before_persist') this.send({ type: 'vote', txid, yes: true, results: t.results });
         return;
       case 'commit':
         assert.equal(t.phase, 'committing');
         this.locks.releaseAll(txid);
         this.txns.delete(txid);
+        if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         this.send({ type: 'ack', txid, outcome: 'commit' });
         return;
       case 'abort':
         assert.equal(t.phase, 'aborting');
         this.txns.delete(txid);
         this.send({ type: 'ack', txid, outcome: 'abort' });
+        for (const route of t.peerWaiters) this.answerPeer(route, txid, 'abort', 0);
         return;
     }
+  }
+
+  // -------------------------------------------------------------------------
+  // Cooperative termination
+
+  private answerPeer(route: string, txid: string, outcome: PeerAnswer['outcome'], cseq: number): void {
+    this.out.push({ type: 'peer_reply', route, msg: { type: 'peer_answer', txid, from: this.nodeId, outcome, cseq } });
+  }
+
+  /**
+   * Another voter asks what became of txid. "commit" and "abort" must be final: an abort is
+   * answered only once its tombstone is durable, so that a restart cannot let this worker vote
+   * YES on that transaction after all.
+   */
+  private onPeerQuery(route: string, q: PeerQuery, now: number): void {
+    if (q.to !== this.nodeId) {
+      this.answerPeer(route, q.txid, 'unknown', 0);
+      return;
+    }
+    const t = this.txns.get(q.txid);
+    if (t === undefined) {
+      const outcome = this.view.outcomeOf(q.txid);
+      if (outcome === 'commit') this.answerPeer(route, q.txid, 'commit', this.view.commitSeqOf(q.txid) ?? 0);
+      else if (outcome === 'abort') this.answerPeer(route, q.txid, 'abort', 0);
+      else {
+        // Never seen here, so never voted YES: promise never to (a tombstone), then say abort.
+        const ghost = this.newTxn(q.txid, now);
+        ghost.peerWaiters.push(route);
+        this.abortLocally(ghost);
+      }
+      return;
+    }
+    switch (t.phase) {
+      case 'active':
+        // Not voted yet: this worker may still refuse, and does, so the outcome is abort.
+        t.peerWaiters.push(route);
+        this.abortLocally(t);
+        return;
+      case 'aborting':
+        t.peerWaiters.push(route);
+        return;
+      case 'committing':
+        this.answerPeer(route, q.txid, 'commit', t.cseq);
+        return;
+      case 'preparing':
+      case 'prepared':
+        // Voted (or voting) YES and not told: as uncertain as the one asking.
+        this.answerPeer(route, q.txid, 'unknown', 0);
+        return;
+    }
+  }
+
+  private onPeerAnswer(a: PeerAnswer): void {
+    const t = this.txns.get(a.txid);
+    if (t === undefined || t.phase !== 'prepared' || a.outcome === 'unknown') return;
+    if (!t.peers.some((p) => p.id === a.from)) return; // not a voter of this transaction
+    this.resolvedByPeers++;
+    this.out.push({ type: 'log', level: 'info', msg: `transaction ${a.txid} resolved by asking worker ${a.from}: ${a.outcome}`, data: { txid: a.txid, peer: a.from, outcome: a.outcome } });
+    if (a.outcome === 'commit') this.onCommit(a.txid, a.cseq);
+    else this.onAbort(a.txid);
   }
 
   private onTick(now: number): void {
@@ -370,9 +490,14 @@ export class WorkerCore {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
         this.abortLocally(t);
       } else if (t.phase === 'prepared' && now >= t.nextQueryAt) {
+        // Ask the coordinator and, in case it is gone, every other voter.
         this.send({ type: 'query', txid: t.txid });
+        for (const p of t.peers) this.out.push({ type: 'peer_ask', peer: p, msg: { type: 'peer_query', txid: t.txid, to: p.id } });
         t.nextQueryAt = now + t.queryBackoffMs;
         t.queryBackoffMs = Math.min(t.queryBackoffMs * 2, MAX_QUERY_BACKOFF_MS);
+      }
+      if (this.sabotage === 'release_prepared_lock_on_timeout' && t.phase === 'prepared' && now - t.firstLockAt >= this.lockTimeoutMs) {
+        this.locks.releaseAll(t.txid);
       }
     }
   }
@@ -389,6 +514,9 @@ export class WorkerCore {
       abortRequested: false,
       nextQueryAt: Number.POSITIVE_INFINITY,
       queryBackoffMs: FIRST_QUERY_DELAY_MS,
+      peers: [],
+      cseq: 0,
+      peerWaiters: [],
     };
     this.txns.set(txid, t);
     return t;

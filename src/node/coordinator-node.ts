@@ -10,6 +10,7 @@ import { validateRequest, parseAddress } from '../wire/validate.ts';
 import { ClientConnection } from './client-conn.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
+import { failpoint, isArmed } from './failpoints.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -93,6 +94,11 @@ class WorkerLink {
 
   send(msg: unknown): void {
     this.link?.send(msg);
+  }
+
+  /** Hands what is queued to the socket now (a failpoint is about to stop the process). */
+  flush(): void {
+    this.link?.flush();
   }
 
   stop(): void {
@@ -188,10 +194,24 @@ export class CoordinatorNode {
         case 'reply':
           this.conns.get(e.conn)?.deliver(e.slot, e.reply as Reply);
           break;
-        case 'send':
-          this.links.get(e.worker)?.send(e.msg);
+        case 'send': {
+          const link = this.links.get(e.worker);
+          link?.send(e.msg);
+          const point = e.msg.type === 'prepare' ? 'coordinator.after_first_prepare_send' : e.msg.type === 'commit' ? 'coordinator.after_first_commit_send' : null;
+          if (point !== null && isArmed(point)) {
+            link?.flush();
+            failpoint(point);
+          }
           break;
+        }
         case 'log_commit':
+          failpoint('coordinator.after_votes_before_log');
+          this.pendingWrites.push(e);
+          if (!this.flushScheduled) {
+            this.flushScheduled = true;
+            setImmediate(() => this.flushWrites());
+          }
+          break;
         case 'forget_decision':
         case 'save_member':
         case 'remove_member':
@@ -239,6 +259,7 @@ export class CoordinatorNode {
       this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
       process.exit(74);
     }
+    if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
     for (const w of writes) if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
   }
 

@@ -68,6 +68,7 @@ export class JsonLink {
     }
   }
 
+  /** Writes what is queued now (normally done once per turn of the event loop). */
   flush(): void {
     this.flushScheduled = false;
     if (this.closed || this.outbox.length === 0) return;

@@ -1,10 +1,16 @@
 // The worker process: listens for its coordinator's link, keeps registering
 // with the coordinator until it answers, stores its copy in SQLite, and drives
 // the pure WorkerCore. Reads are served straight from committed data.
+//
+// Connections to its port are of two kinds, told apart by their first message:
+// the coordinator's link opens with `hello`; another worker asking for an
+// outcome (cooperative termination) opens with `peer_query`.
 
-import { createServer, type Server, type Socket } from 'node:net';
-import { WorkerCore, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
-import type { ReadQuery, ToWorker } from '../core/types.ts';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
+import type { PeerAnswer, PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
+import { parseAddress } from '../wire/validate.ts';
+import { failpoint, isArmed } from './failpoints.ts';
 import { answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
@@ -29,8 +35,12 @@ const RELINK_AFTER_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Until the coordinator says otherwise (in its hello), the lock timeout a worker assumes. */
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+/** A connection that has said nothing within this time is closed. */
+const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
+/** Links to other workers, opened when a question is to be asked. */
+const MAX_PEER_LINKS = 64;
+const PEER_CONNECT_TIMEOUT_MS = 2_000;
 
-type PersistEffect = Exclude<WorkerEffect, { type: 'send' }>;
 
 export class WorkerNode {
   private readonly opts: WorkerOptions;
@@ -39,6 +49,12 @@ export class WorkerNode {
   private readonly core: WorkerCore;
   private readonly server: Server;
   private link: JsonLink | null = null;
+  /** Connections from other workers, by route id, for the answers they are owed. */
+  private readonly peerIn = new Map<string, JsonLink>();
+  private nextPeerIn = 1;
+  /** Connections to other workers, by address. */
+  private readonly peerOut = new Map<string, JsonLink>();
+  private readonly dialing = new Set<string>();
   private pending: PersistEffect[] = [];
   private flushScheduled = false;
   private ticker: NodeJS.Timeout | null = null;
@@ -58,7 +74,7 @@ export class WorkerNode {
     this.store.pruneOutcomes(Date.now());
     this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, Date.now());
     this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
-    this.server = createServer((s) => this.onCoordinatorLink(s));
+    this.server = createServer((s) => this.onConnection(s));
   }
 
   get nodeId(): string {
@@ -110,11 +126,50 @@ export class WorkerNode {
     this.registerTimer = setTimeout(() => void attempt(), 0);
   }
 
-  private onCoordinatorLink(s: Socket): void {
+  /** A new connection is the coordinator's or a peer's: its first message says which. */
+  private onConnection(s: Socket): void {
     if (this.stopping) {
       s.destroy();
       return;
     }
+    let kind: 'unknown' | 'coordinator' | 'peer' = 'unknown';
+    let route = '';
+    const silent = setTimeout(() => {
+      if (kind === 'unknown') link.close('said nothing');
+    }, FIRST_MESSAGE_TIMEOUT_MS);
+    const link: JsonLink = new JsonLink(
+      s,
+      (m) => {
+        if (kind === 'unknown') {
+          clearTimeout(silent);
+          if (m.type === 'peer_query') {
+            kind = 'peer';
+            route = `in:${this.nextPeerIn++}`;
+            this.peerIn.set(route, link);
+          } else {
+            kind = 'coordinator';
+            this.adoptCoordinatorLink(link);
+          }
+        }
+        if (kind === 'peer') {
+          if (m.type === 'peer_query') this.dispatch({ type: 'peer_query', route, msg: m as unknown as PeerQuery });
+          return;
+        }
+        this.onMessage(link, m as unknown as ToWorker);
+      },
+      () => {
+        clearTimeout(silent);
+        if (kind === 'peer') this.peerIn.delete(route);
+        if (kind === 'coordinator' && this.link === link) {
+          this.link = null;
+          this.lastLinkAt = Date.now();
+          this.dispatch({ type: 'link_down' });
+        }
+      },
+    );
+  }
+
+  private adoptCoordinatorLink(link: JsonLink): void {
     // One coordinator link at a time: a new one replaces the old (the coordinator reconnected).
     if (this.link !== null) {
       const old = this.link;
@@ -122,19 +177,47 @@ export class WorkerNode {
       old.close('replaced by a new coordinator link');
       this.dispatch({ type: 'link_down' });
     }
-    const link: JsonLink = new JsonLink(
-      s,
-      (m) => this.onMessage(link, m as unknown as ToWorker),
-      () => {
-        if (this.link === link) {
-          this.link = null;
-          this.lastLinkAt = Date.now();
-          this.dispatch({ type: 'link_down' });
-        }
-      },
-    );
     this.link = link;
     this.lastLinkAt = Date.now();
+  }
+
+  /** Asks another worker; the link is opened on first use and kept. Lost questions are asked again on the next tick that asks. */
+  private askPeer(address: string, msg: PeerQuery): void {
+    const open = this.peerOut.get(address);
+    if (open !== undefined) {
+      open.send(msg);
+      return;
+    }
+    if (this.dialing.has(address) || this.peerOut.size >= MAX_PEER_LINKS || this.stopping) return;
+    const addr = parseAddress(address);
+    if (addr === null) return;
+    this.dialing.add(address);
+    const s = connect({ host: addr.host, port: addr.port });
+    const timer = setTimeout(() => s.destroy(), PEER_CONNECT_TIMEOUT_MS);
+    s.once('error', () => undefined);
+    s.once('close', () => {
+      clearTimeout(timer);
+      this.dialing.delete(address);
+    });
+    s.once('connect', () => {
+      clearTimeout(timer);
+      this.dialing.delete(address);
+      if (this.stopping) {
+        s.destroy();
+        return;
+      }
+      const link: JsonLink = new JsonLink(
+        s,
+        (m) => {
+          if (m.type === 'peer_answer') this.dispatch({ type: 'peer_answer', msg: m as unknown as PeerAnswer });
+        },
+        () => {
+          if (this.peerOut.get(address) === link) this.peerOut.delete(address);
+        },
+      );
+      this.peerOut.set(address, link);
+      link.send(msg);
+    });
   }
 
   private onMessage(link: JsonLink, msg: ToWorker): void {
@@ -178,9 +261,25 @@ export class WorkerNode {
       process.exit(70);
     }
     for (const e of effects) {
-      if (e.type === 'send') {
-        this.link?.send(e.msg);
-        continue;
+      switch (e.type) {
+        case 'send':
+          this.link?.send(e.msg);
+          if (e.msg.type === 'vote' && e.msg.yes && isArmed('worker.after_vote_send')) {
+            this.link?.flush();
+            failpoint('worker.after_vote_send');
+          }
+          continue;
+        case 'peer_ask':
+          this.askPeer(e.peer.address, e.msg);
+          continue;
+        case 'peer_reply':
+          this.peerIn.get(e.route)?.send(e.msg);
+          continue;
+        case 'log':
+          this.log[e.level](e.data, e.msg);
+          continue;
+        default:
+          break;
       }
       this.pending.push(e);
       if (!this.flushScheduled) {
@@ -197,16 +296,19 @@ export class WorkerNode {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    const has = (type: PersistEffect['type']): boolean => batch.some((e) => e.type === type);
+    if (has('persist_prepared')) failpoint('worker.before_prepare_persist');
+    if (has('persist_commit')) failpoint('worker.before_commit_apply');
     try {
       this.store.persist(batch, Date.now());
     } catch (e) {
       this.log.fatal({ err: e }, 'local storage failed; exiting');
       process.exit(74);
     }
-    for (const e of batch) {
-      const what = e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
-      this.dispatch({ type: 'durable', txid: e.txid, what });
-    }
+    if (has('persist_prepared')) failpoint('worker.after_prepare_persist');
+    if (has('persist_commit')) failpoint('worker.after_commit_apply_before_ack');
+    if (has('persist_abort')) failpoint('worker.after_abort_persist');
+    for (const e of batch) this.dispatch({ type: 'durable', txid: e.txid, what: durableKind(e) });
   }
 
   private onTick(): void {
@@ -232,6 +334,7 @@ export class WorkerNode {
     if (this.registerTimer !== null) clearTimeout(this.registerTimer);
     this.server.close();
     this.link?.close('worker stopping');
+    for (const l of [...this.peerIn.values(), ...this.peerOut.values()]) l.close('worker stopping');
     this.store.close();
     this.log.info('worker stopped');
   }

@@ -4,11 +4,9 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { WorkerEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
-import type { Cursor, Op, Tweet } from '../core/types.ts';
+import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
+import type { Cursor, Op, Peer, Tweet } from '../core/types.ts';
 import { openDatabase, type Db } from './sqlite.ts';
-
-type PersistEffect = Exclude<WorkerEffect, { type: 'send' }>;
 
 interface TweetRow {
   id: string;
@@ -39,9 +37,12 @@ export class WorkerStore implements WorkerReadView {
       ) STRICT;
       CREATE INDEX IF NOT EXISTS tweets_newest ON tweets (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS tweets_by_user ON tweets (username, created_at DESC, id DESC);
-      CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL, peers TEXT NOT NULL DEFAULT '[]') STRICT;
       CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL) STRICT;
     `);
+    // Data directories from before cooperative termination lack the voters of a prepared transaction.
+    const cols = this.db.prepare<[], { name: string }>('PRAGMA table_info(prepared)').all();
+    if (!cols.some((c) => c.name === 'peers')) this.db.exec(`ALTER TABLE prepared ADD COLUMN peers TEXT NOT NULL DEFAULT '[]'`);
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -51,11 +52,11 @@ export class WorkerStore implements WorkerReadView {
       ),
       updateTweet: this.db.prepare<[string, number, string]>('UPDATE tweets SET content = ?, updated_at = ? WHERE id = ?'),
       deleteTweet: this.db.prepare<[string]>('DELETE FROM tweets WHERE id = ?'),
-      outcome: this.db.prepare<[string], { outcome: string }>('SELECT outcome FROM outcomes WHERE txid = ?'),
+      outcome: this.db.prepare<[string], { outcome: string; cseq: number | null }>('SELECT outcome, cseq FROM outcomes WHERE txid = ?'),
       putOutcome: this.db.prepare<[string, string, number | null, number]>('INSERT OR REPLACE INTO outcomes (txid, outcome, cseq, at) VALUES (?, ?, ?, ?)'),
-      putPrepared: this.db.prepare<[string, string, number]>('INSERT OR REPLACE INTO prepared (txid, ops, at) VALUES (?, ?, ?)'),
+      putPrepared: this.db.prepare<[string, string, number, string]>('INSERT OR REPLACE INTO prepared (txid, ops, at, peers) VALUES (?, ?, ?, ?)'),
       delPrepared: this.db.prepare<[string]>('DELETE FROM prepared WHERE txid = ?'),
-      allPrepared: this.db.prepare<[], { txid: string; ops: string }>('SELECT txid, ops FROM prepared'),
+      allPrepared: this.db.prepare<[], { txid: string; ops: string; peers: string }>('SELECT txid, ops, peers FROM prepared'),
       newest: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY created_at DESC, id DESC LIMIT ?'),
       newestBefore: this.db.prepare<[number, number, string, number], TweetRow>(
         'SELECT * FROM tweets WHERE created_at < ? OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?',
@@ -79,7 +80,7 @@ export class WorkerStore implements WorkerReadView {
     return {
       node_id: (this.q.getMeta.get('node_id') as { value: string }).value,
       max_cseq: Number(this.q.getMeta.get('max_cseq')?.value ?? '0'),
-      prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[] })),
+      prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[] })),
     };
   }
 
@@ -92,6 +93,11 @@ export class WorkerStore implements WorkerReadView {
     return r === undefined ? null : (r.outcome as 'commit' | 'abort');
   }
 
+  commitSeqOf(txid: string): number | null {
+    const r = this.q.outcome.get(txid);
+    return r === undefined || r.outcome !== 'commit' ? null : r.cseq;
+  }
+
   /** Writes a batch of protocol steps in one transaction: one fsync for all of them (group commit). */
   persist(effects: readonly PersistEffect[], now: number): void {
     if (effects.length === 0) return;
@@ -100,7 +106,7 @@ export class WorkerStore implements WorkerReadView {
       for (const e of effects) {
         switch (e.type) {
           case 'persist_prepared':
-            this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now);
+            this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now, JSON.stringify(e.peers));
             break;
           case 'persist_commit':
             for (const op of e.ops) this.applyOp(op);

@@ -11,15 +11,35 @@ test(`${SEEDS} simulated runs with faults break no promise`, () => {
   const failures: string[] = [];
   let commits = 0;
   let crashes = 0;
+  let partitions = 0;
+  let resolvedByPeers = 0;
   for (let seed = 1; seed <= SEEDS && failures.length < 3; seed++) {
     const r = simulate({ seed });
     commits += r.stats.commits;
     crashes += r.stats.crashes;
+    partitions += r.stats.partitions;
+    resolvedByPeers += r.stats.resolvedByPeers;
     if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed})`);
   }
   assert.deepEqual(failures, []);
   assert.ok(commits > SEEDS, `the runs did real work (${commits} commits)`);
   assert.ok(crashes > SEEDS / 2, `the runs crashed nodes (${crashes} crashes)`);
+  assert.ok(partitions > SEEDS / 2, `the runs partitioned the network (${partitions} partitions)`);
+  assert.ok(resolvedByPeers > SEEDS / 10, `prepared workers learnt outcomes from their peers (${resolvedByPeers} times)`);
+});
+
+const LOSE_UNSYNCED_SEEDS = Math.max(1, Math.round(SEEDS / 4));
+
+test(`${LOSE_UNSYNCED_SEEDS} simulated runs where crashes are power losses (unsynced writes lost) break no promise`, () => {
+  const failures: string[] = [];
+  let inFsync = 0;
+  for (let seed = 1; seed <= LOSE_UNSYNCED_SEEDS && failures.length < 3; seed++) {
+    const r = simulate({ seed, loseUnsynced: true });
+    inFsync += r.stats.crashesInFsync;
+    if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed} --lose-unsynced)`);
+  }
+  assert.deepEqual(failures, []);
+  assert.ok(inFsync > LOSE_UNSYNCED_SEEDS / 10, `crashes landed in the middle of an fsync (${inFsync})`);
 });
 
 test('a run is deterministic: the same seed gives the same history', () => {

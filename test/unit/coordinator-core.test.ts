@@ -331,18 +331,20 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.match(String(field(r.reply, 'error')), /worker w2 .*went down/);
   });
 
-  test('a vote after the lock timeout is ignored: the transaction aborts and no log_commit is emitted', () => {
+  test('a vote after the lock timeout is ignored: the transaction aborts, the silent voter is cut off, no log_commit is emitted', () => {
     const { co, txid, tweet } = clusterWithPost();
     const start = co.now;
     co.from('w1', yes(txid, [{ tweet }]));
     assert.deepEqual(co.tick(start + T - 1), []);
     const e = co.tick(start + T);
     assert.deepEqual(sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(), ['w1:abort', 'w2:abort']);
+    // The silent voter's link is closed and dialled again; until it answers, it is down.
+    assert.deepEqual(e.filter((x) => x.type === 'unlink' || x.type === 'link').map((x) => `${x.type}:${(x as { worker: string }).worker}`), ['unlink:w2', 'link:w2']);
+    assert.equal(co.status().workers.find((w) => w.id === 'w2')?.state, 'down');
     const late = co.from('w2', yes(txid, [{ tweet }]));
     assert.deepEqual(ofType(late, 'log_commit'), []);
     assert.deepEqual(late, []);
-    co.from('w1', ack(txid, 'abort'));
-    const r = only(replies(co.from('w2', ack(txid, 'abort'))));
+    const r = only(replies(co.from('w1', ack(txid, 'abort'))));
     assert.equal(r.reply.status, 'ABORT');
     assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
     assert.match(String(field(r.reply, 'error')), /w2 .*did not answer within the lock timeout \(10 s\)/);
@@ -424,8 +426,12 @@ describe('CoordinatorCore: interactive transactions', () => {
     assert.deepEqual(only(replies(co.from('w2', { type: 'locked', txid, seq: 2, result: {} }))).reply, { status: 'OK' });
 
     const c = co.req(9, 3, { action: 'commit' });
-    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null }], 'workers prepare what they staged');
-    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null }]);
+    const voters = [
+      { id: 'w1', address: '127.0.0.1:9001' },
+      { id: 'w2', address: '127.0.0.1:9002' },
+    ];
+    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null, voters }], 'workers prepare what they staged, and learn who else votes');
+    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null, voters }]);
     co.from('w1', yes(txid, [{ tweet: updated }, {}]));
     assert.equal(ofType(co.from('w2', yes(txid, [{ tweet: updated }, {}])), 'log_commit').length, 1);
     assert.equal(sent(co.ev({ type: 'logged', txid })).length, 2);

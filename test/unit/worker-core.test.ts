@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_QUERY_BACKOFF_MS, WorkerCore, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
+import { MAX_QUERY_BACKOFF_MS, WorkerCore, durableKind, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
 import { evaluateOp } from '../../src/core/ops.ts';
 import { opTweetId, type FromWorker, type Op, type ToWorker, type Tweet } from '../../src/core/types.ts';
 
@@ -17,6 +17,10 @@ class MemStore implements WorkerReadView {
   outcomeOf(txid: string): 'commit' | 'abort' | null {
     return this.outcomes.get(txid) ?? null;
   }
+  readonly cseqs = new Map<string, number>();
+  commitSeqOf(txid: string): number | null {
+    return this.cseqs.get(txid) ?? null;
+  }
   /** Writes a persist_* effect the way the SQLite store does. */
   persist(e: WorkerEffect): void {
     switch (e.type) {
@@ -32,12 +36,13 @@ class MemStore implements WorkerReadView {
         }
         this.prepared.delete(e.txid);
         this.outcomes.set(e.txid, 'commit');
+        this.cseqs.set(e.txid, e.cseq);
         return;
       case 'persist_abort':
         this.prepared.delete(e.txid);
         this.outcomes.set(e.txid, 'abort');
         return;
-      case 'send':
+      default:
         return;
     }
   }
@@ -65,9 +70,9 @@ class Harness {
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
     const out: WorkerEffect[] = [];
     for (const e of effects) {
-      if (e.type === 'send') continue;
+      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort') continue;
       this.store.persist(e);
-      const what = e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
+      const what = durableKind(e);
       out.push(...this.core.handle({ type: 'durable', txid: e.txid, what }, now));
     }
     return out;
@@ -126,7 +131,7 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     const t = tw('t1');
     const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)] });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)] }], 'no vote before the record is durable');
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
     const after = h.durable(e);
@@ -471,7 +476,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000) });
     const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)] }]);
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [] }]);
     assert.deepEqual(sends(h.durable(e)), [
       { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
     ]);
@@ -484,7 +489,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x') });
     const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))] }]);
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [] }]);
   });
 
   test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
@@ -494,7 +499,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) });
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }), []);
     const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))] }]);
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [] }]);
   });
 
   test('a lock after the transaction started preparing is refused', () => {
@@ -645,7 +650,7 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
 describe('WorkerCore: recovery', () => {
   test('prepared transactions come back prepared, with their locks, and ask for their outcome at once', () => {
     const ops = [post(tw('t1')), upd('t0', 'x')];
-    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops }] }, [tw('t0')], 50_000);
+    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops, peers: [] }] }, [tw('t0')], 50_000);
     assert.deepEqual(h.core.preparedTxids(), ['old']);
     assert.equal(h.core.lockCount, 2);
     const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T }, 50_000)));
@@ -660,7 +665,7 @@ describe('WorkerCore: recovery', () => {
 
   test('a recovered prepared transaction can be committed and applies its ops', () => {
     const ops = [post(tw('t1'))];
-    const h = new Harness({ prepared: [{ txid: 'old', ops }] });
+    const h = new Harness({ prepared: [{ txid: 'old', ops, peers: [] }] });
     const c = h.msg({ type: 'commit', txid: 'old', cseq: 9 });
     assert.deepEqual(c, [{ type: 'persist_commit', txid: 'old', cseq: 9, ops }]);
     assert.deepEqual(sends(h.durable(c)), [{ type: 'ack', txid: 'old', outcome: 'commit' }]);
@@ -670,7 +675,7 @@ describe('WorkerCore: recovery', () => {
   });
 
   test('a recovered prepared transaction can be aborted (presumed abort)', () => {
-    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))] }] });
+    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [] }] });
     const a = h.msg({ type: 'abort', txid: 'old' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'old' }]);
     assert.equal(h.core.lockCount, 0);
@@ -679,7 +684,7 @@ describe('WorkerCore: recovery', () => {
 
   test('two recovered prepared transactions on the same item are an invariant violation', () => {
     assert.throws(
-      () => new Harness({ prepared: [{ txid: 'a', ops: [post(tw('t1'))] }, { txid: 'b', ops: [del('t1')] }] }),
+      () => new Harness({ prepared: [{ txid: 'a', ops: [post(tw('t1'))], peers: [] }, { txid: 'b', ops: [del('t1')], peers: [] }] }),
       /overlap on tweet:t1/,
     );
   });
@@ -704,5 +709,141 @@ describe('lockedMessage', () => {
   test('names the kind and the id, colons and all', () => {
     assert.equal(lockedMessage('tweet:t1'), 'tweet t1 is locked by another transaction');
     assert.equal(lockedMessage('tweet:a:b'), 'tweet a:b is locked by another transaction');
+  });
+});
+
+describe('WorkerCore: cooperative termination (asking the other voters)', () => {
+  const voters = [
+    { id: 'w1', address: '10.0.0.1:1' },
+    { id: 'w2', address: '10.0.0.2:1' },
+    { id: 'w3', address: '10.0.0.3:1' },
+  ];
+  const peerAsks = (e: WorkerEffect[]): { to: string; address: string; txid: string }[] =>
+    e.flatMap((x) => (x.type === 'peer_ask' ? [{ to: x.msg.to, address: x.peer.address, txid: x.msg.txid }] : []));
+  const answers = (e: WorkerEffect[]): { route: string; outcome: string; cseq: number; from: string }[] =>
+    e.flatMap((x) => (x.type === 'peer_reply' ? [{ route: x.route, outcome: x.msg.outcome, cseq: x.msg.cseq, from: x.msg.from }] : []));
+  const query = (h: Harness, txid: string, route = 'r1', to = 'w1', now = 0): WorkerEffect[] =>
+    h.core.handle({ type: 'peer_query', route, msg: { type: 'peer_query', txid, to } }, now);
+  const answer = (h: Harness, txid: string, from: string, outcome: 'commit' | 'abort' | 'unknown', cseq = 0): WorkerEffect[] =>
+    h.core.handle({ type: 'peer_answer', msg: { type: 'peer_answer', txid, from, outcome, cseq } }, 0);
+  /** w1 prepared tx1 with w2 and w3 as the other voters. */
+  function preparedWithPeers(): Harness {
+    const h = new Harness();
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], voters });
+    assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1) }], 'the other voters are persisted with the record');
+    h.durable(e);
+    return h;
+  }
+
+  test('a prepared worker asks the coordinator and every other voter (not itself), with backoff', () => {
+    const h = preparedWithPeers();
+    assert.deepEqual(peerAsks(h.tick(T - 1)), []);
+    const e = h.tick(T);
+    assert.deepEqual(sends(e), [{ type: 'query', txid: 'tx1' }]);
+    assert.deepEqual(peerAsks(e), [
+      { to: 'w2', address: '10.0.0.2:1', txid: 'tx1' },
+      { to: 'w3', address: '10.0.0.3:1', txid: 'tx1' },
+    ]);
+    assert.deepEqual(peerAsks(h.tick(T + 1)), [], 'not again before the backoff');
+  });
+
+  test('a recovered prepared transaction asks the voters it persisted', () => {
+    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [voters[1]!] }] });
+    assert.deepEqual(peerAsks(h.tick(0)), [{ to: 'w2', address: '10.0.0.2:1', txid: 'old' }]);
+  });
+
+  test('a peer that says commit: the worker commits with that cseq and acks the coordinator', () => {
+    const h = preparedWithPeers();
+    const e = answer(h, 'tx1', 'w3', 'commit', 7);
+    assert.deepEqual(persists(e).filter((x) => x.type !== 'log'), [{ type: 'persist_commit', txid: 'tx1', cseq: 7, ops: [post(tw('t1'))] }]);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
+    assert.equal(h.core.appliedCseq, 7);
+    assert.equal(h.core.lockCount, 0);
+    assert.equal(h.core.resolvedByPeers, 1);
+    assert.deepEqual(answer(h, 'tx1', 'w2', 'commit', 7), [], 'a second answer changes nothing');
+  });
+
+  test('a peer that says abort: the worker aborts, releases its locks and writes a tombstone', () => {
+    const h = preparedWithPeers();
+    const e = answer(h, 'tx1', 'w2', 'abort');
+    assert.deepEqual(persists(e).filter((x) => x.type !== 'log'), [{ type: 'persist_abort', txid: 'tx1' }]);
+    assert.equal(h.core.lockCount, 0);
+    h.durable(e);
+    assert.equal(h.store.outcomeOf('tx1'), 'abort');
+  });
+
+  test('"unknown", an answer from a worker that is not a voter, or for a transaction not prepared, change nothing', () => {
+    const h = preparedWithPeers();
+    assert.deepEqual(answer(h, 'tx1', 'w2', 'unknown'), []);
+    assert.deepEqual(answer(h, 'tx1', 'w9', 'abort'), []);
+    assert.deepEqual(answer(h, 'nope', 'w2', 'abort'), []);
+    assert.deepEqual(h.core.preparedTxids(), ['tx1']);
+  });
+
+  test('asked about a transaction it committed: commit, with the cseq', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 5 }));
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'commit', cseq: 5, from: 'w1' }]);
+  });
+
+  test('asked while the commit is being applied: commit', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.msg({ type: 'commit', txid: 'tx1', cseq: 5 });
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'commit', cseq: 5, from: 'w1' }]);
+  });
+
+  test('asked about a transaction it aborted: abort', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    h.durable(h.msg({ type: 'abort', txid: 'tx1' }));
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
+  });
+
+  test('asked about a transaction it never saw: the tombstone is made durable first, then abort; a late prepare is refused', () => {
+    const h = new Harness();
+    const e = query(h, 'tx9', 'r7');
+    assert.deepEqual(answers(e), [], 'no answer before the promise is durable');
+    assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'tx9' }]);
+    assert.deepEqual(answers(h.durable(e)), [{ route: 'r7', outcome: 'abort', cseq: 0, from: 'w1' }]);
+    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx9', ops: [post(tw('t1'))] })));
+    assert.equal(late.type === 'vote' ? late.yes : undefined, false);
+  });
+
+  test('asked while its own vote is not given (an interactive transaction still taking locks): it aborts, then answers abort', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    const e = query(h, 'i1');
+    assert.equal(h.core.lockCount, 0);
+    assert.deepEqual(answers(e), []);
+    assert.deepEqual(answers(h.durable(e)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null })));
+    assert.equal(v.type === 'vote' ? v.yes : undefined, false, 'it never votes YES after saying abort');
+  });
+
+  test('asked while its abort is being written: abort once it is durable', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))]);
+    const a = h.msg({ type: 'abort', txid: 'tx1' });
+    assert.deepEqual(answers(query(h, 'tx1')), []);
+    assert.deepEqual(answers(h.durable(a)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
+  });
+
+  test('asked while it has voted YES (or is writing its YES) and knows no outcome: unknown', () => {
+    const h = new Harness();
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'while preparing');
+    h.durable(e);
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'prepared');
+    assert.deepEqual(h.core.preparedTxids(), ['tx1']);
+  });
+
+  test('a question meant for another identity (a wiped worker at that address) is answered unknown and changes nothing', () => {
+    const h = new Harness();
+    const e = query(h, 'tx9', 'r1', 'w-old');
+    assert.deepEqual(answers(e), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }]);
+    assert.deepEqual(persists(e).filter((x) => x.type !== 'peer_reply'), []);
+    assert.equal(h.core.txnCount, 0);
   });
 });
