@@ -65,6 +65,8 @@ export interface ClusterOptions {
   /** Loopback addresses to bind: [coordinator host, worker 1 host, ...]. */
   hosts?: string[];
   env?: Record<string, string>;
+  /** Extra environment for one node, by name ('coordinator', 'worker-1', ...): failpoints, say. */
+  nodeEnv?: Record<string, Record<string, string>>;
 }
 
 export class Cluster {
@@ -99,14 +101,14 @@ export class Cluster {
   async startCoordinator(port: number): Promise<NodeProc> {
     const args = ['coordinator', '--port', String(port), '--host', this.hostFor(0), '--data', join(this.dir, 'coordinator')];
     if (this.opts.lockTimeout !== undefined) args.push('--lock-timeout', String(this.opts.lockTimeout));
-    this.coordinator = await spawnNode('coordinator', args, this.opts.env);
+    this.coordinator = await spawnNode('coordinator', args, { ...this.opts.env, ...this.opts.nodeEnv?.coordinator });
     return this.coordinator;
   }
 
   async addWorker(): Promise<NodeProc> {
     const i = this.workers.length + 1;
     const args = ['worker', '0', '--host', this.hostFor(i), '--coordinator', this.address, '--data', join(this.dir, `worker-${i}`)];
-    const w = await spawnNode(`worker-${i}`, args, this.opts.env);
+    const w = await spawnNode(`worker-${i}`, args, { ...this.opts.env, ...this.opts.nodeEnv?.[`worker-${i}`] });
     this.workers.push(w);
     return w;
   }
@@ -117,13 +119,13 @@ export class Cluster {
     await waitExit(node.proc);
   }
 
-  /** Starts the node again with the same data directory and port. */
-  async restart(node: NodeProc): Promise<NodeProc> {
+  /** Starts the node again with the same data directory and port (and, if given, this environment instead of its own). */
+  async restart(node: NodeProc, env?: Record<string, string>): Promise<NodeProc> {
     const args = [...node.args];
     const port = node.address.slice(node.address.lastIndexOf(':') + 1);
     if (args[0] === 'worker') args[1] = port;
     else args[args.indexOf('--port') + 1] = port;
-    const fresh = await spawnNode(node.name, args, node.env);
+    const fresh = await spawnNode(node.name, args, env ?? node.env);
     if (node === this.coordinator) this.coordinator = fresh;
     const wi = this.workers.indexOf(node);
     if (wi >= 0) this.workers[wi] = fresh;
