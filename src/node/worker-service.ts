@@ -17,7 +17,7 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
         result = { tweet: store.getTweet(q.id) };
         break;
       case 'check':
-        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.fsyncs };
+        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.fsyncs, resolved_by_peers: core.resolvedByPeers };
         break;
       case 'snapshot':
         result = { rows: store.snapshot(q.after, q.limit) };

@@ -123,6 +123,11 @@ for (const c of CASES) {
   });
 }
 
+async function resolvedByPeers(cluster: Cluster): Promise<number> {
+  const c = await cluster.request({ action: 'check' });
+  return (c.workers as { resolved_by_peers: number }[]).reduce((n, w) => n + w.resolved_by_peers, 0);
+}
+
 /** Prepared records in a worker's database, read directly (the coordinator may be down). */
 function preparedOn(cluster: Cluster, worker: number): number {
   const db = new Database(join(cluster.dir, `worker-${worker}`, 'worker.db'), { readonly: true, fileMustExist: true });
@@ -188,6 +193,7 @@ test('cooperative termination: the coordinator dies after telling one voter to c
   await cluster.waitAllUp(2);
   await assertHealthy(cluster);
   assert.equal(await contentOf(cluster, 'ctp-commit'), 'x');
+  assert.ok(await resolvedByPeers(cluster) >= 1, 'check counts the outcome learnt from a peer');
 });
 
 test('cooperative termination: the coordinator dies after one prepare; the prepared voter learns from the other, which never voted, that it is aborted', async () => {
@@ -204,6 +210,7 @@ test('cooperative termination: the coordinator dies after one prepare; the prepa
   await cluster.waitAllUp(2);
   await assertHealthy(cluster);
   assert.equal(await contentOf(cluster, 'ctp-abort'), null);
+  assert.ok(await resolvedByPeers(cluster) >= 1, 'check counts the outcome learnt from a peer');
 });
 
 test('a misspelt failpoint stops the process at start with a message naming it', async () => {
