@@ -357,7 +357,12 @@ export class CoordinatorCore {
     }
     for (const m of this.members.values()) {
       if (m.state !== 'up') {
-        const why = m.state === 'joining' ? 'is joining the cluster (catching up on data)' : 'is unreachable';
+        const why =
+          m.state === 'down'
+            ? 'is unreachable'
+            : m.helloPending
+              ? 'is connected but has not answered yet (it may be frozen, overloaded or cut off)'
+              : 'is joining the cluster (catching up on data)';
         return { ok: false, failure: { code: 'UNAVAILABLE', error: `worker ${m.id} (${m.address}) ${why}; writes resume when it is up` } };
       }
     }

@@ -185,9 +185,11 @@ test('cooperative termination: the coordinator dies after telling one voter to c
   assert.equal(await post(cluster, 'ctp-commit', 'x'), 'unknown');
   await waitExit(cluster.coordinator.proc);
   await eventually(async () => preparedOn(cluster, 1) === 0 && preparedOn(cluster, 2) === 0, 20_000, 'both workers to resolve without the coordinator');
-  assert.ok(
-    cluster.workers.some((w) => w.logs.some((l) => /resolved by asking worker .*: commit/.test(l))),
-    'a worker says it learnt the commit from its peer',
+  // The log line may trail the database write a little: wait for it rather than race it.
+  await eventually(
+    async () => cluster.workers.some((w) => w.logs.some((l) => /resolved by asking worker .*: commit/.test(l))),
+    10_000,
+    'a worker to say it learnt the commit from its peer',
   );
   await cluster.restart(cluster.coordinator, {});
   await cluster.waitAllUp(2);
@@ -202,9 +204,11 @@ test('cooperative termination: the coordinator dies after one prepare; the prepa
   assert.equal(await post(cluster, 'ctp-abort', 'x'), 'unknown');
   await waitExit(cluster.coordinator.proc);
   await eventually(async () => preparedOn(cluster, 1) + preparedOn(cluster, 2) === 0, 20_000, 'the prepared worker to resolve without the coordinator');
-  assert.ok(
-    cluster.workers.some((w) => w.logs.some((l) => /resolved by asking worker .*: abort/.test(l))),
-    'a worker says it learnt the abort from its peer',
+  // The log line may trail the database write a little: wait for it rather than race it.
+  await eventually(
+    async () => cluster.workers.some((w) => w.logs.some((l) => /resolved by asking worker .*: abort/.test(l))),
+    10_000,
+    'a worker to say it learnt the abort from its peer',
   );
   await cluster.restart(cluster.coordinator, {});
   await cluster.waitAllUp(2);
