@@ -113,6 +113,8 @@ export class Load {
       }
       this.maxLatencyMs = Math.max(this.maxLatencyMs, Date.now() - t0);
       this.tally(reply);
+      // "Not now" answers: back off a little, as a real client would, rather than spin.
+      if (reply !== 'UNKNOWN' && (reply.code === 'UNAVAILABLE' || reply.code === 'LOCKED')) await new Promise((r) => setTimeout(r, 20));
       if (reply !== 'UNKNOWN' && reply.status === 'ERROR') this.errors.push(`${JSON.stringify(body)} -> ${JSON.stringify(reply)}`);
       const hot = this.hot.get(id);
       if (hot !== undefined) {
