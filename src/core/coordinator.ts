@@ -16,8 +16,11 @@
 
 import { strict as assert } from 'node:assert';
 import { encodeCursor, renderTweet } from './render.ts';
+import { lockKeyOf, opTweetId } from './types.ts';
 import type {
   ClientRequest,
+  CopyRow,
+  Item,
   ErrorCode,
   Failure,
   FromWorker,
@@ -37,6 +40,8 @@ export type WorkerLinkState = 'up' | 'down' | 'joining';
 
 export type CoordinatorEffect =
   | { type: 'reply'; conn: number; slot: number; reply: Reply }
+  /** A line outside the request/reply order: a change event to a subscriber. */
+  | { type: 'push'; conn: number; line: ChangeEvent }
   | { type: 'send'; worker: string; msg: ToWorker }
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
@@ -150,7 +155,17 @@ export const LIMITS = {
   opsPerTransaction: 100,
   interactiveQueue: 1_000,
   maxWorkers: 32,
+  /** Change events kept for subscribers that resume with `since`. */
+  recentEvents: 10_000,
+  subscribers: 1_000,
 } as const;
+
+/** One line of the change feed. `seq` is the commit sequence number: it only grows, across restarts too. */
+export interface ChangeEvent {
+  event: 'tweet.created' | 'tweet.updated' | 'tweet.deleted';
+  tweet: ReturnType<typeof renderTweet> | { id: string };
+  seq: number;
+}
 
 export class CoordinatorCore {
   private readonly cfg: CoordinatorConfig;
@@ -166,6 +181,12 @@ export class CoordinatorCore {
    * transaction that wrote it has been applied by every reachable voter.
    */
   private readonly decided = new Map<string, { cseq: number; value: Tweet | null }>();
+  /** The same for items, by lock key (`user:ada`). */
+  private readonly decidedItems = new Map<string, { cseq: number; value: Item | null }>();
+  /** Connections following the change feed (subscribe). */
+  private readonly subscribers = new Set<number>();
+  /** The latest change events, for subscribers that resume from a seq (oldest first). */
+  private readonly recentEvents: ChangeEvent[] = [];
   private lastCseq: number;
   private txnSeq = 0;
   private idSeq = 0;
@@ -242,7 +263,9 @@ export class CoordinatorCore {
     switch (req.action) {
       case 'post':
       case 'update':
-      case 'delete': {
+      case 'delete':
+      case 'put_item':
+      case 'delete_item': {
         const op = this.toOp(req, now);
         const open = this.connTxn.get(conn);
         if (open !== undefined) this.enqueue(this.mustTxn(open), { slot, kind: 'op', op }, now);
@@ -284,6 +307,12 @@ export class CoordinatorCore {
       case 'get_tweet':
         this.startRead(conn, slot, { kind: 'get_tweet', id: req.id }, now);
         return;
+      case 'get_item':
+        this.startRead(conn, slot, { kind: 'get_item', item_kind: req.item.kind, key: req.item.key }, now);
+        return;
+      case 'subscribe':
+        this.onSubscribe(conn, slot, req.since);
+        return;
       case 'status':
         this.reply(conn, slot, this.statusReply(now));
         return;
@@ -293,6 +322,11 @@ export class CoordinatorCore {
       case 'register':
         this.onRegister(conn, slot, req.worker.id, req.worker.address, now);
         return;
+      default: {
+        // Every request gets exactly one reply: an action added to the types but not here is a bug the compiler catches.
+        const unhandled: never = req;
+        throw new Error(`unhandled request ${JSON.stringify(unhandled)}`);
+      }
     }
   }
 
@@ -307,6 +341,10 @@ export class CoordinatorCore {
         return { kind: 'update', id: w.tweet.id, content: w.tweet.content, username: w.tweet.username, at: now };
       case 'delete':
         return { kind: 'delete', id: w.tweet.id, username: w.tweet.username };
+      case 'put_item':
+        return { kind: 'put_item', item: w.item, mode: w.if_absent ? 'create' : 'replace' };
+      case 'delete_item':
+        return { kind: 'delete_item', item_kind: w.item.kind, key: w.item.key };
     }
   }
 
@@ -492,7 +530,41 @@ export class CoordinatorCore {
     if (this.connTxn.get(t.conn) === t.txid) this.connTxn.delete(t.conn);
   }
 
+  // -------------------------------------------------------------------------
+  // The change feed
+
+  private onSubscribe(conn: number, slot: number, since: number | null): void {
+    if (!this.subscribers.has(conn) && this.subscribers.size >= LIMITS.subscribers) {
+      this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `this coordinator already feeds ${LIMITS.subscribers} subscribers, the most it takes` });
+      return;
+    }
+    this.subscribers.add(conn);
+    // Events after `since` that are still kept are replayed; older ones are gone (gap: re-read instead).
+    const oldest = this.recentEvents[0]?.seq ?? this.lastCseq + 1;
+    const replay = since === null ? [] : this.recentEvents.filter((e) => e.seq > since);
+    const gap = since !== null && since < this.lastCseq && since < oldest - 1;
+    this.reply(conn, slot, { status: 'OK', seq: this.lastCseq, replayed: replay.length, gap });
+    for (const e of replay) this.out.push({ type: 'push', conn, line: e });
+  }
+
+  /** A committed transaction's changes to tweets, to every subscriber (items are private: never published). */
+  private publish(t: Txn): void {
+    const results = t.results ?? [];
+    t.ops.forEach((op, i) => {
+      const r = results[i];
+      let e: ChangeEvent | null = null;
+      if (op.kind === 'post' && r !== undefined && 'tweet' in r) e = { event: 'tweet.created', tweet: renderTweet(r.tweet as Tweet), seq: t.cseq };
+      else if (op.kind === 'update' && r !== undefined && 'tweet' in r) e = { event: 'tweet.updated', tweet: renderTweet(r.tweet as Tweet), seq: t.cseq };
+      else if (op.kind === 'delete') e = { event: 'tweet.deleted', tweet: { id: op.id }, seq: t.cseq };
+      if (e === null) return;
+      this.recentEvents.push(e);
+      if (this.recentEvents.length > LIMITS.recentEvents) this.recentEvents.shift();
+      for (const conn of this.subscribers) this.out.push({ type: 'push', conn, line: e });
+    });
+  }
+
   private onConnClosed(conn: number, now: number): void {
+    this.subscribers.delete(conn);
     const txid = this.connTxn.get(conn);
     if (txid === undefined) return;
     const t = this.mustTxn(txid);
@@ -586,7 +658,9 @@ export class CoordinatorCore {
     t.ops.forEach((op, i) => {
       const r = results[i];
       if (op.kind === 'delete') this.decided.set(op.id, { cseq: t.cseq, value: null });
+      else if (op.kind === 'delete_item') this.decidedItems.set(lockKeyOf(op), { cseq: t.cseq, value: null });
       else if (r !== undefined && 'tweet' in r) this.decided.set(r.tweet.id, { cseq: t.cseq, value: r.tweet as Tweet });
+      else if (r !== undefined && 'item' in r) this.decidedItems.set(lockKeyOf(op), { cseq: t.cseq, value: r.item as Item });
     });
     // A voter unreachable now learns the outcome when it comes back, before it is up again.
     t.deadline = now + this.cfg.lockTimeoutMs;
@@ -681,9 +755,12 @@ export class CoordinatorCore {
   private finish(t: Txn, failure: Failure | null): void {
     if (failure === null && t.cseq > 0) {
       for (const op of t.ops) {
-        const id = op.kind === 'post' ? op.tweet.id : op.id;
-        if (this.decided.get(id)?.cseq === t.cseq) this.decided.delete(id);
+        const id = opTweetId(op);
+        if (id !== null && this.decided.get(id)?.cseq === t.cseq) this.decided.delete(id);
+        const key = lockKeyOf(op);
+        if (id === null && this.decidedItems.get(key)?.cseq === t.cseq) this.decidedItems.delete(key);
       }
+      this.publish(t);
     }
     const slot = t.slot;
     t.slot = null;
@@ -697,7 +774,7 @@ export class CoordinatorCore {
       const results = t.results ?? [];
       if (t.interactive) this.reply(t.conn, slot, { status: 'OK' });
       else if (results.length === 1) this.reply(t.conn, slot, okWithResult(results[0] as OpResult));
-      else this.reply(t.conn, slot, { status: 'OK', results: results.map((r) => ('tweet' in r ? { tweet: renderTweet(r.tweet as Tweet) } : {})) });
+      else this.reply(t.conn, slot, { status: 'OK', results: results.map(renderResult) });
     }
     this.closeTxn(t);
   }
@@ -916,12 +993,12 @@ export class CoordinatorCore {
     }
   }
 
-  private onCopyPage(donor: Member, rid: number, rows: Tweet[]): void {
+  private onCopyPage(donor: Member, rid: number, rows: CopyRow[]): void {
     for (const m of this.members.values()) {
       if (m.copy === null || m.copy.rid !== rid || m.copy.donor !== donor.id) continue;
       const done = rows.length < this.cfg.copyPageRows;
       const reset = m.copy.after === null;
-      m.copy.after = rows.length > 0 ? (rows[rows.length - 1] as Tweet).id : m.copy.after;
+      m.copy.after = rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : m.copy.after;
       this.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: this.lastCseq });
       return;
     }
@@ -973,6 +1050,11 @@ export class CoordinatorCore {
       this.reply(conn, slot, this.readReply({ query, overlay: null, pageSize: 0 }, { tweet: overlay.get(query.id) ?? null }));
       return;
     }
+    const decidedItem = query.kind === 'get_item' ? this.decidedItems.get(`${query.item_kind}:${query.key}`) : undefined;
+    if (query.kind === 'get_item' && decidedItem !== undefined) {
+      this.reply(conn, slot, this.readReply({ query, overlay: null, pageSize: 0 }, { item: decidedItem.value }));
+      return;
+    }
     const up = this.upWorkers();
     if (up.length === 0) {
       this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(this.members.size) });
@@ -1010,7 +1092,7 @@ export class CoordinatorCore {
   private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' }>): void {
     const r = this.reads.get(msg.rid);
     if (r === undefined) {
-      if (msg.type === 'read_result') this.onCopyPage(m, msg.rid, (msg.result as { rows: Tweet[] }).rows);
+      if (msg.type === 'read_result') this.onCopyPage(m, msg.rid, (msg.result as { rows: CopyRow[] }).rows);
       return;
     }
     if (r.worker !== m.id) return;
@@ -1053,6 +1135,11 @@ export class CoordinatorCore {
         const t = (result as { tweet: Tweet | null }).tweet;
         if (t === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `tweet ${query.id} does not exist` };
         return { status: 'OK', tweet: renderTweet(t) };
+      }
+      case 'get_item': {
+        const item = (result as { item: Item | null }).item;
+        if (item === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `${query.item_kind} ${query.key} does not exist` };
+        return { status: 'OK', item };
       }
       default:
         return { status: 'OK', result };
@@ -1125,8 +1212,14 @@ function invalid(error: string): Reply {
   return { status: 'ERROR', code: 'INVALID', error };
 }
 
+function renderResult(r: OpResult): Record<string, unknown> {
+  if ('tweet' in r) return { tweet: renderTweet(r.tweet as Tweet) };
+  if ('item' in r) return { item: r.item };
+  return {};
+}
+
 function okWithResult(r: OpResult): Reply {
-  return 'tweet' in r ? { status: 'OK', tweet: renderTweet(r.tweet as Tweet) } : { status: 'OK' };
+  return { status: 'OK', ...renderResult(r) };
 }
 
 function noReaderMessage(members: number): string {

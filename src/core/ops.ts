@@ -1,11 +1,25 @@
-// What a write does to one tweet: the rules behind NOT_FOUND, EXISTS and FORBIDDEN.
+// What a write does to one tweet or item: the rules behind NOT_FOUND, EXISTS and FORBIDDEN.
 // Pure: given the committed (or staged) row and the op, the result or the failure.
 
-import type { Failure, Op, OpResult, Tweet } from './types.ts';
+import { isDeepStrictEqual } from 'node:util';
+import type { Failure, Item, Op, OpResult, Row, Tweet } from './types.ts';
 
-export type OpOutcome = { ok: true; result: OpResult; next: Tweet | null } | ({ ok: false } & Failure);
+export type OpOutcome = { ok: true; result: OpResult; next: Row | null } | ({ ok: false } & Failure);
 
-export function evaluateOp(current: Tweet | null, op: Op): OpOutcome {
+/** `current` is what the op's lock key names now: a tweet for tweet ops, an item for item ops. */
+export function evaluateOp(current: Row | null, op: Op): OpOutcome {
+  switch (op.kind) {
+    case 'post':
+    case 'update':
+    case 'delete':
+      return evaluateTweetOp(current as Tweet | null, op);
+    case 'put_item':
+    case 'delete_item':
+      return evaluateItemOp(current as Item | null, op);
+  }
+}
+
+function evaluateTweetOp(current: Tweet | null, op: Extract<Op, { kind: 'post' | 'update' | 'delete' }>): OpOutcome {
   switch (op.kind) {
     case 'post': {
       if (current === null) return { ok: true, result: { tweet: op.tweet }, next: op.tweet };
@@ -30,5 +44,21 @@ export function evaluateOp(current: Tweet | null, op: Op): OpOutcome {
       }
       return { ok: true, result: {}, next: null };
     }
+  }
+}
+
+function evaluateItemOp(current: Item | null, op: Extract<Op, { kind: 'put_item' | 'delete_item' }>): OpOutcome {
+  switch (op.kind) {
+    case 'put_item': {
+      if (op.mode === 'create' && current !== null) {
+        // The same create, retried, is the same write: answer with what is stored.
+        if (isDeepStrictEqual(current.value, op.item.value)) return { ok: true, result: { item: current }, next: current };
+        return { ok: false, code: 'EXISTS', error: `${op.item.kind} ${op.item.key} already exists` };
+      }
+      return { ok: true, result: { item: op.item }, next: op.item };
+    }
+    case 'delete_item':
+      if (current === null) return { ok: false, code: 'NOT_FOUND', error: `${op.item_kind} ${op.key} does not exist` };
+      return { ok: true, result: {}, next: null };
   }
 }

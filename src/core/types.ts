@@ -13,16 +13,36 @@ export interface Tweet {
 }
 
 /**
+ * Items other than tweets, each kind its own namespace of keys: the web app's
+ * accounts and sessions. They lock, replicate and commit exactly like tweets.
+ */
+export const ITEM_KINDS = ['user', 'session'] as const;
+export type ItemKind = (typeof ITEM_KINDS)[number];
+
+export interface Item {
+  kind: ItemKind;
+  key: string;
+  /** A JSON object, stored as given. */
+  value: Record<string, unknown>;
+}
+
+/** What one lock key names in a worker's data. */
+export type Row = Tweet | Item;
+
+/**
  * One write inside a transaction, fully determined by the coordinator:
  * ids and timestamps are chosen there so every worker stores identical rows.
  */
 export type Op =
   | { kind: 'post'; tweet: Tweet }
   | { kind: 'update'; id: string; content: string; username: string | null; at: number }
-  | { kind: 'delete'; id: string; username: string | null };
+  | { kind: 'delete'; id: string; username: string | null }
+  /** `create`: only if the key is free (an equal value there is the same write, retried); `replace`: whatever is there. */
+  | { kind: 'put_item'; item: Item; mode: 'create' | 'replace' }
+  | { kind: 'delete_item'; item_kind: ItemKind; key: string };
 
-/** What an op produced, as the client sees it: the resulting tweet, or nothing for a delete. */
-export type OpResult = { tweet: Tweet } | Record<string, never>;
+/** What an op produced, as the client sees it: the resulting tweet or item, or nothing for a delete. */
+export type OpResult = { tweet: Tweet } | { item: Item } | Record<string, never>;
 
 /** The error codes of the API, in one registry (see src/wire/errors.ts for their documentation). */
 export type ErrorCode =
@@ -41,13 +61,36 @@ export interface Failure {
   error: string;
 }
 
-/** The key a write locks. Tweets are one namespace; later kinds of item get their own prefix. */
+/** The key a write locks: the kind of item, then its id (tweets are `tweet:ID`, accounts `user:NAME`). */
 export function lockKeyOf(op: Op): string {
-  return op.kind === 'post' ? `tweet:${op.tweet.id}` : `tweet:${op.id}`;
+  switch (op.kind) {
+    case 'post':
+      return `tweet:${op.tweet.id}`;
+    case 'update':
+    case 'delete':
+      return `tweet:${op.id}`;
+    case 'put_item':
+      return `${op.item.kind}:${op.item.key}`;
+    case 'delete_item':
+      return `${op.item_kind}:${op.key}`;
+  }
 }
 
-export function opTweetId(op: Op): string {
-  return op.kind === 'post' ? op.tweet.id : op.id;
+/** The tweet id a tweet op writes; null for other items. */
+export function opTweetId(op: Op): string | null {
+  switch (op.kind) {
+    case 'post':
+      return op.tweet.id;
+    case 'update':
+    case 'delete':
+      return op.id;
+    default:
+      return null;
+  }
+}
+
+export function isItem(r: Row): r is Item {
+  return 'value' in r && 'kind' in r;
 }
 
 // ---------------------------------------------------------------------------
@@ -57,8 +100,12 @@ export function opTweetId(op: Op): string {
 export type ReadQuery =
   | { kind: 'get_tweets'; limit: number; before: { created_at: number; id: string } | null; username: string | null }
   | { kind: 'get_tweet'; id: string }
+  | { kind: 'get_item'; item_kind: ItemKind; key: string }
   | { kind: 'check' }
   | { kind: 'snapshot'; after: string | null; limit: number };
+
+/** One row of a full copy: a tweet or an item, with the cursor after which the next page starts. */
+export type CopyRow = { c: string; tweet: Tweet } | { c: string; item: Item };
 
 /** A worker as its peers reach it: durable identity and the address the coordinator dials. */
 export interface Peer {
@@ -110,7 +157,7 @@ export type ToWorker =
   | { type: 'commit'; txid: string; cseq: number }
   | { type: 'abort'; txid: string }
   | { type: 'read'; rid: number; query: ReadQuery }
-  | { type: 'install'; rid: number; rows: Tweet[]; reset: boolean; done: boolean; max_cseq: number };
+  | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
 
 export type FromWorker =
   | ({ type: 'state' } & WorkerState)
@@ -136,7 +183,9 @@ export interface DeleteInput { id: string; username: string | null }
 export type WriteRequest =
   | { action: 'post'; tweet: PostInput }
   | { action: 'update'; tweet: UpdateInput }
-  | { action: 'delete'; tweet: DeleteInput };
+  | { action: 'delete'; tweet: DeleteInput }
+  | { action: 'put_item'; item: Item; if_absent: boolean }
+  | { action: 'delete_item'; item: { kind: ItemKind; key: string } };
 
 export interface Cursor { created_at: number; id: string }
 
@@ -145,6 +194,9 @@ export type ClientRequest =
   | { action: 'transaction'; ops: WriteRequest[] }
   | { action: 'get_tweets'; limit: number; before: Cursor | null; username: string | null }
   | { action: 'get_tweet'; id: string }
+  | { action: 'get_item'; item: { kind: ItemKind; key: string } }
+  /** Follow committed changes to tweets from `since` (a seq of an earlier event) on. */
+  | { action: 'subscribe'; since: number | null }
   | { action: 'begin' }
   | { action: 'commit' }
   | { action: 'abort' }

@@ -22,11 +22,14 @@ import {
   opTweetId,
   type ErrorCode,
   type FromWorker,
+  type Item,
+  type ItemKind,
   type Op,
   type OpResult,
   type Peer,
   type PeerAnswer,
   type PeerQuery,
+  type Row,
   type Sabotage,
   type ToWorker,
   type Tweet,
@@ -35,6 +38,7 @@ import {
 /** What the core may read of the worker's committed data (the runtime's store, or the simulator's). */
 export interface WorkerReadView {
   getTweet(id: string): Tweet | null;
+  getItem(kind: ItemKind, key: string): Item | null;
   outcomeOf(txid: string): 'commit' | 'abort' | null;
   /** The commit sequence number of a transaction this worker committed. */
   commitSeqOf(txid: string): number | null;
@@ -73,8 +77,8 @@ interface WorkerTxn {
   txid: string;
   phase: Phase;
   ops: Op[];
-  /** Rows as this transaction's staged ops leave them (interactive transactions see their own writes). */
-  staged: Map<string, Tweet | null>;
+  /** Rows as this transaction's staged ops leave them, by lock key (interactive transactions see their own writes). */
+  staged: Map<string, Row | null>;
   results: OpResult[];
   lastSeq: number;
   firstLockAt: number;
@@ -272,14 +276,12 @@ export class WorkerCore {
       this.send({ type: 'lock_refused', txid, seq, code: 'LOCKED', error: lockedMessage(got.key) });
       return;
     }
-    const id = opTweetId(op);
-    const current = t.staged.has(id) ? (t.staged.get(id) ?? null) : this.view.getTweet(id);
-    const outcome = evaluateOp(current, op);
+    const outcome = evaluateOp(this.currentOf(t, op), op);
     if (!outcome.ok) {
       this.send({ type: 'lock_refused', txid, seq, code: outcome.code, error: outcome.error });
       return;
     }
-    t.staged.set(id, outcome.next);
+    t.staged.set(lockKeyOf(op), outcome.next);
     t.ops.push(op);
     t.results.push(outcome.result);
     this.send({ type: 'locked', txid, seq, result: outcome.result });
@@ -313,18 +315,25 @@ export class WorkerCore {
       return;
     }
     for (const op of ops) {
-      const id = opTweetId(op);
-      const current = fresh.staged.has(id) ? (fresh.staged.get(id) ?? null) : this.view.getTweet(id);
-      const outcome = evaluateOp(current, op);
+      const outcome = evaluateOp(this.currentOf(fresh, op), op);
       if (!outcome.ok) {
         this.voteNo(fresh, outcome.code, outcome.error);
         return;
       }
-      fresh.staged.set(id, outcome.next);
+      fresh.staged.set(lockKeyOf(op), outcome.next);
       fresh.ops.push(op);
       fresh.results.push(outcome.result);
     }
     this.startPrepare(fresh);
+  }
+
+  /** What the op's key holds as this transaction sees it: its own staged write, else the committed row. */
+  private currentOf(t: WorkerTxn, op: Op): Row | null {
+    const key = lockKeyOf(op);
+    if (t.staged.has(key)) return t.staged.get(key) ?? null;
+    const id = opTweetId(op);
+    if (id !== null) return this.view.getTweet(id);
+    return op.kind === 'put_item' ? this.view.getItem(op.item.kind, op.item.key) : op.kind === 'delete_item' ? this.view.getItem(op.item_kind, op.key) : null;
   }
 
   private startPrepare(t: WorkerTxn): void {

@@ -15,6 +15,8 @@ export interface ConnectionHandlers {
 
 /** Requests a connection may have in flight before reading pauses (backpressure). */
 export const MAX_PIPELINED_REQUESTS = 4_096;
+/** A subscriber that lets this much of its change feed pile up unread is disconnected. */
+export const MAX_UNREAD_FEED_BYTES = 8 * 1024 * 1024;
 
 export class ClientConnection {
   readonly id: number;
@@ -126,6 +128,21 @@ export class ClientConnection {
     this.busy = false;
     this.release();
     this.startNext();
+  }
+
+  /** A line outside the reply order (a change event); replies keep their own order around it. */
+  push(line: unknown): void {
+    if (this.closed) return;
+    if (this.socket.writableLength > MAX_UNREAD_FEED_BYTES) {
+      // It cannot keep up: better to cut it (it resubscribes with `since`) than to buffer without end.
+      this.socket.destroy();
+      return;
+    }
+    this.outbox.push(JSON.stringify(line) + '\n');
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   private release(): void {

@@ -27,6 +27,8 @@ export class TweetdbClient {
   private closedWith: Error | null = null;
   /** Lines that are not replies (subscription events). */
   onEvent: ((msg: ApiReply) => void) | null = null;
+  /** Called once when the connection is gone, for whatever reason. */
+  onClose: ((why: Error) => void) | null = null;
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -39,11 +41,14 @@ export class TweetdbClient {
           return;
         }
         const msg = JSON.parse(f.text) as ApiReply;
-        const w = this.waiters.shift();
-        if (w === undefined) {
+        // Change events (subscribe) come between replies; they are never a reply.
+        if ('event' in msg && !('status' in msg)) {
           this.onEvent?.(msg);
           continue;
         }
+        const w = this.waiters.shift();
+        if (w === undefined) continue; // a reply nobody waits for (its request timed out): dropped
+
         if (w.timer !== null) clearTimeout(w.timer);
         w.resolve(msg);
       }
@@ -90,13 +95,20 @@ export class TweetdbClient {
     });
   }
 
+  get isClosed(): boolean {
+    return this.closedWith !== null;
+  }
+
   private fail(e: Error): void {
-    if (this.closedWith === null) this.closedWith = e;
+    const first = this.closedWith === null;
+    const why = this.closedWith ?? e;
+    this.closedWith = why;
     for (const w of this.waiters.splice(0)) {
       if (w.timer !== null) clearTimeout(w.timer);
-      w.reject(this.closedWith);
+      w.reject(why);
     }
     this.socket.destroy();
+    if (first) this.onClose?.(e);
   }
 
   close(): void {

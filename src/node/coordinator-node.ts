@@ -194,6 +194,9 @@ export class CoordinatorNode {
         case 'reply':
           this.conns.get(e.conn)?.deliver(e.slot, e.reply as Reply);
           break;
+        case 'push':
+          this.conns.get(e.conn)?.push(e.line);
+          break;
         case 'send': {
           const link = this.links.get(e.worker);
           link?.send(e.msg);

@@ -16,6 +16,9 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
       case 'get_tweet':
         result = { tweet: store.getTweet(q.id) };
         break;
+      case 'get_item':
+        result = { item: store.getItem(q.item_kind, q.key) };
+        break;
       case 'check':
         result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.fsyncs, resolved_by_peers: core.resolvedByPeers };
         break;

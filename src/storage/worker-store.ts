@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
-import type { Cursor, Op, Peer, Tweet } from '../core/types.ts';
+import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
 import { openDatabase, type Db } from './sqlite.ts';
 
 interface TweetRow {
@@ -37,6 +37,7 @@ export class WorkerStore implements WorkerReadView {
       ) STRICT;
       CREATE INDEX IF NOT EXISTS tweets_newest ON tweets (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS tweets_by_user ON tweets (username, created_at DESC, id DESC);
+      CREATE TABLE IF NOT EXISTS items (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) STRICT;
       CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL, peers TEXT NOT NULL DEFAULT '[]') STRICT;
       CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL) STRICT;
     `);
@@ -69,6 +70,14 @@ export class WorkerStore implements WorkerReadView {
       page: this.db.prepare<[string, number], TweetRow>('SELECT * FROM tweets WHERE id > ? ORDER BY id LIMIT ?'),
       firstPage: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY id LIMIT ?'),
       prune: this.db.prepare<[number]>('DELETE FROM outcomes WHERE at < ?'),
+      getItem: this.db.prepare<[string, string], { value: string }>('SELECT value FROM items WHERE kind = ? AND key = ?'),
+      putItem: this.db.prepare<[string, string, string]>('INSERT INTO items (kind, key, value) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value'),
+      deleteItem: this.db.prepare<[string, string]>('DELETE FROM items WHERE kind = ? AND key = ?'),
+      allItems: this.db.prepare<[], { kind: string; key: string; value: string }>('SELECT kind, key, value FROM items ORDER BY kind, key'),
+      itemPage: this.db.prepare<[string, string, string, number], { kind: string; key: string; value: string }>(
+        'SELECT kind, key, value FROM items WHERE kind > ? OR (kind = ? AND key > ?) ORDER BY kind, key LIMIT ?',
+      ),
+      firstItemPage: this.db.prepare<[number], { kind: string; key: string; value: string }>('SELECT kind, key, value FROM items ORDER BY kind, key LIMIT ?'),
     };
     if (this.q.getMeta.get('node_id') === undefined) {
       this.q.setMeta.run('node_id', newNodeId());
@@ -86,6 +95,11 @@ export class WorkerStore implements WorkerReadView {
 
   getTweet(id: string): Tweet | null {
     return this.q.getTweet.get(id) ?? null;
+  }
+
+  getItem(kind: ItemKind, key: string): Item | null {
+    const r = this.q.getItem.get(kind, key);
+    return r === undefined ? null : { kind, key, value: JSON.parse(r.value) as Record<string, unknown> };
   }
 
   outcomeOf(txid: string): 'commit' | 'abort' | null {
@@ -142,6 +156,12 @@ export class WorkerStore implements WorkerReadView {
       case 'delete':
         this.q.deleteTweet.run(op.id);
         break;
+      case 'put_item':
+        this.q.putItem.run(op.item.kind, op.item.key, JSON.stringify(op.item.value));
+        break;
+      case 'delete_item':
+        this.q.deleteItem.run(op.item_kind, op.key);
+        break;
     }
   }
 
@@ -154,26 +174,58 @@ export class WorkerStore implements WorkerReadView {
       : this.q.newestOfBefore.all(username, before.created_at, before.created_at, before.id, limit);
   }
 
-  /** Row count and a digest of the committed data: equal digests mean identical copies. */
-  check(): { count: number; digest: string } {
+  /** Tweet count and a digest of all committed data (tweets and items): equal digests mean identical copies. */
+  check(): { count: number; items: number; digest: string } {
     const h = createHash('sha256');
     let count = 0;
     for (const r of this.q.all.iterate()) {
       h.update(`${r.id}\u0000${r.username}\u0000${r.content}\u0000${r.created_at}\u0000${r.updated_at ?? ''}\n`);
       count++;
     }
-    return { count, digest: h.digest('hex') };
+    let items = 0;
+    for (const r of this.q.allItems.iterate()) {
+      h.update(`item\u0000${r.kind}\u0000${r.key}\u0000${r.value}\n`);
+      items++;
+    }
+    return { count, items, digest: h.digest('hex') };
   }
 
-  snapshot(after: string | null, limit: number): Tweet[] {
-    return after === null ? this.q.firstPage.all(limit) : this.q.page.all(after, limit);
+  /**
+   * A page of a full copy: items first (by kind and key), then tweets (by id). Each row carries
+   * the cursor after which the next page starts.
+   */
+  snapshot(after: string | null, limit: number): CopyRow[] {
+    const rows: CopyRow[] = [];
+    if (after === null || after.startsWith('i\u0000')) {
+      let page;
+      if (after === null) page = this.q.firstItemPage.all(limit);
+      else {
+        const [, kind = '', key = ''] = after.split('\u0000');
+        page = this.q.itemPage.all(kind, kind, key, limit);
+      }
+      for (const r of page) {
+        rows.push({ c: `i\u0000${r.kind}\u0000${r.key}`, item: { kind: r.kind as ItemKind, key: r.key, value: JSON.parse(r.value) as Record<string, unknown> } });
+      }
+      if (rows.length === limit) return rows;
+      after = null;
+    } else {
+      after = after.slice(2);
+    }
+    const tweets = after === null ? this.q.firstPage.all(limit - rows.length) : this.q.page.all(after, limit - rows.length);
+    for (const t of tweets) rows.push({ c: `t\u0000${t.id}`, tweet: t });
+    return rows;
   }
 
   /** A page of a full copy from another worker. The first page replaces everything held. */
-  install(rows: readonly Tweet[], reset: boolean, done: boolean, maxCseq: number): void {
+  install(rows: readonly CopyRow[], reset: boolean, done: boolean, maxCseq: number): void {
     this.db.transaction(() => {
-      if (reset) this.db.exec('DELETE FROM tweets');
-      for (const t of rows) this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+      if (reset) this.db.exec('DELETE FROM tweets; DELETE FROM items');
+      for (const r of rows) {
+        if ('tweet' in r) {
+          const t = r.tweet;
+          this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+        } else this.q.putItem.run(r.item.kind, r.item.key, JSON.stringify(r.item.value));
+      }
       if (done) this.q.setMeta.run('max_cseq', String(maxCseq));
     })();
     this.fsyncs++;

@@ -3,7 +3,7 @@
 // update anyone may make.
 
 import { decodeCursor } from '../core/render.ts';
-import type { ClientRequest, Cursor, WriteRequest } from '../core/types.ts';
+import { ITEM_KINDS, type ClientRequest, type Cursor, type ItemKind, type WriteRequest } from '../core/types.ts';
 import { LIMITS } from '../core/coordinator.ts';
 
 export const CONTENT_MAX_CODE_POINTS = 280;
@@ -11,12 +11,32 @@ export const ID_MAX_CHARS = 128;
 export const USERNAME_MAX_CHARS = 64;
 export const GET_TWEETS_DEFAULT_LIMIT = 100;
 export const GET_TWEETS_MAX_LIMIT = 1000;
+/** An item's value, as JSON text, at most this long: accounts and sessions are small. */
+export const ITEM_VALUE_MAX_BYTES = 4096;
 
 export type Validated = { ok: true; request: ClientRequest } | { ok: false; error: string };
 
 class Invalid extends Error {}
 
-const ACTIONS = ['post', 'update', 'delete', 'get_tweets', 'get_tweet', 'begin', 'commit', 'abort', 'transaction', 'status', 'check', 'register'] as const;
+const ACTIONS = [
+  'post',
+  'update',
+  'delete',
+  'get_tweets',
+  'get_tweet',
+  'begin',
+  'commit',
+  'abort',
+  'transaction',
+  'put_item',
+  'get_item',
+  'delete_item',
+  'subscribe',
+  'status',
+  'check',
+  'register',
+] as const;
+const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item'] as const;
 
 export function validateRequest(body: Record<string, unknown>): Validated {
   try {
@@ -34,8 +54,23 @@ function parse(body: Record<string, unknown>): ClientRequest {
     case 'post':
     case 'update':
     case 'delete':
-      onlyFields(body, ['action', 'req', 'tweet'], '');
-      return parseWrite(action, body.tweet, 'tweet');
+    case 'put_item':
+    case 'delete_item':
+      return parseWrite(action, body, '');
+    case 'get_item': {
+      onlyFields(body, ['action', 'req', 'item'], '');
+      const it = object(body.item, 'item');
+      onlyFields(it, ['kind', 'key'], 'item.');
+      return { action, item: { kind: itemKind_(it.kind, 'item.kind'), key: id_(it.key, 'item.key') } };
+    }
+    case 'subscribe': {
+      onlyFields(body, ['action', 'req', 'since'], '');
+      const since = body.since === undefined || body.since === null ? null : body.since;
+      if (since !== null && (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)) {
+        throw new Invalid('field "since" must be the seq of an earlier event (a whole number), or absent');
+      }
+      return { action, since };
+    }
     case 'get_tweets': {
       onlyFields(body, ['action', 'req', 'limit', 'before', 'username'], '');
       const limit = body.limit === undefined ? GET_TWEETS_DEFAULT_LIMIT : body.limit;
@@ -71,11 +106,11 @@ function parse(body: Record<string, unknown>): ClientRequest {
       }
       const ops = body.ops.map((raw, i): WriteRequest => {
         const o = object(raw, `ops[${i}]`);
-        onlyFields(o, ['action', 'tweet'], `ops[${i}].`);
-        if (o.action !== 'post' && o.action !== 'update' && o.action !== 'delete') {
-          throw new Invalid(`field "ops[${i}].action" must be post, update or delete`);
+        const a = o.action;
+        if (typeof a !== 'string' || !(WRITE_ACTIONS as readonly string[]).includes(a)) {
+          throw new Invalid(`field "ops[${i}].action" must be one of ${WRITE_ACTIONS.join(', ')}`);
         }
-        return parseWrite(o.action, o.tweet, `ops[${i}].tweet`);
+        return parseWrite(a as (typeof WRITE_ACTIONS)[number], o, `ops[${i}].`);
       });
       return { action, ops };
     }
@@ -92,8 +127,26 @@ function parse(body: Record<string, unknown>): ClientRequest {
   }
 }
 
-function parseWrite(action: 'post' | 'update' | 'delete', raw: unknown, path: string): WriteRequest {
-  const t = object(raw, path);
+/** A write request or transaction op (`prefix` '' or 'ops[N].'): its fields besides `action`. */
+function parseWrite(action: (typeof WRITE_ACTIONS)[number], o: Record<string, unknown>, prefix: string): WriteRequest {
+  const top = prefix === '' ? ['action', 'req'] : ['action'];
+  if (action === 'put_item' || action === 'delete_item') {
+    onlyFields(o, [...top, 'item', ...(action === 'put_item' ? ['if_absent'] : [])], prefix);
+    const path = `${prefix}item`;
+    const it = object(o.item, path);
+    onlyFields(it, action === 'put_item' ? ['kind', 'key', 'value'] : ['kind', 'key'], `${path}.`);
+    const kind = itemKind_(it.kind, `${path}.kind`);
+    const key = id_(it.key, `${path}.key`);
+    if (action === 'delete_item') return { action, item: { kind, key } };
+    const value = object(it.value, `${path}.value`);
+    const size = Buffer.byteLength(JSON.stringify(value));
+    if (size > ITEM_VALUE_MAX_BYTES) throw new Invalid(`field "${path}.value" is ${size} bytes as JSON; at most ${ITEM_VALUE_MAX_BYTES}`);
+    if (o.if_absent !== undefined && typeof o.if_absent !== 'boolean') throw new Invalid(`field "${prefix}if_absent" must be true or false`);
+    return { action, item: { kind, key, value }, if_absent: o.if_absent === true };
+  }
+  onlyFields(o, [...top, 'tweet'], prefix);
+  const path = `${prefix}tweet`;
+  const t = object(o.tweet, path);
   switch (action) {
     case 'post':
       onlyFields(t, ['id', 'username', 'content'], `${path}.`);
@@ -147,6 +200,11 @@ function id_(v: unknown, path: string): string {
     throw new Invalid(`field "${path}" must be a string of 1 to ${ID_MAX_CHARS} characters (no control characters)`);
   }
   return v;
+}
+
+function itemKind_(v: unknown, path: string): ItemKind {
+  if (typeof v !== 'string' || !(ITEM_KINDS as readonly string[]).includes(v)) throw new Invalid(`field "${path}" must be one of ${ITEM_KINDS.join(', ')}`);
+  return v as ItemKind;
 }
 
 function username_(v: unknown, path: string): string {

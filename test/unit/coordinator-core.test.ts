@@ -7,7 +7,7 @@ import {
   type RecoveredCoordinator,
 } from '../../src/core/coordinator.ts';
 import { encodeCursor, renderTweet } from '../../src/core/render.ts';
-import type { ClientRequest, FromWorker, Op, OpResult, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
+import type { ClientRequest, CopyRow, FromWorker, Op, OpResult, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
 
 const T = 10_000;
 const DECIDED_AT = 900_000;
@@ -713,7 +713,8 @@ describe('CoordinatorCore: status', () => {
 
 describe('CoordinatorCore: a new worker joining a cluster with data', () => {
   test('is joining, gets a full copy from a donor, then is up', () => {
-    const rows = (ids: string[]): Tweet[] => ids.map((id) => ({ id, username: 'u', content: id, created_at: 1, updated_at: null }));
+    // Rows of a copy carry the cursor after which the next page starts (the worker's business: opaque here).
+    const rows = (ids: string[]): CopyRow[] => ids.map((id) => ({ c: `cursor-${id}`, tweet: { id, username: 'u', content: id, created_at: 1, updated_at: null } }));
     const co = new Co({ last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }] }, 2);
     co.linkUp('w1');
     co.state('w1', 5);
@@ -741,7 +742,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     const read2 = only(sentTo(n, 'w1'));
     assert.equal(read2.type, 'read');
     if (read2.type !== 'read') return;
-    assert.deepEqual(read2.query, { kind: 'snapshot', after: 'b', limit: 2 });
+    assert.deepEqual(read2.query, { kind: 'snapshot', after: 'cursor-b', limit: 2 });
     assert.notEqual(read2.rid, read.rid);
     // Page 2: short page → install, done.
     const i2 = co.from('w1', { type: 'read_result', rid: read2.rid, result: { rows: rows(['c']) } });
@@ -877,5 +878,61 @@ describe('CoordinatorCore: reads', () => {
     // The last one goes down too: the client hears UNAVAILABLE.
     const r = only(replies(co.linkDown(retry.worker))).reply;
     assert.equal(field(r, 'code'), 'UNAVAILABLE');
+  });
+});
+
+describe('CoordinatorCore: the change feed', () => {
+  const pushes = (e: CoordinatorEffect[]): { conn: number; event: string; seq: number }[] =>
+    e.flatMap((x) => (x.type === 'push' ? [{ conn: x.conn, event: x.line.event, seq: x.line.seq }] : []));
+  /** Runs a committed one-shot write through both workers and returns the effects of its last ack. */
+  function commit(co: Co, slot: number, request: ClientRequest): CoordinatorEffect[] {
+    const p = prepareOf(co.req(7, slot, request), 'w1');
+    const results = (p.ops ?? []).map((op): OpResult => (op.kind === 'post' ? { tweet: op.tweet } : op.kind === 'put_item' ? { item: op.item } : {}));
+    co.from('w1', yes(p.txid, results));
+    co.from('w2', yes(p.txid, results));
+    co.ev({ type: 'logged', txid: p.txid });
+    co.from('w1', ack(p.txid, 'commit'));
+    return co.from('w2', ack(p.txid, 'commit'));
+  }
+
+  test('a subscriber gets each committed tweet change once it is applied, with its seq; items are never published', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const sub = only(replies(co.req(50, 0, { action: 'subscribe', since: null })));
+    assert.deepEqual(sub.reply, { status: 'OK', seq: 0, replayed: 0, gap: false });
+    const e = commit(co, 1, postReq('t1'));
+    assert.deepEqual(pushes(e), [{ conn: 50, event: 'tweet.created', seq: 1 }]);
+    const item = commit(co, 2, { action: 'put_item', item: { kind: 'user', key: 'ada', value: {} }, if_absent: true });
+    assert.deepEqual(pushes(item), []);
+    // A second subscriber resuming after seq 0 gets seq 1 replayed; one resuming after 1 gets nothing.
+    const late = co.req(51, 0, { action: 'subscribe', since: 0 });
+    assert.deepEqual(only(replies(late)).reply, { status: 'OK', seq: 2, replayed: 1, gap: false });
+    assert.deepEqual(pushes(late), [{ conn: 51, event: 'tweet.created', seq: 1 }]);
+    assert.deepEqual(pushes(co.req(52, 0, { action: 'subscribe', since: 1 })), []);
+    // A closed connection is no longer fed.
+    co.ev({ type: 'conn_closed', conn: 50 });
+    assert.deepEqual(
+      pushes(commit(co, 3, postReq('t2'))).map((p) => p.conn).sort(),
+      [51, 52],
+    );
+  });
+
+  test('an aborted write publishes nothing', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    co.req(50, 0, { action: 'subscribe', since: null });
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
+    const e = co.from('w1', { type: 'vote', txid: p.txid, yes: false, code: 'EXISTS', error: 'x' });
+    assert.deepEqual(pushes([...e, ...co.from('w2', ack(p.txid, 'abort')), ...co.from('w1', ack(p.txid, 'abort'))]), []);
+  });
+
+  test('a subscriber resuming from before the oldest kept event is told there is a gap', () => {
+    const co = new Co({ last_cseq: 500 });
+    co.addWorker('w1', 500);
+    co.addWorker('w2', 500);
+    const r = only(replies(co.req(50, 0, { action: 'subscribe', since: 10 })));
+    assert.equal(field(r.reply, 'gap'), true);
   });
 });

@@ -90,3 +90,24 @@ describe('evaluateOp: delete', () => {
     if (!r.ok) assert.equal(r.code, 'FORBIDDEN');
   });
 });
+
+describe('evaluateOp: items (accounts and sessions)', () => {
+  const ada = { kind: 'user' as const, key: 'ada', value: { password: 'h1' } };
+  test('create of a free key stores it', () => {
+    assert.deepEqual(evaluateOp(null, { kind: 'put_item', item: ada, mode: 'create' }), { ok: true, result: { item: ada }, next: ada });
+  });
+  test('create of a taken key is EXISTS naming the kind and key; the same value again is the same write', () => {
+    const other = { ...ada, value: { password: 'h2' } };
+    const r = evaluateOp(ada, { kind: 'put_item', item: other, mode: 'create' });
+    assert.deepEqual(r, { ok: false, code: 'EXISTS', error: 'user ada already exists' });
+    assert.deepEqual(evaluateOp(ada, { kind: 'put_item', item: { ...ada, value: { password: 'h1' } }, mode: 'create' }), { ok: true, result: { item: ada }, next: ada });
+  });
+  test('replace writes whatever is there', () => {
+    const other = { ...ada, value: { password: 'h2' } };
+    assert.deepEqual(evaluateOp(ada, { kind: 'put_item', item: other, mode: 'replace' }), { ok: true, result: { item: other }, next: other });
+  });
+  test('delete of a missing item is NOT_FOUND; of a present one leaves nothing', () => {
+    assert.deepEqual(evaluateOp(null, { kind: 'delete_item', item_kind: 'session', key: 's1' }), { ok: false, code: 'NOT_FOUND', error: 'session s1 does not exist' });
+    assert.deepEqual(evaluateOp(ada, { kind: 'delete_item', item_kind: 'user', key: 'ada' }), { ok: true, result: {}, next: null });
+  });
+});

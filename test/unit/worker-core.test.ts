@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_BACKOFF_MS, WorkerCore, durableKind, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
 import { evaluateOp } from '../../src/core/ops.ts';
-import { opTweetId, type FromWorker, type Op, type ToWorker, type Tweet } from '../../src/core/types.ts';
+import { lockKeyOf, opTweetId, type FromWorker, type Item, type ItemKind, type Op, type ToWorker, type Tweet } from '../../src/core/types.ts';
 
 const T = 10_000;
 
@@ -13,6 +13,10 @@ class MemStore implements WorkerReadView {
   readonly prepared = new Map<string, Op[]>();
   getTweet(id: string): Tweet | null {
     return this.tweets.get(id) ?? null;
+  }
+  readonly items = new Map<string, Item>();
+  getItem(kind: ItemKind, key: string): Item | null {
+    return this.items.get(`${kind}:${key}`) ?? null;
   }
   outcomeOf(txid: string): 'commit' | 'abort' | null {
     return this.outcomes.get(txid) ?? null;
@@ -29,10 +33,15 @@ class MemStore implements WorkerReadView {
         return;
       case 'persist_commit':
         for (const op of e.ops) {
-          const r = evaluateOp(this.getTweet(opTweetId(op)), op);
+          const id = opTweetId(op);
+          const key = lockKeyOf(op);
+          const r = evaluateOp(id !== null ? this.getTweet(id) : (this.items.get(key) ?? null), op);
           assert.ok(r.ok, `commit of ${e.txid} cannot apply ${op.kind}`);
-          if (r.next === null) this.tweets.delete(opTweetId(op));
-          else this.tweets.set(opTweetId(op), r.next);
+          if (id !== null) {
+            if (r.next === null) this.tweets.delete(id);
+            else this.tweets.set(id, r.next as Tweet);
+          } else if (r.next === null) this.items.delete(key);
+          else this.items.set(key, r.next as Item);
         }
         this.prepared.delete(e.txid);
         this.outcomes.set(e.txid, 'commit');
