@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { CoordinatorNode } from '../node/coordinator-node.ts';
 import { WorkerNode } from '../node/worker-node.ts';
+import { WebNode } from '../web/web-node.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { runStart } from './start.ts';
 import { runClient } from './client.ts';
@@ -13,6 +14,7 @@ import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 export const DEFAULTS = {
   host: '127.0.0.1',
   coordinatorPort: 8571,
+  webPort: 8570,
   coordinator: '127.0.0.1:8571',
   lockTimeoutS: 10,
   workers: 2,
@@ -112,6 +114,19 @@ program
   });
 
 program
+  .command('web')
+  .description('run the web app (accounts, timeline, live updates): a client of the coordinator')
+  .addOption(new Option('--port <port>', 'port of the web server').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
+  .addOption(new Option('--host <host>', 'address to bind').default(DEFAULTS.host).env('TWEETDB_WEB_HOST'))
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--secure-cookies', 'mark the session cookie Secure (serve it behind HTTPS)').env('TWEETDB_SECURE_COOKIES'))
+  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean }) => {
+    const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, secureCookies: o.secureCookies === true });
+    onSignals(() => node.stop());
+    await node.start();
+  });
+
+program
   .command('start')
   .description('run a whole local cluster: a coordinator and its workers (what `npm start` runs); Ctrl-C stops all')
   .addOption(new Option('--workers <n>', 'number of workers').default(DEFAULTS.workers).argParser(count).env('TWEETDB_WORKERS'))
@@ -120,7 +135,9 @@ program
   .addOption(new Option('--worker-port <port>', 'port of the first worker; the others follow it').default(DEFAULTS.firstWorkerPort).argParser(port).env('TWEETDB_WORKER_PORT'))
   .addOption(new Option('--host <host>', 'address every node binds').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
-  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number }) => {
+  .addOption(new Option('--web-port <port>', 'port of the web app').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
+  .addOption(new Option('--no-web', 'do not start the web app'))
+  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean }) => {
     await runStart(o);
   });
 

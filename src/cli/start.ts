@@ -1,5 +1,5 @@
-// `tweetdb start`: a whole local cluster as child processes (a coordinator and
-// N workers), their logs as readable lines, Ctrl-C stops everything.
+// `tweetdb start`: a whole local cluster as child processes (a coordinator, N
+// workers and the web app), their logs as readable lines, Ctrl-C stops everything.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,9 @@ export interface StartOptions {
   workerPort: number;
   host: string;
   lockTimeout: number;
+  webPort: number;
+  /** Start the web app too. */
+  web: boolean;
 }
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -42,11 +45,16 @@ export async function runStart(o: StartOptions): Promise<void> {
   const dataDir = resolve(o.data);
   const coordinator = `${o.host}:${o.port}`;
   const children: { name: string; proc: ChildProcess }[] = [];
+  /** The web app's URL, from its log once it listens (its port may be 0: any free one). */
+  let webUrl: string | null = null;
   const launch = (name: string, args: string[]): void => {
     const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [proc.stdout, proc.stderr]) {
       if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (l) => console.log(prettyLogLine(name, l)));
+      createInterface({ input: stream }).on('line', (l) => {
+        if (name === 'web' && webUrl === null) webUrl = urlFromLog(l);
+        console.log(prettyLogLine(name, l));
+      });
     }
     proc.on('exit', (code, signal) => {
       if (!stopping) {
@@ -84,7 +92,9 @@ export async function runStart(o: StartOptions): Promise<void> {
     launch(`worker ${p}`, ['worker', String(p), '--host', o.host, '--coordinator', coordinator, '--data', join(dataDir, `worker-${p}`)]);
   }
 
-  const ready = await waitUntilUp(coordinator, o.workers);
+  if (o.web) launch('web', ['web', '--port', String(o.webPort), '--host', o.host, '--coordinator', coordinator]);
+
+  const ready = (await waitUntilUp(coordinator, o.workers)) && (!o.web || (await waitFor(() => webUrl !== null)));
   if (stopping) return;
   if (!ready) {
     console.log(`tweetdb: the cluster is not fully up after ${READY_WAIT_MS / 1000} s; see the logs above`);
@@ -94,8 +104,27 @@ export async function runStart(o: StartOptions): Promise<void> {
   console.log(`tweetdb is up: coordinator at ${coordinator} with ${o.workers} workers, data in ${dataDir}`);
   console.log(`  try:   nc ${o.host} ${o.port}     then type {"action":"get_tweets"}`);
   console.log(`  or:    npx tweetdb client --coordinator ${coordinator}`);
+  if (webUrl !== null) console.log(`  web:   ${webUrl as string}   (the app: create an account, post, watch updates live)`);
   console.log('  Ctrl-C stops everything.');
   console.log('');
+}
+
+function urlFromLog(line: string): string | null {
+  try {
+    const rec = JSON.parse(line) as { url?: unknown };
+    return typeof rec.url === 'string' ? rec.url : null;
+  } catch {
+    return null;
+  }
+}
+
+async function waitFor(cond: () => boolean): Promise<boolean> {
+  const until = Date.now() + READY_WAIT_MS;
+  while (!cond()) {
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
 
 async function waitUntilUp(coordinator: string, workers: number): Promise<boolean> {

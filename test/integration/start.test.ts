@@ -109,7 +109,7 @@ async function startUseAndInterrupt(t: TestContext, o: StartRun): Promise<StartR
   const port = o.port ?? (await freePort());
   const workerPort = o.workerPort ?? (await freePortPair());
   const id = o.id ?? 's1';
-  const proc = spawn(process.execPath, [BIN, 'start', '--workers', '2', '--data', data, '--port', String(port), '--worker-port', String(workerPort)], {
+  const proc = spawn(process.execPath, [BIN, 'start', '--workers', '2', '--data', data, '--port', String(port), '--worker-port', String(workerPort), '--web-port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: wholeGroup,
   });
@@ -132,6 +132,13 @@ async function startUseAndInterrupt(t: TestContext, o: StartRun): Promise<StartR
     return output.some((l) => l.includes(upLine));
   }, 45_000, `the line "${upLine}"`, () => output.join('\n'));
   assert.ok(output.some((l) => l.includes(`${upLine} with 2 workers`)), output.join('\n'));
+  // The web app is up too, and its URL printed: it answers (a signed-out visitor gets 401 from the API).
+  const webLine = output.find((l) => /^\s+web:\s+http:\/\//.test(l));
+  assert.ok(webLine !== undefined, output.join('\n'));
+  const webUrl = /(http:\/\/\S+)/.exec(webLine)?.[1] as string;
+  const me = await fetch(new URL('api/me', webUrl));
+  assert.equal(me.status, 401);
+  assert.equal(me.headers.get('content-type'), 'application/problem+json; charset=utf-8');
 
   const coordinator = `${HOST}:${port}`;
   const replies = await sendAndClose(

@@ -1,0 +1,147 @@
+// The tweet routes of the REST API: list, read, post, edit, delete. The author
+// of a new tweet is the signed-in user, whatever the body says (the schema
+// refuses any field but `content`); edits and deletes name the signed-in user,
+// so the workers refuse them (FORBIDDEN) unless it is the author.
+
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CoordinatorPool } from '../node/pool.ts';
+import type { TweetView } from '../core/render.ts';
+import { CONTENT_MAX_CODE_POINTS, GET_TWEETS_MAX_LIMIT } from '../wire/validate.ts';
+import { coordinatorCall } from './coordinator-call.ts';
+import { ProblemError } from './problems.ts';
+
+/** A tweet as the web API shows it. */
+export interface WebTweet {
+  id: string;
+  username: string;
+  content: string;
+  created_at: string;
+  edited_at: string | null;
+}
+
+export function webTweet(t: TweetView): WebTweet {
+  return { id: String(t.id), username: t.username, content: t.content, created_at: t.created_at, edited_at: t.updated_at };
+}
+
+export const PAGE = { default: 20, max: 100 } as const;
+if (PAGE.max > GET_TWEETS_MAX_LIMIT) throw new Error('the web page size must fit the coordinator limit');
+
+const contentSchema = {
+  type: 'object',
+  required: ['content'],
+  additionalProperties: false,
+  properties: { content: { type: 'string' } },
+} as const;
+
+const tweetSchema = {
+  type: 'object',
+  required: ['id', 'username', 'content', 'created_at', 'edited_at'],
+  properties: {
+    id: { type: 'string' },
+    username: { type: 'string' },
+    content: { type: 'string' },
+    created_at: { type: 'string' },
+    edited_at: { type: ['string', 'null'] },
+  },
+} as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } } as const;
+
+/** The same rule as the coordinator's, checked here so the message names the web field. */
+function content(body: { content: string }): string {
+  const n = [...body.content].length;
+  if (body.content.trim().length === 0) throw new ProblemError('INVALID', 'a tweet needs some text: content is blank');
+  if (n > CONTENT_MAX_CODE_POINTS) throw new ProblemError('INVALID', `a tweet is at most ${CONTENT_MAX_CODE_POINTS} characters; this one has ${n}`);
+  return body.content;
+}
+
+/** Idempotency-Key: the same key (from the same user) always names the same tweet id, so a retry cannot post twice. */
+function idFor(username: string, key: string): string {
+  return `k${createHash('sha256').update(`${username}\u0000${key}`).digest('base64url').slice(0, 26)}`;
+}
+
+export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (req: FastifyRequest) => string): void {
+  app.get<{ Querystring: { limit: number; before?: string; username?: string } }>(
+    '/api/tweet',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: PAGE.max, default: PAGE.default },
+            before: { type: 'string', minLength: 1, maxLength: 400 },
+            username: { type: 'string', minLength: 1, maxLength: 64 },
+          },
+        },
+        response: { 200: { type: 'object', required: ['tweets', 'next'], properties: { tweets: { type: 'array', items: tweetSchema }, next: { type: ['string', 'null'] } } } },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const r = await coordinatorCall(pool, { action: 'get_tweets', limit: q.limit, before: q.before ?? null, username: q.username ?? null }, 'read', {
+        INVALID: 'before must be the next cursor of an earlier page',
+      });
+      const next = r.next as string | null;
+      if (next !== null) {
+        const params = new URLSearchParams({ limit: String(q.limit), before: next });
+        if (q.username !== undefined) params.set('username', q.username);
+        reply.header('link', `</api/tweet?${params.toString()}>; rel="next"`);
+      }
+      return { tweets: (r.tweets as TweetView[]).map(webTweet), next };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/api/tweet/:id', { schema: { params: idParams, response: { 200: tweetSchema } } }, async (req) => {
+    const r = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id: req.params.id } }, 'read', { NOT_FOUND: `there is no tweet ${req.params.id}` });
+    return webTweet(r.tweet as TweetView);
+  });
+
+  app.post<{ Body: { content: string } }>(
+    '/api/tweet',
+    {
+      schema: {
+        body: contentSchema,
+        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x21-\\x7e]+$' } } },
+        response: { 201: tweetSchema },
+      },
+    },
+    async (req, reply) => {
+      const username = user(req);
+      const key = req.headers['idempotency-key'];
+      const id = typeof key === 'string' ? idFor(username, key) : null;
+      const r = await coordinatorCall(pool, { action: 'post', tweet: { ...(id !== null ? { id } : {}), username, content: content(req.body) } }, 'write', {}, ['EXISTS']);
+      if (r.status !== 'OK') {
+        // Only a keyed post can name an existing id: the key was used for another text.
+        throw new ProblemError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a tweet with other content; use a new key for a new tweet');
+      }
+      const t = webTweet(r.tweet as TweetView);
+      return reply.code(201).header('location', `/api/tweet/${encodeURIComponent(t.id)}`).send(t);
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { content: string } }>(
+    '/api/tweet/:id',
+    { schema: { params: idParams, body: contentSchema, response: { 200: tweetSchema } } },
+    async (req) => {
+      const id = req.params.id;
+      const r = await coordinatorCall(pool, { action: 'update', tweet: { id, content: content(req.body), username: user(req) } }, 'write', {
+        NOT_FOUND: `there is no tweet ${id} (it may have been deleted)`,
+        FORBIDDEN: 'only the author of a tweet can edit it',
+        LOCKED: 'someone is editing this tweet right now; try again in a moment',
+      });
+      return webTweet(r.tweet as TweetView);
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/api/tweet/:id', { schema: { params: idParams } }, async (req, reply) => {
+    const id = req.params.id;
+    await coordinatorCall(pool, { action: 'delete', tweet: { id, username: user(req) } }, 'write', {
+      NOT_FOUND: `there is no tweet ${id} (it may have been deleted already)`,
+      FORBIDDEN: 'only the author of a tweet can delete it',
+      LOCKED: 'someone is editing this tweet right now; try again in a moment',
+    });
+    return reply.code(204).send();
+  });
+}
