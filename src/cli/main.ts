@@ -136,7 +136,7 @@ program
   .addOption(new Option('--host <host>', 'address every node binds').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--web-port <port>', 'port of the web app').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
-  .addOption(new Option('--no-web', 'do not start the web app'))
+  .addOption(new Option('--no-web', 'do not start the web app').env('TWEETDB_NO_WEB'))
   .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean }) => {
     await runStart(o);
   });

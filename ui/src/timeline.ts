@@ -1,0 +1,253 @@
+// The timeline: <ol id="timeline"> of TweetViews, newest first. One map from
+// id to view guarantees a tweet is shown once, whichever way it arrives (first
+// page, "load more", the POST reply, a live event, a resync).
+
+import { listTweets } from './api.js';
+import { byId, show } from './dom.js';
+import { isSessionEnd, messageFor } from './messages.js';
+import { announce } from './status.js';
+import { refreshTimes } from './time.js';
+import { focusIsIdleOrIn, TweetView, type RemovalReason } from './tweet-view.js';
+import type { Tweet, TweetPage } from './types.js';
+
+/** a > b: a is newer (created later; ties broken by id). */
+function newer(a: Tweet, b: Tweet): boolean {
+  const ta = Date.parse(a.created_at);
+  const tb = Date.parse(b.created_at);
+  if (ta !== tb && !Number.isNaN(ta) && !Number.isNaN(tb)) return ta > tb;
+  return compareIds(a.id, b.id) > 0;
+}
+
+function compareIds(a: string, b: string): number {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+    if (a.length !== b.length) return a.length - b.length;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface UpsertOptions {
+  /** show the "new" highlight when the tweet was not on screen yet */
+  highlight?: boolean;
+  /** from a page of the list: always place it, even past the loaded end */
+  fromPage?: boolean;
+}
+
+export class Timeline {
+  private readonly list = byId('timeline', HTMLOListElement);
+  private readonly loadMoreBtn = byId('load-more', HTMLButtonElement);
+  private readonly retryBtn = byId('timeline-retry', HTMLButtonElement);
+  private readonly message = byId('timeline-message');
+  private readonly empty = byId('timeline-empty');
+  private readonly end = byId('timeline-end');
+  private readonly loadingEl = byId('timeline-loading');
+
+  private views = new Map<string, TweetView>();
+  private me: string | null = null;
+  private next: string | null = null;
+  private pages = 0;
+  private loading = false;
+  /** bumped on every reset, so answers for an old session are dropped */
+  private generation = 0;
+
+  constructor() {
+    this.loadMoreBtn.addEventListener('click', () => void this.loadMore());
+    this.retryBtn.addEventListener('click', () => void this.loadFirst());
+  }
+
+  get size(): number {
+    return this.views.size;
+  }
+
+  has(id: string): boolean {
+    return this.views.has(id);
+  }
+
+  /** Empties the timeline for a new session (or none). */
+  reset(me: string | null): void {
+    this.generation++;
+    this.me = me;
+    this.views.clear();
+    this.list.replaceChildren();
+    this.next = null;
+    this.pages = 0;
+    this.loading = false;
+    this.setMessage(null);
+    show(this.retryBtn, false);
+    show(this.loadingEl, false);
+    this.refreshChrome();
+  }
+
+  // ---- loading --------------------------------------------------------------
+
+  async loadFirst(): Promise<void> {
+    if (this.loading) return;
+    const gen = this.generation;
+    this.loading = true;
+    this.setMessage(null);
+    show(this.retryBtn, false);
+    show(this.loadingEl, this.views.size === 0);
+    this.refreshChrome();
+    try {
+      const page = await listTweets();
+      if (gen !== this.generation) return;
+      this.applyFirstPage(page);
+    } catch (err) {
+      if (gen !== this.generation || isSessionEnd(err, 'load')) return;
+      this.setMessage(`Couldn't load the timeline. ${messageFor(err, 'load')}`);
+      show(this.retryBtn, true);
+    } finally {
+      if (gen === this.generation) {
+        this.loading = false;
+        show(this.loadingEl, false);
+        this.refreshChrome();
+      }
+    }
+  }
+
+  async loadMore(): Promise<void> {
+    if (this.loading || this.next === null) return;
+    const gen = this.generation;
+    this.loading = true;
+    this.setMessage(null);
+    this.loadMoreBtn.disabled = true;
+    this.loadMoreBtn.textContent = 'Loading…';
+    this.loadMoreBtn.setAttribute('aria-busy', 'true');
+    const before = this.next;
+    try {
+      const page = await listTweets({ before });
+      if (gen !== this.generation) return;
+      const firstNew = page.tweets.find((t) => !this.views.has(t.id));
+      for (const t of page.tweets) this.upsert(t, { fromPage: true });
+      this.next = page.next;
+      this.pages++;
+      refreshTimes(this.list);
+      // keep keyboard users in place: move focus to the first tweet that came in
+      if (firstNew && document.activeElement === this.loadMoreBtn) this.views.get(firstNew.id)?.li.focus();
+      if (page.tweets.length === 0) announce('No older tweets.');
+    } catch (err) {
+      if (gen !== this.generation || isSessionEnd(err, 'load')) return;
+      this.setMessage(`Couldn't load older tweets. ${messageFor(err, 'load')}`);
+    } finally {
+      if (gen === this.generation) {
+        this.loading = false;
+        this.loadMoreBtn.disabled = false;
+        this.loadMoreBtn.textContent = 'Load more';
+        this.loadMoreBtn.removeAttribute('aria-busy');
+        this.refreshChrome();
+      }
+    }
+  }
+
+  /**
+   * Something was missed (a `resync` event, or the live feed was re-opened):
+   * fetch the first page again and reconcile it with what is shown.
+   */
+  async resync(): Promise<void> {
+    const gen = this.generation;
+    if (this.pages === 0) {
+      await this.loadFirst();
+      return;
+    }
+    try {
+      const page = await listTweets();
+      if (gen !== this.generation) return;
+      this.applyFirstPage(page);
+    } catch (err) {
+      if (gen !== this.generation || isSessionEnd(err, 'load')) return;
+      announce(`Couldn't refresh the timeline. ${messageFor(err, 'load')}`, 'error');
+    }
+  }
+
+  /** Merges a fresh first page: adds and updates its tweets, drops the ones it
+   * proves deleted (shown, in its range, but absent from it). */
+  private applyFirstPage(page: TweetPage): void {
+    const first = this.pages === 0;
+    const ids = new Set(page.tweets.map((t) => t.id));
+    const newest = page.tweets[0];
+    const oldest = page.tweets[page.tweets.length - 1];
+    if (newest !== undefined && oldest !== undefined) {
+      for (const view of [...this.views.values()]) {
+        if (ids.has(view.id)) continue;
+        // newer than the page: created after it was read, keep it
+        if (newer(view.tweet, newest)) continue;
+        if (page.next === null || !newer(oldest, view.tweet)) this.remove(view, 'deleted-live');
+      }
+    }
+    for (const t of page.tweets) this.upsert(t, { fromPage: true, highlight: !first });
+    if (first || this.pages <= 1 || page.next === null) this.next = page.next;
+    if (first) this.pages = 1;
+    refreshTimes(this.list);
+    this.refreshChrome();
+  }
+
+  // ---- changes ----------------------------------------------------------------
+
+  /** Shows a tweet, or updates it in place when it is already shown. */
+  upsert(tweet: Tweet, opts: UpsertOptions = {}): TweetView | null {
+    const existing = this.views.get(tweet.id);
+    if (existing) {
+      existing.update(tweet);
+      return existing;
+    }
+    // find the first shown tweet that is older: the new one goes before it
+    let before: TweetView | null = null;
+    for (const li of this.list.children) {
+      const v = this.views.get((li as HTMLElement).dataset.id ?? '');
+      if (v && newer(tweet, v.tweet)) {
+        before = v;
+        break;
+      }
+    }
+    if (before === null && this.next !== null && !opts.fromPage && this.views.size > 0) {
+      // older than everything loaded while older pages exist: "load more" will bring it
+      return null;
+    }
+    const view = new TweetView(tweet, this.me, this);
+    this.views.set(tweet.id, view);
+    if (before) this.list.insertBefore(view.li, before.li);
+    else this.list.append(view.li);
+    if (opts.highlight) highlight(view.li);
+    this.refreshChrome();
+    return view;
+  }
+
+  /** A live tweet.updated: only tweets on screen are updated. */
+  updateIfShown(tweet: Tweet): void {
+    this.views.get(tweet.id)?.update(tweet);
+  }
+
+  removeById(id: string, reason: RemovalReason): void {
+    const view = this.views.get(id);
+    if (view) this.remove(view, reason);
+  }
+
+  remove(view: TweetView, reason: RemovalReason): void {
+    if (this.views.get(view.id) !== view) return;
+    const li = view.li;
+    const hadFocus = reason === 'deleted-by-me' ? focusIsIdleOrIn(li) : li.contains(document.activeElement);
+    const neighbour = (li.nextElementSibling ?? li.previousElementSibling) as HTMLElement | null;
+    if (view.editing && reason === 'deleted-live') announce('A tweet you were editing was deleted.', 'error');
+    this.views.delete(view.id);
+    li.remove();
+    this.refreshChrome();
+    if (hadFocus) (neighbour ?? byId('compose')).focus();
+  }
+
+  private setMessage(text: string | null): void {
+    this.message.textContent = text ?? '';
+    show(this.message, text !== null);
+  }
+
+  /** Load more / empty / end-of-list markers. */
+  private refreshChrome(): void {
+    const loadedOnce = this.pages > 0;
+    show(this.loadMoreBtn, loadedOnce && this.next !== null);
+    show(this.empty, loadedOnce && this.views.size === 0 && !this.loading);
+    show(this.end, loadedOnce && this.next === null && this.views.size > 0);
+  }
+}
+
+function highlight(li: HTMLElement): void {
+  li.classList.add('tweet-new');
+  window.setTimeout(() => li.classList.remove('tweet-new'), 4000);
+}
