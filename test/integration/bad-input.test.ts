@@ -53,7 +53,7 @@ test('unknown action, missing and mistyped fields each get a clear INVALID and s
     ['{"action":"get_tweets","limit":5000}', /"limit"/],
     ['{"action":"get_tweets","before":"garbage"}', /"before"/],
     ['{"action":"transaction","ops":[]}', /"ops"/],
-    ['{"action":"transaction","ops":[{"action":"get_tweets"}]}', /post, update or delete/],
+    ['{"action":"transaction","ops":[{"action":"get_tweets"}]}', /must be one of post, update, delete, put_item, delete_item/],
   ];
   const replies = await sendAndClose(cluster.address, cases.map(([req]) => req).join('\n'));
   assert.equal(replies.length, cases.length);

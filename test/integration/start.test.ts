@@ -161,7 +161,7 @@ async function startUseAndInterrupt(t: TestContext, o: StartRun): Promise<StartR
   const children = childrenOf(proc.pid ?? -1);
   pidsToReap.push(...children);
   t.diagnostic(`tweetdb start pid ${proc.pid}, children ${children.join(', ')}`);
-  if (readdirSyncSafe('/proc')) assert.equal(children.length, 3, `a coordinator and 2 workers run as children of tweetdb start: ${children.join(', ')}`);
+  if (readdirSyncSafe('/proc')) assert.equal(children.length, 4, `a coordinator, 2 workers and the web app run as children of tweetdb start: ${children.join(', ')}`);
 
   if (wholeGroup) process.kill(-(proc.pid ?? 0), 'SIGINT');
   else proc.kill('SIGINT');
@@ -218,10 +218,10 @@ function readdirSyncSafe(dir: string): boolean {
   }
 }
 
-test('tweetdb --help lists the subcommands coordinator, worker, start and client', () => {
+test('tweetdb --help lists the subcommands coordinator, worker, web, start and client', () => {
   const r = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
-  for (const cmd of ['coordinator', 'worker', 'start', 'client']) {
+  for (const cmd of ['coordinator', 'worker', 'web', 'start', 'client']) {
     assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'), `--help lists ${cmd}:\n${r.stdout}`);
   }
 });
