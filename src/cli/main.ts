@@ -10,6 +10,7 @@ import { parseAddress } from '../wire/validate.ts';
 import { runStart } from './start.ts';
 import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
+import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -149,5 +150,58 @@ program
   .action(async (o: { coordinator: string; compact?: boolean }) => {
     process.exitCode = await runClient(o.coordinator, o.compact === true);
   });
+
+function concurrencyList(v: string): number[] {
+  const list = v.split(',').map((x) => Number(x.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) {
+    throw new InvalidArgumentError('a comma-separated list of client counts from 1 to 4096, for example 1,16,64,256');
+  }
+  return list;
+}
+
+function wholeNumber(max: number): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`a whole number from 0 to ${max}`);
+    return n;
+  };
+}
+
+program
+  .command('bench')
+  .description('benchmark: a fresh durable cluster (or a running one) under persistent clients at several concurrencies; prints a table and writes JSON, Markdown and an SVG chart')
+  .addOption(new Option('--workload <name>', `one of: ${WORKLOADS.map((w) => `${w} (${WORKLOAD_HELP[w]})`).join('; ')}`).choices(WORKLOADS).default('post').env('TWEETDB_BENCH_WORKLOAD'))
+  .addOption(new Option('--concurrency <list>', 'client counts to run, one after another').default([1, 16, 64, 256], '1,16,64,256').argParser(concurrencyList).env('TWEETDB_BENCH_CONCURRENCY'))
+  .addOption(new Option('--seconds <s>', 'measured seconds at each concurrency').default(10).argParser(wholeNumber(3600)).env('TWEETDB_BENCH_SECONDS'))
+  .addOption(new Option('--warmup <s>', 'seconds run before measuring at each concurrency').default(2).argParser(wholeNumber(600)).env('TWEETDB_BENCH_WARMUP'))
+  .addOption(new Option('--workers <n>', 'workers of the fresh cluster').default(DEFAULTS.workers).argParser(count).env('TWEETDB_WORKERS'))
+  .addOption(new Option('--preload <n>', 'tweets stored before measuring (default: 100000 for read, else 0)').argParser(wholeNumber(10_000_000)).env('TWEETDB_BENCH_PRELOAD'))
+  .addOption(new Option('--coordinator <host:port>', 'benchmark this running cluster instead of a fresh one').argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--compare <system>', 'also run the post workload against PostgreSQL\'s two-phase commit over two local clusters').choices(['postgres']))
+  .addOption(new Option('--lock-timeout <seconds>', 'lock timeout of the fresh cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .addOption(new Option('--out <dir>', 'where the results go').default('bench/results').env('TWEETDB_BENCH_OUT'))
+  .addOption(new Option('--name <name>', 'base name of the result files (default: DATE-WORKLOAD)'))
+  .action(
+    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres'; lockTimeout: number; out: string; name?: string }) => {
+      const { runBench } = await import('../bench/run.ts');
+      if (o.seconds < 1) throw new InvalidArgumentError('--seconds must be at least 1');
+      await runBench(
+        {
+          workload: o.workload,
+          concurrency: o.concurrency,
+          seconds: o.seconds,
+          warmup: o.warmup,
+          workers: o.workers,
+          preload: o.preload ?? (o.workload === 'read' ? 100_000 : 0),
+          coordinator: o.coordinator ?? null,
+          compare: o.compare ?? null,
+          out: resolve(o.out),
+          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare !== undefined ? `-vs-${o.compare}` : ''}`,
+          lockTimeoutS: o.lockTimeout,
+        },
+        (line) => console.log(line),
+      );
+    },
+  );
 
 await program.parseAsync(process.argv);

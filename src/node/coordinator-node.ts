@@ -11,6 +11,7 @@ import { ClientConnection } from './client-conn.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
+import { GroupCommit } from './group-commit.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -119,11 +120,9 @@ export class CoordinatorNode {
   private readonly conns = new Map<number, ClientConnection>();
   private readonly links = new Map<string, WorkerLink>();
   private nextConn = 1;
-  private pendingWrites: CoordinatorWrite[] = [];
-  private flushScheduled = false;
+  private readonly commits: GroupCommit<CoordinatorWrite>;
   private ticker: NodeJS.Timeout | null = null;
   private stopping = false;
-  private storeClosed = false;
   address = '';
 
   constructor(opts: CoordinatorOptions) {
@@ -137,6 +136,15 @@ export class CoordinatorNode {
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
     this.server = createServer({ allowHalfOpen: true }, (s) => this.onClient(s));
+    this.commits = new GroupCommit<CoordinatorWrite>(
+      (batch) => this.store.persist(batch),
+      () => this.store.sync(),
+      (batch) => this.onDurable(batch),
+      (e) => {
+        this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
+        process.exit(74);
+      },
+    );
     this.server.maxConnections = MAX_CLIENT_CONNECTIONS;
   }
 
@@ -209,20 +217,15 @@ export class CoordinatorNode {
         }
         case 'log_commit':
           failpoint('coordinator.after_votes_before_log');
-          this.pendingWrites.push(e);
-          if (!this.flushScheduled) {
-            this.flushScheduled = true;
-            setImmediate(() => this.flushWrites());
-          }
+          this.commits.add(e);
           break;
         case 'forget_decision':
+          // Forgetting late is harmless (a re-sent decision is acknowledged again): no fsync waits for it.
+          this.commits.add(e, false);
+          break;
         case 'save_member':
         case 'remove_member':
-          this.pendingWrites.push(e);
-          if (!this.flushScheduled) {
-            this.flushScheduled = true;
-            setImmediate(() => this.flushWrites());
-          }
+          this.commits.add(e);
           break;
         case 'link': {
           this.links.get(e.worker)?.stop();
@@ -250,18 +253,9 @@ export class CoordinatorNode {
     }
   }
 
-  /** Group commit: every decision that arrived while the last fsync ran shares this one. */
-  private flushWrites(): void {
-    this.flushScheduled = false;
-    if (this.storeClosed) return;
-    const writes = this.pendingWrites;
-    this.pendingWrites = [];
-    try {
-      this.store.persist(writes);
-    } catch (e) {
-      this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
-      process.exit(74);
-    }
+  /** A batch of the decision log is durable (src/node/group-commit.ts): only now may its commits be sent. */
+  private onDurable(writes: CoordinatorWrite[]): void {
+    if (this.stopping) return;
     if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
     for (const w of writes) if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
   }
@@ -277,8 +271,9 @@ export class CoordinatorNode {
     this.server.close();
     for (const c of this.conns.values()) c.destroy();
     for (const l of this.links.values()) l.stop();
-    if (this.pendingWrites.length > 0) this.flushWrites();
-    this.storeClosed = true;
+    // Written but not confirmed: a restart re-sends what is logged; nothing was told before its fsync.
+    this.commits.writePending();
+    this.commits.stop();
     this.store.close();
     this.log.info('coordinator stopped');
   }

@@ -11,6 +11,7 @@ import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type Wo
 import type { PeerAnswer, PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { failpoint, isArmed } from './failpoints.ts';
+import { GroupCommit } from './group-commit.ts';
 import { answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
@@ -55,8 +56,7 @@ export class WorkerNode {
   /** Connections to other workers, by address. */
   private readonly peerOut = new Map<string, JsonLink>();
   private readonly dialing = new Set<string>();
-  private pending: PersistEffect[] = [];
-  private flushScheduled = false;
+  private readonly commits: GroupCommit<PersistEffect>;
   private ticker: NodeJS.Timeout | null = null;
   private pruner: NodeJS.Timeout | null = null;
   private registerTimer: NodeJS.Timeout | null = null;
@@ -75,6 +75,15 @@ export class WorkerNode {
     this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, Date.now());
     this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
     this.server = createServer((s) => this.onConnection(s));
+    this.commits = new GroupCommit<PersistEffect>(
+      (batch) => this.write(batch),
+      () => this.store.sync(),
+      (batch) => this.onDurable(batch),
+      (e) => {
+        this.log.fatal({ err: e }, 'local storage failed; exiting');
+        process.exit(74);
+      },
+    );
   }
 
   get nodeId(): string {
@@ -248,8 +257,17 @@ export class WorkerNode {
       link.close('copy refused');
       return;
     }
-    if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
-    link.send(reply);
+    // The page (and, with the last one, the commit sequence number it brings) must be durable before it is acknowledged.
+    this.store.sync().then(
+      () => {
+        if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
+        link.send(reply);
+      },
+      (e: unknown) => {
+        this.log.fatal({ err: e }, 'local storage failed; exiting');
+        process.exit(74);
+      },
+    );
   }
 
   private dispatch(event: WorkerEvent): void {
@@ -281,33 +299,23 @@ export class WorkerNode {
         default:
           break;
       }
-      this.pending.push(e);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.commits.add(e);
     }
   }
 
-  /** Group commit: every protocol step that arrived during the last fsync shares the next one. */
-  private flush(): void {
-    this.flushScheduled = false;
+  /** Group commit (src/node/group-commit.ts): one transaction for every protocol step of a turn. */
+  private write(batch: PersistEffect[]): void {
+    if (batch.some((e) => e.type === 'persist_prepared')) failpoint('worker.before_prepare_persist');
+    if (batch.some((e) => e.type === 'persist_commit')) failpoint('worker.before_commit_apply');
+    this.store.persist(batch, Date.now());
+  }
+
+  /** The batch's fsync has returned: now, and only now, the core hears "durable". */
+  private onDurable(batch: PersistEffect[]): void {
     if (this.stopping) return;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    const has = (type: PersistEffect['type']): boolean => batch.some((e) => e.type === type);
-    if (has('persist_prepared')) failpoint('worker.before_prepare_persist');
-    if (has('persist_commit')) failpoint('worker.before_commit_apply');
-    try {
-      this.store.persist(batch, Date.now());
-    } catch (e) {
-      this.log.fatal({ err: e }, 'local storage failed; exiting');
-      process.exit(74);
-    }
-    if (has('persist_prepared')) failpoint('worker.after_prepare_persist');
-    if (has('persist_commit')) failpoint('worker.after_commit_apply_before_ack');
-    if (has('persist_abort')) failpoint('worker.after_abort_persist');
+    if (batch.some((e) => e.type === 'persist_prepared')) failpoint('worker.after_prepare_persist');
+    if (batch.some((e) => e.type === 'persist_commit')) failpoint('worker.after_commit_apply_before_ack');
+    if (batch.some((e) => e.type === 'persist_abort')) failpoint('worker.after_abort_persist');
     for (const e of batch) this.dispatch({ type: 'durable', txid: e.txid, what: durableKind(e) });
   }
 
@@ -326,8 +334,9 @@ export class WorkerNode {
 
   async stop(): Promise<void> {
     if (this.stopping) return;
-    // Flush what is queued first: a prepared record we were about to vote on stays consistent either way.
-    if (this.pending.length > 0) this.flush();
+    // Write what is queued first (no vote goes out for it: a restart finds it prepared and asks).
+    this.commits.writePending();
+    this.commits.stop();
     this.stopping = true;
     if (this.ticker !== null) clearInterval(this.ticker);
     if (this.pruner !== null) clearInterval(this.pruner);

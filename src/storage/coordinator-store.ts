@@ -4,7 +4,7 @@
 
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
-import { openDatabase, type Db } from './sqlite.ts';
+import { openDatabase, WalSync, type Db } from './sqlite.ts';
 
 export type CoordinatorWrite =
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
@@ -14,11 +14,14 @@ export type CoordinatorWrite =
 
 export class CoordinatorStore {
   private readonly db: Db;
-  fsyncs = 0;
+  /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
+  private readonly wal: WalSync;
   private readonly q;
 
   constructor(dataDir: string) {
-    this.db = openDatabase(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'coordinator.db'));
+    const file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'coordinator.db');
+    this.db = openDatabase(file);
+    this.wal = new WalSync(file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;
@@ -49,7 +52,7 @@ export class CoordinatorStore {
     };
   }
 
-  /** Writes a batch in one transaction (group commit). */
+  /** Writes a batch in one transaction; durable once sync() resolves after it (group commit). */
   persist(writes: readonly CoordinatorWrite[]): void {
     if (writes.length === 0) return;
     this.db.transaction(() => {
@@ -73,10 +76,19 @@ export class CoordinatorStore {
       }
       if (maxCseq >= 0) this.q.setMeta.run('last_cseq', String(maxCseq));
     })();
-    this.fsyncs++;
+  }
+
+  /** Makes every write so far durable (the WAL fsynced, off the event loop). */
+  sync(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  get fsyncs(): number {
+    return this.wal.count;
   }
 
   close(): void {
+    void this.wal.close();
     this.db.close();
   }
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
 import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
-import { openDatabase, type Db } from './sqlite.ts';
+import { openDatabase, WalSync, type Db } from './sqlite.ts';
 
 interface TweetRow {
   id: string;
@@ -22,13 +22,15 @@ export const OUTCOME_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export class WorkerStore implements WorkerReadView {
   private readonly db: Db;
   readonly file: string;
-  fsyncs = 0;
+  /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
+  private readonly wal: WalSync;
   private readonly q;
 
   /** `dataDir` ':memory:' keeps everything in memory (the simulator). */
   constructor(dataDir: string, newNodeId: () => string = () => `w-${randomBytes(4).toString('hex')}`) {
     this.file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'worker.db');
     this.db = openDatabase(this.file);
+    this.wal = new WalSync(this.file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS tweets (
@@ -112,7 +114,7 @@ export class WorkerStore implements WorkerReadView {
     return r === undefined || r.outcome !== 'commit' ? null : r.cseq;
   }
 
-  /** Writes a batch of protocol steps in one transaction: one fsync for all of them (group commit). */
+  /** Writes a batch of protocol steps in one transaction; they are durable once sync() resolves after it (group commit). */
   persist(effects: readonly PersistEffect[], now: number): void {
     if (effects.length === 0) return;
     this.db.transaction(() => {
@@ -139,7 +141,6 @@ export class WorkerStore implements WorkerReadView {
         if (maxCseq > current) this.q.setMeta.run('max_cseq', String(maxCseq));
       }
     })();
-    this.fsyncs++;
   }
 
   private applyOp(op: Op): void {
@@ -228,7 +229,6 @@ export class WorkerStore implements WorkerReadView {
       }
       if (done) this.q.setMeta.run('max_cseq', String(maxCseq));
     })();
-    this.fsyncs++;
   }
 
   /** Every recorded outcome (for the simulator's agreement check). */
@@ -245,7 +245,17 @@ export class WorkerStore implements WorkerReadView {
     return this.q.prune.run(now - OUTCOME_RETENTION_MS).changes;
   }
 
+  /** Makes every write so far durable (the WAL fsynced, off the event loop). */
+  sync(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  get fsyncs(): number {
+    return this.wal.count;
+  }
+
   close(): void {
+    void this.wal.close();
     this.db.close();
   }
 }

@@ -1,0 +1,229 @@
+// The benchmark's load: `concurrency` persistent connections to the
+// coordinator, each a closed loop (the next request as soon as the reply
+// arrives), with the request lines built up front and replies read with as
+// little work as possible, so the load generator takes little of the CPU it
+// shares with the cluster.
+
+import { connect, type Socket } from 'node:net';
+
+export const WORKLOADS = ['post', 'mixed', 'hot', 'read'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+export const WORKLOAD_HELP: Record<Workload, string> = {
+  post: 'single-tweet posts',
+  mixed: '70% reads of the newest 50, 20% posts, 10% updates of one\'s own tweets',
+  hot: 'updates of 4 shared tweets: shows LOCKED rates',
+  read: 'reads of the newest 50 tweets',
+};
+
+const HOT_IDS = ['hot-0', 'hot-1', 'hot-2', 'hot-3'];
+const READ_LIMIT = 50;
+
+interface Reply {
+  status: string;
+  code?: string;
+  tweet?: { id: string };
+}
+
+/** One connection: requests go out as lines, replies come back in order. */
+class Conn {
+  private buf = '';
+  private readonly waiting: ((r: Reply | null) => void)[] = [];
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => {
+      this.buf += chunk;
+      let i: number;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        this.waiting.shift()?.(JSON.parse(line) as Reply);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      for (const w of this.waiting.splice(0)) w(null);
+    });
+  }
+
+  static open(address: string): Promise<Conn> {
+    const i = address.lastIndexOf(':');
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
+      s.once('connect', () => resolve(new Conn(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Sends one request line; resolves with the reply, or null if the connection died. */
+  send(line: string): Promise<Reply | null> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.socket.write(line);
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface LevelResult {
+  workload: Workload;
+  concurrency: number;
+  seconds: number;
+  commits: number;
+  reads: number;
+  /** Refused or failed requests by code (LOCKED, UNAVAILABLE, ...); "LOST" when a connection died. */
+  aborts: Record<string, number>;
+  commitsPerSec: number;
+  readsPerSec: number;
+  /** Latency of every request measured, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+}
+
+const words = 'two phase commit keeps every copy identical even when a node dies in the middle of it'.split(' ');
+function text(client: number, n: number): string {
+  return `bench ${client}.${n} ${words[(client + n) % words.length]} ${words[(client * 7 + n) % words.length]} of tweetdb`;
+}
+
+/** Creates the shared tweets the hot workload updates. */
+export async function setUpHot(address: string): Promise<void> {
+  const c = await Conn.open(address);
+  try {
+    for (const id of HOT_IDS) {
+      const r = await c.send(JSON.stringify({ action: 'post', tweet: { id, username: 'hot', content: `hot tweet ${id}` } }) + '\n');
+      if (r === null || r.status !== 'OK') throw new Error(`could not create ${id}: ${JSON.stringify(r)}`);
+    }
+  } finally {
+    c.close();
+  }
+}
+
+/** Stores `count` tweets, 100 per transaction, over 16 connections, reporting progress. */
+export async function preload(address: string, count: number, onProgress: (done: number) => void): Promise<void> {
+  const PER_TX = 100;
+  const conns = await Promise.all(Array.from({ length: 16 }, () => Conn.open(address)));
+  let next = 0;
+  let done = 0;
+  try {
+    await Promise.all(
+      conns.map(async (c, ci) => {
+        while (next < count) {
+          const start = next;
+          const n = Math.min(PER_TX, count - start);
+          next += n;
+          const ops = Array.from({ length: n }, (_, k) => ({ action: 'post', tweet: { username: `pre${(start + k) % 1000}`, content: text(ci, start + k) } }));
+          const r = await c.send(JSON.stringify({ action: 'transaction', ops }) + '\n');
+          if (r === null || r.status !== 'OK') throw new Error(`preload failed: ${JSON.stringify(r)}`);
+          done += n;
+          onProgress(done);
+        }
+      }),
+    );
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
+/**
+ * Runs `workload` with `concurrency` connections for `warmupS` (not counted) then `seconds`.
+ * `onTick` is called about 4 times a second with the commits and reads counted so far.
+ */
+export async function runLevel(address: string, workload: Workload, concurrency: number, seconds: number, warmupS: number, onTick: (commits: number, reads: number, elapsedS: number) => void): Promise<LevelResult> {
+  const conns = await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address)));
+  const latencies: number[] = [];
+  const aborts: Record<string, number> = {};
+  let commits = 0;
+  let reads = 0;
+  let measuring = false;
+  let stopped = false;
+  const readLine = JSON.stringify({ action: 'get_tweets', limit: READ_LIMIT }) + '\n';
+
+  const loop = async (client: number, c: Conn): Promise<void> => {
+    const mine: string[] = [];
+    let n = 0;
+    let rng = (client * 2654435761) >>> 0;
+    const random = (): number => {
+      // xorshift32: cheap and reproducible per client; Math.random would do as well but costs more.
+      rng ^= rng << 13;
+      rng ^= rng >>> 17;
+      rng ^= rng << 5;
+      return (rng >>> 0) / 4294967296;
+    };
+    while (!stopped) {
+      n++;
+      let line: string;
+      let kind: 'write' | 'read' = 'write';
+      let isPost = false;
+      const roll = random();
+      if (workload === 'read' || (workload === 'mixed' && roll < 0.7)) {
+        line = readLine;
+        kind = 'read';
+      } else if (workload === 'hot') {
+        line = `{"action":"update","tweet":{"id":"${HOT_IDS[n % HOT_IDS.length] as string}","content":"hot ${client}.${n}"}}\n`;
+      } else if (workload === 'mixed' && roll >= 0.9 && mine.length > 0) {
+        line = JSON.stringify({ action: 'update', tweet: { id: mine[n % mine.length], content: text(client, n), username: `bench${client}` } }) + '\n';
+      } else {
+        line = JSON.stringify({ action: 'post', tweet: { username: `bench${client}`, content: text(client, n) } }) + '\n';
+        isPost = true;
+      }
+      const t0 = performance.now();
+      const r = await c.send(line);
+      const ms = performance.now() - t0;
+      if (r === null) {
+        aborts.LOST = (aborts.LOST ?? 0) + 1;
+        return;
+      }
+      if (r.status === 'OK' && isPost && workload === 'mixed' && mine.length < 100 && r.tweet !== undefined) mine.push(r.tweet.id);
+      if (!measuring) continue;
+      latencies.push(ms);
+      if (r.status === 'OK') {
+        if (kind === 'read') reads++;
+        else commits++;
+      } else {
+        const code = r.code ?? r.status;
+        aborts[code] = (aborts[code] ?? 0) + 1;
+      }
+    }
+  };
+
+  const runs = conns.map((c, i) => loop(i, c));
+  await new Promise((r) => setTimeout(r, warmupS * 1000));
+  measuring = true;
+  const t0 = performance.now();
+  const ticker = setInterval(() => onTick(commits, reads, (performance.now() - t0) / 1000), 250);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  clearInterval(ticker);
+  stopped = true;
+  await Promise.all(runs);
+  for (const c of conns) c.close();
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    workload,
+    concurrency,
+    seconds: Math.round(elapsed * 100) / 100,
+    commits,
+    reads,
+    aborts,
+    commitsPerSec: Math.round(commits / elapsed),
+    readsPerSec: Math.round(reads / elapsed),
+    p50Ms: round2(percentile(sorted, 0.5)),
+    p99Ms: round2(percentile(sorted, 0.99)),
+    p999Ms: round2(percentile(sorted, 0.999)),
+  };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,158 @@
+// The benchmark's outputs: a table for the terminal, and JSON, Markdown and an
+// SVG chart (throughput and p99 against concurrency) under bench/results/.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LevelResult } from './load.ts';
+import type { Machine } from './machine.ts';
+import type { NodeMemory } from './cluster.ts';
+
+export interface TweetdbRow extends LevelResult {
+  system: 'tweetdb';
+  workers: number;
+  /** fsyncs per commit: the coordinator's log, then each worker. */
+  fsyncsPerCommit: { coordinator: number; workers: number[] } | null;
+  memory: NodeMemory[];
+}
+
+export interface PostgresRow {
+  system: 'postgres-2pc';
+  concurrency: number;
+  seconds: number;
+  commits: number;
+  errors: number;
+  commitsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+}
+
+export interface BenchReport {
+  when: string;
+  machine: Machine;
+  workload: string;
+  workers: number;
+  preload: number;
+  target: 'fresh cluster' | string;
+  rows: TweetdbRow[];
+  postgres: PostgresRow[];
+}
+
+const fmt = (n: number): string => (Number.isFinite(n) ? n.toLocaleString('en-US') : '-');
+const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
+
+function abortsText(a: Record<string, number>): string {
+  const parts = Object.entries(a).map(([k, v]) => `${k} ${fmt(v)}`);
+  return parts.length === 0 ? '0' : parts.join(', ');
+}
+
+/** The Markdown table (also printed to the terminal). */
+export function markdownTable(r: BenchReport): string {
+  const lines = [
+    '| system | clients | commits/s | reads/s | aborts | p50 ms | p99 ms | p999 ms | fsyncs/commit (log; workers) | peak RSS MiB (coordinator; workers) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const row of r.rows) {
+    const f = row.fsyncsPerCommit === null ? '-' : `${row.fsyncsPerCommit.coordinator.toFixed(3)}; ${row.fsyncsPerCommit.workers.map((w) => w.toFixed(3)).join(', ')}`;
+    const mem = row.memory.length === 0 ? '-' : row.memory.map((m) => m.peakRssMiB.toFixed(0)).join('; ');
+    lines.push(`| tweetdb (${row.workers} workers) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${mem} |`);
+  }
+  for (const p of r.postgres) {
+    lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - |`);
+  }
+  return lines.join('\n');
+}
+
+/** tweetdb's commits/s over PostgreSQL's at each concurrency both ran. */
+export function ratios(r: BenchReport): { concurrency: number; ratio: number }[] {
+  return r.rows.flatMap((row) => {
+    const p = r.postgres.find((x) => x.concurrency === row.concurrency);
+    return p === undefined || p.commitsPerSec === 0 ? [] : [{ concurrency: row.concurrency, ratio: Math.round((row.commitsPerSec / p.commitsPerSec) * 10) / 10 }];
+  });
+}
+
+function machineText(m: Machine): string {
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; the disk does ${fmt(m.fsyncsPerSec)} fsyncs/s one at a time`;
+}
+
+export function markdownReport(r: BenchReport, chartFile: string): string {
+  const rs = ratios(r);
+  return [
+    `# tweetdb bench: ${r.workload}`,
+    '',
+    `${r.when}. ${r.target === 'fresh cluster' ? `A fresh durable cluster of ${r.workers} workers` : `The running cluster at ${r.target}`}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
+    '',
+    markdownTable(r),
+    '',
+    ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),
+    `![throughput and p99 against concurrency](${chartFile})`,
+    '',
+  ].join('\n');
+}
+
+/** An SVG line chart: throughput (left axis) and p99 (right axis) against concurrency (log scale). */
+export function svgChart(r: BenchReport): string {
+  const W = 720;
+  const H = 400;
+  const m = { l: 70, r: 70, t: 40, b: 60 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const tput = (row: { commitsPerSec: number; readsPerSec?: number }): number => Math.max(row.commitsPerSec, row.readsPerSec ?? 0);
+  const series = [
+    { name: 'tweetdb', color: '#5b5bd6', points: r.rows.map((x) => ({ c: x.concurrency, t: tput(x), p99: x.p99Ms })) },
+    ...(r.postgres.length > 0 ? [{ name: 'PostgreSQL 2PC', color: '#d97706', points: r.postgres.map((x) => ({ c: x.concurrency, t: x.commitsPerSec, p99: x.p99Ms })) }] : []),
+  ];
+  const all = series.flatMap((s) => s.points);
+  const cs = [...new Set(all.map((p) => p.c))].sort((a, b) => a - b);
+  const maxT = niceMax(Math.max(1, ...all.map((p) => p.t)));
+  const maxP = niceMax(Math.max(1, ...all.map((p) => p.p99).filter(Number.isFinite)));
+  const lo = Math.log(Math.max(1, cs[0] ?? 1));
+  const hi = Math.log(Math.max(2, cs[cs.length - 1] ?? 2));
+  const x = (c: number): number => m.l + (hi === lo ? pw / 2 : ((Math.log(Math.max(1, c)) - lo) / (hi - lo)) * pw);
+  const yT = (v: number): number => m.t + ph - (v / maxT) * ph;
+  const yP = (v: number): number => m.t + ph - (v / maxP) * ph;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600">${escapeXml(`${r.workload}: throughput (solid) and p99 latency (dashed) against concurrency`)}</text>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const y = m.t + (ph * i) / 4;
+    out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y}" y2="${y}" stroke="#e5e7eb"/>`);
+    out.push(`<text x="${m.l - 8}" y="${y + 4}" text-anchor="end" fill="#374151">${fmt(Math.round(maxT * (1 - i / 4)))}</text>`);
+    out.push(`<text x="${m.l + pw + 8}" y="${y + 4}" fill="#374151">${(maxP * (1 - i / 4)).toFixed(maxP < 10 ? 1 : 0)}</text>`);
+  }
+  for (const c of cs) out.push(`<text x="${x(c)}" y="${m.t + ph + 18}" text-anchor="middle" fill="#374151">${c}</text>`);
+  out.push(`<text x="${m.l + pw / 2}" y="${H - 18}" text-anchor="middle" fill="#111827">concurrent clients (log scale)</text>`);
+  out.push(`<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" fill="#111827">per second</text>`);
+  out.push(`<text transform="translate(${W - 14} ${m.t + ph / 2}) rotate(90)" text-anchor="middle" fill="#111827">p99 ms</text>`);
+  series.forEach((s, si) => {
+    const pts = [...s.points].sort((a, b) => a.c - b.c);
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2.5" points="${pts.map((p) => `${x(p.c)},${yT(p.t)}`).join(' ')}"/>`);
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" stroke-dasharray="6 4" points="${pts.filter((p) => Number.isFinite(p.p99)).map((p) => `${x(p.c)},${yP(p.p99)}`).join(' ')}"/>`);
+    for (const p of pts) out.push(`<circle cx="${x(p.c)}" cy="${yT(p.t)}" r="3.5" fill="${s.color}"/>`);
+    out.push(`<rect x="${m.l + 10 + si * 160}" y="${m.t + 6}" width="14" height="4" fill="${s.color}"/><text x="${m.l + 30 + si * 160}" y="${m.t + 12}" fill="#111827">${escapeXml(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+function niceMax(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const k of [1, 2, 2.5, 5, 10]) if (v <= k * p) return k * p;
+  return 10 * p;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Writes NAME.json, NAME.md and NAME.svg under `dir`; returns their paths. */
+export function writeReport(dir: string, name: string, r: BenchReport): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files = [join(dir, `${name}.json`), join(dir, `${name}.md`), join(dir, `${name}.svg`)];
+  writeFileSync(files[0] as string, JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(files[1] as string, markdownReport(r, `${name}.svg`));
+  writeFileSync(files[2] as string, svgChart(r) + '\n');
+  return files;
+}

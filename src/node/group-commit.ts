@@ -1,0 +1,91 @@
+// Group commit, sized by what is waiting rather than by a timer: writes are
+// applied to the store as soon as the event loop is free (one transaction for
+// all that arrived in that turn), and fsynced off the event loop, one fsync at
+// a time. Whatever is written while an fsync runs is covered by the next one.
+// Each batch is handed back, in order, once an fsync that started after it was
+// written has returned: only then may the protocol treat it as durable.
+// Writes nobody waits on (a forgotten decision) ride along with the next batch
+// that needs an fsync, or are written on their own after a short delay.
+
+/** A write nobody waits on is written at the latest this long after it arrives. */
+const LAZY_WRITE_MS = 50;
+
+export class GroupCommit<T> {
+  private pending: T[] = [];
+  private pendingNeedsSync = false;
+  private writeScheduled = false;
+  private lazyTimer: NodeJS.Timeout | null = null;
+  /** Written, not yet covered by an fsync. */
+  private unsynced: T[][] = [];
+  private syncing = false;
+  private stopped = false;
+
+  constructor(
+    private readonly write: (batch: T[]) => void,
+    private readonly sync: () => Promise<void>,
+    private readonly onDurable: (batch: T[]) => void,
+    private readonly onFail: (e: unknown) => void,
+  ) {}
+
+  /** `durable`: someone waits for this write to be fsynced (false: it may wait for the next fsync). */
+  add(item: T, durable = true): void {
+    if (this.stopped) return;
+    this.pending.push(item);
+    if (!durable) {
+      this.lazyTimer ??= setTimeout(() => this.writePending(), LAZY_WRITE_MS);
+      return;
+    }
+    this.pendingNeedsSync = true;
+    if (!this.writeScheduled) {
+      this.writeScheduled = true;
+      setImmediate(() => this.writePending());
+    }
+  }
+
+  /** Writes what is pending now (it is durable only after the next fsync). */
+  writePending(): void {
+    this.writeScheduled = false;
+    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
+    if (this.stopped || this.pending.length === 0) return;
+    const batch = this.pending;
+    const needsSync = this.pendingNeedsSync;
+    this.pending = [];
+    this.pendingNeedsSync = false;
+    try {
+      this.write(batch);
+    } catch (e) {
+      this.stopped = true;
+      this.onFail(e);
+      return;
+    }
+    if (!needsSync) return; // the next fsync covers it
+    this.unsynced.push(batch);
+    this.startSync();
+  }
+
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.stopped) return;
+    this.syncing = true;
+    const covered = this.unsynced;
+    this.unsynced = [];
+    this.sync().then(
+      () => {
+        this.syncing = false;
+        if (this.stopped) return;
+        for (const batch of covered) this.onDurable(batch);
+        this.startSync();
+      },
+      (e: unknown) => {
+        this.stopped = true;
+        this.onFail(e);
+      },
+    );
+  }
+
+  /** Stops: nothing more is written or reported. */
+  stop(): void {
+    this.stopped = true;
+    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+  }
+}

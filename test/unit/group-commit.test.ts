@@ -1,0 +1,108 @@
+// Group commit: batches are written as they come, fsynced one fsync at a time,
+// and reported durable in order, never before an fsync that began after them.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GroupCommit } from '../../src/node/group-commit.ts';
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+class Harness {
+  readonly written: string[][] = [];
+  readonly durable: string[][] = [];
+  readonly syncs: (() => void)[] = [];
+  failed: unknown = null;
+  readonly gc = new GroupCommit<string>(
+    (b) => {
+      this.written.push([...b]);
+    },
+    () => new Promise<void>((resolve) => this.syncs.push(resolve)),
+    (b) => this.durable.push([...b]),
+    (e) => {
+      this.failed = e;
+    },
+  );
+}
+
+test('what arrives in one turn is one write; it is durable only once the fsync after it returns', async () => {
+  const h = new Harness();
+  h.gc.add('a');
+  h.gc.add('b');
+  assert.deepEqual(h.written, [], 'nothing is written in the same turn');
+  await turn();
+  assert.deepEqual(h.written, [['a', 'b']]);
+  assert.equal(h.syncs.length, 1);
+  assert.deepEqual(h.durable, []);
+  h.syncs[0]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['a', 'b']]);
+});
+
+test('one fsync at a time: what is written while it runs waits for the next one, and order is kept', async () => {
+  const h = new Harness();
+  h.gc.add('a');
+  await turn();
+  h.gc.add('b');
+  await turn();
+  h.gc.add('c');
+  await turn();
+  assert.deepEqual(h.written, [['a'], ['b'], ['c']], 'writes are not held back by the fsync');
+  assert.equal(h.syncs.length, 1, 'but only one fsync runs');
+  h.syncs[0]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['a']], 'b and c were written after that fsync began');
+  assert.equal(h.syncs.length, 2, 'the next fsync covers both');
+  h.syncs[1]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['a'], ['b'], ['c']]);
+});
+
+test('a write nobody waits on does not cause an fsync: it rides with the next one, or is written on its own later', async () => {
+  const h = new Harness();
+  h.gc.add('lazy', false);
+  await turn();
+  assert.deepEqual(h.written, []);
+  h.gc.add('x');
+  await turn();
+  assert.deepEqual(h.written, [['lazy', 'x']]);
+  h.syncs[0]?.();
+  await turn();
+  h.gc.add('later', false);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(h.written, [['lazy', 'x'], ['later']]);
+  assert.equal(h.syncs.length, 1, 'no fsync for it alone');
+});
+
+test('a failed write or fsync stops everything and is reported', async () => {
+  const h = new Harness();
+  h.gc.add('a');
+  await turn();
+  (h.syncs[0] as unknown as (v?: unknown) => void)();
+  const bad = new GroupCommit<string>(
+    () => {
+      throw new Error('disk full');
+    },
+    () => Promise.resolve(),
+    () => assert.fail('nothing is durable'),
+    (e) => {
+      h.failed = e;
+    },
+  );
+  bad.add('x');
+  await turn();
+  assert.match(String(h.failed), /disk full/);
+  bad.add('y');
+  await turn();
+  const syncFails = new GroupCommit<string>(
+    () => undefined,
+    () => Promise.reject(new Error('EIO')),
+    () => assert.fail('nothing is durable'),
+    (e) => {
+      h.failed = e;
+    },
+  );
+  syncFails.add('z');
+  await turn();
+  await turn();
+  assert.match(String(h.failed), /EIO/);
+});
