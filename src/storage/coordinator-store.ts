@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
+import { Checkpointer } from './checkpointer.ts';
 
 export type CoordinatorWrite =
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
@@ -16,12 +17,14 @@ export class CoordinatorStore {
   private readonly db: Db;
   /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
   private readonly wal: WalSync;
+  private readonly checkpointer: Checkpointer;
   private readonly q;
 
   constructor(dataDir: string) {
     const file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'coordinator.db');
     this.db = openDatabase(file);
     this.wal = new WalSync(file);
+    this.checkpointer = new Checkpointer(file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;
@@ -88,6 +91,7 @@ export class CoordinatorStore {
   }
 
   close(): void {
+    this.checkpointer.stop();
     void this.wal.close();
     this.db.close();
   }

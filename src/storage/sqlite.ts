@@ -30,6 +30,8 @@ export function openDatabase(file: string): Db {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   if (file !== ':memory:') {
+    // Checkpoints run on their own thread (src/storage/checkpointer.ts), never inside a COMMIT here.
+    db.pragma('wal_autocheckpoint = 0');
     // The WAL file and the database file must survive a power loss as directory entries too.
     db.exec('BEGIN IMMEDIATE; COMMIT');
     syncDirectory(dirname(file));

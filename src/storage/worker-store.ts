@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
 import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
+import { Checkpointer } from './checkpointer.ts';
 
 interface TweetRow {
   id: string;
@@ -24,6 +25,7 @@ export class WorkerStore implements WorkerReadView {
   readonly file: string;
   /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
   private readonly wal: WalSync;
+  private readonly checkpointer: Checkpointer;
   private readonly q;
 
   /** `dataDir` ':memory:' keeps everything in memory (the simulator). */
@@ -31,6 +33,7 @@ export class WorkerStore implements WorkerReadView {
     this.file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'worker.db');
     this.db = openDatabase(this.file);
     this.wal = new WalSync(this.file);
+    this.checkpointer = new Checkpointer(this.file);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS tweets (
@@ -87,10 +90,21 @@ export class WorkerStore implements WorkerReadView {
     }
   }
 
+  /**
+   * The highest commit sequence number applied: the outcome records carry it, so commits do not
+   * rewrite a meta row each time (one page less per group commit); meta keeps it across pruning
+   * and full copies.
+   */
+  private maxCseq(): number {
+    const fromMeta = Number(this.q.getMeta.get('max_cseq')?.value ?? '0');
+    const fromOutcomes = (this.db.prepare<[], { m: number | null }>('SELECT max(cseq) AS m FROM outcomes').get() as { m: number | null }).m ?? 0;
+    return Math.max(fromMeta, fromOutcomes);
+  }
+
   recover(): RecoveredWorker {
     return {
       node_id: (this.q.getMeta.get('node_id') as { value: string }).value,
-      max_cseq: Number(this.q.getMeta.get('max_cseq')?.value ?? '0'),
+      max_cseq: this.maxCseq(),
       prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[] })),
     };
   }
@@ -118,7 +132,6 @@ export class WorkerStore implements WorkerReadView {
   persist(effects: readonly PersistEffect[], now: number): void {
     if (effects.length === 0) return;
     this.db.transaction(() => {
-      let maxCseq = -1;
       for (const e of effects) {
         switch (e.type) {
           case 'persist_prepared':
@@ -128,17 +141,12 @@ export class WorkerStore implements WorkerReadView {
             for (const op of e.ops) this.applyOp(op);
             this.q.delPrepared.run(e.txid);
             this.q.putOutcome.run(e.txid, 'commit', e.cseq, now);
-            maxCseq = Math.max(maxCseq, e.cseq);
             break;
           case 'persist_abort':
             this.q.delPrepared.run(e.txid);
             this.q.putOutcome.run(e.txid, 'abort', null, now);
             break;
         }
-      }
-      if (maxCseq >= 0) {
-        const current = Number(this.q.getMeta.get('max_cseq')?.value ?? '0');
-        if (maxCseq > current) this.q.setMeta.run('max_cseq', String(maxCseq));
       }
     })();
   }
@@ -242,7 +250,11 @@ export class WorkerStore implements WorkerReadView {
   }
 
   pruneOutcomes(now: number): number {
-    return this.q.prune.run(now - OUTCOME_RETENTION_MS).changes;
+    return this.db.transaction(() => {
+      // The outcomes about to go may hold the highest commit sequence number: keep it in meta first.
+      this.q.setMeta.run('max_cseq', String(this.maxCseq()));
+      return this.q.prune.run(now - OUTCOME_RETENTION_MS).changes;
+    })();
   }
 
   /** Makes every write so far durable (the WAL fsynced, off the event loop). */
@@ -255,6 +267,7 @@ export class WorkerStore implements WorkerReadView {
   }
 
   close(): void {
+    this.checkpointer.stop();
     void this.wal.close();
     this.db.close();
   }
