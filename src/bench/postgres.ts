@@ -306,9 +306,16 @@ async function sweep(run: RunState): Promise<void> {
   }
 }
 
-/** Opens every client's connections before the clock starts; all or none. */
+/** Sessions opened at once: each costs a backend fork and a SCRAM exchange, and 2 cores do a few at a time. */
+const OPEN_AT_ONCE = 16;
+
+/** Opens every client's connections before the clock starts, a few at a time; all or none. */
 async function openSessions(pair: PgPair, concurrency: number): Promise<TmSession[]> {
-  const opened = await Promise.allSettled(Array.from({ length: concurrency }, (_, i) => openSession(pair.a, pair.b, `tweetdb-bench-${i}`)));
+  const opened: PromiseSettledResult<TmSession>[] = [];
+  for (let from = 0; from < concurrency; from += OPEN_AT_ONCE) {
+    const ids = Array.from({ length: Math.min(OPEN_AT_ONCE, concurrency - from) }, (_, k) => from + k);
+    opened.push(...(await Promise.allSettled(ids.map((i) => openSession(pair.a, pair.b, `tweetdb-bench-${i}`)))));
+  }
   const sessions = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
   const failure = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failure === undefined) return sessions;
