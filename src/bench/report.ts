@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { LevelResult } from './load.ts';
 import type { Machine } from './machine.ts';
 import type { NodeMemory } from './cluster.ts';
+import type { PgPostResult } from './postgres.ts';
 
 export interface TweetdbRow extends LevelResult {
   system: 'tweetdb';
@@ -15,17 +16,7 @@ export interface TweetdbRow extends LevelResult {
   memory: NodeMemory[];
 }
 
-export interface PostgresRow {
-  system: 'postgres-2pc';
-  concurrency: number;
-  seconds: number;
-  commits: number;
-  errors: number;
-  commitsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-}
+export type PostgresRow = PgPostResult;
 
 export interface BenchReport {
   when: string;

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
@@ -198,6 +199,19 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
     await sleep(100);
   }
   throw new Error(`timed out waiting for: ${what}${detail ? `\nlast: ${detail()}` : ''}${lastErr ? `\nlast error: ${String(lastErr)}` : ''}`);
+}
+
+/** A port that is free on `host` right now (bind port 0, read it, close). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      const p = a !== null && typeof a === 'object' ? a.port : 0;
+      s.close(() => resolve(p));
+    });
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Cluster, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
+import { Cluster, freePort, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
 
 interface StatusWorker {
   id: string;
@@ -35,18 +35,6 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
 }
 
-/** A port that is free on `host` right now (bind port 0, read it, close). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const p = a !== null && typeof a === 'object' ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Does a TCP connection to host:port succeed? */
 function canConnect(host: string, port: number): Promise<boolean> {

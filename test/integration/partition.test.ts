@@ -7,9 +7,8 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Cluster, eventually, sleep, spawnNode, type NodeProc } from '../helpers/cluster.ts';
+import { Cluster, eventually, freePort, sleep, spawnNode, type NodeProc } from '../helpers/cluster.ts';
 import { Load } from '../helpers/load.ts';
 import { TcpProxy } from '../helpers/proxy.ts';
 import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
@@ -34,18 +33,6 @@ after(async () => {
   await Promise.all(clusters.map((c) => c.stop()));
 });
 
-/** A port that is free on `host` right now (bind port 0, read it, close). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const p = a !== null && typeof a === 'object' ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Setup {
   cluster: Cluster;

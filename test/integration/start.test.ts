@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BIN, eventually, waitExit } from '../helpers/cluster.ts';
+import { BIN, eventually, freePort, waitExit } from '../helpers/cluster.ts';
 import { sendAndClose } from '../helpers/raw.ts';
 
 const HOST = '127.0.0.1';
@@ -54,17 +54,6 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const a = s.address();
-      const p = a !== null && typeof a === 'object' ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A port P such that P and P+1 are both free. */
 async function freePortPair(): Promise<number> {
