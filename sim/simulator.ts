@@ -489,7 +489,7 @@ export class Simulation {
     if (inFlight !== null) {
       this.stats.crashesInFsync++;
       // A process crash keeps what reached the OS; a power loss does not.
-      if (!this.loseUnsynced) w.store.persist(inFlight.batch, this.ms);
+      w.store.settleWrites(!this.loseUnsynced);
     }
     const l = [...this.links.values()].find((x) => x.gen === w.linkGen);
     w.linkGen = 0;
@@ -544,12 +544,15 @@ export class Simulation {
       }
       const batch = w.pending;
       w.pending = [];
+      // Written now (visible to reads), durable only once the fsync returns.
+      w.store.holdWrites();
+      w.store.persist(batch, this.ms);
       const sync: Sync<PersistEffect> = {
         batch,
         done: () => {
           if (w.core === null || w.incarnation !== inc || w.syncing !== sync) return;
           w.syncing = null;
-          w.store.persist(batch, this.ms);
+          w.store.settleWrites(true);
           for (const b of batch) this.workerHandle(w, { type: 'durable', txid: b.txid, what: durableKind(b) });
           this.scheduleWorkerFlush(w, inc);
         },
@@ -562,6 +565,7 @@ export class Simulation {
         });
       }
       this.at(this.fsyncDelay(), sync.done);
+      for (const b of batch) if (b.type === 'persist_commit') this.workerHandle(w, { type: 'applied', txid: b.txid });
     });
   }
 

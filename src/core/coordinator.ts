@@ -126,6 +126,8 @@ interface Decision {
   voters: string[];
   unacked: Set<string>;
   at: number;
+  /** When voters still linked but silent about the commit being durable are cut off. */
+  ackDeadline: number;
 }
 
 interface PendingRead {
@@ -207,7 +209,8 @@ export class CoordinatorCore {
     this.lastCseq = recovered.last_cseq;
     for (const m of recovered.members) this.members.set(m.id, newMember(m.id, m.address));
     for (const d of recovered.decisions) {
-      this.decisions.set(d.txid, { ...d, unacked: new Set(d.voters.filter((v) => this.members.has(v))) });
+      // No deadline: every voter is unlinked now, and is re-driven (with its own deadline) when it links.
+      this.decisions.set(d.txid, { ...d, unacked: new Set(d.voters.filter((v) => this.members.has(v))), ackDeadline: Number.POSITIVE_INFINITY });
     }
   }
 
@@ -632,6 +635,13 @@ export class CoordinatorCore {
         }
         return;
       }
+      case 'applied': {
+        // Visible on this voter: the client may be answered once every linked voter says so.
+        // The decision itself is kept until the acks say the commit is durable everywhere.
+        const t = this.txns.get(msg.txid);
+        if (t !== undefined && t.phase === 'committing' && t.waiting.delete(worker) && t.waiting.size === 0) this.finish(t, null);
+        return;
+      }
       case 'ack':
         this.onAck(m, msg.txid, msg.outcome, now);
         return;
@@ -651,7 +661,7 @@ export class CoordinatorCore {
   private onLogged(txid: string, now: number): void {
     const t = this.mustTxn(txid);
     assert.equal(t.phase, 'logging');
-    const d: Decision = { txid, cseq: t.cseq, voters: t.voters, unacked: new Set(t.voters), at: now };
+    const d: Decision = { txid, cseq: t.cseq, voters: t.voters, unacked: new Set(t.voters), at: now, ackDeadline: now + this.cfg.lockTimeoutMs };
     this.decisions.set(txid, d);
     t.phase = 'committing';
     t.waiting = new Set();
@@ -815,6 +825,16 @@ export class CoordinatorCore {
         case 'logging':
         case 'failed':
           break;
+      }
+    }
+    // The client was answered on "applied"; a voter that never says the commit is durable (its
+    // fsync or the message went missing) is cut off and re-driven when it reconnects.
+    for (const d of [...this.decisions.values()]) {
+      if (now < d.ackDeadline) continue;
+      d.ackDeadline = now + this.cfg.lockTimeoutMs;
+      for (const w of [...d.unacked]) {
+        const m = this.members.get(w);
+        if (m !== undefined && m.linked && !m.resolving.has(d.txid)) this.cutOff(w, now, `did not report commit ${d.txid} durable within the lock timeout`);
       }
     }
     for (const [rid, r] of [...this.reads]) {

@@ -165,6 +165,13 @@ export type FromWorker =
   | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
   | { type: 'vote'; txid: string; yes: true; results: OpResult[] }
   | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
+  /**
+   * The commit is written and visible to this worker's reads, not yet fsynced. The client may be
+   * answered: were this write lost to a power cut, the worker would come back still prepared and
+   * learn the outcome again from the coordinator's durable decision, before it served reads.
+   */
+  | { type: 'applied'; txid: string }
+  /** The outcome is durable here: the coordinator may forget its decision once every voter said so. */
   | { type: 'ack'; txid: string; outcome: 'commit' | 'abort' }
   /** A prepared worker asking for the outcome it is waiting on. */
   | { type: 'query'; txid: string }

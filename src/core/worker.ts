@@ -57,6 +57,8 @@ export type WorkerEffect =
 
 export type WorkerEvent =
   | { type: 'message'; msg: ToWorker }
+  /** A persist_commit effect is written (visible to reads) but not yet fsynced. */
+  | { type: 'applied'; txid: string }
   /** A persist_* effect is on disk. Delivered in the order the effects were given. */
   | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
   | { type: 'link_down' }
@@ -154,6 +156,12 @@ export class WorkerCore {
       case 'message':
         this.onMessage(event.msg, now);
         break;
+      case 'applied': {
+        // The client may be answered now; the ack (the decision may be forgotten) waits for the fsync.
+        const t = this.txns.get(event.txid);
+        if (t !== undefined && t.phase === 'committing') this.send({ type: 'applied', txid: event.txid });
+        break;
+      }
       case 'durable':
         this.onDurable(event.txid, event.what, now);
         break;
@@ -363,7 +371,8 @@ export class WorkerCore {
       assert.notEqual(outcome, 'abort', `commit of ${txid}, which this worker aborted: copies would diverge`);
       assert.equal(outcome, 'commit', `commit of ${txid}, which this worker never prepared`);
       const again = this.sabotage === 'apply_commit_twice' ? this.appliedOps.get(txid) : undefined;
-      if (again !== undefined) {
+      // (It takes the locks as a real commit holds them, so that only this one rule is broken.)
+      if (again !== undefined && this.locks.acquireAll(txid, again.map(lockKeyOf)).ok) {
         const dup = this.newTxn(txid, 0);
         dup.phase = 'committing';
         dup.ops = again;

@@ -4,6 +4,8 @@
 // a time. Whatever is written while an fsync runs is covered by the next one.
 // Each batch is handed back, in order, once an fsync that started after it was
 // written has returned: only then may the protocol treat it as durable.
+// A batch is also handed back as soon as it is written (visible to reads, not
+// yet durable), for steps that need visibility but not durability.
 // Writes nobody waits on (a forgotten decision) ride along with the next batch
 // that needs an fsync, or are written on their own after a short delay.
 
@@ -25,6 +27,7 @@ export class GroupCommit<T> {
     private readonly sync: () => Promise<void>,
     private readonly onDurable: (batch: T[]) => void,
     private readonly onFail: (e: unknown) => void,
+    private readonly onWritten: (batch: T[]) => void = () => undefined,
   ) {}
 
   /** `durable`: someone waits for this write to be fsynced (false: it may wait for the next fsync). */
@@ -62,6 +65,7 @@ export class GroupCommit<T> {
     if (!needsSync) return; // the next fsync covers it
     this.unsynced.push(batch);
     this.startSync();
+    this.onWritten(batch);
   }
 
   private startSync(): void {

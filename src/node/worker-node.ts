@@ -83,6 +83,7 @@ export class WorkerNode {
         this.log.fatal({ err: e }, 'local storage failed; exiting');
         process.exit(74);
       },
+      (batch) => this.onWritten(batch),
     );
   }
 
@@ -308,6 +309,12 @@ export class WorkerNode {
     if (batch.some((e) => e.type === 'persist_prepared')) failpoint('worker.before_prepare_persist');
     if (batch.some((e) => e.type === 'persist_commit')) failpoint('worker.before_commit_apply');
     this.store.persist(batch, Date.now());
+  }
+
+  /** The batch is written, its fsync under way: commits are visible to reads, and the coordinator may answer its clients. */
+  private onWritten(batch: PersistEffect[]): void {
+    if (this.stopping) return;
+    for (const e of batch) if (e.type === 'persist_commit') this.dispatch({ type: 'applied', txid: e.txid });
   }
 
   /** The batch's fsync has returned: now, and only now, the core hears "durable". */

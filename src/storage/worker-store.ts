@@ -257,6 +257,19 @@ export class WorkerStore implements WorkerReadView {
     })();
   }
 
+  /**
+   * For the simulator's power cuts: writes from here on stay in one open SQLite transaction (reads
+   * on this connection see them, as they would see the OS's page cache) until settleWrites()
+   * keeps them (the fsync returned, or only the process died) or drops them (the power went).
+   */
+  holdWrites(): void {
+    if (!this.db.inTransaction) this.db.exec('BEGIN');
+  }
+
+  settleWrites(keep: boolean): void {
+    if (this.db.inTransaction) this.db.exec(keep ? 'COMMIT' : 'ROLLBACK');
+  }
+
   /** Makes every write so far durable (the WAL fsynced, off the event loop). */
   sync(): Promise<void> {
     return this.wal.sync();

@@ -221,6 +221,39 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.deepEqual(s.in_doubt, []);
   });
 
+  test('applied from every voter answers the client; the decision is kept until every voter acks it durable', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    assert.deepEqual(replies(co.from('w1', { type: 'applied', txid })), [], 'one voter applied is not enough');
+    const answered = co.from('w2', { type: 'applied', txid });
+    assert.deepEqual(replies(answered), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+    assert.deepEqual(ofType(answered, 'forget_decision'), [], 'not durable on the workers yet: the decision stays');
+    assert.deepEqual(replies(co.from('w1', ack(txid, 'commit'))), [], 'an ack after the answer answers nothing again');
+    assert.deepEqual(ofType(co.from('w1', ack(txid, 'commit')), 'forget_decision'), [], 'a repeated ack from the same voter is not the other one');
+    assert.deepEqual(ofType(co.from('w2', ack(txid, 'commit')), 'forget_decision'), [{ type: 'forget_decision', txid }]);
+  });
+
+  test('a voter that applied but never reports the commit durable is cut off after the lock timeout, and re-driven when it links', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    co.from('w1', { type: 'applied', txid });
+    co.from('w2', { type: 'applied', txid });
+    co.from('w1', ack(txid, 'commit'));
+    assert.deepEqual(ofType(co.tick(co.now + T - 1), 'unlink'), [], 'not before the lock timeout');
+    const cut = co.tick(co.now + 1);
+    assert.deepEqual(ofType(cut, 'unlink'), [{ type: 'unlink', worker: 'w2' }]);
+    assert.equal(co.workerState('w2'), 'down');
+    assert.equal(co.workerState('w1'), 'up');
+    co.linkUp('w2');
+    assert.deepEqual(sentTo(co.state('w2', 1), 'w2'), [{ type: 'commit', txid, cseq: 1 }], 'the commit is sent again');
+    assert.deepEqual(ofType(co.from('w2', ack(txid, 'commit')), 'forget_decision'), [{ type: 'forget_decision', txid }]);
+    assert.equal(co.workerState('w2'), 'up');
+  });
+
   test('commit sequence numbers increase per commit', () => {
     const co = new Co();
     co.addWorker('w1');

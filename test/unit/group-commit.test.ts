@@ -10,6 +10,8 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 class Harness {
   readonly written: string[][] = [];
   readonly durable: string[][] = [];
+  /** Batches reported written (visible), in the order they were. */
+  readonly reported: string[][] = [];
   readonly syncs: (() => void)[] = [];
   failed: unknown = null;
   readonly gc = new GroupCommit<string>(
@@ -21,6 +23,7 @@ class Harness {
     (e) => {
       this.failed = e;
     },
+    (b) => this.reported.push([...b]),
   );
 }
 
@@ -31,6 +34,7 @@ test('what arrives in one turn is one write; it is durable only once the fsync a
   assert.deepEqual(h.written, [], 'nothing is written in the same turn');
   await turn();
   assert.deepEqual(h.written, [['a', 'b']]);
+  assert.deepEqual(h.reported, [['a', 'b']], 'reported written as soon as it is, before its fsync returns');
   assert.equal(h.syncs.length, 1);
   assert.deepEqual(h.durable, []);
   h.syncs[0]?.();
@@ -71,6 +75,7 @@ test('a write nobody waits on does not cause an fsync: it rides with the next on
   await new Promise((r) => setTimeout(r, 80));
   assert.deepEqual(h.written, [['lazy', 'x'], ['later']]);
   assert.equal(h.syncs.length, 1, 'no fsync for it alone');
+  assert.deepEqual(h.reported, [['lazy', 'x']], 'a write nobody waits on is not reported');
 });
 
 test('a failed write or fsync stops everything and is reported', async () => {

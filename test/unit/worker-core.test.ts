@@ -162,6 +162,28 @@ describe('WorkerCore: one-shot prepare', () => {
     assert.deepEqual(h.store.getTweet('t1'), t);
   });
 
+  test('a commit written but not yet fsynced is reported applied (the client may be answered), then acked once durable', () => {
+    const h = new Harness();
+    const t = tw('t1');
+    h.prepared('tx1', [post(t)]);
+    const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 5 });
+    h.store.persist(c[0] as WorkerEffect);
+    assert.deepEqual(sends(h.core.handle({ type: 'applied', txid: 'tx1' }, 0)), [{ type: 'applied', txid: 'tx1' }]);
+    assert.equal(h.core.lockCount, 1, 'the locks are held until the commit is durable');
+    assert.deepEqual(h.core.preparedTxids(), ['tx1'], 'still reported as owed an outcome until durable');
+    assert.deepEqual(sends(h.core.handle({ type: 'durable', txid: 'tx1', what: 'commit' }, 0)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
+    assert.equal(h.core.lockCount, 0);
+  });
+
+  test('"applied" for anything but a committing transaction says nothing', () => {
+    const h = new Harness();
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'nobody' }, 0), []);
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'preparing: there is no commit to report');
+    h.durable(e);
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'prepared: there is no commit to report');
+  });
+
   test('several ops in one transaction are evaluated in order against each other', () => {
     const h = new Harness();
     const t = tw('t1');
