@@ -281,6 +281,12 @@ export class Simulation {
           if (owner !== undefined) this.at(this.netDelay(), () => owner(e.slot, e.reply));
           break;
         }
+        case 'reply_text': {
+          const owner = this.connOwner.get(e.conn);
+          const reply = JSON.parse(e.text) as Reply;
+          if (owner !== undefined) this.at(this.netDelay(), () => owner(e.slot, reply));
+          break;
+        }
         case 'send': {
           const l = this.links.get(e.worker);
           if (l !== undefined && l.up) this.toWorker(l, e.msg);
@@ -594,7 +600,7 @@ export class Simulation {
     const core = w.core;
     if (core === null) return;
     if (msg.type === 'read') {
-      this.toCoordinator(w, answerRead(w.store, core, msg.rid, msg.query));
+      this.toCoordinator(w, answerRead(w.store, core, msg.rid, msg.query, msg.reply_text === true));
     } else if (msg.type === 'install') {
       const r = applyInstall(w.store, core, msg);
       if (r === null) {

@@ -15,7 +15,7 @@
 // - nothing undecided outlives the lock timeout.
 
 import { strict as assert } from 'node:assert';
-import { encodeCursor, renderTweet } from './render.ts';
+import { renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
 import type {
   ClientRequest,
@@ -40,6 +40,8 @@ export type WorkerLinkState = 'up' | 'down' | 'joining';
 
 export type CoordinatorEffect =
   | { type: 'reply'; conn: number; slot: number; reply: Reply }
+  /** A reply already rendered as its line (a JSON object, no newline): a worker's read_text, passed on unparsed. */
+  | { type: 'reply_text'; conn: number; slot: number; text: string }
   /** A line outside the request/reply order: a change event to a subscriber. */
   | { type: 'push'; conn: number; line: ChangeEvent }
   | { type: 'send'; worker: string; msg: ToWorker }
@@ -650,6 +652,7 @@ export class CoordinatorCore {
         return;
       case 'read_result':
       case 'read_failed':
+      case 'read_text':
         this.onReadResult(m, msg);
         return;
       case 'installed':
@@ -1089,8 +1092,9 @@ export class CoordinatorCore {
     }
     const w = up[this.readRobin++ % up.length] as Member;
     const rid = this.nextRid++;
-    this.reads.set(rid, { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize });
-    this.send(w.id, { type: 'read', rid, query });
+    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize };
+    this.reads.set(rid, r);
+    this.send(w.id, readMessage(rid, r));
   }
 
   private retryRead(rid: number, r: PendingRead, now: number, why: string): void {
@@ -1106,11 +1110,12 @@ export class CoordinatorCore {
     }
     const id = this.nextRid++;
     r.tried.add(next.id);
-    this.reads.set(id, { ...r, worker: next.id, deadline: now + this.cfg.lockTimeoutMs });
-    this.send(next.id, { type: 'read', rid: id, query: r.query });
+    const again = { ...r, worker: next.id, deadline: now + this.cfg.lockTimeoutMs };
+    this.reads.set(id, again);
+    this.send(next.id, readMessage(id, again));
   }
 
-  private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' }>): void {
+  private onReadResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' | 'read_text' }>): void {
     const r = this.reads.get(msg.rid);
     if (r === undefined) {
       if (msg.type === 'read_result') this.onCopyPage(m, msg.rid, (msg.result as { rows: CopyRow[] }).rows);
@@ -1118,6 +1123,13 @@ export class CoordinatorCore {
     }
     if (r.worker !== m.id) return;
     this.reads.delete(msg.rid);
+    if (msg.type === 'read_text') {
+      // Asked for only when no overlay applies: the worker's line is the answer as it stands.
+      assert.ok(r.overlay === null && r.check === null, `read ${msg.rid} was answered as text but needs the coordinator's view`);
+      this.counters.reads++;
+      this.out.push({ type: 'reply_text', conn: r.conn, slot: r.slot, text: msg.text });
+      return;
+    }
     if (msg.type === 'read_failed') {
       if (r.check !== null) this.checkPart(r.check, m.id, { error: msg.error });
       else this.reply(r.conn, r.slot, { status: 'ERROR', code: 'INTERNAL', error: `worker ${m.id} failed to read: ${msg.error}` });
@@ -1147,10 +1159,7 @@ export class CoordinatorCore {
           }
           rows.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
         }
-        const page = rows.slice(0, r.pageSize);
-        const last = page[page.length - 1];
-        const next = rows.length > page.length && last !== undefined ? encodeCursor({ created_at: last.created_at, id: last.id }) : null;
-        return { status: 'OK', tweets: page.map(renderTweet), next };
+        return tweetsPage(rows, r.pageSize);
       }
       case 'get_tweet': {
         const t = (result as { tweet: Tweet | null }).tweet;
@@ -1223,6 +1232,12 @@ export class CoordinatorCore {
       },
     };
   }
+}
+
+/** A read as sent to a worker: get_tweets with nothing to overlay is answered as the client's line itself. */
+function readMessage(rid: number, r: PendingRead): ToWorker {
+  if (r.query.kind === 'get_tweets' && r.overlay === null && r.check === null) return { type: 'read', rid, query: r.query, reply_text: true };
+  return { type: 'read', rid, query: r.query };
 }
 
 function newMember(id: string, address: string): Member {

@@ -20,6 +20,17 @@ export function renderTweet(t: Tweet): TweetView {
   };
 }
 
+/**
+ * A page of the newest tweets as the client gets it: `rows` holds up to one more than the page
+ * (that one says whether a next page exists), newest first.
+ */
+export function tweetsPage(rows: readonly Tweet[], pageSize: number): { status: 'OK'; tweets: TweetView[]; next: string | null } {
+  const page = rows.slice(0, pageSize);
+  const last = page[page.length - 1];
+  const next = rows.length > page.length && last !== undefined ? encodeCursor({ created_at: last.created_at, id: last.id }) : null;
+  return { status: 'OK', tweets: page.map(renderTweet), next };
+}
+
 /** A cursor names the last tweet of a page: the next page starts just after it (older). */
 export function encodeCursor(c: Cursor): string {
   return Buffer.from(`${c.created_at}:${c.id}`, 'utf8').toString('base64url');

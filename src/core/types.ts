@@ -156,7 +156,11 @@ export type ToWorker =
   | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[] }
   | { type: 'commit'; txid: string; cseq: number }
   | { type: 'abort'; txid: string }
-  | { type: 'read'; rid: number; query: ReadQuery }
+  /**
+   * `reply_text`: answer a get_tweets with the client's reply line itself (read_text), which the
+   * coordinator passes on unparsed. Asked only when no commit is being applied (no overlay).
+   */
+  | { type: 'read'; rid: number; query: ReadQuery; reply_text?: boolean }
   | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
 
 export type FromWorker =
@@ -176,6 +180,8 @@ export type FromWorker =
   /** A prepared worker asking for the outcome it is waiting on. */
   | { type: 'query'; txid: string }
   | { type: 'read_result'; rid: number; result: unknown }
+  /** A read answered as the client's reply line (a JSON object, no newline), as asked by `reply_text`. */
+  | { type: 'read_text'; rid: number; text: string }
   | { type: 'read_failed'; rid: number; error: string }
   | { type: 'installed'; rid: number; done: boolean };
 

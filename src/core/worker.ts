@@ -94,6 +94,8 @@ interface WorkerTxn {
   cseq: number;
   /** Peers owed an answer once this transaction's abort is durable. */
   peerWaiters: string[];
+  /** The commit is written (visible, locks released), its fsync not yet returned. */
+  applied: boolean;
 }
 
 /** Persist effects: what the runtime writes, and reports back as `durable`, in order. */
@@ -146,6 +148,7 @@ export class WorkerCore {
         peers: p.peers,
         cseq: 0,
         peerWaiters: [],
+        applied: false,
       });
     }
   }
@@ -158,8 +161,14 @@ export class WorkerCore {
         break;
       case 'applied': {
         // The client may be answered now; the ack (the decision may be forgotten) waits for the fsync.
+        // The locks go now too: the next transaction on these keys must see this commit, and does.
+        // Were the write lost to a power cut, so would be anything written after it in the log.
         const t = this.txns.get(event.txid);
-        if (t !== undefined && t.phase === 'committing') this.send({ type: 'applied', txid: event.txid });
+        if (t !== undefined && t.phase === 'committing' && !t.applied) {
+          t.applied = true;
+          this.locks.releaseAll(t.txid);
+          this.send({ type: 'applied', txid: event.txid });
+        }
         break;
       }
       case 'durable':
@@ -189,11 +198,12 @@ export class WorkerCore {
     return [...this.txns.values()].filter((t) => t.phase === 'prepared' || t.phase === 'committing').map((t) => t.txid);
   }
 
-  /** Transactions that voted (or are voting) YES and write `key`: their lock must not be given away. */
+  /** Transactions that voted (or are voting) YES and write `key`, and have not applied it yet: their lock must not be given away. */
   votedHoldersOf(key: string): string[] {
     const out: string[] = [];
     for (const t of this.txns.values()) {
-      if ((t.phase === 'preparing' || t.phase === 'prepared' || t.phase === 'committing') && t.ops.some((op) => lockKeyOf(op) === key)) out.push(t.txid);
+      const holds = t.phase === 'preparing' || t.phase === 'prepared' || (t.phase === 'committing' && !t.applied);
+      if (holds && t.ops.some((op) => lockKeyOf(op) === key)) out.push(t.txid);
     }
     return out;
   }
@@ -535,6 +545,7 @@ export class WorkerCore {
       peers: [],
       cseq: 0,
       peerWaiters: [],
+      applied: false,
     };
     this.txns.set(txid, t);
     return t;

@@ -124,10 +124,28 @@ export class ClientConnection {
     } else {
       line = JSON.stringify(reply) + '\n';
     }
+    this.settle(slot, line);
+  }
+
+  private settle(slot: number, line: string): void {
     this.ready.set(slot, line);
     this.busy = false;
     this.release();
     this.startNext();
+  }
+
+  /** A reply already rendered as a JSON object (no newline): `req` is added without parsing it. */
+  deliverText(slot: number, text: string): void {
+    if (this.closed) return;
+    const req = this.reqIds.get(slot);
+    let line: string;
+    if (req !== undefined) {
+      this.reqIds.delete(slot);
+      line = `${text.slice(0, -1)},"req":${JSON.stringify(req)}}\n`;
+    } else {
+      line = text + '\n';
+    }
+    this.settle(slot, line);
   }
 
   /** A line outside the reply order (a change event); replies keep their own order around it. */

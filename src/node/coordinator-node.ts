@@ -71,6 +71,8 @@ class WorkerLink {
             this.retry();
           }
         },
+        // A text frame is a read answered as the client's reply line, tagged with its read id.
+        (rid, text) => this.onMessage({ type: 'read_text', rid, text }),
       );
       this.onUp();
     });
@@ -201,6 +203,9 @@ export class CoordinatorNode {
       switch (e.type) {
         case 'reply':
           this.conns.get(e.conn)?.deliver(e.slot, e.reply as Reply);
+          break;
+        case 'reply_text':
+          this.conns.get(e.conn)?.deliverText(e.slot, e.text);
           break;
         case 'push':
           this.conns.get(e.conn)?.push(e.line);

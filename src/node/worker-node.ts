@@ -234,7 +234,7 @@ export class WorkerNode {
     if (link !== this.link) return;
     switch (msg.type) {
       case 'read':
-        this.serveRead(link, msg.rid, msg.query);
+        this.serveRead(link, msg.rid, msg.query, msg.reply_text === true);
         return;
       case 'install':
         this.install(link, msg);
@@ -244,10 +244,11 @@ export class WorkerNode {
     }
   }
 
-  private serveRead(link: JsonLink, rid: number, q: ReadQuery): void {
-    const reply = answerRead(this.store, this.core, rid, q);
+  private serveRead(link: JsonLink, rid: number, q: ReadQuery, replyText: boolean): void {
+    const reply = answerRead(this.store, this.core, rid, q, replyText);
     if (reply.type === 'read_failed') this.log.error({ rid, err: reply.error }, 'read failed');
-    link.send(reply);
+    if (reply.type === 'read_text') link.sendText(rid, reply.text);
+    else link.send(reply);
   }
 
   private install(link: JsonLink, msg: Extract<ToWorker, { type: 'install' }>): void {

@@ -6,9 +6,10 @@ import type { WorkerCore } from '../core/worker.ts';
 import type { FromWorker, ReadQuery, ToWorker } from '../core/types.ts';
 import type { WorkerStore } from '../storage/worker-store.ts';
 
-export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q: ReadQuery): FromWorker {
+export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q: ReadQuery, replyText = false): FromWorker {
   let result: unknown;
   try {
+    if (replyText && q.kind === 'get_tweets') return { type: 'read_text', rid, text: store.tweetsReplyText(q.limit, q.before, q.username) };
     switch (q.kind) {
       case 'get_tweets':
         result = { tweets: store.getTweets(q.limit, q.before, q.username) };

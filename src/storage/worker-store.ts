@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
 import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
+import { tweetsPage } from '../core/render.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
@@ -17,6 +18,9 @@ interface TweetRow {
   updated_at: number | null;
 }
 
+/** Rendered pages kept between two changes of the data (the newest page is read far more than any other). */
+const MAX_RENDERED_PAGES = 64;
+
 /** Outcome records older than this are pruned; a coordinator never re-sends a decision that old. */
 export const OUTCOME_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
@@ -27,6 +31,11 @@ export class WorkerStore implements WorkerReadView {
   private readonly wal: WalSync;
   private readonly checkpointer: Checkpointer;
   private readonly q;
+  /**
+   * Reply lines of get_tweets, by query, valid until the data next changes: every write that
+   * changes what a read sees (a commit applied, a copy installed, a write dropped) clears it.
+   */
+  private readonly rendered = new Map<string, string>();
 
   /** `dataDir` ':memory:' keeps everything in memory (the simulator). */
   constructor(dataDir: string, newNodeId: () => string = () => `w-${randomBytes(4).toString('hex')}`) {
@@ -131,6 +140,7 @@ export class WorkerStore implements WorkerReadView {
   /** Writes a batch of protocol steps in one transaction; they are durable once sync() resolves after it (group commit). */
   persist(effects: readonly PersistEffect[], now: number): void {
     if (effects.length === 0) return;
+    if (effects.some((e) => e.type === 'persist_commit')) this.rendered.clear();
     this.db.transaction(() => {
       for (const e of effects) {
         switch (e.type) {
@@ -183,6 +193,21 @@ export class WorkerStore implements WorkerReadView {
       : this.q.newestOfBefore.all(username, before.created_at, before.created_at, before.id, limit);
   }
 
+  /**
+   * get_tweets as the client's reply line: `limit` is one more than the page (that row only says
+   * whether a next page exists). Rendered once until the data changes.
+   */
+  tweetsReplyText(limit: number, before: Cursor | null, username: string | null): string {
+    const key = `${limit}\u0000${before === null ? '' : `${before.created_at}\u0000${before.id}`}\u0000${username ?? '\u0001'}`;
+    let text = this.rendered.get(key);
+    if (text === undefined) {
+      text = JSON.stringify(tweetsPage(this.getTweets(limit, before, username), limit - 1));
+      if (this.rendered.size >= MAX_RENDERED_PAGES) this.rendered.clear();
+      this.rendered.set(key, text);
+    }
+    return text;
+  }
+
   /** Tweet count and a digest of all committed data (tweets and items): equal digests mean identical copies. */
   check(): { count: number; items: number; digest: string } {
     const h = createHash('sha256');
@@ -227,6 +252,7 @@ export class WorkerStore implements WorkerReadView {
 
   /** A page of a full copy from another worker. The first page replaces everything held. */
   install(rows: readonly CopyRow[], reset: boolean, done: boolean, maxCseq: number): void {
+    this.rendered.clear();
     this.db.transaction(() => {
       if (reset) this.db.exec('DELETE FROM tweets; DELETE FROM items');
       for (const r of rows) {
@@ -267,7 +293,9 @@ export class WorkerStore implements WorkerReadView {
   }
 
   settleWrites(keep: boolean): void {
-    if (this.db.inTransaction) this.db.exec(keep ? 'COMMIT' : 'ROLLBACK');
+    if (!this.db.inTransaction) return;
+    if (!keep) this.rendered.clear();
+    this.db.exec(keep ? 'COMMIT' : 'ROLLBACK');
   }
 
   /** Makes every write so far durable (the WAL fsynced, off the event loop). */

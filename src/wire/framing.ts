@@ -91,3 +91,41 @@ export class JsonStreamSplitter {
     return this.depth > 0;
   }
 }
+
+/**
+ * Newline-delimited frames, for the links between nodes: JSON.stringify never writes a raw
+ * newline, so a line is a frame, found with one indexOf per frame instead of a scan of every
+ * character. An unfinished line is kept as its parts (never re-joined until it ends).
+ */
+export class LineSplitter {
+  private parts: string[] = [];
+  private partLength = 0;
+
+  constructor(private readonly maxChars: number) {}
+
+  /** The lines the chunk completes (empty lines skipped); null once an unfinished line is over the limit. */
+  push(chunk: string): string[] | null {
+    const out: string[] = [];
+    let start = 0;
+    let nl = chunk.indexOf('\n');
+    if (nl !== -1 && this.parts.length > 0) {
+      this.parts.push(chunk.slice(0, nl));
+      out.push(this.parts.join(''));
+      this.parts = [];
+      this.partLength = 0;
+      start = nl + 1;
+      nl = chunk.indexOf('\n', start);
+    }
+    while (nl !== -1) {
+      if (nl > start) out.push(chunk.slice(start, nl));
+      start = nl + 1;
+      nl = chunk.indexOf('\n', start);
+    }
+    if (start < chunk.length) {
+      this.parts.push(start === 0 ? chunk : chunk.slice(start));
+      this.partLength += chunk.length - start;
+      if (this.partLength > this.maxChars) return null;
+    }
+    return out;
+  }
+}

@@ -898,6 +898,32 @@ describe('CoordinatorCore: reads', () => {
     assert.equal(field(last, 'next'), null);
   });
 
+  test('get_tweets with no commit being applied is answered with the worker\'s reply line, passed on as it is', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const m = only(sentTo(co.req(7, 1, { action: 'get_tweets', limit: 2, before: null, username: null }), 'w1'));
+    if (m.type !== 'read') return assert.fail('expected a read');
+    assert.equal(m.reply_text, true, 'the worker is asked for the line itself');
+    const text = '{"status":"OK","tweets":[],"next":null}';
+    const e = co.from('w1', { type: 'read_text', rid: m.rid, text });
+    assert.deepEqual(ofType(e, 'reply_text'), [{ type: 'reply_text', conn: 7, slot: 1, text }]);
+    assert.equal(co.status().counters.reads, 1);
+    assert.deepEqual(ofType(co.from('w1', { type: 'read_text', rid: m.rid, text }), 'reply_text'), [], 'a repeated answer answers nothing');
+  });
+
+  test('get_tweets while a commit is being applied asks for rows, to lay the commit over them', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    const out = only(sent(co.req(8, 1, { action: 'get_tweets', limit: 2, before: null, username: null })));
+    const m = out.msg;
+    if (m.type !== 'read') return assert.fail('expected a read');
+    assert.equal(m.reply_text, undefined);
+    const r = only(replies(co.from(out.worker, { type: 'read_result', rid: m.rid, result: { tweets: [] } }))).reply;
+    assert.deepEqual(field(r, 'tweets'), [renderTweet(tweet)], 'the committing post shows though the worker has not applied it yet');
+  });
+
   test('no up worker → ERROR UNAVAILABLE; a read whose worker goes down is retried on another', () => {
     const co = new Co();
     assert.equal(field(only(replies(co.req(7, 1, { action: 'get_tweet', id: 'x' }))).reply, 'code'), 'UNAVAILABLE');

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, type FrameResult } from '../../src/wire/framing.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, LineSplitter, type FrameResult } from '../../src/wire/framing.ts';
 
 function texts(results: FrameResult[]): string[] {
   return results.map((r) => {
@@ -170,4 +170,28 @@ describe('JsonStreamSplitter', () => {
       assert.equal(r[0]?.kind, 'error');
     },
   );
+});
+
+describe('LineSplitter (links between nodes)', () => {
+  const input = '{"type":"vote","txid":"1.1"}\n#7 {"status":"OK","tweets":[]}\n\n{"type":"ack","txid":"1.2","text":"a\\nb"}\n';
+  const expected = ['{"type":"vote","txid":"1.1"}', '#7 {"status":"OK","tweets":[]}', '{"type":"ack","txid":"1.2","text":"a\\nb"}'];
+
+  test('one line per frame, empty lines skipped', () => {
+    assert.deepEqual(new LineSplitter(1_000).push(input), expected);
+  });
+
+  test('split at every possible chunk boundary gives the same lines', () => {
+    for (let size = 1; size <= input.length; size++) {
+      const s = new LineSplitter(1_000);
+      const out: string[] = [];
+      for (let i = 0; i < input.length; i += size) out.push(...(s.push(input.slice(i, i + size)) ?? []));
+      assert.deepEqual(out, expected, `chunks of ${size}`);
+    }
+  });
+
+  test('an unfinished line over the limit is refused (null)', () => {
+    const s = new LineSplitter(10);
+    assert.deepEqual(s.push('0123456789'), []);
+    assert.equal(s.push('x'), null);
+  });
 });

@@ -168,11 +168,16 @@ describe('WorkerCore: one-shot prepare', () => {
     h.prepared('tx1', [post(t)]);
     const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 5 });
     h.store.persist(c[0] as WorkerEffect);
+    assert.equal(h.core.lockCount, 1, 'the locks are held until the commit is written');
     assert.deepEqual(sends(h.core.handle({ type: 'applied', txid: 'tx1' }, 0)), [{ type: 'applied', txid: 'tx1' }]);
-    assert.equal(h.core.lockCount, 1, 'the locks are held until the commit is durable');
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'said once');
+    assert.equal(h.core.lockCount, 0, 'written: the next transaction on the key may go ahead');
+    assert.deepEqual(h.core.votedHoldersOf('tweet:t1'), []);
     assert.deepEqual(h.core.preparedTxids(), ['tx1'], 'still reported as owed an outcome until durable');
+    const next = h.prepared('tx2', [upd('t1', 'edited', 'alice')]);
+    assert.deepEqual(next, [{ type: 'vote', txid: 'tx2', yes: true, results: [{ tweet: { ...t, content: 'edited', updated_at: 2_000 } }] }], 'it sees the commit');
     assert.deepEqual(sends(h.core.handle({ type: 'durable', txid: 'tx1', what: 'commit' }, 0)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
-    assert.equal(h.core.lockCount, 0);
+    assert.equal(h.core.lockCount, 1, 'the fsync of tx1 leaves tx2\'s lock alone');
   });
 
   test('"applied" for anything but a committing transaction says nothing', () => {
