@@ -316,6 +316,9 @@ export class WorkerNode {
   private onWritten(batch: PersistEffect[]): void {
     if (this.stopping) return;
     for (const e of batch) if (e.type === 'persist_commit') this.dispatch({ type: 'applied', txid: e.txid });
+    // This runs in the event loop's check phase, where a flush scheduled now would wait a whole
+    // turn: the client's answer is waiting on these, so they go out at once.
+    this.link?.flush();
   }
 
   /** The batch's fsync has returned: now, and only now, the core hears "durable". */

@@ -65,6 +65,10 @@ export class WorkerStore implements WorkerReadView {
       putTweet: this.db.prepare<[string, string, string, number, number | null]>(
         'INSERT INTO tweets (id, username, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET username = excluded.username, content = excluded.content, created_at = excluded.created_at, updated_at = excluded.updated_at',
       ),
+      /** A retried post of an existing tweet leaves the stored row as it is. */
+      postTweet: this.db.prepare<[string, string, string, number, number | null]>(
+        'INSERT INTO tweets (id, username, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+      ),
       updateTweet: this.db.prepare<[string, number, string]>('UPDATE tweets SET content = ?, updated_at = ? WHERE id = ?'),
       deleteTweet: this.db.prepare<[string]>('DELETE FROM tweets WHERE id = ?'),
       outcome: this.db.prepare<[string], { outcome: string; cseq: number | null }>('SELECT outcome, cseq FROM outcomes WHERE txid = ?'),
@@ -165,8 +169,7 @@ export class WorkerStore implements WorkerReadView {
     switch (op.kind) {
       case 'post': {
         const t = op.tweet;
-        // A retried post of an existing tweet leaves the stored row as it is.
-        if (this.q.getTweet.get(t.id) === undefined) this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+        this.q.postTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
         break;
       }
       case 'update':
