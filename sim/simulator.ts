@@ -729,8 +729,31 @@ export class Simulation {
       });
       return;
     }
-    const request: ClientRequest = this.rng.chance(0.5) ? { action: 'get_tweets', limit: 10, before: null, username: null } : { action: 'status' };
-    this.clientSend(c, request, () => after());
+    if (this.rng.chance(0.5)) {
+      this.clientSend(c, { action: 'status' }, () => after());
+      return;
+    }
+    const call = this.now;
+    this.clientSend(c, { action: 'get_tweets', limit: 10, before: null, username: null }, (r) => {
+      if (r !== null && r.status === 'OK') this.observePage(c.id, call, r);
+      after();
+    });
+  }
+
+  /**
+   * A page of the newest tweets, checked like reads of each tweet: every checked id on the page was
+   * read with that content, and, when the page is the last (no `next`), every checked id not on
+   * it was read as absent. (Each id is checked on its own, not the page as one snapshot.)
+   */
+  private observePage(client: number, call: number, r: Reply): void {
+    const page = r as { tweets?: { id: string; content: string }[]; next?: string | null };
+    const tweets = page.tweets ?? [];
+    for (const key of SINGLE_KEYS) {
+      const t = tweets.find((x) => x.id === key);
+      if (t === undefined && page.next !== null) continue;
+      const output: HistoryOp['output'] = t === undefined ? { status: 'fail', code: 'NOT_FOUND' } : { status: 'ok', content: t.content };
+      this.history.push({ client, key, input: { kind: 'get' }, call, ret: this.now, output });
+    }
   }
 
   // ---------------------------------------------------------------- faults

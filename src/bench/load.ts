@@ -157,7 +157,8 @@ export async function runLevel(address: string, workload: Workload, concurrency:
   const loop = async (client: number, c: Conn): Promise<void> => {
     const mine: string[] = [];
     let n = 0;
-    let rng = (client * 2654435761) >>> 0;
+    // xorshift32 never leaves 0: every client, client 0 included, starts elsewhere.
+    let rng = ((client + 1) * 2654435761) >>> 0;
     const random = (): number => {
       // xorshift32: cheap and reproducible per client; Math.random would do as well but costs more.
       rng ^= rng << 13;
