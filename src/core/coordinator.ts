@@ -145,6 +145,8 @@ interface PendingRead {
   overlay: Map<string, Tweet | null> | null;
   /** get_tweets: the page size the client asked for. */
   pageSize: number;
+  /** Commits decided before this read was sent (decisionCount then). */
+  decisions: number;
 }
 
 interface CheckAggregate {
@@ -162,6 +164,8 @@ export const LIMITS = {
   /** Change events kept (at least) for subscribers that resume with `since`. */
   recentEvents: 10_000,
   subscribers: 1_000,
+  /** Distinct get_tweets pages kept between two commits. */
+  cachedPages: 64,
 } as const;
 
 /** One line of the change feed. `seq` is the commit sequence number: it only grows, across restarts too. */
@@ -197,6 +201,14 @@ export class CoordinatorCore {
   private lastIdMs = 0;
   private nextRid = 1;
   private readRobin = 0;
+  /** Commits decided so far (in this process): the committed data changes only when this grows. */
+  private decisionCount = 0;
+  /**
+   * get_tweets reply lines, by query, as an up worker rendered them while nothing was committing
+   * and no commit had been decided since the read was sent: the committed data they show has not
+   * changed while no further commit is decided. Emptied by every decision.
+   */
+  private readonly pages = new Map<string, string>();
   private out: CoordinatorEffect[] = [];
   readonly counters = {
     commits: 0,
@@ -665,6 +677,8 @@ export class CoordinatorCore {
     const t = this.mustTxn(txid);
     assert.equal(t.phase, 'logging');
     const d: Decision = { txid, cseq: t.cseq, voters: t.voters, unacked: new Set(t.voters), at: now, ackDeadline: now + this.cfg.lockTimeoutMs };
+    this.decisionCount++;
+    this.pages.clear();
     this.decisions.set(txid, d);
     t.phase = 'committing';
     t.waiting = new Set();
@@ -1084,6 +1098,14 @@ export class CoordinatorCore {
       this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(this.members.size) });
       return;
     }
+    if (query.kind === 'get_tweets' && overlay === null) {
+      const page = this.pages.get(pageKey(query));
+      if (page !== undefined) {
+        this.counters.reads++;
+        this.out.push({ type: 'reply_text', conn, slot, text: page });
+        return;
+      }
+    }
     let pageSize = 0;
     if (query.kind === 'get_tweets') {
       pageSize = query.limit - 1;
@@ -1092,7 +1114,7 @@ export class CoordinatorCore {
     }
     const w = up[this.readRobin++ % up.length] as Member;
     const rid = this.nextRid++;
-    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize };
+    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize, decisions: this.decisionCount };
     this.reads.set(rid, r);
     this.send(w.id, readMessage(rid, r));
   }
@@ -1127,6 +1149,10 @@ export class CoordinatorCore {
       // Asked for only when no overlay applies: the worker's line is the answer as it stands.
       assert.ok(r.overlay === null && r.check === null, `read ${msg.rid} was answered as text but needs the coordinator's view`);
       this.counters.reads++;
+      if (r.query.kind === 'get_tweets' && r.decisions === this.decisionCount) {
+        if (this.pages.size >= LIMITS.cachedPages) this.pages.clear();
+        this.pages.set(pageKey(r.query), msg.text);
+      }
       this.out.push({ type: 'reply_text', conn: r.conn, slot: r.slot, text: msg.text });
       return;
     }
@@ -1185,7 +1211,7 @@ export class CoordinatorCore {
       }
       const rid = this.nextRid++;
       agg.outstanding++;
-      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), deadline: now + this.cfg.lockTimeoutMs, check: agg, overlay: null, pageSize: 0 });
+      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), deadline: now + this.cfg.lockTimeoutMs, check: agg, overlay: null, pageSize: 0, decisions: this.decisionCount });
       this.send(m.id, { type: 'read', rid, query: { kind: 'check' } });
     }
     if (agg.outstanding === 0) this.finishCheck(agg);
@@ -1232,6 +1258,10 @@ export class CoordinatorCore {
       },
     };
   }
+}
+
+function pageKey(q: Extract<ReadQuery, { kind: 'get_tweets' }>): string {
+  return `${q.limit}\u0000${q.before === null ? '' : `${q.before.created_at}\u0000${q.before.id}`}\u0000${q.username ?? '\u0001'}`;
 }
 
 /** A read as sent to a worker: get_tweets with nothing to overlay is answered as the client's line itself. */

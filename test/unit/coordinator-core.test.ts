@@ -911,6 +911,43 @@ describe('CoordinatorCore: reads', () => {
     assert.deepEqual(ofType(co.from('w1', { type: 'read_text', rid: m.rid, text }), 'reply_text'), [], 'a repeated answer answers nothing');
   });
 
+  test('the same get_tweets again, with no commit decided since, is answered from the last line without a worker', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: 'alice' });
+    const first = only(sent(ask(1)));
+    if (first.msg.type !== 'read') return assert.fail('expected a read');
+    const text = '{"status":"OK","tweets":[],"next":null}';
+    co.from(first.worker, { type: 'read_text', rid: first.msg.rid, text });
+    const again = ask(2);
+    assert.deepEqual(sent(again), [], 'no worker is asked');
+    assert.deepEqual(ofType(again, 'reply_text'), [{ type: 'reply_text', conn: 9, slot: 2, text }]);
+    assert.equal(sent(co.req(9, 3, { action: 'get_tweets', limit: 3, before: null, username: 'alice' })).length, 1, 'another page size is another query');
+    // A commit is decided: the kept line may be stale now.
+    co.from('w1', yes(txid, [{ tweet }]));
+    co.from('w2', yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    co.from('w1', { type: 'applied', txid });
+    co.from('w2', { type: 'applied', txid });
+    const after = only(sent(ask(4)));
+    if (after.msg.type !== 'read') return assert.fail('expected a read');
+    assert.equal(after.msg.reply_text, true);
+  });
+
+  test('a line that arrives after a commit was decided is passed on, but not kept', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const first = only(sentTo(ask(1), 'w1'));
+    if (first.type !== 'read') return assert.fail('expected a read');
+    const p = prepareOf(co.req(7, 1, postReq('t9')), 'w1');
+    co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
+    co.ev({ type: 'logged', txid: p.txid });
+    co.from('w1', { type: 'applied', txid: p.txid });
+    const text = '{"status":"OK","tweets":[],"next":null}';
+    assert.equal(ofType(co.from('w1', { type: 'read_text', rid: first.rid, text }), 'reply_text').length, 1);
+    assert.equal(sentTo(ask(2), 'w1').length, 1, 'read again from a worker');
+  });
+
   test('get_tweets while a commit is being applied asks for rows, to lay the commit over them', () => {
     const { co, txid, tweet } = clusterWithPost();
     co.from('w1', yes(txid, [{ tweet }]));
