@@ -64,6 +64,9 @@ export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } | 
 export interface FsyncCounts {
   coordinator: number;
   workers: number[];
+  /** Milliseconds spent in those fsyncs, in total, per node. */
+  coordinatorMs: number;
+  workersMs: number[];
 }
 
 export async function request(address: string, body: Record<string, unknown>): Promise<ApiReply> {
@@ -82,6 +85,8 @@ export async function fsyncCounts(address: string): Promise<FsyncCounts> {
   return {
     coordinator: (s.counters as { log_fsyncs?: number }).log_fsyncs ?? NaN,
     workers: (c.workers as { fsyncs?: number }[]).map((w) => w.fsyncs ?? NaN),
+    coordinatorMs: (s.counters as { log_fsync_ms?: number }).log_fsync_ms ?? NaN,
+    workersMs: (c.workers as { fsync_ms?: number }[]).map((w) => w.fsync_ms ?? NaN),
   };
 }
 

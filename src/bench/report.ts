@@ -13,6 +13,8 @@ export interface TweetdbRow extends LevelResult {
   workers: number;
   /** fsyncs per commit: the coordinator's log, then each worker. */
   fsyncsPerCommit: { coordinator: number; workers: number[] } | null;
+  /** Mean duration of one fsync during the level, in ms: the coordinator's log, then each worker. */
+  fsyncMeanMs: { coordinator: number; workers: number[] } | null;
   memory: NodeMemory[];
 }
 
@@ -40,16 +42,17 @@ function abortsText(a: Record<string, number>): string {
 /** The Markdown table (also printed to the terminal). */
 export function markdownTable(r: BenchReport): string {
   const lines = [
-    '| system | clients | commits/s | reads/s | aborts | p50 ms | p99 ms | p999 ms | fsyncs/commit (log; workers) | peak RSS MiB (coordinator; workers) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| system | clients | commits/s | reads/s | aborts | p50 ms | p99 ms | p999 ms | fsyncs/commit (log; workers) | mean fsync ms (log; workers) | peak RSS MiB (coordinator; workers) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of r.rows) {
     const f = row.fsyncsPerCommit === null ? '-' : `${row.fsyncsPerCommit.coordinator.toFixed(3)}; ${row.fsyncsPerCommit.workers.map((w) => w.toFixed(3)).join(', ')}`;
+    const fm = row.fsyncMeanMs === null ? '-' : `${ms(row.fsyncMeanMs.coordinator)}; ${row.fsyncMeanMs.workers.map(ms).join(', ')}`;
     const mem = row.memory.length === 0 ? '-' : row.memory.map((m) => m.peakRssMiB.toFixed(0)).join('; ');
-    lines.push(`| tweetdb (${row.workers} workers) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${mem} |`);
+    lines.push(`| tweetdb (${row.workers} workers) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${fm} | ${mem} |`);
   }
   for (const p of r.postgres) {
-    lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - |`);
+    lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - | - |`);
   }
   return lines.join('\n');
 }

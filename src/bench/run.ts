@@ -32,6 +32,14 @@ function perCommit(before: FsyncCounts, after: FsyncCounts, commits: number): Tw
   return { coordinator: r(after.coordinator, before.coordinator), workers: after.workers.map((w, i) => r(w, before.workers[i] ?? 0)) };
 }
 
+/** How long one fsync took on each node during the level, on average (null: none ran). */
+function meanFsync(before: FsyncCounts, after: FsyncCounts): TweetdbRow['fsyncMeanMs'] {
+  const mean = (ms: number, msBefore: number, n: number, nBefore: number): number => (n > nBefore ? Math.round(((ms - msBefore) / (n - nBefore)) * 100) / 100 : NaN);
+  const coordinator = mean(after.coordinatorMs, before.coordinatorMs, after.coordinator, before.coordinator);
+  const workers = after.workers.map((n, i) => mean(after.workersMs[i] ?? NaN, before.workersMs[i] ?? 0, n, before.workers[i] ?? 0));
+  return Number.isNaN(coordinator) && workers.every(Number.isNaN) ? null : { coordinator, workers };
+}
+
 export async function runBench(o: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const machine = describeMachine(tmpdir());
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; disk: ${machine.fsyncsPerSec.toLocaleString('en-US')} fsyncs/s one at a time`);
@@ -62,7 +70,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
         progress.update(t / o.seconds, `${o.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
       );
       const after = await fsyncCounts(address);
-      const full: TweetdbRow = { ...row, system: 'tweetdb', workers: after.workers.length, fsyncsPerCommit: perCommit(before, after, row.commits), memory: cluster?.memory() ?? [] };
+      const full: TweetdbRow = { ...row, system: 'tweetdb', workers: after.workers.length, fsyncsPerCommit: perCommit(before, after, row.commits), fsyncMeanMs: meanFsync(before, after), memory: cluster?.memory() ?? [] };
       report.rows.push(full);
       progress.done(`${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
     }

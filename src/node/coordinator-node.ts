@@ -133,7 +133,7 @@ export class CoordinatorNode {
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.fsyncs }) },
+      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.fsyncs, log_fsync_ms: Math.round(this.store.fsyncMs) }) },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');

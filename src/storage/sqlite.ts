@@ -48,11 +48,13 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** fsyncs a database's WAL file off the event loop; counts the fsyncs for status and the bench. */
+/** fsyncs a database's WAL file off the event loop; counts the fsyncs, and the time they took, for status and the bench. */
 export class WalSync {
   private handle: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;
   count = 0;
+  /** Milliseconds spent waiting for fsyncs to return, in total. */
+  totalMs = 0;
 
   /** `dbFile` ':memory:' needs no sync (the simulator's stores). */
   constructor(private readonly dbFile: string) {}
@@ -66,7 +68,9 @@ export class WalSync {
     // The WAL file lives as long as the connection; one handle serves every sync.
     this.opening ??= open(`${this.dbFile}-wal`, 'r');
     this.handle ??= await this.opening;
+    const started = performance.now();
     await this.handle.datasync();
+    this.totalMs += performance.now() - started;
     this.count++;
   }
 

@@ -310,6 +310,11 @@ export class WorkerStore implements WorkerReadView {
     return this.wal.count;
   }
 
+  /** Milliseconds spent in fsyncs so far (with `fsyncs`, their mean duration). */
+  get fsyncMs(): number {
+    return this.wal.totalMs;
+  }
+
   close(): void {
     this.checkpointer.stop();
     void this.wal.close();
