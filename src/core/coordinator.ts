@@ -15,6 +15,7 @@
 // - nothing undecided outlives the lock timeout.
 
 import { strict as assert } from 'node:assert';
+import { isDeepStrictEqual } from 'node:util';
 import { renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
 import type {
@@ -637,7 +638,7 @@ export class CoordinatorCore {
         }
         t.waiting.delete(worker);
         if (t.results === null) t.results = msg.results;
-        else if (JSON.stringify(t.results) !== JSON.stringify(msg.results)) {
+        else if (!isDeepStrictEqual(t.results, msg.results)) {
           this.out.push({ type: 'log', level: 'error', msg: 'workers computed different results for one transaction', data: { txid: t.txid, worker } });
         }
         if (t.waiting.size === 0) {

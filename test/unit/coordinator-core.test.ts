@@ -254,6 +254,16 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.equal(co.workerState('w2'), 'up');
   });
 
+  test('voters that computed different results are logged as an error; equal ones are not', () => {
+    const { co, txid, tweet } = clusterWithPost();
+    co.from('w1', yes(txid, [{ tweet }]));
+    const differs = co.from('w2', yes(txid, [{ tweet: { ...tweet, content: 'something else' } }]));
+    assert.deepEqual(ofType(differs, 'log').map((l) => [l.level, l.msg]), [['error', 'workers computed different results for one transaction']]);
+    const same = clusterWithPost(['w1', 'w2'], 't2');
+    same.co.from('w1', yes(same.txid, [{ tweet: same.tweet }]));
+    assert.deepEqual(ofType(same.co.from('w2', yes(same.txid, [{ tweet: { ...same.tweet } }])), 'log'), []);
+  });
+
   test('commit sequence numbers increase per commit', () => {
     const co = new Co();
     co.addWorker('w1');
