@@ -5,6 +5,7 @@
 // shares with the cluster.
 
 import { connect, type Socket } from 'node:net';
+import { LineSplitter } from '../wire/framing.ts';
 
 export const WORKLOADS = ['post', 'mixed', 'hot', 'read'] as const;
 export type Workload = (typeof WORKLOADS)[number];
@@ -31,17 +32,19 @@ const OK: Reply = { status: 'OK' };
 
 /** One connection: requests go out as lines, replies come back in order. */
 class Conn {
-  private buf = '';
+  /** A reply of 1,000 tweets is far below this; a longer line means something is wrong. */
+  private readonly lines = new LineSplitter(64 * 1024 * 1024);
   private readonly waiting: { resolve: (r: Reply | null) => void; body: boolean }[] = [];
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
     socket.on('data', (chunk: string) => {
-      this.buf += chunk;
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 1);
+      const lines = this.lines.push(chunk);
+      if (lines === null) {
+        socket.destroy(new Error('a reply line over 64 MiB'));
+        return;
+      }
+      for (const line of lines) {
         const w = this.waiting.shift();
         // Parsing 50 tweets only to learn "OK" would cost the load generator more than the server's answer.
         if (w !== undefined) w.resolve(!w.body && line.startsWith(OK_PREFIX) ? OK : (JSON.parse(line) as Reply));

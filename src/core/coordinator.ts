@@ -16,7 +16,7 @@
 
 import { strict as assert } from 'node:assert';
 import { isDeepStrictEqual } from 'node:util';
-import { renderTweet, tweetsPage } from './render.ts';
+import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
 import type {
   ClientRequest,
@@ -1068,6 +1068,11 @@ export class CoordinatorCore {
   // -------------------------------------------------------------------------
   // Reads: served by one up worker from its committed data; they never block on locks.
 
+  private anyWorkerUp(): boolean {
+    for (const m of this.members.values()) if (m.state === 'up') return true;
+    return false;
+  }
+
   private upWorkers(): Member[] {
     return [...this.members.values()].filter((m) => m.state === 'up');
   }
@@ -1094,8 +1099,8 @@ export class CoordinatorCore {
       this.reply(conn, slot, this.readReply({ query, overlay: null, pageSize: 0 }, { item: decidedItem.value }));
       return;
     }
-    const up = this.upWorkers();
-    if (up.length === 0) {
+    // No up worker, no read: not even of a page kept here, so that reads fail alike whatever they ask.
+    if (!this.anyWorkerUp()) {
       this.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(this.members.size) });
       return;
     }
@@ -1113,6 +1118,7 @@ export class CoordinatorCore {
       // Rows the overlay removes must not shorten the page: ask for as many more.
       if (overlay !== null) query = { ...query, limit: query.limit + overlay.size };
     }
+    const up = this.upWorkers();
     const w = up[this.readRobin++ % up.length] as Member;
     const rid = this.nextRid++;
     const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), deadline: now + this.cfg.lockTimeoutMs, check: null, overlay, pageSize, decisions: this.decisionCount };
@@ -1259,10 +1265,6 @@ export class CoordinatorCore {
       },
     };
   }
-}
-
-function pageKey(q: Extract<ReadQuery, { kind: 'get_tweets' }>): string {
-  return `${q.limit}\u0000${q.before === null ? '' : `${q.before.created_at}\u0000${q.before.id}`}\u0000${q.username ?? '\u0001'}`;
 }
 
 /** A read as sent to a worker: get_tweets with nothing to overlay is answered as the client's line itself. */

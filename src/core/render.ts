@@ -31,6 +31,11 @@ export function tweetsPage(rows: readonly Tweet[], pageSize: number): { status: 
   return { status: 'OK', tweets: page.map(renderTweet), next };
 }
 
+/** What names one page of get_tweets, for the copies of rendered pages kept by a worker and by the coordinator. */
+export function pageKey(q: { limit: number; before: Cursor | null; username: string | null }): string {
+  return `${q.limit}\u0000${q.before === null ? '' : `${q.before.created_at}\u0000${q.before.id}`}\u0000${q.username ?? '\u0001'}`;
+}
+
 /** A cursor names the last tweet of a page: the next page starts just after it (older). */
 export function encodeCursor(c: Cursor): string {
   return Buffer.from(`${c.created_at}:${c.id}`, 'utf8').toString('base64url');

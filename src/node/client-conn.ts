@@ -115,26 +115,10 @@ export class ClientConnection {
   }
 
   deliver(slot: number, reply: Reply): void {
-    if (this.closed) return;
-    const req = this.reqIds.get(slot);
-    let line: string;
-    if (req !== undefined) {
-      this.reqIds.delete(slot);
-      line = JSON.stringify({ ...reply, req }) + '\n';
-    } else {
-      line = JSON.stringify(reply) + '\n';
-    }
-    this.settle(slot, line);
+    this.deliverText(slot, JSON.stringify(reply));
   }
 
-  private settle(slot: number, line: string): void {
-    this.ready.set(slot, line);
-    this.busy = false;
-    this.release();
-    this.startNext();
-  }
-
-  /** A reply already rendered as a JSON object (no newline): `req` is added without parsing it. */
+  /** A reply rendered as a JSON object (never empty: it has a status; no newline): `req` goes in last, without parsing it. */
   deliverText(slot: number, text: string): void {
     if (this.closed) return;
     const req = this.reqIds.get(slot);
@@ -145,7 +129,10 @@ export class ClientConnection {
     } else {
       line = text + '\n';
     }
-    this.settle(slot, line);
+    this.ready.set(slot, line);
+    this.busy = false;
+    this.release();
+    this.startNext();
   }
 
   /** A line outside the reply order (a change event); replies keep their own order around it. */

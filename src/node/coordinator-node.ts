@@ -133,14 +133,14 @@ export class CoordinatorNode {
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.fsyncs, log_fsync_ms: Math.round(this.store.fsyncMs) }) },
+      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs) }) },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
     this.server = createServer({ allowHalfOpen: true }, (s) => this.onClient(s));
     this.commits = new GroupCommit<CoordinatorWrite>(
       (batch) => this.store.persist(batch),
-      () => this.store.sync(),
+      () => this.store.wal.sync(),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
@@ -263,10 +263,6 @@ export class CoordinatorNode {
     if (this.stopping) return;
     if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
     for (const w of writes) if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
-  }
-
-  get fsyncs(): number {
-    return this.store.fsyncs;
   }
 
   async stop(): Promise<void> {

@@ -77,7 +77,7 @@ export class WorkerNode {
     this.server = createServer((s) => this.onConnection(s));
     this.commits = new GroupCommit<PersistEffect>(
       (batch) => this.write(batch),
-      () => this.store.sync(),
+      () => this.store.wal.sync(),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'local storage failed; exiting');
@@ -260,7 +260,7 @@ export class WorkerNode {
       return;
     }
     // The page (and, with the last one, the commit sequence number it brings) must be durable before it is acknowledged.
-    this.store.sync().then(
+    this.store.wal.sync().then(
       () => {
         if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
         link.send(reply);
@@ -337,10 +337,6 @@ export class WorkerNode {
       this.lastLinkAt = Date.now();
       this.register();
     }
-  }
-
-  get fsyncs(): number {
-    return this.store.fsyncs;
   }
 
   async stop(): Promise<void> {

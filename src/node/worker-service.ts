@@ -21,7 +21,7 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
         result = { item: store.getItem(q.item_kind, q.key) };
         break;
       case 'check':
-        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.fsyncs, fsync_ms: Math.round(store.fsyncMs), resolved_by_peers: core.resolvedByPeers };
+        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.wal.count, fsync_ms: Math.round(store.wal.totalMs), resolved_by_peers: core.resolvedByPeers };
         break;
       case 'snapshot':
         result = { rows: store.snapshot(q.after, q.limit) };

@@ -15,8 +15,8 @@ export type CoordinatorWrite =
 
 export class CoordinatorStore {
   private readonly db: Db;
-  /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
-  private readonly wal: WalSync;
+  /** fsyncs the WAL off the event loop: a write is durable once wal.sync() resolves after it; counts and times them. */
+  readonly wal: WalSync;
   private readonly checkpointer: Checkpointer;
   private readonly q;
 
@@ -79,20 +79,6 @@ export class CoordinatorStore {
       }
       if (maxCseq >= 0) this.q.setMeta.run('last_cseq', String(maxCseq));
     })();
-  }
-
-  /** Makes every write so far durable (the WAL fsynced, off the event loop). */
-  sync(): Promise<void> {
-    return this.wal.sync();
-  }
-
-  get fsyncs(): number {
-    return this.wal.count;
-  }
-
-  /** Milliseconds spent in fsyncs so far (with `fsyncs`, their mean duration). */
-  get fsyncMs(): number {
-    return this.wal.totalMs;
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
 import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
-import { tweetsPage } from '../core/render.ts';
+import { pageKey, tweetsPage } from '../core/render.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
@@ -27,8 +27,8 @@ export const OUTCOME_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export class WorkerStore implements WorkerReadView {
   private readonly db: Db;
   readonly file: string;
-  /** fsyncs the WAL off the event loop: a write is durable once sync() resolves after it. */
-  private readonly wal: WalSync;
+  /** fsyncs the WAL off the event loop: a write is durable once wal.sync() resolves after it; counts and times them. */
+  readonly wal: WalSync;
   private readonly checkpointer: Checkpointer;
   private readonly q;
   /**
@@ -201,7 +201,7 @@ export class WorkerStore implements WorkerReadView {
    * whether a next page exists). Rendered once until the data changes.
    */
   tweetsReplyText(limit: number, before: Cursor | null, username: string | null): string {
-    const key = `${limit}\u0000${before === null ? '' : `${before.created_at}\u0000${before.id}`}\u0000${username ?? '\u0001'}`;
+    const key = pageKey({ limit, before, username });
     let text = this.rendered.get(key);
     if (text === undefined) {
       text = JSON.stringify(tweetsPage(this.getTweets(limit, before, username), limit - 1));
@@ -299,20 +299,6 @@ export class WorkerStore implements WorkerReadView {
     if (!this.db.inTransaction) return;
     if (!keep) this.rendered.clear();
     this.db.exec(keep ? 'COMMIT' : 'ROLLBACK');
-  }
-
-  /** Makes every write so far durable (the WAL fsynced, off the event loop). */
-  sync(): Promise<void> {
-    return this.wal.sync();
-  }
-
-  get fsyncs(): number {
-    return this.wal.count;
-  }
-
-  /** Milliseconds spent in fsyncs so far (with `fsyncs`, their mean duration). */
-  get fsyncMs(): number {
-    return this.wal.totalMs;
   }
 
   close(): void {

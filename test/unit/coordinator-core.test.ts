@@ -943,6 +943,18 @@ describe('CoordinatorCore: reads', () => {
     assert.equal(after.msg.reply_text, true);
   });
 
+  test('with no worker up, a kept page is not served either: the read is UNAVAILABLE like any other', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const first = only(sentTo(ask(1), 'w1'));
+    if (first.type !== 'read') return assert.fail('expected a read');
+    co.from('w1', { type: 'read_text', rid: first.rid, text: '{"status":"OK","tweets":[],"next":null}' });
+    assert.equal(ofType(ask(2), 'reply_text').length, 1, 'kept');
+    co.linkDown('w1');
+    assert.equal(field(only(replies(ask(3))).reply, 'code'), 'UNAVAILABLE');
+  });
+
   test('a line that arrives after a commit was decided is passed on, but not kept', () => {
     const co = new Co();
     co.addWorker('w1');

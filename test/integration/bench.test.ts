@@ -1,0 +1,115 @@
+// `tweetdb bench` as the README runs it: a fresh durable cluster, a short run at
+// two concurrencies, the table printed and the JSON, Markdown and SVG written;
+// and, where PostgreSQL's server binaries are installed, `--compare postgres`.
+// Nothing here asserts a speed: only that each figure was measured and reported.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, waitExit } from '../helpers/cluster.ts';
+import { findPostgres } from '../../src/bench/pg-cluster.ts';
+import type { BenchReport } from '../../src/bench/report.ts';
+
+const out = mkdtempSync(join(tmpdir(), 'tweetdb-bench-test-'));
+const spawned: ChildProcess[] = [];
+after(async () => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  await Promise.all(spawned.map((p) => waitExit(p)));
+  rmSync(out, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function bench(args: string[], timeoutMs = 120_000): Promise<Run> {
+  const p = spawn(process.execPath, [BIN, 'bench', '--seconds', '1', '--warmup', '0', '--out', out, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(p);
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`tweetdb bench did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function results(name: string): { report: BenchReport; md: string; svg: string } {
+  return {
+    report: JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as BenchReport,
+    md: readFileSync(join(out, `${name}.md`), 'utf8'),
+    svg: readFileSync(join(out, `${name}.svg`), 'utf8'),
+  };
+}
+
+test('bench post: a fresh cluster at 1 and 4 clients; every figure of each level measured, printed and written as JSON, Markdown and SVG', async () => {
+  const r = await bench(['--workload', 'post', '--concurrency', '1,4', '--name', 'post']);
+  assert.equal(r.code, 0, r.stderr);
+  const { report, md, svg } = results('post');
+  assert.ok(report.machine.cores > 0 && report.machine.fsyncsPerSec > 0, `the machine and its disk are described: ${JSON.stringify(report.machine)}`);
+  assert.deepEqual(report.rows.map((x) => x.concurrency), [1, 4]);
+  for (const row of report.rows) {
+    assert.ok(row.commits > 0 && row.commitsPerSec > 0, `commits were measured at ${row.concurrency} clients`);
+    assert.ok(row.p50Ms > 0 && row.p99Ms >= row.p50Ms && row.p999Ms >= row.p99Ms, 'latency percentiles in order');
+    assert.equal(row.workers, 2);
+    assert.ok(row.fsyncsPerCommit !== null && row.fsyncsPerCommit.coordinator > 0 && row.fsyncsPerCommit.workers.length === 2 && row.fsyncsPerCommit.workers.every((f) => f > 0), 'fsyncs per commit on each node');
+    assert.ok(row.fsyncMeanMs !== null && row.fsyncMeanMs.coordinator > 0 && row.fsyncMeanMs.workers.every((f) => f > 0), 'the mean fsync time of each node');
+    assert.deepEqual(row.memory.map((m) => m.node), ['coordinator', 'worker-1', 'worker-2']);
+    assert.ok(row.memory.every((m) => m.peakRssMiB > 0), 'peak RSS of each node');
+  }
+  assert.match(md, /\| tweetdb \(2 workers\) \| 4 \|/);
+  assert.match(md, /!\[throughput and p99 against concurrency\]\(post\.svg\)/);
+  assert.match(svg, /^<svg[^>]*>/);
+  assert.match(r.stdout, /\| tweetdb \(2 workers\) \| 1 \|/, 'the table is printed too');
+});
+
+test('bench read: the newest 50 of a preloaded store are read; no commits', async () => {
+  const r = await bench(['--workload', 'read', '--preload', '300', '--concurrency', '2', '--name', 'read']);
+  assert.equal(r.code, 0, r.stderr);
+  const { report } = results('read');
+  assert.equal(report.preload, 300);
+  const row = report.rows[0];
+  assert.ok(row !== undefined && row.reads > 0 && row.commits === 0, JSON.stringify(row));
+  assert.deepEqual(row.aborts, {});
+});
+
+let postgres: string | null = null;
+try {
+  findPostgres();
+} catch (e) {
+  postgres = (e as Error).message;
+}
+
+if (postgres !== null && process.env.TWEETDB_REQUIRE_POSTGRES === '1') {
+  test('PostgreSQL is required here (TWEETDB_REQUIRE_POSTGRES=1) and was not found', () => {
+    assert.fail(postgres ?? '');
+  });
+}
+
+// Without PostgreSQL (and not required) the comparison is skipped, saying why and how to install it.
+test('bench --compare postgres: the same post workload against PostgreSQL\'s two-phase commit, both rows and the ratio, and everything cleaned up', { skip: postgres ?? false }, async () => {
+  const r = await bench(['--workload', 'post', '--concurrency', '2', '--compare', 'postgres', '--name', 'pg'], 240_000);
+  assert.equal(r.code, 0, r.stderr);
+  const { report, md } = results('pg');
+  assert.equal(report.rows.length, 1);
+  assert.equal(report.postgres.length, 1, `the PostgreSQL row is there: ${r.stdout.slice(-2_000)}`);
+  const pg = report.postgres[0];
+  assert.ok(pg !== undefined && pg.concurrency === 2 && pg.commitsPerSec > 0 && pg.errors === 0, JSON.stringify(pg));
+  assert.match(md, /\| PostgreSQL 2PC \(2 clusters\) \| 2 \|/);
+  assert.match(md, /tweetdb \/ PostgreSQL 2PC, commits\/s: [\d.]+x at 2 clients/);
+  const removed = /PostgreSQL 2PC: both servers stopped, (\S+) removed/.exec(r.stdout);
+  assert.ok(removed !== null, 'it says it cleaned up');
+  assert.equal(existsSync(removed[1] as string), false, 'the temporary clusters are gone');
+});
