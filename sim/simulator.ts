@@ -304,7 +304,7 @@ export class Simulation {
           if (old !== undefined) this.breakLink(old, false);
           const l: Link = { member: e.worker, address: e.address, up: false, gen: 0, desired: true, backoff: 100, attemptScheduled: false };
           this.links.set(e.worker, l);
-          this.scheduleDial(l, 0);
+          this.scheduleDial(l, e.afterMs ?? 0);
           break;
         }
         case 'unlink': {

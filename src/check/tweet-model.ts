@@ -25,7 +25,7 @@ export type TweetOperation = Operation<TweetInput, TweetOutput>;
  * aborts, bad requests. INTERNAL is here too, though a caller unsure whether such an op
  * committed should record it as unknown instead.
  */
-const NO_EFFECT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['LOCKED', 'TIMEOUT', 'UNAVAILABLE', 'INVALID', 'TOO_LARGE', 'INTERNAL']);
+const NO_EFFECT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['LOCKED', 'TIMEOUT', 'UNAVAILABLE', 'UNAUTHENTICATED', 'INVALID', 'TOO_LARGE', 'INTERNAL']);
 
 type Effect = { ok: true; next: TweetState } | { ok: false; code: 'EXISTS' | 'NOT_FOUND' };
 

@@ -11,6 +11,7 @@ import { runStart } from './start.ts';
 import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
+import { ClusterKeyError, ensureClusterKeyFile, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -44,6 +45,29 @@ function count(v: string): number {
 function address(v: string): string {
   if (parseAddress(v) === null) throw new InvalidArgumentError('an address is HOST:PORT, for example 127.0.0.1:8571');
   return v;
+}
+
+const CLUSTER_KEY_HELP = 'file holding the cluster\'s shared secret (make one with `tweetdb secret`); every node of a cluster needs the same one, and a node bound to a non-loopback address refuses to start without it';
+
+/** The cluster key named by --cluster-key-file, or null when none is given (loopback only). */
+/** `tweetdb start`'s key: DATA/cluster.key, made on first start. */
+function ensureStartKey(data: string): string {
+  const path = resolve(data, 'cluster.key');
+  ensureClusterKeyFile(path);
+  return path;
+}
+
+function clusterKey(path: string | undefined): Buffer | null {
+  return path === undefined || path === '' ? null : readClusterKeyFile(resolve(path));
+}
+
+/** A problem with the set-up (a key file, say) is one line a person can act on, not a stack trace. */
+function setupError(e: unknown): never {
+  if (e instanceof ClusterKeyError) {
+    console.error(`tweetdb: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
 }
 
 /** Stops cleanly on SIGINT/SIGTERM. */
@@ -83,13 +107,20 @@ program
   .addOption(new Option('--host <host>', 'address to bind (the API is trusted: keep it private)').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/coordinator)').env('TWEETDB_DATA'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number }) => {
-    const node = new CoordinatorNode({
-      host: o.host,
-      port: o.port,
-      dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
-      lockTimeoutMs: Math.round(o.lockTimeout * 1000),
-    });
+  .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; clusterKeyFile?: string }) => {
+    let node: CoordinatorNode;
+    try {
+      node = new CoordinatorNode({
+        host: o.host,
+        port: o.port,
+        dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
+        lockTimeoutMs: Math.round(o.lockTimeout * 1000),
+        clusterKey: clusterKey(o.clusterKeyFile),
+      });
+    } catch (e) {
+      setupError(e);
+    }
     onSignals(() => node.stop());
     await node.start();
   });
@@ -102,14 +133,21 @@ program
   .addOption(new Option('--host <host>', 'address to bind').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--advertise <host:port>', 'address the coordinator should dial (default: the bound host:port)').argParser(address).env('TWEETDB_ADVERTISE'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/worker-PORT)').env('TWEETDB_DATA'))
-  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string }) => {
-    const node = new WorkerNode({
-      host: o.host,
-      port: p,
-      advertise: o.advertise ?? null,
-      coordinator: o.coordinator,
-      dataDir: resolve(o.data ?? join(DEFAULTS.data, `worker-${p}`)),
-    });
+  .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
+  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string; clusterKeyFile?: string }) => {
+    let node: WorkerNode;
+    try {
+      node = new WorkerNode({
+        host: o.host,
+        port: p,
+        advertise: o.advertise ?? null,
+        coordinator: o.coordinator,
+        dataDir: resolve(o.data ?? join(DEFAULTS.data, `worker-${p}`)),
+        clusterKey: clusterKey(o.clusterKeyFile),
+      });
+    } catch (e) {
+      setupError(e);
+    }
     onSignals(() => node.stop());
     await node.start();
   });
@@ -138,8 +176,22 @@ program
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--web-port <port>', 'port of the web app').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
   .addOption(new Option('--no-web', 'do not start the web app').env('TWEETDB_NO_WEB'))
-  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean }) => {
+  .addOption(new Option('--cluster-key-file <file>', 'the cluster key every node gets (default DATA/cluster.key, made with mode 0600 when missing)').env('TWEETDB_CLUSTER_KEY_FILE'))
+  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean; clusterKeyFile?: string }) => {
+    try {
+      // Made (or checked) here, once: every child reads it from the environment it inherits.
+      process.env.TWEETDB_CLUSTER_KEY_FILE = o.clusterKeyFile ?? ensureStartKey(o.data);
+    } catch (e) {
+      setupError(e);
+    }
     await runStart(o);
+  });
+
+program
+  .command('secret')
+  .description('print a new cluster key (256 random bits as hex): save it to a file (chmod 600) on every node and pass --cluster-key-file')
+  .action(() => {
+    process.stdout.write(newClusterKeyText());
   });
 
 program

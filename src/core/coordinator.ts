@@ -51,7 +51,7 @@ export type CoordinatorEffect =
   | { type: 'save_member'; id: string; address: string }
   | { type: 'remove_member'; id: string }
   /** Keep a connection open to this worker (reconnecting as needed), or stop. */
-  | { type: 'link'; worker: string; address: string }
+  | { type: 'link'; worker: string; address: string; afterMs?: number }
   | { type: 'unlink'; worker: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
@@ -168,6 +168,9 @@ export const LIMITS = {
   /** Distinct get_tweets pages kept between two commits. */
   cachedPages: 64,
 } as const;
+
+/** A link that reached another identity than the member's is dialled again after this long, not at once. */
+export const WRONG_IDENTITY_REDIAL_MS = 2_000;
 
 /** One line of the change feed. `seq` is the commit sequence number: it only grows, across restarts too. */
 export interface ChangeEvent {
@@ -876,10 +879,24 @@ export class CoordinatorCore {
   // -------------------------------------------------------------------------
   // Membership and links
 
+  /**
+   * Only authenticated workers reach this (the edge checks their proof of the cluster key), and
+   * still no registration may displace a member that is live: linked and answering as itself.
+   * A moved worker (same identity, new address) and a wiped one (new identity at a known
+   * address) are taken only once the member they replace has gone quiet.
+   */
   private onRegister(conn: number, slot: number, id: string, address: string, now: number): void {
     const existing = this.members.get(id);
     if (existing !== undefined) {
       if (existing.address !== address) {
+        if (isLive(existing)) {
+          this.reply(conn, slot, {
+            status: 'ERROR',
+            code: 'EXISTS',
+            error: `worker ${id} is live at ${existing.address}; a second process with its identity cannot register at ${address}: stop one of them (a copy of a data directory shares its identity)`,
+          });
+          return;
+        }
         existing.address = address;
         this.out.push({ type: 'save_member', id, address });
         this.out.push({ type: 'unlink', worker: id });
@@ -888,14 +905,23 @@ export class CoordinatorCore {
       this.reply(conn, slot, { status: 'OK', lock_timeout_s: this.cfg.lockTimeoutMs / 1000, id });
       return;
     }
-    // A new identity at a known address is that worker with a new data directory: it replaces the old one.
-    for (const old of [...this.members.values()]) {
-      if (old.address === address) this.removeMember(old, now);
+    // A new identity at a known address is that worker with a new data directory: it replaces the old one,
+    // but never one still live there (another process, or a worker another one is posing as).
+    const there = [...this.members.values()].filter((m) => m.address === address);
+    const live = there.find(isLive);
+    if (live !== undefined) {
+      this.reply(conn, slot, {
+        status: 'ERROR',
+        code: 'EXISTS',
+        error: `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`,
+      });
+      return;
     }
-    if (this.members.size >= LIMITS.maxWorkers) {
+    if (this.members.size - there.length >= LIMITS.maxWorkers) {
       this.reply(conn, slot, { status: 'ERROR', code: 'INVALID', error: `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes` });
       return;
     }
+    for (const old of there) this.removeMember(old, now);
     this.members.set(id, newMember(id, address));
     this.out.push({ type: 'save_member', id, address });
     this.out.push({ type: 'link', worker: id, address });
@@ -964,7 +990,8 @@ export class CoordinatorCore {
       // Another process answers at this address; it will register under its own identity.
       this.out.push({ type: 'log', level: 'warn', msg: `worker at ${m.address} answered as ${s.node_id}, expected ${m.id}` });
       this.out.push({ type: 'unlink', worker: m.id });
-      this.out.push({ type: 'link', worker: m.id, address: m.address });
+      // Dialled again later, not at once: a loop of instant redials would flood the log and both processes.
+      this.out.push({ type: 'link', worker: m.id, address: m.address, afterMs: WRONG_IDENTITY_REDIAL_MS });
       m.linked = false;
       m.state = 'down';
       return;
@@ -1271,6 +1298,11 @@ export class CoordinatorCore {
 function readMessage(rid: number, r: PendingRead): ToWorker {
   if (r.query.kind === 'get_tweets' && r.overlay === null && r.check === null) return { type: 'read', rid, query: r.query, reply_text: true };
   return { type: 'read', rid, query: r.query };
+}
+
+/** A member is live while linked and answering as itself: no registration may displace it. */
+function isLive(m: Member): boolean {
+  return m.linked && !m.helloPending;
 }
 
 function newMember(id: string, address: string): Member {

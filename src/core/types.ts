@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'TIMEOUT'
   | 'UNAVAILABLE'
+  | 'UNAUTHENTICATED'
   | 'INTERNAL';
 
 export interface Failure {

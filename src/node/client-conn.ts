@@ -187,6 +187,13 @@ export class ClientConnection {
     }
   }
 
+  /** Reads nothing more: answers what is pending, then closes (a refused node handshake). */
+  endAfterReplies(): void {
+    this.fatal = true;
+    this.inputEnded = true;
+    this.maybeEnd();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }

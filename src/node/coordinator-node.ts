@@ -12,12 +12,16 @@ import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
+import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
+import { checkProtectedMode } from './cluster-key.ts';
 
 export interface CoordinatorOptions {
   host: string;
   port: number;
   dataDir: string;
   lockTimeoutMs: number;
+  /** The cluster's shared secret (src/node/cluster-key.ts); null: no key, allowed on loopback only. */
+  clusterKey: Buffer | null;
   logger?: Logger;
 }
 
@@ -35,15 +39,28 @@ class WorkerLink {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private attempt: Socket | null = null;
+  private upSince = 0;
 
   constructor(
     readonly worker: string,
     readonly address: string,
+    private readonly key: Buffer | null,
+    private readonly log: Logger,
     private readonly onUp: () => void,
-    private readonly onMessage: (msg: FromWorker) => void,
+    private readonly onMessage: (msg: Record<string, unknown>) => void,
+    private readonly onText: (rid: number, text: string) => void,
     private readonly onDown: () => void,
+    firstDialAfterMs: number,
   ) {
-    this.dial();
+    if (firstDialAfterMs > 0) {
+      this.backoff = Math.min(firstDialAfterMs * 2, RECONNECT_MAX_MS);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.dial();
+      }, firstDialAfterMs);
+    } else {
+      this.dial();
+    }
   }
 
   private dial(): void {
@@ -55,31 +72,43 @@ class WorkerLink {
     const timer = setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
     s.once('connect', () => {
       clearTimeout(timer);
-      this.attempt = null;
       if (this.stopped) {
         s.destroy();
         return;
       }
-      this.backoff = RECONNECT_MIN_MS;
-      this.link = new JsonLink(
+      // The worker must prove it holds the cluster key before it is heard (src/node/link-auth.ts).
+      authenticateOutgoing(
         s,
-        (m) => this.onMessage(m as unknown as FromWorker),
-        () => {
-          this.link = null;
-          if (!this.stopped) {
-            this.onDown();
+        this.key,
+        'coordinator',
+        {
+          onMessage: (m) => this.onMessage(m),
+          // A text frame is a read answered as the client's reply line, tagged with its read id.
+          onText: (rid, text) => this.onText(rid, text),
+          onClose: (why) => {
+            const wasUp = this.link !== null;
+            this.link = null;
+            if (this.attempt === s) this.attempt = null;
+            if (!wasUp) this.log.warn({ worker: this.worker, address: this.address, why }, 'link to worker failed before it was authenticated');
+            if (this.stopped) return;
+            if (wasUp) this.onDown();
+            // A link that drops at once (a wrong identity or key at that address) backs off; a long-lived one starts over.
+            if (wasUp && Date.now() - this.upSince >= RECONNECT_MAX_MS) this.backoff = RECONNECT_MIN_MS;
             this.retry();
-          }
+          },
         },
-        // A text frame is a read answered as the client's reply line, tagged with its read id.
-        (rid, text) => this.onMessage({ type: 'read_text', rid, text }),
+        (link) => {
+          this.attempt = null;
+          this.link = link;
+          this.upSince = Date.now();
+          this.onUp();
+        },
       );
-      this.onUp();
     });
     s.once('error', () => undefined);
     s.once('close', () => {
       clearTimeout(timer);
-      if (this.attempt === s) {
+      if (this.attempt === s && this.link === null) {
         this.attempt = null;
         this.retry();
       }
@@ -121,6 +150,9 @@ export class CoordinatorNode {
   private readonly server: Server;
   private readonly conns = new Map<number, ClientConnection>();
   private readonly links = new Map<string, WorkerLink>();
+  /** Client connections half way through the node handshake, and those done: only these may register. */
+  private readonly handshakes = new Map<number, { theirs: string; ours: string }>();
+  private readonly nodeConns = new Set<number>();
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
   private ticker: NodeJS.Timeout | null = null;
@@ -130,6 +162,7 @@ export class CoordinatorNode {
   constructor(opts: CoordinatorOptions) {
     this.opts = opts;
     this.log = opts.logger ?? createLogger('coordinator');
+    checkProtectedMode(opts.host, opts.clusterKey, 'coordinator');
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     this.core = new CoordinatorCore(
@@ -170,6 +203,18 @@ export class CoordinatorNode {
     const id = this.nextConn++;
     const conn = new ClientConnection(id, s, {
       onRequest: (c, slot, body) => {
+        if (body.action === 'node_hello' || body.action === 'node_proof') {
+          this.onNodeHandshake(c, s, slot, body);
+          return;
+        }
+        if (body.action === 'register' && !this.nodeConns.has(c.id)) {
+          c.deliver(slot, {
+            status: 'ERROR',
+            code: 'UNAUTHENTICATED',
+            error: 'register is for worker processes that have proved they hold the cluster key (node_hello, node_proof); start a worker with `tweetdb worker --cluster-key-file FILE`',
+          });
+          return;
+        }
         const v = validateRequest(body);
         if (!v.ok) {
           c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
@@ -179,10 +224,49 @@ export class CoordinatorNode {
       },
       onClose: (c) => {
         this.conns.delete(c.id);
+        this.handshakes.delete(c.id);
+        this.nodeConns.delete(c.id);
         this.dispatch({ type: 'conn_closed', conn: c.id });
       },
     });
     this.conns.set(id, conn);
+  }
+
+  /**
+   * A worker proves it holds the cluster key on the client port before it may register
+   * (src/node/link-auth.ts has the handshake; here it travels as two requests):
+   *   {"action":"node_hello","role":"worker","nonce":NA} -> {"status":"OK","nonce":NB,"proof":...}
+   *   {"action":"node_proof","proof":...}                 -> {"status":"OK"}, or ERROR and the connection closes
+   */
+  private onNodeHandshake(c: ClientConnection, s: Socket, slot: number, body: Record<string, unknown>): void {
+    const refuse = (error: string): void => {
+      this.handshakes.delete(c.id);
+      this.log.warn({ conn: c.id, remote: s.remoteAddress, why: error }, 'node authentication refused');
+      c.deliver(slot, { status: 'ERROR', code: 'UNAUTHENTICATED', error });
+      c.endAfterReplies();
+    };
+    if (body.action === 'node_hello') {
+      if (body.role !== 'worker' || !isNonce(body.nonce) || Object.keys(body).some((k) => !['action', 'role', 'nonce', 'req'].includes(k))) {
+        refuse('node_hello takes {"role":"worker","nonce":64 hex digits}');
+        return;
+      }
+      const ours = newNonce();
+      this.handshakes.set(c.id, { theirs: body.nonce, ours });
+      c.deliver(slot, { status: 'OK', nonce: ours, proof: linkProof(this.opts.clusterKey, 'responder', 'worker', body.nonce, ours, channelBinding(s)) });
+      return;
+    }
+    const h = this.handshakes.get(c.id);
+    this.handshakes.delete(c.id);
+    if (h === undefined) {
+      refuse('node_proof must follow node_hello on the same connection');
+      return;
+    }
+    if (!proofMatches(body.proof, linkProof(this.opts.clusterKey, 'initiator', 'worker', h.theirs, h.ours, channelBinding(s)))) {
+      refuse('the proof does not match this cluster\'s key: check --cluster-key-file on the worker and the coordinator');
+      return;
+    }
+    this.nodeConns.add(c.id);
+    c.deliver(slot, { status: 'OK' });
   }
 
   private dispatch(event: CoordinatorEvent): void {
@@ -238,9 +322,13 @@ export class CoordinatorNode {
           const l = new WorkerLink(
             worker,
             e.address,
+            this.opts.clusterKey,
+            this.log,
             () => this.dispatch({ type: 'link_up', worker }),
-            (msg) => this.dispatch({ type: 'worker_message', worker, msg }),
+            (msg) => this.dispatch({ type: 'worker_message', worker, msg: msg as unknown as FromWorker }),
+            (rid, text) => this.dispatch({ type: 'worker_message', worker, msg: { type: 'read_text', rid, text } }),
             () => this.dispatch({ type: 'link_down', worker }),
+            e.afterMs ?? 0,
           );
           this.links.set(worker, l);
           break;

@@ -2,15 +2,27 @@
 // object, or a text frame `#TAG TEXT` whose text is passed on unparsed (a read
 // answered as the client's reply line). Writes made in one turn of the event
 // loop go out in one socket write (several protocol messages per write).
+//
+// A link starts with a small line limit: until the peer has proved it holds the
+// cluster key (src/node/link-auth.ts), nothing it sends may cost much memory.
 
 import type { Socket } from 'node:net';
 import { LineSplitter } from '../wire/framing.ts';
 
 /** Peer messages may carry a page of a full copy; they get a larger limit than client requests. */
 export const PEER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The longest line a peer may send before it is authenticated: the handshake's messages are far smaller. */
+export const UNAUTHENTICATED_MAX_MESSAGE_BYTES = 1024;
 
 const TEXT_FRAME = 0x23; /* # */
 const OBJECT_FRAME = 0x7b; /* { */
+
+export interface LinkHandlers {
+  onMessage: (msg: Record<string, unknown>) => void;
+  onClose: (why: string) => void;
+  /** Where text frames go; a link without it refuses them (the peer is confused). */
+  onText?: (tag: number, text: string) => void;
+}
 
 export class JsonLink {
   readonly socket: Socket;
@@ -18,19 +30,20 @@ export class JsonLink {
   private outbox: string[] = [];
   private flushScheduled = false;
   private closed = false;
-  private readonly onCloseCb: (why: string) => void;
+  /** Swapped once the handshake is over: from the handshake's to the protocol's. */
+  handlers: LinkHandlers;
+  /** Why the link closed, once it has. */
+  closedWhy = '';
 
-  /** `onText`: where text frames go; a link without it refuses them (the peer is confused). */
-  constructor(
-    socket: Socket,
-    onMessage: (msg: Record<string, unknown>) => void,
-    onClose: (why: string) => void,
-    onText: ((tag: number, text: string) => void) | null = null,
-    maxBytes = PEER_MAX_MESSAGE_BYTES,
-  ) {
+  constructor(socket: Socket, handlers: LinkHandlers, maxBytes = UNAUTHENTICATED_MAX_MESSAGE_BYTES) {
     this.socket = socket;
-    this.onCloseCb = onClose;
+    this.handlers = handlers;
     this.splitter = new LineSplitter(maxBytes);
+    let limit = maxBytes;
+    this.raiseLimit = (n: number): void => {
+      limit = n;
+      this.splitter.setLimit(n);
+    };
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5_000);
@@ -38,11 +51,12 @@ export class JsonLink {
       if (this.closed) return;
       const lines = this.splitter.push(chunk);
       if (lines === null) {
-        this.close(`bad message from peer: larger than ${maxBytes} bytes`);
+        this.close(`bad message from peer: larger than ${limit} bytes`);
         return;
       }
       for (const line of lines) {
         const kind = line.charCodeAt(0);
+        const onText = this.handlers.onText;
         if (kind === OBJECT_FRAME) {
           let msg: unknown;
           try {
@@ -51,8 +65,12 @@ export class JsonLink {
             this.close('bad JSON from peer');
             return;
           }
-          onMessage(msg as Record<string, unknown>);
-        } else if (kind === TEXT_FRAME && onText !== null) {
+          if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+            this.close('bad message from peer: not a JSON object');
+            return;
+          }
+          this.handlers.onMessage(msg as Record<string, unknown>);
+        } else if (kind === TEXT_FRAME && onText !== undefined) {
           const space = line.indexOf(' ');
           const tag = Number(line.slice(1, space));
           if (space < 2 || !Number.isSafeInteger(tag)) {
@@ -71,9 +89,13 @@ export class JsonLink {
     socket.on('close', () => {
       if (this.closed) return;
       this.closed = true;
-      onClose('connection closed');
+      this.closedWhy = 'connection closed';
+      this.handlers.onClose('connection closed');
     });
   }
+
+  /** Raises (or lowers) the longest line accepted from the peer. */
+  readonly raiseLimit: (maxBytes: number) => void;
 
   get isClosed(): boolean {
     return this.closed;
@@ -109,7 +131,8 @@ export class JsonLink {
   close(why: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedWhy = why;
     this.socket.destroy();
-    this.onCloseCb(why);
+    this.handlers.onClose(why);
   }
 }

@@ -2,9 +2,10 @@
 // with the coordinator until it answers, stores its copy in SQLite, and drives
 // the pure WorkerCore. Reads are served straight from committed data.
 //
-// Connections to its port are of two kinds, told apart by their first message:
-// the coordinator's link opens with `hello`; another worker asking for an
-// outcome (cooperative termination) opens with `peer_query`.
+// Connections to its port are of two kinds, told apart by the role the dialler
+// proves in the authentication handshake (src/node/link-auth.ts): the
+// coordinator's link, or another worker asking for an outcome (cooperative
+// termination). Nothing else is read from a connection before that proof.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
@@ -17,6 +18,8 @@ import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
 import { TweetdbClient } from './client.ts';
 import { createLogger, type Logger } from './log.ts';
+import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, proofMatches, isNonce } from './link-auth.ts';
+import { checkProtectedMode } from './cluster-key.ts';
 
 export interface WorkerOptions {
   host: string;
@@ -25,6 +28,8 @@ export interface WorkerOptions {
   advertise: string | null;
   coordinator: string;
   dataDir: string;
+  /** The cluster's shared secret (src/node/cluster-key.ts); null: no key, allowed on loopback only. */
+  clusterKey: Buffer | null;
   logger?: Logger;
 }
 
@@ -36,8 +41,6 @@ const RELINK_AFTER_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Until the coordinator says otherwise (in its hello), the lock timeout a worker assumes. */
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
-/** A connection that has said nothing within this time is closed. */
-const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
 /** Links to other workers, opened when a question is to be asked. */
 const MAX_PEER_LINKS = 64;
 const PEER_CONNECT_TIMEOUT_MS = 2_000;
@@ -69,6 +72,7 @@ export class WorkerNode {
   constructor(opts: WorkerOptions) {
     this.opts = opts;
     this.log = opts.logger ?? createLogger('worker');
+    checkProtectedMode(opts.host, opts.clusterKey, 'worker');
     this.store = new WorkerStore(opts.dataDir);
     const recovered = this.store.recover();
     this.store.pruneOutcomes(Date.now());
@@ -117,6 +121,7 @@ export class WorkerNode {
       try {
         const c = await TweetdbClient.connect(this.opts.coordinator, 2_000);
         try {
+          await this.proveKey(c);
           const r = await c.request({ action: 'register', worker: { id: this.nodeId, address: this.advertised } }, 5_000);
           if (r.status !== 'OK') throw new Error(`${r.code}: ${r.error}`);
           this.registered = true;
@@ -136,46 +141,56 @@ export class WorkerNode {
     this.registerTimer = setTimeout(() => void attempt(), 0);
   }
 
-  /** A new connection is the coordinator's or a peer's: its first message says which. */
+  /**
+   * The node handshake on the coordinator's client port (see CoordinatorNode.onNodeHandshake):
+   * the coordinator proves the key first, then we do; only then may we register.
+   */
+  private async proveKey(c: TweetdbClient): Promise<void> {
+    const ours = newNonce();
+    const hello = await c.request({ action: 'node_hello', role: 'worker', nonce: ours }, 5_000);
+    if (hello.status !== 'OK') throw new Error(`${hello.code}: ${hello.error}`);
+    const binding = Buffer.alloc(0);
+    if (!isNonce(hello.nonce) || !proofMatches(hello.proof, linkProof(this.opts.clusterKey, 'responder', 'worker', ours, hello.nonce, binding))) {
+      throw new Error(`the coordinator at ${this.opts.coordinator} does not hold this cluster's key; check --cluster-key-file on both`);
+    }
+    const done = await c.request({ action: 'node_proof', proof: linkProof(this.opts.clusterKey, 'initiator', 'worker', ours, hello.nonce, binding) }, 5_000);
+    if (done.status !== 'OK') throw new Error(`${done.code}: ${done.error}`);
+  }
+
+  /** A new connection is the coordinator's or a peer's: the role it proves in the handshake says which. */
   private onConnection(s: Socket): void {
     if (this.stopping) {
       s.destroy();
       return;
     }
-    let kind: 'unknown' | 'coordinator' | 'peer' = 'unknown';
-    let route = '';
-    const silent = setTimeout(() => {
-      if (kind === 'unknown') link.close('said nothing');
-    }, FIRST_MESSAGE_TIMEOUT_MS);
-    const link: JsonLink = new JsonLink(
+    authenticateIncoming(
       s,
-      (m) => {
-        if (kind === 'unknown') {
-          clearTimeout(silent);
-          if (m.type === 'peer_query') {
-            kind = 'peer';
-            route = `in:${this.nextPeerIn++}`;
-            this.peerIn.set(route, link);
-          } else {
-            kind = 'coordinator';
-            this.adoptCoordinatorLink(link);
-          }
+      this.opts.clusterKey,
+      (role, link) => {
+        if (role === 'peer') {
+          const route = `in:${this.nextPeerIn++}`;
+          this.peerIn.set(route, link);
+          return {
+            onMessage: (m) => {
+              if (m.type === 'peer_query') this.dispatch({ type: 'peer_query', route, msg: m as unknown as PeerQuery });
+            },
+            onClose: () => this.peerIn.delete(route),
+          };
         }
-        if (kind === 'peer') {
-          if (m.type === 'peer_query') this.dispatch({ type: 'peer_query', route, msg: m as unknown as PeerQuery });
-          return;
-        }
-        this.onMessage(link, m as unknown as ToWorker);
+        if (role !== 'coordinator') return null;
+        this.adoptCoordinatorLink(link);
+        return {
+          onMessage: (m) => this.onMessage(link, m as unknown as ToWorker),
+          onClose: () => {
+            if (this.link === link) {
+              this.link = null;
+              this.lastLinkAt = Date.now();
+              this.dispatch({ type: 'link_down' });
+            }
+          },
+        };
       },
-      () => {
-        clearTimeout(silent);
-        if (kind === 'peer') this.peerIn.delete(route);
-        if (kind === 'coordinator' && this.link === link) {
-          this.link = null;
-          this.lastLinkAt = Date.now();
-          this.dispatch({ type: 'link_down' });
-        }
-      },
+      (why) => this.log.warn({ remote: s.remoteAddress, why }, 'a connection was refused before it was authenticated'),
     );
   }
 
@@ -216,17 +231,24 @@ export class WorkerNode {
         s.destroy();
         return;
       }
-      const link: JsonLink = new JsonLink(
+      authenticateOutgoing(
         s,
-        (m) => {
-          if (m.type === 'peer_answer') this.dispatch({ type: 'peer_answer', msg: m as unknown as PeerAnswer });
+        this.opts.clusterKey,
+        'peer',
+        {
+          onMessage: (m) => {
+            if (m.type === 'peer_answer') this.dispatch({ type: 'peer_answer', msg: m as unknown as PeerAnswer });
+          },
+          onClose: (why) => {
+            if (this.peerOut.get(address)?.socket === s) this.peerOut.delete(address);
+            else this.log.warn({ peer: address, why }, 'link to another worker failed before it was authenticated');
+          },
         },
-        () => {
-          if (this.peerOut.get(address) === link) this.peerOut.delete(address);
+        (link) => {
+          this.peerOut.set(address, link);
+          link.send(msg);
         },
       );
-      this.peerOut.set(address, link);
-      link.send(msg);
     });
   }
 

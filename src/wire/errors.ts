@@ -12,6 +12,7 @@ export const ERROR_CODES: Record<ErrorCode, { status: 'ABORT' | 'ERROR'; meaning
   FORBIDDEN: { status: 'ABORT', meaning: '`username` given and not the author', action: 'only the author may change a tweet' },
   TIMEOUT: { status: 'ABORT', meaning: 'the transaction exceeded the lock timeout and was aborted', action: 'retry; keep transactions shorter than the lock timeout' },
   UNAVAILABLE: { status: 'ABORT', meaning: 'a worker (named) or the coordinator\'s log could not be reached in time', action: 'retry when `status` shows every worker up' },
+  UNAUTHENTICATED: { status: 'ERROR', meaning: 'the action needs a proof of the cluster key (node actions such as register) or the client token, and the connection has none', action: 'workers: pass the same --cluster-key-file as the coordinator; clients: send {"action":"auth","token":...} first' },
   INTERNAL: { status: 'ERROR', meaning: 'a bug: logged with a trace id that the reply carries', action: 'report it with the trace id' },
 };
 

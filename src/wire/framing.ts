@@ -101,7 +101,12 @@ export class LineSplitter {
   private parts: string[] = [];
   private partLength = 0;
 
-  constructor(private readonly maxChars: number) {}
+  constructor(private maxChars: number) {}
+
+  /** Changes the longest line accepted from now on (a link raises it once its peer is authenticated). */
+  setLimit(maxChars: number): void {
+    this.maxChars = maxChars;
+  }
 
   /** The lines the chunk completes (empty lines skipped); null once an unfinished line is over the limit. */
   push(chunk: string): string[] | null {
@@ -109,6 +114,7 @@ export class LineSplitter {
     let start = 0;
     let nl = chunk.indexOf('\n');
     if (nl !== -1 && this.parts.length > 0) {
+      if (this.partLength + nl > this.maxChars) return null;
       this.parts.push(chunk.slice(0, nl));
       out.push(this.parts.join(''));
       this.parts = [];
@@ -117,6 +123,7 @@ export class LineSplitter {
       nl = chunk.indexOf('\n', start);
     }
     while (nl !== -1) {
+      if (nl - start > this.maxChars) return null;
       if (nl > start) out.push(chunk.slice(start, nl));
       start = nl + 1;
       nl = chunk.indexOf('\n', start);

@@ -2,13 +2,14 @@
 // Every process is started from bin/tweetdb.js exactly as a user would start it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
+import { newClusterKeyText } from '../../src/node/cluster-key.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 
@@ -68,6 +69,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Extra environment for one node, by name ('coordinator', 'worker-1', ...): failpoints, say. */
   nodeEnv?: Record<string, Record<string, string>>;
+  /** Run without a cluster key (loopback's open mode); by default every test cluster has its own key. */
+  noKey?: boolean;
 }
 
 export class Cluster {
@@ -77,9 +80,19 @@ export class Cluster {
   private readonly clients: TweetdbClient[] = [];
   private readonly opts: ClusterOptions;
 
+  /** The cluster key file every node of this cluster is given (null with `noKey`). */
+  readonly keyFile: string | null;
+
   private constructor(opts: ClusterOptions) {
-    this.opts = opts;
     this.dir = mkdtempSync(join(tmpdir(), 'tweetdb-test-'));
+    this.keyFile = opts.noKey === true ? null : join(this.dir, 'cluster.key');
+    if (this.keyFile !== null) writeFileSync(this.keyFile, newClusterKeyText(), { mode: 0o600 });
+    this.opts = { ...opts, env: { ...this.keyEnv, ...opts.env } };
+  }
+
+  /** The environment that hands this cluster's key to a node. */
+  get keyEnv(): Record<string, string> {
+    return this.keyFile === null ? {} : { TWEETDB_CLUSTER_KEY_FILE: this.keyFile };
   }
 
   static async start(opts: ClusterOptions = {}): Promise<Cluster> {
@@ -126,7 +139,8 @@ export class Cluster {
     const port = node.address.slice(node.address.lastIndexOf(':') + 1);
     if (args[0] === 'worker') args[1] = port;
     else args[args.indexOf('--port') + 1] = port;
-    const fresh = await spawnNode(node.name, args, env ?? node.env);
+    // The cluster's key goes with every start, whatever else the environment is.
+    const fresh = await spawnNode(node.name, args, { ...this.keyEnv, ...(env ?? node.env) });
     if (node === this.coordinator) this.coordinator = fresh;
     const wi = this.workers.indexOf(node);
     if (wi >= 0) this.workers[wi] = fresh;

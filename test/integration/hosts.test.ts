@@ -85,7 +85,7 @@ test('a worker bound to 127.0.0.5 with --advertise 127.0.0.5:<port> is listed un
   clusters.push(cluster);
   const port = await freePort('127.0.0.5');
   const advertised = `127.0.0.5:${port}`;
-  const w = await spawnNode('worker-adv', ['worker', String(port), '--host', '127.0.0.5', '--advertise', advertised, '--coordinator', cluster.address, '--data', join(cluster.dir, 'worker-adv')]);
+  const w = await spawnNode('worker-adv', ['worker', String(port), '--host', '127.0.0.5', '--advertise', advertised, '--coordinator', cluster.address, '--data', join(cluster.dir, 'worker-adv')], cluster.keyEnv);
   procs.push(w);
   assert.equal(w.address, advertised);
   await cluster.waitAllUp(1);
@@ -123,7 +123,7 @@ test('the coordinator dials the advertised address, not the bound one: a worker 
   assert.ok(ra !== null && typeof ra === 'object');
   const advertised = `127.0.0.6:${ra.port}`;
 
-  const w = await spawnNode('worker-relayed', ['worker', String(workerPort), '--host', '127.0.0.5', '--advertise', advertised, '--coordinator', cluster.address, '--data', join(cluster.dir, 'worker-relayed')]);
+  const w = await spawnNode('worker-relayed', ['worker', String(workerPort), '--host', '127.0.0.5', '--advertise', advertised, '--coordinator', cluster.address, '--data', join(cluster.dir, 'worker-relayed')], cluster.keyEnv);
   procs.push(w);
   assert.equal(w.address, `127.0.0.5:${workerPort}`, 'it binds 127.0.0.5');
   await cluster.waitAllUp(1);

@@ -59,7 +59,7 @@ async function startCluster(): Promise<Setup> {
     proxies.push(proxy);
     const args = ['worker', String(port), '--host', '127.0.0.1', '--advertise', proxy.address, '--coordinator', cluster.address, '--data', join(cluster.dir, 'worker-2')];
     try {
-      w2 = await spawnNode('worker-2', args);
+      w2 = await spawnNode('worker-2', args, cluster.keyEnv);
     } catch (e) {
       // Someone took the port between our probe and the worker's bind: try another.
       if (attempt >= 3) throw e;

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CoordinatorCore,
+  WRONG_IDENTITY_REDIAL_MS,
   type CoordinatorEffect,
   type CoordinatorEvent,
   type RecoveredCoordinator,
@@ -140,20 +141,35 @@ describe('CoordinatorCore: membership', () => {
     assert.equal(co.workerState('w1'), 'up');
   });
 
-  test('re-registering the same id at the same address changes nothing; at a new address it relinks', () => {
+  test('re-registering the same id at the same address changes nothing; at a new address it relinks once the old link is gone', () => {
     const co = new Co();
     co.addWorker('w1');
     const same = co.register('w1');
     assert.equal(only(replies(same)).reply.status, 'OK');
     assert.deepEqual(same.filter((e) => e.type !== 'reply'), []);
+    co.linkDown('w1');
     const moved = co.register('w1', '10.0.0.9:1234');
     assert.deepEqual(moved.filter((e) => e.type !== 'reply').map((e) => e.type), ['save_member', 'unlink', 'link']);
     assert.equal(co.status().workers[0]?.address, '10.0.0.9:1234');
   });
 
-  test('a new identity at a known address replaces the old member', () => {
+  test('a live member is never displaced: its id at another address, or another id at its address, is refused with EXISTS', () => {
     const co = new Co();
     co.addWorker('w1');
+    const moved = co.register('w1', '10.0.0.9:1234');
+    assert.equal(only(replies(moved)).reply.status, 'ERROR');
+    assert.equal(field(only(replies(moved)).reply, 'code'), 'EXISTS');
+    assert.deepEqual(moved.filter((e) => e.type !== 'reply'), []);
+    const other = co.register('w1-new', addr('w1'));
+    assert.equal(field(only(replies(other)).reply, 'code'), 'EXISTS');
+    assert.deepEqual(other.filter((e) => e.type !== 'reply'), []);
+    assert.deepEqual(co.status().workers.map((w) => [w.id, w.address, w.state]), [['w1', addr('w1'), 'up']]);
+  });
+
+  test('a new identity at a known address replaces the old member once that one is down', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.linkDown('w1');
     const r = co.register('w1-new', addr('w1'));
     assert.ok(ofType(r, 'remove_member').some((e) => e.id === 'w1'));
     assert.ok(ofType(r, 'unlink').some((e) => e.worker === 'w1'));
@@ -175,6 +191,8 @@ describe('CoordinatorCore: membership', () => {
     const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0 });
     assert.deepEqual(e.filter((x) => x.type !== 'log').map((x) => x.type), ['unlink', 'link']);
     assert.equal(co.workerState('w1'), 'down');
+    // Dialled again after a pause, not at once: instant redials flooded the log (1,800 warnings a second).
+    assert.equal(ofType(e, 'link')[0]?.afterMs, WRONG_IDENTITY_REDIAL_MS);
   });
 
   test('messages from a worker that is not linked are ignored', () => {

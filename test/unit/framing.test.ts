@@ -194,4 +194,18 @@ describe('LineSplitter (links between nodes)', () => {
     assert.deepEqual(s.push('0123456789'), []);
     assert.equal(s.push('x'), null);
   });
+
+  test('a finished line over the limit is refused too, whether it came in one chunk or in parts', () => {
+    assert.equal(new LineSplitter(10).push('0123456789x\n'), null);
+    assert.deepEqual(new LineSplitter(10).push('0123456789\n'), ['0123456789']);
+    const s = new LineSplitter(10);
+    assert.deepEqual(s.push('01234'), []);
+    assert.equal(s.push('56789x\n'), null);
+  });
+
+  test('the limit can be raised once the peer is trusted (an authenticated link)', () => {
+    const s = new LineSplitter(4);
+    s.setLimit(100);
+    assert.deepEqual(s.push('0123456789\n'), ['0123456789']);
+  });
 });
