@@ -12,6 +12,7 @@
 
 import { LIMITS } from '../core/coordinator.ts';
 import { ERROR_CODES } from './errors.ts';
+import { DEFAULT_MAX_REQUEST_BYTES } from './framing.ts';
 import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS, parseAddress } from './validate.ts';
 import {
   ITEM_KINDS,
@@ -62,6 +63,14 @@ export const NODE_MAX_READ_TEXT_CHARS = 4 * 1024 * 1024;
 export const NODE_MAX_ERROR_CHARS = 4_096;
 /** Characters of a worker address (HOST:PORT): a DNS name is at most 253. */
 export const NODE_MAX_ADDRESS_CHARS = 300;
+/**
+ * Characters of the tweet id in a get_tweets cursor (`before`). A client sends the cursor, and
+ * src/wire/validate.ts checks only that it decodes: its id may be anything up to the client
+ * request limit, with control characters. A stricter rule here would let any client close the
+ * coordinator's link to a worker with one read, so the id is checked only for its length and
+ * well-formedness (the worker only compares it in SQL).
+ */
+export const NODE_MAX_CURSOR_ID_CHARS = DEFAULT_MAX_REQUEST_BYTES;
 /** Nesting depth of an item's value: the value object itself is depth 1. */
 export const ITEM_VALUE_MAX_DEPTH = 32;
 /** The lock timeout a hello may set, in ms: the CLI allows at most 3,600 s. */
@@ -410,7 +419,10 @@ function readQuery(v: unknown, path: string): ReadQuery {
         const c = object(b, bp);
         fields(c, ['created_at', 'id'], `${bp}.`);
         time(get(c, 'created_at'), `${bp}.created_at`);
-        tweetId(get(c, 'id'), `${bp}.id`);
+        const id = get(c, 'id');
+        if (typeof id !== 'string' || id.length === 0 || id.length > NODE_MAX_CURSOR_ID_CHARS || !wellFormed(id)) {
+          throw new Invalid(`field "${bp}.id" must be a well-formed string of 1 to ${NODE_MAX_CURSOR_ID_CHARS} characters`);
+        }
       });
       nullOr(get(o, 'username'), `${p}username`, username);
       break;

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   ITEM_VALUE_MAX_DEPTH,
   NODE_MAX_COPY_ROWS,
+  NODE_MAX_CURSOR_ID_CHARS,
   NODE_MAX_ERROR_CHARS,
   NODE_MAX_LOCK_TIMEOUT_MS,
   NODE_MAX_OPS,
@@ -19,7 +20,8 @@ import {
   readResultMatches,
   type Parsed,
 } from '../../src/wire/node-messages.ts';
-import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS } from '../../src/wire/validate.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS, validateRequest } from '../../src/wire/validate.ts';
+import { encodeCursor } from '../../src/core/render.ts';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../../src/core/worker.ts';
 import { WorkerStore } from '../../src/storage/worker-store.ts';
@@ -336,6 +338,7 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['commit cseq 0', 'to', null, { type: 'commit', txid: '1.1', cseq: 0 }, 'cseq'],
   ['read rid 0', 'to', null, { type: 'read', rid: 0, query: { kind: 'check' } }, 'rid'],
   ['get_tweets limit', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS, before: null, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS + 1, before: null, username: null } }, 'query.limit'],
+  ['a cursor id of any characters a client may send', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 2, before: { created_at: 1, id: `\u0001${'x'.repeat(NODE_MAX_CURSOR_ID_CHARS - 1)}` }, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 2, before: { created_at: 1, id: 'x'.repeat(NODE_MAX_CURSOR_ID_CHARS + 1) }, username: null } }, 'query.before.id'],
   ['get_tweets limit 0', 'to', null, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 0, before: null, username: null } }, 'query.limit'],
   ['snapshot limit', 'to', { type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: NODE_MAX_COPY_ROWS } }, { type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: NODE_MAX_COPY_ROWS + 1 } }, 'query.limit'],
   ['a snapshot cursor of no kind', 'to', null, { type: 'read', rid: 1, query: { kind: 'snapshot', after: 'x\u0000t1', limit: 10 } }, 'query.after'],
@@ -804,4 +807,53 @@ test('every message of a few simulator seeds (faults on) passes its parser', () 
   assert.deepEqual(problems, []);
   // (Copies are not among them: the simulator's workers never lose their data; the scenario above sends them.)
   for (const t of ['to hello', 'to lock', 'to prepare', 'to commit', 'to abort', 'to read', 'from state', 'from vote', 'from ack', 'from read_result', 'from read_text', 'peer peer_query', 'peer peer_answer']) assert.ok(seen.has(t), `the seeds sent no ${t}`);
+});
+
+test('whatever a client may send, the coordinator forwards only what the worker parser accepts (well-formed strings, item values at most 32 deep)', () => {
+  // If validate.ts let through something the node parsers refuse, one client request would close
+  // the coordinator's link to every worker. Lone surrogates and deeper item values are left out:
+  // src/wire/validate.ts refuses them with #10 item 5, and must (see the report).
+  const str = (max: number): fc.Arbitrary<string> => fc.oneof(fc.string({ unit: 'binary', maxLength: max }), fc.string({ unit: 'grapheme', minLength: max - 2, maxLength: max + 2 }));
+  const id = fc.oneof(str(ID_MAX_CHARS + 1), fc.nat(), fc.constant(null));
+  const name = str(USERNAME_MAX_CHARS + 1);
+  const text = str(CONTENT_MAX_CODE_POINTS + 1);
+  const value = fc.dictionary(str(20), fc.jsonValue({ maxDepth: 6 }), { maxKeys: 8 });
+  const kind = fc.constantFrom('user', 'session');
+  const write = fc.oneof(
+    fc.record({ action: fc.constant('post'), tweet: fc.record({ id, username: name, content: text }) }),
+    fc.record({ action: fc.constant('update'), tweet: fc.record({ id, username: fc.oneof(name, fc.constant(null)), content: text }) }),
+    fc.record({ action: fc.constant('delete'), tweet: fc.record({ id, username: fc.oneof(name, fc.constant(null)) }) }),
+    fc.record({ action: fc.constant('put_item'), item: fc.record({ kind, key: id, value }), if_absent: fc.boolean() }),
+    fc.record({ action: fc.constant('delete_item'), item: fc.record({ kind, key: id }) }),
+  );
+  const cursor = fc.tuple(fc.nat(), fc.string({ unit: 'binary', minLength: 1, maxLength: 300 })).map(([created_at, cid]) => encodeCursor({ created_at, id: cid }));
+  const request = fc.oneof(
+    write,
+    fc.record({ action: fc.constant('transaction'), ops: fc.array(write, { minLength: 1, maxLength: 5 }) }),
+    fc.record({ action: fc.constant('get_tweets'), limit: fc.integer({ min: 1, max: 1000 }), before: fc.oneof(cursor, fc.constant(null)), username: fc.oneof(name, fc.constant(null)) }),
+    fc.record({ action: fc.constant('get_tweet'), tweet: fc.record({ id }) }),
+    fc.record({ action: fc.constant('get_item'), item: fc.record({ kind, key: id }) }),
+    fc.constant({ action: 'check' }),
+  );
+  let forwarded = 0;
+  fc.assert(
+    fc.property(request, (body) => {
+      const v = validateRequest(body as Record<string, unknown>);
+      if (!v.ok) return;
+      const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100 }, { epoch: 1, last_cseq: 0, members: [], decisions: [] });
+      for (const w of ['w1', 'w2']) {
+        core.handle({ type: 'request', conn: 1, slot: 0, request: { action: 'register', worker: { id: w, address: `127.0.0.1:${w === 'w1' ? 9001 : 9002}` } } }, 1_000);
+        core.handle({ type: 'link_up', worker: w }, 1_000);
+        core.handle({ type: 'worker_message', worker: w, msg: { type: 'state', node_id: w, prepared: [], max_cseq: 0 } }, 1_000);
+      }
+      for (const e of core.handle({ type: 'request', conn: 2, slot: 0, request: v.request }, 2_000)) {
+        if (e.type !== 'send') continue;
+        forwarded++;
+        const r = parseToWorker(wire(e.msg));
+        assert.ok(r.ok, `${JSON.stringify(body).slice(0, 200)} was accepted from a client, but the worker refuses what it became: ${r.ok ? '' : r.error}`);
+      }
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(forwarded > 300, `only ${forwarded} messages were forwarded`);
 });
