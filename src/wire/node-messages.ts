@@ -1,0 +1,709 @@
+// Validators for every message between nodes: coordinator -> worker (ToWorker), worker ->
+// coordinator (FromWorker) and worker <-> worker (PeerQuery, PeerAnswer). A message reaches a
+// core only once it has exactly the shape the cores build: its type known, no unknown field,
+// every field of its type and within its limit, every string well formed (no lone surrogate).
+// A message that fails is refused with a sentence naming the message type and the field; the
+// runtime closes the link and logs it. Nothing here throws, whatever the input, and the cost is
+// linear in the size of the input (each value is looked at once; lists are measured before
+// they are walked).
+//
+// The input is a value from JSON.parse: plain objects, arrays, strings, numbers, booleans and
+// null. A valid message is returned as it came (not copied), typed.
+
+import { LIMITS } from '../core/coordinator.ts';
+import { ERROR_CODES } from './errors.ts';
+import { DEFAULT_MAX_REQUEST_BYTES } from './framing.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS, parseAddress } from './validate.ts';
+import {
+  ITEM_KINDS,
+  type CopyRow,
+  type ErrorCode,
+  type FromWorker,
+  type Item,
+  type ItemKind,
+  type Op,
+  type OpResult,
+  type Peer,
+  type PeerAnswer,
+  type PeerQuery,
+  type ReadQuery,
+  type ToWorker,
+  type Tweet,
+} from '../core/types.ts';
+
+// ---------------------------------------------------------------------------
+// Limits. Each is a bound on what an honest node sends, with room to spare.
+
+/** Writes in one prepare: the coordinator's transaction limit. */
+export const NODE_MAX_OPS = LIMITS.opsPerTransaction;
+/** Voters named in one prepare: every worker of the cluster votes, and a cluster has at most this many. */
+export const NODE_MAX_VOTERS = LIMITS.maxWorkers;
+/**
+ * Prepared transactions one worker reports in its `state`: each holds locks and waits for the
+ * coordinator; a worker with more is not one this coordinator drove (each is ~35 bytes: 3.5 MB).
+ */
+export const NODE_MAX_PREPARED = 100_000;
+/**
+ * Rows in one page of a full copy (a snapshot read, its answer, an install). The coordinator
+ * asks 2,000 a page (src/node/coordinator-node.ts); five times that is allowed.
+ */
+export const NODE_MAX_COPY_ROWS = 10_000;
+/**
+ * Tweets one get_tweets read may ask for and be answered with. A client page is at most 1,000
+ * tweets and the coordinator asks one more; while commits are being applied it also asks for as
+ * many more as they wrote (the overlay), which this leaves room for.
+ */
+export const NODE_MAX_READ_TWEETS = 1_001 + 10_000;
+/**
+ * Characters (UTF-16 units) of a read answered as the client's reply line (read_text): a page of
+ * at most 1,000 tweets, each at most ~2,200 characters as JSON even with every character escaped.
+ */
+export const NODE_MAX_READ_TEXT_CHARS = 4 * 1024 * 1024;
+/** Characters of an error sentence in lock_refused, vote and read_failed. */
+export const NODE_MAX_ERROR_CHARS = 4_096;
+/** Characters of a worker address (HOST:PORT): a DNS name is at most 253. */
+export const NODE_MAX_ADDRESS_CHARS = 300;
+/**
+ * Characters of the tweet id in a get_tweets cursor (`before`). A client sends the cursor, and
+ * src/wire/validate.ts checks only that it decodes: its id may be anything up to the client
+ * request limit, with control characters. A stricter rule here would let any client close the
+ * coordinator's link to a worker with one read, so the id is checked only for its length and
+ * well-formedness (the worker only compares it in SQL).
+ */
+export const NODE_MAX_CURSOR_ID_CHARS = DEFAULT_MAX_REQUEST_BYTES;
+/** Nesting depth of an item's value: the value object itself is depth 1. */
+export const ITEM_VALUE_MAX_DEPTH = 32;
+/** The lock timeout a hello may set, in ms: the CLI allows at most 3,600 s. */
+export const NODE_MAX_LOCK_TIMEOUT_MS = 3_600_000;
+/** A worker's identity (as `register` accepts it). */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A transaction id as the coordinator makes them: its epoch, a dot, a counter (each a safe integer). */
+export const TXID_PATTERN = /^[0-9]{1,16}\.[0-9]{1,16}$/;
+/** Most characters of the `error` a parser returns; input is never echoed beyond a short excerpt. */
+export const PARSE_ERROR_MAX_CHARS = 200;
+
+export type Parsed<T> = { ok: true; msg: T } | { ok: false; error: string };
+
+/** The shapes of a read_result's `result`, one per ReadQuery kind. */
+export interface CheckResult {
+  count: number;
+  items: number;
+  digest: string;
+  prepared: number;
+  locks: number;
+  max_cseq: number;
+  fsyncs: number;
+  fsync_ms: number;
+  resolved_by_peers: number;
+}
+export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { rows: CopyRow[] };
+
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'installed'] as const;
+const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers'] as const;
+
+class Invalid extends Error {}
+
+type Obj = Record<string, unknown>;
+
+// ---------------------------------------------------------------------------
+// Entry points
+
+export function parseToWorker(raw: unknown): Parsed<ToWorker> {
+  return run(raw, TO_WORKER_TYPES, toWorker);
+}
+
+export function parseFromWorker(raw: unknown): Parsed<FromWorker> {
+  return run(raw, FROM_WORKER_TYPES, fromWorker);
+}
+
+export function parsePeerQuery(raw: unknown): Parsed<PeerQuery> {
+  return run(raw, ['peer_query'], (o) => {
+    fields(o, ['type', 'txid', 'to']);
+    txid(o, 'txid');
+    nodeId(o, 'to');
+    return o as unknown as PeerQuery;
+  });
+}
+
+export function parsePeerAnswer(raw: unknown): Parsed<PeerAnswer> {
+  return run(raw, ['peer_answer'], (o) => {
+    fields(o, ['type', 'txid', 'from', 'outcome', 'cseq']);
+    txid(o, 'txid');
+    nodeId(o, 'from');
+    oneOf(o, 'outcome', ['commit', 'abort', 'unknown']);
+    count(o, 'cseq');
+    return o as unknown as PeerAnswer;
+  });
+}
+
+/** Is `result` (a read_result's, already parsed) the shape a read of this kind is answered with? */
+export function readResultMatches(kind: ReadQuery['kind'], result: unknown): boolean {
+  if (!isObj(result)) return false;
+  switch (kind) {
+    case 'get_tweets':
+      return has(result, 'tweets');
+    case 'get_tweet':
+      return has(result, 'tweet');
+    case 'get_item':
+      return has(result, 'item');
+    case 'check':
+      return has(result, 'digest');
+    case 'snapshot':
+      return has(result, 'rows');
+  }
+}
+
+/**
+ * An item's value: a JSON object, at most ITEM_VALUE_MAX_DEPTH deep, at most
+ * ITEM_VALUE_MAX_BYTES as JSON, every string (keys too) well formed. Null when it is; else what is wrong.
+ */
+export function itemValueProblem(v: unknown): string | null {
+  if (!isObj(v)) return 'must be a JSON object';
+  // A lower bound of its JSON size, kept while walking, stops the walk early (a string of n
+  // UTF-16 units takes at least n bytes as JSON): the walk, and the exact measure after it, stay
+  // within a few KiB of work whatever was sent.
+  const budget = { left: ITEM_VALUE_MAX_BYTES };
+  const why = walkValue(v, 1, budget);
+  if (why !== null) return why;
+  const size = Buffer.byteLength(JSON.stringify(v));
+  if (size > ITEM_VALUE_MAX_BYTES) return `is ${size} bytes as JSON; at most ${ITEM_VALUE_MAX_BYTES}`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+function run<T>(raw: unknown, types: readonly string[], parse: (o: Obj, type: string) => T): Parsed<T> {
+  let type = 'message';
+  try {
+    if (!isObj(raw)) throw new Invalid('must be a JSON object');
+    const t = get(raw, 'type');
+    if (typeof t !== 'string') throw new Invalid(`field "type" must be one of ${types.join(', ')}`);
+    if (!types.includes(t)) throw new Invalid(`unknown type ${excerpt(t)}; expected one of ${types.join(', ')}`);
+    type = t;
+    return { ok: true, msg: parse(raw, t) };
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: clip(`${type}: ${e.message}`) };
+    throw e;
+  }
+}
+
+function toWorker(o: Obj, type: string): ToWorker {
+  switch (type) {
+    case 'hello':
+      fields(o, ['type', 'lock_timeout_ms']);
+      int(o, 'lock_timeout_ms', 0, NODE_MAX_LOCK_TIMEOUT_MS);
+      break;
+    case 'lock':
+      fields(o, ['type', 'txid', 'seq', 'op']);
+      txid(o, 'txid');
+      int(o, 'seq', 1);
+      op(get(o, 'op'), 'op');
+      break;
+    case 'prepare': {
+      fields(o, ['type', 'txid', 'ops', 'voters']);
+      txid(o, 'txid');
+      const ops = get(o, 'ops');
+      if (ops !== null) {
+        const list = array(ops, 'ops', 1, NODE_MAX_OPS, 'writes');
+        for (let i = 0; i < list.length; i++) op(list[i], `ops[${i}]`);
+      }
+      if (has(o, 'voters')) {
+        const list = array(get(o, 'voters'), 'voters', 1, NODE_MAX_VOTERS, 'workers');
+        for (let i = 0; i < list.length; i++) peer(list[i], `voters[${i}]`);
+      }
+      break;
+    }
+    case 'commit':
+      fields(o, ['type', 'txid', 'cseq']);
+      txid(o, 'txid');
+      int(o, 'cseq', 1);
+      break;
+    case 'abort':
+      fields(o, ['type', 'txid']);
+      txid(o, 'txid');
+      break;
+    case 'read':
+      fields(o, ['type', 'rid', 'query', 'reply_text']);
+      int(o, 'rid', 1);
+      readQuery(get(o, 'query'), 'query');
+      if (has(o, 'reply_text')) bool(o, 'reply_text');
+      break;
+    case 'install': {
+      fields(o, ['type', 'rid', 'rows', 'reset', 'done', 'max_cseq']);
+      int(o, 'rid', 1);
+      copyRows(get(o, 'rows'), 'rows');
+      bool(o, 'reset');
+      bool(o, 'done');
+      count(o, 'max_cseq');
+      break;
+    }
+  }
+  return o as unknown as ToWorker;
+}
+
+function fromWorker(o: Obj, type: string): FromWorker {
+  switch (type) {
+    case 'state': {
+      fields(o, ['type', 'node_id', 'prepared', 'max_cseq']);
+      nodeId(o, 'node_id');
+      const list = array(get(o, 'prepared'), 'prepared', 0, NODE_MAX_PREPARED, 'transaction ids');
+      for (let i = 0; i < list.length; i++) txidValue(list[i], `prepared[${i}]`);
+      count(o, 'max_cseq');
+      break;
+    }
+    case 'locked':
+      fields(o, ['type', 'txid', 'seq', 'result']);
+      txid(o, 'txid');
+      int(o, 'seq', 1);
+      opResult(get(o, 'result'), 'result');
+      break;
+    case 'lock_refused':
+      fields(o, ['type', 'txid', 'seq', 'code', 'error']);
+      txid(o, 'txid');
+      int(o, 'seq', 1);
+      errorCode(o, 'code');
+      text(o, 'error', NODE_MAX_ERROR_CHARS);
+      break;
+    case 'vote': {
+      const yes = get(o, 'yes');
+      if (yes === true) {
+        fields(o, ['type', 'txid', 'yes', 'results']);
+        txid(o, 'txid');
+        // Empty when a restarted worker repeats its vote: the results are not kept across a restart.
+        const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
+        for (let i = 0; i < list.length; i++) opResult(list[i], `results[${i}]`);
+      } else if (yes === false) {
+        fields(o, ['type', 'txid', 'yes', 'code', 'error']);
+        txid(o, 'txid');
+        errorCode(o, 'code');
+        text(o, 'error', NODE_MAX_ERROR_CHARS);
+      } else throw new Invalid('field "yes" must be true or false');
+      break;
+    }
+    case 'applied':
+    case 'query':
+      fields(o, ['type', 'txid']);
+      txid(o, 'txid');
+      break;
+    case 'ack':
+      fields(o, ['type', 'txid', 'outcome']);
+      txid(o, 'txid');
+      oneOf(o, 'outcome', ['commit', 'abort']);
+      break;
+    case 'read_result':
+      fields(o, ['type', 'rid', 'result']);
+      int(o, 'rid', 1);
+      readResult(get(o, 'result'), 'result');
+      break;
+    case 'read_text': {
+      fields(o, ['type', 'rid', 'text']);
+      int(o, 'rid', 1);
+      const t = text(o, 'text', NODE_MAX_READ_TEXT_CHARS);
+      // Passed to the client as its reply line: one JSON object on one line. Not parsed here (it
+      // is large); the worker built it with JSON.stringify.
+      if (!t.startsWith('{') || !t.endsWith('}') || t.includes('\n') || t.includes('\r')) {
+        throw new Invalid('field "text" must be a JSON object on one line');
+      }
+      break;
+    }
+    case 'read_failed':
+      fields(o, ['type', 'rid', 'error']);
+      int(o, 'rid', 1);
+      text(o, 'error', NODE_MAX_ERROR_CHARS);
+      break;
+    case 'installed':
+      fields(o, ['type', 'rid', 'done']);
+      int(o, 'rid', 1);
+      bool(o, 'done');
+      break;
+  }
+  return o as unknown as FromWorker;
+}
+
+// ---------------------------------------------------------------------------
+// Parts
+
+function op(v: unknown, path: string): Op {
+  const o = object(v, path);
+  const p = `${path}.`;
+  const kind = get(o, 'kind');
+  switch (kind) {
+    case 'post':
+      fields(o, ['kind', 'tweet'], p);
+      tweet(get(o, 'tweet'), `${p}tweet`);
+      break;
+    case 'update':
+      fields(o, ['kind', 'id', 'content', 'username', 'at'], p);
+      tweetId(get(o, 'id'), `${p}id`);
+      content(get(o, 'content'), `${p}content`);
+      nullOr(get(o, 'username'), `${p}username`, username);
+      time(get(o, 'at'), `${p}at`);
+      break;
+    case 'delete':
+      fields(o, ['kind', 'id', 'username'], p);
+      tweetId(get(o, 'id'), `${p}id`);
+      nullOr(get(o, 'username'), `${p}username`, username);
+      break;
+    case 'put_item':
+      fields(o, ['kind', 'item', 'mode'], p);
+      item(get(o, 'item'), `${p}item`);
+      oneOf(o, 'mode', ['create', 'replace'], p);
+      break;
+    case 'delete_item':
+      fields(o, ['kind', 'item_kind', 'key'], p);
+      itemKind(get(o, 'item_kind'), `${p}item_kind`);
+      tweetId(get(o, 'key'), `${p}key`);
+      break;
+    default:
+      throw new Invalid(`field "${p}kind" must be one of post, update, delete, put_item, delete_item`);
+  }
+  return o as unknown as Op;
+}
+
+function tweet(v: unknown, path: string): Tweet {
+  const o = object(v, path);
+  const p = `${path}.`;
+  fields(o, ['id', 'username', 'content', 'created_at', 'updated_at'], p);
+  tweetId(get(o, 'id'), `${p}id`);
+  username(get(o, 'username'), `${p}username`);
+  content(get(o, 'content'), `${p}content`);
+  time(get(o, 'created_at'), `${p}created_at`);
+  nullOr(get(o, 'updated_at'), `${p}updated_at`, time);
+  return o as unknown as Tweet;
+}
+
+function item(v: unknown, path: string): Item {
+  const o = object(v, path);
+  const p = `${path}.`;
+  fields(o, ['kind', 'key', 'value'], p);
+  itemKind(get(o, 'kind'), `${p}kind`);
+  tweetId(get(o, 'key'), `${p}key`);
+  const why = itemValueProblem(get(o, 'value'));
+  if (why !== null) throw new Invalid(`field "${p}value" ${why}`);
+  return o as unknown as Item;
+}
+
+function opResult(v: unknown, path: string): OpResult {
+  const o = object(v, path);
+  if (has(o, 'tweet')) {
+    fields(o, ['tweet'], `${path}.`);
+    tweet(get(o, 'tweet'), `${path}.tweet`);
+  } else if (has(o, 'item')) {
+    fields(o, ['item'], `${path}.`);
+    item(get(o, 'item'), `${path}.item`);
+  } else fields(o, [], `${path}.`);
+  return o as OpResult;
+}
+
+function peer(v: unknown, path: string): Peer {
+  const o = object(v, path);
+  fields(o, ['id', 'address'], `${path}.`);
+  nodeId(o, 'id', `${path}.`);
+  const a = get(o, 'address');
+  if (typeof a !== 'string' || a.length > NODE_MAX_ADDRESS_CHARS || !wellFormed(a) || parseAddress(a) === null) {
+    throw new Invalid(`field "${path}.address" must be HOST:PORT, at most ${NODE_MAX_ADDRESS_CHARS} characters`);
+  }
+  return o as unknown as Peer;
+}
+
+function readQuery(v: unknown, path: string): ReadQuery {
+  const o = object(v, path);
+  const p = `${path}.`;
+  switch (get(o, 'kind')) {
+    case 'get_tweets': {
+      fields(o, ['kind', 'limit', 'before', 'username'], p);
+      int(o, 'limit', 1, NODE_MAX_READ_TWEETS, p);
+      nullOr(get(o, 'before'), `${p}before`, (b, bp) => {
+        const c = object(b, bp);
+        fields(c, ['created_at', 'id'], `${bp}.`);
+        time(get(c, 'created_at'), `${bp}.created_at`);
+        const id = get(c, 'id');
+        if (typeof id !== 'string' || id.length === 0 || id.length > NODE_MAX_CURSOR_ID_CHARS || !wellFormed(id)) {
+          throw new Invalid(`field "${bp}.id" must be a well-formed string of 1 to ${NODE_MAX_CURSOR_ID_CHARS} characters`);
+        }
+      });
+      nullOr(get(o, 'username'), `${p}username`, username);
+      break;
+    }
+    case 'get_tweet':
+      fields(o, ['kind', 'id'], p);
+      tweetId(get(o, 'id'), `${p}id`);
+      break;
+    case 'get_item':
+      fields(o, ['kind', 'item_kind', 'key'], p);
+      itemKind(get(o, 'item_kind'), `${p}item_kind`);
+      tweetId(get(o, 'key'), `${p}key`);
+      break;
+    case 'check':
+      fields(o, ['kind'], p);
+      break;
+    case 'snapshot':
+      fields(o, ['kind', 'after', 'limit'], p);
+      nullOr(get(o, 'after'), `${p}after`, copyCursor);
+      int(o, 'limit', 1, NODE_MAX_COPY_ROWS, p);
+      break;
+    default:
+      throw new Invalid(`field "${p}kind" must be one of get_tweets, get_tweet, get_item, check, snapshot`);
+  }
+  return o as unknown as ReadQuery;
+}
+
+/** A copy cursor, as src/storage/worker-store.ts makes them: `t\0ID` or `i\0KIND\0KEY`. */
+function copyCursor(v: unknown, path: string): void {
+  const bad = (): never => {
+    throw new Invalid(`field "${path}" must be a copy cursor ("t\\u0000ID" or "i\\u0000KIND\\u0000KEY")`);
+  };
+  if (typeof v !== 'string' || v.length > ID_MAX_CHARS + 16) bad();
+  const s = v as string;
+  if (s.startsWith('t\u0000')) {
+    if (!isId(s.slice(2))) bad();
+  } else if (s.startsWith('i\u0000')) {
+    const sep = s.indexOf('\u0000', 2);
+    if (sep < 0 || !(ITEM_KINDS as readonly string[]).includes(s.slice(2, sep)) || !isId(s.slice(sep + 1))) bad();
+  } else bad();
+}
+
+function copyRows(v: unknown, path: string): CopyRow[] {
+  const list = array(v, path, 0, NODE_MAX_COPY_ROWS, 'rows');
+  for (let i = 0; i < list.length; i++) {
+    const rp = `${path}[${i}]`;
+    const o = object(list[i], rp);
+    const c = get(o, 'c');
+    let expected: string;
+    if (has(o, 'tweet')) {
+      fields(o, ['c', 'tweet'], `${rp}.`);
+      expected = `t\u0000${tweet(get(o, 'tweet'), `${rp}.tweet`).id}`;
+    } else {
+      fields(o, ['c', 'item'], `${rp}.`);
+      const it = item(get(o, 'item'), `${rp}.item`);
+      expected = `i\u0000${it.kind}\u0000${it.key}`;
+    }
+    // The cursor is where the next page starts: it must name this row, or rows would be skipped.
+    if (c !== expected) throw new Invalid(`field "${rp}.c" must be the copy cursor of its row`);
+  }
+  return list as CopyRow[];
+}
+
+function readResult(v: unknown, path: string): ReadResult {
+  const o = object(v, path);
+  const p = `${path}.`;
+  if (has(o, 'tweets')) {
+    fields(o, ['tweets'], p);
+    const list = array(get(o, 'tweets'), `${p}tweets`, 0, NODE_MAX_READ_TWEETS, 'tweets');
+    for (let i = 0; i < list.length; i++) tweet(list[i], `${p}tweets[${i}]`);
+  } else if (has(o, 'tweet')) {
+    fields(o, ['tweet'], p);
+    nullOr(get(o, 'tweet'), `${p}tweet`, tweet);
+  } else if (has(o, 'item')) {
+    fields(o, ['item'], p);
+    nullOr(get(o, 'item'), `${p}item`, item);
+  } else if (has(o, 'rows')) {
+    fields(o, ['rows'], p);
+    copyRows(get(o, 'rows'), `${p}rows`);
+  } else if (has(o, 'digest')) {
+    fields(o, CHECK_FIELDS, p);
+    for (const f of CHECK_FIELDS) if (f !== 'digest') count(o, f, p);
+    const d = get(o, 'digest');
+    if (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d)) throw new Invalid(`field "${p}digest" must be a SHA-256 in hex`);
+  } else {
+    throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, rows, or a check's digest`);
+  }
+  return o as unknown as ReadResult;
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An own field only: nothing is read from a prototype. */
+function has(o: Obj, k: string): boolean {
+  return Object.hasOwn(o, k);
+}
+
+function get(o: Obj, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
+function object(v: unknown, path: string): Obj {
+  if (!isObj(v)) throw new Invalid(`field "${path}" must be an object`);
+  return v;
+}
+
+function array(v: unknown, path: string, min: number, max: number, what: string): unknown[] {
+  if (!Array.isArray(v) || v.length < min || v.length > max) {
+    const n = Array.isArray(v) ? ` (it has ${v.length})` : '';
+    throw new Invalid(`field "${path}" must be a list of ${min} to ${max} ${what}${n}`);
+  }
+  return v;
+}
+
+/** Refuses any field not allowed. JSON.parse makes `__proto__` an own field, which is listed (and refused) like any other. */
+function fields(o: Obj, allowed: readonly string[], prefix = ''): void {
+  // for-in stops at the first unknown field without listing every key first.
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    if (!allowed.includes(k)) throw new Invalid(`unknown field "${prefix}${excerpt(k, 40, false)}"; allowed: ${allowed.join(', ')}`);
+  }
+}
+
+function int(o: Obj, k: string, min: number, max = Number.MAX_SAFE_INTEGER, prefix = ''): number {
+  const v = get(o, k);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+    throw new Invalid(`field "${prefix}${k}" must be a whole number ${range}`);
+  }
+  return v;
+}
+
+/** A counter, sequence number or total: a whole number, 0 or more. */
+function count(o: Obj, k: string, prefix = ''): number {
+  return int(o, k, 0, Number.MAX_SAFE_INTEGER, prefix);
+}
+
+/** Milliseconds since the epoch. */
+function time(v: unknown, path: string): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Invalid(`field "${path}" must be a time in ms (a whole number, 0 or more)`);
+}
+
+function bool(o: Obj, k: string): boolean {
+  const v = get(o, k);
+  if (typeof v !== 'boolean') throw new Invalid(`field "${k}" must be true or false`);
+  return v;
+}
+
+function oneOf(o: Obj, k: string, values: readonly string[], prefix = ''): string {
+  const v = get(o, k);
+  if (typeof v !== 'string' || !values.includes(v)) throw new Invalid(`field "${prefix}${k}" must be one of ${values.join(', ')}`);
+  return v;
+}
+
+function errorCode(o: Obj, k: string): ErrorCode {
+  const v = get(o, k);
+  if (typeof v !== 'string' || !Object.hasOwn(ERROR_CODES, v)) throw new Invalid(`field "${k}" must be an error code (${Object.keys(ERROR_CODES).join(', ')})`);
+  return v as ErrorCode;
+}
+
+function text(o: Obj, k: string, max: number): string {
+  const v = get(o, k);
+  if (typeof v !== 'string' || v.length > max || !wellFormed(v)) throw new Invalid(`field "${k}" must be a well-formed string of at most ${max} characters`);
+  return v;
+}
+
+function nullOr(v: unknown, path: string, check: (v: unknown, path: string) => unknown): void {
+  if (v !== null) check(v, path);
+}
+
+function txid(o: Obj, k: string): void {
+  txidValue(get(o, k), k);
+}
+
+function txidValue(v: unknown, path: string): void {
+  if (typeof v !== 'string' || !TXID_PATTERN.test(v)) throw new Invalid(`field "${path}" must be a transaction id (EPOCH.N)`);
+}
+
+function nodeId(o: Obj, k: string, prefix = ''): void {
+  const v = get(o, k);
+  if (typeof v !== 'string' || !NODE_ID_PATTERN.test(v)) throw new Invalid(`field "${prefix}${k}" must be a worker id: 1 to 64 letters, digits, _ . -`);
+}
+
+function itemKind(v: unknown, path: string): ItemKind {
+  if (typeof v !== 'string' || !(ITEM_KINDS as readonly string[]).includes(v)) throw new Invalid(`field "${path}" must be one of ${ITEM_KINDS.join(', ')}`);
+  return v as ItemKind;
+}
+
+// The rules of src/wire/validate.ts, plus well-formedness: what a core built from a valid request.
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function isId(v: string): boolean {
+  return v.length > 0 && v.length <= ID_MAX_CHARS && !CONTROL.test(v) && wellFormed(v);
+}
+
+/** A tweet id or an item key. */
+function tweetId(v: unknown, path: string): void {
+  if (typeof v !== 'string' || !isId(v)) throw new Invalid(`field "${path}" must be a well-formed string of 1 to ${ID_MAX_CHARS} characters (no control characters)`);
+}
+
+function username(v: unknown, path: string): void {
+  if (typeof v !== 'string' || v.length === 0 || v.length > USERNAME_MAX_CHARS || CONTROL.test(v) || v.trim() !== v || !wellFormed(v)) {
+    throw new Invalid(`field "${path}" must be a well-formed string of 1 to ${USERNAME_MAX_CHARS} characters, without control characters or surrounding spaces`);
+  }
+}
+
+function content(v: unknown, path: string): void {
+  // A code point is at most two UTF-16 units: the length bounds the count before it is taken.
+  if (typeof v !== 'string' || v.length > 2 * CONTENT_MAX_CODE_POINTS || !wellFormed(v) || v.trim().length === 0 || codePoints(v) > CONTENT_MAX_CODE_POINTS) {
+    throw new Invalid(`field "${path}" must be a well-formed, non-blank string of 1 to ${CONTENT_MAX_CODE_POINTS} characters`);
+  }
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++; // a low surrogate completes the pair its high one counted
+  }
+  return n;
+}
+
+/** Walks an item value: depth, well-formed strings and keys, and a running lower bound of its JSON size. */
+function walkValue(v: unknown, depth: number, budget: { left: number }): string | null {
+  if (typeof v === 'string') {
+    budget.left -= v.length + 2;
+    if (budget.left < 0) return `is over ${ITEM_VALUE_MAX_BYTES} bytes as JSON`;
+    return wellFormed(v) ? null : 'holds a string that is not well formed (a lone surrogate)';
+  }
+  if (typeof v === 'number') {
+    budget.left -= 1;
+    return Number.isFinite(v) ? null : 'holds a number that is not finite';
+  }
+  if (typeof v === 'boolean' || v === null) {
+    budget.left -= 4;
+    return budget.left < 0 ? `is over ${ITEM_VALUE_MAX_BYTES} bytes as JSON` : null;
+  }
+  if (typeof v !== 'object') return 'holds a value that is not JSON';
+  if (depth > ITEM_VALUE_MAX_DEPTH) return `is nested deeper than ${ITEM_VALUE_MAX_DEPTH} levels`;
+  budget.left -= 2;
+  if (budget.left < 0) return `is over ${ITEM_VALUE_MAX_BYTES} bytes as JSON`;
+  if (Array.isArray(v)) {
+    // Each element takes at least one byte: a longer list is over the size, and is not walked.
+    if (v.length > budget.left) return `is over ${ITEM_VALUE_MAX_BYTES} bytes as JSON`;
+    for (let i = 0; i < v.length; i++) {
+      const why = walkValue(v[i], depth + 1, budget);
+      if (why !== null) return why;
+    }
+    return null;
+  }
+  const o = v as Obj;
+  for (const k in o) {
+    if (!Object.hasOwn(o, k)) continue;
+    budget.left -= k.length + 3;
+    if (budget.left < 0) return `is over ${ITEM_VALUE_MAX_BYTES} bytes as JSON`;
+    if (!wellFormed(k)) return 'holds a key that is not well formed (a lone surrogate)';
+    const why = walkValue(o[k], depth + 1, budget);
+    if (why !== null) return why;
+  }
+  return null;
+}
+
+/** No lone surrogate. (String.prototype.isWellFormed is in Node 20; the project's lib is ES2022.) */
+function wellFormed(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** A short, safe excerpt of a string from the input, for an error sentence. */
+function excerpt(s: string, max = 40, quote = true): string {
+  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
+  const shown = JSON.stringify(cut);
+  return quote ? shown : shown.slice(1, -1);
+}
+
+function clip(s: string): string {
+  return s.length <= PARSE_ERROR_MAX_CHARS ? s : `${s.slice(0, PARSE_ERROR_MAX_CHARS - 3)}...`;
+}
