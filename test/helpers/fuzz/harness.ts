@@ -61,6 +61,8 @@ export interface FuzzStats {
   families: Record<string, number>;
 }
 
+/** After a failed case, how long to wait for a process exit that would explain it. */
+const EXIT_GRACE_MS = 1_000;
 /** Most bytes shown inline in a report; the whole case is always written to a file. */
 const INLINE_BYTES = 2048;
 
@@ -84,6 +86,8 @@ export async function runFuzz<C extends FuzzCase>(target: FuzzTarget<C>, opts: F
   const families: Record<string, number> = {};
   const inFlight = new Map<number, C>();
   const recent: C[] = [];
+  /** The cases whose connections failed when a process exited: one of them most likely killed it. */
+  const failedAtExit: C[] = [];
   let exited: string | null = null;
   let wakeExit: (() => void) | null = null;
   const exitSeen = new Promise<void>((r) => (wakeExit = r));
@@ -97,10 +101,10 @@ export async function runFuzz<C extends FuzzCase>(target: FuzzTarget<C>, opts: F
     watchers.push({ proc, fn });
   }
   const crashReport = (): FuzzFinding => {
-    const around = [...inFlight.values(), ...recent.filter((c) => !inFlight.has(c.index))];
+    const around = [...new Set([...failedAtExit, ...inFlight.values(), ...recent])];
     return new FuzzFinding(
       `a process exited during the fuzz run: ${exited ?? ''}`,
-      `the cases in flight then, and the last ones before:\n${around.map((c) => describeCase(target.name, opts.seed, c, target.replayHint(opts.seed, c))).join('\n\n')}`,
+      `the cases in flight then, and the last ones before (first those whose connections failed as it died):\n${around.map((c) => describeCase(target.name, opts.seed, c, target.replayHint(opts.seed, c))).join('\n\n')}`,
     );
   };
   const started = Date.now();
@@ -109,7 +113,7 @@ export async function runFuzz<C extends FuzzCase>(target: FuzzTarget<C>, opts: F
     const indices = opts.only !== undefined ? [opts.only] : Array.from({ length: opts.cases }, (_, i) => i);
     for (let from = 0; from < indices.length; from += opts.checkEvery) {
       const batch = indices.slice(from, from + opts.checkEvery);
-      const lanes = Array.from({ length: target.lanes }, (_, lane) => batch.filter((_, k) => k % target.lanes === lane));
+      const lanes = Array.from({ length: target.lanes }, (_, lane) => batch.filter((index) => index % target.lanes === lane));
       await Promise.all(
         lanes.map(async (mine, lane) => {
           for (const index of mine) {
@@ -122,7 +126,12 @@ export async function runFuzz<C extends FuzzCase>(target: FuzzTarget<C>, opts: F
             try {
               await Promise.race([target.run(c), exitSeen]);
             } catch (e) {
-              if (exited !== null) return;
+              // A process that dies closes this case's connection before its exit is seen: wait a moment, then say which it was.
+              await Promise.race([exitSeen, new Promise((r) => setTimeout(r, EXIT_GRACE_MS))]);
+              if (exited !== null) {
+                failedAtExit.push(c);
+                return;
+              }
               const f = e instanceof FuzzFinding ? e : new FuzzFinding(`the harness failed: ${(e as Error).stack ?? String(e)}`);
               throw new FuzzFinding(f.message, `${f.detail}\n${describeCase(target.name, opts.seed, c, target.replayHint(opts.seed, c))}`);
             } finally {
