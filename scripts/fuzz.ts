@@ -1,0 +1,65 @@
+// The fuzzer, run by hand: npm run fuzz -- [--cases N] [--seed S] [--only K] [--include all|FAMILY,...] [--check-every N]
+// Starts a real cluster (a coordinator and 2 workers on loopback), runs the cases, checks, prints the rate.
+// A failure prints the seed, the case and its exact bytes (and writes them to a file), and exits 1.
+
+import { parseArgs } from 'node:util';
+import { Cluster } from '../test/helpers/cluster.ts';
+import { runFuzz, pickSeed, FuzzFinding } from '../test/helpers/fuzz/harness.ts';
+import { ClientApiTarget, INCLUDE_ENV, KNOWN_CRASHERS_PENDING_FIX, includedFamilies } from '../test/helpers/fuzz/client-api.ts';
+
+const { values } = parseArgs({
+  options: {
+    cases: { type: 'string', default: '20000' },
+    seed: { type: 'string' },
+    only: { type: 'string' },
+    include: { type: 'string' },
+    'check-every': { type: 'string', default: '2000' },
+    target: { type: 'string', default: 'client-api' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`npm run fuzz -- [--cases 20000] [--seed S] [--only K] [--include all|${Object.keys(KNOWN_CRASHERS_PENDING_FIX).join(',')}] [--check-every 2000]
+  --cases N        how many cases [TWEETDB_FUZZ_CASES]
+  --seed S         the run's seed, 0 to 4294967295 (default: a fresh one, printed) [TWEETDB_FUZZ_SEED]
+  --only K         replay case K of that seed alone, on a fresh cluster
+  --include LIST   also run the families that crash today's main (${INCLUDE_ENV}):
+${Object.entries(KNOWN_CRASHERS_PENDING_FIX).map(([k, v]) => `                     ${k}: ${v}`).join('\n')}
+  --check-every N  compare the stored data with the model and the copies' digests every N cases
+  --target NAME    client-api (node messages: to come)`);
+  process.exit(0);
+}
+
+if (values.target !== 'client-api') {
+  console.error(`unknown --target ${values.target}; the targets are: client-api`);
+  process.exit(2);
+}
+const seed = pickSeed(values.seed ?? process.env.TWEETDB_FUZZ_SEED);
+const cases = Number(process.env.TWEETDB_FUZZ_CASES ?? values.cases);
+const checkEvery = Number(values['check-every']);
+if (!Number.isSafeInteger(cases) || cases < 1 || !Number.isSafeInteger(checkEvery) || checkEvery < 1) {
+  console.error('--cases and --check-every are whole numbers of at least 1');
+  process.exit(2);
+}
+const include = includedFamilies(values.include ?? process.env[INCLUDE_ENV]);
+const only = values.only === undefined ? undefined : Number(values.only);
+
+console.log(`fuzz ${values.target}: seed ${seed}, ${only !== undefined ? `case ${only} only` : `${cases} cases`}, pending families: ${include.size > 0 ? [...include].join(', ') : 'none'}`);
+const cluster = await Cluster.start({ workers: 2 });
+let code = 0;
+try {
+  const target = new ClientApiTarget(cluster, include, 'the script prints the bytes of every failing case');
+  const stats = await runFuzz(target, { seed, cases, checkEvery, only, log: (l) => console.log(l) });
+  console.log(`ok: ${stats.cases} cases in ${(stats.ms / 1000).toFixed(1)} s, ${stats.casesPerSecond} cases a second, seed ${seed}`);
+  console.log(`families: ${JSON.stringify(stats.families)}; stored at the end: ${JSON.stringify(target.stats)}`);
+} catch (e) {
+  code = 1;
+  if (e instanceof FuzzFinding) console.error(`\nFUZZ FAILURE (seed ${seed}): ${e.message}\n${e.detail}`);
+  else console.error(e);
+  const tail = (n: { name: string; logs: string[] }): string => `--- ${n.name} (last log lines)\n${n.logs.slice(-15).join('\n')}`;
+  console.error([cluster.coordinator, ...cluster.workers].map(tail).join('\n'));
+} finally {
+  await cluster.stop();
+}
+process.exit(code);
