@@ -4,7 +4,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../core/coordinator.ts';
-import type { FromWorker, Reply } from '../core/types.ts';
+import type { ReadQuery, Reply } from '../core/types.ts';
+import { parseFromWorker, readResultMatches } from '../wire/node-messages.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-store.ts';
 import { validateRequest, parseAddress } from '../wire/validate.ts';
 import { ClientConnection } from './client-conn.ts';
@@ -133,6 +134,11 @@ class WorkerLink {
     this.link?.flush();
   }
 
+  /** Closes the link (the worker sent something it must not); it is dialled again with backoff. */
+  cut(why: string): void {
+    this.link?.close(why);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
@@ -153,6 +159,8 @@ export class CoordinatorNode {
   /** Client connections half way through the node handshake, and those done: only these may register. */
   private readonly handshakes = new Map<number, { theirs: string; ours: string }>();
   private readonly nodeConns = new Set<number>();
+  /** Reads sent and not answered, by rid: an answer must come from that worker, in that shape. Bounded by the reads the core has in flight. */
+  private readonly asked = new Map<number, { worker: string; kind: ReadQuery['kind']; text: boolean }>();
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
   private ticker: NodeJS.Timeout | null = null;
@@ -233,6 +241,31 @@ export class CoordinatorNode {
   }
 
   /**
+   * Every message from a worker is checked against its schema (src/wire/node-messages.ts) before
+   * the core sees it, and a read's answer against what was asked: a worker that sends anything
+   * else is cut off (the link closes, is logged, and is dialled again) instead of reaching an
+   * assertion in the core.
+   */
+  private fromWorker(worker: string, raw: Record<string, unknown>): void {
+    const p = parseFromWorker(raw);
+    let bad = p.ok ? null : p.error;
+    if (p.ok && (p.msg.type === 'read_result' || p.msg.type === 'read_text' || p.msg.type === 'read_failed')) {
+      const a = this.asked.get(p.msg.rid);
+      // An answer nobody is waiting for (a duplicate, or to a read moved to another worker) is dropped.
+      if (a === undefined || a.worker !== worker) return;
+      this.asked.delete(p.msg.rid);
+      if (p.msg.type === 'read_result' && !readResultMatches(a.kind, p.msg.result)) bad = `read_result ${p.msg.rid}: not the answer to a ${a.kind} read`;
+      if (p.msg.type === 'read_text' && !a.text) bad = `read_text ${p.msg.rid}: that read was not asked as text`;
+    }
+    if (bad !== null) {
+      this.log.error({ worker, why: bad }, 'bad message from worker; closing its link');
+      this.links.get(worker)?.cut(`bad message: ${bad}`);
+      return;
+    }
+    if (p.ok) this.dispatch({ type: 'worker_message', worker, msg: p.msg });
+  }
+
+  /**
    * A worker proves it holds the cluster key on the client port before it may register
    * (src/node/link-auth.ts has the handshake; here it travels as two requests):
    *   {"action":"node_hello","role":"worker","nonce":NA} -> {"status":"OK","nonce":NB,"proof":...}
@@ -296,6 +329,7 @@ export class CoordinatorNode {
           break;
         case 'send': {
           const link = this.links.get(e.worker);
+          if (e.msg.type === 'read' && link?.link !== null) this.asked.set(e.msg.rid, { worker: e.worker, kind: e.msg.query.kind, text: e.msg.reply_text === true });
           link?.send(e.msg);
           const point = e.msg.type === 'prepare' ? 'coordinator.after_first_prepare_send' : e.msg.type === 'commit' ? 'coordinator.after_first_commit_send' : null;
           if (point !== null && isArmed(point)) {
@@ -325,9 +359,12 @@ export class CoordinatorNode {
             this.opts.clusterKey,
             this.log,
             () => this.dispatch({ type: 'link_up', worker }),
-            (msg) => this.dispatch({ type: 'worker_message', worker, msg: msg as unknown as FromWorker }),
-            (rid, text) => this.dispatch({ type: 'worker_message', worker, msg: { type: 'read_text', rid, text } }),
-            () => this.dispatch({ type: 'link_down', worker }),
+            (msg) => this.fromWorker(worker, msg),
+            (rid, text) => this.fromWorker(worker, { type: 'read_text', rid, text }),
+            () => {
+              for (const [rid, a] of this.asked) if (a.worker === worker) this.asked.delete(rid);
+              this.dispatch({ type: 'link_down', worker });
+            },
             e.afterMs ?? 0,
           );
           this.links.set(worker, l);

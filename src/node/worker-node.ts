@@ -9,8 +9,9 @@
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
-import type { PeerAnswer, PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
+import type { PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
 import { parseAddress } from '../wire/validate.ts';
+import { parsePeerAnswer, parsePeerQuery, parseToWorker } from '../wire/node-messages.ts';
 import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
 import { answerRead, applyInstall } from './worker-service.ts';
@@ -172,7 +173,9 @@ export class WorkerNode {
           this.peerIn.set(route, link);
           return {
             onMessage: (m) => {
-              if (m.type === 'peer_query') this.dispatch({ type: 'peer_query', route, msg: m as unknown as PeerQuery });
+              const p = parsePeerQuery(m);
+              if (!p.ok) return this.badMessage(link, 'another worker', p.error);
+              this.dispatch({ type: 'peer_query', route, msg: p.msg });
             },
             onClose: () => this.peerIn.delete(route),
           };
@@ -180,7 +183,11 @@ export class WorkerNode {
         if (role !== 'coordinator') return null;
         this.adoptCoordinatorLink(link);
         return {
-          onMessage: (m) => this.onMessage(link, m as unknown as ToWorker),
+          onMessage: (m) => {
+            const p = parseToWorker(m);
+            if (!p.ok) return this.badMessage(link, 'the coordinator', p.error);
+            this.onMessage(link, p.msg);
+          },
           onClose: () => {
             if (this.link === link) {
               this.link = null;
@@ -192,6 +199,12 @@ export class WorkerNode {
       },
       (why) => this.log.warn({ remote: s.remoteAddress, why }, 'a connection was refused before it was authenticated'),
     );
+  }
+
+  /** A message that fails its schema (src/wire/node-messages.ts) closes its link, logged; it never reaches the core. */
+  private badMessage(link: JsonLink | null, from: string, why: string): void {
+    this.log.error({ from, why }, 'bad message; closing the link');
+    link?.close(`bad message: ${why}`);
   }
 
   private adoptCoordinatorLink(link: JsonLink): void {
@@ -237,7 +250,9 @@ export class WorkerNode {
         'peer',
         {
           onMessage: (m) => {
-            if (m.type === 'peer_answer') this.dispatch({ type: 'peer_answer', msg: m as unknown as PeerAnswer });
+            const p = parsePeerAnswer(m);
+            if (!p.ok) return this.badMessage(this.peerOut.get(address) ?? null, `worker ${address}`, p.error);
+            this.dispatch({ type: 'peer_answer', msg: p.msg });
           },
           onClose: (why) => {
             if (this.peerOut.get(address)?.socket === s) this.peerOut.delete(address);
