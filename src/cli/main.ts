@@ -11,6 +11,7 @@ import { runStart } from './start.ts';
 import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
+import { loadTls, TlsSetupError, type TlsConfig } from '../node/transport.ts';
 import { ClusterKeyError, ensureClusterKeyFile, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
 export const DEFAULTS = {
@@ -63,11 +64,29 @@ function clusterKey(path: string | undefined): Buffer | null {
 
 /** A problem with the set-up (a key file, say) is one line a person can act on, not a stack trace. */
 function setupError(e: unknown): never {
-  if (e instanceof ClusterKeyError) {
+  if (e instanceof ClusterKeyError || e instanceof TlsSetupError) {
     console.error(`tweetdb: ${e.message}`);
     process.exit(2);
   }
   throw e;
+}
+
+interface TlsFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+/** --tls-cert, --tls-key, --tls-ca (and their environment twins) on a command. */
+function withTls(cmd: Command, forClient: boolean): Command {
+  return cmd
+    .addOption(new Option('--tls-cert <file>', forClient ? 'this client\'s certificate (PEM), if the coordinator asks for one' : 'this node\'s certificate (PEM; `tweetdb certs` makes them)').env('TWEETDB_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the key of --tls-cert (PEM)').env('TWEETDB_TLS_KEY'))
+    .addOption(new Option('--tls-ca <file>', forClient ? 'the CA certificate that signed the coordinator\'s (PEM): speak TLS to it' : 'the cluster\'s CA certificate (PEM): every peer\'s certificate must chain to it').env('TWEETDB_TLS_CA'));
+}
+
+function tlsOf(o: TlsFlags, role: 'node' | 'client'): TlsConfig | null {
+  return loadTls({ cert: o.tlsCert, key: o.tlsKey, ca: o.tlsCa }, role);
 }
 
 /** Stops cleanly on SIGINT/SIGTERM. */
@@ -100,15 +119,15 @@ program
   .description('A replicated tweet store whose writes are atomic across all of its storage nodes (two-phase commit).')
   .showHelpAfterError();
 
-program
-  .command('coordinator')
+withTls(program
+  .command('coordinator'), false)
   .description('run the coordinator: the TCP JSON API and the two-phase commit over the workers')
   .addOption(new Option('--port <port>', 'port of the TCP API').default(DEFAULTS.coordinatorPort).argParser(port).env('TWEETDB_PORT'))
   .addOption(new Option('--host <host>', 'address to bind (the API is trusted: keep it private)').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/coordinator)').env('TWEETDB_DATA'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; clusterKeyFile?: string }) => {
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; clusterKeyFile?: string } & TlsFlags) => {
     let node: CoordinatorNode;
     try {
       node = new CoordinatorNode({
@@ -117,6 +136,7 @@ program
         dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
         lockTimeoutMs: Math.round(o.lockTimeout * 1000),
         clusterKey: clusterKey(o.clusterKeyFile),
+        tls: tlsOf(o, 'node'),
       });
     } catch (e) {
       setupError(e);
@@ -125,8 +145,8 @@ program
     await node.start();
   });
 
-program
-  .command('worker')
+withTls(program
+  .command('worker'), false)
   .description('run a worker: a full durable copy of the data that votes in two-phase commit')
   .argument('[port]', 'port to listen on', port, DEFAULTS.firstWorkerPort)
   .addOption(new Option('--coordinator <host:port>', 'the coordinator to register with').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
@@ -134,7 +154,7 @@ program
   .addOption(new Option('--advertise <host:port>', 'address the coordinator should dial (default: the bound host:port)').argParser(address).env('TWEETDB_ADVERTISE'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/worker-PORT)').env('TWEETDB_DATA'))
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string; clusterKeyFile?: string }) => {
+  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string; clusterKeyFile?: string } & TlsFlags) => {
     let node: WorkerNode;
     try {
       node = new WorkerNode({
@@ -144,6 +164,7 @@ program
         coordinator: o.coordinator,
         dataDir: resolve(o.data ?? join(DEFAULTS.data, `worker-${p}`)),
         clusterKey: clusterKey(o.clusterKeyFile),
+        tls: tlsOf(o, 'node'),
       });
     } catch (e) {
       setupError(e);
@@ -185,6 +206,24 @@ program
       setupError(e);
     }
     await runStart(o);
+  });
+
+program
+  .command('certs')
+  .description('make a CA and a certificate for each node (openssl), for --tls-cert/--tls-key/--tls-ca; keep ca-key.pem offline')
+  .requiredOption('--nodes <list>', 'one entry per node, comma-separated; an entry is its addresses and names joined by +, e.g. 10.0.0.1,10.0.0.2+db2.internal,10.0.0.3')
+  .addOption(new Option('--out <dir>', 'where the files go (an existing CA there is reused)').default('./certs'))
+  .action(async (o: { nodes: string; out: string }) => {
+    const { makeCerts, CertsError } = await import('./certs.ts');
+    try {
+      const made = makeCerts({ out: resolve(o.out), nodes: o.nodes.split(',').filter((n) => n.trim() !== '') });
+      console.log(`CA: ${made.ca} (its key ${made.caKey}: keep it off the nodes)`);
+      for (const n of made.nodes) console.log(`${n.name}: --tls-cert ${n.cert} --tls-key ${n.key} --tls-ca ${made.ca}   (${n.altNames.join(', ')})`);
+    } catch (e) {
+      if (!(e instanceof CertsError)) throw e;
+      console.error(`tweetdb certs: ${e.message}`);
+      process.exit(2);
+    }
   });
 
 program

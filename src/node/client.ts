@@ -2,8 +2,9 @@
 // pipelined, replies matched in order. Shared by the CLI, the workers'
 // registration, the tests and the benchmark.
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { JsonStreamSplitter } from '../wire/framing.ts';
+import { dial, type TlsConfig } from './transport.ts';
 
 export type ApiReply = { status: 'OK' | 'ABORT' | 'ERROR'; code?: string; error?: string; [k: string]: unknown };
 
@@ -57,20 +58,25 @@ export class TweetdbClient {
     socket.on('close', () => this.fail(new ConnectionLost('connection to the coordinator closed')));
   }
 
-  static connect(address: string, timeoutMs = 5_000): Promise<TweetdbClient> {
+  /** The socket under the connection (a node's handshake binds its proof to a TLS session's keys). */
+  get connection(): Socket {
+    return this.socket;
+  }
+
+  /** `tls`: the coordinator speaks TLS; its certificate is checked against the CA (src/node/transport.ts). */
+  static connect(address: string, timeoutMs = 5_000, tls: TlsConfig | null = null): Promise<TweetdbClient> {
     const i = address.lastIndexOf(':');
-    const host = address.slice(0, i);
+    const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
     const port = Number(address.slice(i + 1));
     return new Promise((resolve, reject) => {
-      const s = connect({ host, port });
+      const s = dial(host, port, tls, () => {
+        clearTimeout(timer);
+        resolve(new TweetdbClient(s));
+      });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new ConnectionLost(`could not connect to the coordinator at ${address} within ${timeoutMs} ms`));
       }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(new TweetdbClient(s));
-      });
       s.once('error', (e) => {
         clearTimeout(timer);
         reject(new ConnectionLost(`could not connect to the coordinator at ${address}: ${e.message}`));

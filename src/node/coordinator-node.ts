@@ -1,7 +1,7 @@
 // The coordinator process: the client TCP API, links to every worker, the
 // decision log, and a clock; all of them drive the pure CoordinatorCore.
 
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../core/coordinator.ts';
 import type { ReadQuery, Reply } from '../core/types.ts';
@@ -15,6 +15,7 @@ import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
+import { createNodeServer, dial, peerVerified, type TlsConfig } from './transport.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -23,6 +24,8 @@ export interface CoordinatorOptions {
   lockTimeoutMs: number;
   /** The cluster's shared secret (src/node/cluster-key.ts); null: no key, allowed on loopback only. */
   clusterKey: Buffer | null;
+  /** TLS for the client API and the links to workers (src/node/transport.ts); null: plain TCP. */
+  tls: TlsConfig | null;
   logger?: Logger;
 }
 
@@ -46,6 +49,7 @@ class WorkerLink {
     readonly worker: string,
     readonly address: string,
     private readonly key: Buffer | null,
+    private readonly tls: TlsConfig | null,
     private readonly log: Logger,
     private readonly onUp: () => void,
     private readonly onMessage: (msg: Record<string, unknown>) => void,
@@ -68,10 +72,7 @@ class WorkerLink {
     if (this.stopped) return;
     const addr = parseAddress(this.address);
     if (addr === null) return;
-    const s = connect({ host: addr.host, port: addr.port });
-    this.attempt = s;
-    const timer = setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
-    s.once('connect', () => {
+    const s = dial(addr.host, addr.port, this.tls, () => {
       clearTimeout(timer);
       if (this.stopped) {
         s.destroy();
@@ -106,6 +107,8 @@ class WorkerLink {
         },
       );
     });
+    this.attempt = s;
+    const timer = setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
     s.once('error', () => undefined);
     s.once('close', () => {
       clearTimeout(timer);
@@ -178,7 +181,7 @@ export class CoordinatorNode {
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
-    this.server = createServer({ allowHalfOpen: true }, (s) => this.onClient(s));
+    this.server = createNodeServer(opts.tls, false, { allowHalfOpen: true }, (s) => this.onClient(s));
     this.commits = new GroupCommit<CoordinatorWrite>(
       (batch) => this.store.persist(batch),
       () => this.store.wal.sync(),
@@ -279,6 +282,10 @@ export class CoordinatorNode {
       c.endAfterReplies();
     };
     if (body.action === 'node_hello') {
+      if (this.opts.tls !== null && !peerVerified(s)) {
+        refuse('over TLS a worker must show a certificate signed by the cluster\'s CA (--tls-cert, --tls-key)');
+        return;
+      }
       if (body.role !== 'worker' || !isNonce(body.nonce) || Object.keys(body).some((k) => !['action', 'role', 'nonce', 'req'].includes(k))) {
         refuse('node_hello takes {"role":"worker","nonce":64 hex digits}');
         return;
@@ -357,6 +364,7 @@ export class CoordinatorNode {
             worker,
             e.address,
             this.opts.clusterKey,
+            this.opts.tls,
             this.log,
             () => this.dispatch({ type: 'link_up', worker }),
             (msg) => this.fromWorker(worker, msg),

@@ -7,7 +7,7 @@
 // coordinator's link, or another worker asking for an outcome (cooperative
 // termination). Nothing else is read from a connection before that proof.
 
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
 import type { PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
 import { parseAddress } from '../wire/validate.ts';
@@ -21,6 +21,8 @@ import { TweetdbClient } from './client.ts';
 import { createLogger, type Logger } from './log.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, proofMatches, isNonce } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
+import { channelBinding } from './link-auth.ts';
+import { createNodeServer, dial, type TlsConfig } from './transport.ts';
 
 export interface WorkerOptions {
   host: string;
@@ -31,6 +33,8 @@ export interface WorkerOptions {
   dataDir: string;
   /** The cluster's shared secret (src/node/cluster-key.ts); null: no key, allowed on loopback only. */
   clusterKey: Buffer | null;
+  /** TLS for every link, mutual (src/node/transport.ts); null: plain TCP. */
+  tls: TlsConfig | null;
   logger?: Logger;
 }
 
@@ -79,7 +83,8 @@ export class WorkerNode {
     this.store.pruneOutcomes(Date.now());
     this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, Date.now());
     this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
-    this.server = createServer((s) => this.onConnection(s));
+    // Only nodes connect here: over TLS each must show a certificate from the cluster's CA.
+    this.server = createNodeServer(opts.tls, true, {}, (s) => this.onConnection(s));
     this.commits = new GroupCommit<PersistEffect>(
       (batch) => this.write(batch),
       () => this.store.wal.sync(),
@@ -120,7 +125,7 @@ export class WorkerNode {
       this.registerTimer = null;
       if (this.stopping) return;
       try {
-        const c = await TweetdbClient.connect(this.opts.coordinator, 2_000);
+        const c = await TweetdbClient.connect(this.opts.coordinator, 2_000, this.opts.tls);
         try {
           await this.proveKey(c);
           const r = await c.request({ action: 'register', worker: { id: this.nodeId, address: this.advertised } }, 5_000);
@@ -150,7 +155,7 @@ export class WorkerNode {
     const ours = newNonce();
     const hello = await c.request({ action: 'node_hello', role: 'worker', nonce: ours }, 5_000);
     if (hello.status !== 'OK') throw new Error(`${hello.code}: ${hello.error}`);
-    const binding = Buffer.alloc(0);
+    const binding = channelBinding(c.connection);
     if (!isNonce(hello.nonce) || !proofMatches(hello.proof, linkProof(this.opts.clusterKey, 'responder', 'worker', ours, hello.nonce, binding))) {
       throw new Error(`the coordinator at ${this.opts.coordinator} does not hold this cluster's key; check --cluster-key-file on both`);
     }
@@ -230,14 +235,7 @@ export class WorkerNode {
     const addr = parseAddress(address);
     if (addr === null) return;
     this.dialing.add(address);
-    const s = connect({ host: addr.host, port: addr.port });
-    const timer = setTimeout(() => s.destroy(), PEER_CONNECT_TIMEOUT_MS);
-    s.once('error', () => undefined);
-    s.once('close', () => {
-      clearTimeout(timer);
-      this.dialing.delete(address);
-    });
-    s.once('connect', () => {
+    const s = dial(addr.host, addr.port, this.opts.tls, () => {
       clearTimeout(timer);
       this.dialing.delete(address);
       if (this.stopping) {
@@ -264,6 +262,12 @@ export class WorkerNode {
           link.send(msg);
         },
       );
+    });
+    const timer = setTimeout(() => s.destroy(), PEER_CONNECT_TIMEOUT_MS);
+    s.once('error', () => undefined);
+    s.once('close', () => {
+      clearTimeout(timer);
+      this.dialing.delete(address);
     });
   }
 

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
 import { newClusterKeyText } from '../../src/node/cluster-key.ts';
+import type { TlsConfig } from '../../src/node/transport.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 
@@ -71,6 +72,8 @@ export interface ClusterOptions {
   nodeEnv?: Record<string, Record<string, string>>;
   /** Run without a cluster key (loopback's open mode); by default every test cluster has its own key. */
   noKey?: boolean;
+  /** The cluster speaks TLS: the test's own clients use this (the nodes get their files through env). */
+  clientTls?: TlsConfig;
 }
 
 export class Cluster {
@@ -148,13 +151,13 @@ export class Cluster {
   }
 
   async client(): Promise<TweetdbClient> {
-    const c = await TweetdbClient.connect(this.address);
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null);
     this.clients.push(c);
     return c;
   }
 
   async request(body: Record<string, unknown>): Promise<ApiReply> {
-    const c = await TweetdbClient.connect(this.address);
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null);
     try {
       return await c.request(body);
     } finally {
