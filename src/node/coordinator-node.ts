@@ -7,7 +7,7 @@ import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '
 import type { FromWorker, Reply } from '../core/types.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-store.ts';
 import { validateRequest, parseAddress } from '../wire/validate.ts';
-import { ClientConnection } from './client-conn.ts';
+import { ClientAdmission, ClientConnection, REFUSED_CONNECTIONS_HEADROOM, peerAddress, refuseConnection } from './client-conn.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
@@ -18,6 +18,8 @@ export interface CoordinatorOptions {
   port: number;
   dataDir: string;
   lockTimeoutMs: number;
+  /** Close a client connection silent this long with nothing in flight and no subscription; 0 or absent: never. */
+  idleTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -120,6 +122,7 @@ export class CoordinatorNode {
   private readonly core: CoordinatorCore;
   private readonly server: Server;
   private readonly conns = new Map<number, ClientConnection>();
+  private readonly admission = new ClientAdmission(MAX_CLIENT_CONNECTIONS);
   private readonly links = new Map<string, WorkerLink>();
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
@@ -147,7 +150,8 @@ export class CoordinatorNode {
         process.exit(74);
       },
     );
-    this.server.maxConnections = MAX_CLIENT_CONNECTIONS;
+    // Past this the server drops a connection without a word; below it, ClientAdmission says why.
+    this.server.maxConnections = MAX_CLIENT_CONNECTIONS + REFUSED_CONNECTIONS_HEADROOM;
   }
 
   async start(): Promise<void> {
@@ -167,21 +171,35 @@ export class CoordinatorNode {
       s.destroy();
       return;
     }
+    const address = peerAddress(s);
+    const refused = this.admission.admit(address);
+    if (refused !== null) {
+      refuseConnection(s, refused);
+      return;
+    }
     const id = this.nextConn++;
-    const conn = new ClientConnection(id, s, {
-      onRequest: (c, slot, body) => {
-        const v = validateRequest(body);
-        if (!v.ok) {
-          c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
-          return;
-        }
-        this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
+    const conn = new ClientConnection(
+      id,
+      s,
+      {
+        onRequest: (c, slot, body) => {
+          const v = validateRequest(body);
+          if (!v.ok) {
+            c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
+            return;
+          }
+          if (v.request.action === 'subscribe') c.markSubscribed();
+          this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
+        },
+        onClose: (c) => {
+          this.admission.release(address);
+          if (c.closeReason !== null) this.log.info({ conn: c.id, address }, `client connection closed: ${c.closeReason}`);
+          this.conns.delete(c.id);
+          this.dispatch({ type: 'conn_closed', conn: c.id });
+        },
       },
-      onClose: (c) => {
-        this.conns.delete(c.id);
-        this.dispatch({ type: 'conn_closed', conn: c.id });
-      },
-    });
+      { idleTimeoutMs: this.opts.idleTimeoutMs ?? 0 },
+    );
     this.conns.set(id, conn);
   }
 
