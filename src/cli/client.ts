@@ -5,7 +5,7 @@
 
 import { createInterface } from 'node:readline';
 import { TweetdbClient } from '../node/client.ts';
-import { JsonStreamSplitter } from '../wire/framing.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, MAX_NESTING_DEPTH } from '../wire/framing.ts';
 
 const HELP = `Type a request as JSON, for example:
   {"action":"post","tweet":{"username":"ada","content":"hello"}}
@@ -13,6 +13,24 @@ const HELP = `Type a request as JSON, for example:
   {"action":"begin"}  ...  {"action":"commit"}
   {"action":"status"}   {"action":"check"}
 A request may span several lines. .help shows this, .exit (or Ctrl-D) leaves.`;
+
+/**
+ * Characters a terminal may act on instead of showing: C0 controls but the newline (ESC
+ * starts ANSI sequences, BEL rings), DEL, C1 controls (U+009B is a one-character CSI),
+ * the line and paragraph separators, bidirectional overrides and isolates (they reorder
+ * what is shown), and lone surrogates.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_FOR_TERMINAL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|\p{Surrogate}/gu;
+
+/**
+ * Text as it may go to a terminal: each unsafe character written as its JSON escape
+ * (`\u001b`). In JSON text such characters can only stand inside strings, where the
+ * escape means the same: a reply printed this way still parses to the same value.
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(UNSAFE_FOR_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 export async function runClient(coordinator: string, compact: boolean): Promise<number> {
   let client: TweetdbClient;
@@ -23,8 +41,11 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
     return 1;
   }
   const tty = process.stdin.isTTY === true;
-  const show = (r: unknown): void => console.log(compact ? JSON.stringify(r) : JSON.stringify(r, null, 2));
-  let splitter = new JsonStreamSplitter();
+  const show = (r: unknown): void => console.log(escapeForTerminal(compact ? JSON.stringify(r) : JSON.stringify(r, null, 2)));
+  const warn = (text: string): void => console.error(escapeForTerminal(text));
+  // The coordinator's limits, checked here too, so that what it would refuse is not sent.
+  const newSplitter = (): JsonStreamSplitter => new JsonStreamSplitter(DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH);
+  let splitter = newSplitter();
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, historySize: 1000 });
   if (tty) {
     console.log(`connected to ${coordinator}. .help for help.`);
@@ -44,16 +65,17 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
     }
     for (const f of splitter.push(line + '\n')) {
       if (f.kind === 'error') {
-        console.error(`not sent: ${f.error}`);
+        warn(`not sent: ${f.error}`);
         exitCode = 1;
-        splitter = new JsonStreamSplitter(); // start afresh with the next line
+        if (!f.fatal) continue; // that one request only (too deep): the ones after it are fine
+        splitter = newSplitter(); // start afresh with the next line
         break;
       }
       let body: Record<string, unknown>;
       try {
         body = JSON.parse(f.text) as Record<string, unknown>;
       } catch (e) {
-        console.error(`not sent: invalid JSON: ${(e as Error).message}`);
+        warn(`not sent: invalid JSON: ${(e as Error).message}`);
         exitCode = 1;
         continue;
       }
@@ -62,7 +84,7 @@ export async function runClient(coordinator: string, compact: boolean): Promise<
         p.then(
           (r) => show(r),
           (e: Error) => {
-            console.error(`no reply: ${e.message} (the outcome of a write is unknown; retry it)`);
+            warn(`no reply: ${e.message} (the outcome of a write is unknown; retry it)`);
             exitCode = 1;
           },
         ),

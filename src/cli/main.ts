@@ -37,6 +37,12 @@ function seconds(v: string): number {
   return n;
 }
 
+function idleSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new InvalidArgumentError('the idle timeout is a number of seconds from 0 (never) to 86400');
+  return n;
+}
+
 function count(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('the number of workers is a whole number from 1 to 32');
@@ -126,8 +132,14 @@ withTls(program
   .addOption(new Option('--host <host>', 'address to bind (the API is trusted: keep it private)').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/coordinator)').env('TWEETDB_DATA'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .addOption(
+    new Option('--idle-timeout <seconds>', 'close a client connection silent this long with nothing in flight and no subscription (0: never)')
+      .default(0)
+      .argParser(idleSeconds)
+      .env('TWEETDB_IDLE_TIMEOUT'),
+  )
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; clusterKeyFile?: string } & TlsFlags) => {
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string } & TlsFlags) => {
     let node: CoordinatorNode;
     try {
       node = new CoordinatorNode({
@@ -135,6 +147,7 @@ withTls(program
         port: o.port,
         dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
         lockTimeoutMs: Math.round(o.lockTimeout * 1000),
+        idleTimeoutMs: Math.round(o.idleTimeout * 1000),
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
       });

@@ -8,7 +8,7 @@ import type { ReadQuery, Reply } from '../core/types.ts';
 import { parseFromWorker, readResultMatches } from '../wire/node-messages.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-store.ts';
 import { validateRequest, parseAddress } from '../wire/validate.ts';
-import { ClientConnection } from './client-conn.ts';
+import { ClientAdmission, ClientConnection, REFUSED_CONNECTIONS_HEADROOM, peerAddress, refuseConnection } from './client-conn.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
@@ -26,6 +26,8 @@ export interface CoordinatorOptions {
   clusterKey: Buffer | null;
   /** TLS for the client API and the links to workers (src/node/transport.ts); null: plain TCP. */
   tls: TlsConfig | null;
+  /** Close a client connection silent this long with nothing in flight and no subscription; 0 or absent: never. */
+  idleTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -33,6 +35,10 @@ const TICK_MS = 50;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
+/** Connections admitted past the client limits for a node to register (worker registration is short-lived). */
+export const NODE_RESERVED_CONNECTIONS = 16;
+/** How long a connection in a node slot has to prove the cluster key before it is refused like a client. */
+export const NODE_RESERVED_GRACE_MS = 2_000;
 /** Open client connections at most; one more is refused. */
 export const MAX_CLIENT_CONNECTIONS = 10_000;
 
@@ -158,10 +164,13 @@ export class CoordinatorNode {
   private readonly core: CoordinatorCore;
   private readonly server: Server;
   private readonly conns = new Map<number, ClientConnection>();
+  private readonly admission = new ClientAdmission(MAX_CLIENT_CONNECTIONS);
   private readonly links = new Map<string, WorkerLink>();
   /** Client connections half way through the node handshake, and those done: only these may register. */
   private readonly handshakes = new Map<number, { theirs: string; ours: string }>();
   private readonly nodeConns = new Set<number>();
+  /** Connections admitted past the client limits, in a slot kept for nodes (with why a client would have been refused). */
+  private readonly reserved = new Map<number, { timer: NodeJS.Timeout; why: string }>();
   /** Reads sent and not answered, by rid: an answer must come from that worker, in that shape. Bounded by the reads the core has in flight. */
   private readonly asked = new Map<number, { worker: string; kind: ReadQuery['kind']; text: boolean }>();
   private nextConn = 1;
@@ -191,7 +200,8 @@ export class CoordinatorNode {
         process.exit(74);
       },
     );
-    this.server.maxConnections = MAX_CLIENT_CONNECTIONS;
+    // Past this the server drops a connection without a word; below it, ClientAdmission says why.
+    this.server.maxConnections = MAX_CLIENT_CONNECTIONS + REFUSED_CONNECTIONS_HEADROOM;
   }
 
   async start(): Promise<void> {
@@ -211,35 +221,71 @@ export class CoordinatorNode {
       s.destroy();
       return;
     }
+    const address = peerAddress(s);
+    const refused = this.admission.admit(address);
+    // Past the client limits a few slots stay for nodes: a worker must be able to register
+    // while clients hold every other slot. It has a moment to prove the key, and may do nothing else.
+    let reserved: NodeJS.Timeout | null = null;
+    if (refused !== null) {
+      if (this.reserved.size >= NODE_RESERVED_CONNECTIONS) {
+        refuseConnection(s, refused);
+        return;
+      }
+      reserved = setTimeout(() => {
+        this.reserved.delete(id);
+        refuseConnection(s, refused);
+      }, NODE_RESERVED_GRACE_MS);
+    }
     const id = this.nextConn++;
-    const conn = new ClientConnection(id, s, {
-      onRequest: (c, slot, body) => {
-        if (body.action === 'node_hello' || body.action === 'node_proof') {
-          this.onNodeHandshake(c, s, slot, body);
-          return;
-        }
-        if (body.action === 'register' && !this.nodeConns.has(c.id)) {
-          c.deliver(slot, {
-            status: 'ERROR',
-            code: 'UNAUTHENTICATED',
-            error: 'register is for worker processes that have proved they hold the cluster key (node_hello, node_proof); start a worker with `tweetdb worker --cluster-key-file FILE`',
-          });
-          return;
-        }
-        const v = validateRequest(body);
-        if (!v.ok) {
-          c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
-          return;
-        }
-        this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
+    if (reserved !== null) this.reserved.set(id, { timer: reserved, why: refused as string });
+    const conn = new ClientConnection(
+      id,
+      s,
+      {
+        onRequest: (c, slot, body) => {
+          if (body.action === 'node_hello' || body.action === 'node_proof') {
+            this.onNodeHandshake(c, s, slot, body);
+            return;
+          }
+          const slotFor = this.reserved.get(c.id);
+          if (slotFor !== undefined && !this.nodeConns.has(c.id)) {
+            c.deliver(slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `connection refused: ${slotFor.why}` });
+            c.endAfterReplies();
+            return;
+          }
+          if (body.action === 'register' && !this.nodeConns.has(c.id)) {
+            c.deliver(slot, {
+              status: 'ERROR',
+              code: 'UNAUTHENTICATED',
+              error: 'register is for worker processes that have proved they hold the cluster key (node_hello, node_proof); start a worker with `tweetdb worker --cluster-key-file FILE`',
+            });
+            return;
+          }
+          const v = validateRequest(body);
+          if (!v.ok) {
+            c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
+            return;
+          }
+          if (v.request.action === 'subscribe') c.markSubscribed();
+          this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
+        },
+        onClose: (c) => {
+          const r = this.reserved.get(c.id);
+          if (r !== undefined) {
+            clearTimeout(r.timer);
+            this.reserved.delete(c.id);
+          } else if (reserved === null) {
+            this.admission.release(address);
+          }
+          if (c.closeReason !== null) this.log.info({ conn: c.id, address }, `client connection closed: ${c.closeReason}`);
+          this.conns.delete(c.id);
+          this.handshakes.delete(c.id);
+          this.nodeConns.delete(c.id);
+          this.dispatch({ type: 'conn_closed', conn: c.id });
+        },
       },
-      onClose: (c) => {
-        this.conns.delete(c.id);
-        this.handshakes.delete(c.id);
-        this.nodeConns.delete(c.id);
-        this.dispatch({ type: 'conn_closed', conn: c.id });
-      },
-    });
+      { idleTimeoutMs: this.opts.idleTimeoutMs ?? 0 },
+    );
     this.conns.set(id, conn);
   }
 
@@ -306,6 +352,8 @@ export class CoordinatorNode {
       return;
     }
     this.nodeConns.add(c.id);
+    const r = this.reserved.get(c.id);
+    if (r !== undefined) clearTimeout(r.timer); // a node: it keeps its reserved slot until it closes
     c.deliver(slot, { status: 'OK' });
   }
 

@@ -5,6 +5,7 @@
 import { decodeCursor } from '../core/render.ts';
 import { ITEM_KINDS, type ClientRequest, type Cursor, type ItemKind, type WriteRequest } from '../core/types.ts';
 import { LIMITS } from '../core/coordinator.ts';
+import { MAX_NESTING_DEPTH } from './framing.ts';
 
 export const CONTENT_MAX_CODE_POINTS = 280;
 export const ID_MAX_CHARS = 128;
@@ -48,6 +49,7 @@ export function validateRequest(body: Record<string, unknown>): Validated {
 }
 
 function parse(body: Record<string, unknown>): ClientRequest {
+  wellFormed(body, '', 1);
   const action = body.action;
   if (typeof action !== 'string') throw new Invalid(`field "action" is missing; it must be one of ${ACTIONS.join(', ')}`);
   switch (action) {
@@ -178,6 +180,45 @@ function parseWrite(action: (typeof WRITE_ACTIONS)[number], o: Record<string, un
         },
       };
   }
+}
+
+/**
+ * Every string in a request, field names included, must be well-formed Unicode: a lone
+ * surrogate (`"\\ud800"`) has no UTF-8 form, so SQLite would store it as U+FFFD and two
+ * different ids would become one on a copy (PostgreSQL refuses them at input too). And
+ * objects and arrays nest at most MAX_NESTING_DEPTH levels (the framing already refuses
+ * deeper requests; this holds for a request that comes another way).
+ */
+function wellFormed(v: unknown, path: string, depth: number): void {
+  if (typeof v === 'string') {
+    if (!isWellFormed(v)) throw new Invalid(`field "${shown(path)}" ${loneSurrogate(v)}`);
+    return;
+  }
+  if (typeof v !== 'object' || v === null) return;
+  if (depth > MAX_NESTING_DEPTH) throw new Invalid(`field "${shown(path)}" nests objects and arrays more than ${MAX_NESTING_DEPTH} levels deep`);
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => wellFormed(x, `${path}[${i}]`, depth + 1));
+    return;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    if (!isWellFormed(k)) throw new Invalid(`a field name in "${shown(path)}" ${loneSurrogate(k)}`);
+    wellFormed(x, path === '' ? k : `${path}.${k}`, depth + 1);
+  }
+}
+
+// String.prototype.isWellFormed is in Node 20 (V8 11.3); TypeScript declares it in lib es2024, past this project's target.
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** A field's path for a message: field names are the client's, so long ones are cut. */
+function shown(path: string): string {
+  if (path === '') return '(request)';
+  return path.length > 100 ? `${path.slice(0, 100)}...` : path;
+}
+
+function loneSurrogate(s: string): string {
+  const m = /\p{Surrogate}/u.exec(s);
+  const unit = m === null ? '' : ` (\\u${(m[0].charCodeAt(0)).toString(16)} at character ${m.index})`;
+  return `holds a lone surrogate${unit}: text must be well-formed Unicode (a \\ud800-\\udbff escape must be followed by a \\udc00-\\udfff one)`;
 }
 
 function object(v: unknown, path: string): Record<string, unknown> {

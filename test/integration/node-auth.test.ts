@@ -216,3 +216,29 @@ async function authenticatedNode(): Promise<TweetdbClient> {
   assert.equal(r.status, 'OK');
   return c;
 }
+
+test('attack: clients take every connection slot of one address: a worker can still prove the key and register in a slot kept for nodes', async () => {
+  const { MAX_CLIENT_CONNECTIONS_PER_ADDRESS } = await import('../../src/node/client-conn.ts');
+  const member = ((await cluster.status()).workers as { id: string; address: string }[])[0]!;
+  const hogs: RawSession[] = [];
+  try {
+    for (let i = 0; i < MAX_CLIENT_CONNECTIONS_PER_ADDRESS; i++) hogs.push(await rawSession(cluster.address));
+    // A plain client past the limit is refused with the reason...
+    const late = await rawSession(cluster.address);
+    late.write('{"action":"status"}\n');
+    const r = await late.line(0, 5_000);
+    assert.equal(r.code, 'UNAVAILABLE');
+    late.socket.destroy();
+    // ...and a node still gets in, proves the key, and is heard.
+    const c = await authenticatedNode();
+    try {
+      // Re-registering a member as it is: what a worker does when it has had no link for a while.
+      const s = await c.request({ action: 'register', worker: { id: member.id, address: member.address } });
+      assert.equal(s.status, 'OK', JSON.stringify(s));
+    } finally {
+      c.close();
+    }
+  } finally {
+    for (const h of hogs) h.socket.destroy();
+  }
+});

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, LineSplitter, type FrameResult } from '../../src/wire/framing.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, LineSplitter, MAX_NESTING_DEPTH, type FrameResult } from '../../src/wire/framing.ts';
 
 function texts(results: FrameResult[]): string[] {
   return results.map((r) => {
@@ -170,6 +170,80 @@ describe('JsonStreamSplitter', () => {
       assert.equal(r[0]?.kind, 'error');
     },
   );
+});
+
+describe('JsonStreamSplitter: nesting depth', () => {
+  const nested = (levels: number): string => `{"action":"status","req":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+
+  test('the limit is 32 levels, the request itself being level 1', () => {
+    assert.equal(MAX_NESTING_DEPTH, 32);
+    const ok = nested(32);
+    assert.deepEqual(texts(new JsonStreamSplitter(DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH).push(ok)), [ok]);
+  });
+
+  test('attack: a request 5,000 arrays deep is refused INVALID without being kept, and the stream goes on', () => {
+    const s = new JsonStreamSplitter(DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH);
+    const r = s.push(`${nested(5_000)}\n{"action":"status"}`);
+    assert.equal(r.length, 2, JSON.stringify(r).slice(0, 200));
+    assert.equal(r[0]?.kind, 'error');
+    if (r[0]?.kind === 'error') {
+      assert.equal(r[0].code, 'INVALID');
+      assert.equal(r[0].fatal, false);
+      assert.match(r[0].error, /more than 32 levels deep/);
+    }
+    assert.deepEqual(r[1], { kind: 'object', text: '{"action":"status"}' });
+  });
+
+  test('one level too deep is refused, at every chunk boundary alike', () => {
+    const input = `${nested(33)} {"n":1}`;
+    for (let size = 1; size <= input.length; size++) {
+      const r = feed(new JsonStreamSplitter(DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH), input, size);
+      assert.deepEqual(r.map((x) => (x.kind === 'object' ? x.text : `${x.code} fatal=${x.fatal}`)), ['INVALID fatal=false', '{"n":1}'], `chunks of ${size}`);
+    }
+  });
+
+  test('brackets inside strings do not count as depth', () => {
+    const obj = `{"content":"${'['.repeat(100)}"}`;
+    assert.deepEqual(texts(new JsonStreamSplitter(DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH).push(obj)), [obj]);
+  });
+
+  test('an over-deep request is still held to the size limit', () => {
+    const s = new JsonStreamSplitter(1_000, MAX_NESTING_DEPTH);
+    assert.deepEqual(s.push('['.repeat(2_000).replace('[', '{')).map((x) => x.kind === 'error' && x.code), ['TOO_LARGE']);
+  });
+
+  test('without a depth limit (replies read by a client) deep objects pass', () => {
+    const obj = nested(100);
+    assert.deepEqual(texts(new JsonStreamSplitter().push(obj)), [obj]);
+  });
+});
+
+describe('JsonStreamSplitter: work per chunk (slow-drip attack)', () => {
+  test('attack: a 100,000-character request fed one character at a time is scanned and measured once, not once per chunk', () => {
+    // Today's main re-joins and re-measures the whole pending buffer for every chunk: 30
+    // connections doing this took post p50 from 7 to 395 ms. Count the UTF-8 measuring
+    // done (every Buffer.byteLength call, whoever makes it) and the splitter's own count.
+    const original = Buffer.byteLength;
+    let measured = 0;
+    Buffer.byteLength = ((s: string | NodeJS.ArrayBufferView | ArrayBuffer | SharedArrayBuffer, enc?: BufferEncoding) => {
+      if (typeof s === 'string') measured += s.length;
+      return original(s, enc);
+    }) as typeof Buffer.byteLength;
+    const s = new JsonStreamSplitter(120_000, MAX_NESTING_DEPTH);
+    const n = 100_000;
+    let got: FrameResult[] = [];
+    try {
+      got.push(...s.push('{"content":"'));
+      for (let i = 0; i < n; i++) got.push(...s.push('x'));
+      got = [...got, ...s.push('"}')];
+    } finally {
+      Buffer.byteLength = original;
+    }
+    assert.equal(got.length, 1);
+    assert.equal(got[0]?.kind === 'object' && got[0].text.length, n + 14);
+    assert.ok(measured <= 2 * n, `UTF-8 measuring covered ${measured} characters for a ${n}-character request`);
+    assert.ok(s.charsTouched <= 4 * n, `the splitter touched ${s.charsTouched} characters for a ${n}-character request`);
+  });
 });
 
 describe('LineSplitter (links between nodes)', () => {

@@ -266,3 +266,56 @@ describe('parseAddress', () => {
     },
   );
 });
+
+describe('validateRequest: well-formed Unicode and nesting depth (attacks)', () => {
+  const LONE = ['\ud800', '\udbff', '\udc00', 'a\ud800b', '\udfff\ud800'];
+
+  test('attack: lone surrogates as tweet ids ("\\ud800", "\\udbff") are INVALID, naming the field', () => {
+    // Today's main accepts both; SQLite stores them as the same replacement bytes, and a copy diverges.
+    for (const id of LONE) {
+      bad({ action: 'post', tweet: { id, username: 'u', content: 'c' } }, /field "tweet\.id" holds a lone surrogate/);
+      bad({ action: 'update', tweet: { id, content: 'c' } }, /"tweet\.id" holds a lone surrogate/);
+      bad({ action: 'delete', tweet: { id } }, /"tweet\.id" holds a lone surrogate/);
+      bad({ action: 'get_tweet', tweet: { id } }, /"tweet\.id" holds a lone surrogate/);
+    }
+  });
+
+  test('attack: lone surrogates in usernames and content are INVALID', () => {
+    for (const s of LONE) {
+      bad({ action: 'post', tweet: { username: s, content: 'c' } }, /"tweet\.username" holds a lone surrogate/);
+      bad({ action: 'post', tweet: { username: 'u', content: s } }, /"tweet\.content" holds a lone surrogate/);
+      bad({ action: 'get_tweets', username: s }, /"username" holds a lone surrogate/);
+      bad({ action: 'transaction', ops: [{ action: 'post', tweet: { username: 'u', content: s } }] }, /"ops\[0\]\.tweet\.content" holds a lone surrogate/);
+    }
+  });
+
+  test('attack: lone surrogates in item keys, item values (strings and field names at any depth) and req are INVALID', () => {
+    bad({ action: 'put_item', item: { kind: 'user', key: '\ud800', value: {} } }, /"item\.key" holds a lone surrogate/);
+    bad({ action: 'get_item', item: { kind: 'user', key: '\udbff' } }, /"item\.key" holds a lone surrogate/);
+    bad({ action: 'put_item', item: { kind: 'user', key: 'k', value: { a: { b: ['x', '\ud800'] } } } }, /"item\.value\.a\.b\[1\]" holds a lone surrogate/);
+    bad({ action: 'put_item', item: { kind: 'user', key: 'k', value: { ['\udc00']: 1 } } }, /a field name in "item\.value" holds a lone surrogate/);
+    bad({ action: 'status', req: '\ud800' }, /"req" holds a lone surrogate/);
+    bad({ action: 'status', req: [{ x: ['\udbff'] }] }, /"req\[0\]\.x\[0\]" holds a lone surrogate/);
+    bad({ action: 'status', req: { ['\ud800']: 1 } }, /a field name in "req" holds a lone surrogate/);
+    bad({ action: 'status', ['\ud800']: 1 }, /a field name in "\(request\)" holds a lone surrogate/);
+  });
+
+  test('the message shows the lone unit escaped and says what well-formed means', () => {
+    const e = bad({ action: 'post', tweet: { id: 'ab\udbff', username: 'u', content: 'c' } });
+    assert.match(e, /\\udbff at character 2/);
+    assert.match(e, /well-formed Unicode/);
+  });
+
+  test('surrogate pairs (emoji, CJK extension B) are fine everywhere', () => {
+    ok({ action: 'post', req: ['😀'], tweet: { id: '😀', username: '𠀀', content: '🐦 hi' } });
+    ok({ action: 'put_item', item: { kind: 'user', key: '😀', value: { '😀': ['𠀀'] } } });
+  });
+
+  test('req and item values may nest 30 levels; past 32 levels in all they are INVALID', () => {
+    const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)]);
+    ok({ action: 'status', req: deep(30) });
+    bad({ action: 'status', req: deep(40) }, /"req(\[0\])+" nests objects and arrays more than 32 levels deep/);
+    ok({ action: 'put_item', item: { kind: 'user', key: 'k', value: { v: deep(28) } } });
+    bad({ action: 'put_item', item: { kind: 'user', key: 'k', value: { v: deep(40) } } }, /nests objects and arrays more than 32 levels deep/);
+  });
+});
