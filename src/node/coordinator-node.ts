@@ -12,6 +12,7 @@ import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
+import { restartCount } from './supervised.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -132,8 +133,9 @@ export class CoordinatorNode {
     this.log = opts.logger ?? createLogger('coordinator');
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
+    const restarts = restartCount();
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs) }) },
+      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }) },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
