@@ -7,7 +7,7 @@ import { CoordinatorNode } from '../node/coordinator-node.ts';
 import { WorkerNode } from '../node/worker-node.ts';
 import { WebNode } from '../web/web-node.ts';
 import { parseAddress } from '../wire/validate.ts';
-import { runStart } from './start.ts';
+import { runStart, listenErrorLine, EXIT_CANNOT_LISTEN, type ListenFlags } from './start.ts';
 import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
@@ -110,6 +110,18 @@ function onSignals(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
+/** Listens, or says in one line why it cannot (a taken port, say) and which flag changes it: no stack trace. */
+async function listenOrExit(start: () => Promise<void>, host: string, port: number, flags: ListenFlags): Promise<void> {
+  try {
+    await start();
+  } catch (e) {
+    const line = listenErrorLine(e, host, port, flags);
+    if (line === null) throw e;
+    console.error(`tweetdb: ${line}`);
+    process.exit(EXIT_CANNOT_LISTEN);
+  }
+}
+
 // Failpoints are for tests (see src/node/failpoints.ts); a misspelt one must not pass silently.
 try {
   armFailpoints(process.env.TWEETDB_FAILPOINTS);
@@ -155,7 +167,7 @@ withTls(program
       setupError(e);
     }
     onSignals(() => node.stop());
-    await node.start();
+    await listenOrExit(() => node.start(), o.host, o.port, { port: '--port or TWEETDB_PORT', host: '--host or TWEETDB_HOST' });
   });
 
 withTls(program
@@ -183,7 +195,7 @@ withTls(program
       setupError(e);
     }
     onSignals(() => node.stop());
-    await node.start();
+    await listenOrExit(() => node.start(), o.host, p, { port: 'the PORT argument (tweetdb worker PORT)', host: '--host or TWEETDB_HOST' });
   });
 
 program
@@ -196,7 +208,7 @@ program
   .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean }) => {
     const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, secureCookies: o.secureCookies === true });
     onSignals(() => node.stop());
-    await node.start();
+    await listenOrExit(() => node.start(), o.host, o.port, { port: '--port or TWEETDB_WEB_PORT', host: '--host or TWEETDB_WEB_HOST' });
   });
 
 program

@@ -1,14 +1,59 @@
 // `tweetdb start`: a whole local cluster as child processes (a coordinator, N
-// workers and the web app), their logs as readable lines, Ctrl-C stops everything.
+// workers and the web app), their logs as readable lines. It supervises them: a
+// child that dies is restarted with backoff while the others keep serving, and
+// Ctrl-C (or SIGTERM) stops everything within STOP_GRACE_MS + STOP_KILL_WAIT_MS.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { TweetdbClient } from '../node/client.ts';
+import { RESTARTS_ENV } from '../node/supervised.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 const READY_WAIT_MS = 60_000;
+
+/** The wait before restarting a child that died; it doubles with each death in a row. */
+export const RESTART_MIN_MS = 500;
+/** The longest wait before a restart. */
+export const RESTART_MAX_MS = 10_000;
+/** A child that stayed up this long is healthy again: if it dies, it is restarted after RESTART_MIN_MS again. */
+export const RESTART_RESET_AFTER_MS = 30_000;
+/** After Ctrl-C or SIGTERM, how long the children get to stop after SIGTERM before they are SIGKILLed. */
+export const STOP_GRACE_MS = 3_000;
+/** After the SIGKILLs, how long to wait for the children's exits before leaving regardless. */
+export const STOP_KILL_WAIT_MS = 1_000;
+/**
+ * The exit code of a node, or of `tweetdb start`, that cannot listen (its port is taken, say): the command
+ * line must change, so `tweetdb start` does not retry a child that exits with it at its first start.
+ */
+export const EXIT_CANNOT_LISTEN = 2;
+
+/** How a person picks another port or host for one listener, as the one-line error names it. */
+export interface ListenFlags {
+  /** For example `--port or TWEETDB_PORT`. */
+  port: string;
+  /** For example `--host or TWEETDB_HOST`. */
+  host: string;
+}
+
+/** One line saying why host:port cannot be listened on and which flag changes it; null for an error it does not know. */
+export function listenErrorLine(e: unknown, host: string, port: number, flags: ListenFlags): string | null {
+  const code = e instanceof Error ? (e as NodeJS.ErrnoException).code : undefined;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `port ${port} is taken (another tweetdb?); pick another with ${flags.port}`;
+    case 'EACCES':
+      return `port ${port} needs privileges to listen on; pick one above 1023 with ${flags.port}`;
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${host}: it is not an address of this machine; pick another with ${flags.host}`;
+    default:
+      return null;
+  }
+}
 
 export interface StartOptions {
   workers: number;
@@ -41,58 +86,163 @@ export function prettyLogLine(name: string, line: string): string {
   return `${t} ${name.padEnd(14)} ${lvl.padEnd(5)} ${String(msg ?? '')}${fields ? `  ${fields}` : ''}`;
 }
 
+/** A line of the supervisor's own, in the same shape as the children's. */
+function say(level: 'info' | 'warn' | 'error', msg: string): void {
+  console.log(`${new Date().toISOString().slice(11, 23)} ${'start'.padEnd(14)} ${level.padEnd(5)} ${msg}`);
+}
+
+/** One listener of the cluster, as checked before anything starts. */
+interface Listener {
+  what: string;
+  port: number;
+  flags: ListenFlags;
+}
+
+/**
+ * Binds host:port and closes it again: the port to use (a free one for 0), or the one line saying why it cannot
+ * be used. Checked before any child starts, so that a taken port stops `tweetdb start` with nothing started.
+ */
+function probe(host: string, l: Listener): Promise<{ port: number } | { error: string }> {
+  return new Promise((done) => {
+    const s = createServer();
+    s.once('error', (e) => done({ error: listenErrorLine(e, host, l.port, l.flags) ?? `cannot listen on ${host}:${l.port} for the ${l.what}: ${e.message}` }));
+    s.listen(l.port, host, () => {
+      const a = s.address();
+      const port = a !== null && typeof a === 'object' ? a.port : l.port;
+      s.close(() => done({ port }));
+    });
+  });
+}
+
+/** One supervised child: its command line, its current process, its restarts. */
+interface Child {
+  readonly name: string;
+  readonly args: string[];
+  proc: ChildProcess | null;
+  /** How many times it has been restarted. */
+  restarts: number;
+  /** The wait before its next restart. */
+  delayMs: number;
+  startedAt: number;
+  timer: NodeJS.Timeout | null;
+}
+
 export async function runStart(o: StartOptions): Promise<void> {
   const dataDir = resolve(o.data);
-  const coordinator = `${o.host}:${o.port}`;
-  const children: { name: string; proc: ChildProcess }[] = [];
-  /** The web app's URL, from its log once it listens (its port may be 0: any free one). */
+  const children: Child[] = [];
+  /** The web app's URL, from its log once it listens. */
   let webUrl: string | null = null;
-  const launch = (name: string, args: string[]): void => {
-    const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stopping = false;
+
+  const launch = (c: Child): void => {
+    if (stopping) return;
+    const proc = spawn(process.execPath, [BIN, ...c.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [RESTARTS_ENV]: String(c.restarts) },
+    });
+    c.proc = proc;
+    c.startedAt = Date.now();
     for (const stream of [proc.stdout, proc.stderr]) {
       if (stream === null) continue;
       createInterface({ input: stream }).on('line', (l) => {
-        if (name === 'web' && webUrl === null) webUrl = urlFromLog(l);
-        console.log(prettyLogLine(name, l));
+        if (c.name === 'web' && webUrl === null) webUrl = urlFromLog(l);
+        console.log(prettyLogLine(c.name, l));
       });
     }
+    if (c.restarts > 0) say('info', `${c.name} restarted (restart ${c.restarts}, pid ${proc.pid ?? '?'})`);
     proc.on('exit', (code, signal) => {
-      if (!stopping) {
-        console.log(`${name} exited (${signal ?? code}); stopping the cluster`);
-        void stopAll(1);
+      c.proc = null;
+      if (stopping) return;
+      const how = signal !== null ? `killed by ${signal}` : `exit code ${code ?? '?'}`;
+      const upMs = Date.now() - c.startedAt;
+      if (c.restarts === 0 && code === EXIT_CANNOT_LISTEN) {
+        // At its first start, checked just before: its configuration is wrong (the line above says how), not its luck.
+        say('error', `${c.name} could not start (${how}; see its line above); stopping the cluster`);
+        void stopAll(EXIT_CANNOT_LISTEN);
+        return;
       }
+      if (upMs >= RESTART_RESET_AFTER_MS) c.delayMs = RESTART_MIN_MS;
+      c.restarts++;
+      say('warn', `${c.name} died (${how}) after ${(upMs / 1000).toFixed(1)} s; restart ${c.restarts} in ${c.delayMs / 1000} s`);
+      c.timer = setTimeout(() => {
+        c.timer = null;
+        launch(c);
+      }, c.delayMs);
+      c.delayMs = Math.min(c.delayMs * 2, RESTART_MAX_MS);
     });
-    children.push({ name, proc });
   };
 
-  let stopping = false;
+  const summary = (): string => {
+    const restarted = children.filter((c) => c.restarts > 0);
+    return restarted.length === 0 ? 'no child was restarted' : `restarts: ${restarted.map((c) => `${c.name} ${c.restarts}`).join(', ')}`;
+  };
+
   const stopAll = async (exitCode: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    console.log('stopping tweetdb...');
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((done) => {
-            if (c.proc.exitCode !== null || c.proc.signalCode !== null) return done();
-            c.proc.once('exit', () => done());
-            c.proc.kill('SIGTERM');
-          }),
-      ),
-    );
+    for (const c of children) if (c.timer !== null) clearTimeout(c.timer);
+    say('info', 'stopping tweetdb...');
+    const live = children.flatMap((c) => (c.proc !== null ? [{ name: c.name, proc: c.proc }] : []));
+    const exits = Promise.all(live.map((c) => exited(c.proc)));
+    for (const c of live) c.proc.kill('SIGTERM');
+    if (!(await within(exits, STOP_GRACE_MS))) {
+      const stuck = live.filter((c) => !hasExited(c.proc));
+      say('warn', `${stuck.map((c) => c.name).join(', ')} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; killing (SIGKILL)`);
+      for (const c of stuck) c.proc.kill('SIGKILL');
+      await within(exits, STOP_KILL_WAIT_MS);
+    }
+    say('info', summary());
     console.log('tweetdb stopped');
     process.exit(exitCode);
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  /** A second Ctrl-C: no more waiting. */
+  const killNow = (): void => {
+    const live = children.flatMap((c) => (c.proc !== null && !hasExited(c.proc) ? [c] : []));
+    say('warn', `second interrupt: killing ${live.length === 0 ? 'nothing left' : live.map((c) => c.name).join(', ')} now (SIGKILL)`);
+    for (const c of live) c.proc?.kill('SIGKILL');
+    process.exit(130);
+  };
+  const onSignal = (): void => {
+    if (stopping) killNow();
+    else void stopAll(0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
-  launch('coordinator', ['coordinator', '--port', String(o.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout)]);
+  // Every port is checked (and 0 resolved to a free port, kept across restarts) before any child starts.
+  const coordinatorL: Listener = { what: 'coordinator', port: o.port, flags: { port: '--port or TWEETDB_PORT', host: '--host or TWEETDB_HOST' } };
+  const listeners: Listener[] = [coordinatorL];
+  if (o.workerPort === 0) fail('start needs a fixed --worker-port (each worker\'s data folder is named by its port); pick one with --worker-port or TWEETDB_WORKER_PORT');
+  if (o.workerPort + o.workers - 1 > 65535) fail(`--worker-port ${o.workerPort} with ${o.workers} workers goes past port 65535; pick a lower one with --worker-port or TWEETDB_WORKER_PORT`);
+  const workerFlags = { port: `--worker-port or TWEETDB_WORKER_PORT${o.workers > 1 ? ` (worker ports are ${o.workerPort} to ${o.workerPort + o.workers - 1})` : ''}`, host: '--host or TWEETDB_HOST' };
+  for (let i = 0; i < o.workers; i++) listeners.push({ what: `worker ${o.workerPort + i}`, port: o.workerPort + i, flags: workerFlags });
+  const webL: Listener = { what: 'web app', port: o.webPort, flags: { port: '--web-port or TWEETDB_WEB_PORT (or --no-web)', host: '--host or TWEETDB_HOST' } };
+  if (o.web) listeners.push(webL);
+  const seen = new Map<number, Listener>();
+  for (const l of listeners) {
+    const other = l.port === 0 ? undefined : seen.get(l.port);
+    if (other !== undefined) fail(`port ${l.port} is given to both the ${other.what} and the ${l.what}; pick another with ${l.flags.port}`);
+    seen.set(l.port, l);
+  }
+  for (const l of listeners) {
+    const r = await probe(o.host, l);
+    if ('error' in r) fail(r.error);
+    else l.port = r.port;
+  }
+  if (stopping) return;
+
+  const coordinator = `${o.host}:${coordinatorL.port}`;
+  const add = (name: string, args: string[]): void => {
+    const c: Child = { name, args, proc: null, restarts: 0, delayMs: RESTART_MIN_MS, startedAt: 0, timer: null };
+    children.push(c);
+    launch(c);
+  };
+  add('coordinator', ['coordinator', '--port', String(coordinatorL.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout)]);
   for (let i = 0; i < o.workers; i++) {
     const p = o.workerPort + i;
-    launch(`worker ${p}`, ['worker', String(p), '--host', o.host, '--coordinator', coordinator, '--data', join(dataDir, `worker-${p}`)]);
+    add(`worker ${p}`, ['worker', String(p), '--host', o.host, '--coordinator', coordinator, '--data', join(dataDir, `worker-${p}`)]);
   }
-
-  if (o.web) launch('web', ['web', '--port', String(o.webPort), '--host', o.host, '--coordinator', coordinator]);
+  if (o.web) add('web', ['web', '--port', String(webL.port), '--host', o.host, '--coordinator', coordinator]);
 
   const ready = (await waitUntilUp(coordinator, o.workers)) && (!o.web || (await waitFor(() => webUrl !== null)));
   if (stopping) return;
@@ -102,11 +252,36 @@ export async function runStart(o: StartOptions): Promise<void> {
   }
   console.log('');
   console.log(`tweetdb is up: coordinator at ${coordinator} with ${o.workers} workers, data in ${dataDir}`);
-  console.log(`  try:   nc ${o.host} ${o.port}     then type {"action":"get_tweets"}`);
+  console.log(`  try:   nc ${o.host} ${coordinatorL.port}     then type {"action":"get_tweets"}`);
   console.log(`  or:    npx tweetdb client --coordinator ${coordinator}`);
   if (webUrl !== null) console.log(`  web:   ${webUrl as string}   (the app: create an account, post, watch updates live)`);
-  console.log('  Ctrl-C stops everything.');
+  console.log('  Ctrl-C stops everything. A node that dies is restarted.');
   console.log('');
+}
+
+/** The one line of a start that cannot begin; nothing has been started yet. */
+function fail(line: string): never {
+  console.error(`tweetdb: ${line}`);
+  process.exit(EXIT_CANNOT_LISTEN);
+}
+
+function hasExited(p: ChildProcess): boolean {
+  return p.exitCode !== null || p.signalCode !== null;
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  return hasExited(p) ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+}
+
+/** Whether `p` settles within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function urlFromLog(line: string): string | null {

@@ -16,6 +16,7 @@ import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
 import { createNodeServer, dial, peerVerified, type TlsConfig } from './transport.ts';
+import { restartCount } from './supervised.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -185,8 +186,9 @@ export class CoordinatorNode {
     checkProtectedMode(opts.host, opts.clusterKey, 'coordinator');
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
+    const restarts = restartCount();
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs) }) },
+      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }) },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');

@@ -5,6 +5,7 @@
 import type { WorkerCore } from '../core/worker.ts';
 import type { FromWorker, ReadQuery, ToWorker } from '../core/types.ts';
 import type { WorkerStore } from '../storage/worker-store.ts';
+import { restartCount } from './supervised.ts';
 
 export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q: ReadQuery, replyText = false): FromWorker {
   let result: unknown;
@@ -21,7 +22,7 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
         result = { item: store.getItem(q.item_kind, q.key) };
         break;
       case 'check':
-        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.wal.count, fsync_ms: Math.round(store.wal.totalMs), resolved_by_peers: core.resolvedByPeers };
+        result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.wal.count, fsync_ms: Math.round(store.wal.totalMs), resolved_by_peers: core.resolvedByPeers, restarts: restartCount() };
         break;
       case 'snapshot':
         result = { rows: store.snapshot(q.after, q.limit) };

@@ -95,12 +95,14 @@ export interface CheckResult {
   fsyncs: number;
   fsync_ms: number;
   resolved_by_peers: number;
+  /** Restarts by `tweetdb start` (TWEETDB_RESTARTS); 0 outside it. */
+  restarts: number;
 }
 export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { rows: CopyRow[] };
 
 const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install'] as const;
 const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'installed'] as const;
-const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers'] as const;
+const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
 class Invalid extends Error {}
 

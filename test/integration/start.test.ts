@@ -3,7 +3,7 @@
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,4 +225,275 @@ test('tweetdb coordinator --lock-timeout -1 exits non-zero with a message naming
   assert.match(r.stderr, /--lock-timeout/);
   assert.match(r.stderr, /-1/);
   assert.match(r.stderr, /lock timeout is a number of seconds above 0/);
+});
+
+// ---------------------------------------------------------------------------
+// The supervisor: a child that dies is restarted, Ctrl-C is bounded, a taken port is one line.
+
+/** Whether a process runs (a zombie, exited but not yet reaped, does not: it holds no port and does no work). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The child of `startPid` running `tweetdb <role> ...` (role and, for a worker, its port), or undefined. */
+function childRunning(startPid: number, ...argv: string[]): number | undefined {
+  return childrenOf(startPid).find((pid) => {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const at = args.indexOf(BIN);
+      return at >= 0 && argv.every((a, i) => args[at + 1 + i] === a) && running(pid);
+    } catch {
+      return false;
+    }
+  });
+}
+
+interface Started {
+  proc: ChildProcess;
+  output: string[];
+  coordinator: string;
+  workerPort: number;
+  /** Resolves with the exit code and signal of tweetdb start. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `tweetdb start` with 2 workers and these extra flags until it says it is up. */
+async function startCluster(extra: string[], coordinatorPort?: number): Promise<Started> {
+  const data = mkdtempSync(join(tmpdir(), 'tweetdb-start-'));
+  dirs.push(data);
+  const workerPort = await freePortPair();
+  const port = coordinatorPort ?? (await freePort());
+  const proc = spawn(process.execPath, [BIN, 'start', '--workers', '2', '--data', data, '--port', String(port), '--worker-port', String(workerPort), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(proc);
+  const output: string[] = [];
+  for (const s of [proc.stdout, proc.stderr]) createInterface({ input: s }).on('line', (l) => output.push(l));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  let coordinator = '';
+  await eventually(
+    async () => {
+      if (proc.exitCode !== null) return true;
+      const up = output.map((l) => /^tweetdb is up: coordinator at (\S+) with 2 workers/.exec(l)).find((m) => m !== null);
+      if (up) coordinator = up[1] as string;
+      return up !== undefined;
+    },
+    45_000,
+    'tweetdb start to say it is up',
+    () => output.join('\n'),
+  );
+  assert.notEqual(coordinator, '', `tweetdb start exited (${proc.exitCode}) before it was up:\n${output.join('\n')}`);
+  pidsToReap.push(...childrenOf(proc.pid ?? -1));
+  return { proc, output, coordinator, workerPort, exit };
+}
+
+/** Posts until one is OK (a write needs every worker up): the reply. */
+async function postUntilOk(coordinator: string, id: string, output: string[]): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> | undefined;
+  let n = 0;
+  await eventually(
+    async () => {
+      last = (await sendAndClose(coordinator, `{"action":"post","tweet":{"id":"${id}-${n++}","username":"ada","content":"after the restart"}}\n`))[0];
+      return last?.status === 'OK';
+    },
+    30_000,
+    `a post of ${id} to succeed`,
+    () => `${JSON.stringify(last)}\n${output.join('\n')}`,
+  );
+  return last as Record<string, unknown>;
+}
+
+async function interruptAndWait(s: Started): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const children = childrenOf(s.proc.pid ?? -1);
+  s.proc.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([s.exit, new Promise<null>((res) => (timer = setTimeout(() => res(null), 10_000)))]);
+  clearTimeout(timer);
+  assert.ok(r !== null, `tweetdb start exits within 10 s of SIGINT:\n${s.output.join('\n')}`);
+  for (const pid of children) await eventually(async () => !running(pid), 5_000, `child ${pid} to be gone`);
+  return r;
+}
+
+test('tweetdb start: a worker killed with kill -9 is restarted, writes succeed again, and check counts its restart', async () => {
+  const s = await startCluster(['--no-web']);
+  const first = (await sendAndClose(s.coordinator, '{"action":"post","tweet":{"id":"before","username":"ada","content":"before the kill"}}\n'))[0];
+  assert.equal(first?.status, 'OK', JSON.stringify(first));
+
+  const victim = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
+  const other = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort + 1));
+  assert.ok(victim !== undefined && other !== undefined, s.output.join('\n'));
+  process.kill(victim, 'SIGKILL');
+
+  // The death and the restart are each a readable line; the supervisor itself keeps running.
+  const died = new RegExp(`worker ${s.workerPort} died \\(killed by SIGKILL\\) after [\\d.]+ s; restart 1 in 0\\.5 s`);
+  await eventually(async () => s.output.some((l) => died.test(l)), 10_000, 'the death to be logged', () => s.output.join('\n'));
+  await eventually(async () => s.output.some((l) => l.includes(`worker ${s.workerPort} restarted (restart 1, pid `)), 10_000, 'the restart to be logged', () => s.output.join('\n'));
+  const again = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
+  assert.ok(again !== undefined && again !== victim, `a new worker ${s.workerPort} process runs`);
+  assert.equal(childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort + 1)), other, 'the other worker was left alone');
+  assert.equal(s.proc.exitCode, null, 'tweetdb start still runs');
+
+  await postUntilOk(s.coordinator, 'after', s.output);
+  const tweets = (await sendAndClose(s.coordinator, '{"action":"get_tweets"}\n'))[0];
+  assert.ok((tweets?.tweets as { id: string }[]).some((t) => t.id === 'before'), JSON.stringify(tweets));
+
+  // `check` counts the restart on that worker only, and the copies agree again.
+  let check: { address: string; restarts: number; digest: string; state: string }[] = [];
+  await eventually(
+    async () => {
+      check = (await sendAndClose(s.coordinator, '{"action":"check"}\n'))[0]?.workers as typeof check;
+      return check.length === 2 && check.every((w) => w.state === 'up' && w.digest === check[0]?.digest);
+    },
+    20_000,
+    'both workers up with equal digests',
+    () => JSON.stringify(check),
+  );
+  assert.deepEqual(check.map((w) => [w.address, w.restarts]).sort(), [[`${HOST}:${s.workerPort}`, 1], [`${HOST}:${s.workerPort + 1}`, 0]]);
+  const status = (await sendAndClose(s.coordinator, '{"action":"status"}\n'))[0];
+  assert.equal((status?.counters as { restarts: number }).restarts, 0, 'the coordinator was not restarted');
+
+  const r = await interruptAndWait(s);
+  assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
+  assert.ok(s.output.some((l) => l.includes(`restarts: worker ${s.workerPort} 1`)), `the summary names the restart:\n${s.output.join('\n')}`);
+});
+
+test('tweetdb start: the coordinator killed with kill -9 is restarted, the cluster serves again, and status counts its restart', async () => {
+  const s = await startCluster(['--no-web']);
+  const first = (await sendAndClose(s.coordinator, '{"action":"post","tweet":{"id":"before","username":"ada","content":"before the kill"}}\n'))[0];
+  assert.equal(first?.status, 'OK', JSON.stringify(first));
+  const victim = childRunning(s.proc.pid ?? -1, 'coordinator');
+  const workers = [childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort)), childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort + 1))];
+  assert.ok(victim !== undefined, s.output.join('\n'));
+  process.kill(victim, 'SIGKILL');
+
+  await eventually(async () => s.output.some((l) => /coordinator died \(killed by SIGKILL\) after [\d.]+ s; restart 1 in 0\.5 s/.test(l)), 10_000, 'the death to be logged', () => s.output.join('\n'));
+  await postUntilOk(s.coordinator, 'after', s.output);
+  const tweets = (await sendAndClose(s.coordinator, '{"action":"get_tweets"}\n'))[0];
+  assert.ok((tweets?.tweets as { id: string }[]).some((t) => t.id === 'before'), JSON.stringify(tweets));
+
+  const status = (await sendAndClose(s.coordinator, '{"action":"status"}\n'))[0];
+  assert.equal((status?.counters as { restarts: number }).restarts, 1, JSON.stringify(status));
+  assert.deepEqual((status?.workers as { state: string }[]).map((w) => w.state), ['up', 'up']);
+  // The workers kept running through it.
+  assert.deepEqual([childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort)), childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort + 1))], workers);
+
+  const r = await interruptAndWait(s);
+  assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
+  assert.ok(s.output.some((l) => l.includes('restarts: coordinator 1')), s.output.join('\n'));
+});
+
+test('tweetdb start: SIGINT while a child does not stop (frozen with SIGSTOP): the child is SIGKILLed after the grace, the whole tree is gone, nothing is restarted', async () => {
+  const s = await startCluster(['--web-port', '0']);
+  const children = childrenOf(s.proc.pid ?? -1);
+  assert.equal(children.length, 4, `a coordinator, 2 workers and the web app: ${children.join(', ')}`);
+  const frozen = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
+  assert.ok(frozen !== undefined);
+  process.kill(frozen, 'SIGSTOP');
+
+  const r = await interruptAndWait(s);
+  assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
+  for (const pid of children) assert.ok(!running(pid), `child ${pid} is gone`);
+  const stopAt = s.output.findIndex((l) => l.includes('stopping tweetdb...'));
+  assert.ok(stopAt >= 0, s.output.join('\n'));
+  assert.ok(s.output.some((l) => l.includes(`worker ${s.workerPort} did not stop within 3 s of SIGTERM; killing (SIGKILL)`)), s.output.join('\n'));
+  assert.deepEqual(s.output.slice(stopAt).filter((l) => / died \(| restarted \(/.test(l)), [], 'no death is taken for a crash and nothing restarts while stopping');
+  assert.ok(s.output.some((l) => l.includes('tweetdb stopped')), s.output.join('\n'));
+});
+
+test('tweetdb start: a second SIGINT kills every child at once (exit code 130)', async () => {
+  const s = await startCluster(['--no-web']);
+  const children = childrenOf(s.proc.pid ?? -1);
+  const frozen = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
+  assert.ok(frozen !== undefined);
+  process.kill(frozen, 'SIGSTOP');
+  s.proc.kill('SIGINT');
+  await eventually(async () => s.output.some((l) => l.includes('stopping tweetdb...')), 10_000, 'the stop to begin', () => s.output.join('\n'));
+  s.proc.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([s.exit, new Promise<null>((res) => (timer = setTimeout(() => res(null), 10_000)))]);
+  clearTimeout(timer);
+  assert.deepEqual(r, { code: 130, signal: null }, s.output.join('\n'));
+  assert.ok(s.output.some((l) => /second interrupt: killing .*worker/.test(l)), s.output.join('\n'));
+  assert.ok(!s.output.some((l) => l.includes('did not stop within')), 'it did not wait for the grace');
+  for (const pid of children) await eventually(async () => !running(pid), 5_000, `child ${pid} to be gone`);
+});
+
+test('tweetdb start --port 0: the coordinator gets a free port, which the workers are told and a restart keeps', async () => {
+  const s = await startCluster(['--no-web'], 0);
+  const port = Number(s.coordinator.split(':')[1]);
+  assert.ok(port > 0, s.coordinator);
+  const first = (await sendAndClose(s.coordinator, '{"action":"post","tweet":{"id":"p0","username":"ada","content":"on a free port"}}\n'))[0];
+  assert.equal(first?.status, 'OK', JSON.stringify(first));
+  const coordinatorPid = childRunning(s.proc.pid ?? -1, 'coordinator');
+  assert.ok(coordinatorPid !== undefined);
+  process.kill(coordinatorPid, 'SIGKILL');
+  // Restarted on the same port: the workers (and any client) find it where it was.
+  await postUntilOk(s.coordinator, 'p0-after', s.output);
+  const r = await interruptAndWait(s);
+  assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
+});
+
+/** A server holding a port on HOST: the port, and a function that frees it. */
+async function holdPort(): Promise<{ port: number; release: () => Promise<void> }> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, HOST, () => r()));
+  const a = s.address();
+  const port = a !== null && typeof a === 'object' ? a.port : 0;
+  return { port, release: () => new Promise((r) => s.close(() => r())) };
+}
+
+function assertOneLine(r: ReturnType<typeof spawnSync>, line: string): void {
+  const stderr = String(r.stderr);
+  const stdout = String(r.stdout);
+  assert.equal(r.signal, null, `it exits by itself:\n${stdout}\n${stderr}`);
+  assert.equal(r.status, 2, `${stdout}\n${stderr}`);
+  assert.equal(stderr, `${line}\n`, 'one line on standard error, naming the port and the flag');
+  assert.ok(!/^\s+at /m.test(stdout + stderr), 'no stack trace');
+}
+
+test('tweetdb start with a taken port (coordinator, worker or web) says so in one line naming the port and the flag, exits 2, and starts nothing', async () => {
+  const held = await holdPort();
+  try {
+    const cases: [string[], string][] = [
+      [['--port', String(held.port)], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_PORT`],
+      [['--port', '0', '--worker-port', String(held.port)], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --worker-port or TWEETDB_WORKER_PORT (worker ports are ${held.port} to ${held.port + 1})`],
+      [['--port', '0', '--web-port', String(held.port)], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --web-port or TWEETDB_WEB_PORT (or --no-web)`],
+    ];
+    for (const [flags, line] of cases) {
+      const data = join(mkdtempSync(join(tmpdir(), 'tweetdb-taken-')), 'data');
+      dirs.push(data);
+      // The default worker ports may be busy on this machine: give free ones unless the case is about them.
+      const workerPort = flags.includes('--worker-port') ? [] : ['--worker-port', String(await freePortPair())];
+      const r = spawnSync(process.execPath, [BIN, 'start', '--data', data, ...workerPort, ...flags], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+      assertOneLine(r, line);
+      assert.equal(r.stdout, '', 'nothing was started, so nothing logged');
+      assert.ok(!existsSync(data), 'no node created its data directory');
+    }
+  } finally {
+    await held.release();
+  }
+});
+
+test('tweetdb coordinator, worker and web alone on a taken port: one line naming the port and the flag, exit 2, no stack trace', async () => {
+  const held = await holdPort();
+  const data = mkdtempSync(join(tmpdir(), 'tweetdb-taken-'));
+  dirs.push(data);
+  try {
+    const cases: [string[], string][] = [
+      [['coordinator', '--port', String(held.port), '--data', join(data, 'c')], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_PORT`],
+      [['worker', String(held.port), '--data', join(data, 'w')], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with the PORT argument (tweetdb worker PORT)`],
+      [['web', '--port', String(held.port)], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_WEB_PORT`],
+    ];
+    for (const [args, line] of cases) {
+      // --coordinator on a port nobody listens on: a worker that (wrongly) started would only retry.
+      const extra = args[0] === 'coordinator' ? [] : ['--coordinator', `${HOST}:9`];
+      const r = spawnSync(process.execPath, [BIN, ...args, '--host', HOST, ...extra], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+      assertOneLine(r, line);
+    }
+  } finally {
+    await held.release();
+  }
 });

@@ -43,7 +43,7 @@ const voters = [
   { id: 'w1', address: '127.0.0.1:9001' },
   { id: 'w-0a1b2c3d', address: '[::1]:9002' },
 ];
-const check = { count: 3, items: 1, digest: 'a'.repeat(64), prepared: 0, locks: 0, max_cseq: 7, fsyncs: 12, fsync_ms: 3, resolved_by_peers: 0 };
+const check = { count: 3, items: 1, digest: 'a'.repeat(64), prepared: 0, locks: 0, max_cseq: 7, fsyncs: 12, fsync_ms: 3, resolved_by_peers: 0, restarts: 0 };
 
 const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string, unknown>][] = [
   ['hello', 'to', { type: 'hello', lock_timeout_ms: 10_000 }],
