@@ -5,6 +5,7 @@
 
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -13,13 +14,16 @@ import { buildWebApp, SECURITY_HEADERS, type WebApp, type WebOptions } from '../
 import { hashPassword, SESSION_COOKIE } from '../../src/web/auth.ts';
 import { AUTH_PER_ACCOUNT } from '../../src/web/limits.ts';
 import { EVENT_LIMITS } from '../../src/web/events.ts';
-import { Cluster } from '../helpers/cluster.ts';
+import { Cluster, spawnNode, waitExit } from '../helpers/cluster.ts';
 import { json, problem, sessionCookie, signUp, streamEnds } from '../helpers/web.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 
 const clusters: Cluster[] = [];
 const apps: WebApp[] = [];
+const procs: ChildProcess[] = [];
 after(async () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => waitExit(p)));
   for (const w of apps) await w.app.close();
   await Promise.all(clusters.map((c) => c.stop()));
 });
@@ -154,6 +158,81 @@ describe('event streams', () => {
     for (const r of open) await r.body?.cancel();
   });
 });
+
+test('attack: a page that never reads its event stream made the server keep every event for it: past 1 MiB unread its stream is dropped, while a page that reads keeps its stream', async () => {
+  const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
+  procs.push(web.proc);
+  const base = `http://${web.address}`;
+  const reg = await fetch(`${base}/api/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'sleeper', password: 'correct horse' }) });
+  assert.equal(reg.status, 201);
+  const token = /tweetdb_session=([^;]+)/.exec(reg.headers.get('set-cookie') ?? '')?.[1] as string;
+  const abort = new AbortController();
+  const reader = await fetch(`${base}/api/events`, { headers: { cookie: `${SESSION_COOKIE}=${token}` }, signal: abort.signal });
+  // The page that never reads: a raw socket that sends its request, then reads nothing until the end.
+  const stuck = connect(Number(new URL(base).port), '127.0.0.1');
+  stuck.pause();
+  let ended = false;
+  stuck.on('end', () => (ended = true));
+  stuck.on('close', () => (ended = true));
+  stuck.write(`GET /api/events HTTP/1.1\r\nHost: x\r\nCookie: ${SESSION_COOKIE}=${token}\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 300));
+  // About 8 MB of events, posted one by one from 8 connections (the posts of one transaction share
+  // one seq); loopback's kernel buffers hold a few MB before the server's own queue grows.
+  const content = '🙂'.repeat(280);
+  const total = 7_000;
+  let n = 0;
+  let seen = 0;
+  const counting = countEvents(reader, () => seen++);
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const c = await TweetdbClient.connect(cluster.address);
+      try {
+        while (n < total) {
+          const r = await c.request({ action: 'post', tweet: { id: `fat-${n++}`, username: 'sleeper', content } });
+          assert.equal(r.status, 'OK', JSON.stringify(r));
+        }
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  // Now read what the stuck page was sent: the server ended it long before the last event.
+  stuck.resume();
+  let bytes = 0;
+  stuck.on('data', (d: Buffer) => (bytes += d.length));
+  const until = Date.now() + 20_000;
+  while (!ended && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(ended, `the server dropped the stream of the page that read nothing (${bytes} bytes read of about ${n * 1200})`);
+  assert.ok(bytes < n * 1100, `it was dropped before the end: ${bytes} bytes of about ${n * 1200}`);
+  // The page that reads got everything.
+  while (seen < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(seen, n, 'the page that reads got every event');
+  abort.abort();
+  await counting;
+  assert.equal(EVENT_LIMITS.maxBufferedBytes, 1024 * 1024);
+});
+
+/** Counts the tweet.created events of a stream until it ends or is cancelled. */
+async function countEvents(res: Response, onEvent: () => void): Promise<void> {
+  const r = res.body?.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  try {
+    for (;;) {
+      const chunk = await r?.read();
+      if (chunk === undefined || chunk.done) return;
+      buf += decoder.decode(chunk.value, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('event: tweet.created\n')) >= 0) {
+        onEvent();
+        buf = buf.slice(i + 1);
+      }
+      if (buf.length > 64) buf = buf.slice(-64);
+    }
+  } catch {
+    // cancelled
+  }
+}
 
 describe('usernames regardless of case', () => {
   test('attack: `Alice` and `alice` were two accounts with one avatar: registering `alice` when `Alice` exists is 409; any case signs in to Alice, shown as typed at sign-up', async () => {
