@@ -15,7 +15,7 @@ import { hashPassword, SESSION_COOKIE } from '../../src/web/auth.ts';
 import { AUTH_PER_ACCOUNT } from '../../src/web/limits.ts';
 import { EVENT_LIMITS } from '../../src/web/events.ts';
 import { Cluster, spawnNode, waitExit } from '../helpers/cluster.ts';
-import { json, problem, sessionCookie, signUp, streamEnds } from '../helpers/web.ts';
+import { json, problem, sessionCookie, signUp, signUpOverHttp, streamEnds } from '../helpers/web.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 
 const clusters: Cluster[] = [];
@@ -163,9 +163,7 @@ test('attack: a page that never reads its event stream made the server keep ever
   const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
   procs.push(web.proc);
   const base = `http://${web.address}`;
-  const reg = await fetch(`${base}/api/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'sleeper', password: 'correct horse' }) });
-  assert.equal(reg.status, 201);
-  const token = /tweetdb_session=([^;]+)/.exec(reg.headers.get('set-cookie') ?? '')?.[1] as string;
+  const token = await signUpOverHttp(base, 'sleeper');
   const abort = new AbortController();
   const reader = await fetch(`${base}/api/events`, { headers: { cookie: `${SESSION_COOKIE}=${token}` }, signal: abort.signal });
   // The page that never reads: a raw socket that sends its request, then reads nothing until the end.

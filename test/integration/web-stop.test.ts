@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BIN, Cluster, eventually, freePort, spawnNode, waitExit } from '../helpers/cluster.ts';
-import { streamEnds } from '../helpers/web.ts';
+import { signUpOverHttp, streamEnds } from '../helpers/web.ts';
 import { SESSION_COOKIE } from '../../src/web/auth.ts';
 
 /** How long a stop may take before the test calls it a hang (the claim, 5 s, is the benchmark's to time). */
@@ -51,15 +51,6 @@ function childrenOf(ppid: number): number[] {
   return out;
 }
 
-/** Signs up through the API; returns the session cookie. */
-async function signUp(base: string, username: string): Promise<string> {
-  const r = await fetch(new URL('api/register', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'correct horse' }) });
-  assert.equal(r.status, 201, await r.text());
-  const c = /tweetdb_session=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')?.[1];
-  assert.ok(c !== undefined);
-  return c;
-}
-
 async function openStreams(base: string, cookie: string, n: number): Promise<Response[]> {
   const out: Response[] = [];
   for (let i = 0; i < n; i++) {
@@ -90,7 +81,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
     procs.push(web.proc);
     const base = `http://${web.address}/`;
-    const streams = await openStreams(base, await signUp(base, 'watcher'), 3);
+    const streams = await openStreams(base, await signUpOverHttp(base, 'watcher'), 3);
     const t0 = Date.now();
     web.proc.kill(signal);
     const code = await exitWithin(web.proc);
@@ -121,7 +112,7 @@ test('attack: Ctrl-C of tweetdb start hung while a page had its event stream ope
   pids.push(...childrenOf(proc.pid ?? -1));
   t.diagnostic(`tweetdb start pid ${proc.pid}, children ${pids.join(', ')}`);
   const base = /(http:\/\/\S+)/.exec(output.find((l) => /^\s+web:\s+http:\/\//.test(l)) ?? '')?.[1] as string;
-  const streams = await openStreams(base, await signUp(base, 'tabs_open'), 2);
+  const streams = await openStreams(base, await signUpOverHttp(base, 'tabs_open'), 2);
   const t0 = Date.now();
   proc.kill('SIGINT');
   const code = await exitWithin(proc);
