@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { CoordinatorNode } from '../node/coordinator-node.ts';
 import { WorkerNode } from '../node/worker-node.ts';
 import { WebNode } from '../web/web-node.ts';
+import { parseTrustProxy } from '../web/limits.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { runStart, listenErrorLine, EXIT_CANNOT_LISTEN, type ListenFlags } from './start.ts';
 import { runClient } from './client.ts';
@@ -205,8 +206,19 @@ program
   .addOption(new Option('--host <host>', 'address to bind').default(DEFAULTS.host).env('TWEETDB_WEB_HOST'))
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--secure-cookies', 'mark the session cookie Secure (serve it behind HTTPS)').env('TWEETDB_SECURE_COOKIES'))
-  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean }) => {
-    const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, secureCookies: o.secureCookies === true });
+  .addOption(
+    new Option('--trust-proxy <addresses>', 'the proxies (comma-separated addresses or CIDR ranges, or loopback) whose X-Forwarded-For names the client; without it X-Forwarded-For is ignored')
+      .argParser((v: string): string[] => {
+        try {
+          return parseTrustProxy(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      })
+      .env('TWEETDB_TRUST_PROXY'),
+  )
+  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean; trustProxy?: string[] }) => {
+    const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, secureCookies: o.secureCookies === true, ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}) });
     onSignals(() => node.stop());
     await listenOrExit(() => node.start(), o.host, o.port, { port: '--port or TWEETDB_WEB_PORT', host: '--host or TWEETDB_WEB_HOST' });
   });

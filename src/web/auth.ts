@@ -41,27 +41,88 @@ export interface Account {
   username: string;
 }
 
+/**
+ * The key of an account's `user` item: its username in lower case, so that `Alice` and
+ * `alice` are one account (usernames are ASCII letters, digits and `_`). The case typed at
+ * sign-up is kept in the item (`value.username`) and shown everywhere.
+ *
+ * Accounts made before this rule are stored under the name as typed. One whose name was all
+ * lower case is found as it is; one with capitals is found when its name is typed with the
+ * same capitals, and its first sign-in moves it under its lower-case key (in one
+ * transaction), after which it is found in any case and its name is taken in every case.
+ */
+export function accountKey(username: string): string {
+  return username.toLowerCase();
+}
+
+interface StoredUser {
+  key: string;
+  /** The name as typed at sign-up. */
+  username: string;
+  password: string | undefined;
+  /** The item's value as stored. */
+  value: Record<string, unknown>;
+}
+
 export class Accounts {
   constructor(
     private readonly pool: CoordinatorPool,
     private readonly sessionTtlMs = SESSION_TTL_MS,
   ) {}
 
-  /** Creates the account (EXISTS when the name is taken). */
+  /** Creates the account (EXISTS when the name is taken, in any case). */
   async register(username: string, password: string, now: number): Promise<void> {
+    const taken = `the username ${username} is taken; choose another`;
+    const key = accountKey(username);
+    // An account of the previous version under exactly this spelling (nothing creates such keys any more).
+    if (key !== username && (await this.stored(username)) !== null) throw new ProblemError('EXISTS', taken);
     const hash = await hashPassword(password);
-    await coordinatorCall(this.pool, { action: 'put_item', item: { kind: 'user', key: username, value: { password: hash, created_at: new Date(now).toISOString() } }, if_absent: true }, 'write', {
-      EXISTS: `the username ${username} is taken; choose another`,
+    await coordinatorCall(this.pool, { action: 'put_item', item: { kind: 'user', key, value: { username, password: hash, created_at: new Date(now).toISOString() } }, if_absent: true }, 'write', {
+      EXISTS: taken,
     });
   }
 
-  /** Checks the password; throws UNAUTHENTICATED with one message for both unknown user and wrong password. */
-  async checkPassword(username: string, password: string): Promise<void> {
-    const r = await coordinatorCall(this.pool, { action: 'get_item', item: { kind: 'user', key: username } }, 'read', {}, ['NOT_FOUND']);
-    const stored = r.status === 'OK' ? ((r.item as { value: { password?: unknown } }).value.password as string | undefined) : undefined;
+  private async stored(key: string): Promise<StoredUser | null> {
+    const r = await coordinatorCall(this.pool, { action: 'get_item', item: { kind: 'user', key } }, 'read', {}, ['NOT_FOUND']);
+    if (r.status !== 'OK') return null;
+    const v = (r.item as { value: Record<string, unknown> }).value;
+    return { key, username: typeof v.username === 'string' ? v.username : key, password: typeof v.password === 'string' ? v.password : undefined, value: v };
+  }
+
+  /** The account a typed name signs in to: see accountKey. */
+  private async find(typed: string): Promise<StoredUser | null> {
+    const key = accountKey(typed);
+    const account = await this.stored(key);
+    if (key === typed || account?.username === typed) return account;
+    return (await this.stored(typed)) ?? account;
+  }
+
+  /**
+   * Checks the password; throws UNAUTHENTICATED with one message for both unknown user and wrong
+   * password. Returns the username as it was typed at sign-up.
+   */
+  async checkPassword(typed: string, password: string): Promise<string> {
+    const account = await this.find(typed);
     decoy ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = await verifyPassword(password, stored ?? (await decoy));
-    if (stored === undefined || !ok) throw new ProblemError('UNAUTHENTICATED', 'wrong username or password');
+    const ok = await verifyPassword(password, account?.password ?? (await decoy));
+    if (account === null || account.password === undefined || !ok) throw new ProblemError('UNAUTHENTICATED', 'wrong username or password');
+    if (account.key !== accountKey(account.username)) await this.moveLegacy(account);
+    return account.username;
+  }
+
+  /**
+   * Moves an account of the previous version to its lower-case key. If that key is taken (two
+   * accounts differing only in case, made before the rule), it stays where it is, still found
+   * by its exact spelling; a failure here does not fail the sign-in.
+   */
+  private async moveLegacy(account: StoredUser): Promise<void> {
+    const key = accountKey(account.username);
+    const value = { ...account.value, username: account.username };
+    const ops = [
+      { action: 'put_item', item: { kind: 'user', key, value }, if_absent: true },
+      { action: 'delete_item', item: { kind: 'user', key: account.key } },
+    ];
+    await this.pool.request({ action: 'transaction', ops }).catch(() => undefined);
   }
 
   /** A fresh session for every sign-in (so a token planted before it is worthless); returns the token for the cookie. */

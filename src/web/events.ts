@@ -8,8 +8,36 @@ import type { ServerResponse } from 'node:http';
 import { FeedFollower, type FeedEvent } from '../node/pool.ts';
 import { webTweet } from './tweets.ts';
 
-/** Limits: pages held open at once, events kept for reconnecting pages, and the keep-alive interval. */
-export const EVENT_LIMITS = { clients: 10_000, recent: 1_000, heartbeatMs: 15_000 } as const;
+/** Limits on the event streams of one web server. */
+export const EVENT_LIMITS = {
+  /** Streams open at once on this server; one more is 503 UNAVAILABLE. */
+  clients: 10_000,
+  /**
+   * Streams open at once per account (all its sessions and tabs); one more is 429
+   * TOO_MANY_STREAMS. 8 covers a person's tabs and devices; it takes 1,250 accounts to fill
+   * `clients`, not one.
+   */
+  perUser: 8,
+  /** Events kept for pages that reconnect with Last-Event-ID. */
+  recent: 1_000,
+  /** A comment line this often keeps proxies from closing an idle stream. */
+  heartbeatMs: 15_000,
+  /**
+   * Every open stream's session is read again this often: a session ended elsewhere (logout on
+   * another web server, expiry) closes its streams within this time. A logout on this server
+   * closes them at once.
+   */
+  sessionRecheckMs: 30_000,
+  /** Session reads in flight at once during a re-check (the rest of the pool stays for users). */
+  recheckConcurrency: 4,
+  /**
+   * Bytes a page may leave unread on its stream; past this it is closed (the page reconnects
+   * with Last-Event-ID and is replayed or told to resync), so a page that never reads costs at
+   * most this much memory.
+   */
+  maxBufferedBytes: 1024 * 1024,
+};
+export type EventLimits = typeof EVENT_LIMITS;
 
 interface Sse {
   event: string;
@@ -17,15 +45,36 @@ interface Sse {
   id: number | null;
 }
 
+/** One open stream: the page's response, its account (accountKey) and its session token. */
+interface Stream {
+  res: ServerResponse;
+  user: string;
+  session: string;
+}
+
+/** Whether a session is still live: true or false, or throws when that cannot be known now. */
+export type SessionCheck = (token: string) => Promise<boolean>;
+
 export class EventHub {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly streams = new Set<Stream>();
+  private readonly byUser = new Map<string, Set<Stream>>();
   private readonly recent: (Sse & { id: number })[] = [];
   /** This hub has every event after this seq (null: not subscribed yet). */
   private coveredFrom: number | null = null;
   private readonly follower: FeedFollower;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly recheck: NodeJS.Timeout;
+  private rechecking = false;
+  private closed = false;
+  readonly limits: EventLimits;
 
-  constructor(coordinator: string, onState: (live: boolean, why: string) => void) {
+  constructor(
+    coordinator: string,
+    onState: (live: boolean, why: string) => void,
+    private readonly sessionAlive: SessionCheck,
+    limits: Partial<EventLimits> = {},
+  ) {
+    this.limits = { ...EVENT_LIMITS, ...limits };
     this.follower = new FeedFollower(
       coordinator,
       (e) => this.onFeedEvent(e),
@@ -38,36 +87,59 @@ export class EventHub {
       onState,
     );
     this.heartbeat = setInterval(() => {
-      for (const c of this.clients) c.write(': keep-alive\n\n');
-    }, EVENT_LIMITS.heartbeatMs);
+      for (const s of this.streams) this.write(s, ': keep-alive\n\n');
+    }, this.limits.heartbeatMs);
     this.heartbeat.unref();
+    this.recheck = setInterval(() => void this.recheckSessions(), this.limits.sessionRecheckMs);
+    this.recheck.unref();
   }
 
   get size(): number {
-    return this.clients.size;
+    return this.streams.size;
   }
 
   get full(): boolean {
-    return this.clients.size >= EVENT_LIMITS.clients;
+    return this.streams.size >= this.limits.clients;
+  }
+
+  /** Whether this account already has as many streams open as it may. */
+  userFull(user: string): boolean {
+    return (this.byUser.get(user)?.size ?? 0) >= this.limits.perUser;
   }
 
   private onFeedEvent(e: FeedEvent): void {
     const data = e.event === 'tweet.deleted' ? { id: String(e.tweet.id) } : webTweet(e.tweet as unknown as Parameters<typeof webTweet>[0]);
     const sse = { event: e.event, data, id: e.seq };
     this.recent.push(sse);
-    if (this.recent.length > EVENT_LIMITS.recent) this.coveredFrom = (this.recent.shift() as { id: number }).id;
+    if (this.recent.length > this.limits.recent) this.coveredFrom = (this.recent.shift() as { id: number }).id;
     this.broadcast(sse);
   }
 
   private broadcast(e: Sse): void {
     const text = format(e);
-    for (const c of this.clients) c.write(text);
+    for (const s of this.streams) this.write(s, text);
   }
 
-  /** A page's stream (headers already sent). `lastEventId`: what it saw before it reconnected. */
-  add(res: ServerResponse, lastEventId: number | null): void {
-    this.clients.add(res);
-    res.on('close', () => this.clients.delete(res));
+  /** Writes to one stream, closing it if the page has left too much unread. */
+  private write(s: Stream, text: string): void {
+    if (s.res.writableLength > this.limits.maxBufferedBytes) {
+      this.end(s, true);
+      return;
+    }
+    s.res.write(text);
+  }
+
+  /**
+   * A page's stream (headers already sent), for `user` (accountKey) signed in with `session`.
+   * `lastEventId`: what it saw before it reconnected. The caller checks `full` and `userFull` first.
+   */
+  add(res: ServerResponse, lastEventId: number | null, user: string, session: string): void {
+    const s: Stream = { res, user, session };
+    this.streams.add(s);
+    let mine = this.byUser.get(user);
+    if (mine === undefined) this.byUser.set(user, (mine = new Set()));
+    mine.add(s);
+    res.on('close', () => this.forget(s));
     // Tell EventSource to wait 2 s before reconnecting, and start the stream.
     res.write('retry: 2000\n\n');
     if (lastEventId === null) return;
@@ -76,14 +148,64 @@ export class EventHub {
       res.write(format({ event: 'resync', data: {}, id: null }));
       return;
     }
-    for (const e of this.recent) if (e.id > lastEventId) res.write(format(e));
+    for (const e of this.recent) if (e.id > lastEventId) this.write(s, format(e));
   }
 
+  private forget(s: Stream): void {
+    this.streams.delete(s);
+    const mine = this.byUser.get(s.user);
+    mine?.delete(s);
+    if (mine?.size === 0) this.byUser.delete(s.user);
+  }
+
+  /** Ends a stream; `destroy` also drops its connection rather than leaving it to the page. */
+  private end(s: Stream, destroy: boolean): void {
+    this.forget(s);
+    if (destroy) s.res.destroy();
+    else s.res.end();
+  }
+
+  /** The session ended (logout on this server): its streams end now. */
+  endSession(session: string): number {
+    let n = 0;
+    for (const s of this.streams) {
+      if (s.session !== session) continue;
+      this.end(s, false);
+      n++;
+    }
+    return n;
+  }
+
+  /** Reads every open stream's session again; ends the streams of those that ended. */
+  async recheckSessions(): Promise<void> {
+    if (this.rechecking || this.closed) return;
+    this.rechecking = true;
+    try {
+      const sessions = [...new Set([...this.streams].map((s) => s.session))];
+      const next = async (): Promise<void> => {
+        for (let t = sessions.pop(); t !== undefined && !this.closed; t = sessions.pop()) {
+          let alive = true;
+          try {
+            alive = await this.sessionAlive(t);
+          } catch {
+            // unknown now (coordinator unreachable): keep the stream, ask again next time
+          }
+          if (!alive) this.endSession(t);
+        }
+      };
+      await Promise.all(Array.from({ length: this.limits.recheckConcurrency }, next));
+    } finally {
+      this.rechecking = false;
+    }
+  }
+
+  /** Stops following the feed and ends every stream at once, dropping their connections. */
   close(): void {
+    this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.recheck);
     this.follower.stop();
-    for (const c of this.clients) c.end();
-    this.clients.clear();
+    for (const s of [...this.streams]) this.end(s, true);
   }
 }
 

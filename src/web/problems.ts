@@ -8,7 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorCode } from '../core/types.ts';
 
 /** The web layer's own codes, on top of the coordinator's. */
-export type WebErrorCode = ErrorCode | 'UNAUTHENTICATED' | 'RATE_LIMITED' | 'UNKNOWN_OUTCOME' | 'CROSS_ORIGIN' | 'IDEMPOTENCY_KEY_REUSED';
+export type WebErrorCode = ErrorCode | 'UNAUTHENTICATED' | 'RATE_LIMITED' | 'UNKNOWN_OUTCOME' | 'CROSS_ORIGIN' | 'IDEMPOTENCY_KEY_REUSED' | 'TOO_MANY_STREAMS';
 
 export const HTTP_STATUS: Record<WebErrorCode, number> = {
   INVALID: 400,
@@ -21,6 +21,7 @@ export const HTTP_STATUS: Record<WebErrorCode, number> = {
   TOO_LARGE: 413,
   IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMITED: 429,
+  TOO_MANY_STREAMS: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
   TIMEOUT: 503,

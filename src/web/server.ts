@@ -11,8 +11,9 @@ import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
 import { CoordinatorPool } from '../node/pool.ts';
-import { Accounts, SESSION_COOKIE, SESSION_TTL_MS } from './auth.ts';
-import { EventHub } from './events.ts';
+import { accountKey, Accounts, SESSION_COOKIE, SESSION_TTL_MS } from './auth.ts';
+import { EventHub, type EventLimits } from './events.ts';
+import { AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS } from './limits.ts';
 import { ProblemError, sendProblem, type WebErrorCode } from './problems.ts';
 import { tweetRoutes } from './tweets.ts';
 
@@ -24,12 +25,30 @@ export interface WebOptions {
   /** Set the Secure flag on the session cookie (behind HTTPS). */
   secureCookies?: boolean;
   sessionTtlMs?: number;
-  /** Sign-in and sign-up attempts per client address (default 10 a minute). */
+  /** Sign-in and sign-up attempts per client address (default AUTH_PER_ADDRESS: 10 a minute). */
   authRateLimit?: { max: number; windowMs: number };
+  /** Sign-in and sign-up attempts per account, from any address (default AUTH_PER_ACCOUNT: 10 a minute). */
+  accountRateLimit?: { max: number; windowMs: number };
+  /**
+   * The proxies (addresses, CIDR ranges, or loopback/linklocal/uniquelocal; see parseTrustProxy)
+   * whose X-Forwarded-For names the client. Without it the socket's address is the client's.
+   */
+  trustProxy?: string[];
+  /** Event stream limits other than the defaults (EVENT_LIMITS). */
+  eventLimits?: Partial<EventLimits>;
   /** Coordinator connections (default 16). */
   poolSize?: number;
   logger?: Logger;
   uiDir?: string;
+}
+
+/** Seconds a page refused for having too many streams waits before it tries again (Retry-After). */
+export const STREAM_RETRY_AFTER_S = 30;
+
+/** A URL that does not decode, as a log or a problem shows it: its path, at most 200 characters. */
+function badUrlPath(url: string | undefined): string {
+  const path = (url ?? '').split('?')[0] ?? '';
+  return path.length > 200 ? `${path.slice(0, 200)}...` : path;
 }
 
 /** Largest request body accepted: a tweet is 280 characters, an account two short strings. */
@@ -100,20 +119,35 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     bodyLimit: BODY_LIMIT_BYTES,
     // One line per request would drown the protocol's own logs; errors are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
+    // Believe X-Forwarded-For only from the proxies named (the per-address limit keys on req.ip).
+    trustProxy: opts.trustProxy !== undefined && opts.trustProxy.length > 0 ? opts.trustProxy : false,
+    // A URL that does not decode (`/%c0%ae`) names nothing here: 404, like any unknown path.
+    frameworkErrors: (err, req, reply) => {
+      // Sent before the routing and its hooks: the security headers are set here.
+      reply.headers({ ...SECURITY_HEADERS, 'cache-control': 'no-store' });
+      if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 'NOT_FOUND', `no such route: ${req.method} ${badUrlPath(req.raw.url)}`);
+      req.log.error({ err }, 'unexpected error');
+      return sendProblem(reply, 'INTERNAL', `an unexpected error happened (request ${req.id}); it was logged`);
+    },
   });
   const pool = new CoordinatorPool(opts.coordinator, { size: opts.poolSize ?? 16 });
   const accounts = new Accounts(pool, opts.sessionTtlMs ?? SESSION_TTL_MS);
-  const hub = new EventHub(opts.coordinator, (live, why) => app.log[live ? 'info' : 'warn']({ why }, live ? 'following the change feed' : 'lost the change feed; reconnecting'));
-  app.addHook('onClose', () => {
-    hub.close();
-    pool.close();
-  });
+  const hub = new EventHub(
+    opts.coordinator,
+    (live, why) => app.log[live ? 'info' : 'warn']({ why }, live ? 'following the change feed' : 'lost the change feed; reconnecting'),
+    async (token) => (await accounts.sessionUser(token, Date.now())) !== null,
+    opts.eventLimits,
+  );
+  // Before the server waits for its connections to end: the event streams never end by themselves.
+  app.addHook('preClose', async () => hub.close());
+  app.addHook('onClose', () => pool.close());
   app.decorateRequest('username', null);
   app.decorateRequest('sessionToken', null);
 
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,
+    cache: AUTH_LIMITER_KEYS,
     errorResponseBuilder: (_req, ctx) => new ProblemError('RATE_LIMITED', `too many sign-in attempts from this address; try again in ${ctx.after}`, Math.ceil(ctx.ttl / 1000)),
   });
 
@@ -174,13 +208,28 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     if (req.username === null) throw new ProblemError('UNAUTHENTICATED', 'sign in first');
     return req.username;
   };
-  const limit = opts.authRateLimit ?? { max: 10, windowMs: 60_000 };
+  const limit = opts.authRateLimit ?? AUTH_PER_ADDRESS;
   const authConfig = { rateLimit: { max: limit.max, timeWindow: limit.windowMs, groupId: 'auth' } };
+  // Per account as well, whatever the address: five addresses guessing one password get ten guesses, not fifty.
+  const perAccount = opts.accountRateLimit ?? AUTH_PER_ACCOUNT;
+  const accountLimiter = app.createRateLimit({
+    max: perAccount.max,
+    timeWindow: perAccount.windowMs,
+    keyGenerator: (req) => `account:${accountKey((req.body as { username: string }).username)}`,
+    ...{ cache: AUTH_LIMITER_KEYS }, // passed on to the store; not in the type of createRateLimit's options
+  });
+  const limitAccount = async (req: FastifyRequest): Promise<void> => {
+    const r = await accountLimiter(req);
+    if (!r.isAllowed && r.isExceeded) {
+      const name = (req.body as { username: string }).username;
+      throw new ProblemError('RATE_LIMITED', `too many sign-in attempts for the account ${name}; try again in ${r.ttlInSeconds} s`, r.ttlInSeconds);
+    }
+  };
   const userReply = { 200: { type: 'object', required: ['username'], properties: { username: { type: 'string' } } } } as const;
 
   app.post<{ Body: { username: string; password: string } }>(
     '/api/register',
-    { config: authConfig, schema: { body: credentialsSchema, response: { 201: userReply[200] } } },
+    { config: authConfig, preHandler: limitAccount, schema: { body: credentialsSchema, response: { 201: userReply[200] } } },
     async (req, reply) => {
       const { username, password } = req.body;
       const now = Date.now();
@@ -190,16 +239,20 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     },
   );
 
-  app.post<{ Body: { username: string; password: string } }>('/api/login', { config: authConfig, schema: { body: credentialsSchema, response: userReply } }, async (req, reply) => {
-    const { username, password } = req.body;
-    await accounts.checkPassword(username, password);
+  app.post<{ Body: { username: string; password: string } }>('/api/login', { config: authConfig, preHandler: limitAccount, schema: { body: credentialsSchema, response: userReply } }, async (req, reply) => {
+    const { username: typed, password } = req.body;
+    // Any case signs in; the name is the one chosen at sign-up.
+    const username = await accounts.checkPassword(typed, password);
     setSession(reply, await accounts.createSession(username, Date.now()));
     return { username };
   });
 
   app.delete('/api/login', async (req, reply) => {
     const token = req.cookies[SESSION_COOKIE];
-    if (token !== undefined && token.length > 0 && token.length <= 100) await accounts.endSession(token);
+    if (token !== undefined && token.length > 0 && token.length <= 100) {
+      await accounts.endSession(token);
+      hub.endSession(token); // its live pages here end now; elsewhere within EVENT_LIMITS.sessionRecheckMs
+    }
     reply.clearCookie(SESSION_COOKIE, cookieOptions);
     return reply.code(204).send();
   });
@@ -211,6 +264,10 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     tweetRoutes(authed, pool, user);
     authed.get('/api/events', async (req, reply) => {
       if (hub.full) throw new ProblemError('UNAVAILABLE', 'too many live pages are open on this server; try again later');
+      const account = accountKey(user(req));
+      if (hub.userFull(account)) {
+        throw new ProblemError('TOO_MANY_STREAMS', `this account already has ${hub.limits.perUser} live pages open; close one (or reload it later)`, STREAM_RETRY_AFTER_S);
+      }
       const last = req.headers['last-event-id'];
       const lastId = typeof last === 'string' && /^[0-9]{1,15}$/.test(last) ? Number(last) : null;
       reply.hijack();
@@ -221,7 +278,7 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      hub.add(reply.raw, lastId);
+      hub.add(reply.raw, lastId, account, req.sessionToken ?? '');
     });
   });
 
@@ -230,7 +287,15 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     if (!existsSync(new URL('js/app.js', `file://${uiDir.endsWith('/') ? uiDir : `${uiDir}/`}`))) {
       app.log.warn({ uiDir }, 'the page is not built (ui/public/js/app.js is missing): run `npm run build`');
     }
-    await app.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], cacheControl: false, setHeaders: (res) => res.setHeader('cache-control', 'no-cache') });
+    await app.register(async (files) => {
+      // send refuses odd paths (`..` after decoding, a NUL byte) with 400 or 403: for a file server they name nothing, so 404.
+      files.setErrorHandler((err: FastifyError, req, reply) => {
+        const status = err.statusCode ?? 500;
+        if (status >= 400 && status < 500) return sendProblem(reply, 'NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0] ?? ''}`);
+        throw err;
+      });
+      await files.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], cacheControl: false, setHeaders: (res) => res.setHeader('cache-control', 'no-cache') });
+    });
   }
   return { app, pool, hub };
 }

@@ -3,10 +3,11 @@
 
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildWebApp, SECURITY_HEADERS, type WebApp } from '../../src/web/server.ts';
 import { SESSION_COOKIE } from '../../src/web/auth.ts';
 import { Cluster, eventually, sleep, waitExit } from '../helpers/cluster.ts';
+import { json, problem, readEvents, sessionCookie, signUp, type Json } from '../helpers/web.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 
 const clusters: Cluster[] = [];
@@ -21,33 +22,6 @@ async function webFor(cluster: Cluster, opts: { authRateLimit?: { max: number; w
   apps.push(w);
   await w.app.ready();
   return w.app;
-}
-
-type Json = Record<string, unknown>;
-const json = (r: LightMyRequestResponse): Json => r.json<Json>();
-
-function sessionCookie(r: LightMyRequestResponse): string {
-  const c = r.cookies.find((x) => x.name === SESSION_COOKIE);
-  assert.ok(c !== undefined, `a ${SESSION_COOKIE} cookie in ${JSON.stringify(r.headers['set-cookie'])}`);
-  return c.value;
-}
-
-/** Asserts a problem+json reply with this status and code; returns its body. */
-function problem(r: LightMyRequestResponse, status: number, code: string): Json {
-  assert.equal(r.statusCode, status, r.body);
-  assert.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
-  const p = json(r);
-  assert.equal(p.code, code, r.body);
-  assert.equal(p.status, status);
-  assert.equal(typeof p.title, 'string');
-  assert.equal(typeof p.detail, 'string');
-  return p;
-}
-
-async function signUp(app: FastifyInstance, username: string, password = 'correct horse'): Promise<string> {
-  const r = await app.inject({ method: 'POST', url: '/api/register', payload: { username, password } });
-  assert.equal(r.statusCode, 201, r.body);
-  return sessionCookie(r);
 }
 
 describe('web API against a real 2-worker cluster', () => {
@@ -289,34 +263,6 @@ test('the coordinator dies in the middle of a write: 503 UNKNOWN_OUTCOME (never 
   await sleep(100);
   assert.equal((await app.inject({ method: 'GET', url: '/api/tweet', cookies })).statusCode, 200, 'the pool reconnects by itself');
 });
-
-/** Reads server-sent events from a streaming response until `until` says stop. */
-async function readEvents(res: Response, until: (events: { id: string | null; event: string; data: string }[]) => boolean, timeoutMs = 10_000): Promise<{ id: string | null; event: string; data: string }[]> {
-  assert.ok(res.body !== null);
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  const events: { id: string | null; event: string; data: string }[] = [];
-  let buf = '';
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (!until(events)) {
-      if (Date.now() > deadline) throw new Error(`timed out; events so far: ${JSON.stringify(events)}`);
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':') && l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
-        if (fields.event !== undefined) events.push({ id: fields.id ?? null, event: fields.event, data: fields.data ?? '' });
-      }
-    }
-  } finally {
-    await reader.cancel();
-  }
-  return events;
-}
 
 test('GET /api/events: server-sent events for changes made anywhere (this server, the TCP API); Last-Event-ID resumes; 401 without a session', async () => {
   const cluster = await Cluster.start({ workers: 2 });

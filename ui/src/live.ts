@@ -70,7 +70,13 @@ export class Live {
     es.addEventListener('error', () => {
       if (this.es !== es) return;
       if (es.readyState === EventSource.CLOSED) void this.refused(es);
-      else this.on.state('connecting');
+      // The stream dropped (the server stopped, or the network): the browser reconnects by itself,
+      // with Last-Event-ID; until then nothing is live, and the page says so. A server that comes
+      // back may not know what was missed (a restarted one, or none seen yet): re-read on reopen.
+      else {
+        this.resyncOnOpen = true;
+        this.on.state('offline');
+      }
     });
     es.addEventListener('tweet.created', (e) => {
       const t = asTweet(parse(e));
