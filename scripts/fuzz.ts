@@ -24,7 +24,7 @@ if (values.help) {
   --cases N        how many cases [TWEETDB_FUZZ_CASES]
   --seed S         the run's seed, 0 to 4294967295 (default: a fresh one, printed) [TWEETDB_FUZZ_SEED]
   --only K         replay case K of that seed alone, on a fresh cluster
-  --include LIST   which of the families that crashed main before #10 run (all by default; none; or a list) (${INCLUDE_ENV}):
+  --include LIST   which of the families that crashed main before #10 run (by default all but read-storm; all; none; or a list) (${INCLUDE_ENV}):
 ${Object.entries(KNOWN_CRASHERS_PENDING_FIX).map(([k, v]) => `                     ${k}: ${v}`).join('\n')}
   --check-every N  compare the stored data with the model and the copies' digests every N cases
   --target NAME    client-api (node messages: to come)`);

@@ -4,7 +4,7 @@
 // read from standard input and each reply printed.
 
 import { createInterface } from 'node:readline';
-import { TweetdbClient } from '../node/client.ts';
+import { PLAIN_ACCESS, TweetdbClient, type CoordinatorAccess } from '../node/client.ts';
 import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, MAX_NESTING_DEPTH } from '../wire/framing.ts';
 
 const HELP = `Type a request as JSON, for example:
@@ -32,10 +32,10 @@ export function escapeForTerminal(text: string): string {
   return text.replace(UNSAFE_FOR_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export async function runClient(coordinator: string, compact: boolean): Promise<number> {
+export async function runClient(coordinator: string, compact: boolean, access: CoordinatorAccess = PLAIN_ACCESS): Promise<number> {
   let client: TweetdbClient;
   try {
-    client = await TweetdbClient.connect(coordinator);
+    client = await TweetdbClient.connect(coordinator, 5_000, access.tls, access.token);
   } catch (e) {
     console.error(`tweetdb client: ${(e as Error).message}. Is the coordinator running (npm start)?`);
     return 1;

@@ -13,6 +13,8 @@ import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
 import { loadTls, TlsSetupError, type TlsConfig } from '../node/transport.ts';
+import { ClientTokenError, readClientTokenFile } from '../node/client-token.ts';
+import type { CoordinatorAccess } from '../node/client.ts';
 import { ClusterKeyError, ensureClusterKeyFile, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
 export const DEFAULTS = {
@@ -57,6 +59,12 @@ function address(v: string): string {
 
 const CLUSTER_KEY_HELP = 'file holding the cluster\'s shared secret (make one with `tweetdb secret`); every node of a cluster needs the same one, and a node bound to a non-loopback address refuses to start without it';
 
+const CLIENT_TOKEN_HELP = 'file holding the token the coordinator was given with --client-token-file; sent first on every connection';
+
+function clientToken(path: string | undefined): string | null {
+  return path === undefined || path === '' ? null : readClientTokenFile(resolve(path));
+}
+
 /** The cluster key named by --cluster-key-file, or null when none is given (loopback only). */
 /** `tweetdb start`'s key: DATA/cluster.key, made on first start. */
 function ensureStartKey(data: string): string {
@@ -71,7 +79,7 @@ function clusterKey(path: string | undefined): Buffer | null {
 
 /** A problem with the set-up (a key file, say) is one line a person can act on, not a stack trace. */
 function setupError(e: unknown): never {
-  if (e instanceof ClusterKeyError || e instanceof TlsSetupError) {
+  if (e instanceof ClusterKeyError || e instanceof TlsSetupError || e instanceof ClientTokenError) {
     console.error(`tweetdb: ${e.message}`);
     process.exit(2);
   }
@@ -152,7 +160,8 @@ withTls(program
       .env('TWEETDB_IDLE_TIMEOUT'),
   )
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string } & TlsFlags) => {
+  .addOption(new Option('--client-token-file <file>', 'require every client to send this token first ({"action":"auth","token":...}); without it, clients need none').env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string; clientTokenFile?: string } & TlsFlags) => {
     let node: CoordinatorNode;
     try {
       node = new CoordinatorNode({
@@ -163,6 +172,7 @@ withTls(program
         idleTimeoutMs: Math.round(o.idleTimeout * 1000),
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
+        clientToken: clientToken(o.clientTokenFile),
       });
     } catch (e) {
       setupError(e);
@@ -199,8 +209,8 @@ withTls(program
     await listenOrExit(() => node.start(), o.host, p, { port: 'the PORT argument (tweetdb worker PORT)', host: '--host or TWEETDB_HOST' });
   });
 
-program
-  .command('web')
+withTls(program
+  .command('web'), true)
   .description('run the web app (accounts, timeline, live updates): a client of the coordinator')
   .addOption(new Option('--port <port>', 'port of the web server').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
   .addOption(new Option('--host <host>', 'address to bind').default(DEFAULTS.host).env('TWEETDB_WEB_HOST'))
@@ -217,8 +227,15 @@ program
       })
       .env('TWEETDB_TRUST_PROXY'),
   )
-  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean; trustProxy?: string[] }) => {
-    const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, secureCookies: o.secureCookies === true, ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}) });
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean; trustProxy?: string[]; clientTokenFile?: string } & TlsFlags) => {
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    const node = new WebNode({ host: o.host, port: o.port, coordinator: o.coordinator, coordinatorAccess: access, secureCookies: o.secureCookies === true, ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}) });
     onSignals(() => node.stop());
     await listenOrExit(() => node.start(), o.host, o.port, { port: '--port or TWEETDB_WEB_PORT', host: '--host or TWEETDB_WEB_HOST' });
   });
@@ -270,13 +287,20 @@ program
     process.stdout.write(newClusterKeyText());
   });
 
-program
-  .command('client')
+withTls(program
+  .command('client'), true)
   .description('interactive shell on the coordinator\'s TCP API (reads requests from standard input when it is not a terminal)')
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--compact', 'print each reply on one line').env('TWEETDB_COMPACT'))
-  .action(async (o: { coordinator: string; compact?: boolean }) => {
-    process.exitCode = await runClient(o.coordinator, o.compact === true);
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (o: { coordinator: string; compact?: boolean; clientTokenFile?: string } & TlsFlags) => {
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    process.exitCode = await runClient(o.coordinator, o.compact === true, access);
   });
 
 function concurrencyList(v: string): number[] {

@@ -120,6 +120,8 @@ interface Txn {
   reason: Failure | null;
   /** Set when the client itself asked to abort: the reply is OK, not ABORT. */
   clientAbort: boolean;
+  /** A `transaction` request: its reply lists every op's result, even for one op. */
+  batch: boolean;
   cseq: number;
 }
 
@@ -298,7 +300,7 @@ export class CoordinatorCore {
           this.reply(conn, slot, invalid('a transaction is open on this connection: send its ops one at a time, then commit or abort it'));
           return;
         }
-        this.startOneShot(conn, slot, req.ops.map((w) => this.toOp(w, now)), now);
+        this.startOneShot(conn, slot, req.ops.map((w) => this.toOp(w, now)), now, true);
         return;
       }
       case 'begin': {
@@ -397,6 +399,7 @@ export class CoordinatorCore {
       deadline: Number.POSITIVE_INFINITY,
       reason: null,
       clientAbort: false,
+      batch: false,
       cseq: 0,
     };
     this.txns.set(t.txid, t);
@@ -428,8 +431,9 @@ export class CoordinatorCore {
     return { ok: true, voters: [...this.members.keys()] };
   }
 
-  private startOneShot(conn: number, slot: number, ops: Op[], now: number): void {
+  private startOneShot(conn: number, slot: number, ops: Op[], now: number, batch = false): void {
     const t = this.newTxn(conn, false, now);
+    t.batch = batch;
     t.slot = slot;
     t.ops = ops;
     const set = this.votingSet();
@@ -805,7 +809,7 @@ export class CoordinatorCore {
     if (slot !== null) {
       const results = t.results ?? [];
       if (t.interactive) this.reply(t.conn, slot, { status: 'OK' });
-      else if (results.length === 1) this.reply(t.conn, slot, okWithResult(results[0] as OpResult));
+      else if (results.length === 1 && !t.batch) this.reply(t.conn, slot, okWithResult(results[0] as OpResult));
       else this.reply(t.conn, slot, { status: 'OK', results: results.map(renderResult) });
     }
     this.closeTxn(t);

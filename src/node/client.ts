@@ -14,6 +14,13 @@ interface Waiter {
   timer: NodeJS.Timeout | null;
 }
 
+/** How to reach a coordinator beyond its address: TLS (with the CA to check it) and a client token. */
+export interface CoordinatorAccess {
+  tls: TlsConfig | null;
+  token: string | null;
+}
+export const PLAIN_ACCESS: CoordinatorAccess = { tls: null, token: null };
+
 export class ConnectionLost extends Error {
   constructor(message: string) {
     super(message);
@@ -63,8 +70,22 @@ export class TweetdbClient {
     return this.socket;
   }
 
-  /** `tls`: the coordinator speaks TLS; its certificate is checked against the CA (src/node/transport.ts). */
-  static connect(address: string, timeoutMs = 5_000, tls: TlsConfig | null = null): Promise<TweetdbClient> {
+  /**
+   * `tls`: the coordinator speaks TLS; its certificate is checked against the CA (src/node/transport.ts).
+   * `token`: the coordinator wants a client token (--client-token-file): it is sent first.
+   */
+  static async connect(address: string, timeoutMs = 5_000, tls: TlsConfig | null = null, token: string | null = null): Promise<TweetdbClient> {
+    const c = await TweetdbClient.open(address, timeoutMs, tls);
+    if (token === null) return c;
+    const r = await c.request({ action: 'auth', token }, timeoutMs).catch((e: unknown) => ({ status: 'ERROR' as const, error: (e as Error).message }));
+    if (r.status !== 'OK') {
+      c.close();
+      throw new ConnectionLost(`the coordinator at ${address} refused the client token: ${r.error ?? ''}`);
+    }
+    return c;
+  }
+
+  private static open(address: string, timeoutMs: number, tls: TlsConfig | null): Promise<TweetdbClient> {
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
     const port = Number(address.slice(i + 1));

@@ -15,6 +15,7 @@ import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
+import { ClientTokenCheck } from './client-token.ts';
 import { createNodeServer, dial, peerVerified, type TlsConfig } from './transport.ts';
 import { restartCount } from './supervised.ts';
 
@@ -29,6 +30,8 @@ export interface CoordinatorOptions {
   tls: TlsConfig | null;
   /** Close a client connection silent this long with nothing in flight and no subscription; 0 or absent: never. */
   idleTimeoutMs?: number;
+  /** With a token, every client must send {"action":"auth","token":...} first (src/node/client-token.ts). */
+  clientToken?: string | null;
   logger?: Logger;
 }
 
@@ -170,6 +173,9 @@ export class CoordinatorNode {
   /** Client connections half way through the node handshake, and those done: only these may register. */
   private readonly handshakes = new Map<number, { theirs: string; ours: string }>();
   private readonly nodeConns = new Set<number>();
+  /** Connections that sent the right client token (only kept when the coordinator has one). */
+  private readonly clientAuthed = new Set<number>();
+  private readonly tokenCheck: ClientTokenCheck | null;
   /** Connections admitted past the client limits, in a slot kept for nodes (with why a client would have been refused). */
   private readonly reserved = new Map<number, { timer: NodeJS.Timeout; why: string }>();
   /** Reads sent and not answered, by rid: an answer must come from that worker, in that shape. Bounded by the reads the core has in flight. */
@@ -184,6 +190,7 @@ export class CoordinatorNode {
     this.opts = opts;
     this.log = opts.logger ?? createLogger('coordinator');
     checkProtectedMode(opts.host, opts.clusterKey, 'coordinator');
+    this.tokenCheck = opts.clientToken === undefined || opts.clientToken === null ? null : new ClientTokenCheck(opts.clientToken);
     this.store = new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     const restarts = restartCount();
@@ -249,6 +256,18 @@ export class CoordinatorNode {
             this.onNodeHandshake(c, s, slot, body);
             return;
           }
+          if (body.action === 'auth') {
+            this.onClientAuth(c, slot, body);
+            return;
+          }
+          if (this.tokenCheck !== null && !this.clientAuthed.has(c.id) && !this.nodeConns.has(c.id)) {
+            c.deliver(slot, {
+              status: 'ERROR',
+              code: 'UNAUTHENTICATED',
+              error: 'this coordinator needs a client token: send {"action":"auth","token":"..."} first (tweetdb client and tweetdb web take --client-token-file)',
+            });
+            return;
+          }
           const slotFor = this.reserved.get(c.id);
           if (slotFor !== undefined && !this.nodeConns.has(c.id)) {
             c.deliver(slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `connection refused: ${slotFor.why}` });
@@ -283,6 +302,7 @@ export class CoordinatorNode {
           this.conns.delete(c.id);
           this.handshakes.delete(c.id);
           this.nodeConns.delete(c.id);
+          this.clientAuthed.delete(c.id);
           this.dispatch({ type: 'conn_closed', conn: c.id });
         },
       },
@@ -314,6 +334,26 @@ export class CoordinatorNode {
       return;
     }
     if (p.ok) this.dispatch({ type: 'worker_message', worker, msg: p.msg });
+  }
+
+  /** {"action":"auth","token":...}: a wrong token is refused and the connection closed (one guess per connection). */
+  private onClientAuth(c: ClientConnection, slot: number, body: Record<string, unknown>): void {
+    if (Object.keys(body).some((k) => !['action', 'token', 'req'].includes(k))) {
+      c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: 'auth takes {"token":"..."} only' });
+      return;
+    }
+    if (this.tokenCheck === null) {
+      c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: 'this coordinator takes no client token (it was started without --client-token-file); send none' });
+      return;
+    }
+    if (!this.tokenCheck.matches(body.token)) {
+      this.log.warn({ conn: c.id }, 'a client sent a wrong token; connection closed');
+      c.deliver(slot, { status: 'ERROR', code: 'UNAUTHENTICATED', error: 'wrong client token; the connection is closed' });
+      c.endAfterReplies();
+      return;
+    }
+    this.clientAuthed.add(c.id);
+    c.deliver(slot, { status: 'OK' });
   }
 
   /**

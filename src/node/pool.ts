@@ -6,7 +6,7 @@
 // outcome: the caller gets ConnectionLost and must say so (or retry it
 // idempotently), never report success.
 
-import { ConnectionLost, TweetdbClient, type ApiReply } from './client.ts';
+import { ConnectionLost, PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from './client.ts';
 
 export interface PoolOptions {
   /** Connections at most (default 16). */
@@ -16,6 +16,8 @@ export interface PoolOptions {
   requestTimeoutMs?: number;
   /** Requests waiting for a connection at most; one more is refused at once (default 10,000). */
   maxQueued?: number;
+  /** TLS and a client token, when the coordinator wants them. */
+  access?: CoordinatorAccess;
 }
 
 interface Slot {
@@ -41,7 +43,10 @@ export class CoordinatorPool {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15_000;
     this.maxQueued = opts.maxQueued ?? 10_000;
+    this.access = opts.access ?? PLAIN_ACCESS;
   }
+
+  private readonly access: CoordinatorAccess;
 
   /**
    * One request on the least busy connection. Rejects with ConnectionLost when no connection
@@ -70,7 +75,7 @@ export class CoordinatorPool {
 
   private connectionOf(slot: Slot): Promise<TweetdbClient> {
     if (slot.client !== null && !slot.client.isClosed) return Promise.resolve(slot.client);
-    slot.connecting ??= TweetdbClient.connect(this.address, this.connectTimeoutMs).then(
+    slot.connecting ??= TweetdbClient.connect(this.address, this.connectTimeoutMs, this.access.tls, this.access.token).then(
       (c) => {
         slot.connecting = null;
         if (this.closed) {
@@ -124,6 +129,7 @@ export class FeedFollower {
     private readonly onEvent: (e: FeedEvent) => void,
     private readonly onSubscribed: (seq: number, gap: boolean) => void,
     private readonly onState: (live: boolean, why: string) => void = () => undefined,
+    private readonly access: CoordinatorAccess = PLAIN_ACCESS,
   ) {
     void this.connect();
   }
@@ -131,7 +137,7 @@ export class FeedFollower {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     try {
-      const c = await TweetdbClient.connect(this.address, 2_000);
+      const c = await TweetdbClient.connect(this.address, 2_000, this.access.tls, this.access.token);
       if (this.stopped) {
         c.close();
         return;

@@ -6,6 +6,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { FeedFollower, type FeedEvent } from '../node/pool.ts';
+import { PLAIN_ACCESS, type CoordinatorAccess } from '../node/client.ts';
 import { webTweet } from './tweets.ts';
 
 /** Limits on the event streams of one web server. */
@@ -73,6 +74,7 @@ export class EventHub {
     onState: (live: boolean, why: string) => void,
     private readonly sessionAlive: SessionCheck,
     limits: Partial<EventLimits> = {},
+    access: CoordinatorAccess = PLAIN_ACCESS,
   ) {
     this.limits = { ...EVENT_LIMITS, ...limits };
     this.follower = new FeedFollower(
@@ -85,6 +87,7 @@ export class EventHub {
         if (gap) this.broadcast({ event: 'resync', data: {}, id: null });
       },
       onState,
+      access,
     );
     this.heartbeat = setInterval(() => {
       for (const s of this.streams) this.write(s, ': keep-alive\n\n');

@@ -11,6 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import type { Logger } from 'pino';
 import { CoordinatorPool } from '../node/pool.ts';
+import type { CoordinatorAccess } from '../node/client.ts';
 import { accountKey, Accounts, SESSION_COOKIE, SESSION_TTL_MS } from './auth.ts';
 import { EventHub, type EventLimits } from './events.ts';
 import { AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS } from './limits.ts';
@@ -22,6 +23,8 @@ export const UI_DIR = fileURLToPath(new URL('../../ui/public/', import.meta.url)
 export interface WebOptions {
   /** The coordinator, HOST:PORT. */
   coordinator: string;
+  /** TLS and a client token, when the coordinator wants them (--tls-ca, --client-token-file). */
+  coordinatorAccess?: CoordinatorAccess;
   /** Set the Secure flag on the session cookie (behind HTTPS). */
   secureCookies?: boolean;
   sessionTtlMs?: number;
@@ -130,13 +133,14 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
       return sendProblem(reply, 'INTERNAL', `an unexpected error happened (request ${req.id}); it was logged`);
     },
   });
-  const pool = new CoordinatorPool(opts.coordinator, { size: opts.poolSize ?? 16 });
+  const pool = new CoordinatorPool(opts.coordinator, { size: opts.poolSize ?? 16, access: opts.coordinatorAccess });
   const accounts = new Accounts(pool, opts.sessionTtlMs ?? SESSION_TTL_MS);
   const hub = new EventHub(
     opts.coordinator,
     (live, why) => app.log[live ? 'info' : 'warn']({ why }, live ? 'following the change feed' : 'lost the change feed; reconnecting'),
     async (token) => (await accounts.sessionUser(token, Date.now())) !== null,
     opts.eventLimits,
+    opts.coordinatorAccess,
   );
   // Before the server waits for its connections to end: the event streams never end by themselves.
   app.addHook('preClose', async () => hub.close());

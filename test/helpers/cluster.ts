@@ -74,6 +74,8 @@ export interface ClusterOptions {
   noKey?: boolean;
   /** The cluster speaks TLS: the test's own clients use this (the nodes get their files through env). */
   clientTls?: TlsConfig;
+  /** The coordinator wants a client token: the test's own clients send this one. */
+  clientToken?: string;
 }
 
 export class Cluster {
@@ -151,13 +153,13 @@ export class Cluster {
   }
 
   async client(): Promise<TweetdbClient> {
-    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null);
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
     this.clients.push(c);
     return c;
   }
 
   async request(body: Record<string, unknown>): Promise<ApiReply> {
-    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null);
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
     try {
       return await c.request(body);
     } finally {

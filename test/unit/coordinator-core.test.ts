@@ -328,6 +328,18 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }, {}] });
   });
 
+  test('a transaction of one op answers in the transaction\'s shape, {"results":[...]}, as the README says (the fuzzer found the one-op shape)', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const e = co.req(7, 1, { action: 'transaction', ops: [{ action: 'post', tweet: { id: 'a', username: 'u', content: 'c' } }] });
+    const p = prepareOf(e, 'w1');
+    const t = tweetOf((p.ops ?? [])[0] as Op);
+    co.from('w1', yes(p.txid, [{ tweet: t }]));
+    co.ev({ type: 'logged', txid: p.txid });
+    const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
+    assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }] });
+  });
+
   test('any NO vote → abort to every voter; ABORT with that code once the aborts are acked', () => {
     const { co, txid, tweet } = clusterWithPost(['w1', 'w2', 'w3']);
     co.from('w1', yes(txid, [{ tweet }]));

@@ -9,7 +9,9 @@ export const README_ERROR_CODES = ['INVALID', 'TOO_LARGE', 'LOCKED', 'NOT_FOUND'
 export type Frame =
   | { kind: 'request'; text: string; body: Record<string, unknown> }
   /** The stream goes wrong here: one ERROR line with this code, then the server closes. */
-  | { kind: 'fatal'; code: 'INVALID' | 'TOO_LARGE'; why: string };
+  | { kind: 'fatal'; code: 'INVALID' | 'TOO_LARGE'; why: string }
+  /** Nested past the README's limit (counted by brackets, never parsed): ERROR INVALID, and the stream goes on. */
+  | { kind: 'deep'; text: string };
 
 /**
  * The requests a client's bytes hold, as the README defines them: JSON objects one after another, separated by
@@ -31,6 +33,7 @@ export function referenceFrames(bytes: Buffer, ended: boolean): Frame[] {
       return out;
     }
     let depth = 0;
+    let maxDepth = 0;
     let inString = false;
     let j = i;
     for (; j < text.length; j++) {
@@ -39,7 +42,7 @@ export function referenceFrames(bytes: Buffer, ended: boolean): Frame[] {
         if (d === '\\') j++;
         else if (d === '"') inString = false;
       } else if (d === '"') inString = true;
-      else if (d === '{' || d === '[') depth++;
+      else if (d === '{' || d === '[') maxDepth = Math.max(maxDepth, ++depth);
       else if (d === '}' || d === ']') {
         depth--;
         if (depth === 0) break;
@@ -54,6 +57,11 @@ export function referenceFrames(bytes: Buffer, ended: boolean): Frame[] {
     if (Buffer.byteLength(frame) > README_MAX_REQUEST_BYTES) {
       out.push({ kind: 'fatal', code: 'TOO_LARGE', why: 'a request over 1 MiB' });
       return out;
+    }
+    if (maxDepth > README_MAX_NESTING_DEPTH) {
+      out.push({ kind: 'deep', text: frame });
+      i = j + 1;
+      continue;
     }
     let body: unknown;
     try {
@@ -101,6 +109,9 @@ export function canon(v: unknown): string {
   }
   return out.join('');
 }
+
+/** The README: a request nesting objects and arrays more than this deep (the request itself is level 1) is INVALID. */
+export const README_MAX_NESTING_DEPTH = 32;
 
 /** Depth of nesting of a parsed value, counted without recursion. */
 export function depthOf(v: unknown): number {
