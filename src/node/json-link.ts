@@ -14,6 +14,9 @@ export const PEER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The longest line a peer may send before it is authenticated: the handshake's messages are far smaller. */
 export const UNAUTHENTICATED_MAX_MESSAGE_BYTES = 1024;
 
+/** The most characters joined into one socket write (a single longer line goes alone). */
+export const LINK_WRITE_MAX_CHARS = 1024 * 1024;
+
 const TEXT_FRAME = 0x23; /* # */
 const OBJECT_FRAME = 0x7b; /* { */
 
@@ -119,13 +122,28 @@ export class JsonLink {
     }
   }
 
-  /** Writes what is queued now (normally done once per turn of the event loop). */
+  /**
+   * Writes what is queued now (normally done once per turn of the event loop), joined into
+   * pieces of at most LINK_WRITE_MAX_CHARS: many large replies of one turn (reads of 1,000
+   * tweets each) must never be built into one string past V8's limit.
+   */
   flush(): void {
     this.flushScheduled = false;
     if (this.closed || this.outbox.length === 0) return;
-    const data = this.outbox.join('');
+    const lines = this.outbox;
     this.outbox = [];
-    this.socket.write(data);
+    let piece: string[] = [];
+    let size = 0;
+    for (const line of lines) {
+      if (size > 0 && size + line.length > LINK_WRITE_MAX_CHARS) {
+        this.socket.write(piece.join(''));
+        piece = [];
+        size = 0;
+      }
+      piece.push(line);
+      size += line.length;
+    }
+    if (piece.length > 0) this.socket.write(piece.join(''));
   }
 
   close(why: string): void {
