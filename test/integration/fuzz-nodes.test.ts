@@ -39,7 +39,7 @@ async function fuzz(t: { diagnostic: (s: string) => void }, phase: 'links' | 'fa
   const target = new NodeMessagesTarget(cluster, ids, phase, replay);
   try {
     const stats = await runFuzz(target, { seed, cases: n, checkEvery: Math.ceil(n / 2) });
-    t.diagnostic(`${phase}: ${stats.cases} cases in ${(stats.ms / 1000).toFixed(1)} s: ${stats.casesPerSecond} a second; ${JSON.stringify(stats.families)}; ${JSON.stringify(target.stats)}`);
+    t.diagnostic(`${phase}: ${stats.cases} cases in ${(stats.ms / 1000).toFixed(1)} s: ${stats.casesPerSecond} a second; ${JSON.stringify(stats.families)}; ${JSON.stringify(target.stats)}; ms by family: ${JSON.stringify(target.msByFamily)}`);
   } catch (e) {
     if (e instanceof FuzzFinding) throw new Error(`fuzz seed ${seed}: ${e.message}\n${e.detail}`);
     throw e;
