@@ -289,6 +289,12 @@ function overLimitList(rng: Rng, key: string): Json[] | null {
 
 function mutateOnce(rng: Rng, msg: Obj, notes: string[]): void {
   const all = places(msg);
+  if (all.length === 0) {
+    // Every field dropped already.
+    msg.fuzz = randomValue(rng, 1, true);
+    notes.push('extra field "fuzz"');
+    return;
+  }
   const { parent, key } = rng.pick(all);
   const old = (parent as Record<string | number, Json>)[key] as Json;
   const op = rng.int(0, 9);
