@@ -102,6 +102,7 @@ class WorkerLink {
             this.link = null;
             if (this.attempt === s) this.attempt = null;
             if (!wasUp) this.log.warn({ worker: this.worker, address: this.address, why }, 'link to worker failed before it was authenticated');
+            else if (why !== 'connection closed' && why !== 'unlinked') this.log.warn({ worker: this.worker, address: this.address, why }, 'link to worker closed');
             if (this.stopped) return;
             if (wasUp) this.onDown();
             // A link that drops at once (a wrong identity or key at that address) backs off; a long-lived one starts over.

@@ -182,7 +182,10 @@ export class WorkerNode {
               if (!p.ok) return this.badMessage(link, 'another worker', p.error);
               this.dispatch({ type: 'peer_query', route, msg: p.msg });
             },
-            onClose: () => this.peerIn.delete(route),
+            onClose: (why) => {
+              this.peerIn.delete(route);
+              this.logClose('another worker', why);
+            },
           };
         }
         if (role !== 'coordinator') return null;
@@ -193,7 +196,8 @@ export class WorkerNode {
             if (!p.ok) return this.badMessage(link, 'the coordinator', p.error);
             this.onMessage(link, p.msg);
           },
-          onClose: () => {
+          onClose: (why) => {
+            this.logClose('the coordinator', why);
             if (this.link === link) {
               this.link = null;
               this.lastLinkAt = Date.now();
@@ -204,6 +208,11 @@ export class WorkerNode {
       },
       (why) => this.log.warn({ remote: s.remoteAddress, why }, 'a connection was refused before it was authenticated'),
     );
+  }
+
+  /** Why a link closed, when it was not simply the other end going away (garbage, a replaced link). */
+  private logClose(from: string, why: string): void {
+    if (why !== 'connection closed' && !this.stopping) this.log.warn({ from, why }, 'link closed');
   }
 
   /** A message that fails its schema (src/wire/node-messages.ts) closes its link, logged; it never reaches the core. */

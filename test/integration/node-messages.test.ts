@@ -114,3 +114,32 @@ test('a coordinator-role link holding the key that sends malformed messages is c
   // The worker is still the cluster's: the real coordinator's link to it is up again.
   await eventually(async () => ((await cluster.status()).workers as { state: string }[])[0]?.state === 'up', 20_000, 'the real worker up again');
 });
+
+test('garbage after authentication (not JSON, not an object, an unasked text frame) closes the link and the reason is logged, on a worker and on the coordinator', async () => {
+  const w = cluster.workers[0]!;
+  const i = w.address.lastIndexOf(':');
+  const before = w.logs.length;
+  for (const line of ['{"type":"read",', '[1]', '#1 x']) {
+    const s = connect({ host: w.address.slice(0, i), port: Number(w.address.slice(i + 1)) });
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    const closed = new Promise<string>((res) => {
+      authenticateOutgoing(s, key, 'coordinator', { onMessage: () => undefined, onClose: res }, (link) => {
+        link.flush(); // the proof first, then the garbage
+        s.write(line + '\n');
+      });
+    });
+    await closed;
+  }
+  await eventually(async () => w.logs.slice(before).filter((l) => l.includes('link closed') && /bad (JSON|message|frame)/.test(l)).length >= 3, 10_000, 'each reason in the worker\'s log', () => w.logs.slice(before).join('\n'));
+  // The coordinator: a registered worker that sends a line that is not JSON.
+  const fake = await fakeWorker((m, link) => {
+    if (m.type === 'hello') link.socket.write('{"type":"state",\n');
+  });
+  try {
+    await registerAs('garbage-state', fake.address);
+    await eventually(async () => cluster.coordinator.logs.some((l) => l.includes('garbage-state') && l.includes('bad JSON')), 10_000, 'the reason in the coordinator\'s log');
+  } finally {
+    fake.server.close();
+  }
+  await eventually(async () => ((await cluster.status()).workers as { state: string }[])[0]?.state === 'up', 20_000, 'the real worker up again');
+});
