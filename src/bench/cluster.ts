@@ -76,6 +76,22 @@ export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } | 
   }
 }
 
+/** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const USER_HZ = 100;
+
+/** CPU seconds (user and system) a process has used so far, from /proc (Linux); null elsewhere or when it is gone. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const t = (Number(f[11]) + Number(f[12])) / USER_HZ;
+    return Number.isFinite(t) ? t : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface FsyncCounts {
   coordinator: number;
   workers: number[];
@@ -180,6 +196,11 @@ export class BenchCluster {
       const m = n.proc.pid === undefined ? null : memoryOf(n.proc.pid);
       return m === null ? [] : [{ node: n.name, ...m }];
     });
+  }
+
+  /** CPU seconds every node of the cluster has used so far, together (NaN when /proc cannot tell). */
+  cpuSeconds(): number {
+    return this.nodes.reduce((sum, n) => sum + (n.proc.pid === undefined ? NaN : (cpuSecondsOf(n.proc.pid) ?? NaN)), 0);
   }
 
   /** Stops every node (SIGTERM, by PID) and removes the data. */

@@ -152,6 +152,7 @@ export async function preload(address: string, count: number, onProgress: (done:
  * Runs `workload` with `concurrency` connections for `warmupS` (not counted) then `seconds`.
  * `onTick` is called about 4 times a second with the commits and reads counted so far.
  * `tls`: the cluster speaks TLS; every connection does too.
+ * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it).
  */
 export async function runLevel(
   address: string,
@@ -161,6 +162,7 @@ export async function runLevel(
   warmupS: number,
   onTick: (commits: number, reads: number, elapsedS: number) => void,
   tls: TlsConfig | null = null,
+  onWindow: (phase: 'start' | 'end') => void = () => undefined,
 ): Promise<LevelResult> {
   const conns = await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address, tls)));
   const latencies: number[] = [];
@@ -222,11 +224,13 @@ export async function runLevel(
 
   const runs = conns.map((c, i) => loop(i, c));
   await new Promise((r) => setTimeout(r, warmupS * 1000));
+  onWindow('start');
   measuring = true;
   const t0 = performance.now();
   const ticker = setInterval(() => onTick(commits, reads, (performance.now() - t0) / 1000), 250);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
+  onWindow('end');
   const elapsed = (performance.now() - t0) / 1000;
   clearInterval(ticker);
   stopped = true;

@@ -18,6 +18,13 @@ export interface TweetdbRow extends LevelResult {
   memory: NodeMemory[];
   /** How the fresh cluster's links were secured; absent for a running cluster (and in results made before it was recorded). */
   security?: SecurityMode;
+  /** The machine's 1-minute load average as the level ended (everything else running on it shows here); absent in older results. */
+  loadAvg1?: number;
+  /**
+   * CPU time per commit over the measured window, in ms: every node of the cluster together,
+   * and the bench's own clients (less disturbed by other load on the machine than commits/s).
+   */
+  cpuMsPerCommit?: { nodes: number; client: number } | null;
 }
 
 export type PostgresRow = PgPostResult;
@@ -79,8 +86,10 @@ export interface SecurityCost {
   commitsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  loadAvg1: number;
+  cpuMsPerCommit: { nodes: number; client: number } | null;
   /** This mode's figure over the `open` cluster's at the same concurrency (null: open was not measured there). */
-  vsOpen: { commitsPerSec: number; p50Ms: number; p99Ms: number } | null;
+  vsOpen: { commitsPerSec: number; p50Ms: number; p99Ms: number; nodesCpuMsPerCommit: number } | null;
 }
 
 /** Each secured mode's figures at each concurrency, against the `open` cluster's. */
@@ -96,7 +105,17 @@ export function securityCosts(r: BenchReport): SecurityCost[] {
         commitsPerSec: row.commitsPerSec,
         p50Ms: row.p50Ms,
         p99Ms: row.p99Ms,
-        vsOpen: open === undefined ? null : { commitsPerSec: ratio(row.commitsPerSec, open.commitsPerSec), p50Ms: ratio(row.p50Ms, open.p50Ms), p99Ms: ratio(row.p99Ms, open.p99Ms) },
+        loadAvg1: row.loadAvg1 ?? NaN,
+        cpuMsPerCommit: row.cpuMsPerCommit ?? null,
+        vsOpen:
+          open === undefined
+            ? null
+            : {
+                commitsPerSec: ratio(row.commitsPerSec, open.commitsPerSec),
+                p50Ms: ratio(row.p50Ms, open.p50Ms),
+                p99Ms: ratio(row.p99Ms, open.p99Ms),
+                nodesCpuMsPerCommit: ratio(row.cpuMsPerCommit?.nodes ?? NaN, open.cpuMsPerCommit?.nodes ?? NaN),
+              },
       },
     ];
   });
@@ -106,12 +125,12 @@ export function securityCosts(r: BenchReport): SecurityCost[] {
 export function securityTable(r: BenchReport): string {
   const x = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
   const lines = [
-    `| ${r.workload}, ${r.workers} workers | clients | commits/s | vs open | p50 ms | vs open | p99 ms | vs open |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| ${r.workload}, ${r.workers} workers | clients | commits/s | vs open | p50 ms | vs open | p99 ms | vs open | CPU ms/commit, nodes | vs open | CPU ms/commit, bench clients | load avg (1 min) |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const costs = securityCosts(r).sort((a, b) => a.concurrency - b.concurrency);
   for (const c of costs) {
-    lines.push(`| ${c.security} | ${c.concurrency} | ${fmt(c.commitsPerSec)} | ${x(c.vsOpen?.commitsPerSec)} | ${ms(c.p50Ms)} | ${x(c.vsOpen?.p50Ms)} | ${ms(c.p99Ms)} | ${x(c.vsOpen?.p99Ms)} |`);
+    lines.push(`| ${c.security} | ${c.concurrency} | ${fmt(c.commitsPerSec)} | ${x(c.vsOpen?.commitsPerSec)} | ${ms(c.p50Ms)} | ${x(c.vsOpen?.p50Ms)} | ${ms(c.p99Ms)} | ${x(c.vsOpen?.p99Ms)} | ${ms(c.cpuMsPerCommit?.nodes ?? NaN)} | ${x(c.vsOpen?.nodesCpuMsPerCommit)} | ${ms(c.cpuMsPerCommit?.client ?? NaN)} | ${ms(c.loadAvg1)} |`);
   }
   return lines.join('\n');
 }
@@ -143,7 +162,7 @@ export function markdownReport(r: BenchReport, chartFile: string): string {
     '',
     `${r.when}. ${clusterText(r)}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
     '',
-    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients:', '', securityTable(r), ''] : []),
+    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench\'s own clients, over the measured window; the last column: the machine\'s load average as the level ended, from everything running on it; on a busy machine commits/s and latency move with the other load, CPU per commit much less):', '', securityTable(r), ''] : []),
     markdownTable(r),
     '',
     ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),

@@ -7,7 +7,7 @@
 // authentication and of TLS.
 
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { BenchCluster, fsyncCounts, SECURITY_MODES, type FsyncCounts, type SecurityMode } from './cluster.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { preload, runLevel, setUpHot, type Workload } from './load.ts';
@@ -122,6 +122,15 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
   if (o.workload === 'hot') await setUpHot(address, tls);
   for (const c of o.concurrency) {
     const before = await fsyncCounts(address, tls);
+    // CPU over exactly the measured window: the cluster's nodes (when it is ours) and this process, the load generator.
+    const cpu = { nodes: NaN, client: NaN };
+    const onWindow = (phase: 'start' | 'end'): void => {
+      const nodes = cluster?.cpuSeconds() ?? NaN;
+      const u = process.cpuUsage();
+      const client = (u.user + u.system) / 1e6;
+      if (phase === 'start') Object.assign(cpu, { nodes, client });
+      else Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+    };
     const row = await runLevel(
       address,
       o.workload,
@@ -131,8 +140,10 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       (commits, reads, t) =>
         progress.update(t / o.seconds, `${label}${o.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
       tls,
+      onWindow,
     );
     const after = await fsyncCounts(address, tls);
+    const perCommitMs = (s: number): number => (row.commits > 0 && Number.isFinite(s) ? Math.round(((s * 1000) / row.commits) * 1000) / 1000 : NaN);
     rows.push({
       ...row,
       system: 'tweetdb',
@@ -140,6 +151,8 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       fsyncsPerCommit: perCommit(before, after, row.commits),
       fsyncMeanMs: meanFsync(before, after),
       memory: cluster?.memory() ?? [],
+      loadAvg1: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
+      cpuMsPerCommit: row.commits > 0 ? { nodes: perCommitMs(cpu.nodes), client: perCommitMs(cpu.client) } : null,
       ...(cluster !== null ? { security: cluster.security } : {}),
     });
     progress.done(`${label}${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);

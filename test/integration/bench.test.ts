@@ -100,9 +100,12 @@ test('bench --compare security: the post workload against an open, a keyed and a
     ],
   );
   // The key+tls coordinator refuses plain TCP: its commits were made over TLS by every bench connection.
-  for (const row of report.rows) assert.ok(row.commits > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${row.security ?? '?'} measured: ${JSON.stringify(row)}`);
+  for (const row of report.rows) {
+    assert.ok(row.commits > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${row.security ?? '?'} measured: ${JSON.stringify(row)}`);
+    assert.ok(row.cpuMsPerCommit !== undefined && row.cpuMsPerCommit !== null && row.cpuMsPerCommit.nodes > 0 && row.cpuMsPerCommit.client > 0, `${row.security ?? '?'}: CPU per commit of the nodes and of the bench's clients`);
+  }
   for (const mode of ['open', 'key', 'key+tls']) {
-    const line = new RegExp(`^\\| ${mode.replace('+', '\\+')} \\| 1 \\| [\\d,]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\|$`, 'm');
+    const line = new RegExp(`^\\| ${mode.replace('+', '\\+')} \\| 1 \\| [\\d,]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+ \\|$`, 'm');
     assert.match(md, line, `the ${mode} row with its ratios against open, in the Markdown`);
     assert.match(r.stdout, line, `and printed`);
     assert.match(svg, new RegExp(`tweetdb, ${mode.replace('+', '\\+')}<`), `the chart has a ${mode} line`);
