@@ -162,7 +162,7 @@ export function markdownReport(r: BenchReport, chartFile: string): string {
     '',
     `${r.when}. ${clusterText(r)}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
     '',
-    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench\'s own clients, over the measured window; the last column: the machine\'s load average as the level ended, from everything running on it; on a busy machine commits/s and latency move with the other load, CPU per commit much less):', '', securityTable(r), ''] : []),
+    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench\'s own clients, over the measured window; the last column: the machine\'s load average as the level ended, from everything running on it; on a machine shared with other work, commits/s and latency move with that work, CPU per commit less so: compare several runs before reading a difference):', '', securityTable(r), ''] : []),
     markdownTable(r),
     '',
     ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),
