@@ -7,6 +7,7 @@ set -euo pipefail
 B="node bin/tweetdb.js bench --seconds 10 --warmup 2 --out bench/results"
 settle() { sync; sleep 10; }
 $B --workload post --concurrency 1,16,64,256 --compare postgres --name post-vs-postgres; settle
+$B --workload post --concurrency 1,64 --compare security --name post-security; settle
 $B --workload mixed --concurrency 1,16,64,256 --preload 10000 --name mixed; settle
 $B --workload hot --concurrency 1,16,64,256 --name hot; settle
 $B --workload read --concurrency 1,16,64,256 --preload 100000 --name read-100k; settle

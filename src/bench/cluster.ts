@@ -2,17 +2,32 @@
 // workers as child processes, in a temporary directory, on loopback ephemeral
 // ports, exactly as a user would start them (bin/tweetdb.js). Also reads each
 // node's memory from /proc, and its fsync counters through the public API.
+// Its links are secured as the cluster's mode says: no key (loopback's open
+// mode), a cluster key (what `tweetdb start` runs), or a key and mutual TLS
+// with certificates made by `tweetdb certs`' makeCerts.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TweetdbClient, type ApiReply } from '../node/client.ts';
+import { newClusterKeyText } from '../node/cluster-key.ts';
+import type { TlsConfig } from '../node/transport.ts';
+import { makeCerts, type MadeCerts } from '../cli/certs.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
+
+/**
+ * How a bench cluster's links are secured. `open`: no cluster key (the nodes still run the
+ * link handshake, with an empty key, as loopback allows); `key`: a cluster key, every link
+ * authenticated (what `tweetdb start` runs, and the default); `key+tls`: the key, and TLS 1.3
+ * on every link (mutual between nodes) and on the client API, the bench's clients included.
+ */
+export const SECURITY_MODES = ['open', 'key', 'key+tls'] as const;
+export type SecurityMode = (typeof SECURITY_MODES)[number];
 
 export interface BenchNode {
   name: string;
@@ -61,6 +76,22 @@ export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } | 
   }
 }
 
+/** Clock ticks per second of /proc/PID/stat's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const USER_HZ = 100;
+
+/** CPU seconds (user and system) a process has used so far, from /proc (Linux); null elsewhere or when it is gone. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const t = (Number(f[11]) + Number(f[12])) / USER_HZ;
+    return Number.isFinite(t) ? t : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface FsyncCounts {
   coordinator: number;
   workers: number[];
@@ -69,8 +100,8 @@ export interface FsyncCounts {
   workersMs: number[];
 }
 
-export async function request(address: string, body: Record<string, unknown>): Promise<ApiReply> {
-  const c = await TweetdbClient.connect(address, 5_000);
+export async function request(address: string, body: Record<string, unknown>, tls: TlsConfig | null = null): Promise<ApiReply> {
+  const c = await TweetdbClient.connect(address, 5_000, tls);
   try {
     return await c.request(body, 60_000);
   } finally {
@@ -79,9 +110,9 @@ export async function request(address: string, body: Record<string, unknown>): P
 }
 
 /** fsyncs so far: the coordinator's decision log (status) and each worker's store (check). */
-export async function fsyncCounts(address: string): Promise<FsyncCounts> {
-  const s = await request(address, { action: 'status' });
-  const c = await request(address, { action: 'check' });
+export async function fsyncCounts(address: string, tls: TlsConfig | null = null): Promise<FsyncCounts> {
+  const s = await request(address, { action: 'status' }, tls);
+  const c = await request(address, { action: 'check' }, tls);
   return {
     coordinator: (s.counters as { log_fsyncs?: number }).log_fsyncs ?? NaN,
     workers: (c.workers as { fsyncs?: number }[]).map((w) => w.fsyncs ?? NaN),
@@ -93,9 +124,31 @@ export async function fsyncCounts(address: string): Promise<FsyncCounts> {
 export class BenchCluster {
   readonly dir: string;
   readonly nodes: BenchNode[] = [];
+  /** What a client of this cluster needs to connect: the CA under `key+tls`, null otherwise. */
+  readonly clientTls: TlsConfig | null;
+  /** The environment every node of this cluster is started with: its key and TLS files. */
+  private readonly securityEnv: Record<string, string>;
 
-  private constructor(dir: string) {
+  private constructor(
+    dir: string,
+    readonly security: SecurityMode,
+  ) {
     this.dir = dir;
+    // Set even when empty, so that a key or certificates in the caller's environment do not change what is measured.
+    const env: Record<string, string> = { TWEETDB_CLUSTER_KEY_FILE: '', TWEETDB_TLS_CERT: '', TWEETDB_TLS_KEY: '', TWEETDB_TLS_CA: '' };
+    let clientTls: TlsConfig | null = null;
+    if (security !== 'open') {
+      env.TWEETDB_CLUSTER_KEY_FILE = join(dir, 'cluster.key');
+      writeFileSync(env.TWEETDB_CLUSTER_KEY_FILE, newClusterKeyText(), { mode: 0o600 });
+    }
+    if (security === 'key+tls') {
+      const certs = makeCerts({ out: join(dir, 'certs'), nodes: ['127.0.0.1'] });
+      const node = certs.nodes[0] as MadeCerts['nodes'][number];
+      Object.assign(env, { TWEETDB_TLS_CERT: node.cert, TWEETDB_TLS_KEY: node.key, TWEETDB_TLS_CA: certs.ca });
+      clientTls = { ca: readFileSync(certs.ca), cert: null, key: null };
+    }
+    this.securityEnv = env;
+    this.clientTls = clientTls;
   }
 
   get address(): string {
@@ -105,10 +158,19 @@ export class BenchCluster {
   /**
    * Starts a coordinator and `workers` workers; resolves once every worker is up.
    * `cpuProfileDir`: each node writes a V8 CPU profile there when it stops (node --cpu-prof).
+   * `security`: how its links are secured (see SECURITY_MODES); `key` by default, as `tweetdb start` runs.
    */
-  static async start(workers: number, lockTimeoutS: number, env: Record<string, string> = {}, cpuProfileDir: string | null = null): Promise<BenchCluster> {
+  static async start(workers: number, lockTimeoutS: number, env: Record<string, string> = {}, cpuProfileDir: string | null = null, security: SecurityMode = 'key'): Promise<BenchCluster> {
     const nodeArgs = cpuProfileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`];
-    const c = new BenchCluster(mkdtempSync(join(tmpdir(), 'tweetdb-bench-')));
+    const dir = mkdtempSync(join(tmpdir(), 'tweetdb-bench-'));
+    let c: BenchCluster;
+    try {
+      c = new BenchCluster(dir, security);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    env = { ...c.securityEnv, ...env };
     try {
       c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS)], env, nodeArgs));
       for (let i = 1; i <= workers; i++) {
@@ -116,7 +178,7 @@ export class BenchCluster {
       }
       const until = Date.now() + START_TIMEOUT_MS;
       for (;;) {
-        const s = await request(c.address, { action: 'status' });
+        const s = await request(c.address, { action: 'status' }, c.clientTls);
         const ws = s.workers as { state: string }[];
         if (ws.length === workers && ws.every((w) => w.state === 'up')) break;
         if (Date.now() > until) throw new Error(`the cluster did not come up: ${JSON.stringify(s.workers)}`);
@@ -134,6 +196,11 @@ export class BenchCluster {
       const m = n.proc.pid === undefined ? null : memoryOf(n.proc.pid);
       return m === null ? [] : [{ node: n.name, ...m }];
     });
+  }
+
+  /** CPU seconds every node of the cluster has used so far, together (NaN when /proc cannot tell). */
+  cpuSeconds(): number {
+    return this.nodes.reduce((sum, n) => sum + (n.proc.pid === undefined ? NaN : (cpuSecondsOf(n.proc.pid) ?? NaN)), 0);
   }
 
   /** Stops every node (SIGTERM, by PID) and removes the data. */

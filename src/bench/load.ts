@@ -2,10 +2,12 @@
 // coordinator, each a closed loop (the next request as soon as the reply
 // arrives), with the request lines built up front and replies read with as
 // little work as possible, so the load generator takes little of the CPU it
-// shares with the cluster.
+// shares with the cluster. Over TLS when the cluster speaks it (the same dial
+// as every client of the API, checking the coordinator's certificate).
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { LineSplitter } from '../wire/framing.ts';
+import { dial, type TlsConfig } from '../node/transport.ts';
 
 export const WORKLOADS = ['post', 'mixed', 'hot', 'read'] as const;
 export type Workload = (typeof WORKLOADS)[number];
@@ -56,11 +58,14 @@ class Conn {
     });
   }
 
-  static open(address: string): Promise<Conn> {
+  /** Resolves once the socket may carry requests: connected, and over TLS once the handshake is done. */
+  static open(address: string, tls: TlsConfig | null): Promise<Conn> {
     const i = address.lastIndexOf(':');
     return new Promise((resolve, reject) => {
-      const s = connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
-      s.once('connect', () => resolve(new Conn(s)));
+      const s = dial(address.slice(0, i), Number(address.slice(i + 1)), tls, () => {
+        s.off('error', reject);
+        resolve(new Conn(s));
+      });
       s.once('error', reject);
     });
   }
@@ -105,8 +110,8 @@ function text(client: number, n: number): string {
 }
 
 /** Creates the shared tweets the hot workload updates. */
-export async function setUpHot(address: string): Promise<void> {
-  const c = await Conn.open(address);
+export async function setUpHot(address: string, tls: TlsConfig | null = null): Promise<void> {
+  const c = await Conn.open(address, tls);
   try {
     for (const id of HOT_IDS) {
       const r = await c.send(JSON.stringify({ action: 'post', tweet: { id, username: 'hot', content: `hot tweet ${id}` } }) + '\n');
@@ -118,9 +123,9 @@ export async function setUpHot(address: string): Promise<void> {
 }
 
 /** Stores `count` tweets, 100 per transaction, over 16 connections, reporting progress. */
-export async function preload(address: string, count: number, onProgress: (done: number) => void): Promise<void> {
+export async function preload(address: string, count: number, onProgress: (done: number) => void, tls: TlsConfig | null = null): Promise<void> {
   const PER_TX = 100;
-  const conns = await Promise.all(Array.from({ length: 16 }, () => Conn.open(address)));
+  const conns = await Promise.all(Array.from({ length: 16 }, () => Conn.open(address, tls)));
   let next = 0;
   let done = 0;
   try {
@@ -146,9 +151,20 @@ export async function preload(address: string, count: number, onProgress: (done:
 /**
  * Runs `workload` with `concurrency` connections for `warmupS` (not counted) then `seconds`.
  * `onTick` is called about 4 times a second with the commits and reads counted so far.
+ * `tls`: the cluster speaks TLS; every connection does too.
+ * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it).
  */
-export async function runLevel(address: string, workload: Workload, concurrency: number, seconds: number, warmupS: number, onTick: (commits: number, reads: number, elapsedS: number) => void): Promise<LevelResult> {
-  const conns = await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address)));
+export async function runLevel(
+  address: string,
+  workload: Workload,
+  concurrency: number,
+  seconds: number,
+  warmupS: number,
+  onTick: (commits: number, reads: number, elapsedS: number) => void,
+  tls: TlsConfig | null = null,
+  onWindow: (phase: 'start' | 'end') => void = () => undefined,
+): Promise<LevelResult> {
+  const conns = await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address, tls)));
   const latencies: number[] = [];
   const aborts: Record<string, number> = {};
   let commits = 0;
@@ -208,11 +224,13 @@ export async function runLevel(address: string, workload: Workload, concurrency:
 
   const runs = conns.map((c, i) => loop(i, c));
   await new Promise((r) => setTimeout(r, warmupS * 1000));
+  onWindow('start');
   measuring = true;
   const t0 = performance.now();
   const ticker = setInterval(() => onTick(commits, reads, (performance.now() - t0) / 1000), 250);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
+  onWindow('end');
   const elapsed = (performance.now() - t0) / 1000;
   clearInterval(ticker);
   stopped = true;

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LevelResult } from './load.ts';
 import type { Machine } from './machine.ts';
-import type { NodeMemory } from './cluster.ts';
+import type { NodeMemory, SecurityMode } from './cluster.ts';
 import type { PgPostResult } from './postgres.ts';
 
 export interface TweetdbRow extends LevelResult {
@@ -16,6 +16,15 @@ export interface TweetdbRow extends LevelResult {
   /** Mean duration of one fsync during the level, in ms: the coordinator's log, then each worker. */
   fsyncMeanMs: { coordinator: number; workers: number[] } | null;
   memory: NodeMemory[];
+  /** How the fresh cluster's links were secured; absent for a running cluster (and in results made before it was recorded). */
+  security?: SecurityMode;
+  /** The machine's 1-minute load average as the level ended (everything else running on it shows here); absent in older results. */
+  loadAvg1?: number;
+  /**
+   * CPU time per commit over the measured window, in ms: every node of the cluster together,
+   * and the bench's own clients (less disturbed by other load on the machine than commits/s).
+   */
+  cpuMsPerCommit?: { nodes: number; client: number } | null;
 }
 
 export type PostgresRow = PgPostResult;
@@ -39,8 +48,14 @@ function abortsText(a: Record<string, number>): string {
   return parts.length === 0 ? '0' : parts.join(', ');
 }
 
+/** True when the rows come from clusters secured in more than one way (`--compare security`). */
+function comparesSecurity(r: BenchReport): boolean {
+  return new Set(r.rows.map((x) => x.security)).size > 1;
+}
+
 /** The Markdown table (also printed to the terminal). */
 export function markdownTable(r: BenchReport): string {
+  const bySecurity = comparesSecurity(r);
   const lines = [
     '| system | clients | commits/s | reads/s | aborts | p50 ms | p99 ms | p999 ms | fsyncs/commit (log; workers) | mean fsync ms (log; workers) | peak RSS MiB (coordinator; workers) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -49,7 +64,7 @@ export function markdownTable(r: BenchReport): string {
     const f = row.fsyncsPerCommit === null ? '-' : `${row.fsyncsPerCommit.coordinator.toFixed(3)}; ${row.fsyncsPerCommit.workers.map((w) => w.toFixed(3)).join(', ')}`;
     const fm = row.fsyncMeanMs === null ? '-' : `${ms(row.fsyncMeanMs.coordinator)}; ${row.fsyncMeanMs.workers.map(ms).join(', ')}`;
     const mem = row.memory.length === 0 ? '-' : row.memory.map((m) => m.peakRssMiB.toFixed(0)).join('; ');
-    lines.push(`| tweetdb (${row.workers} workers) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${fm} | ${mem} |`);
+    lines.push(`| tweetdb (${row.workers} workers${bySecurity && row.security !== undefined ? `, ${row.security}` : ''}) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${fm} | ${mem} |`);
   }
   for (const p of r.postgres) {
     lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - | - |`);
@@ -65,6 +80,77 @@ export function ratios(r: BenchReport): { concurrency: number; ratio: number }[]
   });
 }
 
+export interface SecurityCost {
+  security: SecurityMode;
+  concurrency: number;
+  commitsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  loadAvg1: number;
+  cpuMsPerCommit: { nodes: number; client: number } | null;
+  /** This mode's figure over the `open` cluster's at the same concurrency (null: open was not measured there). */
+  vsOpen: { commitsPerSec: number; p50Ms: number; p99Ms: number; nodesCpuMsPerCommit: number } | null;
+}
+
+/** Each secured mode's figures at each concurrency, against the `open` cluster's. */
+export function securityCosts(r: BenchReport): SecurityCost[] {
+  const ratio = (a: number, b: number): number => (b > 0 && Number.isFinite(a) && Number.isFinite(b) ? Math.round((a / b) * 100) / 100 : NaN);
+  return r.rows.flatMap((row) => {
+    if (row.security === undefined) return [];
+    const open = r.rows.find((x) => x.security === 'open' && x.concurrency === row.concurrency);
+    return [
+      {
+        security: row.security,
+        concurrency: row.concurrency,
+        commitsPerSec: row.commitsPerSec,
+        p50Ms: row.p50Ms,
+        p99Ms: row.p99Ms,
+        loadAvg1: row.loadAvg1 ?? NaN,
+        cpuMsPerCommit: row.cpuMsPerCommit ?? null,
+        vsOpen:
+          open === undefined
+            ? null
+            : {
+                commitsPerSec: ratio(row.commitsPerSec, open.commitsPerSec),
+                p50Ms: ratio(row.p50Ms, open.p50Ms),
+                p99Ms: ratio(row.p99Ms, open.p99Ms),
+                nodesCpuMsPerCommit: ratio(row.cpuMsPerCommit?.nodes ?? NaN, open.cpuMsPerCommit?.nodes ?? NaN),
+              },
+      },
+    ];
+  });
+}
+
+/** The cost of authentication and of TLS (`--compare security`), as a Markdown table ordered by clients, then mode. */
+export function securityTable(r: BenchReport): string {
+  const x = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
+  const lines = [
+    `| ${r.workload}, ${r.workers} workers | clients | commits/s | vs open | p50 ms | vs open | p99 ms | vs open | CPU ms/commit, nodes | vs open | CPU ms/commit, bench clients | load avg (1 min) |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const costs = securityCosts(r).sort((a, b) => a.concurrency - b.concurrency);
+  for (const c of costs) {
+    lines.push(`| ${c.security} | ${c.concurrency} | ${fmt(c.commitsPerSec)} | ${x(c.vsOpen?.commitsPerSec)} | ${ms(c.p50Ms)} | ${x(c.vsOpen?.p50Ms)} | ${ms(c.p99Ms)} | ${x(c.vsOpen?.p99Ms)} | ${ms(c.cpuMsPerCommit?.nodes ?? NaN)} | ${x(c.vsOpen?.nodesCpuMsPerCommit)} | ${ms(c.cpuMsPerCommit?.client ?? NaN)} | ${ms(c.loadAvg1)} |`);
+  }
+  return lines.join('\n');
+}
+
+const SECURITY_TEXT: Record<SecurityMode, string> = {
+  open: 'no cluster key (links run the handshake with an empty key, as loopback allows)',
+  key: 'links authenticated with a cluster key',
+  'key+tls': 'a cluster key, and TLS 1.3 on every link (mutual between nodes) and on every client connection',
+};
+
+function clusterText(r: BenchReport): string {
+  if (r.target !== 'fresh cluster') return `The running cluster at ${r.target}`;
+  if (comparesSecurity(r)) {
+    const modes = [...new Set(r.rows.map((x) => x.security))].filter((m): m is SecurityMode => m !== undefined);
+    return `Three fresh durable clusters of ${r.workers} workers, one after another (${modes.map((m) => `\`${m}\`: ${SECURITY_TEXT[m]}`).join('; ')})`;
+  }
+  const mode = r.rows[0]?.security;
+  return `A fresh durable cluster of ${r.workers} workers${mode !== undefined ? `, ${SECURITY_TEXT[mode]}` : ''}`;
+}
+
 function machineText(m: Machine): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; the disk does ${fmt(m.fsyncsPerSec)} fsyncs/s one at a time`;
 }
@@ -74,8 +160,9 @@ export function markdownReport(r: BenchReport, chartFile: string): string {
   return [
     `# tweetdb bench: ${r.workload}`,
     '',
-    `${r.when}. ${r.target === 'fresh cluster' ? `A fresh durable cluster of ${r.workers} workers` : `The running cluster at ${r.target}`}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
+    `${r.when}. ${clusterText(r)}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
     '',
+    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench\'s own clients, over the measured window; the last column: the machine\'s load average as the level ended, from everything running on it; on a machine shared with other work, commits/s and latency move with that work, CPU per commit less so: compare several runs before reading a difference):', '', securityTable(r), ''] : []),
     markdownTable(r),
     '',
     ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),
@@ -92,8 +179,14 @@ export function svgChart(r: BenchReport): string {
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const tput = (row: { commitsPerSec: number; readsPerSec?: number }): number => Math.max(row.commitsPerSec, row.readsPerSec ?? 0);
+  const modes = comparesSecurity(r) ? [...new Set(r.rows.map((x) => x.security))] : [undefined];
+  const colors = ['#5b5bd6', '#059669', '#dc2626'];
   const series = [
-    { name: 'tweetdb', color: '#5b5bd6', points: r.rows.map((x) => ({ c: x.concurrency, t: tput(x), p99: x.p99Ms })) },
+    ...modes.map((mode, i) => ({
+      name: mode === undefined ? 'tweetdb' : `tweetdb, ${mode}`,
+      color: colors[i % colors.length] as string,
+      points: r.rows.filter((x) => mode === undefined || x.security === mode).map((x) => ({ c: x.concurrency, t: tput(x), p99: x.p99Ms })),
+    })),
     ...(r.postgres.length > 0 ? [{ name: 'PostgreSQL 2PC', color: '#d97706', points: r.postgres.map((x) => ({ c: x.concurrency, t: x.commitsPerSec, p99: x.p99Ms })) }] : []),
   ];
   const all = series.flatMap((s) => s.points);

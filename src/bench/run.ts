@@ -2,13 +2,17 @@
 // targets a running one), drives it with persistent closed-loop clients at each
 // concurrency, and reports commits/s, reads/s, aborts by code, latency
 // percentiles, fsyncs per commit and peak memory of each node; optionally the
-// same post workload against PostgreSQL's own two-phase commit.
+// same post workload against PostgreSQL's own two-phase commit, or against
+// three fresh clusters secured in turn (open, key, key+tls) for the cost of
+// authentication and of TLS.
 
-import { tmpdir } from 'node:os';
-import { BenchCluster, fsyncCounts, type FsyncCounts } from './cluster.ts';
+import { spawnSync } from 'node:child_process';
+import { loadavg, tmpdir } from 'node:os';
+import { BenchCluster, fsyncCounts, SECURITY_MODES, type FsyncCounts, type SecurityMode } from './cluster.ts';
+import type { TlsConfig } from '../node/transport.ts';
 import { preload, runLevel, setUpHot, type Workload } from './load.ts';
 import { describeMachine } from './machine.ts';
-import { markdownTable, ratios, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
+import { markdownTable, ratios, securityTable, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
 import { Progress } from './progress.ts';
 
 export interface BenchOptions {
@@ -20,7 +24,8 @@ export interface BenchOptions {
   preload: number;
   /** A running cluster's coordinator; null starts a fresh one. */
   coordinator: string | null;
-  compare: 'postgres' | null;
+  /** postgres: PostgreSQL's 2PC too; security: three fresh clusters, open, key and key+tls, one after another. */
+  compare: 'postgres' | 'security' | null;
   out: string;
   name: string;
   lockTimeoutS: number;
@@ -40,43 +45,44 @@ function meanFsync(before: FsyncCounts, after: FsyncCounts): TweetdbRow['fsyncMe
   return Number.isNaN(coordinator) && workers.every(Number.isNaN) ? null : { coordinator, workers };
 }
 
+/** Seconds the disk is left to settle between the clusters of `--compare security` (the previous one's data written back and removed). */
+export const SECURITY_SETTLE_S = 3;
+
 export async function runBench(o: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const machine = describeMachine(tmpdir());
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; disk: ${machine.fsyncsPerSec.toLocaleString('en-US')} fsyncs/s one at a time`);
-  const cluster = o.coordinator === null ? await BenchCluster.start(o.workers, o.lockTimeoutS) : null;
-  const address = cluster?.address ?? (o.coordinator as string);
+  if (o.compare === 'security' && o.coordinator !== null) throw new Error('--compare security starts its own clusters: leave out --coordinator');
   const report: BenchReport = {
     when: new Date().toISOString(),
     machine,
     workload: o.workload,
     workers: o.workers,
     preload: o.preload,
-    target: cluster === null ? address : 'fresh cluster',
+    target: o.coordinator ?? 'fresh cluster',
     rows: [],
     postgres: [],
   };
   const progress = new Progress();
   try {
-    log(cluster === null ? `target: the running cluster at ${address}` : `cluster: a coordinator and ${o.workers} workers at ${address}, data in ${cluster.dir}`);
-    if (o.preload > 0) {
-      const t0 = Date.now();
-      await preload(address, o.preload, (done) => progress.update(done / o.preload, `preloading ${done.toLocaleString('en-US')} / ${o.preload.toLocaleString('en-US')} tweets`));
-      progress.done(`preloaded ${o.preload.toLocaleString('en-US')} tweets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
-    if (o.workload === 'hot') await setUpHot(address);
-    for (const c of o.concurrency) {
-      const before = await fsyncCounts(address);
-      const row = await runLevel(address, o.workload, c, o.seconds, o.warmup, (commits, reads, t) =>
-        progress.update(t / o.seconds, `${o.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
-      );
-      const after = await fsyncCounts(address);
-      const full: TweetdbRow = { ...row, system: 'tweetdb', workers: after.workers.length, fsyncsPerCommit: perCommit(before, after, row.commits), fsyncMeanMs: meanFsync(before, after), memory: cluster?.memory() ?? [] };
-      report.rows.push(full);
-      progress.done(`${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
+    if (o.coordinator !== null) {
+      log(`target: the running cluster at ${o.coordinator}`);
+      report.rows.push(...(await measure(o, o.coordinator, null, null, progress, '')));
+    } else {
+      // A fresh cluster is keyed, as `tweetdb start` runs; --compare security measures each way in turn.
+      const modes: readonly SecurityMode[] = o.compare === 'security' ? SECURITY_MODES : ['key'];
+      for (const [i, mode] of modes.entries()) {
+        if (i > 0) await settle();
+        const cluster = await BenchCluster.start(o.workers, o.lockTimeoutS, {}, null, mode);
+        try {
+          log(`cluster (${mode}): a coordinator and ${o.workers} workers at ${cluster.address}, data in ${cluster.dir}`);
+          report.rows.push(...(await measure(o, cluster.address, cluster.clientTls, cluster, progress, modes.length > 1 ? `${mode}: ` : '')));
+        } finally {
+          await cluster.stop();
+        }
+      }
     }
   } finally {
     progress.stop();
-    await cluster?.stop();
   }
   if (o.compare === 'postgres') {
     try {
@@ -87,12 +93,71 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
     }
   }
   log('');
+  if (o.compare === 'security') {
+    log(securityTable(report));
+    log('');
+  }
   log(markdownTable(report));
   for (const r of ratios(report)) log(`tweetdb / PostgreSQL 2PC at ${r.concurrency} clients: ${r.ratio}x commits/s`);
   const files = writeReport(o.out, o.name, report);
   log('');
   log(`written: ${files.join(', ')}`);
   return report;
+}
+
+/** Writes back what the last cluster left and waits, so that it does not slow the next one down. */
+async function settle(): Promise<void> {
+  spawnSync('sync', { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, SECURITY_SETTLE_S * 1000));
+}
+
+/** Preloads, then runs every concurrency against one cluster; `cluster` (a fresh one) gives its memory and security mode. */
+async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, cluster: BenchCluster | null, progress: Progress, label: string): Promise<TweetdbRow[]> {
+  const rows: TweetdbRow[] = [];
+  if (o.preload > 0) {
+    const t0 = Date.now();
+    await preload(address, o.preload, (done) => progress.update(done / o.preload, `${label}preloading ${done.toLocaleString('en-US')} / ${o.preload.toLocaleString('en-US')} tweets`), tls);
+    progress.done(`${label}preloaded ${o.preload.toLocaleString('en-US')} tweets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  if (o.workload === 'hot') await setUpHot(address, tls);
+  for (const c of o.concurrency) {
+    const before = await fsyncCounts(address, tls);
+    // CPU over exactly the measured window: the cluster's nodes (when it is ours) and this process, the load generator.
+    const cpu = { nodes: NaN, client: NaN };
+    const onWindow = (phase: 'start' | 'end'): void => {
+      const nodes = cluster?.cpuSeconds() ?? NaN;
+      const u = process.cpuUsage();
+      const client = (u.user + u.system) / 1e6;
+      if (phase === 'start') Object.assign(cpu, { nodes, client });
+      else Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+    };
+    const row = await runLevel(
+      address,
+      o.workload,
+      c,
+      o.seconds,
+      o.warmup,
+      (commits, reads, t) =>
+        progress.update(t / o.seconds, `${label}${o.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
+      tls,
+      onWindow,
+    );
+    const after = await fsyncCounts(address, tls);
+    const perCommitMs = (s: number): number => (row.commits > 0 && Number.isFinite(s) ? Math.round(((s * 1000) / row.commits) * 1000) / 1000 : NaN);
+    rows.push({
+      ...row,
+      system: 'tweetdb',
+      workers: after.workers.length,
+      fsyncsPerCommit: perCommit(before, after, row.commits),
+      fsyncMeanMs: meanFsync(before, after),
+      memory: cluster?.memory() ?? [],
+      loadAvg1: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
+      cpuMsPerCommit: row.commits > 0 ? { nodes: perCommitMs(cpu.nodes), client: perCommitMs(cpu.client) } : null,
+      ...(cluster !== null ? { security: cluster.security } : {}),
+    });
+    progress.done(`${label}${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
+  }
+  return rows;
 }
 
 /** Runs PostgreSQL's 2PC at each concurrency into `rows`; a level that fails is reported and skipped. */

@@ -321,7 +321,7 @@ function wholeNumber(max: number): (v: string) => number {
 
 program
   .command('bench')
-  .description('benchmark: a fresh durable cluster (or a running one) under persistent clients at several concurrencies; prints a table and writes JSON, Markdown and an SVG chart')
+  .description('benchmark: a fresh durable cluster with a cluster key (or a running one) under persistent clients at several concurrencies; prints a table and writes JSON, Markdown and an SVG chart')
   .addOption(new Option('--workload <name>', `one of: ${WORKLOADS.map((w) => `${w} (${WORKLOAD_HELP[w]})`).join('; ')}`).choices(WORKLOADS).default('post').env('TWEETDB_BENCH_WORKLOAD'))
   .addOption(new Option('--concurrency <list>', 'client counts to run, one after another').default([1, 16, 64, 256], '1,16,64,256').argParser(concurrencyList).env('TWEETDB_BENCH_CONCURRENCY'))
   .addOption(new Option('--seconds <s>', 'measured seconds at each concurrency').default(10).argParser(wholeNumber(3600)).env('TWEETDB_BENCH_SECONDS'))
@@ -329,14 +329,23 @@ program
   .addOption(new Option('--workers <n>', 'workers of the fresh cluster').default(DEFAULTS.workers).argParser(count).env('TWEETDB_WORKERS'))
   .addOption(new Option('--preload <n>', 'tweets stored before measuring (default: 100000 for read, else 0)').argParser(wholeNumber(10_000_000)).env('TWEETDB_BENCH_PRELOAD'))
   .addOption(new Option('--coordinator <host:port>', 'benchmark this running cluster instead of a fresh one').argParser(address).env('TWEETDB_COORDINATOR'))
-  .addOption(new Option('--compare <system>', 'also run the post workload against PostgreSQL\'s two-phase commit over two local clusters').choices(['postgres']))
+  .addOption(
+    new Option(
+      '--compare <what>',
+      'postgres: also run the post workload against PostgreSQL\'s two-phase commit over two local clusters; security: run the workload against three fresh clusters in turn, open (no cluster key), key (authenticated links) and key+tls (and TLS on every link and client connection), with each one\'s cost against open',
+    ).choices(['postgres', 'security']),
+  )
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout of the fresh cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--out <dir>', 'where the results go').default('bench/results').env('TWEETDB_BENCH_OUT'))
   .addOption(new Option('--name <name>', 'base name of the result files (default: DATE-WORKLOAD)'))
   .action(
-    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres'; lockTimeout: number; out: string; name?: string }) => {
+    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security'; lockTimeout: number; out: string; name?: string }) => {
       const { runBench } = await import('../bench/run.ts');
       if (o.seconds < 1) throw new InvalidArgumentError('--seconds must be at least 1');
+      if (o.compare === 'security' && o.coordinator !== undefined) {
+        console.error('tweetdb bench: --compare security starts its own three clusters; leave out --coordinator (and TWEETDB_COORDINATOR)');
+        process.exit(2);
+      }
       await runBench(
         {
           workload: o.workload,
@@ -348,7 +357,7 @@ program
           coordinator: o.coordinator ?? null,
           compare: o.compare ?? null,
           out: resolve(o.out),
-          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare !== undefined ? `-vs-${o.compare}` : ''}`,
+          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare === 'postgres' ? '-vs-postgres' : o.compare === 'security' ? '-security' : ''}`,
           lockTimeoutS: o.lockTimeout,
         },
         (line) => console.log(line),

@@ -1,6 +1,7 @@
 // `tweetdb bench` as the README runs it: a fresh durable cluster, a short run at
 // two concurrencies, the table printed and the JSON, Markdown and SVG written;
-// and, where PostgreSQL's server binaries are installed, `--compare postgres`.
+// `--compare security` (open, key and key+tls clusters in one run); and, where
+// PostgreSQL's server binaries are installed, `--compare postgres`.
 // Nothing here asserts a speed: only that each figure was measured and reported.
 
 import { test, after } from 'node:test';
@@ -68,6 +69,7 @@ test('bench post: a fresh cluster at 1 and 4 clients; every figure of each level
     assert.ok(row.fsyncMeanMs !== null && row.fsyncMeanMs.coordinator > 0 && row.fsyncMeanMs.workers.every((f) => f > 0), 'the mean fsync time of each node');
     assert.deepEqual(row.memory.map((m) => m.node), ['coordinator', 'worker-1', 'worker-2']);
     assert.ok(row.memory.every((m) => m.peakRssMiB > 0), 'peak RSS of each node');
+    assert.equal(row.security, 'key', 'a fresh cluster has a cluster key, as `tweetdb start` runs');
   }
   assert.match(md, /\| tweetdb \(2 workers\) \| 4 \|/);
   assert.match(md, /!\[throughput and p99 against concurrency\]\(post\.svg\)/);
@@ -83,6 +85,39 @@ test('bench read: the newest 50 of a preloaded store are read; no commits', asyn
   const row = report.rows[0];
   assert.ok(row !== undefined && row.reads > 0 && row.commits === 0, JSON.stringify(row));
   assert.deepEqual(row.aborts, {});
+});
+
+test('bench --compare security: the post workload against an open, a keyed and a keyed TLS cluster in one run; every row measured, with its cost against open, printed and written', async () => {
+  const r = await bench(['--workload', 'post', '--concurrency', '1', '--compare', 'security', '--name', 'security'], 180_000);
+  assert.equal(r.code, 0, r.stderr);
+  const { report, md, svg } = results('security');
+  assert.deepEqual(
+    report.rows.map((x) => [x.security, x.concurrency]),
+    [
+      ['open', 1],
+      ['key', 1],
+      ['key+tls', 1],
+    ],
+  );
+  // The key+tls coordinator refuses plain TCP: its commits were made over TLS by every bench connection.
+  for (const row of report.rows) {
+    assert.ok(row.commits > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${row.security ?? '?'} measured: ${JSON.stringify(row)}`);
+    assert.ok(row.cpuMsPerCommit !== undefined && row.cpuMsPerCommit !== null && row.cpuMsPerCommit.nodes > 0 && row.cpuMsPerCommit.client > 0, `${row.security ?? '?'}: CPU per commit of the nodes and of the bench's clients`);
+  }
+  for (const mode of ['open', 'key', 'key+tls']) {
+    const line = new RegExp(`^\\| ${mode.replace('+', '\\+')} \\| 1 \\| [\\d,]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+ \\|$`, 'm');
+    assert.match(md, line, `the ${mode} row with its ratios against open, in the Markdown`);
+    assert.match(r.stdout, line, `and printed`);
+    assert.match(svg, new RegExp(`tweetdb, ${mode.replace('+', '\\+')}<`), `the chart has a ${mode} line`);
+  }
+  assert.match(md, /\| open \| 1 \| [\d,]+ \| 1\.00x \|/, 'open against itself');
+});
+
+test('bench --compare security with --coordinator is refused: it starts its own clusters', async () => {
+  const r = await bench(['--compare', 'security', '--coordinator', '127.0.0.1:9', '--name', 'refused']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--compare security starts its own three clusters; leave out --coordinator/);
+  assert.equal(existsSync(join(out, 'refused.json')), false, 'nothing written');
 });
 
 let postgres: string | null = null;
