@@ -15,7 +15,7 @@ import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
 import { loadTls, TlsSetupError, type TlsConfig } from '../node/transport.ts';
 import { ClientTokenError, readClientTokenFile } from '../node/client-token.ts';
 import type { CoordinatorAccess } from '../node/client.ts';
-import { ClusterKeyError, ensureClusterKeyFile, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
+import { ClusterKeyError, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
 export const DEFAULTS = {
   host: '127.0.0.1',
@@ -66,13 +66,6 @@ function clientToken(path: string | undefined): string | null {
 }
 
 /** The cluster key named by --cluster-key-file, or null when none is given (loopback only). */
-/** `tweetdb start`'s key: DATA/cluster.key, made on first start. */
-function ensureStartKey(data: string): string {
-  const path = resolve(data, 'cluster.key');
-  ensureClusterKeyFile(path);
-  return path;
-}
-
 function clusterKey(path: string | undefined): Buffer | null {
   return path === undefined || path === '' ? null : readClusterKeyFile(resolve(path));
 }
@@ -253,13 +246,7 @@ program
   .addOption(new Option('--no-web', 'do not start the web app').env('TWEETDB_NO_WEB'))
   .addOption(new Option('--cluster-key-file <file>', 'the cluster key every node gets (default DATA/cluster.key, made with mode 0600 when missing)').env('TWEETDB_CLUSTER_KEY_FILE'))
   .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean; clusterKeyFile?: string }) => {
-    try {
-      // Made (or checked) here, once: every child reads it from the environment it inherits.
-      process.env.TWEETDB_CLUSTER_KEY_FILE = o.clusterKeyFile ?? ensureStartKey(o.data);
-    } catch (e) {
-      setupError(e);
-    }
-    await runStart(o);
+    await runStart({ ...o, clusterKeyFile: o.clusterKeyFile === '' ? undefined : o.clusterKeyFile });
   });
 
 program

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { TweetdbClient } from '../node/client.ts';
+import { ClusterKeyError, ensureClusterKeyFile, readClusterKeyFile } from '../node/cluster-key.ts';
 import { RESTARTS_ENV } from '../node/supervised.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
@@ -65,6 +66,8 @@ export interface StartOptions {
   webPort: number;
   /** Start the web app too. */
   web: boolean;
+  /** The cluster key every node gets; default DATA/cluster.key, made (mode 0600) when missing. */
+  clusterKeyFile?: string;
 }
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -230,6 +233,17 @@ export async function runStart(o: StartOptions): Promise<void> {
     else l.port = r.port;
   }
   if (stopping) return;
+  // The key is made (or checked) only now, so a start refused above leaves nothing behind;
+  // every child reads it from the environment it inherits.
+  try {
+    const keyFile = o.clusterKeyFile !== undefined ? resolve(o.clusterKeyFile) : join(dataDir, 'cluster.key');
+    if (o.clusterKeyFile !== undefined) readClusterKeyFile(keyFile);
+    else ensureClusterKeyFile(keyFile);
+    process.env.TWEETDB_CLUSTER_KEY_FILE = keyFile;
+  } catch (e) {
+    if (e instanceof ClusterKeyError) fail(e.message);
+    throw e;
+  }
 
   const coordinator = `${o.host}:${coordinatorL.port}`;
   const add = (name: string, args: string[]): void => {

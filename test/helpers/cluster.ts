@@ -220,16 +220,27 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
   throw new Error(`timed out waiting for: ${what}${detail ? `\nlast: ${detail()}` : ''}${lastErr ? `\nlast error: ${String(lastErr)}` : ''}`);
 }
 
-/** A port that is free on `host` right now (bind port 0, read it, close). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out for a server to bind later come from below Linux's ephemeral range (32768 and up):
+ * a port from that range can be taken meanwhile as the local end of any outgoing connection (the
+ * fuzzers open thousands), and a test that starts a server twice on one port would then find it taken.
+ */
+export const FIXED_PORT_RANGE = { from: 20_000, to: 32_000 } as const;
+
+/** A port that is free on `host` right now, from FIXED_PORT_RANGE (bound, read, closed). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const p = FIXED_PORT_RANGE.from + Math.floor(Math.random() * (FIXED_PORT_RANGE.to - FIXED_PORT_RANGE.from));
+    if (await canBind(host, p)) return p;
+  }
+  throw new Error(`no free port on ${host} in ${FIXED_PORT_RANGE.from}-${FIXED_PORT_RANGE.to}`);
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const p = a !== null && typeof a === 'object' ? a.port : 0;
-      s.close(() => resolve(p));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
 

@@ -64,6 +64,21 @@ async function freePortPair(): Promise<number> {
   throw new Error('no two consecutive free ports found');
 }
 
+/**
+ * The tweetdb nodes among the processes whose parent is `ppid` (Linux /proc): a process running bin/tweetdb.js.
+ * Other children are not nodes: tsx starts an esbuild service as a child of whatever process first compiles a
+ * file missing from its cache (a fresh clone, a changed file).
+ */
+function nodeChildrenOf(ppid: number): number[] {
+  return childrenOf(ppid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tweetdb.js');
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Processes whose parent is `ppid` (Linux /proc). */
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
@@ -147,8 +162,8 @@ async function startUseAndInterrupt(t: TestContext, o: StartRun): Promise<StartR
     [[`${HOST}:${workerPort}`, 'up'], [`${HOST}:${workerPort + 1}`, 'up']],
   );
 
-  const children = childrenOf(proc.pid ?? -1);
-  pidsToReap.push(...children);
+  const children = nodeChildrenOf(proc.pid ?? -1);
+  pidsToReap.push(...childrenOf(proc.pid ?? -1));
   t.diagnostic(`tweetdb start pid ${proc.pid}, children ${children.join(', ')}`);
   if (readdirSyncSafe('/proc')) assert.equal(children.length, 4, `a coordinator, 2 workers and the web app run as children of tweetdb start: ${children.join(', ')}`);
 
@@ -387,7 +402,7 @@ test('tweetdb start: the coordinator killed with kill -9 is restarted, the clust
 
 test('tweetdb start: SIGINT while a child does not stop (frozen with SIGSTOP): the child is SIGKILLed after the grace, the whole tree is gone, nothing is restarted', async () => {
   const s = await startCluster(['--web-port', '0']);
-  const children = childrenOf(s.proc.pid ?? -1);
+  const children = nodeChildrenOf(s.proc.pid ?? -1);
   assert.equal(children.length, 4, `a coordinator, 2 workers and the web app: ${children.join(', ')}`);
   const frozen = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
   assert.ok(frozen !== undefined);
