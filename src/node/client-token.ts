@@ -10,6 +10,9 @@ export const CLIENT_TOKEN_MIN_CHARS = 16;
 /** A longer token is not a token (and an `auth` request carrying one is refused unread). */
 export const CLIENT_TOKEN_MAX_CHARS = 1024;
 
+/** A token file larger than this is not read. */
+const CLIENT_TOKEN_FILE_MAX_BYTES = 4 * CLIENT_TOKEN_MAX_CHARS;
+
 export class ClientTokenError extends Error {
   readonly code = 'CLIENT_TOKEN';
 }
@@ -19,6 +22,7 @@ export function readClientTokenFile(path: string): string {
   let text: string;
   try {
     const st = statSync(path);
+    if (!st.isFile() || st.size > CLIENT_TOKEN_FILE_MAX_BYTES) throw new ClientTokenError(`${path} is not a client token file (one line, at most ${CLIENT_TOKEN_MAX_CHARS} characters)`);
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       throw new ClientTokenError(`the client token file ${path} can be read by other users (mode ${(st.mode & 0o777).toString(8)}); run \`chmod 600 ${path}\``);
     }

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Cluster, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
-import { announceSkip, browserRequired, findChromium, launchChromium } from '../helpers/browser.ts';
+import { launchChromium, withChromium } from '../helpers/browser.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 
 const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
@@ -17,18 +17,7 @@ const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 812 };
 const PASSWORD = 'correct horse battery';
 
-const exe = findChromium();
-
-if (exe === null) {
-  if (browserRequired) {
-    test('a Chromium is required here (TWEETDB_REQUIRE_BROWSER=1) and none was found', () => {
-      assert.fail('install Debian\'s chromium (apt-get install -y chromium) or set TWEETDB_CHROMIUM');
-    });
-  } else {
-    announceSkip();
-    test('browser tests', { skip: 'no Chromium found: see the message above' }, () => undefined);
-  }
-} else {
+withChromium('browser tests', (exe) => {
   describe('the web app in headless Chromium', () => {
     let cluster: Cluster;
     let web: NodeProc;
@@ -225,4 +214,4 @@ if (exe === null) {
       assert.deepEqual(dialogs, []);
     });
   });
-}
+});

@@ -7,21 +7,10 @@ import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { Cluster, freePort, sleep, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
-import { announceSkip, browserRequired, findChromium, launchChromium } from '../helpers/browser.ts';
+import { launchChromium, withChromium } from '../helpers/browser.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 
-const exe = findChromium();
-
-if (exe === null) {
-  if (browserRequired) {
-    test('a Chromium is required here (TWEETDB_REQUIRE_BROWSER=1) and none was found', () => {
-      assert.fail('install Debian\'s chromium (apt-get install -y chromium) or set TWEETDB_CHROMIUM');
-    });
-  } else {
-    announceSkip();
-    test('browser tests (offline indicator)', { skip: 'no Chromium found: see the message above' }, () => undefined);
-  }
-} else {
+withChromium('browser tests (offline indicator)', (exe) => {
   describe('the page when its web server stops and comes back', () => {
     let cluster: Cluster;
     let web: NodeProc;
@@ -92,4 +81,4 @@ if (exe === null) {
       await ctx.close();
     });
   });
-}
+});

@@ -3,6 +3,8 @@
 // chromium-browser) is used. With TWEETDB_REQUIRE_BROWSER=1 (set by .ci/run) a
 // missing browser fails the run instead of skipping the tests.
 
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
@@ -24,6 +26,26 @@ export function announceSkip(): void {
       `!! Install Debian's (apt-get install -y chromium) or set TWEETDB_CHROMIUM=/path/to/chromium.\n` +
       `!! Set TWEETDB_REQUIRE_BROWSER=1 to make a missing browser fail the run (CI does).\n${bar}\n\n`,
   );
+}
+
+/**
+ * Declares browser tests: `body` gets the Chromium to drive. Without one, a test that fails under
+ * TWEETDB_REQUIRE_BROWSER=1 (CI), or else a loud skip named `what`.
+ */
+export function withChromium(what: string, body: (exe: string) => void): void {
+  const exe = findChromium();
+  if (exe !== null) {
+    body(exe);
+    return;
+  }
+  if (browserRequired) {
+    test('a Chromium is required here (TWEETDB_REQUIRE_BROWSER=1) and none was found', () => {
+      assert.fail('install Debian\'s chromium (apt-get install -y chromium) or set TWEETDB_CHROMIUM');
+    });
+    return;
+  }
+  announceSkip();
+  test(what, { skip: 'no Chromium found: see the message above' }, () => undefined);
 }
 
 export async function launchChromium(executablePath: string): Promise<Browser> {
