@@ -49,6 +49,8 @@ export const OUTPUT_PAUSE_BYTES = 4 * 1024 * 1024;
 export const MAX_UNREAD_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** A request must be complete this long after its first byte arrived (while reading is not paused by us), else ERROR TIMEOUT and the connection closes. */
 export const REQUEST_TIMEOUT_MS = 10_000;
+/** After a fatal error, how long the client's further bytes are read and dropped before the connection is destroyed. */
+export const FATAL_LINGER_MS = 2_000;
 /** Connections from one address at most (loopback counts like any other); one more is told UNAVAILABLE and closed. */
 export const MAX_CLIENT_CONNECTIONS_PER_ADDRESS = 1_024;
 /**
@@ -83,6 +85,8 @@ export class ClientConnection {
   private readonly reqIds = new Map<number, unknown>();
   private inputEnded = false;
   private fatal = false;
+  /** Our side is closed after a fatal error; the client's late bytes are being dropped. */
+  private lingering = false;
   private closed = false;
   private readingPaused = false;
   private busy = false;
@@ -366,7 +370,19 @@ export class ClientConnection {
     if (!this.inputEnded || this.gone) return;
     if (this.nextToWrite < this.nextSlot || this.outboxHead < this.outbox.length) return;
     if (this.fatal) {
-      this.socket.end(() => this.socket.destroy());
+      if (this.lingering) {
+        this.socket.destroy(); // the client closed its side too
+        return;
+      }
+      // A lingering close, as HTTP servers make one: the replies and our FIN go out, and what the
+      // client still sends is read and dropped (onData returns at once) until it closes too, or
+      // FATAL_LINGER_MS has passed. Destroying at once would answer its late bytes with a reset,
+      // and a reset makes the client's kernel drop the replies it had not read yet.
+      this.lingering = true;
+      this.socket.end();
+      this.socket.resume();
+      const t = setTimeout(() => this.socket.destroy(), FATAL_LINGER_MS);
+      this.socket.once('close', () => clearTimeout(t));
     } else {
       this.socket.end();
     }

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster } from '../helpers/cluster.ts';
 import { rawSession, sendAndClose } from '../helpers/raw.ts';
+import { connect } from 'node:net';
 
 let cluster: Cluster;
 before(async () => {
@@ -107,4 +108,22 @@ test('a half-close in the middle of a request gets ERROR INVALID for it, after t
   assert.deepEqual(replies.map((r) => r.code ?? r.status), ['OK', 'INVALID']);
   assert.match(String(replies[1]?.error), /ended in the middle of a request/);
   assert.equal((await cluster.request({ action: 'get_tweet', tweet: { id: 'cut-off' } })).code, 'NOT_FOUND');
+});
+
+test('a client still sending after a fatal error gets its ERROR line: the connection lingers, it is not reset (the fuzzer found the line lost)', async () => {
+  const i = cluster.address.lastIndexOf(':');
+  const s = connect({ host: cluster.address.slice(0, i), port: Number(cluster.address.slice(i + 1)) });
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.pause(); // read nothing until everything is sent, as a client busy writing does
+  let got = '';
+  let error = '';
+  s.on('data', (d: Buffer) => (got += d.toString()));
+  s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  s.write('not json at all\n');
+  for (let k = 0; k < 64; k++) s.write(' '.repeat(64 * 1024));
+  await new Promise((r) => setTimeout(r, 500));
+  s.resume();
+  await closed;
+  assert.match(got, /"code":"INVALID"/, `the ERROR line (socket error: ${error || 'none'})`);
 });
