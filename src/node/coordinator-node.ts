@@ -49,6 +49,12 @@ export const MAX_CLIENT_CONNECTIONS = 10_000;
 /** A persistent connection to one worker, re-opened with backoff whenever it drops. */
 class WorkerLink {
   link: JsonLink | null = null;
+  /**
+   * Reads sent on the current link and not answered, by rid: an answer must match one, in shape.
+   * Emptied whenever the link closes, and gone with this object when the worker is unlinked, so it
+   * never holds more than the reads the core has in flight on this link.
+   */
+  readonly asked = new Map<number, { kind: ReadQuery['kind']; text: boolean }>();
   private backoff = RECONNECT_MIN_MS;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -100,6 +106,7 @@ class WorkerLink {
           onClose: (why) => {
             const wasUp = this.link !== null;
             this.link = null;
+            this.asked.clear();
             if (this.attempt === s) this.attempt = null;
             if (!wasUp) this.log.warn({ worker: this.worker, address: this.address, why }, 'link to worker failed before it was authenticated');
             else if (why !== 'connection closed' && why !== 'unlinked') this.log.warn({ worker: this.worker, address: this.address, why }, 'link to worker closed');
@@ -180,7 +187,7 @@ export class CoordinatorNode {
   /** Connections admitted past the client limits, in a slot kept for nodes (with why a client would have been refused). */
   private readonly reserved = new Map<number, { timer: NodeJS.Timeout; why: string }>();
   /** Reads sent and not answered, by rid: an answer must come from that worker, in that shape. Bounded by the reads the core has in flight. */
-  private readonly asked = new Map<number, { worker: string; kind: ReadQuery['kind']; text: boolean }>();
+
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
   private ticker: NodeJS.Timeout | null = null;
@@ -322,10 +329,11 @@ export class CoordinatorNode {
     const p = parseFromWorker(raw);
     let bad = p.ok ? null : p.error;
     if (p.ok && (p.msg.type === 'read_result' || p.msg.type === 'read_text' || p.msg.type === 'read_failed')) {
-      const a = this.asked.get(p.msg.rid);
+      const asked = this.links.get(worker)?.asked;
+      const a = asked?.get(p.msg.rid);
       // An answer nobody is waiting for (a duplicate, or to a read moved to another worker) is dropped.
-      if (a === undefined || a.worker !== worker) return;
-      this.asked.delete(p.msg.rid);
+      if (asked === undefined || a === undefined) return;
+      asked.delete(p.msg.rid);
       if (p.msg.type === 'read_result' && !readResultMatches(a.kind, p.msg.result)) bad = `read_result ${p.msg.rid}: not the answer to a ${a.kind} read`;
       if (p.msg.type === 'read_text' && !a.text) bad = `read_text ${p.msg.rid}: that read was not asked as text`;
     }
@@ -427,7 +435,7 @@ export class CoordinatorNode {
           break;
         case 'send': {
           const link = this.links.get(e.worker);
-          if (e.msg.type === 'read' && link?.link !== null) this.asked.set(e.msg.rid, { worker: e.worker, kind: e.msg.query.kind, text: e.msg.reply_text === true });
+          if (e.msg.type === 'read' && link !== undefined && link.link !== null) link.asked.set(e.msg.rid, { kind: e.msg.query.kind, text: e.msg.reply_text === true });
           link?.send(e.msg);
           const point = e.msg.type === 'prepare' ? 'coordinator.after_first_prepare_send' : e.msg.type === 'commit' ? 'coordinator.after_first_commit_send' : null;
           if (point !== null && isArmed(point)) {
@@ -460,10 +468,7 @@ export class CoordinatorNode {
             () => this.dispatch({ type: 'link_up', worker }),
             (msg) => this.fromWorker(worker, msg),
             (rid, text) => this.fromWorker(worker, { type: 'read_text', rid, text }),
-            () => {
-              for (const [rid, a] of this.asked) if (a.worker === worker) this.asked.delete(rid);
-              this.dispatch({ type: 'link_down', worker });
-            },
+            () => this.dispatch({ type: 'link_down', worker }),
             e.afterMs ?? 0,
           );
           this.links.set(worker, l);
