@@ -8,8 +8,9 @@
 import { parseArgs } from 'node:util';
 import { simulate, type SimOptions } from './simulator.ts';
 import type { Sabotage } from '../src/core/types.ts';
+import { SHELL_SABOTAGES, type ShellSabotage } from '../src/node/sabotage.ts';
 
-const SABOTAGES: readonly Sabotage[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'commit_before_log', 'apply_commit_twice'];
+const SABOTAGES: readonly (Sabotage | ShellSabotage)[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'commit_before_log', 'apply_commit_twice', ...SHELL_SABOTAGES];
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +32,7 @@ function wholeNumber(name: string, v: string): number {
   return n;
 }
 
-const sabotage = values.sabotage as Sabotage | undefined;
+const sabotage = values.sabotage as Sabotage | ShellSabotage | undefined;
 if (sabotage !== undefined && !SABOTAGES.includes(sabotage)) {
   console.error(`sim: unknown --sabotage "${values.sabotage}"; one of ${SABOTAGES.join(', ')}`);
   process.exit(2);

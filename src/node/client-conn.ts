@@ -11,7 +11,7 @@
 // time it may sit idle. Replies reach the socket in pieces of at most 1 MiB, and
 // only as fast as the socket drains.
 
-import type { Socket } from 'node:net';
+import type { Conn, Timer, Timers } from './env.ts';
 import type { Reply } from '../core/types.ts';
 import { errorReply } from '../wire/errors.ts';
 import { JsonStreamSplitter, DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH } from '../wire/framing.ts';
@@ -77,7 +77,7 @@ export class ClientConnection {
   readonly id: number;
   /** Why the coordinator closed it (output limit, timeout), for the log; null if the client went away or it ended normally. */
   closeReason: string | null = null;
-  private readonly socket: Socket;
+  private readonly socket: Conn;
   private readonly splitter: JsonStreamSplitter;
   private nextSlot = 0;
   private nextToWrite = 0;
@@ -100,9 +100,15 @@ export class ClientConnection {
   private outbox: string[] = [];
   private outboxHead = 0;
   private outboxChars = 0;
-  private requestTimer: NodeJS.Timeout | null = null;
+  private requestTimer: Timer | null = null;
 
-  constructor(id: number, socket: Socket, private readonly handlers: ConnectionHandlers, opts: ConnectionOptions = {}) {
+  constructor(
+    private readonly timers: Timers,
+    id: number,
+    socket: Conn,
+    private readonly handlers: ConnectionHandlers,
+    opts: ConnectionOptions = {},
+  ) {
     this.id = id;
     this.socket = socket;
     this.splitter = new JsonStreamSplitter(opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH);
@@ -251,7 +257,7 @@ export class ClientConnection {
   private armRequestTimer(): void {
     if (this.splitter.partial && !this.readingPaused && !this.fatal && !this.closed) {
       if (this.requestTimer === null) {
-        this.requestTimer = setTimeout(() => {
+        this.requestTimer = this.timers.setTimeout(() => {
           this.requestTimer = null;
           this.closeReason = 'a request left unfinished';
           this.failAndClose(
@@ -268,7 +274,7 @@ export class ClientConnection {
 
   private clearRequestTimer(): void {
     if (this.requestTimer !== null) {
-      clearTimeout(this.requestTimer);
+      this.timers.clearTimeout(this.requestTimer);
       this.requestTimer = null;
     }
   }
@@ -331,7 +337,7 @@ export class ClientConnection {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      this.timers.setImmediate(() => this.flush());
     }
   }
 
@@ -381,8 +387,8 @@ export class ClientConnection {
       this.lingering = true;
       this.socket.end();
       this.socket.resume();
-      const t = setTimeout(() => this.socket.destroy(), FATAL_LINGER_MS);
-      this.socket.once('close', () => clearTimeout(t));
+      const t = this.timers.setTimeout(() => this.socket.destroy(), FATAL_LINGER_MS);
+      this.socket.once('close', () => this.timers.clearTimeout(t));
     } else {
       this.socket.end();
     }
@@ -437,13 +443,13 @@ export class ClientAdmission {
 }
 
 /** The client's address, IPv4-mapped IPv6 written as IPv4 (one host, one count). */
-export function peerAddress(socket: Socket): string {
+export function peerAddress(socket: Conn): string {
   const a = socket.remoteAddress ?? 'unknown';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
 /** Tells a connection that was not admitted why, in one ERROR line, and closes it. */
-export function refuseConnection(socket: Socket, reason: string): void {
+export function refuseConnection(socket: Conn, reason: string): void {
   socket.on('error', () => undefined);
   socket.resume(); // whatever it sent is dropped, so closing does not reset the line away
   socket.end(errorLine('UNAVAILABLE', `connection refused: ${reason}`), () => socket.destroy());

@@ -1,7 +1,6 @@
 // The coordinator process: the client TCP API, links to every worker, the
 // decision log, and a clock; all of them drive the pure CoordinatorCore.
 
-import type { Server, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../core/coordinator.ts';
 import type { ReadQuery, Reply } from '../core/types.ts';
@@ -16,7 +15,10 @@ import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
 import { ClientTokenCheck } from './client-token.ts';
-import { createNodeServer, dial, peerVerified, type TlsConfig } from './transport.ts';
+import { peerVerified, type TlsConfig } from './transport.ts';
+import { productionEnv, type Conn, type Env, type Listener, type Timer } from './env.ts';
+import type { Sabotage } from '../core/types.ts';
+import type { ShellSabotage } from './sabotage.ts';
 import { restartCount } from './supervised.ts';
 
 export interface CoordinatorOptions {
@@ -33,6 +35,15 @@ export interface CoordinatorOptions {
   /** With a token, every client must send {"action":"auth","token":...} first (src/node/client-token.ts). */
   clientToken?: string | null;
   logger?: Logger;
+  /** Clock, timers, network and disk (src/node/env.ts); the simulator passes its own. Default: the real ones. */
+  env?: Env;
+  /** An open store to use instead of opening DATA/coordinator.db (the simulator's, which outlives a crash). */
+  store?: CoordinatorStore;
+  /** Test-only: rows per page of a full copy (default 2,000). */
+  copyPageRows?: number;
+  /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
+  sabotage?: Sabotage;
+  shellSabotage?: ShellSabotage;
 }
 
 const TICK_MS = 50;
@@ -56,12 +67,13 @@ class WorkerLink {
    */
   readonly asked = new Map<number, { kind: ReadQuery['kind']; text: boolean }>();
   private backoff = RECONNECT_MIN_MS;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private stopped = false;
-  private attempt: Socket | null = null;
+  private attempt: Conn | null = null;
   private upSince = 0;
 
   constructor(
+    private readonly env: Env,
     readonly worker: string,
     readonly address: string,
     private readonly key: Buffer | null,
@@ -75,7 +87,7 @@ class WorkerLink {
   ) {
     if (firstDialAfterMs > 0) {
       this.backoff = Math.min(firstDialAfterMs * 2, RECONNECT_MAX_MS);
-      this.timer = setTimeout(() => {
+      this.timer = this.env.timers.setTimeout(() => {
         this.timer = null;
         this.dial();
       }, firstDialAfterMs);
@@ -88,14 +100,16 @@ class WorkerLink {
     if (this.stopped) return;
     const addr = parseAddress(this.address);
     if (addr === null) return;
-    const s = dial(addr.host, addr.port, this.tls, () => {
-      clearTimeout(timer);
+    const timers = this.env.timers;
+    const s = this.env.network.dial(addr.host, addr.port, this.tls, () => {
+      timers.clearTimeout(timer);
       if (this.stopped) {
         s.destroy();
         return;
       }
       // The worker must prove it holds the cluster key before it is heard (src/node/link-auth.ts).
       authenticateOutgoing(
+        timers,
         s,
         this.key,
         'coordinator',
@@ -113,23 +127,23 @@ class WorkerLink {
             if (this.stopped) return;
             if (wasUp) this.onDown();
             // A link that drops at once (a wrong identity or key at that address) backs off; a long-lived one starts over.
-            if (wasUp && Date.now() - this.upSince >= RECONNECT_MAX_MS) this.backoff = RECONNECT_MIN_MS;
+            if (wasUp && timers.now() - this.upSince >= RECONNECT_MAX_MS) this.backoff = RECONNECT_MIN_MS;
             this.retry();
           },
         },
         (link) => {
           this.attempt = null;
           this.link = link;
-          this.upSince = Date.now();
+          this.upSince = timers.now();
           this.onUp();
         },
       );
     });
     this.attempt = s;
-    const timer = setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
+    const timer = timers.setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
     s.once('error', () => undefined);
     s.once('close', () => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       if (this.attempt === s && this.link === null) {
         this.attempt = null;
         this.retry();
@@ -139,7 +153,7 @@ class WorkerLink {
 
   private retry(): void {
     if (this.stopped || this.timer !== null) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.env.timers.setTimeout(() => {
       this.timer = null;
       this.dial();
     }, this.backoff);
@@ -162,7 +176,7 @@ class WorkerLink {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.env.timers.clearTimeout(this.timer);
     this.attempt?.destroy();
     this.link?.close('unlinked');
     this.link = null;
@@ -171,10 +185,11 @@ class WorkerLink {
 
 export class CoordinatorNode {
   private readonly opts: CoordinatorOptions;
+  private readonly env: Env;
   readonly log: Logger;
   private readonly store: CoordinatorStore;
   private readonly core: CoordinatorCore;
-  private readonly server: Server;
+  private listener: Listener | null = null;
   private readonly conns = new Map<number, ClientConnection>();
   private readonly admission = new ClientAdmission(MAX_CLIENT_CONNECTIONS);
   private readonly links = new Map<string, WorkerLink>();
@@ -185,55 +200,80 @@ export class CoordinatorNode {
   private readonly clientAuthed = new Set<number>();
   private readonly tokenCheck: ClientTokenCheck | null;
   /** Connections admitted past the client limits, in a slot kept for nodes (with why a client would have been refused). */
-  private readonly reserved = new Map<number, { timer: NodeJS.Timeout; why: string }>();
-  /** Reads sent and not answered, by rid: an answer must come from that worker, in that shape. Bounded by the reads the core has in flight. */
+  private readonly reserved = new Map<number, { timer: Timer; why: string }>();
 
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
-  private ticker: NodeJS.Timeout | null = null;
+  private ticker: Timer | null = null;
   private stopping = false;
   address = '';
 
   constructor(opts: CoordinatorOptions) {
     this.opts = opts;
+    this.env = opts.env ?? productionEnv;
     this.log = opts.logger ?? createLogger('coordinator');
     checkProtectedMode(opts.host, opts.clusterKey, 'coordinator');
     this.tokenCheck = opts.clientToken === undefined || opts.clientToken === null ? null : new ClientTokenCheck(opts.clientToken);
-    this.store = new CoordinatorStore(opts.dataDir);
+    this.store = opts.store ?? new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     const restarts = restartCount();
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: opts.lockTimeoutMs, copyPageRows: 2_000, ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }) },
+      {
+        lockTimeoutMs: opts.lockTimeoutMs,
+        copyPageRows: opts.copyPageRows ?? 2_000,
+        ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }),
+        ...(opts.sabotage !== undefined ? { sabotage: opts.sabotage } : {}),
+      },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
-    this.server = createNodeServer(opts.tls, false, { allowHalfOpen: true }, (s) => this.onClient(s));
     this.commits = new GroupCommit<CoordinatorWrite>(
+      this.env.timers,
       (batch) => this.store.persist(batch),
-      () => this.store.wal.sync(),
+      (done) => this.env.disk.sync(this.store, done),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
-        process.exit(74);
+        this.env.exit(74, e);
       },
+      undefined,
+      opts.shellSabotage === 'coordinator_durable_before_fsync' ? 'durable_before_fsync' : null,
     );
-    // Past this the server drops a connection without a word; below it, ClientAdmission says why.
-    this.server.maxConnections = MAX_CLIENT_CONNECTIONS + REFUSED_CONNECTIONS_HEADROOM;
   }
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => resolve());
+  /**
+   * Listens, then starts the core and its clock. The network answers through a callback: the
+   * simulator's does so at once, so there the node is running when start() returns.
+   */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const listener = this.env.network.listen(
+        { host: this.opts.host, port: this.opts.port, tls: this.opts.tls, mutual: false, allowHalfOpen: true },
+        (s) => this.onClient(s),
+        (err, address) => {
+          if (err !== null) {
+            reject(err);
+            return;
+          }
+          this.address = address;
+          this.run(this.core.start());
+          this.ticker = this.env.timers.setInterval(() => this.dispatch({ type: 'tick' }), TICK_MS);
+          this.log.info({ address: this.address, lock_timeout_s: this.opts.lockTimeoutMs / 1000 }, `coordinator listening on ${this.address}`);
+          resolve();
+        },
+      );
+      // Past this the server drops a connection without a word; below it, ClientAdmission says why.
+      listener.setMaxConnections(MAX_CLIENT_CONNECTIONS + REFUSED_CONNECTIONS_HEADROOM);
+      this.listener = listener;
     });
-    const a = this.server.address();
-    if (a !== null && typeof a === 'object') this.address = `${a.address}:${a.port}`;
-    this.run(this.core.start());
-    this.ticker = setInterval(() => this.dispatch({ type: 'tick' }), TICK_MS);
-    this.log.info({ address: this.address, lock_timeout_s: this.opts.lockTimeoutMs / 1000 }, `coordinator listening on ${this.address}`);
   }
 
-  private onClient(s: Socket): void {
+  /** The core, for the simulator's checks after a run (never to drive it). */
+  get coreForChecks(): CoordinatorCore {
+    return this.core;
+  }
+
+  private onClient(s: Conn): void {
     if (this.stopping) {
       s.destroy();
       return;
@@ -242,13 +282,13 @@ export class CoordinatorNode {
     const refused = this.admission.admit(address);
     // Past the client limits a few slots stay for nodes: a worker must be able to register
     // while clients hold every other slot. It has a moment to prove the key, and may do nothing else.
-    let reserved: NodeJS.Timeout | null = null;
+    let reserved: Timer | null = null;
     if (refused !== null) {
       if (this.reserved.size >= NODE_RESERVED_CONNECTIONS) {
         refuseConnection(s, refused);
         return;
       }
-      reserved = setTimeout(() => {
+      reserved = this.env.timers.setTimeout(() => {
         this.reserved.delete(id);
         refuseConnection(s, refused);
       }, NODE_RESERVED_GRACE_MS);
@@ -256,6 +296,7 @@ export class CoordinatorNode {
     const id = this.nextConn++;
     if (reserved !== null) this.reserved.set(id, { timer: reserved, why: refused as string });
     const conn = new ClientConnection(
+      this.env.timers,
       id,
       s,
       {
@@ -301,7 +342,7 @@ export class CoordinatorNode {
         onClose: (c) => {
           const r = this.reserved.get(c.id);
           if (r !== undefined) {
-            clearTimeout(r.timer);
+            this.env.timers.clearTimeout(r.timer);
             this.reserved.delete(c.id);
           } else if (reserved === null) {
             this.admission.release(address);
@@ -371,7 +412,7 @@ export class CoordinatorNode {
    *   {"action":"node_hello","role":"worker","nonce":NA} -> {"status":"OK","nonce":NB,"proof":...}
    *   {"action":"node_proof","proof":...}                 -> {"status":"OK"}, or ERROR and the connection closes
    */
-  private onNodeHandshake(c: ClientConnection, s: Socket, slot: number, body: Record<string, unknown>): void {
+  private onNodeHandshake(c: ClientConnection, s: Conn, slot: number, body: Record<string, unknown>): void {
     const refuse = (error: string): void => {
       this.handshakes.delete(c.id);
       this.log.warn({ conn: c.id, remote: s.remoteAddress, why: error }, 'node authentication refused');
@@ -404,19 +445,19 @@ export class CoordinatorNode {
     }
     this.nodeConns.add(c.id);
     const r = this.reserved.get(c.id);
-    if (r !== undefined) clearTimeout(r.timer); // a node: it keeps its reserved slot until it closes
+    if (r !== undefined) this.env.timers.clearTimeout(r.timer); // a node: it keeps its reserved slot until it closes
     c.deliver(slot, { status: 'OK' });
   }
 
   private dispatch(event: CoordinatorEvent): void {
     let effects: CoordinatorEffect[];
     try {
-      effects = this.core.handle(event, Date.now());
+      effects = this.core.handle(event, this.env.timers.now());
     } catch (e) {
       // An invariant broke: better to stop than to risk diverging copies. Replies in flight are "unknown".
       const trace = randomBytes(6).toString('hex');
       this.log.fatal({ err: e, trace, event: event.type }, 'coordinator invariant violated; exiting');
-      process.exit(70);
+      this.env.exit(70, e);
     }
     this.run(effects);
   }
@@ -460,6 +501,7 @@ export class CoordinatorNode {
           this.links.get(e.worker)?.stop();
           const worker = e.worker;
           const l = new WorkerLink(
+            this.env,
             worker,
             e.address,
             this.opts.clusterKey,
@@ -497,8 +539,8 @@ export class CoordinatorNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
-    this.server.close();
+    this.env.timers.clearInterval(this.ticker);
+    this.listener?.close();
     for (const c of this.conns.values()) c.destroy();
     for (const l of this.links.values()) l.stop();
     // Written but not confirmed: a restart re-sends what is logged; nothing was told before its fsync.

@@ -9,25 +9,33 @@
 // Writes nobody waits on (a forgotten decision) ride along with the next batch
 // that needs an fsync, or are written on their own after a short delay.
 
+import type { Timer, Timers } from './env.ts';
+
 /** A write nobody waits on is written at the latest this long after it arrives. */
 const LAZY_WRITE_MS = 50;
+
+/** Test-only: a broken rule, to prove the simulator sees the shell (sim/sabotage). */
+export type GroupCommitSabotage = 'durable_before_fsync' | null;
 
 export class GroupCommit<T> {
   private pending: T[] = [];
   private pendingNeedsSync = false;
   private writeScheduled = false;
-  private lazyTimer: NodeJS.Timeout | null = null;
+  private lazyTimer: Timer | null = null;
   /** Written, not yet covered by an fsync. */
   private unsynced: T[][] = [];
   private syncing = false;
   private stopped = false;
 
   constructor(
+    private readonly timers: Timers,
     private readonly write: (batch: T[]) => void,
-    private readonly sync: () => Promise<void>,
+    /** Makes everything written so far durable, then calls done (null, or why it failed). */
+    private readonly sync: (done: (err: unknown) => void) => void,
     private readonly onDurable: (batch: T[]) => void,
     private readonly onFail: (e: unknown) => void,
     private readonly onWritten: (batch: T[]) => void = () => undefined,
+    private readonly sabotage: GroupCommitSabotage = null,
   ) {}
 
   /** `durable`: someone waits for this write to be fsynced (false: it may wait for the next fsync). */
@@ -35,20 +43,20 @@ export class GroupCommit<T> {
     if (this.stopped) return;
     this.pending.push(item);
     if (!durable) {
-      this.lazyTimer ??= setTimeout(() => this.writePending(), LAZY_WRITE_MS);
+      this.lazyTimer ??= this.timers.setTimeout(() => this.writePending(), LAZY_WRITE_MS);
       return;
     }
     this.pendingNeedsSync = true;
     if (!this.writeScheduled) {
       this.writeScheduled = true;
-      setImmediate(() => this.writePending());
+      this.timers.setImmediate(() => this.writePending());
     }
   }
 
   /** Writes what is pending now (it is durable only after the next fsync). */
   writePending(): void {
     this.writeScheduled = false;
-    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+    this.timers.clearTimeout(this.lazyTimer);
     this.lazyTimer = null;
     if (this.stopped || this.pending.length === 0) return;
     const batch = this.pending;
@@ -63,6 +71,11 @@ export class GroupCommit<T> {
       return;
     }
     if (!needsSync) return; // the next fsync covers it
+    if (this.sabotage === 'durable_before_fsync') {
+      this.onWritten(batch);
+      this.onDurable(batch);
+      return;
+    }
     this.unsynced.push(batch);
     this.startSync();
     this.onWritten(batch);
@@ -73,23 +86,22 @@ export class GroupCommit<T> {
     this.syncing = true;
     const covered = this.unsynced;
     this.unsynced = [];
-    this.sync().then(
-      () => {
-        this.syncing = false;
-        if (this.stopped) return;
-        for (const batch of covered) this.onDurable(batch);
-        this.startSync();
-      },
-      (e: unknown) => {
+    this.sync((e) => {
+      this.syncing = false;
+      if (this.stopped) return;
+      if (e !== null) {
         this.stopped = true;
         this.onFail(e);
-      },
-    );
+        return;
+      }
+      for (const batch of covered) this.onDurable(batch);
+      this.startSync();
+    });
   }
 
   /** Stops: nothing more is written or reported. */
   stop(): void {
     this.stopped = true;
-    if (this.lazyTimer !== null) clearTimeout(this.lazyTimer);
+    this.timers.clearTimeout(this.lazyTimer);
   }
 }

@@ -6,8 +6,8 @@
 // A link starts with a small line limit: until the peer has proved it holds the
 // cluster key (src/node/link-auth.ts), nothing it sends may cost much memory.
 
-import type { Socket } from 'node:net';
 import { LineSplitter } from '../wire/framing.ts';
+import type { Conn, Timers } from './env.ts';
 
 /** Peer messages may carry a page of a full copy; they get a larger limit than client requests. */
 export const PEER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -28,7 +28,7 @@ export interface LinkHandlers {
 }
 
 export class JsonLink {
-  readonly socket: Socket;
+  readonly socket: Conn;
   private readonly splitter: LineSplitter;
   private outbox: string[] = [];
   private flushScheduled = false;
@@ -38,7 +38,12 @@ export class JsonLink {
   /** Why the link closed, once it has. */
   closedWhy = '';
 
-  constructor(socket: Socket, handlers: LinkHandlers, maxBytes = UNAUTHENTICATED_MAX_MESSAGE_BYTES) {
+  constructor(
+    private readonly timers: Timers,
+    socket: Conn,
+    handlers: LinkHandlers,
+    maxBytes = UNAUTHENTICATED_MAX_MESSAGE_BYTES,
+  ) {
     this.socket = socket;
     this.handlers = handlers;
     this.splitter = new LineSplitter(maxBytes);
@@ -118,7 +123,7 @@ export class JsonLink {
     this.outbox.push(line);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      this.timers.setImmediate(() => this.flush());
     }
   }
 

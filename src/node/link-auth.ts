@@ -16,9 +16,9 @@
 // mode is refused off loopback.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { JsonLink, PEER_MAX_MESSAGE_BYTES, type LinkHandlers } from './json-link.ts';
+import type { Conn, Timers } from './env.ts';
 
 /** Who opens a link, and so what it may do once authenticated. */
 export type LinkRole = 'coordinator' | 'peer' | 'worker';
@@ -36,7 +36,7 @@ export function newNonce(): string {
 }
 
 /** Keying material of the TLS session both ends share (empty without TLS). */
-export function channelBinding(socket: Socket): Buffer {
+export function channelBinding(socket: Conn): Buffer {
   if (socket instanceof TLSSocket) return socket.exportKeyingMaterial(32, 'EXPORTER-tweetdb-link', Buffer.alloc(0));
   return Buffer.alloc(0);
 }
@@ -67,12 +67,19 @@ export function isLinkRole(v: unknown): v is LinkRole {
  * key and our proof is on its way: from then on the link carries the protocol (`handlers`).
  * A failure closes the link and calls `handlers.onClose` with the reason.
  */
-export function authenticateOutgoing(socket: Socket, key: Buffer | null, role: LinkRole, handlers: LinkHandlers, ready: (link: JsonLink) => void): JsonLink {
+export function authenticateOutgoing(
+  timers: Timers,
+  socket: Conn,
+  key: Buffer | null,
+  role: LinkRole,
+  handlers: LinkHandlers,
+  ready: (link: JsonLink) => void,
+): JsonLink {
   const nonce = newNonce();
-  const timer = setTimeout(() => link.close(`authentication did not finish within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
-  const link: JsonLink = new JsonLink(socket, {
+  const timer = timers.setTimeout(() => link.close(`authentication did not finish within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
+  const link: JsonLink = new JsonLink(timers, socket, {
     onMessage: (m) => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       if (m.type !== 'auth_challenge' || !isNonce(m.nonce)) {
         link.close(`the peer did not answer the authentication handshake (got ${describe(m)})`);
         return;
@@ -89,7 +96,7 @@ export function authenticateOutgoing(socket: Socket, key: Buffer | null, role: L
     },
     // Called only while the handshake runs: afterwards the protocol's handlers hear the close directly.
     onClose: (why) => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       handlers.onClose(why);
     },
   });
@@ -102,7 +109,8 @@ export function authenticateOutgoing(socket: Socket, key: Buffer | null, role: L
  * peer in that role (or null to refuse the role). Nothing but the handshake is read before.
  */
 export function authenticateIncoming(
-  socket: Socket,
+  timers: Timers,
+  socket: Conn,
   key: Buffer | null,
   ready: (role: LinkRole, link: JsonLink) => LinkHandlers | null,
   refused: (why: string) => void,
@@ -111,12 +119,12 @@ export function authenticateIncoming(
   let role: LinkRole = 'peer';
   let theirs = '';
   const ours = newNonce();
-  const timer = setTimeout(() => link.close(`authentication did not finish within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
+  const timer = timers.setTimeout(() => link.close(`authentication did not finish within ${AUTH_TIMEOUT_MS} ms`), AUTH_TIMEOUT_MS);
   const fail = (why: string): void => {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
     link.close(why);
   };
-  const link: JsonLink = new JsonLink(socket, {
+  const link: JsonLink = new JsonLink(timers, socket, {
     onMessage: (m) => {
       if (step === 'hello') {
         if (m.type !== 'auth_hello' || m.v !== AUTH_PROTOCOL_VERSION || !isLinkRole(m.role) || !isNonce(m.nonce)) {
@@ -129,7 +137,7 @@ export function authenticateIncoming(
         link.send({ type: 'auth_challenge', nonce: ours, proof: linkProof(key, 'responder', role, theirs, ours, channelBinding(socket)) });
         return;
       }
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       if (m.type !== 'auth_proof' || !proofMatches(m.proof, linkProof(key, 'initiator', role, theirs, ours, channelBinding(socket)))) {
         fail('the peer does not hold this cluster\'s key (its proof did not match): check --cluster-key-file on both nodes');
         return;
@@ -144,7 +152,7 @@ export function authenticateIncoming(
     },
     // Called only while the handshake runs: afterwards the protocol's handlers hear the close.
     onClose: (why) => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       refused(why);
     },
   });

@@ -7,6 +7,7 @@ import { createServer as createTcpServer, connect as tcpConnect, type Server, ty
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import type { Conn } from './env.ts';
 
 export interface TlsFiles {
   cert?: string;
@@ -77,8 +78,8 @@ export function createNodeServer(tls: TlsConfig | null, mutual: boolean, opts: {
 }
 
 /** True when the socket is TLS and the peer showed a certificate the CA signed. */
-export function peerVerified(s: Socket): boolean {
-  return (s as Partial<TLSSocket>).authorized === true;
+export function peerVerified(s: Conn): boolean {
+  return (s as unknown as Partial<TLSSocket>).authorized === true;
 }
 
 /**

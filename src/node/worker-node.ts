@@ -7,7 +7,6 @@
 // coordinator's link, or another worker asking for an outcome (cooperative
 // termination). Nothing else is read from a connection before that proof.
 
-import type { Server, Socket } from 'node:net';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
 import type { PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
 import { parseAddress } from '../wire/validate.ts';
@@ -17,12 +16,14 @@ import { GroupCommit } from './group-commit.ts';
 import { answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
-import { TweetdbClient } from './client.ts';
 import { createLogger, type Logger } from './log.ts';
-import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, proofMatches, isNonce } from './link-auth.ts';
+import { authenticateIncoming, authenticateOutgoing } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
-import { channelBinding } from './link-auth.ts';
-import { createNodeServer, dial, type TlsConfig } from './transport.ts';
+import type { TlsConfig } from './transport.ts';
+import { productionEnv, type Conn, type Env, type Listener, type Timer } from './env.ts';
+import { Registration } from './registration.ts';
+import type { Sabotage } from '../core/types.ts';
+import type { ShellSabotage } from './sabotage.ts';
 
 export interface WorkerOptions {
   host: string;
@@ -36,11 +37,16 @@ export interface WorkerOptions {
   /** TLS for every link, mutual (src/node/transport.ts); null: plain TCP. */
   tls: TlsConfig | null;
   logger?: Logger;
+  /** Clock, timers, network and disk (src/node/env.ts); the simulator passes its own. Default: the real ones. */
+  env?: Env;
+  /** An open store to use instead of opening DATA/worker.db (the simulator's, which outlives a crash). */
+  store?: WorkerStore;
+  /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
+  sabotage?: Sabotage;
+  shellSabotage?: ShellSabotage;
 }
 
 const TICK_MS = 50;
-const REGISTER_MIN_MS = 200;
-const REGISTER_MAX_MS = 5_000;
 /** With no link from the coordinator for this long, register again (it may have lost track of us). */
 const RELINK_AFTER_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
@@ -53,10 +59,12 @@ const PEER_CONNECT_TIMEOUT_MS = 2_000;
 
 export class WorkerNode {
   private readonly opts: WorkerOptions;
+  private readonly env: Env;
   readonly log: Logger;
   private readonly store: WorkerStore;
   private readonly core: WorkerCore;
-  private readonly server: Server;
+  private listener: Listener | null = null;
+  private readonly registration: Registration;
   private link: JsonLink | null = null;
   /** Connections from other workers, by route id, for the answers they are owed. */
   private readonly peerIn = new Map<string, JsonLink>();
@@ -65,10 +73,8 @@ export class WorkerNode {
   private readonly peerOut = new Map<string, JsonLink>();
   private readonly dialing = new Set<string>();
   private readonly commits: GroupCommit<PersistEffect>;
-  private ticker: NodeJS.Timeout | null = null;
-  private pruner: NodeJS.Timeout | null = null;
-  private registerTimer: NodeJS.Timeout | null = null;
-  private registerBackoff = REGISTER_MIN_MS;
+  private ticker: Timer | null = null;
+  private pruner: Timer | null = null;
   private registered = false;
   private lastLinkAt = 0;
   private stopping = false;
@@ -76,25 +82,40 @@ export class WorkerNode {
 
   constructor(opts: WorkerOptions) {
     this.opts = opts;
+    this.env = opts.env ?? productionEnv;
     this.log = opts.logger ?? createLogger('worker');
     checkProtectedMode(opts.host, opts.clusterKey, 'worker');
-    this.store = new WorkerStore(opts.dataDir);
+    this.store = opts.store ?? new WorkerStore(opts.dataDir);
     const recovered = this.store.recover();
-    this.store.pruneOutcomes(Date.now());
-    this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, Date.now());
+    const now = this.env.timers.now();
+    this.store.pruneOutcomes(now);
+    this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, now, opts.sabotage ?? null);
     this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
-    // Only nodes connect here: over TLS each must show a certificate from the cluster's CA.
-    this.server = createNodeServer(opts.tls, true, {}, (s) => this.onConnection(s));
     this.commits = new GroupCommit<PersistEffect>(
+      this.env.timers,
       (batch) => this.write(batch),
-      () => this.store.wal.sync(),
+      (done) => this.env.disk.sync(this.store, done),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'local storage failed; exiting');
-        process.exit(74);
+        this.env.exit(74, e);
       },
       (batch) => this.onWritten(batch),
+      opts.shellSabotage === 'worker_durable_before_fsync' ? 'durable_before_fsync' : null,
     );
+    this.registration = new Registration(
+      this.env,
+      { coordinator: opts.coordinator, tls: opts.tls, clusterKey: opts.clusterKey, identity: () => ({ id: this.nodeId, address: this.advertised }) },
+      this.log,
+      () => {
+        this.registered = true;
+      },
+    );
+  }
+
+  /** The core, for the simulator's checks (never to drive it). */
+  get coreForChecks(): WorkerCore {
+    return this.core;
   }
 
   get nodeId(): string {
@@ -105,71 +126,41 @@ export class WorkerNode {
     return this.opts.advertise ?? this.address;
   }
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => resolve());
-    });
-    const a = this.server.address();
-    if (a !== null && typeof a === 'object') this.address = `${a.address}:${a.port}`;
-    this.ticker = setInterval(() => this.onTick(), TICK_MS);
-    this.pruner = setInterval(() => this.store.pruneOutcomes(Date.now()), PRUNE_EVERY_MS);
-    this.log.info({ address: this.address, advertise: this.advertised, node_id: this.nodeId }, `worker ${this.nodeId} listening on ${this.address}`);
-    this.register();
-  }
-
-  /** Keeps telling the coordinator where we are until it answers OK. */
-  private register(): void {
-    if (this.stopping || this.registerTimer !== null) return;
-    const attempt = async (): Promise<void> => {
-      this.registerTimer = null;
-      if (this.stopping) return;
-      try {
-        const c = await TweetdbClient.connect(this.opts.coordinator, 2_000, this.opts.tls);
-        try {
-          await this.proveKey(c);
-          const r = await c.request({ action: 'register', worker: { id: this.nodeId, address: this.advertised } }, 5_000);
-          if (r.status !== 'OK') throw new Error(`${r.code}: ${r.error}`);
-          this.registered = true;
-          this.registerBackoff = REGISTER_MIN_MS;
-          this.log.info({ coordinator: this.opts.coordinator }, 'registered with the coordinator');
-          return;
-        } finally {
-          c.close();
-        }
-      } catch (e) {
-        this.log.warn({ coordinator: this.opts.coordinator, err: (e as Error).message }, 'could not register with the coordinator; retrying');
-      }
-      if (this.stopping) return;
-      this.registerTimer = setTimeout(() => void attempt(), this.registerBackoff);
-      this.registerBackoff = Math.min(this.registerBackoff * 2, REGISTER_MAX_MS);
-    };
-    this.registerTimer = setTimeout(() => void attempt(), 0);
-  }
-
   /**
-   * The node handshake on the coordinator's client port (see CoordinatorNode.onNodeHandshake):
-   * the coordinator proves the key first, then we do; only then may we register.
+   * Listens, then starts its clock and registers. The network answers through a callback: the
+   * simulator's does so at once, so there the node is running when start() returns.
    */
-  private async proveKey(c: TweetdbClient): Promise<void> {
-    const ours = newNonce();
-    const hello = await c.request({ action: 'node_hello', role: 'worker', nonce: ours }, 5_000);
-    if (hello.status !== 'OK') throw new Error(`${hello.code}: ${hello.error}`);
-    const binding = channelBinding(c.connection);
-    if (!isNonce(hello.nonce) || !proofMatches(hello.proof, linkProof(this.opts.clusterKey, 'responder', 'worker', ours, hello.nonce, binding))) {
-      throw new Error(`the coordinator at ${this.opts.coordinator} does not hold this cluster's key; check --cluster-key-file on both`);
-    }
-    const done = await c.request({ action: 'node_proof', proof: linkProof(this.opts.clusterKey, 'initiator', 'worker', ours, hello.nonce, binding) }, 5_000);
-    if (done.status !== 'OK') throw new Error(`${done.code}: ${done.error}`);
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // Only nodes connect here: over TLS each must show a certificate from the cluster's CA.
+      this.listener = this.env.network.listen(
+        { host: this.opts.host, port: this.opts.port, tls: this.opts.tls, mutual: true, allowHalfOpen: false },
+        (s) => this.onConnection(s),
+        (err, address) => {
+          if (err !== null) {
+            reject(err);
+            return;
+          }
+          this.address = address;
+          const timers = this.env.timers;
+          this.ticker = timers.setInterval(() => this.onTick(), TICK_MS);
+          this.pruner = timers.setInterval(() => this.store.pruneOutcomes(timers.now()), PRUNE_EVERY_MS);
+          this.log.info({ address: this.address, advertise: this.advertised, node_id: this.nodeId }, `worker ${this.nodeId} listening on ${this.address}`);
+          this.registration.start();
+          resolve();
+        },
+      );
+    });
   }
 
   /** A new connection is the coordinator's or a peer's: the role it proves in the handshake says which. */
-  private onConnection(s: Socket): void {
+  private onConnection(s: Conn): void {
     if (this.stopping) {
       s.destroy();
       return;
     }
     authenticateIncoming(
+      this.env.timers,
       s,
       this.opts.clusterKey,
       (role, link) => {
@@ -200,7 +191,7 @@ export class WorkerNode {
             this.logClose('the coordinator', why);
             if (this.link === link) {
               this.link = null;
-              this.lastLinkAt = Date.now();
+              this.lastLinkAt = this.env.timers.now();
               this.dispatch({ type: 'link_down' });
             }
           },
@@ -230,7 +221,7 @@ export class WorkerNode {
       this.dispatch({ type: 'link_down' });
     }
     this.link = link;
-    this.lastLinkAt = Date.now();
+    this.lastLinkAt = this.env.timers.now();
   }
 
   /** Asks another worker; the link is opened on first use and kept. Lost questions are asked again on the next tick that asks. */
@@ -244,14 +235,16 @@ export class WorkerNode {
     const addr = parseAddress(address);
     if (addr === null) return;
     this.dialing.add(address);
-    const s = dial(addr.host, addr.port, this.opts.tls, () => {
-      clearTimeout(timer);
+    const timers = this.env.timers;
+    const s = this.env.network.dial(addr.host, addr.port, this.opts.tls, () => {
+      timers.clearTimeout(timer);
       this.dialing.delete(address);
       if (this.stopping) {
         s.destroy();
         return;
       }
       authenticateOutgoing(
+        timers,
         s,
         this.opts.clusterKey,
         'peer',
@@ -272,10 +265,10 @@ export class WorkerNode {
         },
       );
     });
-    const timer = setTimeout(() => s.destroy(), PEER_CONNECT_TIMEOUT_MS);
+    const timer = timers.setTimeout(() => s.destroy(), PEER_CONNECT_TIMEOUT_MS);
     s.once('error', () => undefined);
     s.once('close', () => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       this.dialing.delete(address);
     });
   }
@@ -310,25 +303,24 @@ export class WorkerNode {
       return;
     }
     // The page (and, with the last one, the commit sequence number it brings) must be durable before it is acknowledged.
-    this.store.wal.sync().then(
-      () => {
-        if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
-        link.send(reply);
-      },
-      (e: unknown) => {
+    this.env.disk.sync(this.store, (e) => {
+      if (e !== null) {
         this.log.fatal({ err: e }, 'local storage failed; exiting');
-        process.exit(74);
-      },
-    );
+        this.env.exit(74, e);
+      }
+      if (this.stopping) return;
+      if (msg.done) this.log.info({ max_cseq: msg.max_cseq }, 'copy from another worker complete');
+      link.send(reply);
+    });
   }
 
   private dispatch(event: WorkerEvent): void {
     let effects: WorkerEffect[];
     try {
-      effects = this.core.handle(event, Date.now());
+      effects = this.core.handle(event, this.env.timers.now());
     } catch (e) {
       this.log.fatal({ err: e, event: event.type }, 'worker invariant violated; exiting');
-      process.exit(70);
+      this.env.exit(70, e);
     }
     for (const e of effects) {
       switch (e.type) {
@@ -352,6 +344,7 @@ export class WorkerNode {
           break;
       }
       this.commits.add(e);
+      if (e.type === 'persist_commit' && this.opts.shellSabotage === 'worker_applied_before_write') this.dispatch({ type: 'applied', txid: e.txid });
     }
   }
 
@@ -359,13 +352,13 @@ export class WorkerNode {
   private write(batch: PersistEffect[]): void {
     if (batch.some((e) => e.type === 'persist_prepared')) failpoint('worker.before_prepare_persist');
     if (batch.some((e) => e.type === 'persist_commit')) failpoint('worker.before_commit_apply');
-    this.store.persist(batch, Date.now());
+    this.store.persist(batch, this.env.timers.now());
   }
 
   /** The batch is written, its fsync under way: commits are visible to reads, and the coordinator may answer its clients. */
   private onWritten(batch: PersistEffect[]): void {
     if (this.stopping) return;
-    for (const e of batch) if (e.type === 'persist_commit') this.dispatch({ type: 'applied', txid: e.txid });
+    if (this.opts.shellSabotage !== 'worker_applied_before_write') for (const e of batch) if (e.type === 'persist_commit') this.dispatch({ type: 'applied', txid: e.txid });
     // This runs in the event loop's check phase, where a flush scheduled now would wait a whole
     // turn: the client's answer is waiting on these, so they go out at once.
     this.link?.flush();
@@ -382,10 +375,11 @@ export class WorkerNode {
 
   private onTick(): void {
     this.dispatch({ type: 'tick' });
-    if (this.registered && this.link === null && Date.now() - this.lastLinkAt > RELINK_AFTER_MS) {
+    const now = this.env.timers.now();
+    if (this.registered && this.link === null && now - this.lastLinkAt > RELINK_AFTER_MS) {
       this.registered = false;
-      this.lastLinkAt = Date.now();
-      this.register();
+      this.lastLinkAt = now;
+      this.registration.start();
     }
   }
 
@@ -395,10 +389,10 @@ export class WorkerNode {
     this.commits.writePending();
     this.commits.stop();
     this.stopping = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
-    if (this.pruner !== null) clearInterval(this.pruner);
-    if (this.registerTimer !== null) clearTimeout(this.registerTimer);
-    this.server.close();
+    this.env.timers.clearInterval(this.ticker);
+    this.env.timers.clearInterval(this.pruner);
+    this.registration.stop();
+    this.listener?.close();
     this.link?.close('worker stopping');
     for (const l of [...this.peerIn.values(), ...this.peerOut.values()]) l.close('worker stopping');
     this.store.close();

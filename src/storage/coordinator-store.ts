@@ -81,6 +81,19 @@ export class CoordinatorStore {
     })();
   }
 
+  /**
+   * For the simulator's power cuts (as WorkerStore.holdWrites): writes from here on stay in one
+   * open SQLite transaction until settleWrites() keeps them (the fsync returned, or only the
+   * process died) or drops them (the power went).
+   */
+  holdWrites(): void {
+    if (!this.db.inTransaction) this.db.exec('BEGIN');
+  }
+
+  settleWrites(keep: boolean): void {
+    if (this.db.inTransaction) this.db.exec(keep ? 'COMMIT' : 'ROLLBACK');
+  }
+
   close(): void {
     this.checkpointer.stop();
     void this.wal.close();

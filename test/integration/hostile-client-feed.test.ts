@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { ClientConnection, MAX_UNREAD_OUTPUT_BYTES } from '../../src/node/client-conn.ts';
+import { productionTimers } from '../../src/node/env.ts';
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];
@@ -18,7 +19,7 @@ after(() => {
 async function connections(n: number): Promise<{ conns: ClientConnection[]; clients: Socket[] }> {
   const conns: ClientConnection[] = [];
   const server = createServer({ allowHalfOpen: true }, (s) => {
-    conns.push(new ClientConnection(conns.length + 1, s, { onRequest: () => undefined, onClose: () => undefined }));
+    conns.push(new ClientConnection(productionTimers, conns.length + 1, s, { onRequest: () => undefined, onClose: () => undefined }));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -9,6 +9,7 @@ import { Cluster, eventually } from '../helpers/cluster.ts';
 import { TweetdbClient } from '../../src/node/client.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce } from '../../src/node/link-auth.ts';
 import type { JsonLink } from '../../src/node/json-link.ts';
+import { productionTimers } from '../../src/node/env.ts';
 
 let cluster: Cluster;
 let key: Buffer;
@@ -25,7 +26,7 @@ async function fakeWorker(answer: (msg: Record<string, unknown>, link: JsonLink)
   const f = { server: createServer(), address: '', links: 0 };
   f.server.on('connection', (s: Socket) => {
     authenticateIncoming(
-      s,
+      productionTimers, s,
       key,
       (_role, link) => {
         f.links++;
@@ -105,7 +106,7 @@ test('a coordinator-role link holding the key that sends malformed messages is c
     const s = connect({ host: w.address.slice(0, i), port: Number(w.address.slice(i + 1)) });
     await new Promise<void>((r) => s.once('connect', () => r()));
     const closed = new Promise<string>((res) => {
-      authenticateOutgoing(s, key, 'coordinator', { onMessage: () => undefined, onClose: res }, (link) => link.send(msg));
+      authenticateOutgoing(productionTimers, s, key, 'coordinator', { onMessage: () => undefined, onClose: res }, (link) => link.send(msg));
     });
     assert.match(await closed, /closed/);
   }
@@ -123,7 +124,7 @@ test('garbage after authentication (not JSON, not an object, an unasked text fra
     const s = connect({ host: w.address.slice(0, i), port: Number(w.address.slice(i + 1)) });
     await new Promise<void>((r) => s.once('connect', () => r()));
     const closed = new Promise<string>((res) => {
-      authenticateOutgoing(s, key, 'coordinator', { onMessage: () => undefined, onClose: res }, (link) => {
+      authenticateOutgoing(productionTimers, s, key, 'coordinator', { onMessage: () => undefined, onClose: res }, (link) => {
         link.flush(); // the proof first, then the garbage
         s.write(line + '\n');
       });

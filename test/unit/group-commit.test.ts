@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCommit } from '../../src/node/group-commit.ts';
+import { productionTimers } from '../../src/node/env.ts';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -15,10 +16,11 @@ class Harness {
   readonly syncs: (() => void)[] = [];
   failed: unknown = null;
   readonly gc = new GroupCommit<string>(
+    productionTimers,
     (b) => {
       this.written.push([...b]);
     },
-    () => new Promise<void>((resolve) => this.syncs.push(resolve)),
+    (done) => this.syncs.push(() => done(null)),
     (b) => this.durable.push([...b]),
     (e) => {
       this.failed = e;
@@ -84,10 +86,11 @@ test('a failed write or fsync stops everything and is reported', async () => {
   await turn();
   (h.syncs[0] as unknown as (v?: unknown) => void)();
   const bad = new GroupCommit<string>(
+    productionTimers,
     () => {
       throw new Error('disk full');
     },
-    () => Promise.resolve(),
+    (done) => done(null),
     () => assert.fail('nothing is durable'),
     (e) => {
       h.failed = e;
@@ -99,8 +102,9 @@ test('a failed write or fsync stops everything and is reported', async () => {
   bad.add('y');
   await turn();
   const syncFails = new GroupCommit<string>(
+    productionTimers,
     () => undefined,
-    () => Promise.reject(new Error('EIO')),
+    (done) => setImmediate(() => done(new Error('EIO'))),
     () => assert.fail('nothing is durable'),
     (e) => {
       h.failed = e;

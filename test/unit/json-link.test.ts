@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { JsonLink, LINK_WRITE_MAX_CHARS } from '../../src/node/json-link.ts';
+import { productionTimers } from '../../src/node/env.ts';
 
 test('a flush writes the queued lines in pieces of at most LINK_WRITE_MAX_CHARS, in order, nothing lost', () => {
   const socket = new Socket();
@@ -13,7 +14,7 @@ test('a flush writes the queued lines in pieces of at most LINK_WRITE_MAX_CHARS,
     writes.push(data);
     return true;
   }) as typeof socket.write;
-  const link = new JsonLink(socket, { onMessage: () => undefined, onClose: () => undefined });
+  const link = new JsonLink(productionTimers, socket, { onMessage: () => undefined, onClose: () => undefined });
   const line = 'x'.repeat(100_000);
   for (let i = 0; i < 50; i++) link.sendText(i, line);
   link.flush();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, type LinkRole } from '../../src/node/link-auth.ts';
 import type { JsonLink } from '../../src/node/json-link.ts';
+import { productionTimers } from '../../src/node/env.ts';
 
 const KEY = Buffer.alloc(32, 1);
 const OTHER = Buffer.alloc(32, 2);
@@ -22,7 +23,7 @@ async function responder(key: Buffer | null): Promise<Responder> {
   const r: Responder = { server: createServer(), port: 0, accepted: [], refusals: [] };
   r.server.on('connection', (s: Socket) => {
     authenticateIncoming(
-      s,
+      productionTimers, s,
       key,
       (role) => {
         let got!: (m: Record<string, unknown>) => void;
@@ -83,7 +84,7 @@ async function raw(port: number): Promise<{ send: (m: unknown) => void; next: ()
 test('both ends holding the key: the link opens in the role asked for and carries messages', async () => {
   const r = await responder(KEY);
   const s = await dial(r.port);
-  const opened = new Promise<JsonLink>((res) => authenticateOutgoing(s, KEY, 'coordinator', { onMessage: () => undefined, onClose: () => undefined }, res));
+  const opened = new Promise<JsonLink>((res) => authenticateOutgoing(productionTimers, s, KEY, 'coordinator', { onMessage: () => undefined, onClose: () => undefined }, res));
   const link = await opened;
   link.send({ type: 'hello', lock_timeout_ms: 1 });
   await new Promise((res) => setTimeout(res, 50));
@@ -97,7 +98,7 @@ test('both ends holding the key: the link opens in the role asked for and carrie
 test('an initiator without the key is refused; the responder reads nothing else from it', async () => {
   const r = await responder(KEY);
   const s = await dial(r.port);
-  const why = await new Promise<string>((res) => authenticateOutgoing(s, OTHER, 'coordinator', { onMessage: () => undefined, onClose: res }, () => assert.fail('must not open')));
+  const why = await new Promise<string>((res) => authenticateOutgoing(productionTimers, s, OTHER, 'coordinator', { onMessage: () => undefined, onClose: res }, () => assert.fail('must not open')));
   assert.match(why, /does not hold this cluster's key/);
   assert.equal(r.accepted.length, 0);
   r.server.close();
@@ -107,7 +108,7 @@ test('a responder without the key is detected by the initiator before it sends a
   const r = await responder(OTHER);
   const s = await dial(r.port);
   let opened = false;
-  const why = await new Promise<string>((res) => authenticateOutgoing(s, KEY, 'coordinator', { onMessage: () => undefined, onClose: res }, () => (opened = true)));
+  const why = await new Promise<string>((res) => authenticateOutgoing(productionTimers, s, KEY, 'coordinator', { onMessage: () => undefined, onClose: res }, () => (opened = true)));
   assert.equal(opened, false);
   assert.match(why, /does not hold this cluster's key/);
   r.server.close();

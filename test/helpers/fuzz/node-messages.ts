@@ -39,6 +39,7 @@ import { ITEM_KINDS, type ReadQuery } from '../../../src/core/types.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { HOSTILE_KEYS, HOSTILE_STRINGS, LONE_SURROGATES, EDGE_NUMBER_TEXTS, RawNumber, hostileString, nested, randomValue, writeJson, PLAIN_STYLE, type FuzzValue } from './values.ts';
+import { productionTimers } from '../../../src/node/env.ts';
 
 /** A hostile link must be closed by the other side within this (a loaded 2-core machine; the handshake's own timeout is 5 s). */
 export const CLOSE_DEADLINE_MS = 10_000;
@@ -418,7 +419,7 @@ function openLink(address: string, key: Buffer, role: LinkRole): Promise<OpenLin
     });
     socket.once('connect', () => {
       authenticateOutgoing(
-        socket,
+        productionTimers, socket,
         key,
         role,
         {
@@ -930,7 +931,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
     for (let i = 0; i < 2; i++) {
       const server = createServer((s) => {
         authenticateIncoming(
-          s,
+          productionTimers, s,
           this.key,
           (_role, link) => ({
             onMessage: (m) => {
