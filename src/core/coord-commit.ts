@@ -13,6 +13,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { assert } from './assert.ts';
 import { LIMITS, invalid, type CoordinatorContext } from './coord-context.ts';
+import { Decisions, type Decision } from './coord-decisions.ts';
+import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
 import { renderTweet } from './render.ts';
 import type { Failure, FromWorker, Op, OpResult, Peer, Reply, Tweet, WriteRequest } from './types.ts';
@@ -60,44 +62,20 @@ interface Txn {
   cseq: number;
 }
 
-/**
- * A durable commit decision, kept until every voter has said the commit is durable on it.
- *
- * Invariants:
- * - decision.unacked: a subset of its voters, all of them members (a removed member's acks are
- *   not waited for);
- * - decision.cseq: positive and never past the last decided cseq;
- * - decision.txn: its transaction, while it is still known, is `committing`;
- * - decision.deadline: every decision has one (Infinity after a restart: every voter is unlinked
- *   then, and re-driven when it links), and only kept decisions do.
- */
-export interface Decision {
-  txid: string;
-  cseq: number;
-  voters: string[];
-  unacked: Set<string>;
-  at: number;
-}
-
 export class TwoPhaseCommit {
   private readonly ctx: CoordinatorContext;
   readonly txns = new Map<string, Txn>();
   private readonly connTxn = new Map<number, string>();
-  readonly decisions = new Map<string, Decision>();
+  readonly decisions: Decisions;
   /** By txid: when the transaction's lock timeout runs out (the whole transaction, or each of its phases). */
   private readonly txnDeadlines = new Deadlines<string>();
-  /** By txid: when voters still linked but silent about the commit being durable are cut off. */
-  private readonly ackDeadlines = new Deadlines<string>();
   private txnSeq = 0;
-  private idSeq = 0;
-  private lastIdMs = 0;
+  private readonly opMaker: OpMaker;
 
   constructor(ctx: CoordinatorContext, recovered: readonly Omit<Decision, 'unacked'>[]) {
     this.ctx = ctx;
-    for (const d of recovered) {
-      this.decisions.set(d.txid, { ...d, unacked: new Set(d.voters.filter((v) => ctx.members.has(v))) });
-      this.ackDeadlines.set(d.txid, Number.POSITIVE_INFINITY);
-    }
+    this.decisions = new Decisions(ctx, recovered);
+    this.opMaker = new OpMaker(ctx.epoch);
   }
 
   // -------------------------------------------------------------------------
@@ -105,7 +83,7 @@ export class TwoPhaseCommit {
 
   /** A post, update, delete or item write: in the connection's open transaction, or one-shot. */
   write(conn: number, slot: number, w: WriteRequest, now: number): void {
-    const op = this.toOp(w, now);
+    const op = this.opMaker.toOp(w, now);
     const open = this.connTxn.get(conn);
     if (open !== undefined) this.enqueue(this.mustTxn(open), { slot, kind: 'op', op }, now);
     else this.startOneShot(conn, slot, [op], now);
@@ -116,7 +94,7 @@ export class TwoPhaseCommit {
       this.ctx.reply(conn, slot, invalid('a transaction is open on this connection: send its ops one at a time, then commit or abort it'));
       return;
     }
-    this.startOneShot(conn, slot, ops.map((w) => this.toOp(w, now)), now, true);
+    this.startOneShot(conn, slot, ops.map((w) => this.opMaker.toOp(w, now)), now, true);
   }
 
   begin(conn: number, slot: number, now: number): void {
@@ -137,34 +115,6 @@ export class TwoPhaseCommit {
       return;
     }
     this.enqueue(this.mustTxn(open), { slot, kind }, now);
-  }
-
-  private toOp(w: WriteRequest, now: number): Op {
-    switch (w.action) {
-      case 'post':
-        return {
-          kind: 'post',
-          tweet: { id: w.tweet.id ?? this.newTweetId(now), username: w.tweet.username, content: w.tweet.content, created_at: now, updated_at: null },
-        };
-      case 'update':
-        return { kind: 'update', id: w.tweet.id, content: w.tweet.content, username: w.tweet.username, at: now };
-      case 'delete':
-        return { kind: 'delete', id: w.tweet.id, username: w.tweet.username };
-      case 'put_item':
-        return { kind: 'put_item', item: w.item, mode: w.if_absent ? 'create' : 'replace' };
-      case 'delete_item':
-        return { kind: 'delete_item', item_kind: w.item.kind, key: w.item.key };
-    }
-  }
-
-  /** Time-ordered ids: milliseconds, then this coordinator's epoch and a counter, all in base 36. */
-  private newTweetId(now: number): string {
-    if (now !== this.lastIdMs) {
-      this.lastIdMs = now;
-      this.idSeq = 0;
-    }
-    this.idSeq++;
-    return `${now.toString(36).padStart(9, '0')}${this.ctx.epoch.toString(36).padStart(3, '0')}${this.idSeq.toString(36).padStart(3, '0')}`;
   }
 
   private newTxn(conn: number, interactive: boolean, now: number): Txn {
@@ -384,8 +334,7 @@ export class TwoPhaseCommit {
     const ctx = this.ctx;
     const t = this.mustTxn(txid);
     assert(t.phase === 'logging', `logged ${txid} in phase ${t.phase}: only a commit being logged is`);
-    this.decisions.set(txid, { txid, cseq: t.cseq, voters: t.voters, unacked: new Set(t.voters), at: now });
-    this.ackDeadlines.set(txid, now + ctx.cfg.lockTimeoutMs);
+    this.decisions.add(txid, t.cseq, t.voters, now);
     ctx.decisionCount++;
     t.phase = 'committing';
     t.waiting = new Set();
@@ -403,14 +352,7 @@ export class TwoPhaseCommit {
   }
 
   onAck(worker: string, txid: string, outcome: 'commit' | 'abort'): void {
-    if (outcome === 'commit') {
-      const d = this.decisions.get(txid);
-      if (d !== undefined) {
-        d.unacked.delete(worker);
-        this.ctx.members.sawCseq(worker, d.cseq);
-        if (d.unacked.size === 0) this.forgetDecision(d);
-      }
-    }
+    if (outcome === 'commit') this.decisions.acked(worker, txid);
     // An ack counts only for the outcome the transaction is waiting on: an unprompted abort ack
     // (a worker that timed out alone) arriving during the vote is not a vote.
     const t = this.txns.get(txid);
@@ -419,12 +361,6 @@ export class TwoPhaseCommit {
       if (t.phase === 'committing') this.finish(t, null);
       else this.finishAbort(t);
     }
-  }
-
-  private forgetDecision(d: Decision): void {
-    this.decisions.delete(d.txid);
-    this.ackDeadlines.clear(d.txid);
-    this.ctx.emit({ type: 'forget_decision', txid: d.txid });
   }
 
   /** A prepared worker asks what happened. Presumed abort: no decision and not in flight means abort. */
@@ -531,10 +467,7 @@ export class TwoPhaseCommit {
 
   /** ... and decisions stop waiting for its ack (after the member is gone). */
   memberRemoved(worker: string): void {
-    for (const d of [...this.decisions.values()]) {
-      d.unacked.delete(worker);
-      if (d.unacked.size === 0 && !this.txns.has(d.txid)) this.forgetDecision(d);
-    }
+    this.decisions.memberRemoved(worker, (txid) => this.txns.has(txid));
   }
 
   /**
@@ -614,14 +547,7 @@ export class TwoPhaseCommit {
     }
     // The client was answered on "applied"; a voter that never says the commit is durable (its
     // fsync or the message went missing) is cut off and re-driven when it reconnects.
-    for (const txid of this.ackDeadlines.due(now)) {
-      const d = this.decisions.get(txid);
-      if (d === undefined) continue;
-      this.ackDeadlines.set(txid, now + ctx.cfg.lockTimeoutMs);
-      for (const w of [...d.unacked]) {
-        if (ctx.members.isLinked(w) && !ctx.members.isResolving(w, txid)) ctx.members.cutOff(w, now, `did not report commit ${txid} durable within the lock timeout`);
-      }
-    }
+    this.decisions.tick(now);
   }
 
   // -------------------------------------------------------------------------
@@ -629,7 +555,6 @@ export class TwoPhaseCommit {
   invariants(): void {
     const ctx = this.ctx;
     assert(this.txnDeadlines.size === this.txns.size, () => `txn.deadline: ${this.txnDeadlines.size} deadlines for ${this.txns.size} transactions`);
-    assert(this.ackDeadlines.size === this.decisions.size, () => `decision.deadline: ${this.ackDeadlines.size} deadlines for ${this.decisions.size} decisions`);
     for (const [txid, t] of this.txns) {
       assert(this.txnDeadlines.has(txid), () => `txn.deadline: transaction ${txid} has none`);
       const waitsOnLinks = t.phase === 'locking' || t.phase === 'preparing' || t.phase === 'committing' || t.phase === 'aborting';
@@ -652,15 +577,7 @@ export class TwoPhaseCommit {
       const t = this.txns.get(txid);
       assert(t !== undefined && t.conn === conn && t.interactive, () => `txn.conn: connection ${conn} names transaction ${txid}, which is ${t === undefined ? 'gone' : 'not its interactive transaction'}`);
     }
-    for (const [txid, d] of this.decisions) {
-      assert(this.ackDeadlines.has(txid), () => `decision.deadline: decision ${txid} has none`);
-      for (const w of d.unacked) {
-        assert(d.voters.includes(w) && ctx.members.has(w), () => `decision.unacked: decision ${txid} waits for an ack from ${w}, which is ${ctx.members.has(w) ? 'not one of its voters' : 'not a member'}`);
-      }
-      assert(d.cseq > 0 && d.cseq <= ctx.lastCseq, () => `decision.cseq: decision ${txid} has cseq ${d.cseq} (last decided ${ctx.lastCseq})`);
-      const t = this.txns.get(txid);
-      assert(t === undefined || t.phase === 'committing', () => `decision.txn: decision ${txid} is kept and its transaction is ${t?.phase ?? 'gone'}`);
-    }
+    this.decisions.invariants((txid) => this.txns.get(txid)?.phase);
   }
 }
 
