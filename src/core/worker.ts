@@ -592,13 +592,13 @@ export class WorkerCore {
     assert(this.deadlines.size === this.txns.size, () => `prepared.deadline: ${this.deadlines.size} deadlines for ${this.txns.size} transactions`);
     for (const [txid, t] of this.txns) {
       const holds = t.phase === 'preparing' || t.phase === 'prepared' || (t.phase === 'committing' && !t.applied);
-      const held = this.locks.keysOf(txid);
       if (holds) {
         for (const op of t.ops) {
           const key = lockKeyOf(op);
           assert(this.locks.holderOf(key) === txid, () => `prepared.locks: ${txid} (${t.phase}) writes ${key} and does not hold its lock (${this.locks.holderOf(key) ?? 'nobody'} does)`);
         }
       } else if (t.phase !== 'active') {
+        const held = this.locks.keysOf(txid);
         assert(held.length === 0, () => `prepared.locks: ${txid} (${t.phase}${t.applied ? ', applied' : ''}) still holds ${held.join(', ')}`);
       }
       if (t.phase === 'active') {
