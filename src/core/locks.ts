@@ -1,8 +1,15 @@
 // Exclusive, no-wait, per-item locks. A request for a held lock is refused at
 // once (the caller answers LOCKED); nobody ever waits, so there are no deadlocks.
 
-import { strict as assert } from 'node:assert';
+import { assert } from './assert.ts';
 
+/**
+ * Invariants:
+ * - lock.index: the two indexes agree: a key is held by a transaction exactly when it is among
+ *   that transaction's keys;
+ * - lock.holder (checked by WorkerCore.invariants): every holder is a transaction the worker
+ *   still has, neither aborting nor applied.
+ */
 export class LockTable {
   private readonly holders = new Map<string, string>();
   private readonly byTxn = new Map<string, Set<string>>();
@@ -32,7 +39,7 @@ export class LockTable {
     const held = this.byTxn.get(txid);
     if (held === undefined) return;
     for (const key of held) {
-      assert.equal(this.holders.get(key), txid, `lock ${key} is not held by ${txid}`);
+      assert(this.holders.get(key) === txid, () => `lock ${key} is not held by ${txid}`);
       this.holders.delete(key);
     }
     this.byTxn.delete(txid);
@@ -48,5 +55,23 @@ export class LockTable {
 
   get size(): number {
     return this.holders.size;
+  }
+
+  /** Every held lock, as [key, holder]. */
+  entries(): IterableIterator<[string, string]> {
+    return this.holders.entries();
+  }
+
+  invariants(): void {
+    let listed = 0;
+    for (const [txid, keys] of this.byTxn) {
+      for (const key of keys) {
+        const holder = this.holders.get(key);
+        assert(holder === txid, () => `lock.index: ${txid} lists ${key}, which is held by ${holder ?? 'nobody'}`);
+      }
+      listed += keys.size;
+    }
+    // Every listed key is held by its lister, so equal counts mean no key is held unlisted.
+    assert(listed === this.holders.size, () => `lock.index: ${this.holders.size} locks held, ${listed} listed by their holders`);
   }
 }

@@ -145,7 +145,8 @@ export interface WorkerState {
   max_cseq: number;
 }
 
-export type ToWorker =
+/** Coordinator -> worker: the messages of the protocol itself, which the worker core handles. */
+export type ToWorkerCore =
   | { type: 'hello'; lock_timeout_ms: number }
   /** Interactive transactions: take the op's lock now and stage it. */
   | { type: 'lock'; txid: string; seq: number; op: Op }
@@ -156,13 +157,21 @@ export type ToWorker =
    */
   | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[] }
   | { type: 'commit'; txid: string; cseq: number }
-  | { type: 'abort'; txid: string }
+  | { type: 'abort'; txid: string };
+
+/**
+ * Coordinator -> worker: what the worker's shell serves from its committed data without the core
+ * (src/node/worker-service.ts): reads, and pages of a full copy to install.
+ */
+export type ToWorkerService =
   /**
    * `reply_text`: answer a get_tweets with the client's reply line itself (read_text), which the
    * coordinator passes on unparsed. Asked only when no commit is being applied (no overlay).
    */
   | { type: 'read'; rid: number; query: ReadQuery; reply_text?: boolean }
   | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
+
+export type ToWorker = ToWorkerCore | ToWorkerService;
 
 export type FromWorker =
   | ({ type: 'state' } & WorkerState)

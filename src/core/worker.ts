@@ -14,7 +14,8 @@
 //   that knows the outcome tells it; one that never voted YES first makes sure
 //   it never will (a durable tombstone), then answers "abort".
 
-import { strict as assert } from 'node:assert';
+import { assert } from './assert.ts';
+import { Deadlines } from './deadlines.ts';
 import { LockTable } from './locks.ts';
 import { evaluateOp } from './ops.ts';
 import {
@@ -31,7 +32,7 @@ import {
   type PeerQuery,
   type Row,
   type Sabotage,
-  type ToWorker,
+  type ToWorkerCore,
   type Tweet,
 } from './types.ts';
 
@@ -56,7 +57,8 @@ export type WorkerEffect =
   | { type: 'persist_abort'; txid: string };
 
 export type WorkerEvent =
-  | { type: 'message'; msg: ToWorker }
+  /** Only what the core handles: reads and copy pages (ToWorkerService) are the shell's. */
+  | { type: 'message'; msg: ToWorkerCore }
   /** A persist_commit effect is written (visible to reads) but not yet fsynced. */
   | { type: 'applied'; txid: string }
   /** A persist_* effect is on disk. Delivered in the order the effects were given. */
@@ -75,6 +77,22 @@ export interface RecoveredWorker {
 
 type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
 
+/**
+ * A transaction on this worker: collecting locks (active), then its prepared record (preparing:
+ * being written; prepared: durable, YES voted), then its outcome being written.
+ *
+ * Invariants:
+ * - prepared.locks: a transaction voting or voted YES (preparing, prepared, or committing and not
+ *   yet applied) holds the lock of every key it writes: no one else may change them before its
+ *   outcome is known; an aborting or applied one holds none;
+ * - prepared.staged: only an active transaction has staged rows, each under a lock it holds;
+ * - prepared.cseq: a committing transaction has its commit's cseq, positive and at most the
+ *   highest applied;
+ * - prepared.abort: only an aborting transaction was asked to abort while preparing, or owes
+ *   peers an answer (they get it once the abort is durable);
+ * - prepared.deadline: every transaction has one, running (finite) exactly while it is active
+ *   (its lock timeout) or prepared (its next question for the outcome).
+ */
 interface WorkerTxn {
   txid: string;
   phase: Phase;
@@ -86,7 +104,6 @@ interface WorkerTxn {
   firstLockAt: number;
   /** Set when abort arrives while the prepared record is still being written. */
   abortRequested: boolean;
-  nextQueryAt: number;
   queryBackoffMs: number;
   /** The other voters, to ask when the coordinator does not answer. */
   peers: Peer[];
@@ -114,6 +131,8 @@ export class WorkerCore {
   private readonly view: WorkerReadView;
   private readonly locks = new LockTable();
   private readonly txns = new Map<string, WorkerTxn>();
+  /** By txid: an active transaction's lock timeout, or when a prepared one next asks for its outcome. */
+  private readonly deadlines = new Deadlines<string>();
   private lockTimeoutMs: number;
   private maxCseq: number;
   private out: WorkerEffect[] = [];
@@ -133,7 +152,7 @@ export class WorkerCore {
     for (const p of recovered.prepared) {
       const keys = p.ops.map(lockKeyOf);
       const got = this.locks.acquireAll(p.txid, keys);
-      assert.ok(got.ok, `recovered prepared transactions ${p.txid} overlap on ${got.ok ? '' : got.key}`);
+      assert(got.ok, () => `recovered prepared transactions ${p.txid} overlap on ${got.ok ? '' : got.key}`);
       this.txns.set(p.txid, {
         txid: p.txid,
         phase: 'prepared',
@@ -143,13 +162,14 @@ export class WorkerCore {
         lastSeq: 0,
         firstLockAt: now,
         abortRequested: false,
-        nextQueryAt: now,
         queryBackoffMs: FIRST_QUERY_DELAY_MS,
         peers: p.peers,
         cseq: 0,
         peerWaiters: [],
         applied: false,
       });
+      // It asks for the outcome at once: it may have been down long.
+      this.deadlines.set(p.txid, now);
     }
   }
 
@@ -227,7 +247,7 @@ export class WorkerCore {
 
   /** After a full copy from another worker: the data is now as of `cseq`. */
   installed(cseq: number): void {
-    assert.equal(this.txns.size, 0, 'a copy must not be installed while transactions are open');
+    assert(this.txns.size === 0, 'a copy must not be installed while transactions are open');
     this.maxCseq = cseq;
   }
 
@@ -235,10 +255,12 @@ export class WorkerCore {
     this.out.push({ type: 'send', msg });
   }
 
-  private onMessage(msg: ToWorker, now: number): void {
+  private onMessage(msg: ToWorkerCore, now: number): void {
     switch (msg.type) {
       case 'hello':
         this.lockTimeoutMs = msg.lock_timeout_ms;
+        // The lock timeout of what is still collecting locks runs to the new setting.
+        for (const t of this.txns.values()) if (t.phase === 'active') this.deadlines.set(t.txid, t.firstLockAt + this.lockTimeoutMs);
         this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedTxids(), max_cseq: this.maxCseq });
         return;
       case 'lock':
@@ -252,10 +274,6 @@ export class WorkerCore {
         return;
       case 'abort':
         this.onAbort(msg.txid);
-        return;
-      case 'read':
-      case 'install':
-        // Served by the runtime from committed data; they never touch transactions.
         return;
     }
   }
@@ -356,6 +374,7 @@ export class WorkerCore {
 
   private startPrepare(t: WorkerTxn): void {
     t.phase = 'preparing';
+    this.deadlines.set(t.txid, Number.POSITIVE_INFINITY);
     t.staged.clear();
     this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers });
     if (this.sabotage === 'vote_before_persist') this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
@@ -370,6 +389,8 @@ export class WorkerCore {
   private abortLocally(t: WorkerTxn): void {
     this.locks.releaseAll(t.txid);
     t.phase = 'aborting';
+    t.staged.clear(); // nothing reads them again, and their locks are gone
+    this.deadlines.set(t.txid, Number.POSITIVE_INFINITY);
     this.out.push({ type: 'persist_abort', txid: t.txid });
   }
 
@@ -378,23 +399,26 @@ export class WorkerCore {
     if (t === undefined) {
       const outcome = this.view.outcomeOf(txid);
       // The only way a commit may reach a worker is after its own durable YES vote.
-      assert.notEqual(outcome, 'abort', `commit of ${txid}, which this worker aborted: copies would diverge`);
-      assert.equal(outcome, 'commit', `commit of ${txid}, which this worker never prepared`);
+      assert(outcome !== 'abort', `commit of ${txid}, which this worker aborted: copies would diverge`);
+      assert(outcome === 'commit', `commit of ${txid}, which this worker never prepared`);
       const again = this.sabotage === 'apply_commit_twice' ? this.appliedOps.get(txid) : undefined;
       // (It takes the locks as a real commit holds them, so that only this one rule is broken.)
       if (again !== undefined && this.locks.acquireAll(txid, again.map(lockKeyOf)).ok) {
         const dup = this.newTxn(txid, 0);
         dup.phase = 'committing';
+        dup.cseq = cseq;
         dup.ops = again;
+        this.deadlines.set(txid, Number.POSITIVE_INFINITY);
         this.out.push({ type: 'persist_commit', txid, cseq, ops: again });
         return;
       }
       this.send({ type: 'ack', txid, outcome: 'commit' });
       return;
     }
-    assert.ok(t.phase === 'prepared' || t.phase === 'committing', `commit of ${txid} in phase ${t.phase}: it never voted YES`);
+    assert(t.phase === 'prepared' || t.phase === 'committing', `commit of ${txid} in phase ${t.phase}: it never voted YES`);
     if (t.phase === 'committing') return; // a duplicate; the ack follows the apply
     t.phase = 'committing';
+    this.deadlines.set(txid, Number.POSITIVE_INFINITY);
     t.cseq = cseq;
     this.out.push({ type: 'persist_commit', txid, cseq, ops: t.ops });
     this.maxCseq = Math.max(this.maxCseq, cseq);
@@ -417,7 +441,7 @@ export class WorkerCore {
       this.abortLocally(ghost);
       return;
     }
-    assert.notEqual(t.phase, 'committing', `abort of ${txid} after its commit arrived`);
+    assert(t.phase !== 'committing', `abort of ${txid} after its commit arrived`);
     if (t.phase === 'aborting') return;
     if (t.phase === 'preparing') {
       // The prepared record is being written; the abort is queued behind it.
@@ -428,24 +452,24 @@ export class WorkerCore {
 
   private onDurable(txid: string, what: 'prepared' | 'commit' | 'abort', now: number): void {
     const t = this.txns.get(txid);
-    assert.ok(t !== undefined, `durable ${what} for unknown transaction ${txid}`);
+    assert(t !== undefined, `durable ${what} for unknown transaction ${txid}`);
     switch (what) {
       case 'prepared':
         if (t.phase !== 'preparing') return; // aborted meanwhile: the abort record follows
         t.phase = 'prepared';
-        t.nextQueryAt = now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs);
+        this.deadlines.set(txid, now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs));
         if (this.sabotage !== 'vote_before_persist') this.send({ type: 'vote', txid, yes: true, results: t.results });
         return;
       case 'commit':
-        assert.equal(t.phase, 'committing');
+        assert(t.phase === 'committing', `durable commit of ${txid} in phase ${t.phase}`);
         this.locks.releaseAll(txid);
-        this.txns.delete(txid);
+        this.forget(txid);
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         this.send({ type: 'ack', txid, outcome: 'commit' });
         return;
       case 'abort':
-        assert.equal(t.phase, 'aborting');
-        this.txns.delete(txid);
+        assert(t.phase === 'aborting', `durable abort of ${txid} in phase ${t.phase}`);
+        this.forget(txid);
         this.send({ type: 'ack', txid, outcome: 'abort' });
         for (const route of t.peerWaiters) this.answerPeer(route, txid, 'abort', 0);
         return;
@@ -513,21 +537,28 @@ export class WorkerCore {
   }
 
   private onTick(now: number): void {
-    for (const t of [...this.txns.values()]) {
-      if (t.phase === 'active' && now - t.firstLockAt >= this.lockTimeoutMs) {
+    for (const txid of this.deadlines.due(now)) {
+      const t = this.txns.get(txid);
+      if (t === undefined) continue;
+      if (t.phase === 'active') {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
         this.abortLocally(t);
-      } else if (t.phase === 'prepared' && now >= t.nextQueryAt) {
+      } else if (t.phase === 'prepared') {
         // Ask the coordinator and, in case it is gone, every other voter.
         this.send({ type: 'query', txid: t.txid });
         for (const p of t.peers) this.out.push({ type: 'peer_ask', peer: p, msg: { type: 'peer_query', txid: t.txid, to: p.id } });
-        t.nextQueryAt = now + t.queryBackoffMs;
+        this.deadlines.set(txid, now + t.queryBackoffMs);
         t.queryBackoffMs = Math.min(t.queryBackoffMs * 2, MAX_QUERY_BACKOFF_MS);
       }
-      if (this.sabotage === 'release_prepared_lock_on_timeout' && t.phase === 'prepared' && now - t.firstLockAt >= this.lockTimeoutMs) {
-        this.locks.releaseAll(t.txid);
-      }
     }
+    if (this.sabotage === 'release_prepared_lock_on_timeout') {
+      for (const t of this.txns.values()) if (t.phase === 'prepared' && now - t.firstLockAt >= this.lockTimeoutMs) this.locks.releaseAll(t.txid);
+    }
+  }
+
+  private forget(txid: string): void {
+    this.txns.delete(txid);
+    this.deadlines.clear(txid);
   }
 
   private newTxn(txid: string, now: number): WorkerTxn {
@@ -540,7 +571,6 @@ export class WorkerCore {
       lastSeq: 0,
       firstLockAt: now,
       abortRequested: false,
-      nextQueryAt: Number.POSITIVE_INFINITY,
       queryBackoffMs: FIRST_QUERY_DELAY_MS,
       peers: [],
       cseq: 0,
@@ -548,7 +578,44 @@ export class WorkerCore {
       applied: false,
     };
     this.txns.set(txid, t);
+    this.deadlines.set(txid, now + this.lockTimeoutMs);
     return t;
+  }
+
+  /**
+   * Asserts every invariant of the prepared records and the locks (the `Invariants:` comments on
+   * WorkerTxn and LockTable); throws an InvariantError naming the first one broken. Cheap enough
+   * to run after every event: it walks the open transactions' ops and the locks once, never the data.
+   */
+  invariants(): void {
+    this.locks.invariants();
+    assert(this.deadlines.size === this.txns.size, () => `prepared.deadline: ${this.deadlines.size} deadlines for ${this.txns.size} transactions`);
+    for (const [txid, t] of this.txns) {
+      const holds = t.phase === 'preparing' || t.phase === 'prepared' || (t.phase === 'committing' && !t.applied);
+      if (holds) {
+        for (const op of t.ops) {
+          const key = lockKeyOf(op);
+          assert(this.locks.holderOf(key) === txid, () => `prepared.locks: ${txid} (${t.phase}) writes ${key} and does not hold its lock (${this.locks.holderOf(key) ?? 'nobody'} does)`);
+        }
+      } else if (t.phase !== 'active') {
+        const held = this.locks.keysOf(txid);
+        assert(held.length === 0, () => `prepared.locks: ${txid} (${t.phase}${t.applied ? ', applied' : ''}) still holds ${held.join(', ')}`);
+      }
+      if (t.phase === 'active') {
+        for (const key of t.staged.keys()) assert(this.locks.holderOf(key) === txid, () => `prepared.staged: ${txid} staged ${key} without its lock`);
+      } else {
+        assert(t.staged.size === 0, () => `prepared.staged: ${txid} (${t.phase}) still has staged rows`);
+      }
+      if (t.phase === 'committing') assert(t.cseq > 0 && t.cseq <= this.maxCseq, () => `prepared.cseq: ${txid} commits with cseq ${t.cseq} (highest applied ${this.maxCseq})`);
+      if (t.abortRequested || t.peerWaiters.length > 0) assert(t.phase === 'aborting', () => `prepared.abort: ${txid} was asked to abort, or owes peers an answer, and is ${t.phase}`);
+      const when = this.deadlines.get(txid);
+      const runs = t.phase === 'active' || t.phase === 'prepared';
+      assert(when !== undefined && Number.isFinite(when) === runs, () => `prepared.deadline: ${txid} (${t.phase}) has deadline ${when}`);
+    }
+    for (const [key, txid] of this.locks.entries()) {
+      const t = this.txns.get(txid);
+      assert(t !== undefined && t.phase !== 'aborting' && !t.applied, () => `lock.holder: ${key} is held by ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : t.phase}`);
+    }
   }
 }
 

@@ -29,9 +29,12 @@ class Co {
       { epoch: 1, last_cseq: 0, members: [], decisions: [], ...recovered },
     );
   }
+  /** Every event goes through here, and every invariant is checked after it. */
   ev(e: CoordinatorEvent, now = this.now): CoordinatorEffect[] {
     this.now = now;
-    return this.core.handle(e, now);
+    const effects = this.core.handle(e, now);
+    this.core.invariants();
+    return effects;
   }
   req(conn: number, slot: number, request: ClientRequest, now = this.now): CoordinatorEffect[] {
     return this.ev({ type: 'request', conn, slot, request }, now);

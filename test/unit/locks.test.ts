@@ -100,4 +100,17 @@ describe('LockTable', () => {
     }
     assert.equal(l.size, 0);
   });
+
+  test('the two indexes agree through grants, refusals and releases', () => {
+    const l = new LockTable();
+    l.acquireAll('tx1', ['tweet:a', 'tweet:b']);
+    l.invariants();
+    l.acquireAll('tx2', ['tweet:b', 'tweet:c']);
+    l.invariants();
+    l.acquireAll('tx2', ['tweet:c']);
+    l.invariants();
+    l.releaseAll('tx1');
+    l.invariants();
+    assert.deepEqual([...l.entries()], [['tweet:c', 'tx2']]);
+  });
 });

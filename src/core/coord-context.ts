@@ -1,0 +1,125 @@
+// What the coordinator core's parts share: the configuration, the effects being collected for
+// the event in hand, the counters, the commit sequence, and a handle on each part. One context
+// object, made by CoordinatorCore, passed to every part (src/core/coord-*.ts).
+
+import type { ChangeFeed, ChangeEvent } from './coord-feed.ts';
+import type { Membership } from './coord-members.ts';
+import type { Reads } from './coord-reads.ts';
+import type { TwoPhaseCommit } from './coord-commit.ts';
+import type { ClientRequest, ErrorCode, FromWorker, Reply, Sabotage, ToWorker } from './types.ts';
+
+/** A worker as the status and check replies show it. */
+export type WorkerLinkState = 'up' | 'down' | 'joining';
+
+export type CoordinatorEffect =
+  | { type: 'reply'; conn: number; slot: number; reply: Reply }
+  /** A reply already rendered as its line (a JSON object, no newline): a worker's read_text, passed on unparsed. */
+  | { type: 'reply_text'; conn: number; slot: number; text: string }
+  /** A line outside the request/reply order: a change event to a subscriber. */
+  | { type: 'push'; conn: number; line: ChangeEvent }
+  | { type: 'send'; worker: string; msg: ToWorker }
+  | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
+  | { type: 'forget_decision'; txid: string }
+  | { type: 'save_member'; id: string; address: string }
+  | { type: 'remove_member'; id: string }
+  /** Keep a connection open to this worker (reconnecting as needed), or stop. */
+  | { type: 'link'; worker: string; address: string; afterMs?: number }
+  | { type: 'unlink'; worker: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
+
+export type CoordinatorEvent =
+  | { type: 'request'; conn: number; slot: number; request: ClientRequest }
+  | { type: 'conn_closed'; conn: number }
+  | { type: 'link_up'; worker: string }
+  | { type: 'link_down'; worker: string }
+  | { type: 'worker_message'; worker: string; msg: FromWorker }
+  /** A log_commit effect is on disk. */
+  | { type: 'logged'; txid: string }
+  | { type: 'tick' };
+
+export interface RecoveredCoordinator {
+  epoch: number;
+  last_cseq: number;
+  members: { id: string; address: string }[];
+  decisions: { txid: string; cseq: number; voters: string[]; at: number }[];
+}
+
+export interface CoordinatorConfig {
+  lockTimeoutMs: number;
+  /** Pages of a full copy to a joining worker. */
+  copyPageRows: number;
+  /** Counters kept by the runtime (fsyncs, ...), shown by status. Reading them does no I/O. */
+  ioStats?: () => Record<string, number>;
+  /** Test-only: break one rule on purpose (see Sabotage). */
+  sabotage?: Sabotage;
+}
+
+/** Limits (TigerBeetle style: everything has one). */
+export const LIMITS = {
+  opsPerTransaction: 100,
+  interactiveQueue: 1_000,
+  maxWorkers: 32,
+  /** Change events kept (at least) for subscribers that resume with `since`. */
+  recentEvents: 10_000,
+  subscribers: 1_000,
+  /** Distinct get_tweets pages kept between two commits. */
+  cachedPages: 64,
+} as const;
+
+/** A link that reached another identity than the member's is dialled again after this long, not at once. */
+export const WRONG_IDENTITY_REDIAL_MS = 2_000;
+
+export class CoordinatorContext {
+  readonly cfg: CoordinatorConfig;
+  readonly epoch: number;
+  /** The highest commit sequence number decided (durable or being logged). */
+  lastCseq: number;
+  /** Read ids, for client reads and copy pages alike. */
+  nextRid = 1;
+  /** Commits decided so far (in this process): the committed data changes only when this grows. */
+  decisionCount = 0;
+  /** The effects of the event being handled, in order. Limit: what one event causes (a few per worker, subscriber or read). */
+  out: CoordinatorEffect[] = [];
+  readonly counters = {
+    commits: 0,
+    aborts: {} as Partial<Record<ErrorCode | 'CLIENT', number>>,
+    reads: 0,
+    requests: 0,
+  };
+  // The parts, each set once by CoordinatorCore's constructor before any event.
+  members!: Membership;
+  commit!: TwoPhaseCommit;
+  reads!: Reads;
+  feed!: ChangeFeed;
+
+  constructor(cfg: CoordinatorConfig, epoch: number, lastCseq: number) {
+    this.cfg = cfg;
+    this.epoch = epoch;
+    this.lastCseq = lastCseq;
+  }
+
+  emit(e: CoordinatorEffect): void {
+    this.out.push(e);
+  }
+
+  reply(conn: number, slot: number, reply: Reply): void {
+    this.out.push({ type: 'reply', conn, slot, reply });
+  }
+
+  send(worker: string, msg: ToWorker): void {
+    this.out.push({ type: 'send', worker, msg });
+  }
+
+  log(level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
+    this.out.push(data === undefined ? { type: 'log', level, msg } : { type: 'log', level, msg, data });
+  }
+
+  /** The lock timeout in seconds, as error messages and replies say it. */
+  get lockTimeoutS(): number {
+    return this.cfg.lockTimeoutMs / 1000;
+  }
+}
+
+export function invalid(error: string): Reply {
+  return { status: 'ERROR', code: 'INVALID', error };
+}
