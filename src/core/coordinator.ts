@@ -18,6 +18,7 @@ import { strict as assert } from 'node:assert';
 import { isDeepStrictEqual } from 'node:util';
 import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
+import { CORE_LIMITS as LIMITS } from '../wire/limits.ts';
 import type {
   ClientRequest,
   CopyRow,
@@ -158,18 +159,6 @@ interface CheckAggregate {
   parts: Map<string, Record<string, unknown>>;
   outstanding: number;
 }
-
-/** Limits (TigerBeetle style: everything has one). */
-export const LIMITS = {
-  opsPerTransaction: 100,
-  interactiveQueue: 1_000,
-  maxWorkers: 32,
-  /** Change events kept (at least) for subscribers that resume with `since`. */
-  recentEvents: 10_000,
-  subscribers: 1_000,
-  /** Distinct get_tweets pages kept between two commits. */
-  cachedPages: 64,
-} as const;
 
 /** A link that reached another identity than the member's is dialled again after this long, not at once. */
 export const WRONG_IDENTITY_REDIAL_MS = 2_000;

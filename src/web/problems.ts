@@ -5,7 +5,7 @@
 
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import type { ErrorCode } from '../core/types.ts';
+import type { ErrorCode } from '../wire/protocol.ts';
 
 /** The web layer's own codes, on top of the coordinator's. */
 export type WebErrorCode = ErrorCode | 'UNAUTHENTICATED' | 'RATE_LIMITED' | 'UNKNOWN_OUTCOME' | 'CROSS_ORIGIN' | 'IDEMPOTENCY_KEY_REUSED' | 'TOO_MANY_STREAMS';
