@@ -4,6 +4,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import * as limitsModule from '../../src/wire/limits.ts';
 import { ALL_LIMITS, checkLimits, limitProblems, type Limits } from '../../src/wire/limits.ts';
 
 function broken(change: Partial<Limits>): Limits {
@@ -14,6 +15,14 @@ describe('src/wire/limits.ts', () => {
   test('the limits hold together (the module loaded, so checkLimits passed)', () => {
     assert.deepEqual(limitProblems(ALL_LIMITS), []);
     assert.doesNotThrow(() => checkLimits(ALL_LIMITS));
+  });
+
+  test('ALL_LIMITS names every limit the module exports, so each is checked', () => {
+    const exported = Object.entries(limitsModule)
+      .filter(([name, v]) => name !== 'ALL_LIMITS' && typeof v !== 'function')
+      .map(([name]) => name)
+      .sort();
+    assert.deepEqual(Object.keys(ALL_LIMITS).sort(), exported);
   });
 
   test('a client request limit at or above the peer message limit is refused, naming both', () => {
