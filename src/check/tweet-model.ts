@@ -1,7 +1,7 @@
 // The linearizability model of one tweet id: its content, or null when absent.
 // Mirrors the rules of src/core/ops.ts, reduced to what a client observes.
 
-import type { ErrorCode } from '../core/types.ts';
+import type { ErrorCode } from '../wire/protocol.ts';
 import { checkOperations, type CheckOptions, type CheckResult, type Model, type Operation } from './linearizability.ts';
 
 export type TweetInput =

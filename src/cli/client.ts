@@ -5,7 +5,8 @@
 
 import { createInterface } from 'node:readline';
 import { PLAIN_ACCESS, TweetdbClient, type CoordinatorAccess } from '../node/client.ts';
-import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, MAX_NESTING_DEPTH } from '../wire/framing.ts';
+import { JsonStreamSplitter } from '../wire/framing.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH } from '../wire/limits.ts';
 
 const HELP = `Type a request as JSON, for example:
   {"action":"post","tweet":{"username":"ada","content":"hello"}}

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { CoordinatorNode } from '../node/coordinator-node.ts';
 import { WorkerNode } from '../node/worker-node.ts';
 import { WebNode } from '../web/web-node.ts';
-import { parseTrustProxy } from '../web/limits.ts';
+import { parseTrustProxy } from '../web/trust-proxy.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { runStart, listenErrorLine, EXIT_CANNOT_LISTEN, type ListenFlags } from './start.ts';
 import { runClient } from './client.ts';

@@ -54,17 +54,8 @@ export interface CoordinatorConfig {
   sabotage?: Sabotage;
 }
 
-/** Limits (TigerBeetle style: everything has one). */
-export const LIMITS = {
-  opsPerTransaction: 100,
-  interactiveQueue: 1_000,
-  maxWorkers: 32,
-  /** Change events kept (at least) for subscribers that resume with `since`. */
-  recentEvents: 10_000,
-  subscribers: 1_000,
-  /** Distinct get_tweets pages kept between two commits. */
-  cachedPages: 64,
-} as const;
+/** Limits (TigerBeetle style: everything has one), kept with every other limit in src/wire/limits.ts. */
+export { CORE_LIMITS as LIMITS } from '../wire/limits.ts';
 
 /** A link that reached another identity than the member's is dialled again after this long, not at once. */
 export const WRONG_IDENTITY_REDIAL_MS = 2_000;

@@ -1,66 +1,40 @@
 // Plain data shared by the coordinator and worker state machines.
-// Nothing here does I/O; every value is JSON-serialisable so it can cross a socket
-// or a simulated network unchanged.
+// Nothing here does I/O. The types that cross a socket (requests, replies, node
+// messages and the data they carry) live in src/wire/protocol.ts and are re-exported
+// here; what stays is the cores' own: rows, lock keys, sabotage switches.
 
-/** A stored tweet. Times are milliseconds since the epoch (rendered as ISO 8601 at the edge). */
-export interface Tweet {
-  id: string;
-  username: string;
-  content: string;
-  created_at: number;
-  /** null until the tweet is first edited. */
-  updated_at: number | null;
-}
+import type { Item, Op, Tweet } from '../wire/protocol.ts';
 
-/**
- * Items other than tweets, each kind its own namespace of keys: the web app's
- * accounts and sessions. They lock, replicate and commit exactly like tweets.
- */
-export const ITEM_KINDS = ['user', 'session'] as const;
-export type ItemKind = (typeof ITEM_KINDS)[number];
-
-export interface Item {
-  kind: ItemKind;
-  key: string;
-  /** A JSON object, stored as given. */
-  value: Record<string, unknown>;
-}
+export { ITEM_KINDS } from '../wire/protocol.ts';
+export type {
+  Tweet,
+  ItemKind,
+  Item,
+  Op,
+  OpResult,
+  ErrorCode,
+  Failure,
+  ReadQuery,
+  CopyRow,
+  Peer,
+  PeerQuery,
+  PeerAnswer,
+  WorkerState,
+  ToWorker,
+  ToWorkerCore,
+  ToWorkerService,
+  FromWorker,
+  PostInput,
+  UpdateInput,
+  DeleteInput,
+  WriteRequest,
+  Cursor,
+  ClientRequest,
+  Reply,
+} from '../wire/protocol.ts';
 
 /** What one lock key names in a worker's data. */
 export type Row = Tweet | Item;
-
-/**
- * One write inside a transaction, fully determined by the coordinator:
- * ids and timestamps are chosen there so every worker stores identical rows.
- */
-export type Op =
-  | { kind: 'post'; tweet: Tweet }
-  | { kind: 'update'; id: string; content: string; username: string | null; at: number }
-  | { kind: 'delete'; id: string; username: string | null }
-  /** `create`: only if the key is free (an equal value there is the same write, retried); `replace`: whatever is there. */
-  | { kind: 'put_item'; item: Item; mode: 'create' | 'replace' }
-  | { kind: 'delete_item'; item_kind: ItemKind; key: string };
-
-/** What an op produced, as the client sees it: the resulting tweet or item, or nothing for a delete. */
-export type OpResult = { tweet: Tweet } | { item: Item } | Record<string, never>;
-
-/** The error codes of the API, in one registry (see src/wire/errors.ts for their documentation). */
-export type ErrorCode =
-  | 'INVALID'
-  | 'TOO_LARGE'
-  | 'LOCKED'
-  | 'NOT_FOUND'
-  | 'EXISTS'
-  | 'FORBIDDEN'
-  | 'TIMEOUT'
-  | 'UNAVAILABLE'
-  | 'UNAUTHENTICATED'
-  | 'INTERNAL';
-
-export interface Failure {
-  code: ErrorCode;
-  error: string;
-}
 
 /** The key a write locks: the kind of item, then its id (tweets are `tweet:ID`, accounts `user:NAME`). */
 export function lockKeyOf(op: Op): string {
@@ -94,34 +68,6 @@ export function isItem(r: Row): r is Item {
   return 'value' in r && 'kind' in r;
 }
 
-// ---------------------------------------------------------------------------
-// Coordinator <-> worker messages. The coordinator opens the link; both sides send.
-
-/** Read queries a worker answers from its committed data. */
-export type ReadQuery =
-  | { kind: 'get_tweets'; limit: number; before: { created_at: number; id: string } | null; username: string | null }
-  | { kind: 'get_tweet'; id: string }
-  | { kind: 'get_item'; item_kind: ItemKind; key: string }
-  | { kind: 'check' }
-  | { kind: 'snapshot'; after: string | null; limit: number };
-
-/** One row of a full copy: a tweet or an item, with the cursor after which the next page starts. */
-export type CopyRow = { c: string; tweet: Tweet } | { c: string; item: Item };
-
-/** A worker as its peers reach it: durable identity and the address the coordinator dials. */
-export interface Peer {
-  id: string;
-  address: string;
-}
-
-/**
- * Worker <-> worker: cooperative termination. A prepared worker that cannot learn an outcome from
- * its coordinator asks the other voters. `to` is the identity it expects at that address: a new
- * identity there (a wiped worker) knows nothing of the old one's votes and answers "unknown".
- */
-export type PeerQuery = { type: 'peer_query'; txid: string; to: string };
-export type PeerAnswer = { type: 'peer_answer'; txid: string; from: string; outcome: 'commit' | 'abort' | 'unknown'; cseq: number };
-
 /**
  * Test-only switches, each breaking one rule of the protocol on purpose, so that tests can show
  * the simulator's checkers catch that bug. Nothing outside the tests sets them.
@@ -135,100 +81,3 @@ export type Sabotage =
   | 'commit_before_log'
   /** A worker applies a repeated commit a second time. */
   | 'apply_commit_twice';
-
-export interface WorkerState {
-  /** The worker's durable identity: a new one means its data directory is new. */
-  node_id: string;
-  /** Transactions the worker has voted YES on and not yet learnt the outcome of. */
-  prepared: string[];
-  /** The highest commit sequence number the worker has applied. */
-  max_cseq: number;
-}
-
-/** Coordinator -> worker: the messages of the protocol itself, which the worker core handles. */
-export type ToWorkerCore =
-  | { type: 'hello'; lock_timeout_ms: number }
-  /** Interactive transactions: take the op's lock now and stage it. */
-  | { type: 'lock'; txid: string; seq: number; op: Op }
-  /**
-   * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
-   * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
-   * for the outcome (cooperative termination).
-   */
-  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[] }
-  | { type: 'commit'; txid: string; cseq: number }
-  | { type: 'abort'; txid: string };
-
-/**
- * Coordinator -> worker: what the worker's shell serves from its committed data without the core
- * (src/node/worker-service.ts): reads, and pages of a full copy to install.
- */
-export type ToWorkerService =
-  /**
-   * `reply_text`: answer a get_tweets with the client's reply line itself (read_text), which the
-   * coordinator passes on unparsed. Asked only when no commit is being applied (no overlay).
-   */
-  | { type: 'read'; rid: number; query: ReadQuery; reply_text?: boolean }
-  | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
-
-export type ToWorker = ToWorkerCore | ToWorkerService;
-
-export type FromWorker =
-  | ({ type: 'state' } & WorkerState)
-  | { type: 'locked'; txid: string; seq: number; result: OpResult }
-  | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
-  | { type: 'vote'; txid: string; yes: true; results: OpResult[] }
-  | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
-  /**
-   * The commit is written and visible to this worker's reads, not yet fsynced. The client may be
-   * answered: were this write lost to a power cut, the worker would come back still prepared and
-   * learn the outcome again from the coordinator's durable decision, before it served reads.
-   */
-  | { type: 'applied'; txid: string }
-  /** The outcome is durable here: the coordinator may forget its decision once every voter said so. */
-  | { type: 'ack'; txid: string; outcome: 'commit' | 'abort' }
-  /** A prepared worker asking for the outcome it is waiting on. */
-  | { type: 'query'; txid: string }
-  | { type: 'read_result'; rid: number; result: unknown }
-  /** A read answered as the client's reply line (a JSON object, no newline), as asked by `reply_text`. */
-  | { type: 'read_text'; rid: number; text: string }
-  | { type: 'read_failed'; rid: number; error: string }
-  | { type: 'installed'; rid: number; done: boolean };
-
-// ---------------------------------------------------------------------------
-// Client requests, as the coordinator's core receives them: already validated
-// by src/wire/validate.ts, so every field has its type and is within its limits.
-
-export interface PostInput { id: string | null; username: string; content: string }
-export interface UpdateInput { id: string; content: string; username: string | null }
-export interface DeleteInput { id: string; username: string | null }
-
-export type WriteRequest =
-  | { action: 'post'; tweet: PostInput }
-  | { action: 'update'; tweet: UpdateInput }
-  | { action: 'delete'; tweet: DeleteInput }
-  | { action: 'put_item'; item: Item; if_absent: boolean }
-  | { action: 'delete_item'; item: { kind: ItemKind; key: string } };
-
-export interface Cursor { created_at: number; id: string }
-
-export type ClientRequest =
-  | WriteRequest
-  | { action: 'transaction'; ops: WriteRequest[] }
-  | { action: 'get_tweets'; limit: number; before: Cursor | null; username: string | null }
-  | { action: 'get_tweet'; id: string }
-  | { action: 'get_item'; item: { kind: ItemKind; key: string } }
-  /** Follow committed changes to tweets from `since` (a seq of an earlier event) on. */
-  | { action: 'subscribe'; since: number | null }
-  | { action: 'begin' }
-  | { action: 'commit' }
-  | { action: 'abort' }
-  | { action: 'status' }
-  | { action: 'check' }
-  /** Sent by a worker process (not by users) to join the cluster. */
-  | { action: 'register'; worker: { id: string; address: string } };
-
-/** One reply line. The edge adds `req` when the request carried one. */
-export type Reply =
-  | ({ status: 'OK' } & { [field: string]: unknown })
-  | { status: 'ABORT' | 'ERROR'; code: ErrorCode; error: string };

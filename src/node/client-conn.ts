@@ -12,9 +12,21 @@
 // only as fast as the socket drains.
 
 import type { Conn, Timer, Timers } from './env.ts';
-import type { Reply } from '../core/types.ts';
-import { errorReply } from '../wire/errors.ts';
-import { JsonStreamSplitter, DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH } from '../wire/framing.ts';
+import type { Reply } from '../wire/protocol.ts';
+import { errorReply, type ErrorReplyCode } from '../wire/errors.ts';
+import { JsonStreamSplitter } from '../wire/framing.ts';
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  FATAL_LINGER_MS,
+  MAX_CLIENT_CONNECTIONS_PER_ADDRESS,
+  MAX_NESTING_DEPTH,
+  MAX_PIPELINED_REQUESTS,
+  MAX_QUEUED_REQUEST_BYTES,
+  MAX_UNREAD_OUTPUT_BYTES,
+  MAX_WRITE_BYTES,
+  OUTPUT_PAUSE_BYTES,
+  REQUEST_TIMEOUT_MS,
+} from '../wire/limits.ts';
 
 export interface ConnectionHandlers {
   /** A parsed request object; the handler must eventually call deliver(slot, ...). */
@@ -28,38 +40,7 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
 }
 
-/** Requests a connection may have read and not yet answered before reading pauses (backpressure). */
-export const MAX_PIPELINED_REQUESTS = 4_096;
-/** Reading pauses while the requests read and not yet started hold more than this much JSON text. */
-export const MAX_QUEUED_REQUEST_BYTES = 8 * 1024 * 1024;
-/** Replies are handed to the socket in pieces of at most this much text (a single longer reply goes alone, never joined to others). */
-export const MAX_WRITE_BYTES = 1024 * 1024;
-/**
- * While a connection's unread output (what its socket holds plus the replies queued behind
- * it) is above this, its requests are neither read nor started: a client that pipelines and
- * never reads is paused, not fed. Both resume below half of it.
- */
-export const OUTPUT_PAUSE_BYTES = 4 * 1024 * 1024;
-/**
- * A connection whose unread output passes this is disconnected (Redis's
- * client-output-buffer-limit). Replies alone stay under it (they pause at OUTPUT_PAUSE_BYTES,
- * and one reply is at most a few MiB); a subscriber that does not read its change feed
- * reaches it, and resubscribes with `since`.
- */
-export const MAX_UNREAD_OUTPUT_BYTES = 16 * 1024 * 1024;
-/** A request must be complete this long after its first byte arrived (while reading is not paused by us), else ERROR TIMEOUT and the connection closes. */
-export const REQUEST_TIMEOUT_MS = 10_000;
-/** After a fatal error, how long the client's further bytes are read and dropped before the connection is destroyed. */
-export const FATAL_LINGER_MS = 2_000;
-/** Connections from one address at most (loopback counts like any other); one more is told UNAVAILABLE and closed. */
-export const MAX_CLIENT_CONNECTIONS_PER_ADDRESS = 1_024;
-/**
- * Connections past the limits that are still told why before they are closed (the server's
- * own cap is set this far above the total limit); any beyond are dropped without a word.
- */
-export const REFUSED_CONNECTIONS_HEADROOM = 1_024;
-
-const errorLine = (code: 'INVALID' | 'TOO_LARGE' | 'TIMEOUT' | 'UNAVAILABLE', error: string): string => JSON.stringify(errorReply(code, error)) + '\n';
+const errorLine = (code: ErrorReplyCode, error: string): string => JSON.stringify(errorReply(code, error)) + '\n';
 
 // The core emits one `push` per subscriber carrying the same event object: the last one
 // encoded is kept, so an event is stringified once however many subscribers there are.

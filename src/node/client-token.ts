@@ -4,14 +4,8 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { CLIENT_TOKEN_FILE_MAX_BYTES, CLIENT_TOKEN_MAX_CHARS, CLIENT_TOKEN_MIN_CHARS } from '../wire/limits.ts';
 
-/** A shorter token is refused at start: too easy to guess. */
-export const CLIENT_TOKEN_MIN_CHARS = 16;
-/** A longer token is not a token (and an `auth` request carrying one is refused unread). */
-export const CLIENT_TOKEN_MAX_CHARS = 1024;
-
-/** A token file larger than this is not read. */
-const CLIENT_TOKEN_FILE_MAX_BYTES = 4 * CLIENT_TOKEN_MAX_CHARS;
 
 export class ClientTokenError extends Error {
   readonly code = 'CLIENT_TOKEN';

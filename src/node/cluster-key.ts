@@ -6,13 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync, statSync, writeSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isIP } from 'node:net';
+import { CLUSTER_KEY_FILE_MAX_BYTES, CLUSTER_KEY_MIN_BYTES } from '../wire/limits.ts';
 
 /** Bytes of a new key (256 bits), written as hex. */
 export const CLUSTER_KEY_BYTES = 32;
-/** A key file shorter than this (in bytes, once decoded) is refused: too easy to guess. */
-export const CLUSTER_KEY_MIN_BYTES = 16;
-/** A key file larger than this is not a key file. */
-const CLUSTER_KEY_FILE_MAX_BYTES = 4096;
 
 export class ClusterKeyError extends Error {
   readonly code = 'CLUSTER_KEY';

@@ -3,11 +3,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../core/coordinator.ts';
-import type { ReadQuery, Reply } from '../core/types.ts';
+import type { ReadQuery, Reply } from '../wire/protocol.ts';
 import { parseFromWorker, readResultMatches } from '../wire/node-messages.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-store.ts';
 import { validateRequest, parseAddress } from '../wire/validate.ts';
-import { ClientAdmission, ClientConnection, REFUSED_CONNECTIONS_HEADROOM, peerAddress, refuseConnection } from './client-conn.ts';
+import { errorReply } from '../wire/errors.ts';
+import { ClientAdmission, ClientConnection, peerAddress, refuseConnection } from './client-conn.ts';
+import { COPY_PAGE_ROWS, MAX_CLIENT_CONNECTIONS, NODE_RESERVED_CONNECTIONS, NODE_RESERVED_GRACE_MS, REFUSED_CONNECTIONS_HEADROOM } from '../wire/limits.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
@@ -50,12 +52,6 @@ const TICK_MS = 50;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
-/** Connections admitted past the client limits for a node to register (worker registration is short-lived). */
-export const NODE_RESERVED_CONNECTIONS = 16;
-/** How long a connection in a node slot has to prove the cluster key before it is refused like a client. */
-export const NODE_RESERVED_GRACE_MS = 2_000;
-/** Open client connections at most; one more is refused. */
-export const MAX_CLIENT_CONNECTIONS = 10_000;
 
 /** A persistent connection to one worker, re-opened with backoff whenever it drops. */
 class WorkerLink {
@@ -220,7 +216,7 @@ export class CoordinatorNode {
     this.core = new CoordinatorCore(
       {
         lockTimeoutMs: opts.lockTimeoutMs,
-        copyPageRows: opts.copyPageRows ?? 2_000,
+        copyPageRows: opts.copyPageRows ?? COPY_PAGE_ROWS,
         ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }),
         ...(opts.sabotage !== undefined ? { sabotage: opts.sabotage } : {}),
       },
@@ -310,30 +306,22 @@ export class CoordinatorNode {
             return;
           }
           if (this.tokenCheck !== null && !this.clientAuthed.has(c.id) && !this.nodeConns.has(c.id)) {
-            c.deliver(slot, {
-              status: 'ERROR',
-              code: 'UNAUTHENTICATED',
-              error: 'this coordinator needs a client token: send {"action":"auth","token":"..."} first (tweetdb client and tweetdb web take --client-token-file)',
-            });
+            c.deliver(slot, errorReply('UNAUTHENTICATED', 'this coordinator needs a client token: send {"action":"auth","token":"..."} first (tweetdb client and tweetdb web take --client-token-file)'));
             return;
           }
           const slotFor = this.reserved.get(c.id);
           if (slotFor !== undefined && !this.nodeConns.has(c.id)) {
-            c.deliver(slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `connection refused: ${slotFor.why}` });
+            c.deliver(slot, errorReply('UNAVAILABLE', `connection refused: ${slotFor.why}`));
             c.endAfterReplies();
             return;
           }
           if (body.action === 'register' && !this.nodeConns.has(c.id)) {
-            c.deliver(slot, {
-              status: 'ERROR',
-              code: 'UNAUTHENTICATED',
-              error: 'register is for worker processes that have proved they hold the cluster key (node_hello, node_proof); start a worker with `tweetdb worker --cluster-key-file FILE`',
-            });
+            c.deliver(slot, errorReply('UNAUTHENTICATED', 'register is for worker processes that have proved they hold the cluster key (node_hello, node_proof); start a worker with `tweetdb worker --cluster-key-file FILE`'));
             return;
           }
           const v = validateRequest(body);
           if (!v.ok) {
-            c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: v.error });
+            c.deliver(slot, errorReply('INVALID', v.error));
             return;
           }
           if (v.request.action === 'subscribe') c.markSubscribed();
@@ -389,16 +377,16 @@ export class CoordinatorNode {
   /** {"action":"auth","token":...}: a wrong token is refused and the connection closed (one guess per connection). */
   private onClientAuth(c: ClientConnection, slot: number, body: Record<string, unknown>): void {
     if (Object.keys(body).some((k) => !['action', 'token', 'req'].includes(k))) {
-      c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: 'auth takes {"token":"..."} only' });
+      c.deliver(slot, errorReply('INVALID', 'auth takes {"token":"..."} only'));
       return;
     }
     if (this.tokenCheck === null) {
-      c.deliver(slot, { status: 'ERROR', code: 'INVALID', error: 'this coordinator takes no client token (it was started without --client-token-file); send none' });
+      c.deliver(slot, errorReply('INVALID', 'this coordinator takes no client token (it was started without --client-token-file); send none'));
       return;
     }
     if (!this.tokenCheck.matches(body.token)) {
       this.log.warn({ conn: c.id }, 'a client sent a wrong token; connection closed');
-      c.deliver(slot, { status: 'ERROR', code: 'UNAUTHENTICATED', error: 'wrong client token; the connection is closed' });
+      c.deliver(slot, errorReply('UNAUTHENTICATED', 'wrong client token; the connection is closed'));
       c.endAfterReplies();
       return;
     }
@@ -416,7 +404,7 @@ export class CoordinatorNode {
     const refuse = (error: string): void => {
       this.handshakes.delete(c.id);
       this.log.warn({ conn: c.id, remote: s.remoteAddress, why: error }, 'node authentication refused');
-      c.deliver(slot, { status: 'ERROR', code: 'UNAUTHENTICATED', error });
+      c.deliver(slot, errorReply('UNAUTHENTICATED', error));
       c.endAfterReplies();
     };
     if (body.action === 'node_hello') {

@@ -8,14 +8,7 @@
 
 import { LineSplitter } from '../wire/framing.ts';
 import type { Conn, Timers } from './env.ts';
-
-/** Peer messages may carry a page of a full copy; they get a larger limit than client requests. */
-export const PEER_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** The longest line a peer may send before it is authenticated: the handshake's messages are far smaller. */
-export const UNAUTHENTICATED_MAX_MESSAGE_BYTES = 1024;
-
-/** The most characters joined into one socket write (a single longer line goes alone). */
-export const LINK_WRITE_MAX_CHARS = 1024 * 1024;
+import { LINK_WRITE_MAX_CHARS, UNAUTHENTICATED_MAX_MESSAGE_BYTES } from '../wire/limits.ts';
 
 const TEXT_FRAME = 0x23; /* # */
 const OBJECT_FRAME = 0x7b; /* { */

@@ -17,7 +17,8 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import { JsonLink, PEER_MAX_MESSAGE_BYTES, type LinkHandlers } from './json-link.ts';
+import { JsonLink, type LinkHandlers } from './json-link.ts';
+import { AUTH_TIMEOUT_MS, PEER_MAX_MESSAGE_BYTES } from '../wire/limits.ts';
 import type { Conn, Timers } from './env.ts';
 
 /** Who opens a link, and so what it may do once authenticated. */
@@ -25,8 +26,6 @@ export type LinkRole = 'coordinator' | 'peer' | 'worker';
 const ROLES: readonly LinkRole[] = ['coordinator', 'peer', 'worker'];
 
 export const AUTH_PROTOCOL_VERSION = 1;
-/** A handshake not finished within this time closes the link. */
-export const AUTH_TIMEOUT_MS = 5_000;
 export const NONCE_BYTES = 32;
 const NONCE_RE = /^[0-9a-f]{64}$/;
 const PROOF_RE = /^[0-9a-f]{64}$/;

@@ -6,7 +6,8 @@
 // It keeps trying, with backoff, until the coordinator answers OK. Written over
 // the Env's network and timers (no Promise), so the simulator runs it too.
 
-import { JsonLink, PEER_MAX_MESSAGE_BYTES } from './json-link.ts';
+import { JsonLink } from './json-link.ts';
+import { PEER_MAX_MESSAGE_BYTES } from '../wire/limits.ts';
 import { channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { parseAddress } from '../wire/validate.ts';
 import type { Env, Timer } from './env.ts';

@@ -8,7 +8,8 @@
 // termination). Nothing else is read from a connection before that proof.
 
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
-import type { PeerQuery, ReadQuery, ToWorker } from '../core/types.ts';
+import type { PeerQuery, ReadQuery, ToWorker } from '../wire/protocol.ts';
+import { MAX_PEER_LINKS } from '../wire/limits.ts';
 import { parseAddress } from '../wire/validate.ts';
 import { parsePeerAnswer, parsePeerQuery, parseToWorker } from '../wire/node-messages.ts';
 import { failpoint, isArmed } from './failpoints.ts';
@@ -52,8 +53,6 @@ const RELINK_AFTER_MS = 5_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Until the coordinator says otherwise (in its hello), the lock timeout a worker assumes. */
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
-/** Links to other workers, opened when a question is to be asked. */
-const MAX_PEER_LINKS = 64;
 const PEER_CONNECT_TIMEOUT_MS = 2_000;
 
 

@@ -3,7 +3,7 @@
 // and the simulator, so both answer exactly alike.
 
 import type { WorkerCore } from '../core/worker.ts';
-import type { FromWorker, ReadQuery, ToWorker } from '../core/types.ts';
+import type { FromWorker, ReadQuery, ToWorker } from '../wire/protocol.ts';
 import type { WorkerStore } from '../storage/worker-store.ts';
 import { restartCount } from './supervised.ts';
 

@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
-import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../core/types.ts';
+import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../wire/protocol.ts';
+import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -18,8 +19,6 @@ interface TweetRow {
   updated_at: number | null;
 }
 
-/** Rendered pages kept between two changes of the data (the newest page is read far more than any other). */
-const MAX_RENDERED_PAGES = 64;
 
 /** Outcome records older than this are pruned; a coordinator never re-sends a decision that old. */
 export const OUTCOME_RETENTION_MS = 7 * 24 * 3600 * 1000;

@@ -6,7 +6,7 @@
 
 import { ConnectionLost, type ApiReply } from '../node/client.ts';
 import type { CoordinatorPool } from '../node/pool.ts';
-import type { ErrorCode } from '../core/types.ts';
+import type { ErrorCode } from '../wire/protocol.ts';
 import { ProblemError } from './problems.ts';
 
 /**

@@ -8,36 +8,8 @@ import type { ServerResponse } from 'node:http';
 import { FeedFollower, type FeedEvent } from '../node/pool.ts';
 import { PLAIN_ACCESS, type CoordinatorAccess } from '../node/client.ts';
 import { webTweet } from './tweets.ts';
+import { EVENT_LIMITS } from '../wire/limits.ts';
 
-/** Limits on the event streams of one web server. */
-export const EVENT_LIMITS = {
-  /** Streams open at once on this server; one more is 503 UNAVAILABLE. */
-  clients: 10_000,
-  /**
-   * Streams open at once per account (all its sessions and tabs); one more is 429
-   * TOO_MANY_STREAMS. 8 covers a person's tabs and devices; it takes 1,250 accounts to fill
-   * `clients`, not one.
-   */
-  perUser: 8,
-  /** Events kept for pages that reconnect with Last-Event-ID. */
-  recent: 1_000,
-  /** A comment line this often keeps proxies from closing an idle stream. */
-  heartbeatMs: 15_000,
-  /**
-   * Every open stream's session is read again this often: a session ended elsewhere (logout on
-   * another web server, expiry) closes its streams within this time. A logout on this server
-   * closes them at once.
-   */
-  sessionRecheckMs: 30_000,
-  /** Session reads in flight at once during a re-check (the rest of the pool stays for users). */
-  recheckConcurrency: 4,
-  /**
-   * Bytes a page may leave unread on its stream; past this it is closed (the page reconnects
-   * with Last-Event-ID and is replayed or told to resync), so a page that never reads costs at
-   * most this much memory.
-   */
-  maxBufferedBytes: 1024 * 1024,
-};
 export type EventLimits = typeof EVENT_LIMITS;
 
 interface Sse {

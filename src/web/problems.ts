@@ -5,7 +5,7 @@
 
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import type { ErrorCode } from '../core/types.ts';
+import type { ErrorCode } from '../wire/protocol.ts';
 
 /** The web layer's own codes, on top of the coordinator's. */
 export type WebErrorCode = ErrorCode | 'UNAUTHENTICATED' | 'RATE_LIMITED' | 'UNKNOWN_OUTCOME' | 'CROSS_ORIGIN' | 'IDEMPOTENCY_KEY_REUSED' | 'TOO_MANY_STREAMS';
@@ -29,7 +29,7 @@ export const HTTP_STATUS: Record<WebErrorCode, number> = {
 };
 
 /** Seconds to wait before retrying, sent as Retry-After, for the codes where a retry is the fix. */
-const RETRY_AFTER_S: Partial<Record<WebErrorCode, number>> = { LOCKED: 1, UNAVAILABLE: 2, TIMEOUT: 1, UNKNOWN_OUTCOME: 1 };
+export const RETRY_AFTER_S: Partial<Record<WebErrorCode, number>> = { LOCKED: 1, UNAVAILABLE: 2, TIMEOUT: 1, UNKNOWN_OUTCOME: 1 };
 
 export interface Problem {
   type: string;

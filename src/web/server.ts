@@ -14,7 +14,7 @@ import { CoordinatorPool } from '../node/pool.ts';
 import type { CoordinatorAccess } from '../node/client.ts';
 import { accountKey, Accounts, SESSION_COOKIE, SESSION_TTL_MS } from './auth.ts';
 import { EventHub, type EventLimits } from './events.ts';
-import { AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS } from './limits.ts';
+import { AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS, BODY_LIMIT_BYTES, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, WEB_COORDINATOR_CONNECTIONS, WEB_USERNAME_MAX_CHARS } from '../wire/limits.ts';
 import { ProblemError, sendProblem, type WebErrorCode } from './problems.ts';
 import { tweetRoutes } from './tweets.ts';
 
@@ -54,9 +54,6 @@ function badUrlPath(url: string | undefined): string {
   return path.length > 200 ? `${path.slice(0, 200)}...` : path;
 }
 
-/** Largest request body accepted: a tweet is 280 characters, an account two short strings. */
-export const BODY_LIMIT_BYTES = 16 * 1024;
-
 const CSP = [
   "default-src 'self'",
   "script-src 'self'",
@@ -85,8 +82,8 @@ const credentialsSchema = {
   required: ['username', 'password'],
   additionalProperties: false,
   properties: {
-    username: { type: 'string', pattern: '^[A-Za-z0-9_]{1,32}$' },
-    password: { type: 'string', minLength: 8, maxLength: 200 },
+    username: { type: 'string', pattern: `^[A-Za-z0-9_]{1,${WEB_USERNAME_MAX_CHARS}}$` },
+    password: { type: 'string', minLength: PASSWORD_MIN_CHARS, maxLength: PASSWORD_MAX_CHARS },
   },
 } as const;
 
@@ -96,8 +93,8 @@ function validationMessage(e: FastifyError): string {
   if (v === undefined) return e.message;
   const field = String(v.instancePath || (v.params as { missingProperty?: string }).missingProperty || '').replace(/^\//, '');
   if (v.keyword === 'additionalProperties') return `unknown field "${String((v.params as { additionalProperty?: string }).additionalProperty)}"`;
-  if (field.endsWith('username') || (v.params as { missingProperty?: string }).missingProperty === 'username') return 'username must be 1 to 32 letters, digits or underscores';
-  if (field.endsWith('password') || (v.params as { missingProperty?: string }).missingProperty === 'password') return 'password must be 8 to 200 characters';
+  if (field.endsWith('username') || (v.params as { missingProperty?: string }).missingProperty === 'username') return `username must be 1 to ${WEB_USERNAME_MAX_CHARS} letters, digits or underscores`;
+  if (field.endsWith('password') || (v.params as { missingProperty?: string }).missingProperty === 'password') return `password must be ${PASSWORD_MIN_CHARS} to ${PASSWORD_MAX_CHARS} characters`;
   if (field.endsWith('content') || (v.params as { missingProperty?: string }).missingProperty === 'content') return 'content must be a string: the text of the tweet';
   return `${e.validationContext ?? 'request'}${field ? ` ${field}` : ''} ${v.message ?? 'is invalid'}`;
 }
@@ -133,7 +130,7 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
       return sendProblem(reply, 'INTERNAL', `an unexpected error happened (request ${req.id}); it was logged`);
     },
   });
-  const pool = new CoordinatorPool(opts.coordinator, { size: opts.poolSize ?? 16, access: opts.coordinatorAccess });
+  const pool = new CoordinatorPool(opts.coordinator, { size: opts.poolSize ?? WEB_COORDINATOR_CONNECTIONS, access: opts.coordinatorAccess });
   const accounts = new Accounts(pool, opts.sessionTtlMs ?? SESSION_TTL_MS);
   const hub = new EventHub(
     opts.coordinator,

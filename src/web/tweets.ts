@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CoordinatorPool } from '../node/pool.ts';
 import type { TweetView } from '../core/render.ts';
-import { CONTENT_MAX_CODE_POINTS, GET_TWEETS_MAX_LIMIT } from '../wire/validate.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, USERNAME_MAX_CHARS, WEB_CURSOR_MAX_CHARS, WEB_PAGE } from '../wire/limits.ts';
 
 /** A tweet as the web API shows it. */
 export interface WebTweet {
@@ -24,8 +24,6 @@ export function webTweet(t: TweetView): WebTweet {
   return { id: String(t.id), username: t.username, content: t.content, created_at: t.created_at, edited_at: t.updated_at };
 }
 
-export const PAGE = { default: 20, max: 100 } as const;
-if (PAGE.max > GET_TWEETS_MAX_LIMIT) throw new Error('the web page size must fit the coordinator limit');
 
 const contentSchema = {
   type: 'object',
@@ -46,7 +44,7 @@ const tweetSchema = {
   },
 } as const;
 
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } } as const;
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;
 
 /** The same rule as the coordinator's, checked here so the message names the web field. */
 function content(body: { content: string }): string {
@@ -70,9 +68,9 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
           type: 'object',
           additionalProperties: false,
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: PAGE.max, default: PAGE.default },
-            before: { type: 'string', minLength: 1, maxLength: 400 },
-            username: { type: 'string', minLength: 1, maxLength: 64 },
+            limit: { type: 'integer', minimum: 1, maximum: WEB_PAGE.max, default: WEB_PAGE.default },
+            before: { type: 'string', minLength: 1, maxLength: WEB_CURSOR_MAX_CHARS },
+            username: { type: 'string', minLength: 1, maxLength: USERNAME_MAX_CHARS },
           },
         },
         response: { 200: { type: 'object', required: ['tweets', 'next'], properties: { tweets: { type: 'array', items: tweetSchema }, next: { type: ['string', 'null'] } } } },
@@ -103,7 +101,7 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
     {
       schema: {
         body: contentSchema,
-        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x21-\\x7e]+$' } } },
+        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_CHARS, pattern: '^[\\x21-\\x7e]+$' } } },
         response: { 201: tweetSchema },
       },
     },

@@ -1,21 +1,170 @@
-// The one registry of error codes: what each means and what to do about it.
-// Replies carry the code and a sentence naming the item and the cause.
+// The one registry of error codes: for each, the status its replies carry (per
+// action, where that differs), whether the same request may succeed if sent again,
+// what it means and what to do. Every ERROR and ABORT reply is built by
+// errorReply() or abortReply() below; the README's error table is renderErrorTable()
+// (test/unit/error-registry.test.ts holds them equal, and checks every code the
+// source names against this registry).
+//
+// A write's ABORT is also the reply of the `transaction` holding it and, inside
+// `begin`, of every op after it and of the `commit` (README, "The TCP API").
 
-import type { ErrorCode } from '../core/types.ts';
+import type { Action, ErrorCode, Failure } from './protocol.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH, REQUEST_TIMEOUT_MS } from './limits.ts';
 
-export const ERROR_CODES: Record<ErrorCode, { status: 'ABORT' | 'ERROR'; meaning: string; action: string }> = {
-  INVALID: { status: 'ERROR', meaning: 'malformed request: unknown action, missing or wrong field, content too long, a string that is not well-formed Unicode (a lone surrogate), nesting past 32 levels', action: 'fix the request; nothing was changed' },
-  TOO_LARGE: { status: 'ERROR', meaning: 'request over the size limit (1 MiB); the connection is closed', action: 'send a smaller request' },
-  LOCKED: { status: 'ABORT', meaning: 'another transaction holds a lock on the item; no waiting, it fails at once', action: 'retry shortly' },
-  NOT_FOUND: { status: 'ABORT', meaning: 'update, delete or get of an id that does not exist', action: 'check the id' },
-  EXISTS: { status: 'ABORT', meaning: 'post of an id that exists with other content', action: 'choose another id, or omit it' },
-  FORBIDDEN: { status: 'ABORT', meaning: '`username` given and not the author', action: 'only the author may change a tweet' },
-  TIMEOUT: { status: 'ABORT', meaning: 'the transaction exceeded the lock timeout and was aborted (ERROR: a request still unfinished 10 s after its first byte; the connection is closed)', action: 'retry; keep transactions shorter than the lock timeout; send each request whole' },
-  UNAVAILABLE: { status: 'ABORT', meaning: 'a worker (named) or the coordinator\'s log could not be reached in time (ERROR, then closed: a connection over the per-address or total connection limit)', action: 'retry when `status` shows every worker up; for a refused connection, close others first' },
-  UNAUTHENTICATED: { status: 'ERROR', meaning: 'the action needs a proof of the cluster key (node actions such as register) or the client token, and the connection has none', action: 'workers: pass the same --cluster-key-file as the coordinator; clients: send {"action":"auth","token":...} first' },
-  INTERNAL: { status: 'ERROR', meaning: 'a bug: logged with a trace id that the reply carries', action: 'report it with the trace id' },
-};
+export type FailureStatus = 'ERROR' | 'ABORT';
 
-export function errorReply(code: ErrorCode, error: string): { status: 'ERROR'; code: ErrorCode; error: string } {
+/** The writes: what ABORTs (alone, inside `transaction`, or after `begin`). */
+export const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item'] as const satisfies readonly Action[];
+
+/** The requests read from a worker's data. */
+const READ_ACTIONS = ['get_tweets', 'get_tweet', 'get_item'] as const satisfies readonly Action[];
+
+export interface StatusRule {
+  readonly status: FailureStatus;
+  /** The requests answered with this status and code; 'any': whatever the request. */
+  readonly actions: readonly Action[] | 'any';
+  /** A case that is no one action (the framing, a refused connection), as the README says it. */
+  readonly also?: string;
+}
+
+export interface ErrorCodeSpec {
+  /** The status of a reply with this code: one rule, or one per set of actions where they differ. */
+  readonly statuses: readonly StatusRule[];
+  /** The same request, sent again unchanged, may succeed: the cause passes by itself. */
+  readonly retryable: boolean;
+  readonly meaning: string;
+  /** What to do about it. */
+  readonly action: string;
+}
+
+const MiB = DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024;
+const REQUEST_TIMEOUT_S = REQUEST_TIMEOUT_MS / 1000;
+
+export const ERROR_CODES = {
+  INVALID: {
+    statuses: [{ status: 'ERROR', actions: 'any' }],
+    retryable: false,
+    meaning: `malformed request: unknown action, missing or wrong field, content too long, a lone surrogate in any string, nesting past ${MAX_NESTING_DEPTH} levels; \`begin\`, \`commit\` or \`abort\` out of turn; \`auth\` to a coordinator without a client token; \`register\` to a full cluster; invalid JSON, or input ending inside a request (these two close the connection)`,
+    action: 'fix the request; nothing changed',
+  },
+  TOO_LARGE: {
+    statuses: [{ status: 'ERROR', actions: 'any' }],
+    retryable: false,
+    meaning: `request over ${MiB} MiB; the connection is closed`,
+    action: 'send less',
+  },
+  LOCKED: {
+    statuses: [{ status: 'ABORT', actions: WRITE_ACTIONS }],
+    retryable: true,
+    meaning: 'another transaction holds a lock on the item (no waiting)',
+    action: 'retry shortly',
+  },
+  NOT_FOUND: {
+    statuses: [
+      { status: 'ABORT', actions: ['update', 'delete', 'delete_item'] },
+      { status: 'ERROR', actions: ['get_tweet', 'get_item'] },
+    ],
+    retryable: false,
+    meaning: 'the id (or the item\'s key) does not exist',
+    action: 'check the id',
+  },
+  EXISTS: {
+    statuses: [
+      { status: 'ABORT', actions: ['post', 'put_item'] },
+      { status: 'ERROR', actions: ['register'] },
+    ],
+    retryable: false,
+    meaning: 'post of an id that exists with other content; `put_item` with `if_absent` of a key that is taken; `register` of an identity or an address that a live worker holds',
+    action: 'another id, or none; a worker: stop the other process',
+  },
+  FORBIDDEN: {
+    statuses: [{ status: 'ABORT', actions: ['update', 'delete'] }],
+    retryable: false,
+    meaning: '`username` given and not the author',
+    action: 'only the author changes a tweet',
+  },
+  TIMEOUT: {
+    statuses: [
+      { status: 'ABORT', actions: WRITE_ACTIONS },
+      { status: 'ERROR', actions: [], also: `a request unfinished ${REQUEST_TIMEOUT_S} s after its first byte` },
+    ],
+    retryable: true,
+    meaning: `the transaction outlived the lock timeout and was aborted; or a request was not complete ${REQUEST_TIMEOUT_S} s after its first byte (the connection is then closed)`,
+    action: 'retry; keep transactions short; send each request whole',
+  },
+  UNAVAILABLE: {
+    statuses: [
+      { status: 'ABORT', actions: WRITE_ACTIONS },
+      { status: 'ERROR', actions: [...READ_ACTIONS, 'subscribe'], also: 'a connection over a connection limit' },
+    ],
+    retryable: true,
+    meaning: 'a worker (named, with its address) is down, joining, or did not answer in time, or none has registered yet; `subscribe` past the most subscribers the coordinator feeds; or too many connections (the connection is then closed)',
+    action: 'retry when `status` shows every worker up; for a refused connection, close some first',
+  },
+  UNAUTHENTICATED: {
+    statuses: [{ status: 'ERROR', actions: 'any' }],
+    retryable: false,
+    meaning: '`register` without a proof of the cluster key; a request before `auth` on a coordinator with a client token; a wrong token, or a worker\'s proof of the key that fails (the connection closes)',
+    action: 'workers: the same `--cluster-key-file` as the coordinator; clients: `--client-token-file`',
+  },
+  INTERNAL: {
+    statuses: [{ status: 'ERROR', actions: READ_ACTIONS }],
+    retryable: false,
+    meaning: 'a worker failed to read its copy: the sentence names the worker and its error, which that worker logs. A broken invariant gets no reply: the process logs it and exits (code 70), and what was in flight has an unknown outcome',
+    action: 'retry the read; if it recurs, report it with that worker\'s log',
+  },
+} as const satisfies Record<ErrorCode, ErrorCodeSpec>;
+
+type Registry = typeof ERROR_CODES;
+/** The codes the registry allows with this status, for some request. */
+type CodesWith<S extends FailureStatus> = { [C in ErrorCode]: S extends Registry[C]['statuses'][number]['status'] ? C : never }[ErrorCode];
+/** Codes an ERROR reply may carry: errorReply() takes no other, so the compiler holds the code to the registry. */
+export type ErrorReplyCode = CodesWith<'ERROR'>;
+
+export type ErrorReply = { status: 'ERROR'; code: ErrorCode; error: string };
+export type AbortReply = { status: 'ABORT'; code: ErrorCode; error: string };
+
+/** A request that was never a valid transaction, or a read that failed: `error` is a sentence naming the item and the cause. */
+export function errorReply(code: ErrorReplyCode, error: string): ErrorReply {
   return { status: 'ERROR', code, error };
+}
+
+/**
+ * A transaction that did not commit, for the reason it failed. The reason is passed on as it
+ * came (a worker's refusal carries its own code and sentence), so its code is not narrowed here.
+ */
+export function abortReply(reason: Failure): AbortReply {
+  return { status: 'ABORT', code: reason.code, error: reason.error };
+}
+
+/** Whether a reply with this code is worth sending again unchanged. */
+export function isRetryable(code: ErrorCode): boolean {
+  return ERROR_CODES[code].retryable;
+}
+
+/** The status column of the README's table: one status, or each with the requests it applies to. */
+export function statusText(spec: ErrorCodeSpec): string {
+  if (spec.statuses.length === 1) return (spec.statuses[0] as StatusRule).status;
+  return spec.statuses.map((r) => `${r.status} for ${ruleScope(r)}`).join('; ');
+}
+
+function ruleScope(r: StatusRule): string {
+  if (r.actions === 'any') return 'any request';
+  const isWrites = r.actions.length === WRITE_ACTIONS.length && WRITE_ACTIONS.every((a) => (r.actions as readonly Action[]).includes(a));
+  const named = isWrites ? ['writes'] : r.actions.map((a) => `\`${a}\``);
+  if (r.also !== undefined) named.push(r.also);
+  return named.length <= 1 ? named.join('') : `${named.slice(0, -1).join(', ')} and ${named[named.length - 1] as string}`;
+}
+
+/** The README's error table, one row per code, as its cells: code, status, retryable, meaning, what to do. */
+export function errorTableRows(): string[][] {
+  return (Object.entries(ERROR_CODES) as [ErrorCode, ErrorCodeSpec][]).map(([code, spec]) => [code, statusText(spec), spec.retryable ? 'yes' : 'no', spec.meaning, spec.action]);
+}
+
+export const ERROR_TABLE_HEADER = ['code', 'status', 'retryable', 'meaning', 'what to do'] as const;
+
+/** The README's error table, as markdown. */
+export function renderErrorTable(): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(ERROR_TABLE_HEADER), line(ERROR_TABLE_HEADER.map(() => '---')), ...errorTableRows().map(line)].join('\n');
 }

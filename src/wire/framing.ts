@@ -8,15 +8,7 @@
 // ends. So a client trickling bytes into a large unfinished request costs the
 // coordinator the size of each chunk, never the size of what is pending.
 
-export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
-
-/**
- * Objects and arrays nest at most this deep in a client's request, the request itself
- * being level 1 (so `req` and an item's `value` get about 30 levels). Deeper is refused
- * by the framing, before anything parses or stringifies it (deep enough JSON makes
- * JSON.stringify throw a RangeError).
- */
-export const MAX_NESTING_DEPTH = 32;
+import { DEFAULT_MAX_REQUEST_BYTES } from './limits.ts';
 
 export type FrameResult =
   | { kind: 'object'; text: string }

@@ -10,10 +10,26 @@
 // The input is a value from JSON.parse: plain objects, arrays, strings, numbers, booleans and
 // null. A valid message is returned as it came (not copied), typed.
 
-import { LIMITS } from '../core/coordinator.ts';
 import { ERROR_CODES } from './errors.ts';
-import { DEFAULT_MAX_REQUEST_BYTES } from './framing.ts';
-import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS, parseAddress } from './validate.ts';
+import {
+  CONTENT_MAX_CODE_POINTS,
+  ID_MAX_CHARS,
+  ITEM_VALUE_MAX_BYTES,
+  ITEM_VALUE_MAX_DEPTH,
+  NODE_MAX_ADDRESS_CHARS,
+  NODE_MAX_COPY_ROWS,
+  NODE_MAX_CURSOR_ID_CHARS,
+  NODE_MAX_ERROR_CHARS,
+  NODE_MAX_LOCK_TIMEOUT_MS,
+  NODE_MAX_OPS,
+  NODE_MAX_PREPARED,
+  NODE_MAX_READ_TEXT_CHARS,
+  NODE_MAX_READ_TWEETS,
+  NODE_MAX_VOTERS,
+  PARSE_ERROR_MAX_CHARS,
+  USERNAME_MAX_CHARS,
+} from './limits.ts';
+import { parseAddress } from './validate.ts';
 import {
   ITEM_KINDS,
   type CopyRow,
@@ -29,58 +45,15 @@ import {
   type ReadQuery,
   type ToWorker,
   type Tweet,
-} from '../core/types.ts';
+} from './protocol.ts';
 
 // ---------------------------------------------------------------------------
-// Limits. Each is a bound on what an honest node sends, with room to spare.
+// Identities. The limits on every message are in src/wire/limits.ts.
 
-/** Writes in one prepare: the coordinator's transaction limit. */
-export const NODE_MAX_OPS = LIMITS.opsPerTransaction;
-/** Voters named in one prepare: every worker of the cluster votes, and a cluster has at most this many. */
-export const NODE_MAX_VOTERS = LIMITS.maxWorkers;
-/**
- * Prepared transactions one worker reports in its `state`: each holds locks and waits for the
- * coordinator; a worker with more is not one this coordinator drove (each is ~35 bytes: 3.5 MB).
- */
-export const NODE_MAX_PREPARED = 100_000;
-/**
- * Rows in one page of a full copy (a snapshot read, its answer, an install). The coordinator
- * asks 2,000 a page (src/node/coordinator-node.ts); five times that is allowed.
- */
-export const NODE_MAX_COPY_ROWS = 10_000;
-/**
- * Tweets one get_tweets read may ask for and be answered with. A client page is at most 1,000
- * tweets and the coordinator asks one more; while commits are being applied it also asks for as
- * many more as they wrote (the overlay), which this leaves room for.
- */
-export const NODE_MAX_READ_TWEETS = 1_001 + 10_000;
-/**
- * Characters (UTF-16 units) of a read answered as the client's reply line (read_text): a page of
- * at most 1,000 tweets, each at most ~2,200 characters as JSON even with every character escaped.
- */
-export const NODE_MAX_READ_TEXT_CHARS = 4 * 1024 * 1024;
-/** Characters of an error sentence in lock_refused, vote and read_failed. */
-export const NODE_MAX_ERROR_CHARS = 4_096;
-/** Characters of a worker address (HOST:PORT): a DNS name is at most 253. */
-export const NODE_MAX_ADDRESS_CHARS = 300;
-/**
- * Characters of the tweet id in a get_tweets cursor (`before`). A client sends the cursor, and
- * src/wire/validate.ts checks only that it decodes: its id may be anything up to the client
- * request limit, with control characters. A stricter rule here would let any client close the
- * coordinator's link to a worker with one read, so the id is checked only for its length and
- * well-formedness (the worker only compares it in SQL).
- */
-export const NODE_MAX_CURSOR_ID_CHARS = DEFAULT_MAX_REQUEST_BYTES;
-/** Nesting depth of an item's value: the value object itself is depth 1. */
-export const ITEM_VALUE_MAX_DEPTH = 32;
-/** The lock timeout a hello may set, in ms: the CLI allows at most 3,600 s. */
-export const NODE_MAX_LOCK_TIMEOUT_MS = 3_600_000;
 /** A worker's identity (as `register` accepts it). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** A transaction id as the coordinator makes them: its epoch, a dot, a counter (each a safe integer). */
 export const TXID_PATTERN = /^[0-9]{1,16}\.[0-9]{1,16}$/;
-/** Most characters of the `error` a parser returns; input is never echoed beyond a short excerpt. */
-export const PARSE_ERROR_MAX_CHARS = 200;
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; error: string };
 

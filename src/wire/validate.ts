@@ -3,17 +3,17 @@
 // update anyone may make.
 
 import { decodeCursor } from '../core/render.ts';
-import { ITEM_KINDS, type ClientRequest, type Cursor, type ItemKind, type WriteRequest } from '../core/types.ts';
-import { LIMITS } from '../core/coordinator.ts';
-import { MAX_NESTING_DEPTH } from './framing.ts';
-
-export const CONTENT_MAX_CODE_POINTS = 280;
-export const ID_MAX_CHARS = 128;
-export const USERNAME_MAX_CHARS = 64;
-export const GET_TWEETS_DEFAULT_LIMIT = 100;
-export const GET_TWEETS_MAX_LIMIT = 1000;
-/** An item's value, as JSON text, at most this long: accounts and sessions are small. */
-export const ITEM_VALUE_MAX_BYTES = 4096;
+import { ITEM_KINDS, type ClientRequest, type Cursor, type ItemKind, type WriteRequest } from './protocol.ts';
+import {
+  CONTENT_MAX_CODE_POINTS,
+  CORE_LIMITS as LIMITS,
+  GET_TWEETS_DEFAULT_LIMIT,
+  GET_TWEETS_MAX_LIMIT,
+  ID_MAX_CHARS,
+  ITEM_VALUE_MAX_BYTES,
+  MAX_NESTING_DEPTH,
+  USERNAME_MAX_CHARS,
+} from './limits.ts';
 
 export type Validated = { ok: true; request: ClientRequest } | { ok: false; error: string };
 

@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { ClientConnection, MAX_UNREAD_OUTPUT_BYTES } from '../../src/node/client-conn.ts';
+import { ClientConnection } from '../../src/node/client-conn.ts';
+import { MAX_UNREAD_OUTPUT_BYTES } from '../../src/wire/limits.ts';
 import { productionTimers } from '../../src/node/env.ts';
 
 const servers: Server[] = [];

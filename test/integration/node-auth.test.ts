@@ -218,7 +218,7 @@ async function authenticatedNode(): Promise<TweetdbClient> {
 }
 
 test('attack: clients take every connection slot of one address: a worker can still prove the key and register in a slot kept for nodes', async () => {
-  const { MAX_CLIENT_CONNECTIONS_PER_ADDRESS } = await import('../../src/node/client-conn.ts');
+  const { MAX_CLIENT_CONNECTIONS_PER_ADDRESS } = await import('../../src/wire/limits.ts');
   const member = ((await cluster.status()).workers as { id: string; address: string }[])[0]!;
   const hogs: RawSession[] = [];
   try {

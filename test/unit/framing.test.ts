@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_MAX_REQUEST_BYTES, JsonStreamSplitter, LineSplitter, MAX_NESTING_DEPTH, type FrameResult } from '../../src/wire/framing.ts';
+import { JsonStreamSplitter, LineSplitter, type FrameResult } from '../../src/wire/framing.ts';
+import { DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH } from '../../src/wire/limits.ts';
 
 function texts(results: FrameResult[]): string[] {
   return results.map((r) => {

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import { JsonLink, LINK_WRITE_MAX_CHARS } from '../../src/node/json-link.ts';
+import { JsonLink } from '../../src/node/json-link.ts';
+import { LINK_WRITE_MAX_CHARS } from '../../src/wire/limits.ts';
 import { productionTimers } from '../../src/node/env.ts';
 
 test('a flush writes the queued lines in pieces of at most LINK_WRITE_MAX_CHARS, in order, nothing lost', () => {

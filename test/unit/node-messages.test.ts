@@ -2,17 +2,6 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  ITEM_VALUE_MAX_DEPTH,
-  NODE_MAX_COPY_ROWS,
-  NODE_MAX_CURSOR_ID_CHARS,
-  NODE_MAX_ERROR_CHARS,
-  NODE_MAX_LOCK_TIMEOUT_MS,
-  NODE_MAX_OPS,
-  NODE_MAX_PREPARED,
-  NODE_MAX_READ_TEXT_CHARS,
-  NODE_MAX_READ_TWEETS,
-  NODE_MAX_VOTERS,
-  PARSE_ERROR_MAX_CHARS,
   parseFromWorker,
   parsePeerAnswer,
   parsePeerQuery,
@@ -20,7 +9,7 @@ import {
   readResultMatches,
   type Parsed,
 } from '../../src/wire/node-messages.ts';
-import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, USERNAME_MAX_CHARS, validateRequest } from '../../src/wire/validate.ts';
+import { validateRequest } from '../../src/wire/validate.ts';
 import { encodeCursor } from '../../src/core/render.ts';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../../src/core/worker.ts';
@@ -28,6 +17,7 @@ import { WorkerStore } from '../../src/storage/worker-store.ts';
 import { answerRead, applyInstall } from '../../src/node/worker-service.ts';
 import { simulate } from '../../sim/simulator.ts';
 import type { ClientRequest, FromWorker, ReadQuery, ToWorker, Tweet } from '../../src/core/types.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, ITEM_VALUE_MAX_DEPTH, NODE_MAX_COPY_ROWS, NODE_MAX_CURSOR_ID_CHARS, NODE_MAX_ERROR_CHARS, NODE_MAX_LOCK_TIMEOUT_MS, NODE_MAX_OPS, NODE_MAX_PREPARED, NODE_MAX_READ_TEXT_CHARS, NODE_MAX_READ_TWEETS, NODE_MAX_VOTERS, PARSE_ERROR_MAX_CHARS, USERNAME_MAX_CHARS } from '../../src/wire/limits.ts';
 
 type Parser = (raw: unknown) => Parsed<unknown>;
 const PARSERS: Record<string, Parser> = { to: parseToWorker, from: parseFromWorker, peer_query: parsePeerQuery, peer_answer: parsePeerAnswer };

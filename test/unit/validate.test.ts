@@ -1,17 +1,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CONTENT_MAX_CODE_POINTS,
-  GET_TWEETS_DEFAULT_LIMIT,
-  GET_TWEETS_MAX_LIMIT,
-  ID_MAX_CHARS,
-  USERNAME_MAX_CHARS,
   parseAddress,
   validateRequest,
 } from '../../src/wire/validate.ts';
 import { encodeCursor } from '../../src/core/render.ts';
-import { LIMITS } from '../../src/core/coordinator.ts';
+import { CORE_LIMITS as LIMITS } from '../../src/wire/limits.ts';
 import type { ClientRequest } from '../../src/core/types.ts';
+import { CONTENT_MAX_CODE_POINTS, GET_TWEETS_DEFAULT_LIMIT, GET_TWEETS_MAX_LIMIT, ID_MAX_CHARS, USERNAME_MAX_CHARS } from '../../src/wire/limits.ts';
 
 function ok(body: Record<string, unknown>): ClientRequest {
   const v = validateRequest(body);

@@ -19,26 +19,18 @@ import { eventually } from '../cluster.ts';
 import { TweetdbClient } from '../../../src/node/client.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../../../src/node/link-auth.ts';
 import type { JsonLink } from '../../../src/node/json-link.ts';
-import { UNAUTHENTICATED_MAX_MESSAGE_BYTES } from '../../../src/node/json-link.ts';
 import {
-  NODE_MAX_COPY_ROWS,
-  NODE_MAX_OPS,
-  NODE_MAX_READ_TWEETS,
-  NODE_MAX_VOTERS,
-  NODE_MAX_LOCK_TIMEOUT_MS,
-  NODE_MAX_ERROR_CHARS,
-  ITEM_VALUE_MAX_DEPTH,
   parseFromWorker,
   parsePeerAnswer,
   parsePeerQuery,
   parseToWorker,
   readResultMatches,
 } from '../../../src/wire/node-messages.ts';
-import { ID_MAX_CHARS, USERNAME_MAX_CHARS, CONTENT_MAX_CODE_POINTS } from '../../../src/wire/validate.ts';
 import { ITEM_KINDS, type ReadQuery } from '../../../src/core/types.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { HOSTILE_KEYS, HOSTILE_STRINGS, LONE_SURROGATES, EDGE_NUMBER_TEXTS, RawNumber, hostileString, nested, randomValue, writeJson, PLAIN_STYLE, type FuzzValue } from './values.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_DEPTH, NODE_MAX_COPY_ROWS, NODE_MAX_ERROR_CHARS, NODE_MAX_LOCK_TIMEOUT_MS, NODE_MAX_OPS, NODE_MAX_READ_TWEETS, NODE_MAX_VOTERS, UNAUTHENTICATED_MAX_MESSAGE_BYTES, USERNAME_MAX_CHARS } from '../../../src/wire/limits.ts';
 import { productionTimers } from '../../../src/node/env.ts';
 
 /** A hostile link must be closed by the other side within this (a loaded 2-core machine; the handshake's own timeout is 5 s). */

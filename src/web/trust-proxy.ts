@@ -1,35 +1,11 @@
-// The web server's limits on sign-in and sign-up, and which proxies it trusts
-// to say who the client is. Every number a user can meet is here, named.
+// Which proxies the web server trusts to say who the client is (--trust-proxy).
+// Its limits, like every other, are in src/wire/limits.ts.
 
 import { isIP } from 'node:net';
-
-/**
- * Sign-in and sign-up attempts from one client address in a window; one more is 429. The
- * address is the socket's, or, through a proxy named by --trust-proxy, the client's address
- * that proxy forwarded (X-Forwarded-For).
- */
-export const AUTH_PER_ADDRESS = { max: 10, windowMs: 60_000 } as const;
-
-/**
- * Sign-in and sign-up attempts naming one account (its username in any case) in a window,
- * from any number of addresses; one more is 429 until the window ends. Every attempt counts,
- * not only failed ones: a failure is known only after the password hash (tens of ms), so
- * counting failures would let guesses sent in parallel through before the first is counted.
- */
-export const AUTH_PER_ACCOUNT = { max: 10, windowMs: 60_000 } as const;
-
-/**
- * Counters kept by each of the two limits (least recently used dropped first). An entry is a
- * few dozen bytes; at this size, evicting a guessed account's counter takes attempts at 100,000
- * other names within the window, which the per-address limit stretches over 10,000 addresses.
- */
-export const AUTH_LIMITER_KEYS = 100_000;
+import { TRUST_PROXY_MAX_ENTRIES } from '../wire/limits.ts';
 
 /** Names of address ranges that fastify's trustProxy (proxy-addr) understands. */
 const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
-
-/** The longest --trust-proxy list accepted (entries). */
-export const TRUST_PROXY_MAX_ENTRIES = 64;
 
 /**
  * Parses --trust-proxy: a comma-separated list of the proxies' addresses or CIDR ranges
