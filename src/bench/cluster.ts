@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { TweetdbClient, type ApiReply } from '../node/client.ts';
+import { TweetdbClient, type ApiReply } from '../client/client.ts';
 import { newClusterKeyText } from '../node/cluster-key.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { makeCerts, type MadeCerts } from '../cli/certs.ts';

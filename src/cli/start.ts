@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { TweetdbClient } from '../node/client.ts';
+import { TweetdbClient } from '../client/client.ts';
 import { ClusterKeyError, ensureClusterKeyFile, readClusterKeyFile } from '../node/cluster-key.ts';
 import { RESTARTS_ENV } from '../node/supervised.ts';
 

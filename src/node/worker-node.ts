@@ -17,7 +17,7 @@ import { GroupCommit } from './group-commit.ts';
 import { answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
-import { TweetdbClient } from './client.ts';
+import { TweetdbClient } from '../client/client.ts';
 import { createLogger, type Logger } from './log.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, proofMatches, isNonce } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CoordinatorPool } from '../node/pool.ts';
+import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { CONTENT_MAX_CODE_POINTS, GET_TWEETS_MAX_LIMIT } from '../wire/validate.ts';
 import { coordinatorCall } from './coordinator-call.ts';

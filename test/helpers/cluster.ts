@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
+import { TweetdbClient, type ApiReply } from '../../src/client/client.ts';
 import { newClusterKeyText } from '../../src/node/cluster-key.ts';
 import type { TlsConfig } from '../../src/node/transport.ts';
 

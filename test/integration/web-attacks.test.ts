@@ -16,7 +16,7 @@ import { AUTH_PER_ACCOUNT } from '../../src/web/limits.ts';
 import { EVENT_LIMITS } from '../../src/web/events.ts';
 import { Cluster, spawnNode, waitExit } from '../helpers/cluster.ts';
 import { json, problem, sessionCookie, signUp, signUpOverHttp, streamEnds } from '../helpers/web.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 const clusters: Cluster[] = [];
 const apps: WebApp[] = [];

@@ -5,7 +5,7 @@
 
 import { connect } from 'node:net';
 import type { Cluster } from '../cluster.ts';
-import { TweetdbClient } from '../../../src/node/client.ts';
+import { TweetdbClient } from '../../../src/client/client.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { canon, depthOf, referenceFrames, replyProblem, README_MAX_REQUEST_BYTES, type Frame } from './checks.ts';

@@ -16,7 +16,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Cluster } from '../cluster.ts';
 import { eventually } from '../cluster.ts';
-import { TweetdbClient } from '../../../src/node/client.ts';
+import { TweetdbClient } from '../../../src/client/client.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../../../src/node/link-auth.ts';
 import type { JsonLink } from '../../../src/node/json-link.ts';
 import { UNAUTHENTICATED_MAX_MESSAGE_BYTES } from '../../../src/node/json-link.ts';
