@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster, sleep } from '../helpers/cluster.ts';
-import { Load } from '../helpers/load.ts';
+import { Load } from '../../src/check/load.ts';
 import type { TweetdbClient, ApiReply } from '../../src/client/client.ts';
 
 interface CheckWorker {

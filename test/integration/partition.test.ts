@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Cluster, eventually, freePort, sleep, spawnNode, type NodeProc } from '../helpers/cluster.ts';
-import { Load } from '../helpers/load.ts';
+import { Load } from '../../src/check/load.ts';
 import { TcpProxy } from '../helpers/proxy.ts';
 import { TweetdbClient, type ApiReply } from '../../src/client/client.ts';
 
