@@ -14,12 +14,12 @@
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import type { Cluster } from '../cluster.ts';
-import { eventually } from '../cluster.ts';
-import { TweetdbClient } from '../../../src/client/client.ts';
-import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../../../src/node/link-auth.ts';
-import type { JsonLink } from '../../../src/node/json-link.ts';
-import { UNAUTHENTICATED_MAX_MESSAGE_BYTES } from '../../../src/node/json-link.ts';
+import type { LocalCluster } from '../launch/cluster.ts';
+import { eventually } from '../launch/eventually.ts';
+import { TweetdbClient } from '../client/client.ts';
+import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../node/link-auth.ts';
+import type { JsonLink } from '../node/json-link.ts';
+import { UNAUTHENTICATED_MAX_MESSAGE_BYTES } from '../node/json-link.ts';
 import {
   NODE_MAX_COPY_ROWS,
   NODE_MAX_OPS,
@@ -33,9 +33,9 @@ import {
   parsePeerQuery,
   parseToWorker,
   readResultMatches,
-} from '../../../src/wire/node-messages.ts';
-import { ID_MAX_CHARS, USERNAME_MAX_CHARS, CONTENT_MAX_CODE_POINTS } from '../../../src/wire/validate.ts';
-import { ITEM_KINDS, type ReadQuery } from '../../../src/core/types.ts';
+} from '../wire/node-messages.ts';
+import { ID_MAX_CHARS, USERNAME_MAX_CHARS, CONTENT_MAX_CODE_POINTS } from '../wire/validate.ts';
+import { ITEM_KINDS, type ReadQuery } from '../core/types.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { HOSTILE_KEYS, HOSTILE_STRINGS, LONE_SURROGATES, EDGE_NUMBER_TEXTS, RawNumber, hostileString, nested, randomValue, writeJson, PLAIN_STYLE, type FuzzValue } from './values.ts';
@@ -513,7 +513,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
   private fakes: { id: string; servers: Server[]; addresses: string[]; next: number; client: TweetdbClient | null; onLink: ((link: JsonLink, hello: Record<string, unknown>) => void) | null }[] = [];
 
   constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: LocalCluster,
     workerIds: string[],
     readonly phase: 'links' | 'fake-worker',
     private readonly hint: string,
@@ -526,7 +526,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
   }
 
   /** Every real worker's id (as status lists them), in the order of cluster.workers. */
-  static async workerIds(cluster: Cluster): Promise<string[]> {
+  static async workerIds(cluster: LocalCluster): Promise<string[]> {
     const s = await cluster.status();
     const ws = s.workers as { id: string; address: string }[];
     return cluster.workers.map((w) => {
