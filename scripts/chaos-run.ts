@@ -7,9 +7,12 @@
 // Used by `npm run chaos` (scripts/chaos.ts) and test/integration/chaos.test.ts.
 
 import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Prng } from '../sim/prng.ts';
-import { Cluster, eventually, sleep, type NodeProc } from '../test/helpers/cluster.ts';
-import { Load } from '../test/helpers/load.ts';
+import { Load } from '../src/check/load.ts';
+import { LocalCluster } from '../src/launch/cluster.ts';
+import { eventually } from '../src/launch/eventually.ts';
+import type { NodeProc } from '../src/launch/processes.ts';
 
 export interface ChaosOptions {
   /** Length of the chaos phase, from the start of the load. */
@@ -125,7 +128,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     return n;
   };
 
-  const cluster = await Cluster.start({ workers: opts.workers, lockTimeout: opts.lockTimeoutS });
+  const cluster = await LocalCluster.start({ workers: opts.workers, lockTimeout: opts.lockTimeoutS });
   const t0 = Date.now();
   const elapsed = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`;
   let load: Load | null = null;
@@ -319,7 +322,7 @@ class Interrupted extends Error {
  * is down another socket on this machine may take its ephemeral port (EADDRINUSE), which says
  * nothing about tweetdb.
  */
-async function restartWithRetry(cluster: Cluster, node: NodeProc, log: (line: string) => void, elapsed: () => string): Promise<NodeProc> {
+async function restartWithRetry(cluster: LocalCluster, node: NodeProc, log: (line: string) => void, elapsed: () => string): Promise<NodeProc> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await cluster.restart(node);

@@ -3,10 +3,10 @@
 // A failure prints the seed, the case and its exact bytes (and writes them to a file), and exits 1.
 
 import { parseArgs } from 'node:util';
-import { Cluster } from '../test/helpers/cluster.ts';
-import { runFuzz, pickSeed, FuzzFinding } from '../test/helpers/fuzz/harness.ts';
-import { ClientApiTarget, INCLUDE_ENV, KNOWN_CRASHERS_PENDING_FIX, includedFamilies } from '../test/helpers/fuzz/client-api.ts';
-import { NodeMessagesTarget } from '../test/helpers/fuzz/node-messages.ts';
+import { LocalCluster } from '../src/launch/cluster.ts';
+import { runFuzz, pickSeed, FuzzFinding } from '../src/fuzz/harness.ts';
+import { ClientApiTarget, INCLUDE_ENV, KNOWN_CRASHERS_PENDING_FIX, includedFamilies } from '../src/fuzz/client-api.ts';
+import { NodeMessagesTarget } from '../src/fuzz/node-messages.ts';
 
 const TARGETS = ['client-api', 'node-messages'];
 const PHASES = ['links', 'fake-worker', 'both'];
@@ -58,7 +58,7 @@ const include = includedFamilies(values.include ?? process.env[INCLUDE_ENV]);
 const only = values.only === undefined ? undefined : Number(values.only);
 
 console.log(`fuzz ${values.target}: seed ${seed}, ${only !== undefined ? `case ${only} only` : `${cases} cases`}, pending families: ${include.size > 0 ? [...include].join(', ') : 'none'}`);
-const cluster = await Cluster.start({ workers: 2 });
+const cluster = await LocalCluster.start({ workers: 2 });
 let code = 0;
 try {
   if (values.target === 'client-api') {

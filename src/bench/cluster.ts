@@ -6,19 +6,18 @@
 // mode), a cluster key (what `tweetdb start` runs), or a key and mutual TLS
 // with certificates made by `tweetdb certs`' makeCerts.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { TweetdbClient, type ApiReply } from '../node/client.ts';
+import { TweetdbClient, type ApiReply } from '../client/client.ts';
 import { newClusterKeyText } from '../node/cluster-key.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { makeCerts, type MadeCerts } from '../cli/certs.ts';
+import { spawnNode, stopProcesses, type NodeProc } from '../launch/processes.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
+/** Each node's first output lines kept, for the error when it does not start (a bench run is long). */
+const KEPT_LOG_LINES = 200;
 
 /**
  * How a bench cluster's links are secured. `open`: no cluster key (the nodes still run the
@@ -28,35 +27,6 @@ const START_TIMEOUT_MS = 30_000;
  */
 export const SECURITY_MODES = ['open', 'key', 'key+tls'] as const;
 export type SecurityMode = (typeof SECURITY_MODES)[number];
-
-export interface BenchNode {
-  name: string;
-  proc: ChildProcess;
-  address: string;
-}
-
-function spawnNode(name: string, args: string[], env: Record<string, string>, nodeArgs: string[]): Promise<BenchNode> {
-  // Info level: the "listening on" line carries the address (port 0 picks a free one).
-  const proc = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TWEETDB_LOG_LEVEL: 'info', ...env } });
-  const lines: string[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000} s:\n${lines.join('\n')}`)), START_TIMEOUT_MS);
-    for (const s of [proc.stdout, proc.stderr]) {
-      createInterface({ input: s }).on('line', (line) => {
-        if (lines.length < 200) lines.push(line);
-        const m = /"address":"([^"]+)"/.exec(line);
-        if (m !== null && line.includes('listening on')) {
-          clearTimeout(timer);
-          resolve({ name, proc, address: m[1] as string });
-        }
-      });
-    }
-    proc.once('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${sig ?? code}) before listening:\n${lines.join('\n')}`));
-    });
-  });
-}
 
 export interface NodeMemory {
   node: string;
@@ -123,7 +93,7 @@ export async function fsyncCounts(address: string, tls: TlsConfig | null = null)
 
 export class BenchCluster {
   readonly dir: string;
-  readonly nodes: BenchNode[] = [];
+  readonly nodes: NodeProc[] = [];
   /** What a client of this cluster needs to connect: the CA under `key+tls`, null otherwise. */
   readonly clientTls: TlsConfig | null;
   /** The environment every node of this cluster is started with: its key and TLS files. */
@@ -152,7 +122,7 @@ export class BenchCluster {
   }
 
   get address(): string {
-    return (this.nodes[0] as BenchNode).address;
+    return (this.nodes[0] as NodeProc).address;
   }
 
   /**
@@ -171,10 +141,11 @@ export class BenchCluster {
       throw e;
     }
     env = { ...c.securityEnv, ...env };
+    const spawnOpts = { nodeArgs, timeoutMs: START_TIMEOUT_MS, maxLogLines: KEPT_LOG_LINES };
     try {
-      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS)], env, nodeArgs));
+      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS)], env, spawnOpts));
       for (let i = 1; i <= workers; i++) {
-        c.nodes.push(await spawnNode(`worker-${i}`, ['worker', '0', '--coordinator', c.address, '--data', join(c.dir, `worker-${i}`)], env, nodeArgs));
+        c.nodes.push(await spawnNode(`worker-${i}`, ['worker', '0', '--coordinator', c.address, '--data', join(c.dir, `worker-${i}`)], env, spawnOpts));
       }
       const until = Date.now() + START_TIMEOUT_MS;
       for (;;) {
@@ -205,16 +176,7 @@ export class BenchCluster {
 
   /** Stops every node (SIGTERM, by PID) and removes the data. */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(
-        (n) =>
-          new Promise<void>((done) => {
-            if (n.proc.exitCode !== null || n.proc.signalCode !== null) return done();
-            n.proc.once('exit', () => done());
-            n.proc.kill('SIGTERM');
-          }),
-      ),
-    );
+    await stopProcesses(this.nodes.map((n) => n.proc));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,7 @@
 // read from standard input and each reply printed.
 
 import { createInterface } from 'node:readline';
-import { PLAIN_ACCESS, TweetdbClient, type CoordinatorAccess } from '../node/client.ts';
+import { PLAIN_ACCESS, TweetdbClient, type CoordinatorAccess } from '../client/client.ts';
 import { JsonStreamSplitter } from '../wire/framing.ts';
 import { DEFAULT_MAX_REQUEST_BYTES, MAX_NESTING_DEPTH } from '../wire/limits.ts';
 

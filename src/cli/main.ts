@@ -14,7 +14,7 @@ import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
 import { loadTls, TlsSetupError, type TlsConfig } from '../node/transport.ts';
 import { ClientTokenError, readClientTokenFile } from '../node/client-token.ts';
-import type { CoordinatorAccess } from '../node/client.ts';
+import type { CoordinatorAccess } from '../client/client.ts';
 import { ClusterKeyError, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
 export const DEFAULTS = {

@@ -3,16 +3,14 @@
 // child that dies is restarted with backoff while the others keep serving, and
 // Ctrl-C (or SIGTERM) stops everything within STOP_GRACE_MS + STOP_KILL_WAIT_MS.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { TweetdbClient } from '../node/client.ts';
+import { TweetdbClient } from '../client/client.ts';
+import { hasExited, launchProcess, stopProcesses } from '../launch/processes.ts';
 import { ClusterKeyError, ensureClusterKeyFile, readClusterKeyFile } from '../node/cluster-key.ts';
 import { RESTARTS_ENV } from '../node/supervised.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/tweetdb.js', import.meta.url));
 const READY_WAIT_MS = 60_000;
 
 /** The wait before restarting a child that died; it doubles with each death in a row. */
@@ -139,19 +137,16 @@ export async function runStart(o: StartOptions): Promise<void> {
 
   const launch = (c: Child): void => {
     if (stopping) return;
-    const proc = spawn(process.execPath, [BIN, ...c.args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, [RESTARTS_ENV]: String(c.restarts) },
+    const proc = launchProcess({
+      args: c.args,
+      env: { [RESTARTS_ENV]: String(c.restarts) },
+      onLine: (l) => {
+        if (c.name === 'web' && webUrl === null) webUrl = urlFromLog(l);
+        console.log(prettyLogLine(c.name, l));
+      },
     });
     c.proc = proc;
     c.startedAt = Date.now();
-    for (const stream of [proc.stdout, proc.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (l) => {
-        if (c.name === 'web' && webUrl === null) webUrl = urlFromLog(l);
-        console.log(prettyLogLine(c.name, l));
-      });
-    }
     if (c.restarts > 0) say('info', `${c.name} restarted (restart ${c.restarts}, pid ${proc.pid ?? '?'})`);
     proc.on('exit', (code, signal) => {
       c.proc = null;
@@ -186,14 +181,14 @@ export async function runStart(o: StartOptions): Promise<void> {
     for (const c of children) if (c.timer !== null) clearTimeout(c.timer);
     say('info', 'stopping tweetdb...');
     const live = children.flatMap((c) => (c.proc !== null ? [{ name: c.name, proc: c.proc }] : []));
-    const exits = Promise.all(live.map((c) => exited(c.proc)));
-    for (const c of live) c.proc.kill('SIGTERM');
-    if (!(await within(exits, STOP_GRACE_MS))) {
-      const stuck = live.filter((c) => !hasExited(c.proc));
-      say('warn', `${stuck.map((c) => c.name).join(', ')} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; killing (SIGKILL)`);
-      for (const c of stuck) c.proc.kill('SIGKILL');
-      await within(exits, STOP_KILL_WAIT_MS);
-    }
+    await stopProcesses(live.map((c) => c.proc), {
+      graceMs: STOP_GRACE_MS,
+      killWaitMs: STOP_KILL_WAIT_MS,
+      beforeKill: (stuck) => {
+        const names = live.filter((c) => stuck.includes(c.proc)).map((c) => c.name);
+        say('warn', `${names.join(', ')} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; killing (SIGKILL)`);
+      },
+    });
     say('info', summary());
     console.log('tweetdb stopped');
     process.exit(exitCode);
@@ -277,25 +272,6 @@ export async function runStart(o: StartOptions): Promise<void> {
 function fail(line: string): never {
   console.error(`tweetdb: ${line}`);
   process.exit(EXIT_CANNOT_LISTEN);
-}
-
-function hasExited(p: ChildProcess): boolean {
-  return p.exitCode !== null || p.signalCode !== null;
-}
-
-function exited(p: ChildProcess): Promise<void> {
-  return hasExited(p) ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
-}
-
-/** Whether `p` settles within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function urlFromLog(line: string): string | null {

@@ -5,7 +5,7 @@
 // data alone cannot be used to sign in.
 
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import type { CoordinatorPool } from '../node/pool.ts';
+import type { CoordinatorPool } from '../client/pool.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';
 

@@ -4,8 +4,8 @@
 // (the write may or may not have happened: never report success or failure
 // that cannot be proved).
 
-import { ConnectionLost, type ApiReply } from '../node/client.ts';
-import type { CoordinatorPool } from '../node/pool.ts';
+import { ConnectionLost, type ApiReply } from '../client/client.ts';
+import type { CoordinatorPool } from '../client/pool.ts';
 import type { ErrorCode } from '../wire/protocol.ts';
 import { ProblemError } from './problems.ts';
 

@@ -5,8 +5,8 @@
 // re-reads the timeline.
 
 import type { ServerResponse } from 'node:http';
-import { FeedFollower, type FeedEvent } from '../node/pool.ts';
-import { PLAIN_ACCESS, type CoordinatorAccess } from '../node/client.ts';
+import { FeedFollower, type FeedEvent } from '../client/pool.ts';
+import { PLAIN_ACCESS, type CoordinatorAccess } from '../client/client.ts';
 import { webTweet } from './tweets.ts';
 import { EVENT_LIMITS } from '../wire/limits.ts';
 

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CoordinatorPool } from '../node/pool.ts';
+import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Cluster, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
 import { launchChromium, withChromium } from '../helpers/browser.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
 const DESKTOP = { width: 1280, height: 800 };

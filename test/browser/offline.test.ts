@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { Cluster, freePort, sleep, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
 import { launchChromium, withChromium } from '../helpers/browser.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 withChromium('browser tests (offline indicator)', (exe) => {
   describe('the page when its web server stops and comes back', () => {

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster } from '../helpers/cluster.ts';
-import { Load } from '../helpers/load.ts';
+import { Load } from '../../src/check/load.ts';
 
 const clusters: Cluster[] = [];
 after(async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Cluster, eventually, sleep, waitExit, type NodeProc } from '../helpers/cluster.ts';
-import { ConnectionLost, type ApiReply } from '../../src/node/client.ts';
+import { ConnectionLost, type ApiReply } from '../../src/client/client.ts';
 import { FAILPOINTS, type FailpointName } from '../../src/node/failpoints.ts';
 
 const LOCK_TIMEOUT_S = 2;

@@ -11,8 +11,8 @@
 
 import { test, before, after } from 'node:test';
 import { Cluster } from '../helpers/cluster.ts';
-import { runFuzz, pickSeed, FuzzFinding } from '../helpers/fuzz/harness.ts';
-import { ClientApiTarget, INCLUDE_ENV, includedFamilies } from '../helpers/fuzz/client-api.ts';
+import { runFuzz, pickSeed, FuzzFinding } from '../../src/fuzz/harness.ts';
+import { ClientApiTarget, INCLUDE_ENV, includedFamilies } from '../../src/fuzz/client-api.ts';
 
 /** Cases in each `npm test` run: about half a minute on a loaded 2-core machine. */
 export const FUZZ_CASES_IN_NPM_TEST = 3_000;

@@ -12,8 +12,8 @@
 
 import { test, before, after } from 'node:test';
 import { Cluster } from '../helpers/cluster.ts';
-import { runFuzz, pickSeed, FuzzFinding } from '../helpers/fuzz/harness.ts';
-import { NodeMessagesTarget } from '../helpers/fuzz/node-messages.ts';
+import { runFuzz, pickSeed, FuzzFinding } from '../../src/fuzz/harness.ts';
+import { NodeMessagesTarget } from '../../src/fuzz/node-messages.ts';
 
 /** Link-phase cases in each `npm test` run (the fake-worker phase runs FAKE_WORKER_CASES_IN_NPM_TEST more). */
 export const FUZZ_NODE_CASES_IN_NPM_TEST = 2_000;

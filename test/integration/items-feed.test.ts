@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, eventually } from '../helpers/cluster.ts';
-import type { ApiReply, TweetdbClient } from '../../src/node/client.ts';
+import type { ApiReply, TweetdbClient } from '../../src/client/client.ts';
 
 const clusters: Cluster[] = [];
 after(async () => {

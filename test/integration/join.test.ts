@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster, sleep } from '../helpers/cluster.ts';
-import { Load } from '../helpers/load.ts';
-import type { TweetdbClient, ApiReply } from '../../src/node/client.ts';
+import { Load } from '../../src/check/load.ts';
+import type { TweetdbClient, ApiReply } from '../../src/client/client.ts';
 
 interface CheckWorker {
   id: string;

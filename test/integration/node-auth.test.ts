@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Cluster, BIN, eventually, spawnNode, waitExit } from '../helpers/cluster.ts';
 import { rawSession, type RawSession } from '../helpers/raw.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 import { linkProof, newNonce } from '../../src/node/link-auth.ts';
 import { newClusterKeyText } from '../../src/node/cluster-key.ts';
 

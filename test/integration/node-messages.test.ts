@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Cluster, eventually } from '../helpers/cluster.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce } from '../../src/node/link-auth.ts';
 import type { JsonLink } from '../../src/node/json-link.ts';
 import { productionTimers } from '../../src/node/env.ts';

@@ -9,9 +9,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Cluster, eventually, freePort, sleep, spawnNode, type NodeProc } from '../helpers/cluster.ts';
-import { Load } from '../helpers/load.ts';
+import { Load } from '../../src/check/load.ts';
 import { TcpProxy } from '../helpers/proxy.ts';
-import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
+import { TweetdbClient, type ApiReply } from '../../src/client/client.ts';
 
 const LOCK_TIMEOUT_S = 2;
 /** Every write is answered within the lock timeout plus this. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { Cluster, BIN, eventually, spawnNode, waitExit } from '../helpers/cluster.ts';
 import { rawSession } from '../helpers/raw.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 let dir: string;

@@ -8,7 +8,7 @@ import { buildWebApp, SECURITY_HEADERS, type WebApp } from '../../src/web/server
 import { SESSION_COOKIE } from '../../src/web/auth.ts';
 import { Cluster, eventually, sleep, waitExit } from '../helpers/cluster.ts';
 import { json, problem, readEvents, sessionCookie, signUp, type Json } from '../helpers/web.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 const clusters: Cluster[] = [];
 const apps: WebApp[] = [];

@@ -15,7 +15,7 @@ import { hashPassword, SESSION_COOKIE } from '../../src/web/auth.ts';
 import { AUTH_PER_ACCOUNT, EVENT_LIMITS } from '../../src/wire/limits.ts';
 import { Cluster, spawnNode, waitExit } from '../helpers/cluster.ts';
 import { json, problem, sessionCookie, signUp, signUpOverHttp, streamEnds } from '../helpers/web.ts';
-import { TweetdbClient } from '../../src/node/client.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
 
 const clusters: Cluster[] = [];
 const apps: WebApp[] = [];

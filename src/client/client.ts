@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net';
 import { JsonStreamSplitter } from '../wire/framing.ts';
-import { dial, type TlsConfig } from './transport.ts';
+import { dial, type TlsConfig } from '../node/transport.ts';
 
 export type ApiReply = { status: 'OK' | 'ABORT' | 'ERROR'; code?: string; error?: string; [k: string]: unknown };
 

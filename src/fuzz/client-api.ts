@@ -4,8 +4,8 @@
 // the OK'd writes stored is compared with the cluster between batches (nothing refused is stored, copies equal).
 
 import { connect } from 'node:net';
-import type { Cluster } from '../cluster.ts';
-import { TweetdbClient } from '../../../src/node/client.ts';
+import type { LocalCluster } from '../launch/cluster.ts';
+import { TweetdbClient } from '../client/client.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { canon, depthOf, referenceFrames, replyProblem, README_MAX_REQUEST_BYTES, type Frame } from './checks.ts';
@@ -534,7 +534,7 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
   private casesSinceCheck = 0;
 
   constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: LocalCluster,
     private readonly include: Set<PendingFamily>,
     private readonly scriptHint: string,
   ) {}

@@ -6,7 +6,7 @@
 // three: OK (it happened), ABORT/ERROR (it did not), or unknown (the connection
 // died first: it may or may not have happened).
 
-import { TweetdbClient, type ApiReply } from '../../src/node/client.ts';
+import { TweetdbClient, type ApiReply } from '../client/client.ts';
 
 export interface LoadOptions {
   address: () => string;

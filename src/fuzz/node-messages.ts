@@ -14,24 +14,24 @@
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import type { Cluster } from '../cluster.ts';
-import { eventually } from '../cluster.ts';
-import { TweetdbClient } from '../../../src/node/client.ts';
-import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../../../src/node/link-auth.ts';
-import type { JsonLink } from '../../../src/node/json-link.ts';
+import type { LocalCluster } from '../launch/cluster.ts';
+import { eventually } from '../launch/eventually.ts';
+import { TweetdbClient } from '../client/client.ts';
+import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce, AUTH_PROTOCOL_VERSION, type LinkRole } from '../node/link-auth.ts';
+import type { JsonLink } from '../node/json-link.ts';
 import {
   parseFromWorker,
   parsePeerAnswer,
   parsePeerQuery,
   parseToWorker,
   readResultMatches,
-} from '../../../src/wire/node-messages.ts';
-import { ITEM_KINDS, type ReadQuery } from '../../../src/core/types.ts';
+} from '../wire/node-messages.ts';
+import { ITEM_KINDS, type ReadQuery } from '../core/types.ts';
 import type { Rng } from './prng.ts';
 import { FuzzFinding, type FuzzCase, type FuzzTarget } from './harness.ts';
 import { HOSTILE_KEYS, HOSTILE_STRINGS, LONE_SURROGATES, EDGE_NUMBER_TEXTS, RawNumber, hostileString, nested, randomValue, writeJson, PLAIN_STYLE, type FuzzValue } from './values.ts';
-import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_DEPTH, NODE_MAX_COPY_ROWS, NODE_MAX_ERROR_CHARS, NODE_MAX_LOCK_TIMEOUT_MS, NODE_MAX_OPS, NODE_MAX_READ_TWEETS, NODE_MAX_VOTERS, UNAUTHENTICATED_MAX_MESSAGE_BYTES, USERNAME_MAX_CHARS } from '../../../src/wire/limits.ts';
-import { productionTimers } from '../../../src/node/env.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_DEPTH, NODE_MAX_COPY_ROWS, NODE_MAX_ERROR_CHARS, NODE_MAX_LOCK_TIMEOUT_MS, NODE_MAX_OPS, NODE_MAX_READ_TWEETS, NODE_MAX_VOTERS, UNAUTHENTICATED_MAX_MESSAGE_BYTES, USERNAME_MAX_CHARS } from '../wire/limits.ts';
+import { productionTimers } from '../node/env.ts';
 
 /** A hostile link must be closed by the other side within this (a loaded 2-core machine; the handshake's own timeout is 5 s). */
 export const CLOSE_DEADLINE_MS = 10_000;
@@ -506,7 +506,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
   private fakes: { id: string; servers: Server[]; addresses: string[]; next: number; client: TweetdbClient | null; onLink: ((link: JsonLink, hello: Record<string, unknown>) => void) | null }[] = [];
 
   constructor(
-    private readonly cluster: Cluster,
+    private readonly cluster: LocalCluster,
     workerIds: string[],
     readonly phase: 'links' | 'fake-worker',
     private readonly hint: string,
@@ -519,7 +519,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
   }
 
   /** Every real worker's id (as status lists them), in the order of cluster.workers. */
-  static async workerIds(cluster: Cluster): Promise<string[]> {
+  static async workerIds(cluster: LocalCluster): Promise<string[]> {
     const s = await cluster.status();
     const ws = s.workers as { id: string; address: string }[];
     return cluster.workers.map((w) => {

@@ -1,0 +1,155 @@
+// A local tweetdb cluster of real processes on loopback, on ephemeral ports: a coordinator and
+// workers started from bin/tweetdb.js by the launcher, each killed (kill -9) and restarted on
+// its data at will. The tests and the chaos run use it.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TweetdbClient, type ApiReply } from '../client/client.ts';
+import { newClusterKeyText } from '../node/cluster-key.ts';
+import type { TlsConfig } from '../node/transport.ts';
+import { eventually } from './eventually.ts';
+import { spawnNode, stopProcesses, waitExit, type NodeProc } from './processes.ts';
+
+export interface ClusterOptions {
+  workers?: number;
+  lockTimeout?: number;
+  /** Loopback addresses to bind: [coordinator host, worker 1 host, ...]. */
+  hosts?: string[];
+  env?: Record<string, string>;
+  /** Extra environment for one node, by name ('coordinator', 'worker-1', ...): failpoints, say. */
+  nodeEnv?: Record<string, Record<string, string>>;
+  /** Run without a cluster key (loopback's open mode); by default every cluster has its own key. */
+  noKey?: boolean;
+  /** The cluster speaks TLS: its own clients (client(), request()) use this (the nodes get their files through env). */
+  clientTls?: TlsConfig;
+  /** The coordinator wants a client token: its own clients send this one. */
+  clientToken?: string;
+}
+
+export class LocalCluster {
+  readonly dir: string;
+  coordinator!: NodeProc;
+  readonly workers: NodeProc[] = [];
+  private readonly clients: TweetdbClient[] = [];
+  private readonly opts: ClusterOptions;
+
+  /** The cluster key file every node of this cluster is given (null with `noKey`). */
+  readonly keyFile: string | null;
+
+  private constructor(opts: ClusterOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), 'tweetdb-test-'));
+    this.keyFile = opts.noKey === true ? null : join(this.dir, 'cluster.key');
+    if (this.keyFile !== null) writeFileSync(this.keyFile, newClusterKeyText(), { mode: 0o600 });
+    this.opts = { ...opts, env: { ...this.keyEnv, ...opts.env } };
+  }
+
+  /** The environment that hands this cluster's key to a node. */
+  get keyEnv(): Record<string, string> {
+    return this.keyFile === null ? {} : { TWEETDB_CLUSTER_KEY_FILE: this.keyFile };
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<LocalCluster> {
+    const c = new LocalCluster(opts);
+    await c.startCoordinator(0);
+    const n = opts.workers ?? 2;
+    for (let i = 0; i < n; i++) await c.addWorker();
+    await c.waitAllUp(n);
+    return c;
+  }
+
+  get address(): string {
+    return this.coordinator.address;
+  }
+
+  private hostFor(i: number): string {
+    return this.opts.hosts?.[i] ?? '127.0.0.1';
+  }
+
+  async startCoordinator(port: number): Promise<NodeProc> {
+    const args = ['coordinator', '--port', String(port), '--host', this.hostFor(0), '--data', join(this.dir, 'coordinator')];
+    if (this.opts.lockTimeout !== undefined) args.push('--lock-timeout', String(this.opts.lockTimeout));
+    this.coordinator = await spawnNode('coordinator', args, { ...this.opts.env, ...this.opts.nodeEnv?.coordinator });
+    return this.coordinator;
+  }
+
+  async addWorker(): Promise<NodeProc> {
+    const i = this.workers.length + 1;
+    const args = ['worker', '0', '--host', this.hostFor(i), '--coordinator', this.address, '--data', join(this.dir, `worker-${i}`)];
+    const w = await spawnNode(`worker-${i}`, args, { ...this.opts.env, ...this.opts.nodeEnv?.[`worker-${i}`] });
+    this.workers.push(w);
+    return w;
+  }
+
+  /** kill -9. */
+  async kill(node: NodeProc): Promise<void> {
+    node.proc.kill('SIGKILL');
+    await waitExit(node.proc);
+  }
+
+  /** Starts the node again with the same data directory and port (and, if given, this environment instead of its own). */
+  async restart(node: NodeProc, env?: Record<string, string>): Promise<NodeProc> {
+    const args = [...node.args];
+    const port = node.address.slice(node.address.lastIndexOf(':') + 1);
+    if (args[0] === 'worker') args[1] = port;
+    else args[args.indexOf('--port') + 1] = port;
+    // The cluster's key goes with every start, whatever else the environment is.
+    const fresh = await spawnNode(node.name, args, { ...this.keyEnv, ...(env ?? node.env) });
+    if (node === this.coordinator) this.coordinator = fresh;
+    const wi = this.workers.indexOf(node);
+    if (wi >= 0) this.workers[wi] = fresh;
+    return fresh;
+  }
+
+  async client(): Promise<TweetdbClient> {
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
+    this.clients.push(c);
+    return c;
+  }
+
+  async request(body: Record<string, unknown>): Promise<ApiReply> {
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
+    try {
+      return await c.request(body);
+    } finally {
+      c.close();
+    }
+  }
+
+  async status(): Promise<ApiReply> {
+    return this.request({ action: 'status' });
+  }
+
+  /** Waits until `n` workers are registered and all are up. */
+  async waitAllUp(n: number, timeoutMs = 30_000): Promise<void> {
+    await eventually(async () => {
+      const s = await this.status();
+      const ws = s.workers as { state: string }[];
+      return ws.length === n && ws.every((w) => w.state === 'up');
+    }, timeoutMs, `${n} workers up`);
+  }
+
+  /** Waits until every copy is identical and nothing is in doubt; returns the check reply. */
+  async waitConverged(timeoutMs = 30_000): Promise<{ id: string; count: number; digest: string; prepared: number; locks: number }[]> {
+    let last: unknown;
+    await eventually(async () => {
+      const s = await this.status();
+      if ((s.in_doubt as unknown[]).length > 0) return false;
+      const ws = (s.workers as { state: string }[]);
+      if (!ws.every((w) => w.state === 'up')) return false;
+      const c = await this.request({ action: 'check' });
+      last = c.workers;
+      const parts = c.workers as { digest?: string; prepared?: number; locks?: number }[];
+      const d = parts[0]?.digest;
+      return d !== undefined && parts.every((p) => p.digest === d && p.prepared === 0 && p.locks === 0);
+    }, timeoutMs, 'all copies identical with nothing in doubt', () => JSON.stringify(last));
+    return last as { id: string; count: number; digest: string; prepared: number; locks: number }[];
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.clients) c.close();
+    const all = [this.coordinator, ...this.workers].filter((n) => n !== undefined);
+    await stopProcesses(all.map((n) => n.proc));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
