@@ -35,6 +35,8 @@ export interface SimOptions {
   lockTimeoutMs?: number;
   /** Crashes are power losses: writes whose fsync had not returned are lost. */
   loseUnsynced?: boolean;
+  /** Check every invariant of both cores after every event they handle (default true). */
+  invariants?: boolean;
   /** Test-only: run the cores with one protocol rule broken, or the shell with one duty broken, to prove the checkers catch it. */
   sabotage?: Sabotage | ShellSabotage;
 }
@@ -194,6 +196,7 @@ export class Simulation {
       env,
       store: this.coordStore,
       copyPageRows: 5,
+      checkInvariants: this.opts.invariants ?? true,
       ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
     });
@@ -238,6 +241,7 @@ export class Simulation {
       logger: silent,
       env,
       store: w.store,
+      checkInvariants: this.opts.invariants ?? true,
       ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
     });

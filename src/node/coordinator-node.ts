@@ -46,6 +46,12 @@ export interface CoordinatorOptions {
   /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
   sabotage?: Sabotage;
   shellSabotage?: ShellSabotage;
+  /**
+   * Check every invariant of the core (core.invariants()) after each event it handles, as the
+   * simulator does; a broken one stops the process (exit 70). Off in production, where the
+   * cheap checks inside the core's handlers stay on.
+   */
+  checkInvariants?: boolean;
 }
 
 const TICK_MS = 50;
@@ -441,6 +447,7 @@ export class CoordinatorNode {
     let effects: CoordinatorEffect[];
     try {
       effects = this.core.handle(event, this.env.timers.now());
+      if (this.opts.checkInvariants === true) this.core.invariants();
     } catch (e) {
       // An invariant broke: better to stop than to risk diverging copies. Replies in flight are "unknown".
       const trace = randomBytes(6).toString('hex');

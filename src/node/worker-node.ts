@@ -45,6 +45,12 @@ export interface WorkerOptions {
   /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
   sabotage?: Sabotage;
   shellSabotage?: ShellSabotage;
+  /**
+   * Check every invariant of the core (core.invariants()) after each event it handles, as the
+   * simulator does; a broken one stops the process (exit 70). Off in production, where the
+   * cheap checks inside the core's handlers stay on.
+   */
+  checkInvariants?: boolean;
 }
 
 const TICK_MS = 50;
@@ -317,6 +323,7 @@ export class WorkerNode {
     let effects: WorkerEffect[];
     try {
       effects = this.core.handle(event, this.env.timers.now());
+      if (this.opts.checkInvariants === true) this.core.invariants();
     } catch (e) {
       this.log.fatal({ err: e, event: event.type }, 'worker invariant violated; exiting');
       this.env.exit(70, e);

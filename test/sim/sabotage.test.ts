@@ -11,9 +11,9 @@ import type { ShellSabotage } from '../../src/node/sabotage.ts';
 /** The most seeds each search may take; each sabotage below is found well within it (measured: seeds 1 to 33). */
 const MAX_SEEDS = 600;
 
-function firstViolation(sabotage: Sabotage | ShellSabotage, loseUnsynced = false): { seed: number; violations: string[] } | null {
+function firstViolation(sabotage: Sabotage | ShellSabotage, loseUnsynced = false, invariants = true): { seed: number; violations: string[] } | null {
   for (let seed = 1; seed <= MAX_SEEDS; seed++) {
-    const r = simulate({ seed, sabotage, loseUnsynced });
+    const r = simulate({ seed, sabotage, loseUnsynced, invariants });
     if (r.violations.length > 0) return { seed, violations: r.violations };
   }
   return null;
@@ -25,7 +25,12 @@ function firstViolation(sabotage: Sabotage | ShellSabotage, loseUnsynced = false
  * turn after the commit goes out, so a process crash lands between the two too rarely to find
  * in a bounded search (the former imitation of the shell delayed that write by up to 2 ms).
  */
-const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp; loseUnsynced?: boolean }[] = [
+/**
+ * `invariants: false`: the search runs without the cores' invariants() after every event, to
+ * show the run's own checker bites too (with them on, an invariant stops the worker first: the
+ * test after the cases shows that).
+ */
+const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp; loseUnsynced?: boolean; invariants?: boolean }[] = [
   {
     sabotage: 'vote_before_persist',
     rule: 'a worker votes YES only once its prepared record is durable',
@@ -35,6 +40,7 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
     sabotage: 'release_prepared_lock_on_timeout',
     rule: 'a worker that voted YES keeps its locks until it learns the outcome',
     expect: /lock .* granted to .* while .* voted YES on it/,
+    invariants: false,
   },
   {
     sabotage: 'commit_before_log',
@@ -69,7 +75,7 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
 
 for (const c of cases) {
   test(`the simulator catches a broken rule: ${c.rule} (${c.sabotage})`, () => {
-    const found = firstViolation(c.sabotage, c.loseUnsynced);
+    const found = firstViolation(c.sabotage, c.loseUnsynced, c.invariants);
     assert.ok(found !== null, `no violation in ${MAX_SEEDS} seeds with ${c.sabotage}: the checkers are blind to it`);
     assert.ok(
       found.violations.some((v) => c.expect.test(v)),
@@ -82,4 +88,10 @@ test('the power-loss crash model also catches a commit sent before it is logged'
   const found = firstViolation('commit_before_log', true);
   assert.ok(found !== null, `no violation in ${MAX_SEEDS} seeds`);
   assert.ok(found.violations.some((v) => /is commit on .* but abort on|is abort on .* but commit on/.test(v)), found.violations.join(' | '));
+});
+
+test('with invariants checked after every event, a lock released under a YES vote stops the worker at once (prepared.locks)', () => {
+  const found = firstViolation('release_prepared_lock_on_timeout');
+  assert.ok(found !== null, `no violation in ${MAX_SEEDS} seeds`);
+  assert.ok(found.violations.some((v) => /invariant failed .*prepared\.locks/.test(v)), found.violations.join(' | '));
 });
