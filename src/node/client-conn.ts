@@ -1,4 +1,4 @@
-// One client connection to the coordinator's TCP API (DESIGN section 2):
+// One client connection to the coordinator's TCP API (README "The TCP API"; docs/ARCHITECTURE.md 4.1):
 // requests in as a stream of JSON objects, one reply line each, in request
 // order, `req` echoed. A half-close is answered and then closed; invalid JSON,
 // an over-size request or one left unfinished too long gets an ERROR and the

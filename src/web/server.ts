@@ -1,4 +1,4 @@
-// The web app (DESIGN section 4): a Fastify server that is a client of the
+// The web app (docs/ARCHITECTURE.md section 9): a Fastify server that is a client of the
 // coordinator. Accounts, sessions and tweets live in the cluster; this process
 // keeps nothing but a pool of coordinator connections and the open event
 // streams, so any number of web servers can run side by side.

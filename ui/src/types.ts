@@ -1,4 +1,4 @@
-// The shapes the REST API sends (DESIGN.md section 4).
+// The shapes the REST API sends (the README's REST API table; docs/ARCHITECTURE.md section 9).
 
 export interface Tweet {
   id: string;
