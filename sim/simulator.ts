@@ -86,7 +86,7 @@ const CLUSTER_KEY = Buffer.alloc(32, 7);
 const CLIENT_PATIENCE_LOCK_TIMEOUTS = 10;
 
 /** The simulation's nodes log nothing (a run makes thousands of lines); violations say what went wrong. */
-const silent: Logger = pino({ level: 'silent' });
+const silent: Logger = pino({ level: process.env.SIMLOG ?? 'silent' });
 
 interface SimWorker {
   index: number;

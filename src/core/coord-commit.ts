@@ -479,7 +479,9 @@ export class TwoPhaseCommit {
     for (const txid of prepared) {
       const t = this.txns.get(txid);
       if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) {
-        if (t.phase === 'committing' && !t.waiting.has(worker)) {
+        // Waited for again only if it has not acked the commit since: a `state` overtaken by the
+        // worker's own ack (messages reordered) is stale about it (simulator seed 992).
+        if (t.phase === 'committing' && !t.waiting.has(worker) && this.decisions.get(txid)?.unacked.has(worker) === true) {
           t.waiting.add(worker);
         } else continue;
       }
