@@ -5,6 +5,7 @@
 import { assert } from './assert.ts';
 import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerLinkState } from './coord-context.ts';
 import { Deadlines } from './deadlines.ts';
+import { errorReply } from '../wire/errors.ts';
 import type { CopyRow, Failure, WorkerState } from './types.ts';
 
 /**
@@ -158,11 +159,7 @@ export class Membership {
     if (existing !== undefined) {
       if (existing.address !== address) {
         if (isLive(existing)) {
-          ctx.reply(conn, slot, {
-            status: 'ERROR',
-            code: 'EXISTS',
-            error: `worker ${id} is live at ${existing.address}; a second process with its identity cannot register at ${address}: stop one of them (a copy of a data directory shares its identity)`,
-          });
+          ctx.reply(conn, slot, errorReply('EXISTS', `worker ${id} is live at ${existing.address}; a second process with its identity cannot register at ${address}: stop one of them (a copy of a data directory shares its identity)`));
           return;
         }
         existing.address = address;
@@ -178,15 +175,11 @@ export class Membership {
     const there = [...this.members.values()].filter((m) => m.address === address);
     const live = there.find(isLive);
     if (live !== undefined) {
-      ctx.reply(conn, slot, {
-        status: 'ERROR',
-        code: 'EXISTS',
-        error: `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`,
-      });
+      ctx.reply(conn, slot, errorReply('EXISTS', `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`));
       return;
     }
     if (this.members.size - there.length >= LIMITS.maxWorkers) {
-      ctx.reply(conn, slot, { status: 'ERROR', code: 'INVALID', error: `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes` });
+      ctx.reply(conn, slot, errorReply('INVALID', `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes`));
       return;
     }
     for (const old of there) this.remove(old, now);

@@ -7,6 +7,7 @@ import { publicState, type Member } from './coord-members.ts';
 import { Deadlines } from './deadlines.ts';
 import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
+import { errorReply } from '../wire/errors.ts';
 import type { CopyRow, FromWorker, Item, Op, OpResult, ReadQuery, Reply, ToWorker, Tweet } from './types.ts';
 
 /**
@@ -124,7 +125,7 @@ export class Reads {
     }
     // No up worker, no read: not even of a page kept here, so that reads fail alike whatever they ask.
     if (!ctx.members.anyUp()) {
-      ctx.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(ctx.members.size) });
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', noReaderMessage(ctx.members.size)));
       return;
     }
     if (query.kind === 'get_tweets' && overlay === null) {
@@ -168,7 +169,7 @@ export class Reads {
     }
     const next = ctx.members.upMembers().find((m) => !r.tried.has(m.id));
     if (next === undefined) {
-      ctx.reply(r.conn, r.slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `${why}, and no other worker could serve the read` });
+      ctx.reply(r.conn, r.slot, errorReply('UNAVAILABLE', `${why}, and no other worker could serve the read`));
       return;
     }
     r.tried.add(next.id);
@@ -198,7 +199,7 @@ export class Reads {
     }
     if (msg.type === 'read_failed') {
       if (r.check !== null) this.checkPart(r.check, m.id, { error: msg.error });
-      else ctx.reply(r.conn, r.slot, { status: 'ERROR', code: 'INTERNAL', error: `worker ${m.id} failed to read: ${msg.error}` });
+      else ctx.reply(r.conn, r.slot, errorReply('INTERNAL', `worker ${m.id} failed to read: ${msg.error}`));
       return;
     }
     ctx.counters.reads++;
@@ -332,12 +333,12 @@ function readReply(r: Pick<PendingRead, 'query' | 'overlay' | 'pageSize'>, resul
     }
     case 'get_tweet': {
       const t = (result as { tweet: Tweet | null }).tweet;
-      if (t === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `tweet ${query.id} does not exist` };
+      if (t === null) return errorReply('NOT_FOUND', `tweet ${query.id} does not exist`);
       return { status: 'OK', tweet: renderTweet(t) };
     }
     case 'get_item': {
       const item = (result as { item: Item | null }).item;
-      if (item === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `${query.item_kind} ${query.key} does not exist` };
+      if (item === null) return errorReply('NOT_FOUND', `${query.item_kind} ${query.key} does not exist`);
       return { status: 'OK', item };
     }
     default:
