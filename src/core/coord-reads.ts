@@ -8,7 +8,7 @@ import { Deadlines } from './deadlines.ts';
 import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
 import { errorReply } from '../wire/errors.ts';
-import type { CopyRow, FromWorker, Item, Op, OpResult, ReadQuery, Reply, ToWorker, Tweet } from './types.ts';
+import type { FromWorker, Item, Op, OpResult, ReadQuery, Reply, ToWorker, Tweet } from './types.ts';
 
 /**
  * A read sent to a worker, waiting for its answer.
@@ -179,12 +179,8 @@ export class Reads {
   onResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' | 'read_text' }>): void {
     const ctx = this.ctx;
     const r = this.reads.get(msg.rid);
-    if (r === undefined) {
-      // Not a client's read: a page of a copy (see the report on giving copies their own messages).
-      if (msg.type === 'read_result') ctx.members.onCopyPage(m, msg.rid, (msg.result as { rows: CopyRow[] }).rows);
-      return;
-    }
-    if (r.worker !== m.id) return;
+    // An answer nobody waits for any more: the read went to another worker, or was answered.
+    if (r === undefined || r.worker !== m.id) return;
     this.forget(msg.rid);
     if (msg.type === 'read_text') {
       // Asked for only when no overlay applies: the worker's line is the answer as it stands.
