@@ -77,11 +77,18 @@ export class TweetdbClient {
   static async connect(address: string, timeoutMs = 5_000, tls: TlsConfig | null = null, token: string | null = null): Promise<TweetdbClient> {
     const c = await TweetdbClient.open(address, timeoutMs, tls);
     if (token === null) return c;
-    const r = await c.request({ action: 'auth', token }, timeoutMs).catch((e: unknown) => ({ status: 'ERROR' as const, error: (e as Error).message }));
-    if (r.status !== 'OK') {
+    const refused = (why: string): ConnectionLost => {
       c.close();
-      throw new ConnectionLost(`the coordinator at ${address} refused the client token: ${r.error ?? ''}`);
+      return new ConnectionLost(`the coordinator at ${address} refused the client token: ${why}`);
+    };
+    let r: ApiReply;
+    try {
+      r = await c.request({ action: 'auth', token }, timeoutMs);
+    } catch (e) {
+      // No reply at all (the connection dropped, or the time ran out): refused all the same.
+      throw refused((e as Error).message);
     }
+    if (r.status !== 'OK') throw refused(r.error ?? '');
     return c;
   }
 

@@ -12,7 +12,8 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { assert } from './assert.ts';
-import { LIMITS, invalid, type CoordinatorContext } from './coord-context.ts';
+import { LIMITS, type CoordinatorContext } from './coord-context.ts';
+import { abortReply, errorReply } from '../wire/errors.ts';
 import { Decisions, type Decision } from './coord-decisions.ts';
 import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
@@ -91,7 +92,7 @@ export class TwoPhaseCommit {
 
   transaction(conn: number, slot: number, ops: WriteRequest[], now: number): void {
     if (this.connTxn.has(conn)) {
-      this.ctx.reply(conn, slot, invalid('a transaction is open on this connection: send its ops one at a time, then commit or abort it'));
+      this.ctx.reply(conn, slot, errorReply('INVALID', 'a transaction is open on this connection: send its ops one at a time, then commit or abort it'));
       return;
     }
     this.startOneShot(conn, slot, ops.map((w) => this.opMaker.toOp(w, now)), now, true);
@@ -100,7 +101,7 @@ export class TwoPhaseCommit {
   begin(conn: number, slot: number, now: number): void {
     const open = this.connTxn.get(conn);
     if (open !== undefined) {
-      this.ctx.reply(conn, slot, invalid(`transaction ${open} is already open on this connection; commit or abort it first`));
+      this.ctx.reply(conn, slot, errorReply('INVALID', `transaction ${open} is already open on this connection; commit or abort it first`));
       return;
     }
     const t = this.newTxn(conn, true, now);
@@ -111,7 +112,7 @@ export class TwoPhaseCommit {
   commitOrAbort(conn: number, slot: number, kind: 'commit' | 'abort', now: number): void {
     const open = this.connTxn.get(conn);
     if (open === undefined) {
-      this.ctx.reply(conn, slot, invalid(`no transaction is open on this connection; send {"action":"begin"} first`));
+      this.ctx.reply(conn, slot, errorReply('INVALID', `no transaction is open on this connection; send {"action":"begin"} first`));
       return;
     }
     this.enqueue(this.mustTxn(open), { slot, kind }, now);
@@ -186,7 +187,7 @@ export class TwoPhaseCommit {
       return;
     }
     if (t.queue.length >= LIMITS.interactiveQueue) {
-      this.ctx.reply(t.conn, q.slot, invalid(`too many requests queued in transaction ${t.txid} (limit ${LIMITS.interactiveQueue})`));
+      this.ctx.reply(t.conn, q.slot, errorReply('INVALID', `too many requests queued in transaction ${t.txid} (limit ${LIMITS.interactiveQueue})`));
       return;
     }
     t.queue.push(q);
@@ -218,7 +219,7 @@ export class TwoPhaseCommit {
         return;
       }
       if (t.ops.length >= LIMITS.opsPerTransaction) {
-        this.ctx.reply(t.conn, q.slot, invalid(`a transaction holds at most ${LIMITS.opsPerTransaction} writes`));
+        this.ctx.reply(t.conn, q.slot, errorReply('INVALID', `a transaction holds at most ${LIMITS.opsPerTransaction} writes`));
         t.slot = null;
         continue;
       }
@@ -253,10 +254,10 @@ export class TwoPhaseCommit {
       this.ctx.reply(t.conn, q.slot, { status: 'OK' });
       this.closeTxn(t);
     } else if (q.kind === 'commit') {
-      this.ctx.reply(t.conn, q.slot, { status: 'ABORT', ...reason });
+      this.ctx.reply(t.conn, q.slot, abortReply(reason));
       this.closeTxn(t);
     } else {
-      this.ctx.reply(t.conn, q.slot, { status: 'ABORT', ...reason });
+      this.ctx.reply(t.conn, q.slot, abortReply(reason));
     }
   }
 
@@ -426,7 +427,7 @@ export class TwoPhaseCommit {
     t.slot = null;
     if (failure !== null) {
       ctx.counters.aborts[failure.code] = (ctx.counters.aborts[failure.code] ?? 0) + 1;
-      if (slot !== null) ctx.reply(t.conn, slot, { status: 'ABORT', ...failure });
+      if (slot !== null) ctx.reply(t.conn, slot, abortReply(failure));
       this.closeTxn(t);
       return;
     }

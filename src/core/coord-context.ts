@@ -110,7 +110,3 @@ export class CoordinatorContext {
     return this.cfg.lockTimeoutMs / 1000;
   }
 }
-
-export function invalid(error: string): Reply {
-  return { status: 'ERROR', code: 'INVALID', error };
-}

@@ -4,6 +4,7 @@
 import { assert } from './assert.ts';
 import { LIMITS, type CoordinatorContext } from './coord-context.ts';
 import { renderTweet } from './render.ts';
+import { errorReply } from '../wire/errors.ts';
 import type { Op, OpResult, Tweet } from './types.ts';
 
 /** One line of the change feed. `seq` is the commit sequence number: it only grows, across restarts too. */
@@ -34,7 +35,7 @@ export class ChangeFeed {
   subscribe(conn: number, slot: number, since: number | null): void {
     const ctx = this.ctx;
     if (!this.subscribers.has(conn) && this.subscribers.size >= LIMITS.subscribers) {
-      ctx.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `this coordinator already feeds ${LIMITS.subscribers} subscribers, the most it takes` });
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', `this coordinator already feeds ${LIMITS.subscribers} subscribers, the most it takes`));
       return;
     }
     this.subscribers.add(conn);

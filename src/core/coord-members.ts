@@ -5,6 +5,7 @@
 import { assert } from './assert.ts';
 import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerLinkState } from './coord-context.ts';
 import { Deadlines } from './deadlines.ts';
+import { errorReply } from '../wire/errors.ts';
 import type { CopyRow, Failure, WorkerState } from './types.ts';
 
 /**
@@ -14,7 +15,7 @@ import type { CopyRow, Failure, WorkerState } from './types.ts';
  * - resolving: answered; the outcomes it was owed (`owed`) are sent and not all acknowledged;
  * - waiting: owes nothing; waits for transactions in flight without it to end, then is up, or,
  *   when it is behind, for a copy to start (once nothing is in flight and a donor is up);
- * - copying: a full copy from `donor` runs, page by page (`rid` is the read of the next page,
+ * - copying: a full copy from `donor` runs, page by page (`rid` is the copy_read of the next page,
  *   `after` the cursor of the last row sent);
  * - up: votes on every write and serves reads.
  */
@@ -158,11 +159,7 @@ export class Membership {
     if (existing !== undefined) {
       if (existing.address !== address) {
         if (isLive(existing)) {
-          ctx.reply(conn, slot, {
-            status: 'ERROR',
-            code: 'EXISTS',
-            error: `worker ${id} is live at ${existing.address}; a second process with its identity cannot register at ${address}: stop one of them (a copy of a data directory shares its identity)`,
-          });
+          ctx.reply(conn, slot, errorReply('EXISTS', `worker ${id} is live at ${existing.address}; a second process with its identity cannot register at ${address}: stop one of them (a copy of a data directory shares its identity)`));
           return;
         }
         existing.address = address;
@@ -178,15 +175,11 @@ export class Membership {
     const there = [...this.members.values()].filter((m) => m.address === address);
     const live = there.find(isLive);
     if (live !== undefined) {
-      ctx.reply(conn, slot, {
-        status: 'ERROR',
-        code: 'EXISTS',
-        error: `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`,
-      });
+      ctx.reply(conn, slot, errorReply('EXISTS', `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`));
       return;
     }
     if (this.members.size - there.length >= LIMITS.maxWorkers) {
-      ctx.reply(conn, slot, { status: 'ERROR', code: 'INVALID', error: `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes` });
+      ctx.reply(conn, slot, errorReply('INVALID', `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes`));
       return;
     }
     for (const old of there) this.remove(old, now);
@@ -316,11 +309,11 @@ export class Membership {
       const rid = ctx.nextRid++;
       m.status = { kind: 'copying', rid, donor: donor.id, after: null };
       ctx.log('info', `worker ${m.id} copies the data from ${donor.id}`);
-      ctx.send(donor.id, { type: 'read', rid, query: { kind: 'snapshot', after: null, limit: ctx.cfg.copyPageRows } });
+      ctx.send(donor.id, { type: 'copy_read', rid, after: null, limit: ctx.cfg.copyPageRows });
     }
   }
 
-  /** A page of a copy, read from its donor: passed on to the member copying. */
+  /** A page of a copy (copy_page), read from its donor: passed on to the member copying. A page nobody copies any more is dropped. */
   onCopyPage(donor: Member, rid: number, rows: CopyRow[]): void {
     for (const m of this.members.values()) {
       const s = m.status;
@@ -331,6 +324,20 @@ export class Membership {
       this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: this.ctx.lastCseq });
       return;
     }
+  }
+
+  /**
+   * The donor could not read a page of a copy (read_failed): said, and otherwise left to the
+   * joiner's progress deadline, which cuts it off to start over. Was it a page of a copy?
+   */
+  onCopyFailed(donor: Member, rid: number, error: string): boolean {
+    for (const m of this.members.values()) {
+      const s = m.status;
+      if (s.kind !== 'copying' || s.rid !== rid || s.donor !== donor.id) continue;
+      this.ctx.log('warn', `worker ${donor.id} could not read a page of the copy to ${m.id}: ${error}`);
+      return true;
+    }
+    return false;
   }
 
   onInstalled(m: Member, rid: number, done: boolean): void {
@@ -350,7 +357,7 @@ export class Membership {
     }
     const next = ctx.nextRid++;
     s.rid = next;
-    ctx.send(donor.id, { type: 'read', rid: next, query: { kind: 'snapshot', after: s.after, limit: ctx.cfg.copyPageRows } });
+    ctx.send(donor.id, { type: 'copy_read', rid: next, after: s.after, limit: ctx.cfg.copyPageRows });
   }
 
   // -------------------------------------------------------------------------

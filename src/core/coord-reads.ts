@@ -7,7 +7,8 @@ import { publicState, type Member } from './coord-members.ts';
 import { Deadlines } from './deadlines.ts';
 import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
-import type { CopyRow, FromWorker, Item, Op, OpResult, ReadQuery, Reply, ToWorker, Tweet } from './types.ts';
+import { errorReply } from '../wire/errors.ts';
+import type { FromWorker, Item, Op, OpResult, ReadQuery, Reply, ToWorker, Tweet } from './types.ts';
 
 /**
  * A read sent to a worker, waiting for its answer.
@@ -124,7 +125,7 @@ export class Reads {
     }
     // No up worker, no read: not even of a page kept here, so that reads fail alike whatever they ask.
     if (!ctx.members.anyUp()) {
-      ctx.reply(conn, slot, { status: 'ERROR', code: 'UNAVAILABLE', error: noReaderMessage(ctx.members.size) });
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', noReaderMessage(ctx.members.size)));
       return;
     }
     if (query.kind === 'get_tweets' && overlay === null) {
@@ -168,7 +169,7 @@ export class Reads {
     }
     const next = ctx.members.upMembers().find((m) => !r.tried.has(m.id));
     if (next === undefined) {
-      ctx.reply(r.conn, r.slot, { status: 'ERROR', code: 'UNAVAILABLE', error: `${why}, and no other worker could serve the read` });
+      ctx.reply(r.conn, r.slot, errorReply('UNAVAILABLE', `${why}, and no other worker could serve the read`));
       return;
     }
     r.tried.add(next.id);
@@ -178,12 +179,8 @@ export class Reads {
   onResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' | 'read_text' }>): void {
     const ctx = this.ctx;
     const r = this.reads.get(msg.rid);
-    if (r === undefined) {
-      // Not a client's read: a page of a copy (see the report on giving copies their own messages).
-      if (msg.type === 'read_result') ctx.members.onCopyPage(m, msg.rid, (msg.result as { rows: CopyRow[] }).rows);
-      return;
-    }
-    if (r.worker !== m.id) return;
+    // An answer nobody waits for any more: the read went to another worker, or was answered.
+    if (r === undefined || r.worker !== m.id) return;
     this.forget(msg.rid);
     if (msg.type === 'read_text') {
       // Asked for only when no overlay applies: the worker's line is the answer as it stands.
@@ -198,7 +195,7 @@ export class Reads {
     }
     if (msg.type === 'read_failed') {
       if (r.check !== null) this.checkPart(r.check, m.id, { error: msg.error });
-      else ctx.reply(r.conn, r.slot, { status: 'ERROR', code: 'INTERNAL', error: `worker ${m.id} failed to read: ${msg.error}` });
+      else ctx.reply(r.conn, r.slot, errorReply('INTERNAL', `worker ${m.id} failed to read: ${msg.error}`));
       return;
     }
     ctx.counters.reads++;
@@ -332,12 +329,12 @@ function readReply(r: Pick<PendingRead, 'query' | 'overlay' | 'pageSize'>, resul
     }
     case 'get_tweet': {
       const t = (result as { tweet: Tweet | null }).tweet;
-      if (t === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `tweet ${query.id} does not exist` };
+      if (t === null) return errorReply('NOT_FOUND', `tweet ${query.id} does not exist`);
       return { status: 'OK', tweet: renderTweet(t) };
     }
     case 'get_item': {
       const item = (result as { item: Item | null }).item;
-      if (item === null) return { status: 'ERROR', code: 'NOT_FOUND', error: `${query.item_kind} ${query.key} does not exist` };
+      if (item === null) return errorReply('NOT_FOUND', `${query.item_kind} ${query.key} does not exist`);
       return { status: 'OK', item };
     }
     default:

@@ -183,10 +183,16 @@ export class CoordinatorCore {
       case 'query':
         ctx.commit.onQuery(worker, msg.txid);
         return;
-      case 'read_result':
       case 'read_failed':
+        // A read's or a copy page's: each part knows the rids it asked.
+        if (!ctx.members.onCopyFailed(m, msg.rid, msg.error)) ctx.reads.onResult(m, msg);
+        return;
+      case 'read_result':
       case 'read_text':
         ctx.reads.onResult(m, msg);
+        return;
+      case 'copy_page':
+        ctx.members.onCopyPage(m, msg.rid, msg.rows);
         return;
       case 'installed':
         ctx.members.onInstalled(m, msg.rid, msg.done);

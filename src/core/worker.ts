@@ -18,62 +18,10 @@ import { assert } from './assert.ts';
 import { Deadlines } from './deadlines.ts';
 import { LockTable } from './locks.ts';
 import { evaluateOp } from './ops.ts';
-import {
-  lockKeyOf,
-  opTweetId,
-  type ErrorCode,
-  type FromWorker,
-  type Item,
-  type ItemKind,
-  type Op,
-  type OpResult,
-  type Peer,
-  type PeerAnswer,
-  type PeerQuery,
-  type Row,
-  type Sabotage,
-  type ToWorkerCore,
-  type Tweet,
-} from './types.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore } from './types.ts';
+import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
-/** What the core may read of the worker's committed data (the runtime's store, or the simulator's). */
-export interface WorkerReadView {
-  getTweet(id: string): Tweet | null;
-  getItem(kind: ItemKind, key: string): Item | null;
-  outcomeOf(txid: string): 'commit' | 'abort' | null;
-  /** The commit sequence number of a transaction this worker committed. */
-  commitSeqOf(txid: string): number | null;
-}
-
-export type WorkerEffect =
-  | { type: 'send'; msg: FromWorker }
-  /** Ask another voter for an outcome (cooperative termination). */
-  | { type: 'peer_ask'; peer: Peer; msg: PeerQuery }
-  /** Answer a peer's question on the connection (`route`) it came from. */
-  | { type: 'peer_reply'; route: string; msg: PeerAnswer }
-  | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
-  | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[] }
-  | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[] }
-  | { type: 'persist_abort'; txid: string };
-
-export type WorkerEvent =
-  /** Only what the core handles: reads and copy pages (ToWorkerService) are the shell's. */
-  | { type: 'message'; msg: ToWorkerCore }
-  /** A persist_commit effect is written (visible to reads) but not yet fsynced. */
-  | { type: 'applied'; txid: string }
-  /** A persist_* effect is on disk. Delivered in the order the effects were given. */
-  | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
-  | { type: 'link_down' }
-  /** Another worker asks for an outcome; `route` says where the answer goes. */
-  | { type: 'peer_query'; route: string; msg: PeerQuery }
-  | { type: 'peer_answer'; msg: PeerAnswer }
-  | { type: 'tick' };
-
-export interface RecoveredWorker {
-  node_id: string;
-  max_cseq: number;
-  prepared: { txid: string; ops: Op[]; peers: Peer[] }[];
-}
+export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
 
 type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
 
@@ -113,13 +61,6 @@ interface WorkerTxn {
   peerWaiters: string[];
   /** The commit is written (visible, locks released), its fsync not yet returned. */
   applied: boolean;
-}
-
-/** Persist effects: what the runtime writes, and reports back as `durable`, in order. */
-export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' }>;
-
-export function durableKind(e: PersistEffect): 'prepared' | 'commit' | 'abort' {
-  return e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */

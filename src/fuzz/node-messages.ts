@@ -72,8 +72,8 @@ export interface NodeCase extends FuzzCase {
   worker: number;
   /** The lines (or raw chunks, before authentication) the case sends, in order. */
   chunks: string[];
-  /** read-valid: the read ids and the kind each asked; peer-valid: the txids asked and the `to` of each. */
-  reads: { rid: number; kind: ReadQuery['kind']; text: boolean }[];
+  /** read-valid: the read ids and the kind each asked ('copy': a copy_read); peer-valid: the txids asked and the `to` of each. */
+  reads: { rid: number; kind: ReadQuery['kind'] | 'copy'; text: boolean }[];
   peers: { txid: string; to: string }[];
   /** preauth-worker: run the handshake for real up to this point, then send `chunks` (the proof step is interactive). */
   preauth: 'raw' | 'worker-role' | 'wrong-key-proof';
@@ -140,7 +140,7 @@ function copyRow(rng: Rng): Obj {
 }
 
 function validQuery(rng: Rng): Obj {
-  switch (rng.int(0, 4)) {
+  switch (rng.int(0, 3)) {
     case 0:
       return {
         kind: 'get_tweets',
@@ -152,11 +152,14 @@ function validQuery(rng: Rng): Obj {
       return { kind: 'get_tweet', id: validId(rng) };
     case 2:
       return { kind: 'get_item', item_kind: rng.pick(ITEM_KINDS), key: validId(rng) };
-    case 3:
-      return { kind: 'check' };
     default:
-      return { kind: 'snapshot', after: rng.bool(0.5) ? null : (copyRow(rng).c as string), limit: rng.bool(0.2) ? NODE_MAX_COPY_ROWS : rng.int(1, 2000) };
+      return { kind: 'check' };
   }
+}
+
+/** A valid copy_read: a page of a full copy, from the start or after a cursor. */
+function validCopyRead(rng: Rng, rid: number): Obj {
+  return { type: 'copy_read', rid, after: rng.bool(0.5) ? null : (copyRow(rng).c as string), limit: rng.bool(0.2) ? NODE_MAX_COPY_ROWS : rng.int(1, 2000) };
 }
 
 /** A valid message of each ToWorker type (the base the mutations start from). */
@@ -180,6 +183,8 @@ function validToWorker(rng: Rng, type: string): Obj {
       if (rng.bool(0.3)) m.reply_text = rng.bool();
       return m;
     }
+    case 'copy_read':
+      return validCopyRead(rng, rng.int(1, 1_000_000));
     default:
       return { type: 'install', rid: rng.int(1, 1_000_000), rows: Array.from({ length: rng.int(0, 3) }, () => copyRow(rng)), reset: rng.bool(), done: rng.bool(), max_cseq: rng.int(0, 1_000_000) };
   }
@@ -203,18 +208,20 @@ function validFromWorker(rng: Rng, type: string, nodeId: string): Obj {
     case 'ack':
       return { type, txid: t, outcome: rng.pick(['commit', 'abort']) };
     case 'read_result':
-      return { type, rid: rng.int(1, 1_000_000), result: rng.pick<Json>([{ tweets: [validTweet(rng)] }, { tweet: null }, { item: validItem(rng) }, { rows: [copyRow(rng)] }]) };
+      return { type, rid: rng.int(1, 1_000_000), result: rng.pick<Json>([{ tweets: [validTweet(rng)] }, { tweet: null }, { item: validItem(rng) }]) };
     case 'read_text':
       return { type, rid: rng.int(1, 1_000_000), text: '{"status":"OK","tweets":[]}' };
     case 'read_failed':
       return { type, rid: rng.int(1, 1_000_000), error: 'failed' };
+    case 'copy_page':
+      return { type, rid: rng.int(1, 1_000_000), rows: [copyRow(rng)] };
     default:
       return { type: 'installed', rid: rng.int(1, 1_000_000), done: rng.bool() };
   }
 }
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install'] as const;
-const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'installed'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed'] as const;
 
 // ---------------------------------------------------------------------------
 // Mutations: each makes one place of a valid message wrong
@@ -561,6 +568,13 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
         const n = rng.int(1, 4);
         for (let i = 0; i < n; i++) {
           const rid = index * 10 + i + 1;
+          if (rng.bool(0.2)) {
+            const m = validCopyRead(rng, rid);
+            c.reads.push({ rid, kind: 'copy', text: false });
+            c.chunks.push(JSON.stringify(m));
+            c.notes.push(`copy_read of ${m.limit as number} rows`);
+            continue;
+          }
           let q = validQuery(rng);
           if (!parseToWorker({ type: 'read', rid, query: q }).ok) q = { kind: 'check' };
           const text = rng.bool(0.3);
@@ -645,7 +659,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
         c.notes.push('a line over the 1 KiB limit, no newline');
         break;
       case 6:
-        c.chunks.push(JSON.stringify({ type: 'hello', lock_timeout_ms: 10_000 }) + '\n', JSON.stringify({ type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: 2000 } }) + '\n');
+        c.chunks.push(JSON.stringify({ type: 'hello', lock_timeout_ms: 10_000 }) + '\n', JSON.stringify({ type: 'copy_read', rid: 1, after: null, limit: 2000 }) + '\n');
         c.notes.push('protocol messages without a handshake');
         break;
       case 7:
@@ -786,13 +800,15 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
     let problem: string | null = null;
     const scan = (): void => {
       for (const m of l.messages.splice(0)) {
-        if (m.type !== 'read_result' && m.type !== 'read_failed' && m.type !== 'read_text') continue; // the real cluster's traffic, now on our link
+        if (m.type !== 'read_result' && m.type !== 'read_failed' && m.type !== 'read_text' && m.type !== 'copy_page') continue; // the real cluster's traffic, now on our link
         const p = parseFromWorker(m);
         if (!p.ok) problem ??= `the worker answered a read with a message its own schema refuses: ${p.error}`;
         const r = pending.get(m.rid as number);
         if (r === undefined) continue;
         pending.delete(r.rid);
         if (m.type === 'read_failed') problem ??= `a valid ${r.kind} read failed: ${String(m.error)}`;
+        else if ((m.type === 'copy_page') !== (r.kind === 'copy')) problem ??= `a ${r.kind === 'copy' ? 'copy_read' : `${r.kind} read`} was answered with ${String(m.type)}`;
+        else if (r.kind === 'copy') continue; // a copy_page, and its schema held
         else if (m.type === 'read_result' && !readResultMatches(r.kind, m.result)) problem ??= `the answer to a ${r.kind} read is not of its shape`;
         else if (r.text && r.kind === 'get_tweets') problem ??= 'a get_tweets read asked as text was answered as an object';
       }

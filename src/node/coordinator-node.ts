@@ -3,8 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../core/coordinator.ts';
-import type { ReadQuery, Reply } from '../wire/protocol.ts';
-import { parseFromWorker, readResultMatches } from '../wire/node-messages.ts';
+import type { Reply } from '../wire/protocol.ts';
+import { answerProblem, isWorkerAnswer, parseFromWorker, type AskedOfWorker } from '../wire/node-messages.ts';
 import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-store.ts';
 import { validateRequest, parseAddress } from '../wire/validate.ts';
 import { errorReply } from '../wire/errors.ts';
@@ -63,11 +63,11 @@ const CONNECT_TIMEOUT_MS = 2_000;
 class WorkerLink {
   link: JsonLink | null = null;
   /**
-   * Reads sent on the current link and not answered, by rid: an answer must match one, in shape.
-   * Emptied whenever the link closes, and gone with this object when the worker is unlinked, so it
-   * never holds more than the reads the core has in flight on this link.
+   * Reads and copy pages asked on the current link and not answered, by rid: an answer must match
+   * one, in kind and shape. Emptied whenever the link closes, and gone with this object when the
+   * worker is unlinked, so it never holds more than the questions the core has in flight on this link.
    */
-  readonly asked = new Map<number, { kind: ReadQuery['kind']; text: boolean }>();
+  readonly asked = new Map<number, AskedOfWorker>();
   private backoff = RECONNECT_MIN_MS;
   private timer: Timer | null = null;
   private stopped = false;
@@ -363,14 +363,13 @@ export class CoordinatorNode {
   private fromWorker(worker: string, raw: Record<string, unknown>): void {
     const p = parseFromWorker(raw);
     let bad = p.ok ? null : p.error;
-    if (p.ok && (p.msg.type === 'read_result' || p.msg.type === 'read_text' || p.msg.type === 'read_failed')) {
+    if (p.ok && isWorkerAnswer(p.msg)) {
       const asked = this.links.get(worker)?.asked;
       const a = asked?.get(p.msg.rid);
       // An answer nobody is waiting for (a duplicate, or to a read moved to another worker) is dropped.
       if (asked === undefined || a === undefined) return;
       asked.delete(p.msg.rid);
-      if (p.msg.type === 'read_result' && !readResultMatches(a.kind, p.msg.result)) bad = `read_result ${p.msg.rid}: not the answer to a ${a.kind} read`;
-      if (p.msg.type === 'read_text' && !a.text) bad = `read_text ${p.msg.rid}: that read was not asked as text`;
+      bad = answerProblem(a, p.msg);
     }
     if (bad !== null) {
       this.log.error({ worker, why: bad }, 'bad message from worker; closing its link');
@@ -471,7 +470,10 @@ export class CoordinatorNode {
           break;
         case 'send': {
           const link = this.links.get(e.worker);
-          if (e.msg.type === 'read' && link !== undefined && link.link !== null) link.asked.set(e.msg.rid, { kind: e.msg.query.kind, text: e.msg.reply_text === true });
+          if (link !== undefined && link.link !== null) {
+            if (e.msg.type === 'read') link.asked.set(e.msg.rid, { kind: e.msg.query.kind, text: e.msg.reply_text === true });
+            else if (e.msg.type === 'copy_read') link.asked.set(e.msg.rid, { kind: 'copy', limit: e.msg.limit });
+          }
           link?.send(e.msg);
           const point = e.msg.type === 'prepare' ? 'coordinator.after_first_prepare_send' : e.msg.type === 'commit' ? 'coordinator.after_first_commit_send' : null;
           if (point !== null && isArmed(point)) {

@@ -14,7 +14,7 @@ import { parseAddress } from '../wire/validate.ts';
 import { parsePeerAnswer, parsePeerQuery, parseToWorker } from '../wire/node-messages.ts';
 import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
-import { answerRead, applyInstall } from './worker-service.ts';
+import { answerCopy, answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -284,6 +284,12 @@ export class WorkerNode {
       case 'read':
         this.serveRead(link, msg.rid, msg.query, msg.reply_text === true);
         return;
+      case 'copy_read': {
+        const reply = answerCopy(this.store, msg);
+        if (reply.type === 'read_failed') this.log.error({ rid: msg.rid, err: reply.error }, 'a page of a copy could not be read');
+        link.send(reply);
+        return;
+      }
       case 'install':
         this.install(link, msg);
         return;

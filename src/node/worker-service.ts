@@ -1,6 +1,6 @@
-// What a worker answers outside the protocol: reads from its committed data,
-// and pages of a full copy from another worker. Shared by the worker process
-// and the simulator, so both answer exactly alike.
+// What a worker answers outside the protocol: reads from its committed data, the
+// pages of a full copy it gives a joining worker, and those it installs as one.
+// Shared by the worker process and the unit tests' harness, so both answer alike.
 
 import type { WorkerCore } from '../core/worker.ts';
 import type { FromWorker, ReadQuery, ToWorker } from '../wire/protocol.ts';
@@ -24,14 +24,20 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
       case 'check':
         result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.wal.count, fsync_ms: Math.round(store.wal.totalMs), resolved_by_peers: core.resolvedByPeers, restarts: restartCount() };
         break;
-      case 'snapshot':
-        result = { rows: store.snapshot(q.after, q.limit) };
-        break;
     }
   } catch (e) {
     return { type: 'read_failed', rid, error: (e as Error).message };
   }
   return { type: 'read_result', rid, result };
+}
+
+/** A page of a full copy, read here for a joining worker; read_failed, as any read, when the store cannot. */
+export function answerCopy(store: WorkerStore, msg: Extract<ToWorker, { type: 'copy_read' }>): FromWorker {
+  try {
+    return { type: 'copy_page', rid: msg.rid, rows: store.snapshot(msg.after, msg.limit) };
+  } catch (e) {
+    return { type: 'read_failed', rid: msg.rid, error: (e as Error).message };
+  }
 }
 
 /** Installs a page of a full copy; null when refused (transactions are open: the data must not change under them). */

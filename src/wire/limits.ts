@@ -124,7 +124,7 @@ export const NODE_MAX_VOTERS = CORE_LIMITS.maxWorkers;
  * coordinator; a worker with more is not one this coordinator drove (each is ~35 bytes: 3.5 MB).
  */
 export const NODE_MAX_PREPARED = 100_000;
-/** Rows in one page of a full copy (a snapshot read, its answer, an install): five times COPY_PAGE_ROWS. */
+/** Rows in one page of a full copy (asked by copy_read, in its copy_page, in an install): five times COPY_PAGE_ROWS. */
 export const NODE_MAX_COPY_ROWS = 10_000;
 /**
  * Tweets one get_tweets read may ask for and be answered with. A client page is at most 1,000

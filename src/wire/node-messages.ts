@@ -71,10 +71,10 @@ export interface CheckResult {
   /** Restarts by `tweetdb start` (TWEETDB_RESTARTS); 0 outside it. */
   restarts: number;
 }
-export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { rows: CopyRow[] };
+export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult;
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install'] as const;
-const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'installed'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed'] as const;
 const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
 class Invalid extends Error {}
@@ -124,9 +124,33 @@ export function readResultMatches(kind: ReadQuery['kind'], result: unknown): boo
       return has(result, 'item');
     case 'check':
       return has(result, 'digest');
-    case 'snapshot':
-      return has(result, 'rows');
   }
+}
+
+/** A question the coordinator asked a worker on one link, by rid: a read (its kind; asked as text or not), or a copy_read (its limit). */
+export type AskedOfWorker = { kind: ReadQuery['kind']; text: boolean } | { kind: 'copy'; limit: number };
+
+/** The messages that answer a question asked by rid. */
+export type WorkerAnswer = Extract<FromWorker, { type: 'read_result' | 'read_text' | 'read_failed' | 'copy_page' }>;
+
+export function isWorkerAnswer(msg: FromWorker): msg is WorkerAnswer {
+  return msg.type === 'read_result' || msg.type === 'read_text' || msg.type === 'read_failed' || msg.type === 'copy_page';
+}
+
+/**
+ * Why `msg` (schema-valid) is not an answer to what was asked with its rid; null when it is. A read
+ * is answered by read_result of its kind's shape or, asked as text, read_text; a copy_read by a
+ * copy_page of at most the rows asked; either by read_failed.
+ */
+export function answerProblem(asked: AskedOfWorker, msg: WorkerAnswer): string | null {
+  if (msg.type === 'read_failed') return null;
+  if (asked.kind === 'copy') {
+    if (msg.type !== 'copy_page') return `${msg.type} ${msg.rid}: the answer to a copy_read is a copy_page`;
+    return msg.rows.length > asked.limit ? `copy_page ${msg.rid}: ${msg.rows.length} rows, where ${asked.limit} were asked for` : null;
+  }
+  if (msg.type === 'copy_page') return `copy_page ${msg.rid}: not the answer to a copy_read`;
+  if (msg.type === 'read_text') return asked.text ? null : `read_text ${msg.rid}: that read was not asked as text`;
+  return readResultMatches(asked.kind, msg.result) ? null : `read_result ${msg.rid}: not the answer to a ${asked.kind} read`;
 }
 
 /**
@@ -204,6 +228,12 @@ function toWorker(o: Obj, type: string): ToWorker {
       int(o, 'rid', 1);
       readQuery(get(o, 'query'), 'query');
       if (has(o, 'reply_text')) bool(o, 'reply_text');
+      break;
+    case 'copy_read':
+      fields(o, ['type', 'rid', 'after', 'limit']);
+      int(o, 'rid', 1);
+      nullOr(get(o, 'after'), 'after', copyCursor);
+      int(o, 'limit', 1, NODE_MAX_COPY_ROWS);
       break;
     case 'install': {
       fields(o, ['type', 'rid', 'rows', 'reset', 'done', 'max_cseq']);
@@ -287,6 +317,11 @@ function fromWorker(o: Obj, type: string): FromWorker {
       fields(o, ['type', 'rid', 'error']);
       int(o, 'rid', 1);
       text(o, 'error', NODE_MAX_ERROR_CHARS);
+      break;
+    case 'copy_page':
+      fields(o, ['type', 'rid', 'rows']);
+      int(o, 'rid', 1);
+      copyRows(get(o, 'rows'), 'rows');
       break;
     case 'installed':
       fields(o, ['type', 'rid', 'done']);
@@ -414,13 +449,8 @@ function readQuery(v: unknown, path: string): ReadQuery {
     case 'check':
       fields(o, ['kind'], p);
       break;
-    case 'snapshot':
-      fields(o, ['kind', 'after', 'limit'], p);
-      nullOr(get(o, 'after'), `${p}after`, copyCursor);
-      int(o, 'limit', 1, NODE_MAX_COPY_ROWS, p);
-      break;
     default:
-      throw new Invalid(`field "${p}kind" must be one of get_tweets, get_tweet, get_item, check, snapshot`);
+      throw new Invalid(`field "${p}kind" must be one of get_tweets, get_tweet, get_item, check`);
   }
   return o as unknown as ReadQuery;
 }
@@ -474,16 +504,13 @@ function readResult(v: unknown, path: string): ReadResult {
   } else if (has(o, 'item')) {
     fields(o, ['item'], p);
     nullOr(get(o, 'item'), `${p}item`, item);
-  } else if (has(o, 'rows')) {
-    fields(o, ['rows'], p);
-    copyRows(get(o, 'rows'), `${p}rows`);
   } else if (has(o, 'digest')) {
     fields(o, CHECK_FIELDS, p);
     for (const f of CHECK_FIELDS) if (f !== 'digest') count(o, f, p);
     const d = get(o, 'digest');
     if (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d)) throw new Invalid(`field "${p}digest" must be a SHA-256 in hex`);
   } else {
-    throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, rows, or a check's digest`);
+    throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, or a check's digest`);
   }
   return o as unknown as ReadResult;
 }

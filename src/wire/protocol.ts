@@ -71,8 +71,7 @@ export type ReadQuery =
   | { kind: 'get_tweets'; limit: number; before: { created_at: number; id: string } | null; username: string | null }
   | { kind: 'get_tweet'; id: string }
   | { kind: 'get_item'; item_kind: ItemKind; key: string }
-  | { kind: 'check' }
-  | { kind: 'snapshot'; after: string | null; limit: number };
+  | { kind: 'check' };
 
 /** One row of a full copy: a tweet or an item, with the cursor after which the next page starts. */
 export type CopyRow = { c: string; tweet: Tweet } | { c: string; item: Item };
@@ -116,7 +115,8 @@ export type ToWorkerCore =
 
 /**
  * Coordinator -> worker: what the worker's shell serves from its committed data without the core
- * (src/node/worker-service.ts): reads, and pages of a full copy to install.
+ * (src/node/worker-service.ts): reads, and the pages of a full copy, read on a donor and installed
+ * on a joining worker.
  */
 export type ToWorkerService =
   /**
@@ -124,6 +124,8 @@ export type ToWorkerService =
    * coordinator passes on unparsed. Asked only when no commit is being applied (no overlay).
    */
   | { type: 'read'; rid: number; query: ReadQuery; reply_text?: boolean }
+  /** A page of a full copy: at most `limit` rows after the cursor `after` (null: from the first), answered by copy_page. */
+  | { type: 'copy_read'; rid: number; after: string | null; limit: number }
   | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
 
 export type ToWorker = ToWorkerCore | ToWorkerService;
@@ -147,7 +149,10 @@ export type FromWorker =
   | { type: 'read_result'; rid: number; result: unknown }
   /** A read answered as the client's reply line (a JSON object, no newline), as asked by `reply_text`. */
   | { type: 'read_text'; rid: number; text: string }
+  /** A read or a copy_read the worker could not answer from its store. */
   | { type: 'read_failed'; rid: number; error: string }
+  /** The answer to copy_read: its rows in cursor order; fewer than `limit` when they are the last. */
+  | { type: 'copy_page'; rid: number; rows: CopyRow[] }
   | { type: 'installed'; rid: number; done: boolean };
 
 // ---------------------------------------------------------------------------

@@ -51,10 +51,10 @@ async function talkToWorker(worker: number, lines: unknown[]): Promise<{ replies
 test('attack: a client on a worker port says hello and reads the whole snapshot (accounts, sessions): refused, the real coordinator keeps its link', async () => {
   const { replies, closed } = await talkToWorker(0, [
     { type: 'hello', lock_timeout_ms: 10_000 },
-    { type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: 2000 } },
+    { type: 'copy_read', rid: 1, after: null, limit: 2000 },
   ]);
   assert.equal(closed, true, 'the worker closes a connection that does not authenticate');
-  assert.equal(replies.some((r) => r.type === 'read_result' || r.type === 'state'), false, `nothing is answered: ${JSON.stringify(replies)}`);
+  assert.equal(replies.some((r) => r.type === 'read_result' || r.type === 'copy_page' || r.type === 'state'), false, `nothing is answered: ${JSON.stringify(replies)}`);
   const s = await cluster.status();
   assert.deepEqual((s.workers as { state: string }[]).map((w) => w.state), ['up', 'up']);
   await eventually(async () => cluster.workers[0]!.logs.some((l) => l.includes('refused before it was authenticated')), 5_000, 'the refusal is logged');

@@ -801,9 +801,9 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     const s = co.state('w2', 0);
     assert.equal(co.workerState('w2'), 'joining');
     const read = only(sentTo(s, 'w1'));
-    assert.equal(read.type, 'read');
-    if (read.type !== 'read') return;
-    assert.deepEqual(read.query, { kind: 'snapshot', after: null, limit: 2 });
+    assert.equal(read.type, 'copy_read');
+    if (read.type !== 'copy_read') return;
+    assert.deepEqual({ after: read.after, limit: read.limit }, { after: null, limit: 2 });
 
     // Writes wait while it joins.
     const w = only(replies(co.req(7, 1, postReq('t9')))).reply;
@@ -811,17 +811,17 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.match(String(field(w, 'error')), /w2 .*is joining/);
 
     // Page 1: full page → install (reset) to the joiner, not done.
-    const i1 = co.from('w1', { type: 'read_result', rid: read.rid, result: { rows: rows(['a', 'b']) } });
+    const i1 = co.from('w1', { type: 'copy_page', rid: read.rid, rows: rows(['a', 'b']) });
     assert.deepEqual(sentTo(i1, 'w2'), [{ type: 'install', rid: read.rid, rows: rows(['a', 'b']), reset: true, done: false, max_cseq: 5 }]);
     // Installed → the next page is read after the last id.
     const n = co.from('w2', { type: 'installed', rid: read.rid, done: false });
     const read2 = only(sentTo(n, 'w1'));
-    assert.equal(read2.type, 'read');
-    if (read2.type !== 'read') return;
-    assert.deepEqual(read2.query, { kind: 'snapshot', after: 'cursor-b', limit: 2 });
+    assert.equal(read2.type, 'copy_read');
+    if (read2.type !== 'copy_read') return;
+    assert.deepEqual({ after: read2.after, limit: read2.limit }, { after: 'cursor-b', limit: 2 });
     assert.notEqual(read2.rid, read.rid);
     // Page 2: short page → install, done.
-    const i2 = co.from('w1', { type: 'read_result', rid: read2.rid, result: { rows: rows(['c']) } });
+    const i2 = co.from('w1', { type: 'copy_page', rid: read2.rid, rows: rows(['c']) });
     assert.deepEqual(sentTo(i2, 'w2'), [{ type: 'install', rid: read2.rid, rows: rows(['c']), reset: false, done: true, max_cseq: 5 }]);
     assert.equal(co.workerState('w2'), 'joining');
     co.from('w2', { type: 'installed', rid: read2.rid, done: true });
@@ -829,6 +829,23 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     // And writes now go to both.
     const p = co.req(7, 2, postReq('t10'));
     assert.equal(sentTo(p, 'w2').length, 1);
+  });
+
+  test('a donor that cannot read a page of the copy: said in the log; the joiner, making no progress, is cut off to start over', () => {
+    const co = new Co({ last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }] }, 2);
+    co.linkUp('w1');
+    co.state('w1', 5);
+    co.register('w2');
+    co.linkUp('w2');
+    const read = only(sentTo(co.state('w2', 0), 'w1'));
+    assert.equal(read.type, 'copy_read');
+    const failed = co.from('w1', { type: 'read_failed', rid: read.type === 'copy_read' ? read.rid : 0, error: 'disk I/O error' });
+    assert.ok(failed.some((e) => e.type === 'log' && e.level === 'warn' && e.msg === 'worker w1 could not read a page of the copy to w2: disk I/O error'), JSON.stringify(failed));
+    assert.deepEqual(sent(failed), []);
+    assert.equal(co.workerState('w2'), 'joining');
+    const cut = co.tick(co.now + T + 1);
+    assert.ok(cut.some((e) => e.type === 'unlink' && e.worker === 'w2'), 'the joiner is cut off');
+    assert.ok(cut.some((e) => e.type === 'link' && e.worker === 'w2'), 'and dialled again');
   });
 
   test('a new worker joining an empty cluster is up at once', () => {
@@ -851,7 +868,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     const e = co.from('w1', ack(txid, 'commit'));
     assert.equal(only(replies(e)).reply.status, 'OK');
     const read = only(sentTo(e, 'w1'));
-    assert.equal(read.type === 'read' ? read.query.kind : undefined, 'snapshot');
+    assert.equal(read.type, 'copy_read');
     assert.equal(co.workerState('w2'), 'joining');
   });
 
@@ -869,7 +886,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     const e = co.linkDown(first.worker);
     const again = only(sent(e));
     assert.equal(again.worker, other);
-    assert.deepEqual(again.msg.type === 'read' ? again.msg.query : null, { kind: 'snapshot', after: null, limit: 2 });
+    assert.deepEqual(again.msg.type === 'copy_read' ? { after: again.msg.after, limit: again.msg.limit } : null, { after: null, limit: 2 });
   });
 
   test(
@@ -884,7 +901,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
       fx.push(...co.from('w1', ack(txid, 'commit')));
       assert.equal(co.status().counters.last_cseq, 1);
       const gotCommit = sentTo(fx, 'w2').some((m) => m.type === 'commit');
-      const copyStarted = sent(fx).some((s) => s.msg.type === 'read' && s.msg.query.kind === 'snapshot');
+      const copyStarted = sent(fx).some((s) => s.msg.type === 'copy_read');
       assert.ok(gotCommit || copyStarted || co.workerState('w2') !== 'up', 'w2 is up without the committed post');
     },
   );

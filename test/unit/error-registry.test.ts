@@ -111,6 +111,12 @@ describe('the error registry', () => {
     assert.deepEqual(wrong, []);
   });
 
+  test('no file in src/ but the registry builds an ERROR or ABORT reply by hand: every one is errorReply() or abortReply()', () => {
+    // A status as a value (a field of an object being built), not as a type (`status: 'ABORT' | 'ERROR'`, `status: 'ERROR';`).
+    const byHand = matches(/(?:\bstatus|["']status["'])\s*:\s*["'](ERROR|ABORT)["'](?!\s*[|;])/g).filter((m) => m.file !== join('src', 'wire', 'errors.ts'));
+    assert.deepEqual(byHand, [], 'replies built by hand: build them with errorReply(code, error) or abortReply(reason) from src/wire/errors.ts');
+  });
+
   test('no code gives one action two statuses, and each rule names actions or a case', () => {
     for (const code of CODES) {
       const seen = new Map<string, FailureStatus>();

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  answerProblem,
   parseFromWorker,
   parsePeerAnswer,
   parsePeerQuery,
@@ -14,7 +15,7 @@ import { encodeCursor } from '../../src/core/render.ts';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
 import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../../src/core/worker.ts';
 import { WorkerStore } from '../../src/storage/worker-store.ts';
-import { answerRead, applyInstall } from '../../src/node/worker-service.ts';
+import { answerCopy, answerRead, applyInstall } from '../../src/node/worker-service.ts';
 import { simulate } from '../../sim/simulator.ts';
 import type { ClientRequest, FromWorker, ReadQuery, ToWorker, Tweet } from '../../src/core/types.ts';
 import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, ITEM_VALUE_MAX_BYTES, ITEM_VALUE_MAX_DEPTH, NODE_MAX_COPY_ROWS, NODE_MAX_CURSOR_ID_CHARS, NODE_MAX_ERROR_CHARS, NODE_MAX_LOCK_TIMEOUT_MS, NODE_MAX_OPS, NODE_MAX_PREPARED, NODE_MAX_READ_TEXT_CHARS, NODE_MAX_READ_TWEETS, NODE_MAX_VOTERS, PARSE_ERROR_MAX_CHARS, USERNAME_MAX_CHARS } from '../../src/wire/limits.ts';
@@ -53,9 +54,9 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['read get_tweet', 'to', { type: 'read', rid: 3, query: { kind: 'get_tweet', id: 't1' } }],
   ['read get_item', 'to', { type: 'read', rid: 4, query: { kind: 'get_item', item_kind: 'user', key: 'ada' } }],
   ['read check', 'to', { type: 'read', rid: 5, query: { kind: 'check' } }],
-  ['read snapshot', 'to', { type: 'read', rid: 6, query: { kind: 'snapshot', after: null, limit: 2000 } }],
-  ['read snapshot (items)', 'to', { type: 'read', rid: 7, query: { kind: 'snapshot', after: 'i\u0000user\u0000ada', limit: 2000 } }],
-  ['read snapshot (tweets)', 'to', { type: 'read', rid: 8, query: { kind: 'snapshot', after: 't\u0000t1', limit: 2000 } }],
+  ['copy_read', 'to', { type: 'copy_read', rid: 6, after: null, limit: 2000 }],
+  ['copy_read (items)', 'to', { type: 'copy_read', rid: 7, after: 'i\u0000user\u0000ada', limit: 2000 }],
+  ['copy_read (tweets)', 'to', { type: 'copy_read', rid: 8, after: 't\u0000t1', limit: 2000 }],
   ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', item: user }, { c: 't\u0000t1', tweet }], reset: true, done: false, max_cseq: 7 }],
   ['install (last, empty)', 'to', { type: 'install', rid: 10, rows: [], reset: false, done: true, max_cseq: 0 }],
   ['state', 'from', { type: 'state', node_id: 'w1', prepared: ['1.1', '12.345'], max_cseq: 3 }],
@@ -75,7 +76,8 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['read_result item', 'from', { type: 'read_result', rid: 3, result: { item: user } }],
   ['read_result no item', 'from', { type: 'read_result', rid: 3, result: { item: null } }],
   ['read_result check', 'from', { type: 'read_result', rid: 4, result: check }],
-  ['read_result rows', 'from', { type: 'read_result', rid: 5, result: { rows: [{ c: 'i\u0000session\u0000s-1', item: session }, { c: 't\u0000000abc001001', tweet: edited }] } }],
+  ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', item: session }, { c: 't\u0000000abc001001', tweet: edited }] }],
+  ['copy_page (the last, empty)', 'from', { type: 'copy_page', rid: 9, rows: [] }],
   ['read_text', 'from', { type: 'read_text', rid: 6, text: '{"status":"OK","tweets":[],"next":null}' }],
   ['read_failed', 'from', { type: 'read_failed', rid: 7, error: 'database is locked' }],
   ['installed', 'from', { type: 'installed', rid: 8, done: true }],
@@ -124,7 +126,7 @@ describe('node messages: every valid message parses as it came', () => {
 
   test('every ToWorker and FromWorker type has an example', () => {
     const types = new Set(EXAMPLES.map(([, , m]) => m.type));
-    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'installed', 'peer_query', 'peer_answer']) {
+    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'peer_query', 'peer_answer']) {
       assert.ok(types.has(t), t);
     }
   });
@@ -330,9 +332,9 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['get_tweets limit', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS, before: null, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS + 1, before: null, username: null } }, 'query.limit'],
   ['a cursor id of any characters a client may send', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 2, before: { created_at: 1, id: `\u0001${'x'.repeat(NODE_MAX_CURSOR_ID_CHARS - 1)}` }, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 2, before: { created_at: 1, id: 'x'.repeat(NODE_MAX_CURSOR_ID_CHARS + 1) }, username: null } }, 'query.before.id'],
   ['get_tweets limit 0', 'to', null, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 0, before: null, username: null } }, 'query.limit'],
-  ['snapshot limit', 'to', { type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: NODE_MAX_COPY_ROWS } }, { type: 'read', rid: 1, query: { kind: 'snapshot', after: null, limit: NODE_MAX_COPY_ROWS + 1 } }, 'query.limit'],
-  ['a snapshot cursor of no kind', 'to', null, { type: 'read', rid: 1, query: { kind: 'snapshot', after: 'x\u0000t1', limit: 10 } }, 'query.after'],
-  ['a snapshot cursor of an unknown item kind', 'to', null, { type: 'read', rid: 1, query: { kind: 'snapshot', after: 'i\u0000tweet\u0000k', limit: 10 } }, 'query.after'],
+  ['copy_read limit', 'to', { type: 'copy_read', rid: 1, after: null, limit: NODE_MAX_COPY_ROWS }, { type: 'copy_read', rid: 1, after: null, limit: NODE_MAX_COPY_ROWS + 1 }, 'limit'],
+  ['a copy cursor of no kind', 'to', null, { type: 'copy_read', rid: 1, after: 'x\u0000t1', limit: 10 }, 'after'],
+  ['a copy cursor of an unknown item kind', 'to', null, { type: 'copy_read', rid: 1, after: 'i\u0000tweet\u0000k', limit: 10 }, 'after'],
   ['copy rows in an install', 'to', { type: 'install', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS), reset: true, done: false, max_cseq: 1 }, { type: 'install', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS + 1), reset: true, done: false, max_cseq: 1 }, 'rows'],
   ['a copy row whose cursor is not its own', 'to', null, { type: 'install', rid: 1, rows: [{ c: 't\u0000other', tweet }], reset: true, done: false, max_cseq: 1 }, 'rows[0].c'],
   ['a copy row with a tweet and an item', 'to', null, { type: 'install', rid: 1, rows: [{ c: 't\u0000t1', tweet, item: user }], reset: true, done: false, max_cseq: 1 }, 'rows[0].item'],
@@ -348,7 +350,7 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['a yes vote with a code', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [], code: 'LOCKED' }, 'code'],
   ['an op result with a tweet and an item', 'from', null, { type: 'locked', txid: '1.1', seq: 1, result: { tweet, item: user } }, 'result.item'],
   ['tweets in a read', 'from', { type: 'read_result', rid: 1, result: { tweets: repeat(NODE_MAX_READ_TWEETS, () => tweet) } }, { type: 'read_result', rid: 1, result: { tweets: repeat(NODE_MAX_READ_TWEETS + 1, () => tweet) } }, 'result.tweets'],
-  ['copy rows in a read', 'from', { type: 'read_result', rid: 1, result: { rows: rowsOf(NODE_MAX_COPY_ROWS) } }, { type: 'read_result', rid: 1, result: { rows: rowsOf(NODE_MAX_COPY_ROWS + 1) } }, 'result.rows'],
+  ['copy rows in a copy page', 'from', { type: 'copy_page', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS) }, { type: 'copy_page', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS + 1) }, 'rows'],
   ['a result of no known shape', 'from', null, { type: 'read_result', rid: 1, result: { state: 'up' } }, 'result'],
   ['a check result with another field', 'from', null, { type: 'read_result', rid: 1, result: { ...check, state: 'down' } }, 'result.state'],
   ['a check result missing a counter', 'from', null, { type: 'read_result', rid: 1, result: { ...check, locks: undefined } }, 'result.locks'],
@@ -458,6 +460,7 @@ describe('node messages: hostile input', () => {
       [parseToWorker, { type: 'prepare', txid: '1.1', ops: huge }],
       [parseFromWorker, { type: 'state', node_id: 'w1', prepared: huge, max_cseq: 0 }],
       [parseFromWorker, { type: 'read_result', rid: 1, result: { tweets: huge } }],
+      [parseFromWorker, { type: 'copy_page', rid: 1, rows: huge }],
       [parseToWorker, putValue({ a: huge })],
     ];
     for (const [parse, raw] of cases) refused(parse(raw), 'a huge list');
@@ -479,7 +482,6 @@ describe('node messages: readResultMatches', () => {
     ['get_tweet', { tweet: null }],
     ['get_item', { item: null }],
     ['check', check],
-    ['snapshot', { rows: [] }],
   ];
   for (const [kind, result] of results) {
     test(`${kind}: only its own shape`, () => {
@@ -488,6 +490,31 @@ describe('node messages: readResultMatches', () => {
       for (const junk of [null, 5, 'rows', [], {}]) assert.equal(readResultMatches(kind, junk), false);
     });
   }
+});
+
+describe('node messages: an answer against what was asked (answerProblem)', () => {
+  const rows = [{ c: 't\u0000t1', tweet }];
+  const copy = { kind: 'copy', limit: 2 } as const;
+  const tweets = { kind: 'get_tweets', text: false } as const;
+  test('a copy_read is answered by a copy_page of at most the rows asked, or read_failed', () => {
+    assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows }), null);
+    assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows: [] }), null);
+    assert.equal(answerProblem(copy, { type: 'read_failed', rid: 1, error: 'disk' }), null);
+    assert.match(answerProblem({ kind: 'copy', limit: 1 }, { type: 'copy_page', rid: 1, rows: [...rows, { c: 't\u0000t2', tweet: { ...tweet, id: 't2' } }] }) ?? '', /2 rows, where 1 were asked for/);
+    assert.match(answerProblem(copy, { type: 'read_result', rid: 1, result: { tweets: [] } }) ?? '', /the answer to a copy_read is a copy_page/);
+    assert.match(answerProblem(copy, { type: 'read_text', rid: 1, text: '{}' }) ?? '', /the answer to a copy_read is a copy_page/);
+  });
+  test('a copy_page answers no read', () => {
+    for (const kind of ['get_tweets', 'get_tweet', 'get_item', 'check'] as const) {
+      assert.match(answerProblem({ kind, text: kind === 'get_tweets' }, { type: 'copy_page', rid: 3, rows }) ?? '', /copy_page 3: not the answer to a copy_read/);
+    }
+  });
+  test('a read is answered in its own shape, as text only if asked so', () => {
+    assert.equal(answerProblem(tweets, { type: 'read_result', rid: 1, result: { tweets: [] } }), null);
+    assert.match(answerProblem(tweets, { type: 'read_result', rid: 1, result: { tweet: null } }) ?? '', /not the answer to a get_tweets read/);
+    assert.match(answerProblem(tweets, { type: 'read_text', rid: 1, text: '{}' }) ?? '', /not asked as text/);
+    assert.equal(answerProblem({ kind: 'get_tweets', text: true }, { type: 'read_text', rid: 1, text: '{}' }), null);
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -596,6 +623,7 @@ class Harness {
   private toWorker(w: HWorker, msg: ToWorker): void {
     if (!w.linked) return;
     if (msg.type === 'read') this.fromWorker(w, answerRead(w.store, w.core, msg.rid, msg.query, msg.reply_text === true));
+    else if (msg.type === 'copy_read') this.fromWorker(w, answerCopy(w.store, msg));
     else if (msg.type === 'install') {
       const r = applyInstall(w.store, w.core, msg);
       if (r !== null) this.fromWorker(w, r);
@@ -726,7 +754,7 @@ test('every message the real cores send in a scenario passes its parser', () => 
     h.release('w1');
     assert.equal(status(h.replies.get('3:0')), 'OK');
 
-    // A worker that comes in with no data copies it, in pages (3 rows a page here): snapshot reads and installs.
+    // A worker that comes in with no data copies it, in pages (3 rows a page here): copy reads and installs.
     h.addWorker('w4');
     h.settle();
     const st2 = h.request({ action: 'status' }) as { workers: { id: string; state: string }[] };
@@ -753,8 +781,8 @@ test('every message the real cores send in a scenario passes its parser', () => 
     h.tick(T + 1);
 
     const expected = [
-      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'install'].map((t) => `to ${t}`),
-      ...['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'installed'].map((t) => `from ${t}`),
+      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'].map((t) => `to ${t}`),
+      ...['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'copy_page', 'installed'].map((t) => `from ${t}`),
       'peer peer_query',
       'peer peer_answer',
     ];
