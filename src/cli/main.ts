@@ -290,6 +290,27 @@ withTls(program
     process.exitCode = await runClient(o.coordinator, o.compact === true, access);
   });
 
+withTls(program
+  .command('status'), true)
+  .description('the cluster at a glance: every node (role, state, applied commit and lag, copy digest, prepared, locks, mean fsync) and every transaction in doubt; exit 0 healthy, 1 something down or in doubt, 2 coordinator unreachable')
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--watch', 'redraw every second until Ctrl-C'))
+  .addOption(new Option('--json', 'print the raw object (the coordinator\'s status and check replies); with --watch, one line a second'))
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (o: { coordinator: string; watch?: boolean; json?: boolean; clientTokenFile?: string } & TlsFlags) => {
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    const { runStatus } = await import('./status.ts');
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    process.exitCode = await runStatus({ coordinator: o.coordinator, watch: o.watch === true, json: o.json === true, access, signal: stop.signal });
+  });
+
 function concurrencyList(v: string): number[] {
   const list = v.split(',').map((x) => Number(x.trim()));
   if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) {

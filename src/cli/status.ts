@@ -1,0 +1,207 @@
+// `tweetdb status`: the cluster at a glance, as a terminal table (like `etcdctl endpoint status
+// -w table`). One row per node (the coordinator, then each worker), then the transactions in
+// doubt. Built from the coordinator's `status` and `check` actions, nothing else: what it shows
+// is what any client can ask for.
+
+import { PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
+import { escapeForTerminal } from './client.ts';
+
+/** Exit codes: scripts and health checks branch on them. */
+export const STATUS_EXIT = { healthy: 0, unhealthy: 1, unreachable: 2 } as const;
+
+/**
+ * A transaction in doubt this long counts against health. Younger ones are two-phase commit at
+ * work (a commit waits for its acks for a few milliseconds): a health check must not fail on them.
+ */
+export const STUCK_AFTER_MS = 1_000;
+
+/** How long one snapshot may take before the coordinator counts as unreachable (check waits on every worker). */
+const REQUEST_TIMEOUT_MS = 15_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+const WATCH_INTERVAL_MS = 1_000;
+
+/** The raw object `--json` prints: the coordinator's two replies, as they came. */
+export interface StatusSnapshot {
+  coordinator: string;
+  status: ApiReply;
+  check: ApiReply;
+}
+
+interface WorkerView {
+  id: string;
+  address: string;
+  state: string;
+  digest?: string;
+  prepared?: number;
+  locks?: number;
+  max_cseq?: number;
+  fsyncs?: number;
+  fsync_ms?: number;
+  error?: string;
+}
+
+interface InDoubt {
+  txid: string;
+  state: string;
+  age_ms: number;
+  waiting_for: string[];
+}
+
+/** Asks the coordinator for status and check over one connection. */
+export async function snapshot(client: TweetdbClient, coordinator: string): Promise<StatusSnapshot> {
+  const [status, check] = await Promise.all([client.request({ action: 'status' }, REQUEST_TIMEOUT_MS), client.request({ action: 'check' }, REQUEST_TIMEOUT_MS)]);
+  if (status.status !== 'OK') throw new Error(`the coordinator refused status: ${status.code ?? ''} ${status.error ?? ''}`);
+  if (check.status !== 'OK') throw new Error(`the coordinator refused check: ${check.code ?? ''} ${check.error ?? ''}`);
+  return { coordinator, status, check };
+}
+
+function inDoubtOf(s: StatusSnapshot): InDoubt[] {
+  return (s.status.in_doubt as InDoubt[] | undefined) ?? [];
+}
+
+function workersOf(s: StatusSnapshot): WorkerView[] {
+  return (s.check.workers as WorkerView[] | undefined) ?? [];
+}
+
+/** Healthy: every worker up and nothing in doubt longer than STUCK_AFTER_MS. */
+export function exitCodeOf(s: StatusSnapshot): number {
+  const down = workersOf(s).some((w) => w.state !== 'up');
+  const stuck = inDoubtOf(s).some((t) => t.age_ms >= STUCK_AFTER_MS);
+  return down || stuck ? STATUS_EXIT.unhealthy : STATUS_EXIT.healthy;
+}
+
+/** The digest most workers that answered hold: a copy whose digest differs is marked. */
+function commonDigest(workers: WorkerView[]): string | null {
+  const counts = new Map<string, number>();
+  for (const w of workers) if (w.digest !== undefined) counts.set(w.digest, (counts.get(w.digest) ?? 0) + 1);
+  let best: string | null = null;
+  let n = 0;
+  for (const [d, c] of counts) if (c > n) [best, n] = [d, c];
+  return best;
+}
+
+function meanMs(total: number | undefined, count: number | undefined): string {
+  if (total === undefined || count === undefined) return '-';
+  return count === 0 ? '0.00' : (total / count).toFixed(2);
+}
+
+function num(v: number | undefined): string {
+  return v === undefined ? '-' : String(v);
+}
+
+/** Lines of a bordered table, columns as wide as their widest cell. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const rule = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ') + ' |';
+  return [rule, line(header), rule, ...rows.map(line), rule];
+}
+
+/** The frame `tweetdb status` prints: the nodes, then what is in doubt, then the verdict. */
+export function render(s: StatusSnapshot): string {
+  const counters = (s.status.counters ?? {}) as Record<string, number | undefined>;
+  const last = counters.last_cseq ?? 0;
+  const workers = workersOf(s);
+  const inDoubt = inDoubtOf(s);
+  const common = commonDigest(workers);
+  const rows: string[][] = [
+    ['coordinator', 'coordinator', 'up', s.coordinator, String(last), '-', '-', String(inDoubt.length), '-', meanMs(counters.log_fsync_ms, counters.log_fsyncs)],
+  ];
+  for (const w of workers) {
+    const digest = w.digest === undefined ? (w.error !== undefined ? `(${w.error})` : '-') : w.digest.slice(0, 12) + (w.digest !== common ? ' (differs)' : '');
+    rows.push([
+      w.id,
+      'worker',
+      w.state,
+      w.address,
+      num(w.max_cseq),
+      w.max_cseq === undefined ? '-' : String(Math.max(0, last - w.max_cseq)),
+      digest,
+      num(w.prepared),
+      num(w.locks),
+      meanMs(w.fsync_ms, w.fsyncs),
+    ]);
+  }
+  const out = table(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], rows);
+  out.push('');
+  if (inDoubt.length === 0) out.push('in doubt: none');
+  else {
+    out.push(`in doubt: ${inDoubt.length}`);
+    out.push(...table(['TXID', 'STATE', 'AGE MS', 'WAITS FOR'], inDoubt.map((t) => [t.txid, t.state, String(t.age_ms), t.waiting_for.join(', ') || '-'])));
+  }
+  const code = exitCodeOf(s);
+  const down = workers.filter((w) => w.state !== 'up').length;
+  const stuck = inDoubt.filter((t) => t.age_ms >= STUCK_AFTER_MS).length;
+  out.push(code === STATUS_EXIT.healthy ? 'healthy' : `unhealthy: ${down} worker(s) not up, ${stuck} transaction(s) in doubt for ${STUCK_AFTER_MS} ms or more`);
+  // Worker ids, addresses and errors come from other processes: nothing in them may drive the terminal.
+  return escapeForTerminal(out.join('\n'));
+}
+
+export interface StatusOptions {
+  coordinator: string;
+  watch: boolean;
+  json: boolean;
+  access?: CoordinatorAccess;
+  /** Where frames go (standard output). */
+  write?: (text: string) => void;
+  /** Ends --watch (tests; Ctrl-C otherwise). */
+  signal?: AbortSignal;
+}
+
+/** Runs `tweetdb status`; resolves to its exit code. */
+export async function runStatus(o: StatusOptions): Promise<number> {
+  const write = o.write ?? ((t: string): boolean => process.stdout.write(t));
+  const access = o.access ?? PLAIN_ACCESS;
+  let client: TweetdbClient | null = null;
+  const once = async (): Promise<StatusSnapshot> => {
+    if (client === null || client.isClosed) client = await TweetdbClient.connect(o.coordinator, CONNECT_TIMEOUT_MS, access.tls, access.token);
+    return snapshot(client, o.coordinator);
+  };
+  const frame = async (): Promise<{ text: string; code: number }> => {
+    try {
+      const s = await once();
+      return { text: o.json ? JSON.stringify(s) : render(s), code: exitCodeOf(s) };
+    } catch (e) {
+      client?.close();
+      client = null;
+      const why = `coordinator ${o.coordinator} unreachable: ${(e as Error).message}. Is it running, and are --coordinator, --tls-ca and --client-token-file right?`;
+      return { text: o.json ? JSON.stringify({ coordinator: o.coordinator, unreachable: why }) : escapeForTerminal(why), code: STATUS_EXIT.unreachable };
+    }
+  };
+  try {
+    if (!o.watch) {
+      const f = await frame();
+      if (f.code === STATUS_EXIT.unreachable && !o.json) process.stderr.write(f.text + '\n');
+      else write(f.text + '\n');
+      return f.code;
+    }
+    let code: number = STATUS_EXIT.unreachable;
+    let clear = '\x1b[2J'; // the first frame starts on a clean screen
+    while (o.signal?.aborted !== true) {
+      const started = Date.now();
+      const f = await frame();
+      code = f.code;
+      // One write per frame, drawn over the last one (home, each line cleared to its end, the rest
+      // of the screen cleared): nothing is blanked between frames, so nothing flickers.
+      if (o.json) write(f.text + '\n');
+      else write(clear + '\x1b[H' + f.text.split('\n').map((l) => l + '\x1b[K').join('\n') + `\n${new Date().toISOString()}  (every ${WATCH_INTERVAL_MS / 1000} s; Ctrl-C stops)\x1b[K\n\x1b[J`);
+      clear = '';
+      await waitOrAbort(Math.max(0, WATCH_INTERVAL_MS - (Date.now() - started)), o.signal);
+    }
+    return code;
+  } finally {
+    (client as TweetdbClient | null)?.close();
+  }
+}
+
+function waitOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
