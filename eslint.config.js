@@ -7,7 +7,7 @@
 //   src/storage  the SQLite stores -> src/core, src/wire, node:*, better-sqlite3
 //   src/client   the TCP client and its pool -> src/wire, src/node/transport.ts, node:*
 //   src/node     the runtime shell (coordinator, worker), over an Env (env.ts) -> src/core,
-//                src/wire, src/storage, node:*, pino
+//                src/wire, src/storage, node:*, pino, prom-client (metrics.ts)
 //   src/web      the web app -> src/wire, src/client, node:*, npm packages
 //   src/check    checkers: models, linearizability, the acknowledged-write load -> src/core,
 //                src/wire, src/client
@@ -108,7 +108,7 @@ export default tseslint.config(
   }),
   layer('src/storage', ['src/storage/**'], [SELF, src('core', 'wire'), NODE, 'better-sqlite3']),
   layer('src/client', ['src/client/**'], [SELF, src('wire'), srcFile('node/transport.ts'), NODE]),
-  layer('src/node', ['src/node/**'], [SELF, src('core', 'wire', 'storage'), NODE, 'pino']),
+  layer('src/node', ['src/node/**'], [SELF, src('core', 'wire', 'storage'), NODE, 'pino', 'prom-client']),
   layer('src/web', ['src/web/**'], [
     SELF,
     src('wire', 'client'),

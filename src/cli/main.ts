@@ -59,6 +59,15 @@ function address(v: string): string {
 
 const CLUSTER_KEY_HELP = 'file holding the cluster\'s shared secret (make one with `tweetdb secret`); every node of a cluster needs the same one, and a node bound to a non-loopback address refuses to start without it';
 
+const METRICS_PORT_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics on the --host address (off unless given)';
+
+/** Starts the metrics server when --metrics-port is given, or says in one line why it cannot. */
+async function metricsOrExit(port: number | undefined, host: string, registry: import('prom-client').Registry): Promise<void> {
+  if (port === undefined) return;
+  const { serveMetrics } = await import('../node/metrics.ts');
+  await listenOrExit(() => serveMetrics(registry, host, port).then(() => undefined), host, port, { port: '--metrics-port or TWEETDB_METRICS_PORT', host: '--host or TWEETDB_HOST' });
+}
+
 const CLIENT_TOKEN_HELP = 'file holding the token the coordinator was given with --client-token-file; sent first on every connection';
 
 function clientToken(path: string | undefined): string | null {
@@ -154,8 +163,10 @@ withTls(program
   )
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
   .addOption(new Option('--client-token-file <file>', 'require every client to send this token first ({"action":"auth","token":...}); without it, clients need none').env('TWEETDB_CLIENT_TOKEN_FILE'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string; clientTokenFile?: string } & TlsFlags) => {
+  .addOption(new Option('--metrics-port <port>', METRICS_PORT_HELP).argParser(port).env('TWEETDB_METRICS_PORT'))
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
     let node: CoordinatorNode;
+    const metrics = o.metricsPort === undefined ? undefined : new (await import('../node/metrics.ts')).CoordinatorMetrics();
     try {
       node = new CoordinatorNode({
         host: o.host,
@@ -166,12 +177,14 @@ withTls(program
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
         clientToken: clientToken(o.clientTokenFile),
+        ...(metrics !== undefined ? { metrics } : {}),
       });
     } catch (e) {
       setupError(e);
     }
     onSignals(() => node.stop());
     await listenOrExit(() => node.start(), o.host, o.port, { port: '--port or TWEETDB_PORT', host: '--host or TWEETDB_HOST' });
+    if (metrics !== undefined) await metricsOrExit(o.metricsPort, o.host, metrics.registry);
   });
 
 withTls(program
@@ -183,8 +196,10 @@ withTls(program
   .addOption(new Option('--advertise <host:port>', 'address the coordinator should dial (default: the bound host:port)').argParser(address).env('TWEETDB_ADVERTISE'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/worker-PORT)').env('TWEETDB_DATA'))
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string; clusterKeyFile?: string } & TlsFlags) => {
+  .addOption(new Option('--metrics-port <port>', METRICS_PORT_HELP).argParser(port).env('TWEETDB_METRICS_PORT'))
+  .action(async (p: number, o: { coordinator: string; host: string; advertise?: string; data?: string; clusterKeyFile?: string; metricsPort?: number } & TlsFlags) => {
     let node: WorkerNode;
+    const metrics = o.metricsPort === undefined ? undefined : new (await import('../node/metrics.ts')).WorkerMetrics();
     try {
       node = new WorkerNode({
         host: o.host,
@@ -194,12 +209,14 @@ withTls(program
         dataDir: resolve(o.data ?? join(DEFAULTS.data, `worker-${p}`)),
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
+        ...(metrics !== undefined ? { metrics } : {}),
       });
     } catch (e) {
       setupError(e);
     }
     onSignals(() => node.stop());
     await listenOrExit(() => node.start(), o.host, p, { port: 'the PORT argument (tweetdb worker PORT)', host: '--host or TWEETDB_HOST' });
+    if (metrics !== undefined) await metricsOrExit(o.metricsPort, o.host, metrics.registry);
   });
 
 withTls(program

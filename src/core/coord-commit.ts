@@ -151,6 +151,8 @@ export class TwoPhaseCommit {
 
   /** The transaction is gone: nothing about it is owed to anyone any more. */
   private dropTxn(t: Txn): void {
+    // A commit's trace ends when its decision is forgotten (every voter acknowledged it); any other's here.
+    if (!this.decisions.has(t.txid)) this.ctx.trace.finished(t.txid);
     this.txns.delete(t.txid);
     this.txnDeadlines.clear(t.txid);
   }
@@ -167,10 +169,11 @@ export class TwoPhaseCommit {
     }
     t.voters = set.voters;
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
-    this.sendPrepare(t, ops);
+    this.sendPrepare(t, ops, now);
   }
 
-  private sendPrepare(t: Txn, ops: Op[] | null): void {
+  private sendPrepare(t: Txn, ops: Op[] | null, now: number): void {
+    this.ctx.trace.prepareSent(t.txid, t.voters, now);
     t.phase = 'preparing';
     t.waiting = new Set(t.voters);
     t.results = null;
@@ -215,7 +218,7 @@ export class TwoPhaseCommit {
           return;
         }
         this.txnDeadlines.set(t.txid, Math.min(this.txnDeadlines.get(t.txid) ?? Number.POSITIVE_INFINITY, now + this.ctx.cfg.lockTimeoutMs));
-        this.sendPrepare(t, null);
+        this.sendPrepare(t, null, now);
         return;
       }
       if (t.ops.length >= LIMITS.opsPerTransaction) {
@@ -307,6 +310,7 @@ export class TwoPhaseCommit {
     const ctx = this.ctx;
     const t = this.txns.get(msg.txid);
     if (t === undefined || t.phase !== 'preparing' || !t.waiting.has(worker)) return;
+    ctx.trace.step(t.txid, 'votes', worker, now);
     if (!msg.yes) {
       this.abortTxn(t, { code: msg.code, error: msg.error }, now);
       return;
@@ -326,7 +330,8 @@ export class TwoPhaseCommit {
   }
 
   /** Visible on this voter: the client may be answered once every linked voter says so. The decision is kept until the acks say the commit is durable everywhere. */
-  onApplied(worker: string, txid: string): void {
+  onApplied(worker: string, txid: string, now: number): void {
+    this.ctx.trace.step(txid, 'applied', worker, now);
     const t = this.txns.get(txid);
     if (t !== undefined && t.phase === 'committing' && t.waiting.delete(worker) && t.waiting.size === 0) this.finish(t, null);
   }
@@ -336,6 +341,7 @@ export class TwoPhaseCommit {
     const t = this.mustTxn(txid);
     assert(t.phase === 'logging', `logged ${txid} in phase ${t.phase}: only a commit being logged is`);
     this.decisions.add(txid, t.cseq, t.voters, now);
+    ctx.trace.decided(txid, 'commit', null, now);
     ctx.decisionCount++;
     t.phase = 'committing';
     t.waiting = new Set();
@@ -352,7 +358,8 @@ export class TwoPhaseCommit {
     if (t.waiting.size === 0) this.finish(t, null);
   }
 
-  onAck(worker: string, txid: string, outcome: 'commit' | 'abort'): void {
+  onAck(worker: string, txid: string, outcome: 'commit' | 'abort', now: number): void {
+    this.ctx.trace.step(txid, 'acks', worker, now);
     if (outcome === 'commit') this.decisions.acked(worker, txid);
     // An ack counts only for the outcome the transaction is waiting on: an unprompted abort ack
     // (a worker that timed out alone) arriving during the vote is not a vote.
@@ -379,6 +386,7 @@ export class TwoPhaseCommit {
   private abortTxn(t: Txn, reason: Failure, now: number): void {
     assert(t.phase !== 'logging' && t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
     t.reason = reason;
+    this.ctx.trace.decided(t.txid, 'abort', reason.code, now);
     t.phase = 'aborting';
     t.waiting = new Set();
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);

@@ -3,6 +3,7 @@
 // object, made by CoordinatorCore, passed to every part (src/core/coord-*.ts).
 
 import type { ChangeFeed, ChangeEvent } from './coord-feed.ts';
+import type { Tracer, TraceLine, TxnTrace } from './coord-trace.ts';
 import type { Membership } from './coord-members.ts';
 import type { Reads } from './coord-reads.ts';
 import type { TwoPhaseCommit } from './coord-commit.ts';
@@ -17,6 +18,10 @@ export type CoordinatorEffect =
   | { type: 'reply_text'; conn: number; slot: number; text: string }
   /** A line outside the request/reply order: a change event to a subscriber. */
   | { type: 'push'; conn: number; line: ChangeEvent }
+  /** The same for the trace feed: a finished transaction's steps to a trace subscriber. */
+  | { type: 'push_trace'; conn: number; line: TraceLine }
+  /** A transaction is over, with the time of each of its steps (only with cfg.traceEffects: the runtime's metrics). */
+  | { type: 'trace'; trace: TxnTrace }
   | { type: 'send'; worker: string; msg: ToWorker }
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
@@ -52,6 +57,8 @@ export interface CoordinatorConfig {
   ioStats?: () => Record<string, number>;
   /** Test-only: break one rule on purpose (see Sabotage). */
   sabotage?: Sabotage;
+  /** Emit a `trace` effect for every finished transaction (the runtime turns them into metrics). */
+  traceEffects?: boolean;
 }
 
 /** Limits (TigerBeetle style: everything has one), kept with every other limit in src/wire/limits.ts. */
@@ -67,6 +74,8 @@ export class CoordinatorContext {
   lastCseq: number;
   /** Read ids, for client reads and copy pages alike. */
   nextRid = 1;
+  /** The time the event being handled came with (milliseconds since the epoch): data, not a clock. */
+  now = 0;
   /** Commits decided so far (in this process): the committed data changes only when this grows. */
   decisionCount = 0;
   /** The effects of the event being handled, in order. Limit: what one event causes (a few per worker, subscriber or read). */
@@ -82,6 +91,7 @@ export class CoordinatorContext {
   commit!: TwoPhaseCommit;
   reads!: Reads;
   feed!: ChangeFeed;
+  trace!: Tracer;
 
   constructor(cfg: CoordinatorConfig, epoch: number, lastCseq: number) {
     this.cfg = cfg;

@@ -66,6 +66,7 @@ export class Decisions {
   }
 
   private forget(d: Decision): void {
+    this.ctx.trace.finished(d.txid);
     this.byTxid.delete(d.txid);
     this.deadlines.clear(d.txid);
     this.ctx.emit({ type: 'forget_decision', txid: d.txid });

@@ -16,6 +16,7 @@ import { CoordinatorContext, type CoordinatorConfig, type CoordinatorEffect, typ
 import { TwoPhaseCommit } from './coord-commit.ts';
 import { Membership } from './coord-members.ts';
 import { Reads } from './coord-reads.ts';
+import { Tracer } from './coord-trace.ts';
 import type { ClientRequest, FromWorker } from './types.ts';
 
 export {
@@ -28,6 +29,7 @@ export {
   type WorkerLinkState,
 } from './coord-context.ts';
 export type { ChangeEvent } from './coord-feed.ts';
+export type { TraceLine, TxnTrace } from './coord-trace.ts';
 
 export class CoordinatorCore {
   private readonly ctx: CoordinatorContext;
@@ -38,6 +40,7 @@ export class CoordinatorCore {
     ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
+    ctx.trace = new Tracer(ctx);
     this.ctx = ctx;
   }
 
@@ -47,6 +50,16 @@ export class CoordinatorCore {
 
   get counters(): CoordinatorContext['counters'] {
     return this.ctx.counters;
+  }
+
+  /** The status reply as of `now`, read only (the runtime's metrics read it; nothing changes). */
+  status(now: number): ReturnType<Reads['status']> {
+    return this.ctx.reads.status(now);
+  }
+
+  /** Transactions not traced because too many were open at once. */
+  get untraced(): number {
+    return this.ctx.trace.untraced;
   }
 
   get lockTimeoutMs(): number {
@@ -61,6 +74,7 @@ export class CoordinatorCore {
   handle(event: CoordinatorEvent, now: number): CoordinatorEffect[] {
     const ctx = this.ctx;
     ctx.out = [];
+    ctx.now = now;
     switch (event.type) {
       case 'request':
         ctx.counters.requests++;
@@ -68,6 +82,7 @@ export class CoordinatorCore {
         break;
       case 'conn_closed':
         ctx.feed.connClosed(event.conn);
+        ctx.trace.connClosed(event.conn);
         ctx.commit.connClosed(event.conn, now);
         break;
       case 'link_up':
@@ -106,6 +121,7 @@ export class CoordinatorCore {
     ctx.members.invariants();
     ctx.reads.invariants();
     ctx.feed.invariants();
+    ctx.trace.invariants();
   }
 
   private onRequest(conn: number, slot: number, req: ClientRequest, now: number): void {
@@ -140,6 +156,9 @@ export class CoordinatorCore {
       case 'subscribe':
         ctx.feed.subscribe(conn, slot, req.since);
         return;
+      case 'trace':
+        ctx.trace.subscribe(conn, slot);
+        return;
       case 'status':
         ctx.reply(conn, slot, ctx.reads.status(now));
         return;
@@ -173,11 +192,11 @@ export class CoordinatorCore {
         ctx.commit.onVote(worker, msg, now);
         return;
       case 'applied':
-        ctx.commit.onApplied(worker, msg.txid);
+        ctx.commit.onApplied(worker, msg.txid, now);
         return;
       case 'ack':
         ctx.members.onAck(m, msg.txid);
-        ctx.commit.onAck(worker, msg.txid, msg.outcome);
+        ctx.commit.onAck(worker, msg.txid, msg.outcome, now);
         ctx.members.maybeInSync(m);
         return;
       case 'query':

@@ -152,6 +152,11 @@ export class ClientConnection {
   }
 
   /** Unread output: what the socket holds plus the replies queued behind it. */
+  /** Requests received and not yet started (they run one at a time). */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   get unreadOutput(): number {
     return this.socket.writableLength + this.outboxChars;
   }

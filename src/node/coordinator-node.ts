@@ -22,6 +22,7 @@ import { productionEnv, type Conn, type Env, type Listener, type Timer } from '.
 import type { Sabotage } from '../core/types.ts';
 import type { ShellSabotage } from './sabotage.ts';
 import { restartCount } from './supervised.ts';
+import type { CoordinatorMetrics } from './metrics.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -52,6 +53,8 @@ export interface CoordinatorOptions {
    * cheap checks inside the core's handlers stay on.
    */
   checkInvariants?: boolean;
+  /** Prometheus metrics to keep (src/node/metrics.ts); absent: none (the default, and the simulator's). */
+  metrics?: CoordinatorMetrics;
 }
 
 const TICK_MS = 50;
@@ -225,14 +228,18 @@ export class CoordinatorNode {
         copyPageRows: opts.copyPageRows ?? COPY_PAGE_ROWS,
         ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }),
         ...(opts.sabotage !== undefined ? { sabotage: opts.sabotage } : {}),
+        ...(opts.metrics !== undefined ? { traceEffects: true } : {}),
       },
       recovered,
     );
     this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
+    const storage = opts.metrics?.storage;
+    const persist = (batch: CoordinatorWrite[]): void => this.store.persist(batch);
+    const sync = (done: (err: unknown) => void): void => this.env.disk.sync(this.store, done);
     this.commits = new GroupCommit<CoordinatorWrite>(
       this.env.timers,
-      (batch) => this.store.persist(batch),
-      (done) => this.env.disk.sync(this.store, done),
+      storage === undefined ? persist : storage.countedWrite(persist),
+      storage === undefined ? sync : storage.timedSync(() => this.env.timers.now(), sync),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'the decision log could not be written; exiting (outcomes in flight are unknown)');
@@ -241,6 +248,17 @@ export class CoordinatorNode {
       undefined,
       opts.shellSabotage === 'coordinator_durable_before_fsync' ? 'durable_before_fsync' : null,
     );
+    opts.metrics?.attach({
+      counters: () => this.core.counters,
+      status: () => this.core.status(this.env.timers.now()) as { workers?: unknown; in_doubt?: unknown },
+      untraced: () => this.core.untraced,
+      clientConnections: () => this.conns.size,
+      queuedRequests: () => {
+        let n = 0;
+        for (const c of this.conns.values()) n += c.queued;
+        return n;
+      },
+    });
   }
 
   /**
@@ -330,7 +348,7 @@ export class CoordinatorNode {
             c.deliver(slot, errorReply('INVALID', v.error));
             return;
           }
-          if (v.request.action === 'subscribe') c.markSubscribed();
+          if (v.request.action === 'subscribe' || v.request.action === 'trace') c.markSubscribed();
           this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
         },
         onClose: (c) => {
@@ -466,7 +484,11 @@ export class CoordinatorNode {
           this.conns.get(e.conn)?.deliverText(e.slot, e.text);
           break;
         case 'push':
+        case 'push_trace':
           this.conns.get(e.conn)?.push(e.line);
+          break;
+        case 'trace':
+          this.opts.metrics?.traced(e.trace);
           break;
         case 'send': {
           const link = this.links.get(e.worker);

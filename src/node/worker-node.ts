@@ -14,6 +14,7 @@ import { parseAddress } from '../wire/validate.ts';
 import { parsePeerAnswer, parsePeerQuery, parseToWorker } from '../wire/node-messages.ts';
 import { failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
+import type { WorkerMetrics } from './metrics.ts';
 import { answerCopy, answerRead, applyInstall } from './worker-service.ts';
 import { WorkerStore } from '../storage/worker-store.ts';
 import { JsonLink } from './json-link.ts';
@@ -51,6 +52,8 @@ export interface WorkerOptions {
    * cheap checks inside the core's handlers stay on.
    */
   checkInvariants?: boolean;
+  /** Prometheus metrics to keep (src/node/metrics.ts); absent: none (the default, and the simulator's). */
+  metrics?: WorkerMetrics;
 }
 
 const TICK_MS = 50;
@@ -96,10 +99,13 @@ export class WorkerNode {
     this.store.pruneOutcomes(now);
     this.core = new WorkerCore(this.store, recovered, DEFAULT_LOCK_TIMEOUT_MS, now, opts.sabotage ?? null);
     this.log.info({ node_id: recovered.node_id, prepared: recovered.prepared.length, max_cseq: recovered.max_cseq }, 'worker state recovered');
+    const storage = opts.metrics?.storage;
+    const write = (batch: PersistEffect[]): void => this.write(batch);
+    const sync = (done: (err: unknown) => void): void => this.env.disk.sync(this.store, done);
     this.commits = new GroupCommit<PersistEffect>(
       this.env.timers,
-      (batch) => this.write(batch),
-      (done) => this.env.disk.sync(this.store, done),
+      storage === undefined ? write : storage.countedWrite(write),
+      storage === undefined ? sync : storage.timedSync(() => this.env.timers.now(), sync),
       (batch) => this.onDurable(batch),
       (e) => {
         this.log.fatal({ err: e }, 'local storage failed; exiting');
@@ -108,6 +114,12 @@ export class WorkerNode {
       (batch) => this.onWritten(batch),
       opts.shellSabotage === 'worker_durable_before_fsync' ? 'durable_before_fsync' : null,
     );
+    opts.metrics?.attach({
+      resolvedByPeers: () => this.core.resolvedByPeers,
+      prepared: () => this.core.preparedTxids().length,
+      locks: () => this.core.lockCount,
+      appliedCseq: () => this.core.appliedCseq,
+    });
     this.registration = new Registration(
       this.env,
       { coordinator: opts.coordinator, tls: opts.tls, clusterKey: opts.clusterKey, identity: () => ({ id: this.nodeId, address: this.advertised }) },

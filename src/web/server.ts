@@ -3,6 +3,7 @@
 // keeps nothing but a pool of coordinator connections and the open event
 // streams, so any number of web servers can run side by side.
 
+import { registerMetrics } from './metrics.ts';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -189,6 +190,7 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     req.log.error({ err }, 'unexpected error');
     return sendProblem(reply, 'INTERNAL', `an unexpected error happened (request ${req.id}); it was logged`);
   });
+  registerMetrics(app);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 'NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0] ?? ''}`));
 
   const cookieOptions = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: opts.secureCookies === true };

@@ -93,6 +93,12 @@ export const CORE_LIMITS = {
   subscribers: 1_000,
   /** Distinct get_tweets pages kept between two commits. */
   cachedPages: 64,
+  /** Connections following the trace feed at once (each gets every sampled line: a few are enough). */
+  traceSubscribers: 16,
+  /** Transactions whose steps are being recorded at once; past it new ones go untraced (and are counted). */
+  openTraces: 10_000,
+  /** Trace lines a second, about, before the feed samples (each line states its rate). */
+  traceLinesPerSecond: 200,
 } as const;
 
 /** Rows the coordinator asks for in one page of a full copy to a joining worker. */

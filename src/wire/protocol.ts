@@ -180,6 +180,8 @@ export type ClientRequest =
   | { action: 'get_item'; item: { kind: ItemKind; key: string } }
   /** Follow committed changes to tweets from `since` (a seq of an earlier event) on. */
   | { action: 'subscribe'; since: number | null }
+  /** Follow finished transactions: each one's txid, outcome, voters and the time of every step (sampled when busy). */
+  | { action: 'trace' }
   | { action: 'begin' }
   | { action: 'commit' }
   | { action: 'abort' }

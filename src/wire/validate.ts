@@ -33,6 +33,7 @@ const ACTIONS = [
   'get_item',
   'delete_item',
   'subscribe',
+  'trace',
   'status',
   'check',
   'register',
@@ -97,6 +98,7 @@ function parse(body: Record<string, unknown>): ClientRequest {
     case 'begin':
     case 'commit':
     case 'abort':
+    case 'trace':
     case 'status':
     case 'check':
       onlyFields(body, ['action', 'req'], '');
