@@ -74,6 +74,9 @@ export const USERNAME_MAX_CHARS = 64;
 export const GET_TWEETS_DEFAULT_LIMIT = 100;
 /** The largest `limit` a get_tweets request may ask for. */
 export const GET_TWEETS_MAX_LIMIT = 1000;
+/** incr_item adds at most this much (either sign) at once: counters count events one or a few at a time. */
+export const COUNTER_MAX_STEP = 1_000_000;
+
 /** An item's value, as JSON text, at most this long: accounts and sessions are small. */
 export const ITEM_VALUE_MAX_BYTES = 4096;
 
