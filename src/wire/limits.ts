@@ -172,6 +172,13 @@ export const MAX_RENDERED_PAGES = 64;
 export const BODY_LIMIT_BYTES = 16 * 1024;
 /** Tweets in a page of GET /api/tweet: `limit` 1 to max, default when absent. */
 export const WEB_PAGE = { default: 20, max: 100 } as const;
+
+/**
+ * How long the web app retries a like, a reply or a post refused with LOCKED: the default lock
+ * timeout, by which any holder has been decided or aborted (a burst of likes on one tweet queues
+ * on its counter; a retried post meets its own earlier attempt still settling).
+ */
+export const WEB_LOCKED_RETRY_MS = 10_000;
 /** A web account's username: 1 to this many letters, digits or `_` (it becomes a tweet's author). */
 export const WEB_USERNAME_MAX_CHARS = 32;
 /** A password: this many characters at least... */
