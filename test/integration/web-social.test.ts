@@ -90,6 +90,16 @@ describe('replies and likes against a real 2-worker cluster', () => {
     problem(await app.inject({ method: 'GET', url: `/api/social?ids=${'a,'.repeat(101)}`, ...as(ada) }), 400, 'INVALID');
   });
 
+  test('deep links: /u/NAME and /t/ID serve the page itself, so a reload shows the same page', async () => {
+    for (const url of ['/u/ada', '/t/some-id']) {
+      const r = await app.inject({ method: 'GET', url });
+      assert.equal(r.statusCode, 200, url);
+      assert.match(String(r.headers['content-type']), /^text\/html/);
+      assert.match(r.body, /<script type="module" src="\/js\/app.js"><\/script>/);
+    }
+    problem(await app.inject({ method: 'GET', url: '/u/a/b' }), 404, 'NOT_FOUND');
+  });
+
   test('100 users liking one tweet within a second: every like counted, exactly once', async () => {
     const t = await post(ada, 'the popular one');
     const users: string[] = [];
