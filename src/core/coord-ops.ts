@@ -27,6 +27,8 @@ export class OpMaker {
         return { kind: 'put_item', item: w.item, mode: w.if_absent ? 'create' : 'replace' };
       case 'delete_item':
         return { kind: 'delete_item', item_kind: w.item.kind, key: w.item.key };
+      case 'incr_item':
+        return { kind: 'incr_item', item_kind: w.item.kind, key: w.item.key, field: w.field, by: w.by };
     }
   }
 

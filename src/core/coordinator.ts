@@ -132,6 +132,7 @@ export class CoordinatorCore {
       case 'delete':
       case 'put_item':
       case 'delete_item':
+      case 'incr_item':
         ctx.commit.write(conn, slot, req, now);
         return;
       case 'transaction':

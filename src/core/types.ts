@@ -47,6 +47,7 @@ export function lockKeyOf(op: Op): string {
     case 'put_item':
       return `${op.item.kind}:${op.item.key}`;
     case 'delete_item':
+    case 'incr_item':
       return `${op.item_kind}:${op.key}`;
   }
 }

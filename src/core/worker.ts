@@ -310,7 +310,7 @@ export class WorkerCore {
     if (t.staged.has(key)) return t.staged.get(key) ?? null;
     const id = opTweetId(op);
     if (id !== null) return this.view.getTweet(id);
-    return op.kind === 'put_item' ? this.view.getItem(op.item.kind, op.item.key) : op.kind === 'delete_item' ? this.view.getItem(op.item_kind, op.key) : null;
+    return op.kind === 'put_item' ? this.view.getItem(op.item.kind, op.item.key) : op.kind === 'delete_item' || op.kind === 'incr_item' ? this.view.getItem(op.item_kind, op.key) : null;
   }
 
   private startPrepare(t: WorkerTxn): void {

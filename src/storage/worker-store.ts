@@ -8,6 +8,7 @@ import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/wor
 import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../wire/protocol.ts';
 import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
+import { evaluateIncr } from '../core/ops.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
@@ -183,6 +184,14 @@ export class WorkerStore implements WorkerReadView {
       case 'delete_item':
         this.q.deleteItem.run(op.item_kind, op.key);
         break;
+      case 'incr_item': {
+        // The same rule the worker core voted with (under the lock held since), so the same sum.
+        const outcome = evaluateIncr(this.getItem(op.item_kind, op.key), op);
+        if (!outcome.ok || outcome.next === null) throw new Error(`incr_item of ${op.item_kind} ${op.key} cannot fail, yet did`);
+        const item = outcome.next as Item;
+        this.q.putItem.run(item.kind, item.key, JSON.stringify(item.value));
+        break;
+      }
     }
   }
 

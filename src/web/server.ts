@@ -15,9 +15,10 @@ import { CoordinatorPool } from '../client/pool.ts';
 import type { CoordinatorAccess } from '../client/client.ts';
 import { accountKey, Accounts, SESSION_COOKIE, SESSION_TTL_MS } from './auth.ts';
 import { EventHub, type EventLimits } from './events.ts';
-import { AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS, BODY_LIMIT_BYTES, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, WEB_COORDINATOR_CONNECTIONS, WEB_USERNAME_MAX_CHARS } from '../wire/limits.ts';
+import { ID_MAX_CHARS, AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS, BODY_LIMIT_BYTES, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, WEB_COORDINATOR_CONNECTIONS, WEB_USERNAME_MAX_CHARS } from '../wire/limits.ts';
 import { ProblemError, sendProblem, type WebErrorCode } from './problems.ts';
 import { tweetRoutes } from './tweets.ts';
+import { socialRoutes } from './social.ts';
 
 export const UI_DIR = fileURLToPath(new URL('../../ui/public/', import.meta.url));
 
@@ -40,6 +41,8 @@ export interface WebOptions {
   trustProxy?: string[];
   /** Event stream limits other than the defaults (EVENT_LIMITS). */
   eventLimits?: Partial<EventLimits>;
+  /** How long a like, reply or post refused with LOCKED is retried (default WEB_LOCKED_RETRY_MS: the default lock timeout). */
+  lockedRetryMs?: number;
   /** Coordinator connections (default 16). */
   poolSize?: number;
   logger?: Logger;
@@ -264,7 +267,8 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
   await app.register(async (authed) => {
     authed.addHook('preHandler', requireUser);
     authed.get('/api/me', { schema: { response: userReply } }, async (req) => ({ username: user(req) }));
-    tweetRoutes(authed, pool, user);
+    tweetRoutes(authed, pool, user, opts.lockedRetryMs);
+    socialRoutes(authed, pool, user, opts.lockedRetryMs);
     authed.get('/api/events', async (req, reply) => {
       if (hub.full) throw new ProblemError('UNAVAILABLE', 'too many live pages are open on this server; try again later');
       const account = accountKey(user(req));
@@ -298,6 +302,11 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
         throw err;
       });
       await files.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], cacheControl: false, setHeaders: (res) => res.setHeader('cache-control', 'no-cache') });
+      // The page's own addresses (a profile, a post): the page itself, so a deep link or a reload shows it.
+      const page = async (_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => reply.header('cache-control', 'no-cache').sendFile('index.html');
+      const pageParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;
+      files.get('/u/:name', { schema: { params: pageParams } }, page);
+      files.get('/t/:name', { schema: { params: pageParams } }, page);
     });
   }
   return { app, pool, hub };

@@ -3,13 +3,14 @@
 // refuses any field but `content`); edits and deletes name the signed-in user,
 // so the workers refuse them (FORBIDDEN) unless it is the author.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';
-import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, USERNAME_MAX_CHARS, WEB_CURSOR_MAX_CHARS, WEB_PAGE } from '../wire/limits.ts';
+import { deleteOps, postTweet } from './social.ts';
+import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, USERNAME_MAX_CHARS, WEB_CURSOR_MAX_CHARS, WEB_LOCKED_RETRY_MS, WEB_PAGE } from '../wire/limits.ts';
 
 /** A tweet as the web API shows it. */
 export interface WebTweet {
@@ -44,6 +45,8 @@ const tweetSchema = {
   },
 } as const;
 
+const keyHeaders = { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_CHARS, pattern: '^[\\x21-\\x7e]+$' } } } as const;
+
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;
 
 /** The same rule as the coordinator's, checked here so the message names the web field. */
@@ -59,7 +62,7 @@ function idFor(username: string, key: string): string {
   return `k${createHash('sha256').update(`${username}\u0000${key}`).digest('base64url').slice(0, 26)}`;
 }
 
-export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (req: FastifyRequest) => string): void {
+export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (req: FastifyRequest) => string, budgetMs = WEB_LOCKED_RETRY_MS): void {
   app.get<{ Querystring: { limit: number; before?: string; username?: string } }>(
     '/api/tweet',
     {
@@ -101,20 +104,38 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
     {
       schema: {
         body: contentSchema,
-        headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_CHARS, pattern: '^[\\x21-\\x7e]+$' } } },
+        headers: keyHeaders,
         response: { 201: tweetSchema },
       },
     },
     async (req, reply) => {
       const username = user(req);
       const key = req.headers['idempotency-key'];
-      const id = typeof key === 'string' ? idFor(username, key) : null;
-      const r = await coordinatorCall(pool, { action: 'post', tweet: { ...(id !== null ? { id } : {}), username, content: content(req.body) } }, 'write', {}, ['EXISTS']);
-      if (r.status !== 'OK') {
-        // Only a keyed post can name an existing id: the key was used for another text.
-        throw new ProblemError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a tweet with other content; use a new key for a new tweet');
-      }
-      const t = webTweet(r.tweet as TweetView);
+      // The web names every tweet itself (its meta item is keyed by the id, in the same transaction).
+      const id = idFor(username, typeof key === 'string' ? key : `\u0000${randomUUID()}`);
+      const t = webTweet(await postTweet(pool, id, username, content(req.body), null, budgetMs));
+      return reply.code(201).header('location', `/api/tweet/${encodeURIComponent(t.id)}`).send(t);
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { content: string } }>(
+    '/api/tweet/:id/reply',
+    {
+      schema: {
+        params: idParams,
+        body: contentSchema,
+        headers: keyHeaders,
+        response: { 201: tweetSchema },
+      },
+    },
+    async (req, reply) => {
+      const username = user(req);
+      const parent = req.params.id;
+      const text = content(req.body);
+      await coordinatorCall(pool, { action: 'get_tweet', tweet: { id: parent } }, 'read', { NOT_FOUND: `there is no post ${parent} to reply to (it may have been deleted)` });
+      const key = req.headers['idempotency-key'];
+      const id = idFor(username, typeof key === 'string' ? key : `\u0000${randomUUID()}`);
+      const t = webTweet(await postTweet(pool, id, username, text, parent, budgetMs));
       return reply.code(201).header('location', `/api/tweet/${encodeURIComponent(t.id)}`).send(t);
     },
   );
@@ -135,7 +156,7 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
 
   app.delete<{ Params: { id: string } }>('/api/tweet/:id', { schema: { params: idParams } }, async (req, reply) => {
     const id = req.params.id;
-    await coordinatorCall(pool, { action: 'delete', tweet: { id, username: user(req) } }, 'write', {
+    await coordinatorCall(pool, { action: 'transaction', ops: await deleteOps(pool, id, user(req)) }, 'write', {
       NOT_FOUND: `there is no tweet ${id} (it may have been deleted already)`,
       FORBIDDEN: 'only the author of a tweet can delete it',
       LOCKED: 'someone is editing this tweet right now; try again in a moment',

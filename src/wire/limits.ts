@@ -74,6 +74,9 @@ export const USERNAME_MAX_CHARS = 64;
 export const GET_TWEETS_DEFAULT_LIMIT = 100;
 /** The largest `limit` a get_tweets request may ask for. */
 export const GET_TWEETS_MAX_LIMIT = 1000;
+/** incr_item adds at most this much (either sign) at once: counters count events one or a few at a time. */
+export const COUNTER_MAX_STEP = 1_000_000;
+
 /** An item's value, as JSON text, at most this long: accounts and sessions are small. */
 export const ITEM_VALUE_MAX_BYTES = 4096;
 
@@ -175,6 +178,13 @@ export const MAX_RENDERED_PAGES = 64;
 export const BODY_LIMIT_BYTES = 16 * 1024;
 /** Tweets in a page of GET /api/tweet: `limit` 1 to max, default when absent. */
 export const WEB_PAGE = { default: 20, max: 100 } as const;
+
+/**
+ * How long the web app retries a like, a reply or a post refused with LOCKED: the default lock
+ * timeout, by which any holder has been decided or aborted (a burst of likes on one tweet queues
+ * on its counter; a retried post meets its own earlier attempt still settling).
+ */
+export const WEB_LOCKED_RETRY_MS = 10_000;
 /** A web account's username: 1 to this many letters, digits or `_` (it becomes a tweet's author). */
 export const WEB_USERNAME_MAX_CHARS = 32;
 /** A password: this many characters at least... */

@@ -28,9 +28,12 @@ import {
   NODE_MAX_VOTERS,
   PARSE_ERROR_MAX_CHARS,
   USERNAME_MAX_CHARS,
+  COUNTER_MAX_STEP,
 } from './limits.ts';
 import { parseAddress } from './validate.ts';
 import {
+  COUNTER_FIELDS,
+  COUNTER_KINDS,
   ITEM_KINDS,
   type CopyRow,
   type ErrorCode,
@@ -366,8 +369,17 @@ function op(v: unknown, path: string): Op {
       itemKind(get(o, 'item_kind'), `${p}item_kind`);
       tweetId(get(o, 'key'), `${p}key`);
       break;
+    case 'incr_item': {
+      fields(o, ['kind', 'item_kind', 'key', 'field', 'by'], p);
+      oneOf(o, 'item_kind', COUNTER_KINDS, p);
+      tweetId(get(o, 'key'), `${p}key`);
+      oneOf(o, 'field', COUNTER_FIELDS, p);
+      const by = get(o, 'by');
+      if (typeof by !== 'number' || !Number.isSafeInteger(by) || Math.abs(by) > COUNTER_MAX_STEP) throw new Invalid(`field "${p}by" must be a whole number within ${COUNTER_MAX_STEP} of 0`);
+      break;
+    }
     default:
-      throw new Invalid(`field "${p}kind" must be one of post, update, delete, put_item, delete_item`);
+      throw new Invalid(`field "${p}kind" must be one of post, update, delete, put_item, delete_item, incr_item`);
   }
   return o as unknown as Op;
 }

@@ -18,10 +18,22 @@ export interface Tweet {
 
 /**
  * Items other than tweets, each kind its own namespace of keys: the web app's
- * accounts and sessions. They lock, replicate and commit exactly like tweets.
+ * accounts and sessions; a tweet's counters (`stats`: likes, replies) and an account's
+ * (`user_stats`: tweets); one user's like of one tweet (`like`, key `TWEETID USERKEY`); and
+ * what a reply answers (`reply`, key the reply's id, value `{to}`). They lock, replicate and commit exactly like tweets.
  */
-export const ITEM_KINDS = ['user', 'session'] as const;
+export const ITEM_KINDS = ['user', 'session', 'stats', 'user_stats', 'like', 'reply'] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
+
+/**
+ * The kinds that hold counters: written only by incr_item (put_item of them is INVALID), so
+ * their values are nothing but these counters, small whatever happens.
+ */
+export const COUNTER_KINDS = ['stats', 'user_stats'] as const satisfies readonly ItemKind[];
+export type CounterKind = (typeof COUNTER_KINDS)[number];
+/** The counters a counter item may hold. */
+export const COUNTER_FIELDS = ['likes', 'replies', 'tweets'] as const;
+export type CounterField = (typeof COUNTER_FIELDS)[number];
 
 export interface Item {
   kind: ItemKind;
@@ -40,7 +52,9 @@ export type Op =
   | { kind: 'delete'; id: string; username: string | null }
   /** `create`: only if the key is free (an equal value there is the same write, retried); `replace`: whatever is there. */
   | { kind: 'put_item'; item: Item; mode: 'create' | 'replace' }
-  | { kind: 'delete_item'; item_kind: ItemKind; key: string };
+  | { kind: 'delete_item'; item_kind: ItemKind; key: string }
+  /** Adds `by` to the integer `value[field]` of an existing item, computed on each worker under the item's lock. */
+  | { kind: 'incr_item'; item_kind: CounterKind; key: string; field: CounterField; by: number };
 
 /** What an op produced, as the client sees it: the resulting tweet or item, or nothing for a delete. */
 export type OpResult = { tweet: Tweet } | { item: Item } | Record<string, never>;
@@ -168,7 +182,8 @@ export type WriteRequest =
   | { action: 'update'; tweet: UpdateInput }
   | { action: 'delete'; tweet: DeleteInput }
   | { action: 'put_item'; item: Item; if_absent: boolean }
-  | { action: 'delete_item'; item: { kind: ItemKind; key: string } };
+  | { action: 'delete_item'; item: { kind: ItemKind; key: string } }
+  | { action: 'incr_item'; item: { kind: CounterKind; key: string }; field: CounterField; by: number };
 
 export interface Cursor { created_at: number; id: string }
 

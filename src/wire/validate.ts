@@ -3,7 +3,7 @@
 // update anyone may make.
 
 import { decodeCursor } from '../core/render.ts';
-import { ITEM_KINDS, type ClientRequest, type Cursor, type ItemKind, type WriteRequest } from './protocol.ts';
+import { COUNTER_FIELDS, COUNTER_KINDS, ITEM_KINDS, type ClientRequest, type CounterField, type CounterKind, type Cursor, type ItemKind, type WriteRequest } from './protocol.ts';
 import {
   CONTENT_MAX_CODE_POINTS,
   CORE_LIMITS as LIMITS,
@@ -13,7 +13,9 @@ import {
   ITEM_VALUE_MAX_BYTES,
   MAX_NESTING_DEPTH,
   USERNAME_MAX_CHARS,
+  COUNTER_MAX_STEP,
 } from './limits.ts';
+
 
 export type Validated = { ok: true; request: ClientRequest } | { ok: false; error: string };
 
@@ -32,13 +34,14 @@ const ACTIONS = [
   'put_item',
   'get_item',
   'delete_item',
+  'incr_item',
   'subscribe',
   'trace',
   'status',
   'check',
   'register',
 ] as const;
-const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item'] as const;
+const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item', 'incr_item'] as const;
 
 export function validateRequest(body: Record<string, unknown>): Validated {
   try {
@@ -59,6 +62,7 @@ function parse(body: Record<string, unknown>): ClientRequest {
     case 'delete':
     case 'put_item':
     case 'delete_item':
+    case 'incr_item':
       return parseWrite(action, body, '');
     case 'get_item': {
       onlyFields(body, ['action', 'req', 'item'], '');
@@ -134,6 +138,21 @@ function parse(body: Record<string, unknown>): ClientRequest {
 /** A write request or transaction op (`prefix` '' or 'ops[N].'): its fields besides `action`. */
 function parseWrite(action: (typeof WRITE_ACTIONS)[number], o: Record<string, unknown>, prefix: string): WriteRequest {
   const top = prefix === '' ? ['action', 'req'] : ['action'];
+  if (action === 'incr_item') {
+    onlyFields(o, [...top, 'item', 'field', 'by'], prefix);
+    const path = `${prefix}item`;
+    const it = object(o.item, path);
+    onlyFields(it, ['kind', 'key'], `${path}.`);
+    const kind = it.kind;
+    if (typeof kind !== 'string' || !(COUNTER_KINDS as readonly string[]).includes(kind)) throw new Invalid(`field "${path}.kind" must be one of ${COUNTER_KINDS.join(', ')}: only counters are incremented`);
+    const field = o.field;
+    if (typeof field !== 'string' || !(COUNTER_FIELDS as readonly string[]).includes(field)) throw new Invalid(`field "${prefix}field" must be one of ${COUNTER_FIELDS.join(', ')}`);
+    const by = o.by;
+    if (typeof by !== 'number' || !Number.isSafeInteger(by) || Math.abs(by) > COUNTER_MAX_STEP) {
+      throw new Invalid(`field "${prefix}by" must be a whole number from -${COUNTER_MAX_STEP} to ${COUNTER_MAX_STEP}`);
+    }
+    return { action, item: { kind: kind as CounterKind, key: id_(it.key, `${path}.key`) }, field: field as CounterField, by };
+  }
   if (action === 'put_item' || action === 'delete_item') {
     onlyFields(o, [...top, 'item', ...(action === 'put_item' ? ['if_absent'] : [])], prefix);
     const path = `${prefix}item`;
@@ -142,6 +161,7 @@ function parseWrite(action: (typeof WRITE_ACTIONS)[number], o: Record<string, un
     const kind = itemKind_(it.kind, `${path}.kind`);
     const key = id_(it.key, `${path}.key`);
     if (action === 'delete_item') return { action, item: { kind, key } };
+    if ((COUNTER_KINDS as readonly string[]).includes(kind)) throw new Invalid(`field "${path}.kind" is a counter (${kind}): only incr_item and delete_item write it`);
     const value = object(it.value, `${path}.value`);
     const size = Buffer.byteLength(JSON.stringify(value));
     if (size > ITEM_VALUE_MAX_BYTES) throw new Invalid(`field "${path}.value" is ${size} bytes as JSON; at most ${ITEM_VALUE_MAX_BYTES}`);

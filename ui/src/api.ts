@@ -198,3 +198,29 @@ export async function editTweet(id: string, content: string): Promise<Tweet> {
 export async function deleteTweet(id: string): Promise<void> {
   await request(`/api/tweet/${encodeURIComponent(id)}`, { method: 'DELETE' });
 }
+
+/** What the page shows beside a tweet (GET /api/social). */
+export interface Social {
+  reply_to: string | null;
+  replies: number;
+  likes: number;
+  liked: boolean;
+}
+
+export async function socialOf(ids: readonly string[]): Promise<Record<string, Social>> {
+  if (ids.length === 0) return {};
+  const body = (await json(await request(`/api/social?ids=${ids.map(encodeURIComponent).join(',')}`))) as { tweets?: Record<string, Social> };
+  return body.tweets ?? {};
+}
+
+export async function setLike(id: string, like: boolean): Promise<{ likes: number; liked: boolean }> {
+  return (await json(await request(`/api/tweet/${encodeURIComponent(id)}/like`, { method: like ? 'PUT' : 'DELETE' }))) as { likes: number; liked: boolean };
+}
+
+export async function replyTo(id: string, content: string, idempotencyKey: string): Promise<Tweet> {
+  return readTweet(await request(`/api/tweet/${encodeURIComponent(id)}/reply`, { method: 'POST', body: { content }, headers: { 'idempotency-key': idempotencyKey } }));
+}
+
+export async function profile(name: string): Promise<{ username: string; tweets: number }> {
+  return (await json(await request(`/api/user/${encodeURIComponent(name)}`))) as { username: string; tweets: number };
+}

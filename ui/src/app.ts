@@ -2,7 +2,7 @@
 // wires the pieces together. Any 401 from a call that needed a session comes
 // back here (api.onSessionEnded) and returns to the sign-in page.
 
-import { logout, me, NetworkError, onSessionEnded } from './api.js';
+import { logout, me, NetworkError, onSessionEnded, profile } from './api.js';
 import { AuthView } from './auth.js';
 import { setAvatar } from './avatar.js';
 import { Compose } from './compose.js';
@@ -38,7 +38,9 @@ const LIVE_COPY: Record<LiveState, { text: string; title: string }> = {
 
 const live = new Live({
   created: (t) => {
+    if (!timeline.accepts(t)) return;
     timeline.upsert(t, { highlight: true });
+    void timeline.loadSocial([t.id]);
   },
   updated: (t) => timeline.updateIfShown(t),
   deleted: (id) => timeline.removeById(id, 'deleted-live'),
@@ -59,15 +61,55 @@ function signedIn(u: User): void {
   auth.hide();
   show(bootEl, false);
   show(appShell, true);
-  document.title = 'Home · tweetdb';
   clearStatus();
-  timeline.reset(u.username);
   compose.reset();
   live.start();
   startClock();
-  void timeline.loadFirst();
+  route();
   compose.focus();
 }
+
+const headingEl = byId('timeline-heading');
+
+/** Shows the page the address names: `/` everyone, `/u/NAME` one person, `/t/ID` one post. */
+function route(): void {
+  if (user === null) return;
+  const path = location.pathname;
+  const m = /^\/(u|t)\/([^/]+)$/.exec(path);
+  const name = m?.[1] === 'u' ? decodeURIComponent(m[2] ?? '') : null;
+  const id = m?.[1] === 't' ? decodeURIComponent(m[2] ?? '') : null;
+  if (name !== null) {
+    timeline.reset(user.username, { kind: 'user', name });
+    headingEl.textContent = `@${name}`;
+    document.title = `@${name} · tweetdb`;
+    void profile(name).then(
+      (p) => {
+        if (location.pathname === path) headingEl.textContent = `@${p.username} · ${p.tweets} ${p.tweets === 1 ? 'post' : 'posts'}`;
+      },
+      () => undefined,
+    );
+  } else if (id !== null) {
+    timeline.reset(user.username, { kind: 'tweet', id });
+    headingEl.textContent = 'Post';
+    document.title = 'Post · tweetdb';
+  } else {
+    timeline.reset(user.username);
+    headingEl.textContent = 'Latest';
+    document.title = 'Home · tweetdb';
+  }
+  void timeline.loadFirst();
+}
+
+// Links inside the app change the page without a reload; history and reload give the same page.
+document.addEventListener('click', (e) => {
+  const a = (e.target as Element | null)?.closest?.('a[data-nav]');
+  if (!(a instanceof HTMLAnchorElement) || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  if (a.pathname !== location.pathname) history.pushState(null, '', a.pathname);
+  route();
+  window.scrollTo(0, 0);
+});
+window.addEventListener('popstate', route);
 
 /** Back to the sign-in page (logout, or the session ended). */
 function signedOut(message: string | null, kind: 'error' | 'info' = 'info', keepUsername = true): void {

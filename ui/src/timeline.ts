@@ -2,7 +2,7 @@
 // id to view guarantees a tweet is shown once, whichever way it arrives (first
 // page, "load more", the POST reply, a live event, a resync).
 
-import { listTweets } from './api.js';
+import { getTweet, listTweets, socialOf } from './api.js';
 import { byId, show } from './dom.js';
 import { isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
@@ -32,6 +32,8 @@ export interface UpsertOptions {
   fromPage?: boolean;
 }
 
+export type TimelineScope = { kind: 'home' } | { kind: 'user'; name: string } | { kind: 'tweet'; id: string };
+
 export class Timeline {
   private readonly list = byId('timeline', HTMLOListElement);
   private readonly loadMoreBtn = byId('load-more', HTMLButtonElement);
@@ -42,6 +44,8 @@ export class Timeline {
   private readonly loadingEl = byId('timeline-loading');
 
   private views = new Map<string, TweetView>();
+  /** What this list shows: everyone's tweets, one user's (/u/NAME), or one tweet (/t/ID). */
+  private scope: TimelineScope = { kind: 'home' };
   private me: string | null = null;
   private next: string | null = null;
   private pages = 0;
@@ -62,8 +66,9 @@ export class Timeline {
     return this.views.has(id);
   }
 
-  /** Empties the timeline for a new session (or none). */
-  reset(me: string | null): void {
+  /** Empties the timeline for a new session (or none), showing `scope`. */
+  reset(me: string | null, scope: TimelineScope = { kind: 'home' }): void {
+    this.scope = scope;
     this.generation++;
     this.me = me;
     this.views.clear();
@@ -88,9 +93,10 @@ export class Timeline {
     show(this.loadingEl, this.views.size === 0);
     this.refreshChrome();
     try {
-      const page = await listTweets();
+      const page = await this.firstPage();
       if (gen !== this.generation) return;
       this.applyFirstPage(page);
+      void this.loadSocial(page.tweets.map((t) => t.id));
     } catch (err) {
       if (gen !== this.generation || isSessionEnd(err, 'load')) return;
       this.setMessage(`Couldn't load the timeline. ${messageFor(err, 'load')}`);
@@ -114,8 +120,9 @@ export class Timeline {
     this.loadMoreBtn.setAttribute('aria-busy', 'true');
     const before = this.next;
     try {
-      const page = await listTweets({ before });
+      const page = await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
       if (gen !== this.generation) return;
+      void this.loadSocial(page.tweets.map((t) => t.id));
       const firstNew = page.tweets.find((t) => !this.views.has(t.id));
       for (const t of page.tweets) this.upsert(t, { fromPage: true });
       this.next = page.next;
@@ -149,12 +156,35 @@ export class Timeline {
       return;
     }
     try {
-      const page = await listTweets();
+      const page = await this.firstPage();
       if (gen !== this.generation) return;
       this.applyFirstPage(page);
+      void this.loadSocial(page.tweets.map((t) => t.id));
     } catch (err) {
       if (gen !== this.generation || isSessionEnd(err, 'load')) return;
       announce(`Couldn't refresh the timeline. ${messageFor(err, 'load')}`, 'error');
+    }
+  }
+
+  /** Whether a tweet arriving live belongs in this list. */
+  accepts(t: Tweet): boolean {
+    return this.scope.kind === 'home' || (this.scope.kind === 'user' && t.username.toLowerCase() === this.scope.name.toLowerCase());
+  }
+
+  private async firstPage(): Promise<TweetPage> {
+    if (this.scope.kind === 'tweet') return { tweets: [await getTweet(this.scope.id)], next: null };
+    return listTweets(this.scope.kind === 'user' ? { username: this.scope.name } : {});
+  }
+
+  /** Counts, likes and what each answers, read after the tweets (GET /api/social); a failure leaves the zeros. */
+  async loadSocial(ids: string[]): Promise<void> {
+    const gen = this.generation;
+    try {
+      const social = await socialOf(ids);
+      if (gen !== this.generation) return;
+      for (const [id, s] of Object.entries(social)) this.views.get(id)?.setSocial(s);
+    } catch {
+      // the tweets are shown; their counts come with the next load
     }
   }
 

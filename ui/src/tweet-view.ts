@@ -2,7 +2,8 @@
 // (text with textContent only), updates in place, and runs its own edit and
 // delete flows. Edit/delete controls exist only on the signed-in user's tweets.
 
-import { deleteTweet, editTweet, ApiError } from './api.js';
+import { deleteTweet, editTweet, setLike, ApiError, type Social } from './api.js';
+import { richText } from './linkify.js';
 import { avatar } from './avatar.js';
 import { confirmDelete } from './confirm.js';
 import { updateCounter } from './counter.js';
@@ -48,6 +49,10 @@ export class TweetView {
     cancel: HTMLButtonElement;
   } | null = null;
   private busy = false;
+  private readonly replyInfo: HTMLParagraphElement;
+  private readonly replies: HTMLAnchorElement;
+  private readonly likeBtn: HTMLButtonElement;
+  private social: Social = { reply_to: null, replies: 0, likes: 0, liked: false };
 
   constructor(tweet: Tweet, me: string | null, host: TweetViewHost) {
     this.tweet = tweet;
@@ -56,9 +61,15 @@ export class TweetView {
 
     this.time = h('time', { class: 'tweet-time' });
     this.content = h('p', { class: 'tweet-content' });
-    const author = h('span', { class: 'tweet-author' });
+    const author = h('a', { class: 'tweet-author', href: `/u/${encodeURIComponent(tweet.username)}`, 'data-nav': '' });
     author.textContent = tweet.username;
-    this.head = h('div', { class: 'tweet-head' }, author, h('span', { class: 'tweet-dot', 'aria-hidden': 'true' }, '·'), this.time);
+    const permalink = h('a', { class: 'tweet-permalink', href: `/t/${encodeURIComponent(tweet.id)}`, 'data-nav': '' }, this.time);
+    this.head = h('div', { class: 'tweet-head' }, author, h('span', { class: 'tweet-dot', 'aria-hidden': 'true' }, '·'), permalink);
+    this.replyInfo = h('p', { class: 'tweet-reply-to' });
+    this.replyInfo.hidden = true;
+    this.replies = h('a', { class: 'tweet-replies', href: `/t/${encodeURIComponent(tweet.id)}`, 'data-nav': '' }, '0 replies');
+    this.likeBtn = h('button', { type: 'button', class: 'btn-like', 'aria-pressed': 'false' }, 'Like · 0');
+    this.likeBtn.addEventListener('click', () => void this.toggleLike());
 
     if (this.own) {
       this.editBtn = h('button', { type: 'button', class: 'icon-btn tweet-edit', 'aria-label': 'Edit tweet', title: 'Edit' }, icon([...ICONS.edit]));
@@ -72,7 +83,7 @@ export class TweetView {
       'li',
       { class: this.own ? 'tweet tweet-own' : 'tweet', 'data-id': tweet.id, tabindex: '-1' },
       avatar(tweet.username, 'tweet-avatar'),
-      h('div', { class: 'tweet-main' }, h('div', { class: 'tweet-top' }, this.head, this.actions), this.content),
+      h('div', { class: 'tweet-main' }, h('div', { class: 'tweet-top' }, this.head, this.actions), this.replyInfo, this.content, h('div', { class: 'tweet-social' }, this.replies, this.likeBtn)),
     );
     this.render();
   }
@@ -96,7 +107,7 @@ export class TweetView {
 
   private render(): void {
     const t = this.tweet;
-    if (this.content.textContent !== t.content) this.content.textContent = t.content;
+    if (this.content.textContent !== t.content) this.content.replaceChildren(...richText(t.content));
     setTime(this.time, t.created_at);
     if (t.edited_at) {
       if (this.edited === null) {
@@ -107,6 +118,30 @@ export class TweetView {
     } else if (this.edited !== null) {
       this.edited.remove();
       this.edited = null;
+    }
+  }
+
+  /** Shows what it answers, its reply and like counts, and whether the reader likes it. */
+  setSocial(s: Social): void {
+    this.social = s;
+    this.replyInfo.hidden = s.reply_to === null;
+    if (s.reply_to !== null) this.replyInfo.replaceChildren('Replying to ', h('a', { href: `/t/${encodeURIComponent(s.reply_to)}`, 'data-nav': '' }, 'a post'));
+    this.replies.textContent = s.replies === 1 ? '1 reply' : `${s.replies} replies`;
+    this.likeBtn.textContent = `${s.liked ? 'Liked' : 'Like'} · ${s.likes}`;
+    this.likeBtn.setAttribute('aria-pressed', String(s.liked));
+    this.likeBtn.setAttribute('aria-label', `${s.liked ? 'Unlike' : 'Like'} this post (${s.likes} ${s.likes === 1 ? 'like' : 'likes'})`);
+  }
+
+  private async toggleLike(): Promise<void> {
+    this.likeBtn.disabled = true;
+    try {
+      const r = await setLike(this.tweet.id, !this.social.liked);
+      this.setSocial({ ...this.social, ...r });
+      this.setError(null);
+    } catch (err) {
+      if (!isSessionEnd(err, 'load')) this.setError(`Couldn't change your like. ${messageFor(err, 'load')}`);
+    } finally {
+      this.likeBtn.disabled = false;
     }
   }
 

@@ -1,0 +1,118 @@
+// Replies, likes and counts through the web API (fastify inject) against a real 2-worker
+// cluster: each write one transaction; at most one like per user per tweet; a burst of 100
+// users liking one tweet within a second counted exactly once each.
+
+import { test, after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import { buildWebApp, type WebApp } from '../../src/web/server.ts';
+import { SESSION_COOKIE } from '../../src/web/auth.ts';
+import { Cluster } from '../helpers/cluster.ts';
+import { json, problem, signUp, type Json } from '../helpers/web.ts';
+
+const clusters: Cluster[] = [];
+const apps: WebApp[] = [];
+after(async () => {
+  for (const w of apps) await w.app.close();
+  await Promise.all(clusters.map((c) => c.stop()));
+});
+
+describe('replies and likes against a real 2-worker cluster', () => {
+  let app: FastifyInstance;
+  let ada: string;
+  let bob: string;
+  const as = (cookie: string) => ({ cookies: { [SESSION_COOKIE]: cookie } });
+  const social = async (cookie: string, id: string): Promise<Json> => (json(await app.inject({ method: 'GET', url: `/api/social?ids=${encodeURIComponent(id)}`, ...as(cookie) })).tweets as Record<string, Json>)[id] as Json;
+  const post = async (cookie: string, content: string): Promise<Json> => {
+    const r = await app.inject({ method: 'POST', url: '/api/tweet', ...as(cookie), payload: { content } });
+    assert.equal(r.statusCode, 201, r.body);
+    return json(r);
+  };
+
+  before(async () => {
+    const cluster = await Cluster.start({ workers: 2, lockTimeout: 10 });
+    clusters.push(cluster);
+    const w = await buildWebApp({ coordinator: cluster.address, authRateLimit: { max: 1000, windowMs: 60_000 } });
+    apps.push(w);
+    await w.app.ready();
+    app = w.app;
+    ada = await signUp(app, 'ada');
+    bob = await signUp(app, 'Bob');
+  });
+
+  test('a reply is a tweet with reply_to, and the parent counts it; a retried reply (same Idempotency-Key) counts once', async () => {
+    const parent = await post(ada, 'what do you think?');
+    const url = `/api/tweet/${String(parent.id)}/reply`;
+    const headers = { 'idempotency-key': 'reply-1' };
+    const a = await app.inject({ method: 'POST', url, headers, ...as(bob), payload: { content: 'I agree' } });
+    const b = await app.inject({ method: 'POST', url, headers, ...as(bob), payload: { content: 'I agree' } });
+    assert.equal(a.statusCode, 201, a.body);
+    assert.equal(b.statusCode, 201, b.body);
+    assert.deepEqual(json(a), json(b));
+    assert.equal(json(a).username, 'Bob');
+    assert.deepEqual(await social(ada, String(json(a).id)), { reply_to: parent.id, replies: 0, likes: 0, liked: false });
+    assert.deepEqual(await social(ada, String(parent.id)), { reply_to: null, replies: 1, likes: 0, liked: false });
+    problem(await app.inject({ method: 'POST', url, headers, ...as(bob), payload: { content: 'other text' } }), 422, 'IDEMPOTENCY_KEY_REUSED');
+    problem(await app.inject({ method: 'POST', url: '/api/tweet/nope/reply', ...as(bob), payload: { content: 'hi' } }), 404, 'NOT_FOUND');
+    problem(await app.inject({ method: 'POST', url, ...as(bob), payload: { content: '  ' } }), 400, 'INVALID');
+  });
+
+  test('a like counts once per user, however often it is sent; unlike takes it back once', async () => {
+    const t = await post(ada, 'like me');
+    const url = `/api/tweet/${String(t.id)}/like`;
+    assert.deepEqual(json(await app.inject({ method: 'PUT', url, ...as(bob) })), { likes: 1, liked: true });
+    assert.deepEqual(json(await app.inject({ method: 'PUT', url, ...as(bob) })), { likes: 1, liked: true });
+    assert.deepEqual(json(await app.inject({ method: 'PUT', url, ...as(ada) })), { likes: 2, liked: true });
+    assert.deepEqual(await social(bob, String(t.id)), { reply_to: null, replies: 0, likes: 2, liked: true });
+    assert.deepEqual(json(await app.inject({ method: 'DELETE', url, ...as(bob) })), { likes: 1, liked: false });
+    assert.deepEqual(json(await app.inject({ method: 'DELETE', url, ...as(bob) })), { likes: 1, liked: false });
+    assert.deepEqual(await social(bob, String(t.id)), { reply_to: null, replies: 0, likes: 1, liked: false });
+    problem(await app.inject({ method: 'PUT', url: '/api/tweet/nope/like', ...as(bob) }), 404, 'NOT_FOUND');
+    problem(await app.inject({ method: 'PUT', url }), 401, 'UNAUTHENTICATED');
+  });
+
+  test('a profile counts its tweets; deleting a reply takes it off its parent and its author, deleting a liked tweet drops its counts', async () => {
+    const cy = await signUp(app, 'cy');
+    const first = await post(cy, 'one');
+    await post(cy, 'two');
+    assert.deepEqual(json(await app.inject({ method: 'GET', url: '/api/user/CY', ...as(ada) })), { username: 'cy', tweets: 2 });
+    const r = json(await app.inject({ method: 'POST', url: `/api/tweet/${String(first.id)}/reply`, ...as(cy), payload: { content: 'three' } }));
+    await app.inject({ method: 'PUT', url: `/api/tweet/${String(first.id)}/like`, ...as(ada) });
+    assert.deepEqual(await social(cy, String(first.id)), { reply_to: null, replies: 1, likes: 1, liked: false });
+    assert.equal(json(await app.inject({ method: 'GET', url: '/api/user/cy', ...as(ada) })).tweets, 3);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/tweet/${String(r.id)}`, ...as(cy) })).statusCode, 204);
+    assert.equal((await social(cy, String(first.id))).replies, 0);
+    assert.equal(json(await app.inject({ method: 'GET', url: '/api/user/cy', ...as(ada) })).tweets, 2);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/tweet/${String(first.id)}`, ...as(cy) })).statusCode, 204);
+    assert.deepEqual(await social(cy, String(first.id)), { reply_to: null, replies: 0, likes: 0, liked: false });
+    assert.equal(json(await app.inject({ method: 'GET', url: '/api/user/cy', ...as(ada) })).tweets, 1);
+    assert.deepEqual(json(await app.inject({ method: 'GET', url: '/api/user/nobody', ...as(ada) })), { username: 'nobody', tweets: 0 });
+    problem(await app.inject({ method: 'GET', url: `/api/social?ids=${'a,'.repeat(101)}`, ...as(ada) }), 400, 'INVALID');
+  });
+
+  test('deep links: /u/NAME and /t/ID serve the page itself, so a reload shows the same page', async () => {
+    for (const url of ['/u/ada', '/t/some-id']) {
+      const r = await app.inject({ method: 'GET', url });
+      assert.equal(r.statusCode, 200, url);
+      assert.match(String(r.headers['content-type']), /^text\/html/);
+      assert.match(r.body, /<script type="module" src="\/js\/app.js"><\/script>/);
+    }
+    problem(await app.inject({ method: 'GET', url: '/u/a/b' }), 404, 'NOT_FOUND');
+  });
+
+  test('100 users liking one tweet within a second: every like counted, exactly once', async () => {
+    const t = await post(ada, 'the popular one');
+    const users: string[] = [];
+    for (let i = 0; i < 100; i += 10) users.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => signUp(app, `fan${i + j}`)))));
+    const url = `/api/tweet/${String(t.id)}/like`;
+    const started = Date.now();
+    // Every user within the same second; a fifth of them press twice.
+    const likes = await Promise.all(users.flatMap((u, i) => [app.inject({ method: 'PUT', url, ...as(u) }), ...(i % 5 === 0 ? [app.inject({ method: 'PUT', url, ...as(u) })] : [])]));
+    const tookMs = Date.now() - started;
+    for (const r of likes) assert.equal(r.statusCode, 200, r.body);
+    assert.equal((await social(ada, String(t.id))).likes, 100);
+    assert.ok(users.length === 100);
+    for (const u of users.slice(0, 5)) assert.equal((await social(u, String(t.id))).liked, true);
+    console.log(`# 120 like requests from 100 users: all answered in ${tookMs} ms`);
+  });
+});
