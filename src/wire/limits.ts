@@ -254,6 +254,8 @@ export const EVENT_LIMITS = {
 
 /** Every limit above, by name: what checkLimits() reads (a test passes it a broken copy). */
 export const ALL_LIMITS = {
+  WEB_LOCKED_RETRY_MS,
+  COUNTER_MAX_STEP,
   DEFAULT_MAX_REQUEST_BYTES,
   MAX_NESTING_DEPTH,
   MAX_PIPELINED_REQUESTS,
