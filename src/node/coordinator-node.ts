@@ -22,6 +22,7 @@ import { productionEnv, type Conn, type Env, type Listener, type Timer } from '.
 import type { Sabotage } from '../core/types.ts';
 import type { ShellSabotage } from './sabotage.ts';
 import { restartCount } from './supervised.ts';
+import { probe } from '../core/probes.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -367,7 +368,10 @@ export class CoordinatorNode {
       const asked = this.links.get(worker)?.asked;
       const a = asked?.get(p.msg.rid);
       // An answer nobody is waiting for (a duplicate, or to a read moved to another worker) is dropped.
-      if (asked === undefined || a === undefined) return;
+      if (asked === undefined || a === undefined) {
+        probe('node.stale_read_answer_dropped');
+        return;
+      }
       asked.delete(p.msg.rid);
       if (p.msg.type === 'read_result' && !readResultMatches(a.kind, p.msg.result)) bad = `read_result ${p.msg.rid}: not the answer to a ${a.kind} read`;
       if (p.msg.type === 'read_text' && !a.text) bad = `read_text ${p.msg.rid}: that read was not asked as text`;
