@@ -488,7 +488,9 @@ export class TwoPhaseCommit {
     for (const txid of prepared) {
       const t = this.txns.get(txid);
       if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) {
-        if (t.phase === 'committing' && !t.waiting.has(worker)) {
+        // Only if it still owes its ack: one that acknowledged the commit has applied it, and a
+        // `state` listing it prepared is older than that ack (a duplicated or overtaken line).
+        if (t.phase === 'committing' && !t.waiting.has(worker) && this.decisions.get(txid)?.unacked.has(worker) === true) {
           t.waiting.add(worker);
         } else continue;
       }
