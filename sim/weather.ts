@@ -33,7 +33,7 @@ export interface Weather extends NetworkWeather {
   clientLeaves: number;
 }
 
-/** The former fixed rates: the median of each draw. */
+/** What each draw centres on: the former fixed rates, and for the faults added with weather (wipes, clients leaving) their own. */
 const TYPICAL = {
   faultGapMs: { min: 300, max: 3_000 },
   kinds: { crashWorker: 0.3, crashCoordinator: 0.15, partition: 0.25, reset: 0.3, wipe: 0.03 },
@@ -53,7 +53,7 @@ export const FIXED_WEATHER: Weather = {
 };
 
 /** The share of runs in which one kind of fault is off altogether. */
-const OFF = 0.15;
+const OFF = 0.1;
 
 /** `typical`, scaled by 2^u for u uniform in [lo, hi] (so `typical` is the median when lo = -hi). */
 function scaled(rng: Prng, typical: number, lo: number, hi: number): number {
@@ -66,8 +66,8 @@ function rate(rng: Prng, typical: number): number {
 }
 
 export function drawWeather(rng: Prng): Weather {
-  // Faults from 3.5 times as often as before (a storm) to 4 times as rarely (calm).
-  const gap = scaled(rng, 1, -1.8, 2);
+  // Faults from 4 times as often as before (a storm) to 2.8 times as rarely (calm).
+  const gap = scaled(rng, 1, -2, 1.5);
   const kinds = {
     crashWorker: rate(rng, TYPICAL.kinds.crashWorker),
     crashCoordinator: rate(rng, TYPICAL.kinds.crashCoordinator),
