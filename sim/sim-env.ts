@@ -101,6 +101,21 @@ interface Pipe {
   broken: boolean;
 }
 
+/** Message faults between nodes, per seed (sim/weather.ts draws them). */
+export interface NetworkWeather {
+  /** The chance that a message (a line) is lost. */
+  loss: number;
+  /** The chance that a message arrives twice. */
+  duplicate: number;
+  /** The chance that a message is held back 5 to 300 ms, so that the next ones overtake it. */
+  overtake: number;
+  /** The chance that a pipe delivers its next chunk slowly (5 to 300 ms): messages on other connections overtake it. */
+  slow: number;
+}
+
+/** The rates every seed had before they were drawn per seed: the world's default. */
+export const FAIR_NETWORK: NetworkWeather = { loss: 0.003, duplicate: 0.01, overtake: 0.05, slow: 0.05 };
+
 export interface WorldOptions {
   rng: Prng;
   /** Crashes are power losses: writes whose fsync had not returned are lost. */
@@ -116,10 +131,12 @@ export class SimWorld {
   events = 0;
   /**
    * Message faults on (off once the run heals): slow pipes, and, between nodes, beyond what TCP
-   * does, whole messages lost (0.3%), duplicated (1%) or overtaken (5%), so the protocol is
-   * proven against a worse network than the one it needs.
+   * does, whole messages lost, duplicated or overtaken (at the rates of `net`), so the protocol
+   * is proven against a worse network than the one it needs.
    */
   slowNetwork = true;
+  /** The rates of the message faults while they are on. */
+  net: NetworkWeather = FAIR_NETWORK;
   /** Nodes on the far side of the current partition (empty: none). */
   readonly isolated = new Set<string>();
   private readonly listeners = new Map<string, { proc: SimProcess; spec: ListenSpec; onConnection: (c: Conn) => void }>();
@@ -156,7 +173,7 @@ export class SimWorld {
 
   netDelay(): number {
     // Mostly sub-millisecond; now and then slow, which reorders messages across connections.
-    return this.slowNetwork && this.rng.chance(0.05) ? this.rng.int(5, 300) : this.rng.next() * 2;
+    return this.slowNetwork && this.rng.chance(this.net.slow) ? this.rng.int(5, 300) : this.rng.next() * 2;
   }
 
   /** An fsync takes a little while: a crash can land in the middle of it. */
@@ -338,10 +355,10 @@ export class SimWorld {
     for (const body of chunk.split('\n')) {
       if (body === '') continue;
       const line = body + '\n';
-      if (this.rng.chance(0.003)) continue;
-      if (this.rng.chance(0.05)) later(line, this.rng.int(5, 300));
+      if (this.rng.chance(this.net.loss)) continue;
+      if (this.rng.chance(this.net.overtake)) later(line, this.rng.int(5, 300));
       else now += line;
-      if (this.rng.chance(0.01)) later(line, this.netDelay() + 10);
+      if (this.rng.chance(this.net.duplicate)) later(line, this.netDelay() + 10);
     }
     if (now !== '') pipe.to.receive(now);
   }

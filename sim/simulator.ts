@@ -7,7 +7,10 @@
 // messages across connections; connections reset; crashes and restarts of any
 // node (keeping only what it had persisted), some of them in the middle of an
 // fsync; partitions that isolate one node or split the cluster, loudly or as a
-// black hole, then heal. After the run, checkers look for any broken promise.
+// black hole, then heal; a worker's disk wiped. How often each comes is the
+// seed's weather (sim/weather.ts): drawn first, so some seeds are calm and some
+// stormy. After the run, checkers look for any broken promise, and the code
+// probes (src/core/probes.ts) say which rare branches the run took.
 //
 // Two crash models. By default a crash is a process crash (kill -9): a write
 // handed to the OS survives even if its fsync had not returned, though the
@@ -24,8 +27,10 @@ import { WorkerNode } from '../src/node/worker-node.ts';
 import { SHELL_SABOTAGES, type ShellSabotage } from '../src/node/sabotage.ts';
 import { JsonStreamSplitter } from '../src/wire/framing.ts';
 import { checkTweetHistory, type TweetOperation } from '../src/check/tweet-model.ts';
+import { probeHits, resetProbes, type ProbeName } from '../src/core/probes.ts';
 import { Prng } from './prng.ts';
 import { SimConn, SimProcess, SimWorld } from './sim-env.ts';
+import { drawWeather, pickFault, type Weather } from './weather.ts';
 
 export interface SimOptions {
   seed: number;
@@ -37,6 +42,8 @@ export interface SimOptions {
   loseUnsynced?: boolean;
   /** Check every invariant of both cores after every event they handle (default true). */
   invariants?: boolean;
+  /** The same fault rates for every seed instead of rates drawn per seed (sim/weather.ts FIXED_WEATHER: the former ones). */
+  weather?: Weather;
   /** Test-only: run the cores with one protocol rule broken, or the shell with one duty broken, to prove the checkers catch it. */
   sabotage?: Sabotage | ShellSabotage;
 }
@@ -65,8 +72,14 @@ export interface SimResult {
     crashesInFsync: number;
     partitions: number;
     resolvedByPeers: number;
+    /** Workers whose disk was wiped (at most one a run). */
+    wipes: number;
     codes: Record<string, number>;
+    /** The fault rates this seed drew (null: faults off). */
+    weather: Weather | null;
   };
+  /** How often each code probe was hit in this run (probes not hit are absent). */
+  probes: Partial<Record<ProbeName, number>>;
   history: HistoryOp[];
 }
 
@@ -133,7 +146,9 @@ export class Simulation {
   private readonly loseUnsynced: boolean;
   private readonly clients: ClientState[] = [];
   private healing = false;
-  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0 };
+  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0, wipes: 0 };
+  /** Drawn first thing in run(), from the seed. */
+  private weather: Weather | null = null;
   readonly codes: Record<string, number> = {};
   private readonly coreSabotage: Sabotage | undefined;
   private readonly shellSabotage: ShellSabotage | undefined;
@@ -318,6 +333,14 @@ export class Simulation {
     this.at(50, () => this.clientConn(c, then));
   }
 
+  /** The client's connection is reset at both ends (the client process is gone): what it waits for is unknown. */
+  private hangUp(c: ClientState): void {
+    const conn = c.conn;
+    if (conn === null) return;
+    conn.peer?.reset();
+    conn.reset();
+  }
+
   private dropClientConn(c: ClientState): void {
     const p = c.pending;
     if (p === null) return;
@@ -413,7 +436,11 @@ export class Simulation {
         if (r === null) return after();
         this.clientSend(c, { action: 'update', tweet: { id, content: `i${n}`, username: null } }, (r2) => {
           if (r2 === null) return after();
-          this.at(idle, () => this.clientSend(c, end, () => after()));
+          this.at(idle, () => {
+            this.clientSend(c, end, () => after());
+            // A client that leaves: its connection is reset a moment after the commit went out.
+            if (this.weather !== null && end.action === 'commit' && this.rng.chance(this.weather.clientLeaves)) this.at(this.rng.next() * 10, () => this.hangUp(c));
+          });
         });
       });
       return;
@@ -448,11 +475,13 @@ export class Simulation {
   // ---------------------------------------------------------------- faults
 
   private scheduleFault(): void {
-    if (!this.faults || this.healing) return;
-    this.at(this.rng.int(300, 3_000), () => {
+    const weather = this.weather;
+    if (weather === null || this.healing) return;
+    this.at(this.rng.int(weather.faultGapMs.min, weather.faultGapMs.max), () => {
       if (this.healing) return;
-      const roll = this.rng.next();
-      if (roll < 0.3) {
+      const kind = pickFault(this.rng, weather);
+      if (kind === null) return; // this seed's weather has no process or link faults
+      if (kind === 'crashWorker') {
         const w = this.rng.pick(this.workers);
         if (w.node !== null && w.proc !== null) {
           // Now and then the crash lands in the middle of the worker's next fsync, or just before its next write.
@@ -460,14 +489,16 @@ export class Simulation {
           else if (this.rng.chance(0.2)) w.proc.crashAtTurn = this.rng.int(1, 4);
           else this.crashWorkerFor(w, this.rng.int(50, 3_000));
         }
-      } else if (roll < 0.45) {
+      } else if (kind === 'crashCoordinator') {
         if (this.coord !== null && this.coordProc !== null) {
           if (this.rng.chance(0.25)) this.coordProc.crashInNextSync = true;
           else if (this.rng.chance(0.2)) this.coordProc.crashAtTurn = this.rng.int(1, 4);
           else this.crashCoordinatorFor(this.rng.int(50, 3_000));
         }
-      } else if (roll < 0.7) {
-        if (this.world.isolated.size === 0) this.partition();
+      } else if (kind === 'partition') {
+        if (this.world.isolated.size === 0) this.partition(weather);
+      } else if (kind === 'wipe') {
+        this.wipe();
       } else {
         // A connection between two nodes is reset.
         const conns = this.world.nodeConnections(this.procs());
@@ -483,8 +514,33 @@ export class Simulation {
     peer?.reset();
   }
 
+  /**
+   * A worker's disk is lost: it crashes and comes back empty, under a new identity, which
+   * replaces the old member and copies every row from a worker that is up. At most once a run,
+   * and only while every worker is a member and up (each then holds every commit): losing the
+   * one copy of a commit (the only worker, or the only one that had caught up) loses it under
+   * any design.
+   */
+  private wipe(): void {
+    if (this.stats.wipes > 0 || this.workers.length < 2) return;
+    // Asked as a client's status request is (without the reply): it changes nothing the protocol uses.
+    const status = this.coordinatorStatus();
+    const members = (status?.workers ?? []) as { state: string }[];
+    if (members.length !== this.workers.length || members.some((m) => m.state !== 'up')) return;
+    const w = this.rng.pick(this.workers);
+    if (w.node === null) return;
+    this.stats.wipes++;
+    this.crashWorker(w);
+    w.store.close();
+    const id = `w${w.index + 1}b`;
+    w.store = new WorkerStore(':memory:', () => id);
+    this.at(this.rng.int(50, 3_000), () => {
+      if (w.node === null && !this.healing) this.startWorker(w);
+    });
+  }
+
   /** Cuts the cluster in two for a while: one worker alone, the coordinator alone, or a random split. */
-  private partition(): void {
+  private partition(weather: Weather): void {
     const isolated = this.world.isolated;
     const nodes = ['coordinator', ...this.workers.map((w) => `w${w.index}`)];
     const kind = this.rng.next();
@@ -496,7 +552,7 @@ export class Simulation {
       return;
     }
     this.stats.partitions++;
-    const loud = this.rng.chance(0.5);
+    const loud = this.rng.chance(weather.loudPartitions);
     const crossing = this.world.nodeConnections(this.procs()).filter((c) => c.peer !== null && !this.world.canTalk(c.proc, c.peer.proc));
     for (const c of crossing) {
       // A partition is often silent (a black hole); sometimes the connections reset at once.
@@ -507,12 +563,17 @@ export class Simulation {
           if (c.peer !== null && !this.world.canTalk(c.proc, c.peer.proc)) this.resetBoth(c);
         });
     }
-    this.at(this.rng.int(100, 5_000), () => isolated.clear());
+    this.at(this.rng.int(100, weather.partitionMaxMs), () => isolated.clear());
   }
 
   // ---------------------------------------------------------------- run and check
 
   run(): SimResult {
+    resetProbes();
+    // The weather first: the rest of the run depends on it, and the seed alone decides it.
+    const weather = this.opts.weather ?? drawWeather(this.rng);
+    this.weather = this.faults ? weather : null;
+    this.world.net = weather;
     const nWorkers = this.rng.int(1, 5);
     const nClients = this.rng.int(1, 6);
     this.world.slowNetwork = this.faults;
@@ -563,7 +624,8 @@ export class Simulation {
     return {
       seed: this.opts.seed,
       violations: this.violations,
-      stats: { workers: nWorkers, clients: nClients, events: this.world.events, simMs: Math.round(this.now), ...this.stats, codes: this.codes },
+      stats: { workers: nWorkers, clients: nClients, events: this.world.events, simMs: Math.round(this.now), ...this.stats, codes: this.codes, weather: this.weather },
+      probes: Object.fromEntries(probeHits()),
       history: this.history,
     };
   }

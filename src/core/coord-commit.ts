@@ -17,6 +17,7 @@ import { abortReply, errorReply } from '../wire/errors.ts';
 import { Decisions, type Decision } from './coord-decisions.ts';
 import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
+import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
 import type { Failure, FromWorker, Op, OpResult, Peer, Reply, Tweet, WriteRequest } from './types.ts';
 
@@ -281,6 +282,8 @@ export class TwoPhaseCommit {
       this.abortTxn(t, { code: 'INVALID', error: 'the client closed its connection' }, now);
     } else if (t.phase === 'failed') {
       this.dropTxn(t);
+    } else if (t.phase !== 'aborting') {
+      probe('coord.client_left_while_deciding');
     }
   }
 
@@ -309,7 +312,10 @@ export class TwoPhaseCommit {
   onVote(worker: string, msg: Extract<FromWorker, { type: 'vote' }>, now: number): void {
     const ctx = this.ctx;
     const t = this.txns.get(msg.txid);
-    if (t === undefined || t.phase !== 'preparing' || !t.waiting.has(worker)) return;
+    if (t === undefined || t.phase !== 'preparing' || !t.waiting.has(worker)) {
+      probe('coord.duplicate_vote_ignored');
+      return;
+    }
     ctx.trace.step(t.txid, 'votes', worker, now);
     if (!msg.yes) {
       this.abortTxn(t, { code: msg.code, error: msg.error }, now);
@@ -365,6 +371,7 @@ export class TwoPhaseCommit {
     // (a worker that timed out alone) arriving during the vote is not a vote.
     const t = this.txns.get(txid);
     const expected = t === undefined ? null : t.phase === 'committing' ? 'commit' : t.phase === 'aborting' ? 'abort' : null;
+    if (t !== undefined && outcome === 'abort' && expected !== 'abort') probe('coord.stray_abort_ack');
     if (t !== undefined && expected === outcome && t.waiting.delete(worker) && t.waiting.size === 0) {
       if (t.phase === 'committing') this.finish(t, null);
       else this.finishAbort(t);
@@ -375,11 +382,13 @@ export class TwoPhaseCommit {
   onQuery(worker: string, txid: string): void {
     const d = this.decisions.get(txid);
     if (d !== undefined) {
+      probe('coord.decision_resent_on_query');
       this.ctx.send(worker, { type: 'commit', txid, cseq: d.cseq });
       return;
     }
     const t = this.txns.get(txid);
     if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) return; // still deciding
+    probe('coord.presumed_abort_answer');
     this.ctx.send(worker, { type: 'abort', txid });
   }
 
@@ -488,8 +497,9 @@ export class TwoPhaseCommit {
     for (const txid of prepared) {
       const t = this.txns.get(txid);
       if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) {
-        // Waited for again only if it has not acked the commit since: a `state` overtaken by the
-        // worker's own ack (messages reordered) is stale about it (simulator seed 992).
+        // Only if it still owes its ack: one that acknowledged the commit has applied it, and a
+        // `state` listing it prepared is older than that ack (a duplicated or overtaken line;
+        // simulator seeds 992 and 1091).
         if (t.phase === 'committing' && !t.waiting.has(worker) && this.decisions.get(txid)?.unacked.has(worker) === true) {
           t.waiting.add(worker);
         } else continue;
@@ -528,6 +538,7 @@ export class TwoPhaseCommit {
       if (t === undefined || !((this.txnDeadlines.get(txid) ?? Number.POSITIVE_INFINITY) <= now)) continue;
       switch (t.phase) {
         case 'open':
+          probe('coord.interactive_timeout');
           this.abortTxn(t, { code: 'TIMEOUT', error: `transaction ${t.txid} was not committed within the lock timeout (${T} s) and was aborted; its locks are released` }, now);
           break;
         case 'locking':
@@ -540,12 +551,14 @@ export class TwoPhaseCommit {
           this.abortTxn(t, failure, now);
           // A voter silent for a whole lock timeout is cut off: until it answers again, writes
           // are refused at once (UNAVAILABLE) instead of each waiting out the timeout.
+          if (silent.length > 0) probe('coord.silent_voter_cut_off');
           for (const w of silent) ctx.members.cutOff(w, now, `did not answer transaction ${t.txid} within the lock timeout`);
           break;
         }
         case 'committing':
           // The decision is durable; a voter that does not acknowledge in time is cut off and
           // re-driven when it reconnects, rather than holding the client hostage.
+          if (t.waiting.size > 0) probe('coord.unapplied_commit_cut_off');
           for (const w of t.waiting) ctx.members.cutOff(w, now, `did not acknowledge commit ${t.txid} within the lock timeout`);
           break;
         case 'aborting':

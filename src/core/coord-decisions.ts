@@ -4,6 +4,7 @@
 import { assert } from './assert.ts';
 import type { CoordinatorContext } from './coord-context.ts';
 import { Deadlines } from './deadlines.ts';
+import { probe } from './probes.ts';
 
 /**
  * A durable commit decision, kept until every voter has acknowledged it.
@@ -88,7 +89,10 @@ export class Decisions {
       if (d === undefined) continue;
       this.deadlines.set(txid, now + ctx.cfg.lockTimeoutMs);
       for (const w of [...d.unacked]) {
-        if (ctx.members.isLinked(w) && !ctx.members.isResolving(w, txid)) ctx.members.cutOff(w, now, `did not report commit ${txid} durable within the lock timeout`);
+        if (ctx.members.isLinked(w) && !ctx.members.isResolving(w, txid)) {
+          probe('coord.silent_ack_cut_off');
+          ctx.members.cutOff(w, now, `did not report commit ${txid} durable within the lock timeout`);
+        }
       }
     }
   }

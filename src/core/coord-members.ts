@@ -6,6 +6,7 @@ import { assert } from './assert.ts';
 import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerLinkState } from './coord-context.ts';
 import { Deadlines } from './deadlines.ts';
 import { errorReply } from '../wire/errors.ts';
+import { probe } from './probes.ts';
 import type { CopyRow, Failure, WorkerState } from './types.ts';
 
 /**
@@ -182,6 +183,7 @@ export class Membership {
       ctx.reply(conn, slot, errorReply('INVALID', `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes`));
       return;
     }
+    if (there.length > 0) probe('coord.member_replaced');
     for (const old of there) this.remove(old, now);
     this.add(id, address);
     ctx.emit({ type: 'save_member', id, address });
@@ -257,6 +259,7 @@ export class Membership {
     if (m.status.kind !== 'greeting') return;
     if (s.node_id !== m.id) {
       // Another process answers at this address; it will register under its own identity.
+      probe('coord.wrong_identity_redial');
       ctx.log('warn', `worker at ${m.address} answered as ${s.node_id}, expected ${m.id}`);
       ctx.emit({ type: 'unlink', worker: m.id });
       // Dialled again later, not at once: a loop of instant redials would flood the log and both processes.
@@ -268,6 +271,7 @@ export class Membership {
     m.maxCseq = s.max_cseq;
     // Re-drive every outcome it is owed: logged commits, and aborts for what nobody decided.
     const owed = ctx.commit.redrive(m.id, s.prepared);
+    if (owed.length > 0) probe('coord.decision_redriven');
     m.status = owed.length > 0 ? { kind: 'resolving', owed: new Set(owed) } : { kind: 'waiting' };
     this.maybeInSync(m);
   }
@@ -283,7 +287,10 @@ export class Membership {
   maybeInSync(m: Member): void {
     if (m.status.kind !== 'waiting') return;
     // A transaction that started without this worker could still commit without it: wait for it.
-    if (this.ctx.commit.inFlightWithout(m.id)) return;
+    if (this.ctx.commit.inFlightWithout(m.id)) {
+      probe('coord.waits_for_in_flight');
+      return;
+    }
     if (m.maxCseq >= this.ctx.lastCseq) {
       m.status = { kind: 'up' };
       this.progress.set(m.id, Number.POSITIVE_INFINITY);
@@ -308,6 +315,7 @@ export class Membership {
       if (donor === undefined) return;
       const rid = ctx.nextRid++;
       m.status = { kind: 'copying', rid, donor: donor.id, after: null };
+      probe('coord.copy_started');
       ctx.log('info', `worker ${m.id} copies the data from ${donor.id}`);
       ctx.send(donor.id, { type: 'copy_read', rid, after: null, limit: ctx.cfg.copyPageRows });
     }
@@ -345,6 +353,7 @@ export class Membership {
     const s = m.status;
     if (s.kind !== 'copying' || s.rid !== rid) return;
     if (done) {
+      probe('coord.copy_finished');
       m.status = { kind: 'waiting' };
       m.maxCseq = ctx.lastCseq;
       this.maybeInSync(m);
@@ -369,7 +378,10 @@ export class Membership {
       const m = this.members.get(id);
       if (m === undefined) continue;
       const owes = m.status.kind === 'greeting' || m.status.kind === 'resolving' || m.status.kind === 'copying';
-      if (owes && (this.progress.get(id) ?? Number.POSITIVE_INFINITY) <= now) this.cutOff(id, now, 'made no progress rejoining within the lock timeout');
+      if (owes && (this.progress.get(id) ?? Number.POSITIVE_INFINITY) <= now) {
+        probe('coord.rejoin_stalled_cut_off');
+        this.cutOff(id, now, 'made no progress rejoining within the lock timeout');
+      }
     }
   }
 

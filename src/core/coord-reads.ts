@@ -5,6 +5,7 @@ import { assert } from './assert.ts';
 import { LIMITS, type CoordinatorContext } from './coord-context.ts';
 import { publicState, type Member } from './coord-members.ts';
 import { Deadlines } from './deadlines.ts';
+import { probe } from './probes.ts';
 import { pageKey, renderTweet, tweetsPage } from './render.ts';
 import { lockKeyOf, opTweetId } from './types.ts';
 import { errorReply } from '../wire/errors.ts';
@@ -172,6 +173,7 @@ export class Reads {
       ctx.reply(r.conn, r.slot, errorReply('UNAVAILABLE', `${why}, and no other worker could serve the read`));
       return;
     }
+    probe('coord.read_retried');
     r.tried.add(next.id);
     this.sendRead({ ...r, worker: next.id }, now);
   }

@@ -17,6 +17,7 @@
 import { assert } from './assert.ts';
 import { Deadlines } from './deadlines.ts';
 import { LockTable } from './locks.ts';
+import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
@@ -111,6 +112,7 @@ export class WorkerCore {
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
+      probe('worker.recovered_prepared');
     }
   }
 
@@ -274,13 +276,17 @@ export class WorkerCore {
         return;
       }
       // A repeated prepare: answer it again once we have an answer; otherwise the vote is on its way.
-      if (t.phase === 'prepared' && !t.abortRequested) this.send({ type: 'vote', txid, yes: true, results: t.results });
+      if (t.phase === 'prepared' && !t.abortRequested) {
+        probe('worker.repeated_prepare_revoted');
+        this.send({ type: 'vote', txid, yes: true, results: t.results });
+      }
       return;
     }
     const refused = this.refusalFor(txid);
     if (refused !== null || ops === null) {
       // Prepare after abort (the "hanging" case), or an interactive transaction we no longer hold.
       const why = refused ?? { code: 'TIMEOUT' as const, error: `transaction ${txid} expired on worker ${this.nodeId} before it was committed` };
+      probe('worker.hanging_prepare_refused');
       this.send({ type: 'vote', txid, yes: false, ...why });
       return;
     }
@@ -353,11 +359,15 @@ export class WorkerCore {
         this.out.push({ type: 'persist_commit', txid, cseq, ops: again });
         return;
       }
+      probe('worker.commit_after_forgotten');
       this.send({ type: 'ack', txid, outcome: 'commit' });
       return;
     }
     assert(t.phase === 'prepared' || t.phase === 'committing', `commit of ${txid} in phase ${t.phase}: it never voted YES`);
-    if (t.phase === 'committing') return; // a duplicate; the ack follows the apply
+    if (t.phase === 'committing') {
+      probe('worker.duplicate_commit');
+      return; // a duplicate; the ack follows the apply
+    }
     t.phase = 'committing';
     this.deadlines.set(txid, Number.POSITIVE_INFINITY);
     t.cseq = cseq;
@@ -372,12 +382,16 @@ export class WorkerCore {
       // A stale abort: the coordinator forgets a decision once every voter has acknowledged it, and
       // then answers a late (duplicated or delayed) question about it with "abort" (presumed abort).
       // Only a worker that already applied the commit can receive it; it changes nothing.
-      if (outcome === 'commit') return;
+      if (outcome === 'commit') {
+        probe('worker.stale_abort_after_commit');
+        return;
+      }
       if (outcome === 'abort') {
         this.send({ type: 'ack', txid, outcome: 'abort' });
         return;
       }
       // An abort for a transaction never seen (the "empty rollback"): leave a tombstone first.
+      probe('worker.empty_rollback');
       const ghost = this.newTxn(txid, 0);
       this.abortLocally(ghost);
       return;
@@ -386,6 +400,7 @@ export class WorkerCore {
     if (t.phase === 'aborting') return;
     if (t.phase === 'preparing') {
       // The prepared record is being written; the abort is queued behind it.
+      probe('worker.abort_while_preparing');
       t.abortRequested = true;
     }
     this.abortLocally(t);
@@ -441,6 +456,7 @@ export class WorkerCore {
       else if (outcome === 'abort') this.answerPeer(route, q.txid, 'abort', 0);
       else {
         // Never seen here, so never voted YES: promise never to (a tombstone), then say abort.
+        probe('worker.peer_told_never_voted');
         const ghost = this.newTxn(q.txid, now);
         ghost.peerWaiters.push(route);
         this.abortLocally(ghost);
@@ -472,6 +488,7 @@ export class WorkerCore {
     if (t === undefined || t.phase !== 'prepared' || a.outcome === 'unknown') return;
     if (!t.peers.some((p) => p.id === a.from)) return; // not a voter of this transaction
     this.resolvedByPeers++;
+    probe('worker.resolved_by_peer');
     this.out.push({ type: 'log', level: 'info', msg: `transaction ${a.txid} resolved by asking worker ${a.from}: ${a.outcome}`, data: { txid: a.txid, peer: a.from, outcome: a.outcome } });
     if (a.outcome === 'commit') this.onCommit(a.txid, a.cseq);
     else this.onAbort(a.txid);
@@ -483,6 +500,7 @@ export class WorkerCore {
       if (t === undefined) continue;
       if (t.phase === 'active') {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
+        probe('worker.lock_timeout_abort');
         this.abortLocally(t);
       } else if (t.phase === 'prepared') {
         // Ask the coordinator and, in case it is gone, every other voter.

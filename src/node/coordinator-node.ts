@@ -23,6 +23,7 @@ import type { Sabotage } from '../core/types.ts';
 import type { ShellSabotage } from './sabotage.ts';
 import { restartCount } from './supervised.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
+import { probe } from '../core/probes.ts';
 
 export interface CoordinatorOptions {
   host: string;
@@ -385,7 +386,10 @@ export class CoordinatorNode {
       const asked = this.links.get(worker)?.asked;
       const a = asked?.get(p.msg.rid);
       // An answer nobody is waiting for (a duplicate, or to a read moved to another worker) is dropped.
-      if (asked === undefined || a === undefined) return;
+      if (asked === undefined || a === undefined) {
+        probe('node.stale_read_answer_dropped');
+        return;
+      }
       asked.delete(p.msg.rid);
       bad = answerProblem(a, p.msg);
     }

@@ -24,6 +24,7 @@ import { checkProtectedMode } from './cluster-key.ts';
 import type { TlsConfig } from './transport.ts';
 import { productionEnv, type Conn, type Env, type Listener, type Timer } from './env.ts';
 import { Registration } from './registration.ts';
+import { probe } from '../core/probes.ts';
 import type { Sabotage } from '../core/types.ts';
 import type { ShellSabotage } from './sabotage.ts';
 
@@ -232,6 +233,7 @@ export class WorkerNode {
   private adoptCoordinatorLink(link: JsonLink): void {
     // One coordinator link at a time: a new one replaces the old (the coordinator reconnected).
     if (this.link !== null) {
+      probe('node.coordinator_link_replaced');
       const old = this.link;
       this.link = null;
       old.close('replaced by a new coordinator link');
@@ -401,6 +403,7 @@ export class WorkerNode {
     this.dispatch({ type: 'tick' });
     const now = this.env.timers.now();
     if (this.registered && this.link === null && now - this.lastLinkAt > RELINK_AFTER_MS) {
+      probe('node.worker_reregisters');
       this.registered = false;
       this.lastLinkAt = now;
       this.registration.start();

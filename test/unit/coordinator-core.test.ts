@@ -733,6 +733,23 @@ describe('CoordinatorCore: recovery and rejoining workers', () => {
     assert.equal(co.workerState('w1'), 'up');
   });
 
+  test('a state older than the worker\'s own commit ack (a duplicated or overtaken line) does not make the commit wait on it again', () => {
+    // Found by the simulator's weather (seed 1091): the commit waited on the worker again, its
+    // decision was forgotten once the others acked, and txn.decision broke.
+    const { co, txid, tweet } = clusterWithPost(['w1', 'w2', 'w3']);
+    for (const w of ['w1', 'w2', 'w3']) co.from(w, yes(txid, [{ tweet }]));
+    co.ev({ type: 'logged', txid });
+    co.from('w1', { type: 'applied', txid });
+    co.from('w1', ack(txid, 'commit'));
+    co.linkDown('w1');
+    co.linkUp('w1');
+    assert.deepEqual(sentTo(co.state('w1', 0, [txid]), 'w1'), [], 'nothing is owed to a worker that acknowledged the commit');
+    co.from('w2', { type: 'applied', txid });
+    assert.deepEqual(replies(co.from('w3', { type: 'applied', txid })), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+    co.from('w2', ack(txid, 'commit'));
+    assert.deepEqual(ofType(co.from('w3', ack(txid, 'commit')), 'forget_decision'), [{ type: 'forget_decision', txid }]);
+  });
+
   test('status lists recovered, unacknowledged decisions as in doubt', () => {
     const co = new Co({ last_cseq: 2, members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }], decisions: [{ txid: '1.2', cseq: 2, voters: ['w1', 'w2'], at: DECIDED_AT }] });
     const d = only(co.status().in_doubt);

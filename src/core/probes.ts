@@ -1,0 +1,69 @@
+// Code probes (as FoundationDB's CODE_PROBE): a named mark at each rare branch of the protocol,
+// counted when a run takes it. The simulator resets the counts before a seed and reads them
+// after; a test holds that the CI seeds reach every probe declared here at least once, so a
+// branch the simulated faults never exercise shows up as a missed probe rather than as silence.
+//
+// Pure: a module-level count per declared name, no clock, no I/O. Production counts too (a map
+// increment on a rare branch); nothing reads the counts there.
+
+/** Every probe, with the branch it marks. A name used in probe() must be declared here (the type says so). */
+export const PROBES = {
+  // The worker core (src/core/worker.ts)
+  'worker.stale_abort_after_commit': 'a presumed-abort answer reached a worker that had already committed the transaction, and was ignored',
+  'worker.abort_while_preparing': 'an abort arrived while the prepared record was still being written; it is queued behind it',
+  'worker.duplicate_commit': 'a commit arrived again while the first was still being applied',
+  'worker.commit_after_forgotten': 'a commit arrived for a transaction already committed and forgotten; it is acknowledged again',
+  'worker.empty_rollback': 'an abort arrived for a transaction this worker never saw; it leaves a tombstone',
+  'worker.hanging_prepare_refused': 'a prepare arrived after its transaction was aborted here (or expired); the vote is NO',
+  'worker.repeated_prepare_revoted': 'a repeated prepare of a transaction already prepared was answered YES again',
+  'worker.lock_timeout_abort': 'a transaction still collecting locks outlived the lock timeout and was aborted by the worker alone',
+  'worker.recovered_prepared': 'a worker restarted with prepared transactions on disk and asks for their outcomes at once',
+  'worker.resolved_by_peer': 'a prepared worker learnt the outcome from another voter (cooperative termination)',
+  'worker.peer_told_never_voted': 'another voter asked about a transaction this worker never voted on; it promised never to (a tombstone) and said abort',
+  // The coordinator core (src/core/coord-*.ts)
+  'coord.presumed_abort_answer': 'a prepared worker asked about a transaction with no decision and not in flight; presumed abort',
+  'coord.decision_resent_on_query': 'a prepared worker asked about a decided commit; the commit was sent again',
+  'coord.decision_redriven': 'a worker linking again was owed logged commits or aborts, re-sent after its hello',
+  'coord.duplicate_vote_ignored': 'a vote arrived for a transaction no longer waiting on it (a duplicate, or too late)',
+  'coord.stray_abort_ack': 'an abort ack arrived for a transaction not aborting (a worker that timed out alone), and was not taken as a vote',
+  'coord.silent_voter_cut_off': 'a voter did not answer a lock or prepare within the lock timeout and was cut off',
+  'coord.unapplied_commit_cut_off': 'a linked voter did not report a commit applied within the lock timeout and was cut off (the client is answered without it)',
+  'coord.silent_ack_cut_off': 'a linked voter did not report a commit durable (its ack) within the lock timeout and was cut off',
+  'coord.rejoin_stalled_cut_off': 'a rejoining worker made no progress (hello, owed outcomes, copy) within the lock timeout and was cut off',
+  'coord.wrong_identity_redial': 'another identity answered at a member\'s address; the link is dialled again later',
+  'coord.member_replaced': 'a new identity registered at a known address and replaced the old member',
+  'coord.copy_started': 'a worker behind the others started a full copy from an up worker',
+  'coord.copy_finished': 'a full copy to a joining worker finished',
+  'coord.read_retried': 'a read went to another worker because the first went down or did not answer',
+  'coord.waits_for_in_flight': 'a rejoining worker waited for transactions that started without it before it was up',
+  'coord.client_left_while_deciding': 'a client closed its connection while its transaction was being decided; it runs to its end',
+  'coord.interactive_timeout': 'an interactive transaction left open past the lock timeout was aborted',
+  // The runtime shell (src/node)
+  'node.coordinator_link_replaced': 'a worker got a new link from the coordinator while the old one was still open',
+  'node.worker_reregisters': 'a worker without a coordinator link for a while registered again',
+  'node.stale_read_answer_dropped': 'a read answer arrived that nobody waits for (a duplicate, or a read moved to another worker)',
+} as const;
+
+export type ProbeName = keyof typeof PROBES;
+
+/** Counts by name; only declared names, so it never holds more than PROBES has. */
+const hits = new Map<ProbeName, number>();
+
+/** Marks that the branch named `name` was taken. */
+export function probe(name: ProbeName): void {
+  hits.set(name, (hits.get(name) ?? 0) + 1);
+}
+
+/** How often each probe was hit since the last reset (probes never hit are absent). */
+export function probeHits(): ReadonlyMap<ProbeName, number> {
+  return new Map(hits);
+}
+
+export function resetProbes(): void {
+  hits.clear();
+}
+
+/** Every declared probe name. */
+export function probeNames(): ProbeName[] {
+  return Object.keys(PROBES) as ProbeName[];
+}
