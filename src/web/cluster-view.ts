@@ -72,6 +72,11 @@ export interface StatusRead {
   at: number;
 }
 
+/** A check reply, with the coordinator's last commit number when it was asked: lag is measured against that. */
+export interface CheckRead extends StatusRead {
+  lastCseq: number | null;
+}
+
 const mean = (total: number | undefined, count: number | undefined): number | null =>
   total === undefined || count === undefined ? null : count === 0 ? 0 : Math.round((total / count) * 100) / 100;
 
@@ -81,7 +86,7 @@ const finished = (c: Counters): number => Object.values(c.aborts ?? {}).reduce((
  * The snapshot from the latest status (and the one before it, for the rates) and the latest check.
  * Worker states come from status (read every poll); the details from check, which may be older.
  */
-export function clusterSnapshot(coordinator: string, now: number, status: StatusRead | null, previous: StatusRead | null, check: StatusRead | null, error: string | null): ClusterSnapshot {
+export function clusterSnapshot(coordinator: string, now: number, status: StatusRead | null, previous: StatusRead | null, check: CheckRead | null, error: string | null): ClusterSnapshot {
   const counters = (status?.reply.counters ?? {}) as Counters;
   const last = counters.last_cseq ?? null;
   const parts = ((check?.reply.workers ?? []) as CheckPart[]).filter((w) => typeof w.id === 'string');
@@ -97,7 +102,9 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
       state: w.state,
       address: w.address,
       applied: c?.max_cseq ?? null,
-      lag: c?.max_cseq === undefined || last === null ? null : Math.max(0, last - c.max_cseq),
+      // Against the last commit when the check was asked: status is read more recently, so under load
+      // comparing with it would show commits in flight as lag.
+      lag: c?.max_cseq === undefined || check === null || check.lastCseq === null ? null : Math.max(0, check.lastCseq - c.max_cseq),
       digest_differs: c?.digest !== undefined && c.digest !== common,
       prepared: c?.prepared ?? null,
       locks: c?.locks ?? null,

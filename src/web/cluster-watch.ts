@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
 import type { CoordinatorPool } from '../client/pool.ts';
 import { CLUSTER_PAGE_LIMITS, EVENT_LIMITS } from '../wire/limits.ts';
-import { clusterSnapshot, type ClusterSnapshot, type StatusRead } from './cluster-view.ts';
+import { clusterSnapshot, type CheckRead, type ClusterSnapshot, type StatusRead } from './cluster-view.ts';
 import type { SessionCheck } from './events.ts';
 
 export type ClusterPageLimits = typeof CLUSTER_PAGE_LIMITS;
@@ -43,7 +43,7 @@ export class ClusterWatch {
   private readonly recent: string[] = [];
   private status: StatusRead | null = null;
   private previousStatus: StatusRead | null = null;
-  private check: StatusRead | null = null;
+  private check: CheckRead | null = null;
   private pollError: string | null = null;
   private latest: ClusterSnapshot | null = null;
   private statusBusy = false;
@@ -93,7 +93,8 @@ export class ClusterWatch {
   /** The latest snapshot if it is fresh; otherwise one read now (for GET /api/cluster). */
   async snapshot(): Promise<ClusterSnapshot> {
     if (this.latest !== null && Date.now() - this.latest.at < 2 * this.limits.pollMs) return this.latest;
-    await Promise.all([this.pollStatus(), this.pollCheck()]);
+    await this.pollStatus();
+    await this.pollCheck(); // after status: lag is measured against the last commit it saw
     // Built again: the status poll built one before the check came back.
     this.latest = this.build();
     return this.latest;
@@ -136,8 +137,7 @@ export class ClusterWatch {
     this.pollTimer.unref();
     this.recheckTimer = setInterval(() => void this.recheckSessions(), EVENT_LIMITS.sessionRecheckMs);
     this.recheckTimer.unref();
-    void this.pollStatus();
-    void this.pollCheck();
+    void this.pollStatus().then(() => this.pollCheck());
     void this.followTrace();
   }
 
@@ -183,7 +183,8 @@ export class ClusterWatch {
     if (this.checkBusy) return;
     this.checkBusy = true;
     try {
-      this.check = { reply: await this.ask('check'), at: Date.now() };
+      const lastCseq = (this.status?.reply.counters as { last_cseq?: number } | undefined)?.last_cseq ?? null;
+      this.check = { reply: await this.ask('check'), at: Date.now(), lastCseq };
     } catch {
       // status says why the coordinator cannot be read; the last check stays, dated by checked_at
     } finally {

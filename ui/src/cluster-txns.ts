@@ -1,8 +1,8 @@
 // The cluster page's timeline of transactions: each a row of bars for its phases (prepare to the
 // last vote, to the decision logged, to the last voter applied, to the last ack), on one scale
 // shared by the rows shown, so a slow one stands out; a voter much slower than the rest is named.
-// Readable when busy: rows arrive in a bounded queue and at most ROWS_PER_TICK are drawn every
-// TICK_MS (the rest are counted, not drawn); Pause freezes the rows.
+// Readable when busy: at most ROWS_PER_TICK new rows every TICK_MS; arrivals wait in a queue of
+// QUEUE_MAX (the oldest dropped), so nothing drawn is stale; Pause freezes the rows.
 
 import { h } from './dom.js';
 import type { TxnLine, TxnTrace } from './cluster-types.js';
@@ -12,6 +12,8 @@ const MAX_ROWS = 20;
 /** New rows drawn per tick, and the tick: at most 4 new rows a second, which a person can follow. */
 const ROWS_PER_TICK = 2;
 const TICK_MS = 500;
+/** Rows waiting to be drawn at most (the newest kept): nothing drawn is more than a second late. */
+const QUEUE_MAX = 2 * ROWS_PER_TICK;
 /** A voter is "slow" when its last step is this much later than the next slowest's, and at least SLOW_MIN_MS. */
 const SLOW_FACTOR = 2;
 const SLOW_MIN_MS = 5;
@@ -44,7 +46,7 @@ export class TxnTimeline {
   private readonly list: HTMLOListElement;
   private readonly note: HTMLElement;
   private readonly pauseBtn: HTMLButtonElement;
-  /** Arrived and not drawn yet, newest last; bounded by MAX_ROWS (older ones would never be drawn). */
+  /** Arrived and not drawn yet, newest last; bounded by QUEUE_MAX (older ones are dropped: too late to matter). */
   private readonly queue: TxnLine[] = [];
   private readonly shown: TxnLine[] = [];
   private paused = false;
@@ -84,7 +86,7 @@ export class TxnTimeline {
     this.arrivedThisSecond++;
     if (this.paused) return;
     this.queue.push(line);
-    if (this.queue.length > MAX_ROWS) this.queue.shift();
+    if (this.queue.length > QUEUE_MAX) this.queue.shift();
   }
 
   setPaused(paused: boolean): void {
@@ -104,9 +106,7 @@ export class TxnTimeline {
 
   private tick(): void {
     if (this.paused || this.queue.length === 0) return;
-    // The newest ones: what is happening now, not what queued up behind it.
-    const take = this.queue.splice(Math.max(0, this.queue.length - ROWS_PER_TICK));
-    this.queue.length = 0;
+    const take = this.queue.splice(0, ROWS_PER_TICK);
     this.drawnThisSecond += take.length;
     for (const l of take) this.shown.unshift(l);
     this.shown.length = Math.min(this.shown.length, MAX_ROWS);
