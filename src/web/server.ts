@@ -19,6 +19,8 @@ import { ID_MAX_CHARS, AUTH_LIMITER_KEYS, AUTH_PER_ACCOUNT, AUTH_PER_ADDRESS, BO
 import { ProblemError, sendProblem, type WebErrorCode } from './problems.ts';
 import { tweetRoutes } from './tweets.ts';
 import { socialRoutes } from './social.ts';
+import { clusterRoutes } from './cluster.ts';
+import { ClusterWatch, type ClusterPageLimits } from './cluster-watch.ts';
 
 export const UI_DIR = fileURLToPath(new URL('../../ui/public/', import.meta.url));
 
@@ -41,6 +43,8 @@ export interface WebOptions {
   trustProxy?: string[];
   /** Event stream limits other than the defaults (EVENT_LIMITS). */
   eventLimits?: Partial<EventLimits>;
+  /** Cluster page limits other than the defaults (CLUSTER_PAGE_LIMITS). */
+  clusterLimits?: Partial<ClusterPageLimits>;
   /** How long a like, reply or post refused with LOCKED is retried (default WEB_LOCKED_RETRY_MS: the default lock timeout). */
   lockedRetryMs?: number;
   /** Coordinator connections (default 16). */
@@ -115,6 +119,7 @@ export interface WebApp {
   app: FastifyInstance;
   pool: CoordinatorPool;
   hub: EventHub;
+  cluster: ClusterWatch;
 }
 
 export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
@@ -143,8 +148,10 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     opts.eventLimits,
     opts.coordinatorAccess,
   );
+  const cluster = new ClusterWatch(pool, opts.coordinatorAccess, async (token) => (await accounts.sessionUser(token, Date.now())) !== null, (level, why, msg) => app.log[level]({ why }, msg), opts.clusterLimits);
   // Before the server waits for its connections to end: the event streams never end by themselves.
   app.addHook('preClose', async () => hub.close());
+  app.addHook('preClose', async () => cluster.close());
   app.addHook('onClose', () => pool.close());
   app.decorateRequest('username', null);
   app.decorateRequest('sessionToken', null);
@@ -258,6 +265,7 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     if (token !== undefined && token.length > 0 && token.length <= 100) {
       await accounts.endSession(token);
       hub.endSession(token); // its live pages here end now; elsewhere within EVENT_LIMITS.sessionRecheckMs
+      cluster.endSession(token);
     }
     reply.clearCookie(SESSION_COOKIE, cookieOptions);
     return reply.code(204).send();
@@ -269,6 +277,7 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
     authed.get('/api/me', { schema: { response: userReply } }, async (req) => ({ username: user(req) }));
     tweetRoutes(authed, pool, user, opts.lockedRetryMs);
     socialRoutes(authed, pool, user, opts.lockedRetryMs);
+    clusterRoutes(authed, cluster, user, { securityHeaders: SECURITY_HEADERS, retryAfterS: STREAM_RETRY_AFTER_S });
     authed.get('/api/events', async (req, reply) => {
       if (hub.full) throw new ProblemError('UNAVAILABLE', 'too many live pages are open on this server; try again later');
       const account = accountKey(user(req));
@@ -307,7 +316,8 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
       const pageParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;
       files.get('/u/:name', { schema: { params: pageParams } }, page);
       files.get('/t/:name', { schema: { params: pageParams } }, page);
+      files.get('/cluster', async (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('cluster.html'));
     });
   }
-  return { app, pool, hub };
+  return { app, pool, hub, cluster };
 }

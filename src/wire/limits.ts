@@ -249,6 +249,28 @@ export const EVENT_LIMITS = {
   maxBufferedBytes: 1024 * 1024,
 };
 
+/** Limits of the cluster page (`/cluster`) on one web server (src/web/cluster-watch.ts). */
+export const CLUSTER_PAGE_LIMITS = {
+  /** Pages following the cluster at once on this server; one more is 503 UNAVAILABLE. An operator's page: a few are plenty. */
+  followers: 64,
+  /** Of them, per account; one more is 429 TOO_MANY_STREAMS. */
+  perUser: 4,
+  /**
+   * Transactions sent to each page a second at most; beyond it 1 in N is sent, N stated in each
+   * line (times the coordinator's own sampling). A person reads a few rows a second; a phone on a
+   * slow link should not get 200 lines a second.
+   */
+  linesPerSecond: 50,
+  /** Recent (sampled) transactions kept for a page that opens, so its timeline is not empty. */
+  recent: 30,
+  /** How often status and check are asked for while a page follows (each never overlaps itself). */
+  pollMs: 1_000,
+  /** A status or check not answered in this long counts as failed (check waits on every worker). */
+  pollTimeoutMs: 5_000,
+  /** Bytes a page may leave unread (its queue); past this its stream is closed and the page reconnects. */
+  maxBufferedBytes: 256 * 1024,
+};
+
 // ---------------------------------------------------------------------------
 // The relations between them, checked when this module loads.
 
@@ -314,6 +336,7 @@ export const ALL_LIMITS = {
   AUTH_LIMITER_KEYS,
   TRUST_PROXY_MAX_ENTRIES,
   EVENT_LIMITS,
+  CLUSTER_PAGE_LIMITS,
 };
 
 export type Limits = typeof ALL_LIMITS;
@@ -383,6 +406,8 @@ export function limitProblems(l: Limits): string[] {
   need(l.EVENT_LIMITS.perUser <= l.EVENT_LIMITS.clients, 'EVENT_LIMITS.perUser must not exceed EVENT_LIMITS.clients');
   need(l.EVENT_LIMITS.recent <= l.CORE_LIMITS.recentEvents, 'a web server keeps (EVENT_LIMITS.recent) no more events than the coordinator replays (CORE_LIMITS.recentEvents)');
   need(l.EVENT_LIMITS.recheckConcurrency < l.WEB_COORDINATOR_CONNECTIONS, 'session re-checks (EVENT_LIMITS.recheckConcurrency) must leave connections of the pool (WEB_COORDINATOR_CONNECTIONS) for users');
+  need(l.CLUSTER_PAGE_LIMITS.perUser <= l.CLUSTER_PAGE_LIMITS.followers, 'CLUSTER_PAGE_LIMITS.perUser must not exceed CLUSTER_PAGE_LIMITS.followers');
+  need(l.CLUSTER_PAGE_LIMITS.pollMs < l.CLUSTER_PAGE_LIMITS.pollTimeoutMs, 'a poll of the cluster page (CLUSTER_PAGE_LIMITS.pollTimeoutMs) may outlast its interval (pollMs), never the reverse');
   need(l.EVENT_LIMITS.heartbeatMs < l.EVENT_LIMITS.sessionRecheckMs, 'EVENT_LIMITS.heartbeatMs must be shorter than EVENT_LIMITS.sessionRecheckMs');
   return problems;
 }
