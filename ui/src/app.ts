@@ -63,7 +63,7 @@ const live = new Live({
     // the countdown beside the state, so "Offline" stays the state's own word
     liveRetry.textContent = s === 'offline' && retryIn !== null ? `, retrying in ${retryIn} s` : '';
     liveRetry.hidden = liveRetry.textContent === '';
-    liveEl.title = LIVE_COPY[s].title;
+    liveEl.title = LIVE_COPY[s].title + liveRetry.textContent;
     // Announced once when it goes offline and once when it is back, not at every tick of the countdown.
     if (s === 'offline' && !wasOffline) {
       wasOffline = true;
