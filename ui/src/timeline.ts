@@ -183,6 +183,8 @@ export class Timeline {
     const gen = this.generation;
     this.loading = true;
     this.setMessage(null);
+    // Disabling the button drops its focus to the page: remember it, to land on the older tweets.
+    const hadFocus = document.activeElement === this.loadMoreBtn;
     this.loadMoreBtn.disabled = true;
     this.loadMoreBtn.textContent = 'Loading…';
     this.loadMoreBtn.setAttribute('aria-busy', 'true');
@@ -197,7 +199,7 @@ export class Timeline {
       this.pages++;
       refreshTimes(this.list);
       // keep keyboard users in place: move focus to the first tweet that came in
-      if (firstNew && document.activeElement === this.loadMoreBtn) this.views.get(firstNew.id)?.li.focus();
+      if (firstNew && hadFocus && focusIsIdleOrIn(this.loadMoreBtn)) this.views.get(firstNew.id)?.li.focus();
       if (page.tweets.length === 0) announce('No older tweets.');
     } catch (err) {
       if (gen !== this.generation || isSessionEnd(err, 'load')) return;
