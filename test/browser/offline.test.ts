@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Cluster, freePort, sleep, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
 import { launchChromium, withChromium } from '../helpers/browser.ts';
 import { TweetdbClient } from '../../src/client/client.ts';
+import { signUpOverHttp } from '../helpers/web.ts';
 
 withChromium('browser tests (offline indicator)', (exe) => {
   describe('the page when its web server stops and comes back', () => {
@@ -96,6 +97,7 @@ withChromium('browser tests (offline indicator)', (exe) => {
 
     test('with the whole cluster stopped the page says "Offline, retrying in N s" (announced), at both sizes; once the cluster is back it is Live and the stale errors are gone', async () => {
       mkdirSync(SHOTS, { recursive: true });
+      await signUpOverHttp(`http://127.0.0.1:${port}/`, 'outage', 'correct horse battery');
       const pages: Page[] = [];
       for (const size of SIZES) {
         const ctx = await browser.newContext({ viewport: size.viewport, deviceScaleFactor: 1 });
@@ -105,7 +107,7 @@ withChromium('browser tests (offline indicator)', (exe) => {
         await page.goto(`http://127.0.0.1:${port}/`);
         await page.locator('#signin').waitFor({ state: 'visible' });
         if (/create/i.test((await page.locator('#auth-submit').textContent()) ?? '')) await page.click('#auth-switch');
-        await page.fill('#username', 'watcher');
+        await page.fill('#username', 'outage');
         await page.fill('#password', 'correct horse battery');
         await page.click('#auth-submit');
         await page.locator('#live[data-state="live"]').waitFor();
