@@ -3,6 +3,14 @@
 // restarts. Passwords are hashed with scrypt; a session is a random token in an
 // HttpOnly cookie, stored under the SHA-256 of the token, so that the stored
 // data alone cannot be used to sign in.
+//
+// Each account has an `epoch` (0 when absent) and each session the epoch it
+// was made in. A session counts only while the epochs match, so changing the
+// password (epoch + 1, this session moved to it, one transaction) ends every
+// other session at once, whichever web server made it and however many there
+// are, without a list of them. A closed account keeps its item as a tombstone
+// (no password, `closed_at`), so its name is never given to someone else, who
+// would then own its tweets.
 
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { CoordinatorPool } from '../client/pool.ts';
@@ -57,6 +65,8 @@ export function accountKey(username: string): string {
 
 interface StoredUser {
   key: string;
+  /** Sessions made in another epoch are over (see the top of this file). */
+  epoch: number;
   /** The name as typed at sign-up. */
   username: string;
   password: string | undefined;
@@ -86,7 +96,7 @@ export class Accounts {
     const r = await coordinatorCall(this.pool, { action: 'get_item', item: { kind: 'user', key } }, 'read', {}, ['NOT_FOUND']);
     if (r.status !== 'OK') return null;
     const v = (r.item as { value: Record<string, unknown> }).value;
-    return { key, username: typeof v.username === 'string' ? v.username : key, password: typeof v.password === 'string' ? v.password : undefined, value: v };
+    return { key, epoch: epochOf(v), username: typeof v.username === 'string' ? v.username : key, password: typeof v.password === 'string' ? v.password : undefined, value: v };
   }
 
   /** The account a typed name signs in to: see accountKey. */
@@ -125,30 +135,81 @@ export class Accounts {
     await this.pool.request({ action: 'transaction', ops }).catch(() => undefined);
   }
 
-  /** A fresh session for every sign-in (so a token planted before it is worthless); returns the token for the cookie. */
-  async createSession(username: string, now: number): Promise<string> {
+  /**
+   * A fresh session for every sign-in (so a token planted before it is worthless); returns the token
+   * for the cookie. `epoch`: the account's, as read when the password was checked (a password change
+   * in between ends this session too).
+   */
+  async createSession(username: string, now: number, epoch?: number): Promise<string> {
     const token = randomBytes(32).toString('base64url');
-    await coordinatorCall(
-      this.pool,
-      { action: 'put_item', item: { kind: 'session', key: sessionKey(token), value: { username, created_at: now, expires_at: now + this.sessionTtlMs } }, if_absent: true },
-      'write',
-    );
+    const e = epoch ?? (await this.stored(accountKey(username)))?.epoch ?? 0;
+    await coordinatorCall(this.pool, { action: 'put_item', item: { kind: 'session', key: sessionKey(token), value: this.sessionValue(username, now, e) }, if_absent: true }, 'write');
     return token;
+  }
+
+  private sessionValue(username: string, now: number, epoch: number): Record<string, unknown> {
+    return { username, created_at: now, expires_at: now + this.sessionTtlMs, epoch };
   }
 
   /** The signed-in user of a session token, or null when there is no such live session. */
   async sessionUser(token: string, now: number): Promise<string | null> {
     const r = await coordinatorCall(this.pool, { action: 'get_item', item: { kind: 'session', key: sessionKey(token) } }, 'read', {}, ['NOT_FOUND']);
     if (r.status !== 'OK') return null;
-    const v = (r.item as { value: { username?: unknown; expires_at?: unknown } }).value;
+    const v = (r.item as { value: { username?: unknown; expires_at?: unknown; epoch?: unknown } }).value;
     if (typeof v.username !== 'string' || typeof v.expires_at !== 'number' || v.expires_at <= now) return null;
+    // The account's epoch: a password change or a closed account ends the session (a second read,
+    // the price of ending every other session in one write without listing them).
+    const account = await this.find(v.username);
+    if (account === null || account.password === undefined || account.epoch !== epochOf(v)) return null;
     return v.username;
+  }
+
+  /** The epoch of a signed-in account, for a session made now (see createSession). */
+  async epochOf(username: string): Promise<number> {
+    return (await this.find(username))?.epoch ?? 0;
+  }
+
+  /**
+   * Checks `current`, then in one transaction stores the new password under the next epoch and
+   * moves this session (`token`) to it: every other session of the account ends with it.
+   */
+  async changePassword(username: string, current: string, password: string, token: string, now: number): Promise<void> {
+    await this.checkPassword(username, current);
+    const account = await this.find(username);
+    if (account === null || account.password === undefined) throw new ProblemError('UNAUTHENTICATED', 'your session ended; sign in again');
+    const epoch = account.epoch + 1;
+    const hash = await hashPassword(password);
+    const ops = [
+      { action: 'put_item', item: { kind: 'user', key: account.key, value: { ...account.value, password: hash, epoch, password_changed_at: new Date(now).toISOString() } } },
+      { action: 'put_item', item: { kind: 'session', key: sessionKey(token), value: this.sessionValue(account.username, now, epoch) } },
+    ];
+    await coordinatorCall(this.pool, { action: 'transaction', ops }, 'write', { LOCKED: 'your account is being changed by another request right now; try again in a moment' });
+  }
+
+  /**
+   * Checks `password`, then in one transaction leaves a tombstone for the account (no password, the
+   * next epoch: every session ends, the name stays taken) and deletes this session. Its tweets stay.
+   */
+  async closeAccount(username: string, password: string, token: string, now: number): Promise<void> {
+    await this.checkPassword(username, password);
+    const account = await this.find(username);
+    if (account === null) throw new ProblemError('UNAUTHENTICATED', 'your session ended; sign in again');
+    const ops = [
+      { action: 'put_item', item: { kind: 'user', key: account.key, value: { username: account.username, epoch: account.epoch + 1, closed_at: new Date(now).toISOString() } } },
+      { action: 'delete_item', item: { kind: 'session', key: sessionKey(token) } },
+    ];
+    await coordinatorCall(this.pool, { action: 'transaction', ops }, 'write', { LOCKED: 'your account is being changed by another request right now; try again in a moment' });
   }
 
   /** Ends the session on the server: a copy of the cookie is worthless afterwards. */
   async endSession(token: string): Promise<void> {
     await coordinatorCall(this.pool, { action: 'delete_item', item: { kind: 'session', key: sessionKey(token) } }, 'write', {}, ['NOT_FOUND']);
   }
+}
+
+/** The `epoch` of a stored account or session: 0 when absent (items made before epochs). */
+function epochOf(value: Record<string, unknown>): number {
+  return typeof value.epoch === 'number' && Number.isSafeInteger(value.epoch) ? value.epoch : 0;
 }
 
 export function sessionKey(token: string): string {

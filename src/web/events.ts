@@ -2,7 +2,9 @@
 // server, fanned out to every open page as server-sent events. A page that
 // reconnects sends Last-Event-ID and gets what it missed from a short buffer;
 // when that is not enough (or the feed itself had a gap) it gets `resync` and
-// re-reads the timeline.
+// re-reads the timeline. While this server has lost the feed (the coordinator
+// is unreachable) every page is told so (`feed` {up:false}) and closes its
+// stream, so no page says "Live" about a feed that is not flowing.
 
 import type { ServerResponse } from 'node:http';
 import { FeedFollower, type FeedEvent } from '../client/pool.ts';
@@ -39,6 +41,10 @@ export class EventHub {
   private readonly recheck: NodeJS.Timeout;
   private rechecking = false;
   private closed = false;
+  /** Whether the change feed is flowing to this server now. */
+  private feedUp = false;
+  /** Until then a missing feed is taken as still being set up (see FEED_STARTUP_GRACE_MS). */
+  private readonly graceUntil = Date.now() + FEED_STARTUP_GRACE_MS;
   readonly limits: EventLimits;
 
   constructor(
@@ -58,7 +64,12 @@ export class EventHub {
         this.recent.length = 0;
         if (gap) this.broadcast({ event: 'resync', data: {}, id: null });
       },
-      onState,
+      (live, why) => {
+        this.feedUp = live;
+        // Pages that stay open through an outage would say "Live" about nothing: tell them.
+        if (!live) this.broadcast(FEED_DOWN);
+        onState(live, why);
+      },
       access,
     );
     this.heartbeat = setInterval(() => {
@@ -117,6 +128,10 @@ export class EventHub {
     res.on('close', () => this.forget(s));
     // Tell EventSource to wait 2 s before reconnecting, and start the stream.
     res.write('retry: 2000\n\n');
+    if (!this.feedUp && Date.now() >= this.graceUntil) {
+      res.write(format(FEED_DOWN));
+      return;
+    }
     if (lastEventId === null) return;
     if (this.coveredFrom === null || lastEventId < this.coveredFrom) {
       // What it missed is not all here (older, or from before this server followed the feed): re-read.
@@ -145,6 +160,17 @@ export class EventHub {
     let n = 0;
     for (const s of this.streams) {
       if (s.session !== session) continue;
+      this.end(s, false);
+      n++;
+    }
+    return n;
+  }
+
+  /** Ends the streams of every session of `user` (accountKey) but `keep`: its password changed or it closed. */
+  endUserSessions(user: string, keep: string | null): number {
+    let n = 0;
+    for (const s of [...(this.byUser.get(user) ?? [])]) {
+      if (s.session === keep) continue;
       this.end(s, false);
       n++;
     }
@@ -183,6 +209,15 @@ export class EventHub {
     for (const s of [...this.streams]) this.end(s, true);
   }
 }
+
+/**
+ * A server just started has not subscribed yet: a page that opens its stream then is not told
+ * "down" for a feed that is a few milliseconds from flowing (it would only retry).
+ */
+const FEED_STARTUP_GRACE_MS = 2_000;
+
+/** The change feed is not reaching this server: the page shows Offline and tries again later. */
+const FEED_DOWN: Sse = { event: 'feed', data: { up: false }, id: null };
 
 function format(e: Sse): string {
   return `${e.id !== null ? `id: ${e.id}\n` : ''}event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;

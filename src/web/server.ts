@@ -95,6 +95,22 @@ const credentialsSchema = {
   },
 } as const;
 
+const passwordField = { type: 'string', minLength: PASSWORD_MIN_CHARS, maxLength: PASSWORD_MAX_CHARS } as const;
+/** The current password (any length: an old one may predate the rules) and the new one. */
+const passwordChangeSchema = {
+  type: 'object',
+  required: ['current', 'password'],
+  additionalProperties: false,
+  properties: { current: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_CHARS }, password: passwordField },
+} as const;
+const passwordCheckSchema = { type: 'object', required: ['password'], additionalProperties: false, properties: { password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_CHARS } } } as const;
+
+/** A wrong password typed by someone signed in is 403, not 401: their session stands. */
+function wrongPassword(e: unknown): never {
+  if (e instanceof ProblemError && e.code === 'UNAUTHENTICATED') throw new ProblemError('FORBIDDEN', 'that is not your current password; type it again');
+  throw e;
+}
+
 /** What a schema failure means, in words a person can act on. */
 function validationMessage(e: FastifyError): string {
   const v = e.validation?.[0];
@@ -228,13 +244,14 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
   const accountLimiter = app.createRateLimit({
     max: perAccount.max,
     timeWindow: perAccount.windowMs,
-    keyGenerator: (req) => `account:${accountKey((req.body as { username: string }).username)}`,
+    // The name typed at sign-in, or the signed-in user's when the password is checked again.
+    keyGenerator: (req) => `account:${accountKey((req.body as { username?: string }).username ?? req.username ?? '')}`,
     ...{ cache: AUTH_LIMITER_KEYS }, // passed on to the store; not in the type of createRateLimit's options
   });
   const limitAccount = async (req: FastifyRequest): Promise<void> => {
     const r = await accountLimiter(req);
     if (!r.isAllowed && r.isExceeded) {
-      const name = (req.body as { username: string }).username;
+      const name = (req.body as { username?: string }).username ?? req.username ?? '';
       throw new ProblemError('RATE_LIMITED', `too many sign-in attempts for the account ${name}; try again in ${r.ttlInSeconds} s`, r.ttlInSeconds);
     }
   };
@@ -275,6 +292,29 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
   await app.register(async (authed) => {
     authed.addHook('preHandler', requireUser);
     authed.get('/api/me', { schema: { response: userReply } }, async (req) => ({ username: user(req) }));
+    // Changing the password and closing the account check the password: limited as sign-ins are.
+    authed.put<{ Body: { current: string; password: string } }>(
+      '/api/account/password',
+      { config: authConfig, preHandler: limitAccount, schema: { body: passwordChangeSchema } },
+      async (req, reply) => {
+        const username = user(req);
+        const token = req.sessionToken ?? '';
+        await accounts.changePassword(username, req.body.current, req.body.password, token, Date.now()).catch(wrongPassword);
+        hub.endUserSessions(accountKey(username), token); // its other pages here end now; elsewhere within sessionRecheckMs
+        return reply.code(204).send();
+      },
+    );
+    authed.delete<{ Body: { password: string } }>(
+      '/api/account',
+      { config: authConfig, preHandler: limitAccount, schema: { body: passwordCheckSchema } },
+      async (req, reply) => {
+        const username = user(req);
+        await accounts.closeAccount(username, req.body.password, req.sessionToken ?? '', Date.now()).catch(wrongPassword);
+        hub.endUserSessions(accountKey(username), null);
+        reply.clearCookie(SESSION_COOKIE, cookieOptions);
+        return reply.code(204).send();
+      },
+    );
     tweetRoutes(authed, pool, user, opts.lockedRetryMs);
     socialRoutes(authed, pool, user, opts.lockedRetryMs);
     clusterRoutes(authed, cluster, user, { securityHeaders: SECURITY_HEADERS, retryAfterS: STREAM_RETRY_AFTER_S });

@@ -2,13 +2,20 @@
 // real headless Chromium against a real cluster and a real `tweetdb web`: stop
 // the web server (SIGINT, as Ctrl-C) with the page open, see "Offline"; start it
 // again on the same port, see "Live" again and what was posted meanwhile.
+// Issue #15 item 4: with the whole cluster stopped (the web server up), the page
+// says "Offline, retrying in N s" through an aria-live region, at 1280x800 and
+// 390x844 (screenshots in docs/screenshots); once the cluster is back it is Live
+// again and the errors about reaching the server are gone.
 
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Cluster, freePort, sleep, spawnNode, waitExit, type NodeProc } from '../helpers/cluster.ts';
 import { launchChromium, withChromium } from '../helpers/browser.ts';
 import { TweetdbClient } from '../../src/client/client.ts';
+import { signUpOverHttp } from '../helpers/web.ts';
 
 withChromium('browser tests (offline indicator)', (exe) => {
   describe('the page when its web server stops and comes back', () => {
@@ -47,7 +54,8 @@ withChromium('browser tests (offline indicator)', (exe) => {
       page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
       await page.goto(`http://127.0.0.1:${port}/`);
       await page.locator('#signin').waitFor({ state: 'visible' });
-      await page.click('#auth-switch');
+      // A first visit opens on "Create account".
+      if (!/create/i.test((await page.locator('#auth-submit').textContent()) ?? '')) await page.click('#auth-switch');
       await page.fill('#username', 'watcher');
       await page.fill('#password', 'correct horse battery');
       await page.click('#auth-submit');
@@ -79,6 +87,72 @@ withChromium('browser tests (offline indicator)', (exe) => {
       await page.locator('#timeline li.tweet[data-id="while-away"]').waitFor({ state: 'visible' });
       assert.deepEqual(problems, []);
       await ctx.close();
+    });
+
+    const SHOTS = join(process.cwd(), 'docs', 'screenshots');
+    const SIZES = [
+      { name: 'desktop', viewport: { width: 1280, height: 800 } },
+      { name: 'phone', viewport: { width: 390, height: 844 } },
+    ] as const;
+
+    test('with the whole cluster stopped the page says "Offline, retrying in N s" (announced), at both sizes; once the cluster is back it is Live and the stale errors are gone', async () => {
+      mkdirSync(SHOTS, { recursive: true });
+      await signUpOverHttp(`http://127.0.0.1:${port}/`, 'outage', 'correct horse battery');
+      const pages: Page[] = [];
+      for (const size of SIZES) {
+        const ctx = await browser.newContext({ viewport: size.viewport, deviceScaleFactor: 1 });
+        const page = await ctx.newPage();
+        page.setDefaultTimeout(20_000);
+        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+        await page.goto(`http://127.0.0.1:${port}/`);
+        await page.locator('#signin').waitFor({ state: 'visible' });
+        if (/create/i.test((await page.locator('#auth-submit').textContent()) ?? '')) await page.click('#auth-switch');
+        await page.fill('#username', 'outage');
+        await page.fill('#password', 'correct horse battery');
+        await page.click('#auth-submit');
+        await page.locator('#live[data-state="live"]').waitFor();
+        pages.push(page);
+      }
+
+      // Every node of the cluster stops; the web server stays up (it used to show "Live" for 40 s).
+      const nodes = [...cluster.workers, cluster.coordinator];
+      for (const n of nodes) await cluster.kill(n);
+      for (const page of pages) {
+        await page.locator('#live[data-state="offline"]').waitFor({ timeout: 10_000 });
+        assert.match((await page.locator('#live').textContent()) ?? '', /^Offline, retrying in \d+ s$/);
+        assert.match((await page.locator('#live-announce').textContent()) ?? '', /^Offline, retrying in \d+ s$/, 'said through the aria-live region');
+        assert.equal(await page.locator('#live-announce').getAttribute('aria-live'), 'polite');
+      }
+      // A post meanwhile fails and says why.
+      const desk = pages[0] as Page;
+      await desk.fill('#compose', 'posted while the cluster is down');
+      await desk.click('#compose-submit');
+      await desk.locator('#compose-message').waitFor({ state: 'visible' });
+      const failed = (await desk.locator('#compose-message').textContent()) ?? '';
+      assert.notEqual(failed, '');
+      assert.equal((await desk.locator('#compose-submit').textContent())?.trim(), 'Retry', 'one button, which now retries');
+      await desk.locator('#live[data-state="offline"]').waitFor();
+      for (const [i, page] of pages.entries()) {
+        await page.screenshot({ path: join(SHOTS, `offline-${SIZES[i]?.name ?? i}.png`), animations: 'disabled' });
+      }
+      // Still offline after a while: never "Live" while nothing answers.
+      await sleep(3_000);
+      for (const page of pages) assert.equal(await liveState(page), 'offline');
+
+      for (const n of nodes.reverse()) await cluster.restart(n);
+      await cluster.waitAllUp(1);
+      for (const page of pages) {
+        await page.locator('#live[data-state="live"]').waitFor({ timeout: 20_000 });
+        assert.equal((await page.locator('#live').textContent())?.trim(), 'Live');
+        assert.equal((await page.locator('#live-announce').textContent())?.trim(), 'Live again');
+      }
+      // Recovery cleared the stale error; the draft and the retry are still there.
+      assert.equal(await desk.locator('#compose-message').isVisible(), false, `the stale error "${failed}" is gone`);
+      assert.equal(await desk.inputValue('#compose'), 'posted while the cluster is down');
+      await desk.click('#compose-submit');
+      await desk.locator('#timeline li.tweet .tweet-content', { hasText: 'posted while the cluster is down' }).waitFor();
+      assert.deepEqual(problems, []);
+      for (const page of pages) await page.context().close();
     });
   });
 });

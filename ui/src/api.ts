@@ -47,10 +47,16 @@ export class NetworkError extends Error {
 }
 
 let sessionEndedHandler: (() => void) | null = null;
+let unreachableHandler: (() => void) | null = null;
 
 /** Called on any 401 from a call that needed a session. */
 export function onSessionEnded(handler: () => void): void {
   sessionEndedHandler = handler;
+}
+
+/** Called when a call gets no answer at all (the live indicator should not keep saying "Live"). */
+export function onUnreachable(handler: () => void): void {
+  unreachableHandler = handler;
 }
 
 interface RequestOptions {
@@ -113,6 +119,7 @@ async function request(path: string, opts: RequestOptions = {}): Promise<Respons
   try {
     res = await fetch(path, init);
   } catch (err) {
+    unreachableHandler?.();
     throw new NetworkError(err);
   }
   if (res.ok) return res;
@@ -223,4 +230,14 @@ export async function replyTo(id: string, content: string, idempotencyKey: strin
 
 export async function profile(name: string): Promise<{ username: string; tweets: number }> {
   return (await json(await request(`/api/user/${encodeURIComponent(name)}`))) as { username: string; tweets: number };
+}
+
+/** Changes the password; every other session of the account ends (a wrong `current` is 403 FORBIDDEN). */
+export async function changePassword(current: string, password: string): Promise<void> {
+  await request('/api/account/password', { method: 'PUT', body: { current, password } });
+}
+
+/** Closes the account: its sessions end, its name stays taken, its tweets stay. */
+export async function closeAccount(password: string): Promise<void> {
+  await request('/api/account', { method: 'DELETE', body: { password } });
 }

@@ -2,8 +2,9 @@
 // wires the pieces together. Any 401 from a call that needed a session comes
 // back here (api.onSessionEnded) and returns to the sign-in page.
 
-import { logout, me, NetworkError, onSessionEnded, profile } from './api.js';
-import { AuthView } from './auth.js';
+import { AccountDialog } from './account.js';
+import { logout, me, NetworkError, onSessionEnded, onUnreachable, profile } from './api.js';
+import { AuthView, markVisited } from './auth.js';
 import { setAvatar } from './avatar.js';
 import { Compose } from './compose.js';
 import { dismissConfirm } from './confirm.js';
@@ -23,6 +24,8 @@ const composeAvatar = byId('compose-avatar');
 const logoutBtn = byId('logout', HTMLButtonElement);
 const liveEl = byId('live');
 const liveText = byId('live-text');
+const liveRetry = byId('live-retry');
+const liveAnnounce = byId('live-announce');
 
 let user: User | null = null;
 
@@ -30,31 +33,64 @@ const timeline = new Timeline();
 const compose = new Compose(timeline);
 const auth = new AuthView(signedIn);
 
+const account = new AccountDialog(() => signedOut('Your account was deleted. Your posts stay under your name.', 'info', false));
+
 const LIVE_COPY: Record<LiveState, { text: string; title: string }> = {
   connecting: { text: 'Connecting…', title: 'Connecting to live updates' },
   live: { text: 'Live', title: 'New tweets, edits and deletes appear as they happen' },
-  offline: { text: 'Offline', title: 'Live updates are paused; retrying' },
+  offline: { text: 'Offline', title: 'The server or the cluster cannot be reached; live updates are paused' },
 };
+
+/** The text of the connection state: "Offline, retrying in N s" counts down while offline. */
+function liveLabel(s: LiveState, retryIn: number | null): string {
+  return s === 'offline' && retryIn !== null ? `Offline, retrying in ${retryIn} s` : LIVE_COPY[s].text;
+}
+
+/** Offline was announced and the page has not been Live since. */
+let wasOffline = false;
 
 const live = new Live({
   created: (t) => {
     if (!timeline.accepts(t)) return;
-    timeline.upsert(t, { highlight: true });
-    void timeline.loadSocial([t.id]);
+    if (timeline.arrived(t)) void timeline.loadSocial([t.id]);
   },
   updated: (t) => timeline.updateIfShown(t),
   deleted: (id) => timeline.removeById(id, 'deleted-live'),
   resync: () => void timeline.resync(),
-  state: (s) => {
+  state: (s, retryIn) => {
     liveEl.dataset.state = s;
     liveText.textContent = LIVE_COPY[s].text;
-    liveEl.title = LIVE_COPY[s].title;
+    // the countdown beside the state, so "Offline" stays the state's own word
+    liveRetry.textContent = s === 'offline' && retryIn !== null ? `, retrying in ${retryIn} s` : '';
+    liveRetry.hidden = liveRetry.textContent === '';
+    liveEl.title = LIVE_COPY[s].title + liveRetry.textContent;
+    // Announced once when it goes offline and once when it is back, not at every tick of the countdown.
+    if (s === 'offline' && !wasOffline) {
+      wasOffline = true;
+      liveAnnounce.textContent = liveLabel(s, retryIn);
+    } else if (s === 'live' && wasOffline) {
+      wasOffline = false;
+      liveAnnounce.textContent = 'Live again';
+      recovered();
+    }
   },
   sessionEnded: () => signedOut(MSG.sessionEnded, 'error'),
 });
 
+/** Back from Offline: every error that said the server could not be reached is stale now. */
+function recovered(): void {
+  compose.recovered();
+  timeline.recovered();
+  if (byId('status').dataset.kind === 'error') clearStatus();
+}
+
+onUnreachable(() => live.unreachable());
+
 function signedIn(u: User): void {
   user = u;
+  markVisited();
+  wasOffline = false;
+  liveAnnounce.textContent = '';
   meEl.textContent = u.username;
   setAvatar(meAvatar, u.username);
   setAvatar(composeAvatar, u.username);
@@ -62,7 +98,7 @@ function signedIn(u: User): void {
   show(bootEl, false);
   show(appShell, true);
   clearStatus();
-  compose.reset();
+  compose.reset(u.username);
   live.start();
   startClock();
   route();
@@ -118,6 +154,7 @@ function signedOut(message: string | null, kind: 'error' | 'info' = 'info', keep
   live.stop();
   stopClock();
   dismissConfirm();
+  account.dismiss();
   timeline.reset(null);
   compose.reset();
   meEl.textContent = '';
@@ -135,6 +172,7 @@ logoutBtn.addEventListener('click', async () => {
   logoutBtn.disabled = true;
   try {
     await logout();
+    compose.forgetDraft();
     signedOut(MSG.signedOut, 'info', false);
   } catch (err) {
     if (err instanceof NetworkError) {

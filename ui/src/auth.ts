@@ -1,6 +1,7 @@
 // The sign-in page: one form with two modes, "Sign in" and "Create account"
 // (#auth-switch toggles; #auth-submit says which). Creating an account signs
-// you in, as the server does.
+// you in, as the server does. A browser that has never signed in here opens
+// on "Create account" (a first visit is not "Welcome back").
 
 import { ApiError, login, register } from './api.js';
 import { byId, show } from './dom.js';
@@ -10,6 +11,25 @@ import type { User } from './types.js';
 export type AuthMode = 'signin' | 'register';
 
 const USERNAME_RE = /^[A-Za-z0-9_]{1,32}$/;
+/** Set in localStorage once anyone has signed in with this browser. */
+const VISITED_KEY = 'tweetdb.visited';
+
+function hasVisited(): boolean {
+  try {
+    return window.localStorage.getItem(VISITED_KEY) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** Remembers that this browser has been signed in (the sign-in page then opens on "Sign in"). */
+export function markVisited(): void {
+  try {
+    window.localStorage.setItem(VISITED_KEY, '1');
+  } catch {
+    // refused: the next visit opens on "Create account", which has a link to sign in
+  }
+}
 
 const COPY = {
   signin: {
@@ -23,8 +43,8 @@ const COPY = {
     docTitle: 'Sign in · tweetdb',
   },
   register: {
-    title: 'Create your account',
-    lead: 'Pick a username and a password, and you are in.',
+    title: 'Join tweetdb',
+    lead: 'Create an account to post and follow the conversation: pick a username and a password, and you are in.',
     submit: 'Create account',
     busy: 'Creating account…',
     switchLead: 'Already have an account?',
@@ -66,7 +86,7 @@ export class AuthView {
     for (const input of [this.username, this.password]) {
       input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
     }
-    this.setMode('signin');
+    this.setMode(hasVisited() ? 'signin' : 'register');
   }
 
   get visible(): boolean {
@@ -76,7 +96,7 @@ export class AuthView {
   /** Shows the sign-in page, optionally with a message (e.g. session ended). */
   show(message: string | null = null, kind: 'error' | 'info' = 'info', keepUsername = true): void {
     show(this.shell, true);
-    this.setMode('signin');
+    this.setMode(hasVisited() ? 'signin' : 'register');
     if (!keepUsername) this.username.value = '';
     this.password.value = '';
     this.username.removeAttribute('aria-invalid');

@@ -1,8 +1,11 @@
-// Live updates from GET /api/events (server-sent events). The browser's
-// EventSource reconnects by itself and sends Last-Event-ID, so the server can
-// replay or send `resync`. When the stream is refused (401, 5xx) EventSource
-// gives up; then we check the session and open a fresh stream after a pause,
-// reloading the first page because a new stream starts without Last-Event-ID.
+// Live updates from GET /api/events (server-sent events), and the truthful
+// connection state shown in the header. "Live" only while the stream is open
+// and the server's own feed is flowing; otherwise "Offline" with the seconds
+// until the next try. The page reconnects by itself (not EventSource's silent
+// retry, which cannot say when): any error closes the stream, asks /api/me
+// whether the session still stands, and opens a fresh stream after a pause
+// that doubles up to MAX_BACKOFF_MS. A fresh stream has no Last-Event-ID, so
+// the first page is re-read when it opens.
 
 import { me } from './api.js';
 import { asTweet, hasId, type Tweet } from './types.js';
@@ -14,11 +17,14 @@ export interface LiveHandlers {
   updated(tweet: Tweet): void;
   deleted(id: string): void;
   resync(): void;
-  state(state: LiveState): void;
+  /** `retryIn`: whole seconds until the next try, while offline. */
+  state(state: LiveState, retryIn: number | null): void;
   sessionEnded(): void;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+const FIRST_BACKOFF_MS = 1000;
+/** At most this long between tries: a cluster that comes back is seen within it. */
+const MAX_BACKOFF_MS = 8000;
 
 function parse(e: Event): unknown {
   try {
@@ -31,52 +37,72 @@ function parse(e: Event): unknown {
 export class Live {
   private es: EventSource | null = null;
   private timer: number | null = null;
-  private backoff = 1000;
+  private tick: number | null = null;
+  private backoff = FIRST_BACKOFF_MS;
   private resyncOnOpen = false;
   private running = false;
+  private current: LiveState = 'connecting';
 
   constructor(private readonly on: LiveHandlers) {}
 
+  get state(): LiveState {
+    return this.current;
+  }
+
   start(): void {
     this.running = true;
-    this.backoff = 1000;
+    this.backoff = FIRST_BACKOFF_MS;
     this.resyncOnOpen = false;
     this.open();
   }
 
   stop(): void {
     this.running = false;
-    if (this.timer !== null) window.clearTimeout(this.timer);
-    this.timer = null;
+    this.clearTimers();
     this.es?.close();
     this.es = null;
   }
 
+  /** A call failed to reach the server: the stream may look open but is not worth trusting. */
+  unreachable(): void {
+    if (this.running && this.current === 'live' && this.es !== null) void this.lost(this.es);
+  }
+
+  private clearTimers(): void {
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    if (this.tick !== null) window.clearInterval(this.tick);
+    this.timer = null;
+    this.tick = null;
+  }
+
+  private setState(state: LiveState, retryIn: number | null = null): void {
+    this.current = state;
+    this.on.state(state, retryIn);
+  }
+
   private open(): void {
+    this.clearTimers();
     this.es?.close();
-    this.on.state('connecting');
+    this.setState('connecting');
     const es = new EventSource('/api/events');
     this.es = es;
 
     es.addEventListener('open', () => {
       if (this.es !== es) return;
-      this.backoff = 1000;
-      this.on.state('live');
+      this.backoff = FIRST_BACKOFF_MS;
+      this.setState('live');
       if (this.resyncOnOpen) {
         this.resyncOnOpen = false;
         this.on.resync();
       }
     });
+    // The stream dropped or was refused (server gone, 401, 503): find out why, then try again later.
     es.addEventListener('error', () => {
-      if (this.es !== es) return;
-      if (es.readyState === EventSource.CLOSED) void this.refused(es);
-      // The stream dropped (the server stopped, or the network): the browser reconnects by itself,
-      // with Last-Event-ID; until then nothing is live, and the page says so. A server that comes
-      // back may not know what was missed (a restarted one, or none seen yet): re-read on reopen.
-      else {
-        this.resyncOnOpen = true;
-        this.on.state('offline');
-      }
+      if (this.es === es) void this.lost(es);
+    });
+    // The server is up but has lost the cluster's change feed: nothing is live.
+    es.addEventListener('feed', () => {
+      if (this.es === es) void this.lost(es);
     });
     es.addEventListener('tweet.created', (e) => {
       const t = asTweet(parse(e));
@@ -93,28 +119,30 @@ export class Live {
     es.addEventListener('resync', () => this.on.resync());
   }
 
-  /** The server refused the stream: find out why, then try again later. */
-  private async refused(es: EventSource): Promise<void> {
+  /** Closes the stream, says Offline, checks the session, and schedules the next try with a countdown. */
+  private async lost(es: EventSource): Promise<void> {
     es.close();
     if (this.es === es) this.es = null;
-    this.on.state('offline');
-    try {
-      const user = await me();
-      if (!this.running) return;
-      if (user === null) {
-        this.on.sessionEnded();
-        return;
-      }
-    } catch {
-      // unreachable or failing: try again later
-    }
-    if (!this.running) return;
     this.resyncOnOpen = true;
     const wait = this.backoff;
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+    const at = Date.now() + wait;
+    const countdown = (): void => this.setState('offline', Math.max(1, Math.ceil((at - Date.now()) / 1000)));
+    this.clearTimers();
+    countdown();
+    this.tick = window.setInterval(countdown, 1000);
     this.timer = window.setTimeout(() => {
       this.timer = null;
       if (this.running) this.open();
     }, wait);
+    try {
+      const user = await me();
+      if (this.running && user === null) {
+        this.stop();
+        this.on.sessionEnded();
+      }
+    } catch {
+      // unreachable or failing: the scheduled try stands
+    }
   }
 }

@@ -10,6 +10,9 @@ export const MSG = {
   unknownOutcome: "We couldn't confirm your tweet was saved. Retrying…",
   unknownOutcomeGaveUp: "We still couldn't confirm your tweet was saved. Retry to make sure — it won't be posted twice.",
   unreachable: "Can't reach the server. Check your connection and try again.",
+  settling: 'Your earlier attempt at this post is still being settled by the storage nodes. Trying again by itself…',
+  settlingGaveUp: 'Your earlier attempt at this post is still being settled. Post again in a moment — it won\'t be posted twice.',
+  slow: 'Still trying: a storage node is slow to answer.',
   signedOut: "You're signed out.",
 } as const;
 
@@ -59,6 +62,11 @@ export function messageFor(err: unknown, action: Action): string {
     default:
       return err.detail ? `${err.detail}` : 'Something went wrong on the server. Try again.';
   }
+}
+
+/** Did the call fail for want of a server or a storage node? (such errors are stale once the page is Live again) */
+export function isConnectivity(err: unknown): boolean {
+  return err instanceof NetworkError || (err instanceof ApiError && err.code === 'UNAVAILABLE');
 }
 
 /** Did the call fail because the session ended? (the app already handled it) */

@@ -1,10 +1,12 @@
 // The timeline: <ol id="timeline"> of TweetViews, newest first. One map from
 // id to view guarantees a tweet is shown once, whichever way it arrives (first
-// page, "load more", the POST reply, a live event, a resync).
+// page, "load more", the POST reply, a live event, a resync). Tweets that
+// arrive live while the reader is scrolled down wait behind a "N new posts"
+// pill instead of shifting what is being read.
 
 import { getTweet, listTweets, socialOf } from './api.js';
 import { byId, show } from './dom.js';
-import { isSessionEnd, messageFor } from './messages.js';
+import { isConnectivity, isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
 import { refreshTimes } from './time.js';
 import { focusIsIdleOrIn, TweetView, type RemovalReason } from './tweet-view.js';
@@ -32,6 +34,9 @@ export interface UpsertOptions {
   fromPage?: boolean;
 }
 
+/** Tweets held behind the pill; beyond this many the pill re-reads the first page instead. */
+const MAX_PENDING = 100;
+
 export type TimelineScope = { kind: 'home' } | { kind: 'user'; name: string } | { kind: 'tweet'; id: string };
 
 export class Timeline {
@@ -42,6 +47,12 @@ export class Timeline {
   private readonly empty = byId('timeline-empty');
   private readonly end = byId('timeline-end');
   private readonly loadingEl = byId('timeline-loading');
+  private readonly pill = byId('new-posts', HTMLButtonElement);
+  /** live arrivals not shown yet (the reader is scrolled down), newest last */
+  private readonly pending = new Map<string, Tweet>();
+  private pendingOverflow = false;
+  /** the message shown is about reaching the server: it goes when the page is Live again */
+  private staleMessage = false;
 
   private views = new Map<string, TweetView>();
   /** What this list shows: everyone's tweets, one user's (/u/NAME), or one tweet (/t/ID). */
@@ -56,6 +67,60 @@ export class Timeline {
   constructor() {
     this.loadMoreBtn.addEventListener('click', () => void this.loadMore());
     this.retryBtn.addEventListener('click', () => void this.loadFirst());
+    this.pill.addEventListener('click', () => void this.showPending());
+  }
+
+  // ---- live arrivals ----------------------------------------------------------
+
+  /**
+   * A tweet that arrived live. Shown at once while the top of the list is in view; otherwise
+   * counted on the pill. Returns whether it was shown now.
+   */
+  arrived(t: Tweet): boolean {
+    if (this.views.has(t.id) || this.list.getBoundingClientRect().top >= 0) {
+      this.upsert(t, { highlight: true });
+      return true;
+    }
+    this.pending.set(t.id, t);
+    if (this.pending.size > MAX_PENDING) {
+      this.pendingOverflow = true;
+      const oldest = this.pending.keys().next().value;
+      if (oldest !== undefined) this.pending.delete(oldest);
+    }
+    this.refreshPill();
+    return false;
+  }
+
+  private refreshPill(): void {
+    const n = this.pending.size;
+    this.pill.textContent = this.pendingOverflow ? 'Many new posts' : n === 1 ? '1 new post' : `${n} new posts`;
+    this.pill.setAttribute('aria-label', `${this.pill.textContent}: show them`);
+    show(this.pill, n > 0);
+  }
+
+  /** The pill was pressed: the waiting tweets go in, the list scrolls to them and focus goes to the newest. */
+  async showPending(): Promise<void> {
+    const tweets = [...this.pending.values()];
+    const overflow = this.pendingOverflow;
+    this.pending.clear();
+    this.pendingOverflow = false;
+    this.refreshPill();
+    if (overflow) await this.resync();
+    else {
+      for (const t of tweets) this.upsert(t, { highlight: true });
+      void this.loadSocial(tweets.map((t) => t.id));
+    }
+    const first = this.list.firstElementChild;
+    if (first instanceof HTMLElement) {
+      first.scrollIntoView({ block: 'center' });
+      first.focus({ preventScroll: true });
+    }
+  }
+
+  /** The page is Live again: errors about reaching the server no longer hold. */
+  recovered(): void {
+    for (const v of this.views.values()) v.clearStaleError();
+    if (this.staleMessage) void this.loadFirst();
   }
 
   get size(): number {
@@ -76,6 +141,9 @@ export class Timeline {
     this.next = null;
     this.pages = 0;
     this.loading = false;
+    this.pending.clear();
+    this.pendingOverflow = false;
+    this.refreshPill();
     this.setMessage(null);
     show(this.retryBtn, false);
     show(this.loadingEl, false);
@@ -99,7 +167,7 @@ export class Timeline {
       void this.loadSocial(page.tweets.map((t) => t.id));
     } catch (err) {
       if (gen !== this.generation || isSessionEnd(err, 'load')) return;
-      this.setMessage(`Couldn't load the timeline. ${messageFor(err, 'load')}`);
+      this.setMessage(`Couldn't load the timeline. ${messageFor(err, 'load')}`, isConnectivity(err));
       show(this.retryBtn, true);
     } finally {
       if (gen === this.generation) {
@@ -115,6 +183,8 @@ export class Timeline {
     const gen = this.generation;
     this.loading = true;
     this.setMessage(null);
+    // Disabling the button drops its focus to the page: remember it, to land on the older tweets.
+    const hadFocus = document.activeElement === this.loadMoreBtn;
     this.loadMoreBtn.disabled = true;
     this.loadMoreBtn.textContent = 'Loading…';
     this.loadMoreBtn.setAttribute('aria-busy', 'true');
@@ -129,11 +199,11 @@ export class Timeline {
       this.pages++;
       refreshTimes(this.list);
       // keep keyboard users in place: move focus to the first tweet that came in
-      if (firstNew && document.activeElement === this.loadMoreBtn) this.views.get(firstNew.id)?.li.focus();
+      if (firstNew && hadFocus && focusIsIdleOrIn(this.loadMoreBtn)) this.views.get(firstNew.id)?.li.focus();
       if (page.tweets.length === 0) announce('No older tweets.');
     } catch (err) {
       if (gen !== this.generation || isSessionEnd(err, 'load')) return;
-      this.setMessage(`Couldn't load older tweets. ${messageFor(err, 'load')}`);
+      this.setMessage(`Couldn't load older tweets. ${messageFor(err, 'load')}`, isConnectivity(err));
     } finally {
       if (gen === this.generation) {
         this.loading = false;
@@ -244,9 +314,11 @@ export class Timeline {
   /** A live tweet.updated: only tweets on screen are updated. */
   updateIfShown(tweet: Tweet): void {
     this.views.get(tweet.id)?.update(tweet);
+    if (this.pending.has(tweet.id)) this.pending.set(tweet.id, tweet);
   }
 
   removeById(id: string, reason: RemovalReason): void {
+    if (this.pending.delete(id)) this.refreshPill();
     const view = this.views.get(id);
     if (view) this.remove(view, reason);
   }
@@ -254,7 +326,8 @@ export class Timeline {
   remove(view: TweetView, reason: RemovalReason): void {
     if (this.views.get(view.id) !== view) return;
     const li = view.li;
-    const hadFocus = reason === 'deleted-by-me' ? focusIsIdleOrIn(li) : li.contains(document.activeElement);
+    // Deleting here (its live event may come before the DELETE's answer): focus was on its controls.
+    const hadFocus = reason === 'deleted-by-me' || view.pending ? focusIsIdleOrIn(li) : li.contains(document.activeElement);
     const neighbour = (li.nextElementSibling ?? li.previousElementSibling) as HTMLElement | null;
     if (view.editing && reason === 'deleted-live') announce('A tweet you were editing was deleted.', 'error');
     this.views.delete(view.id);
@@ -263,7 +336,8 @@ export class Timeline {
     if (hadFocus) (neighbour ?? byId('compose')).focus();
   }
 
-  private setMessage(text: string | null): void {
+  private setMessage(text: string | null, stale = false): void {
+    this.staleMessage = text !== null && stale;
     this.message.textContent = text ?? '';
     show(this.message, text !== null);
   }

@@ -8,7 +8,7 @@ import { avatar } from './avatar.js';
 import { confirmDelete } from './confirm.js';
 import { updateCounter } from './counter.js';
 import { h, icon, ICONS, isMac } from './dom.js';
-import { isSessionEnd, messageFor } from './messages.js';
+import { isConnectivity, isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
 import { absolute, setTime } from './time.js';
 import type { Tweet } from './types.js';
@@ -49,6 +49,8 @@ export class TweetView {
     cancel: HTMLButtonElement;
   } | null = null;
   private busy = false;
+  /** the error shown is about reaching the server (cleared when the page is Live again) */
+  private staleError = false;
   private readonly replyInfo: HTMLParagraphElement;
   private readonly replies: HTMLAnchorElement;
   private readonly likeBtn: HTMLButtonElement;
@@ -90,6 +92,16 @@ export class TweetView {
 
   get id(): string {
     return this.tweet.id;
+  }
+
+  /** A save or delete of it is in flight. */
+  get pending(): boolean {
+    return this.busy;
+  }
+
+  /** The page is Live again: an error about reaching the server no longer holds. */
+  clearStaleError(): void {
+    if (this.staleError) this.setError(null);
   }
 
   get editing(): boolean {
@@ -139,7 +151,10 @@ export class TweetView {
       this.setSocial({ ...this.social, ...r });
       this.setError(null);
     } catch (err) {
-      if (!isSessionEnd(err, 'load')) this.setError(`Couldn't change your like. ${messageFor(err, 'load')}`);
+      if (!isSessionEnd(err, 'load')) {
+        this.setError(`Couldn't change your like. ${messageFor(err, 'load')}`);
+        this.staleError = isConnectivity(err);
+      }
     } finally {
       this.likeBtn.disabled = false;
     }
@@ -147,6 +162,7 @@ export class TweetView {
 
   /** Shows (or with null clears) a message inside this tweet. */
   setError(message: string | null, kind: 'error' | 'note' = 'error'): void {
+    this.staleError = false;
     if (message === null) {
       this.error?.remove();
       this.error = null;
@@ -271,6 +287,7 @@ export class TweetView {
         return;
       }
       this.setError(messageFor(err, 'edit'));
+      this.staleError = isConnectivity(err);
       if (focusIsIdleOrIn(this.li)) this.editor?.textarea.focus();
     }
   }
@@ -296,6 +313,7 @@ export class TweetView {
         return;
       }
       this.setError(messageFor(err, 'delete'));
+      this.staleError = isConnectivity(err);
       if (focusIsIdleOrIn(this.li)) this.deleteBtn?.focus();
     }
   }
