@@ -328,6 +328,28 @@ withTls(program
     process.exitCode = await runStatus({ coordinator: o.coordinator, watch: o.watch === true, json: o.json === true, access, signal: stop.signal });
   });
 
+const admin = program.command('admin').description('operator actions of last resort');
+withTls(admin
+  .command('resolve <txid> <outcome>'), true)
+  .description('settle by hand a transaction workers hold prepared and the coordinator no longer knows (its data directory was lost): shows what each worker knows, asks for confirmation, refuses where a record decides it; only abort is carried out; exit 0 resolved or nothing to do, 1 refused, 2 not asked (no terminal and no --yes, coordinator unreachable or the request refused)')
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--yes', 'do not ask for confirmation'))
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (txid: string, outcome: string, o: { coordinator: string; yes?: boolean; clientTokenFile?: string } & TlsFlags) => {
+    if (outcome !== 'commit' && outcome !== 'abort') {
+      console.error(`tweetdb admin resolve: the outcome must be commit or abort, not ${JSON.stringify(outcome)}`);
+      process.exit(2);
+    }
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    const { runResolve } = await import('./admin.ts');
+    process.exitCode = await runResolve({ coordinator: o.coordinator, txid, outcome, yes: o.yes === true, access, stdinIsTty: process.stdin.isTTY === true });
+  });
+
 function concurrencyList(v: string): number[] {
   const list = v.split(',').map((x) => Number(x.trim()));
   if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) {

@@ -85,6 +85,8 @@ export class CoordinatorContext {
     aborts: {} as Partial<Record<ErrorCode | 'CLIENT', number>>,
     reads: 0,
     requests: 0,
+    /** Transactions settled by hand (`tweetdb admin resolve`), by outcome. */
+    manualResolutions: { commit: 0, abort: 0 },
   };
   // The parts, each set once by CoordinatorCore's constructor before any event.
   members!: Membership;

@@ -35,11 +35,12 @@ interface PendingRead {
   decisions: number;
 }
 
+/** A question asked of every member at once (check, resolve): each answer, or why there is none, by worker id. */
 interface CheckAggregate {
-  conn: number;
-  slot: number;
   parts: Map<string, Record<string, unknown>>;
   outstanding: number;
+  /** Called once, when every member has answered or been given up on. */
+  done: (parts: Map<string, Record<string, unknown>>) => void;
 }
 
 /**
@@ -226,8 +227,17 @@ export class Reads {
   // check and status
 
   check(conn: number, slot: number, now: number): void {
+    this.askEveryMember(conn, slot, { kind: 'check' }, now, (parts) => this.ctx.reply(conn, slot, { status: 'OK', workers: this.byMember(parts) }));
+  }
+
+  /**
+   * Asks every member that answers the same question; `done` gets, by worker id, each one's
+   * `state` with its result or an `error` (it failed, went down or was silent for the lock
+   * timeout); a member that does not answer at all (down, greeting) is there with its state only.
+   */
+  askEveryMember(conn: number, slot: number, query: ReadQuery, now: number, done: CheckAggregate['done']): void {
     const ctx = this.ctx;
-    const agg: CheckAggregate = { conn, slot, parts: new Map(), outstanding: 0 };
+    const agg: CheckAggregate = { parts: new Map(), outstanding: 0, done };
     for (const m of ctx.members.all()) {
       if (!ctx.members.answers(m)) {
         agg.parts.set(m.id, { state: publicState(m) });
@@ -235,11 +245,16 @@ export class Reads {
       }
       const rid = ctx.nextRid++;
       agg.outstanding++;
-      this.reads.set(rid, { conn, slot, query: { kind: 'check' }, worker: m.id, tried: new Set([m.id]), check: agg, overlay: null, pageSize: 0, decisions: ctx.decisionCount });
+      this.reads.set(rid, { conn, slot, query, worker: m.id, tried: new Set([m.id]), check: agg, overlay: null, pageSize: 0, decisions: ctx.decisionCount });
       this.deadlines.set(rid, now + ctx.cfg.lockTimeoutMs);
-      ctx.send(m.id, { type: 'read', rid, query: { kind: 'check' } });
+      ctx.send(m.id, { type: 'read', rid, query });
     }
-    if (agg.outstanding === 0) this.finishCheck(agg);
+    if (agg.outstanding === 0) agg.done(agg.parts);
+  }
+
+  /** Every member in order, each with its address and its part of an askEveryMember. */
+  byMember(parts: Map<string, Record<string, unknown>>): Record<string, unknown>[] {
+    return [...this.ctx.members.all()].map((m) => ({ id: m.id, address: m.address, ...(parts.get(m.id) ?? { state: publicState(m) }) }));
   }
 
   private checkPart(agg: CheckAggregate, worker: string, part: Record<string, unknown>): void {
@@ -247,12 +262,7 @@ export class Reads {
     const m = ctx.members.get(worker);
     agg.parts.set(worker, { state: m === undefined ? 'down' : publicState(m), ...part });
     agg.outstanding--;
-    if (agg.outstanding === 0) this.finishCheck(agg);
-  }
-
-  private finishCheck(agg: CheckAggregate): void {
-    const workers = [...this.ctx.members.all()].map((m) => ({ id: m.id, address: m.address, ...(agg.parts.get(m.id) ?? { state: publicState(m) }) }));
-    this.ctx.reply(agg.conn, agg.slot, { status: 'OK', workers });
+    if (agg.outstanding === 0) agg.done(agg.parts);
   }
 
   status(now: number): Reply {

@@ -9,13 +9,15 @@
 // - coord-commit.ts: writes and two-phase commit (transactions, votes, decisions);
 // - coord-members.ts: membership, each member's way back to up as one status;
 // - coord-reads.ts: reads (overlay of decided commits, page cache, check, status);
-// - coord-feed.ts: the change feed.
+// - coord-feed.ts: the change feed;
+// - coord-resolve.ts: the operator's resolve of a transaction the coordinator no longer knows.
 
 import { ChangeFeed } from './coord-feed.ts';
 import { CoordinatorContext, type CoordinatorConfig, type CoordinatorEffect, type CoordinatorEvent, type RecoveredCoordinator } from './coord-context.ts';
 import { TwoPhaseCommit } from './coord-commit.ts';
 import { Membership } from './coord-members.ts';
 import { Reads } from './coord-reads.ts';
+import { resolveTxn } from './coord-resolve.ts';
 import { Tracer } from './coord-trace.ts';
 import type { ClientRequest, FromWorker } from './types.ts';
 
@@ -165,6 +167,9 @@ export class CoordinatorCore {
         return;
       case 'check':
         ctx.reads.check(conn, slot, now);
+        return;
+      case 'resolve':
+        resolveTxn(ctx, conn, slot, req, now);
         return;
       case 'register':
         ctx.members.register(conn, slot, req.worker.id, req.worker.address, now);

@@ -23,6 +23,7 @@ export type {
   ToWorker,
   ToWorkerCore,
   ToWorkerService,
+  TxnKnowledge,
   FromWorker,
   PostInput,
   UpdateInput,

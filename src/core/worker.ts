@@ -19,7 +19,7 @@ import { Deadlines } from './deadlines.ts';
 import { LockTable } from './locks.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore } from './types.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -174,6 +174,21 @@ export class WorkerCore {
   /** Calls `fn` for every lock granted from now on. */
   observeLocks(fn: (key: string, txid: string) => void): void {
     this.locks.observer = fn;
+  }
+
+  /**
+   * What this worker's record says of one transaction (for the operator's `resolve`): one voting or
+   * voted YES is prepared (with the voters its prepared record names); then its outcome, from
+   * memory or the store; a transaction still collecting locks has decided nothing ("unknown").
+   */
+  txnKnowledge(txid: string): TxnKnowledge {
+    const t = this.txns.get(txid);
+    if (t !== undefined && t.phase !== 'active') {
+      if (t.phase === 'committing') return { state: 'commit' };
+      if (t.phase === 'aborting') return { state: 'abort' };
+      return { state: 'prepared', voters: t.peers.map((p) => p.id) };
+    }
+    return { state: this.view.outcomeOf(txid) ?? 'unknown' };
   }
 
   get lockCount(): number {

@@ -62,7 +62,7 @@ export class StorageMetrics {
 
 /** What the coordinator's metrics read from it when scraped. */
 export interface CoordinatorGauges {
-  counters(): { commits: number; aborts: Partial<Record<string, number>> };
+  counters(): { commits: number; aborts: Partial<Record<string, number>>; manualResolutions: Record<'commit' | 'abort', number> };
   /** The core's status reply now: members and what is in doubt. */
   status(): { workers?: unknown; in_doubt?: unknown };
   untraced(): number;
@@ -109,6 +109,18 @@ export class CoordinatorMetrics {
         const g = self();
         if (g === null) return;
         for (const [code, n] of Object.entries(g.counters().aborts)) followTotal(this, abortSeen, { code }, n ?? 0);
+      },
+    });
+    const manualSeen = new Map<string, number>();
+    new Counter({
+      name: 'tweetdb_manual_resolutions_total',
+      help: 'Transactions settled by hand with tweetdb admin resolve, by outcome.',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const g = self();
+        if (g === null) return;
+        for (const [outcome, n] of Object.entries(g.counters().manualResolutions)) followTotal(this, manualSeen, { outcome }, n);
       },
     });
     const untracedSeen = new Map<string, number>();

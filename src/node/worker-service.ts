@@ -24,6 +24,9 @@ export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q:
       case 'check':
         result = { ...store.check(), prepared: core.preparedTxids().length, locks: core.lockCount, max_cseq: core.appliedCseq, fsyncs: store.wal.count, fsync_ms: Math.round(store.wal.totalMs), resolved_by_peers: core.resolvedByPeers, restarts: restartCount() };
         break;
+      case 'txn':
+        result = { txn: core.txnKnowledge(q.txid) };
+        break;
     }
   } catch (e) {
     return { type: 'read_failed', rid, error: (e as Error).message };

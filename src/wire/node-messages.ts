@@ -30,7 +30,7 @@ import {
   USERNAME_MAX_CHARS,
   COUNTER_MAX_STEP,
 } from './limits.ts';
-import { parseAddress } from './validate.ts';
+import { parseAddress, TXID_PATTERN } from './validate.ts';
 import {
   COUNTER_FIELDS,
   COUNTER_KINDS,
@@ -47,6 +47,7 @@ import {
   type PeerQuery,
   type ReadQuery,
   type ToWorker,
+  type TxnKnowledge,
   type Tweet,
 } from './protocol.ts';
 
@@ -55,8 +56,7 @@ import {
 
 /** A worker's identity (as `register` accepts it). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-/** A transaction id as the coordinator makes them: its epoch, a dot, a counter (each a safe integer). */
-export const TXID_PATTERN = /^[0-9]{1,16}\.[0-9]{1,16}$/;
+export { TXID_PATTERN };
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; error: string };
 
@@ -74,7 +74,7 @@ export interface CheckResult {
   /** Restarts by `tweetdb start` (TWEETDB_RESTARTS); 0 outside it. */
   restarts: number;
 }
-export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult;
+export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { txn: TxnKnowledge };
 
 const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'] as const;
 const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed'] as const;
@@ -127,6 +127,8 @@ export function readResultMatches(kind: ReadQuery['kind'], result: unknown): boo
       return has(result, 'item');
     case 'check':
       return has(result, 'digest');
+    case 'txn':
+      return has(result, 'txn');
   }
 }
 
@@ -461,8 +463,12 @@ function readQuery(v: unknown, path: string): ReadQuery {
     case 'check':
       fields(o, ['kind'], p);
       break;
+    case 'txn':
+      fields(o, ['kind', 'txid'], p);
+      txidValue(get(o, 'txid'), `${p}txid`);
+      break;
     default:
-      throw new Invalid(`field "${p}kind" must be one of get_tweets, get_tweet, get_item, check`);
+      throw new Invalid(`field "${p}kind" must be one of get_tweets, get_tweet, get_item, check, txn`);
   }
   return o as unknown as ReadQuery;
 }
@@ -521,8 +527,17 @@ function readResult(v: unknown, path: string): ReadResult {
     for (const f of CHECK_FIELDS) if (f !== 'digest') count(o, f, p);
     const d = get(o, 'digest');
     if (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d)) throw new Invalid(`field "${p}digest" must be a SHA-256 in hex`);
+  } else if (has(o, 'txn')) {
+    fields(o, ['txn'], p);
+    const t = object(get(o, 'txn'), `${p}txn`);
+    const state = oneOf(t, 'state', ['prepared', 'commit', 'abort', 'unknown'], `${p}txn.`);
+    if (state === 'prepared') {
+      fields(t, ['state', 'voters'], `${p}txn.`);
+      const voters = array(get(t, 'voters'), `${p}txn.voters`, 0, NODE_MAX_VOTERS, 'worker ids');
+      for (let i = 0; i < voters.length; i++) nodeId(voters as unknown as Obj, String(i), `${p}txn.voters.`);
+    } else fields(t, ['state'], `${p}txn.`);
   } else {
-    throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, or a check's digest`);
+    throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, txn, or a check's digest`);
   }
   return o as unknown as ReadResult;
 }

@@ -85,7 +85,15 @@ export type ReadQuery =
   | { kind: 'get_tweets'; limit: number; before: { created_at: number; id: string } | null; username: string | null }
   | { kind: 'get_tweet'; id: string }
   | { kind: 'get_item'; item_kind: ItemKind; key: string }
-  | { kind: 'check' };
+  | { kind: 'check' }
+  /** What this worker knows of one transaction (for `resolve`): answered { txn: TxnKnowledge }. */
+  | { kind: 'txn'; txid: string };
+
+/**
+ * A worker's record of one transaction: prepared (voted YES, outcome unknown, locks held; with
+ * every voter the prepared record names), committed, aborted, or no record at all.
+ */
+export type TxnKnowledge = { state: 'prepared'; voters: string[] } | { state: 'commit' | 'abort' | 'unknown' };
 
 /** One row of a full copy: a tweet or an item, with the cursor after which the next page starts. */
 export type CopyRow = { c: string; tweet: Tweet } | { c: string; item: Item };
@@ -202,6 +210,11 @@ export type ClientRequest =
   | { action: 'abort' }
   | { action: 'status' }
   | { action: 'check' }
+  /**
+   * The operator's last resort (`tweetdb admin resolve`): settle a transaction the coordinator no
+   * longer knows. Without `confirm` it only reports what each worker knows.
+   */
+  | { action: 'resolve'; txid: string; outcome: 'commit' | 'abort'; confirm: boolean }
   /** Sent by a worker process (not by users) to join the cluster. */
   | { action: 'register'; worker: { id: string; address: string } };
 

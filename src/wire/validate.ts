@@ -17,6 +17,9 @@ import {
 } from './limits.ts';
 
 
+/** A transaction id as the coordinator makes them: its epoch, a dot, a counter (each a safe integer). */
+export const TXID_PATTERN = /^[0-9]{1,16}\.[0-9]{1,16}$/;
+
 export type Validated = { ok: true; request: ClientRequest } | { ok: false; error: string };
 
 class Invalid extends Error {}
@@ -39,6 +42,7 @@ const ACTIONS = [
   'trace',
   'status',
   'check',
+  'resolve',
   'register',
 ] as const;
 const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item', 'incr_item'] as const;
@@ -121,6 +125,13 @@ function parse(body: Record<string, unknown>): ClientRequest {
         return parseWrite(a as (typeof WRITE_ACTIONS)[number], o, `ops[${i}].`);
       });
       return { action, ops };
+    }
+    case 'resolve': {
+      onlyFields(body, ['action', 'req', 'txid', 'outcome', 'confirm'], '');
+      if (typeof body.txid !== 'string' || !TXID_PATTERN.test(body.txid)) throw new Invalid('field "txid" must be a transaction id as status and check show it: EPOCH.N, e.g. "3.41"');
+      if (body.outcome !== 'commit' && body.outcome !== 'abort') throw new Invalid('field "outcome" must be "commit" or "abort"');
+      if (body.confirm !== undefined && typeof body.confirm !== 'boolean') throw new Invalid('field "confirm" must be true or false');
+      return { action, txid: body.txid, outcome: body.outcome, confirm: body.confirm === true };
     }
     case 'register': {
       onlyFields(body, ['action', 'req', 'worker'], '');

@@ -1,0 +1,132 @@
+// The coordinator's `resolve` action (tweetdb admin resolve), driven by hand: it asks every
+// member what its record says (a `txn` read), refuses where a record decides the transaction,
+// a member is silent, a prepared record names a voter that is not a member, or commit is asked,
+// and otherwise (confirmed) sends abort to the workers that hold it prepared, loudly and counted.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
+import type { ClientRequest, Reply, ToWorker, TxnKnowledge } from '../../src/core/types.ts';
+
+const T = 10_000;
+const TXID = '1.7';
+
+class Co {
+  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100 }, { epoch: 2, last_cseq: 0, members: [], decisions: [] });
+  now = 1_000_000;
+  private conn = 100;
+  ev(e: CoordinatorEvent): CoordinatorEffect[] {
+    const out = this.core.handle(e, this.now);
+    this.core.invariants();
+    return out;
+  }
+  req(request: ClientRequest): CoordinatorEffect[] {
+    return this.ev({ type: 'request', conn: this.conn++, slot: 0, request });
+  }
+  addWorker(id: string): void {
+    this.req({ action: 'register', worker: { id, address: `127.0.0.1:${9000 + Number(id.slice(1))}` } });
+    this.ev({ type: 'link_up', worker: id });
+    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: 0 } });
+  }
+  /** Sends resolve, answers each txn read with what `records` says, and returns every effect. */
+  resolve(outcome: 'commit' | 'abort', confirm: boolean, records: Record<string, TxnKnowledge>): CoordinatorEffect[] {
+    const all: CoordinatorEffect[] = [];
+    const asked = this.req({ action: 'resolve', txid: TXID, outcome, confirm });
+    all.push(...asked);
+    for (const e of asked) {
+      if (e.type !== 'send' || e.msg.type !== 'read') continue;
+      assert.deepEqual(e.msg.query, { kind: 'txn', txid: TXID });
+      const record = records[e.worker];
+      if (record === undefined) continue;
+      all.push(...this.ev({ type: 'worker_message', worker: e.worker, msg: { type: 'read_result', rid: e.msg.rid, result: { txn: record } } }));
+    }
+    return all;
+  }
+}
+
+function reply(effects: CoordinatorEffect[]): Reply & Record<string, unknown> {
+  const r = effects.filter((e) => e.type === 'reply');
+  assert.equal(r.length, 1, JSON.stringify(effects));
+  return (r[0] as { reply: Reply }).reply as Reply & Record<string, unknown>;
+}
+function aborts(effects: CoordinatorEffect[]): string[] {
+  return effects.flatMap((e) => (e.type === 'send' && (e.msg as ToWorker).type === 'abort' ? [e.worker] : []));
+}
+
+function twoWorkers(): Co {
+  const co = new Co();
+  co.addWorker('w1');
+  co.addWorker('w2');
+  return co;
+}
+
+const PREPARED: TxnKnowledge = { state: 'prepared', voters: ['w1', 'w2'] };
+
+test('without confirm it only shows what each worker knows', () => {
+  const co = twoWorkers();
+  const out = co.resolve('abort', false, { w1: PREPARED, w2: { state: 'unknown' } });
+  const r = reply(out);
+  assert.equal(r.status, 'OK');
+  assert.equal(r.verdict, 'dry_run');
+  assert.deepEqual((r.workers as { id: string; txn: TxnKnowledge }[]).map((w) => [w.id, w.txn.state]), [['w1', 'prepared'], ['w2', 'unknown']]);
+  assert.deepEqual(aborts(out), []);
+  assert.equal(co.core.counters.manualResolutions.abort, 0);
+});
+
+test('confirmed, abort goes to the workers holding it prepared, logged at error level and counted', () => {
+  const co = twoWorkers();
+  const out = co.resolve('abort', true, { w1: PREPARED, w2: { state: 'prepared', voters: ['w1', 'w2'] } });
+  assert.equal(reply(out).verdict, 'resolved');
+  assert.deepEqual(aborts(out).sort(), ['w1', 'w2']);
+  assert.ok(out.some((e) => e.type === 'log' && e.level === 'error' && e.msg.includes(TXID)));
+  assert.equal(co.core.counters.manualResolutions.abort, 1);
+});
+
+test('refused where a voter already committed it', () => {
+  const co = twoWorkers();
+  const out = co.resolve('abort', true, { w1: PREPARED, w2: { state: 'commit' } });
+  const r = reply(out);
+  assert.equal(r.verdict, 'refused');
+  assert.match(String(r.reason), /w2 has 1\.7 committed/);
+  assert.deepEqual(aborts(out), []);
+  assert.equal(co.core.counters.manualResolutions.abort, 0);
+});
+
+test('refused while a worker cannot say what it knows (its record might decide it)', () => {
+  const co = twoWorkers();
+  co.ev({ type: 'link_down', worker: 'w2' });
+  const out = co.resolve('abort', true, { w1: PREPARED });
+  assert.equal(reply(out).verdict, 'refused');
+  assert.deepEqual(aborts(out), []);
+});
+
+test('refused when a prepared record names a voter that is not a member', () => {
+  const co = twoWorkers();
+  const out = co.resolve('abort', true, { w1: { state: 'prepared', voters: ['w1', 'w9'] }, w2: { state: 'unknown' } });
+  const r = reply(out);
+  assert.equal(r.verdict, 'refused');
+  assert.match(String(r.reason), /w9/);
+});
+
+test('commit by hand is refused with the reason', () => {
+  const co = twoWorkers();
+  const r = reply(co.resolve('commit', true, { w1: PREPARED, w2: PREPARED }));
+  assert.equal(r.verdict, 'refused');
+  assert.match(String(r.reason), /commit by hand is not supported/);
+});
+
+test('nothing to do when no worker holds it prepared', () => {
+  const co = twoWorkers();
+  const r = reply(co.resolve('abort', true, { w1: { state: 'abort' }, w2: { state: 'unknown' } }));
+  assert.equal(r.verdict, 'nothing_to_do');
+  assert.equal(co.core.counters.manualResolutions.abort, 0);
+});
+
+test('a transaction the coordinator still tracks belongs to automatic resolution', () => {
+  const co = twoWorkers();
+  const begun = reply(co.req({ action: 'begin' }));
+  const r = reply(co.req({ action: 'resolve', txid: String(begun.txid), outcome: 'abort', confirm: true }));
+  assert.equal(r.status, 'ERROR');
+  assert.equal(r.code, 'INVALID');
+  assert.match(String(r.error), /automatic resolution/);
+});
