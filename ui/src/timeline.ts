@@ -4,7 +4,7 @@
 // arrive live while the reader is scrolled down wait behind a "N new posts"
 // pill instead of shifting what is being read.
 
-import { getTweet, listTweets, socialOf } from './api.js';
+import { getTweet, listReplies, listTweets, socialOf } from './api.js';
 import { byId, show } from './dom.js';
 import { isConnectivity, isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
@@ -190,7 +190,8 @@ export class Timeline {
     this.loadMoreBtn.setAttribute('aria-busy', 'true');
     const before = this.next;
     try {
-      const page = await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
+      const page =
+        this.scope.kind === 'tweet' ? await listReplies(this.scope.id, before) : await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
       if (gen !== this.generation) return;
       void this.loadSocial(page.tweets.map((t) => t.id));
       const firstNew = page.tweets.find((t) => !this.views.has(t.id));
@@ -242,7 +243,11 @@ export class Timeline {
   }
 
   private async firstPage(): Promise<TweetPage> {
-    if (this.scope.kind === 'tweet') return { tweets: [await getTweet(this.scope.id)], next: null };
+    if (this.scope.kind === 'tweet') {
+      // the post, then its replies oldest first (GET /api/tweet/:id/replies), paged by Load more
+      const [post, replies] = await Promise.all([getTweet(this.scope.id), listReplies(this.scope.id)]);
+      return { tweets: [post, ...replies.tweets], next: replies.next };
+    }
     return listTweets(this.scope.kind === 'user' ? { username: this.scope.name } : {});
   }
 
@@ -289,11 +294,11 @@ export class Timeline {
       existing.update(tweet);
       return existing;
     }
-    // find the first shown tweet that is older: the new one goes before it
+    // find the first shown tweet it comes before: the new one goes there
     let before: TweetView | null = null;
     for (const li of this.list.children) {
       const v = this.views.get((li as HTMLElement).dataset.id ?? '');
-      if (v && newer(tweet, v.tweet)) {
+      if (v && this.precedes(tweet, v.tweet)) {
         before = v;
         break;
       }
@@ -303,12 +308,28 @@ export class Timeline {
       return null;
     }
     const view = new TweetView(tweet, this.me, this);
+    if (this.scope.kind === 'tweet') view.li.classList.add(tweet.id === this.scope.id ? 'tweet-thread-head' : 'tweet-thread-reply');
     this.views.set(tweet.id, view);
     if (before) this.list.insertBefore(view.li, before.li);
     else this.list.append(view.li);
     if (opts.highlight) highlight(view.li);
     this.refreshChrome();
     return view;
+  }
+
+  /** The list's order: newest first; on a post's page (/t/ID) the post, then its replies oldest first. */
+  private precedes(a: Tweet, b: Tweet): boolean {
+    if (this.scope.kind !== 'tweet') return newer(a, b);
+    return a.id === this.scope.id || (b.id !== this.scope.id && newer(b, a));
+  }
+
+  /** A reply was posted from a tweet's composer: shown where it belongs, marked as a reply. */
+  replied(parent: TweetView, reply: Tweet): void {
+    const here = this.scope.kind === 'tweet' ? parent.id === this.scope.id : this.accepts(reply);
+    if (!here) return;
+    // on the post's page its own reply goes at the end even while older replies wait behind Load more
+    const view = this.upsert(reply, { highlight: true, fromPage: this.scope.kind === 'tweet' });
+    view?.setSocial({ reply_to: parent.id, replies: 0, likes: 0, liked: false });
   }
 
   /** A live tweet.updated: only tweets on screen are updated. */
