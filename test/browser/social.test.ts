@@ -112,7 +112,7 @@ withChromium('browser tests of profiles and likes', (exe) => {
 
     // After the tests above, which read the seeded posts on the first page of the home timeline.
     for (const { name, viewport } of SIZES) {
-      test(`${name}: Reply opens a composer under the tweet (focus, counter, the 280 limit); the reply shows with "Replying to", under its parent on /t/ID after a reload, paged, and the count follows`, async () => {
+      test(`${name}: Reply opens a composer under the tweet (focus, counter, the 280 limit); the reply shows with "Replying to", under its parent on /t/ID after a reload, paged and live, and the count follows`, async () => {
         const cy = await signUpOverHttp(base, `cy_${name}`);
         const parent = String((await api(cy, 'POST', '/api/tweet', { content: `Who has read the 2PC paper? (${name})` })).id);
         const page = await pageAt(viewport, '/', cy);
@@ -166,6 +166,10 @@ withChromium('browser tests of profiles and likes', (exe) => {
         assert.equal(texts.length, 22);
         assert.deepEqual(texts.slice(0, 3), ['Me! The part on blocking was the best.', 'And the one on presumed abort.', 'reply 3']);
         assert.equal(texts[21], 'reply 22');
+        // a reply made elsewhere shows up live under the post, and the count follows
+        await api(ada, 'POST', `/api/tweet/${parent}/reply`, { content: `a live reply (${name})` });
+        await page.locator('li.tweet-thread-reply', { hasText: `a live reply (${name})` }).waitFor();
+        await page.locator('li.tweet-thread-head .tweet-replies', { hasText: '23 replies' }).waitFor();
         await page.context().close();
       });
     }

@@ -237,6 +237,24 @@ export class Timeline {
     }
   }
 
+  /**
+   * On a post's page (/t/ID), a tweet that arrived live is shown if it replies to that post (the
+   * feed does not say what a tweet answers: one read of its social side tells).
+   */
+  async arrivedOnPostPage(t: Tweet): Promise<void> {
+    if (this.scope.kind !== 'tweet' || this.views.has(t.id)) return;
+    const post = this.scope.id;
+    const gen = this.generation;
+    try {
+      const s = (await socialOf([t.id]))[t.id];
+      if (gen !== this.generation || s?.reply_to !== post) return;
+      this.upsert(t, { highlight: true })?.setSocial(s);
+      void this.loadSocial([post]);
+    } catch {
+      // not shown now; a reload lists it
+    }
+  }
+
   /** Whether a tweet arriving live belongs in this list. */
   accepts(t: Tweet): boolean {
     return this.scope.kind === 'home' || (this.scope.kind === 'user' && t.username.toLowerCase() === this.scope.name.toLowerCase());
@@ -326,10 +344,10 @@ export class Timeline {
   /** A reply was posted from a tweet's composer: shown where it belongs, marked as a reply. */
   replied(parent: TweetView, reply: Tweet): void {
     const here = this.scope.kind === 'tweet' ? parent.id === this.scope.id : this.accepts(reply);
-    if (!here) return;
     // on the post's page its own reply goes at the end even while older replies wait behind Load more
-    const view = this.upsert(reply, { highlight: true, fromPage: this.scope.kind === 'tweet' });
-    view?.setSocial({ reply_to: parent.id, replies: 0, likes: 0, liked: false });
+    if (here) this.upsert(reply, { highlight: true, fromPage: this.scope.kind === 'tweet' });
+    // read, not added: the live event of this reply may have counted it already
+    void this.loadSocial([parent.id, reply.id]);
   }
 
   /** A live tweet.updated: only tweets on screen are updated. */

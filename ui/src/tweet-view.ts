@@ -25,7 +25,7 @@ export type RemovalReason = 'deleted-by-me' | 'deleted-live' | 'gone';
 export interface TweetViewHost {
   /** The tweet is gone (deleted here or elsewhere): take it off the timeline. */
   remove(view: TweetView, reason: RemovalReason): void;
-  /** A reply to `parent` was posted from its composer: show it. */
+  /** A reply to `parent` was posted from its composer: show it, and the parent's new count. */
   replied(parent: TweetView, reply: Tweet): void;
 }
 
@@ -112,11 +112,6 @@ export class TweetView {
     this.replyCompose?.recovered();
   }
 
-  /** Its counts and what it answers, as last shown. */
-  get socialShown(): Social {
-    return this.social;
-  }
-
   // ---- reply ------------------------------------------------------------------
 
   /** Opens the reply composer under the tweet, or closes it. */
@@ -137,7 +132,6 @@ export class TweetView {
     this.replyCompose = null;
     this.replyBtn.setAttribute('aria-expanded', 'false');
     if (reply !== null) {
-      this.setSocial({ ...this.social, replies: this.social.replies + 1 });
       this.host.replied(this, reply);
       announce('Your reply was posted.', 'success');
     }
