@@ -7,7 +7,8 @@
 //   like        key sha256(tweet id, account key): {tweet, user, n}; at most one per user and tweet
 // `n` is a random nonce per attempt: the same write retried after it committed meets a taken
 // key (EXISTS) instead of counting again. Deleting a tweet deletes its meta and stats and
-// takes it off its parent's and its author's counts, in one transaction; its replies stay
+// takes it off its parent's and its author's counts and its parent's index of replies
+// (src/web/reply-index.ts), and deletes its own index, in one transaction; its replies stay
 // (they show "replying to a deleted post"), and its like records stay as unread orphans: no
 // index lists them, and nothing reads a like without its tweet.
 
@@ -20,6 +21,7 @@ import type { ErrorCode } from '../wire/protocol.ts';
 import { ID_MAX_CHARS, USERNAME_MAX_CHARS, WEB_LOCKED_RETRY_MS, WEB_PAGE } from '../wire/limits.ts';
 import { accountKey } from './auth.ts';
 import { coordinatorCall } from './coordinator-call.ts';
+import { addReplyOps, dropIndexOps, readIndex, removeReplyOps } from './reply-index.ts';
 import { ProblemError } from './problems.ts';
 
 /** What the page shows beside a tweet: what it answers, its counts, and whether the reader likes it. */
@@ -36,10 +38,25 @@ const likeKey = (id: string, username: string): string => createHash('sha256').u
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The wait before the next try of a write that met another (LOCKED, or a reply index that moved
+ * between its read and the write): jittered, so a burst spreads out instead of retrying in step,
+ * doubling to 200 ms, within `budgetMs` (the lock timeout). Resolves false once it is spent.
+ */
+function retryBackoff(budgetMs: number): () => Promise<boolean> {
+  const deadline = Date.now() + budgetMs;
+  let wait = 5;
+  return async () => {
+    if (Date.now() + wait > deadline) return false;
+    await sleep(wait / 2 + Math.random() * wait);
+    wait = Math.min(200, wait * 2);
+    return true;
+  };
+}
+
+/**
  * Sends a transaction, retrying it while another transaction holds one of its items (LOCKED),
- * for at most `budgetMs` (the lock timeout: a holder is decided or aborted by then). The
- * backoff is jittered and doubles to 200 ms, so a burst of likes on one tweet spreads out
- * instead of retrying in step. Safe to repeat: a LOCKED transaction wrote nothing.
+ * for at most `budgetMs` (the lock timeout: a holder is decided or aborted by then), with
+ * retryBackoff. Safe to repeat: a LOCKED transaction wrote nothing.
  */
 export async function transactionRetryingLocked(
   pool: CoordinatorPool,
@@ -48,14 +65,11 @@ export async function transactionRetryingLocked(
   messages: Partial<Record<ErrorCode, string>>,
   allow: readonly ErrorCode[] = [],
 ): Promise<ApiReply> {
-  const deadline = Date.now() + budgetMs;
-  let wait = 5;
+  const backoff = retryBackoff(budgetMs);
   for (;;) {
     const r = await coordinatorCall(pool, { action: 'transaction', ops }, 'write', messages, ['LOCKED', ...allow]);
     if (r.code !== 'LOCKED') return r;
-    if (Date.now() + wait > deadline) throw new ProblemError('LOCKED', messages.LOCKED ?? 'this post is busy right now; try again in a moment');
-    await sleep(wait / 2 + Math.random() * wait);
-    wait = Math.min(200, wait * 2);
+    if (!(await backoff())) throw new ProblemError('LOCKED', messages.LOCKED ?? 'this post is busy right now; try again in a moment');
   }
 }
 
@@ -84,37 +98,69 @@ export async function socialOf(pool: CoordinatorPool, ids: readonly string[], re
 }
 
 /**
- * Posts a tweet (a reply when `replyTo` is set) with its meta, its author's count and its
- * parent's count, in one transaction. A retry of the same id meets its meta (EXISTS): the
- * tweet stored under it is the answer if it is the same text, else the key was reused.
+ * Posts a tweet (a reply when `replyTo` is set) with its meta, its author's count, and for a
+ * reply its parent's count and its place in the parent's index (src/web/reply-index.ts), in
+ * one transaction. A retry of the same id meets its meta (EXISTS): the tweet stored under it
+ * is the answer if it is the same text, else the key was reused. A reply whose parent's index
+ * changed since it was read (NOT_FOUND or EXISTS with nothing stored) reads it again and retries.
  */
 export async function postTweet(pool: CoordinatorPool, id: string, username: string, content: string, replyTo: string | null, budgetMs: number): Promise<TweetView> {
-  const ops: Record<string, unknown>[] = [
-    { action: 'post', tweet: { id, username, content } },
-    { action: 'put_item', item: { kind: 'reply', key: id, value: { to: replyTo, n: nonce() } }, if_absent: true },
-    { action: 'incr_item', item: { kind: 'user_stats', key: accountKey(username) }, field: 'tweets', by: 1 },
-  ];
-  if (replyTo !== null) ops.push({ action: 'incr_item', item: { kind: 'stats', key: replyTo }, field: 'replies', by: 1 });
-  const r = await transactionRetryingLocked(pool, ops, budgetMs, { LOCKED: 'your earlier attempt at this post is still being settled; it was retried until the lock timeout, try again' }, ['EXISTS']);
-  if (r.status === 'OK') return (r.results as { tweet: TweetView }[])[0]?.tweet as TweetView;
-  const stored = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']);
-  const t = stored.tweet as TweetView | undefined;
-  if (stored.status === 'OK' && t !== undefined && t.username === username && t.content === content) return t;
-  throw new ProblemError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a tweet with other content; use a new key for a new tweet');
+  const backoff = retryBackoff(budgetMs);
+  for (;;) {
+    const ops: Record<string, unknown>[] = [
+      { action: 'post', tweet: { id, username, content } },
+      { action: 'put_item', item: { kind: 'reply', key: id, value: { to: replyTo, n: nonce() } }, if_absent: true },
+      { action: 'incr_item', item: { kind: 'user_stats', key: accountKey(username) }, field: 'tweets', by: 1 },
+    ];
+    let indexed = false;
+    if (replyTo !== null) {
+      ops.push({ action: 'incr_item', item: { kind: 'stats', key: replyTo }, field: 'replies', by: 1 });
+      const listed = addReplyOps(replyTo, await readIndex(pool, replyTo), id);
+      indexed = listed.length > 0;
+      ops.push(...listed);
+    }
+    const r = await transactionRetryingLocked(pool, ops, budgetMs, { LOCKED: 'your earlier attempt at this post is still being settled; it was retried until the lock timeout, try again' }, ['EXISTS', 'NOT_FOUND']);
+    if (r.status === 'OK') return (r.results as { tweet: TweetView }[])[0]?.tweet as TweetView;
+    const stored = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']);
+    const t = stored.tweet as TweetView | undefined;
+    if (stored.status === 'OK' && t !== undefined && t.username === username && t.content === content) return t;
+    if (stored.status !== 'OK' && indexed && (await backoff())) continue; // the index moved: read it again
+    if (r.code === 'NOT_FOUND' || (stored.status !== 'OK' && indexed)) throw new ProblemError('LOCKED', 'many replies to this post arrived at once; try again in a moment');
+    throw new ProblemError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a tweet with other content; use a new key for a new tweet');
+  }
 }
 
 /** The ops that delete a tweet with what hangs on it (see the top of this file), read just before. */
 export async function deleteOps(pool: CoordinatorPool, id: string, username: string): Promise<Record<string, unknown>[]> {
-  const [meta, stats] = await Promise.all([getItem(pool, 'reply', id), getItem(pool, 'stats', id)]);
+  const [meta, stats, own] = await Promise.all([getItem(pool, 'reply', id), getItem(pool, 'stats', id), readIndex(pool, id)]);
   const ops: Record<string, unknown>[] = [{ action: 'delete', tweet: { id, username } }];
   if (meta !== null) {
     // Only tweets posted with their meta were counted: take exactly those off the counts.
     ops.push({ action: 'delete_item', item: { kind: 'reply', key: id } });
     ops.push({ action: 'incr_item', item: { kind: 'user_stats', key: accountKey(username) }, field: 'tweets', by: -1 });
-    if (typeof meta.to === 'string') ops.push({ action: 'incr_item', item: { kind: 'stats', key: meta.to }, field: 'replies', by: -1 });
+    if (typeof meta.to === 'string') {
+      ops.push({ action: 'incr_item', item: { kind: 'stats', key: meta.to }, field: 'replies', by: -1 });
+      ops.push(...removeReplyOps(meta.to, await readIndex(pool, meta.to), id));
+    }
   }
   if (stats !== null) ops.push({ action: 'delete_item', item: { kind: 'stats', key: id } });
+  ops.push(...dropIndexOps(id, own));
   return ops;
+}
+
+/**
+ * Deletes a tweet with what hangs on it, in one transaction. NOT_FOUND while the tweet is still
+ * there means an index it touches changed since it was read (a reply came or went): read again.
+ */
+export async function deleteTweet(pool: CoordinatorPool, id: string, username: string, messages: Partial<Record<ErrorCode, string>>, budgetMs: number): Promise<void> {
+  const backoff = retryBackoff(budgetMs);
+  for (;;) {
+    const r = await coordinatorCall(pool, { action: 'transaction', ops: await deleteOps(pool, id, username) }, 'write', messages, ['NOT_FOUND', 'EXISTS']);
+    if (r.status === 'OK') return;
+    const still = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']);
+    if (still.status !== 'OK') throw new ProblemError('NOT_FOUND', messages.NOT_FOUND ?? `there is no tweet ${id}`);
+    if (!(await backoff())) throw new ProblemError('LOCKED', messages.LOCKED ?? 'this post is busy right now; try again in a moment');
+  }
 }
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;

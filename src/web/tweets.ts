@@ -9,7 +9,8 @@ import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';
-import { deleteOps, postTweet } from './social.ts';
+import { deleteTweet, postTweet } from './social.ts';
+import { listReplies } from './reply-index.ts';
 import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, USERNAME_MAX_CHARS, WEB_CURSOR_MAX_CHARS, WEB_LOCKED_RETRY_MS, WEB_PAGE } from '../wire/limits.ts';
 
 /** A tweet as the web API shows it. */
@@ -99,6 +100,34 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
     return webTweet(r.tweet as TweetView);
   });
 
+  app.get<{ Params: { id: string }; Querystring: { limit: number; after?: string } }>(
+    '/api/tweet/:id/replies',
+    {
+      schema: {
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: WEB_PAGE.max, default: WEB_PAGE.default },
+            after: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          },
+        },
+        response: { 200: { type: 'object', required: ['tweets', 'next'], properties: { tweets: { type: 'array', items: tweetSchema }, next: { type: ['string', 'null'] } } } },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', { NOT_FOUND: `there is no tweet ${id}` });
+      const page = await listReplies(pool, id, Number(req.query.after ?? '0'), req.query.limit);
+      if (page.next !== null) {
+        const params = new URLSearchParams({ limit: String(req.query.limit), after: page.next });
+        reply.header('link', `</api/tweet/${encodeURIComponent(id)}/replies?${params.toString()}>; rel="next"`);
+      }
+      return { tweets: page.tweets.map(webTweet), next: page.next };
+    },
+  );
+
   app.post<{ Body: { content: string } }>(
     '/api/tweet',
     {
@@ -156,11 +185,11 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
 
   app.delete<{ Params: { id: string } }>('/api/tweet/:id', { schema: { params: idParams } }, async (req, reply) => {
     const id = req.params.id;
-    await coordinatorCall(pool, { action: 'transaction', ops: await deleteOps(pool, id, user(req)) }, 'write', {
+    await deleteTweet(pool, id, user(req), {
       NOT_FOUND: `there is no tweet ${id} (it may have been deleted already)`,
       FORBIDDEN: 'only the author of a tweet can delete it',
       LOCKED: 'someone is editing this tweet right now; try again in a moment',
-    });
+    }, budgetMs);
     return reply.code(204).send();
   });
 }

@@ -115,4 +115,50 @@ describe('replies and likes against a real 2-worker cluster', () => {
     for (const u of users.slice(0, 5)) assert.equal((await social(u, String(t.id))).liked, true);
     console.log(`# 120 like requests from 100 users: all answered in ${tookMs} ms`);
   });
+
+  const replies = async (cookie: string, id: string, q = ''): Promise<Json> => {
+    const r = await app.inject({ method: 'GET', url: `/api/tweet/${encodeURIComponent(id)}/replies${q}`, ...as(cookie) });
+    assert.equal(r.statusCode, 200, r.body);
+    return json(r);
+  };
+  const replyTo = async (cookie: string, id: string, content: string): Promise<Json> => {
+    const r = await app.inject({ method: 'POST', url: `/api/tweet/${encodeURIComponent(id)}/reply`, ...as(cookie), payload: { content } });
+    assert.equal(r.statusCode, 201, r.body);
+    return json(r);
+  };
+  const texts = (page: Json): string[] => (page.tweets as Json[]).map((t) => String(t.content));
+
+  test("a post's replies are listed oldest first, paged; deleting a reply takes it off the list, deleting the post drops the list", async () => {
+    const p = await post(ada, 'a thread');
+    const id = String(p.id);
+    assert.deepEqual(await replies(ada, id), { tweets: [], next: null });
+    const made = [];
+    for (const c of ['r1', 'r2', 'r3']) made.push(await replyTo(bob, id, c));
+    const first = await replies(ada, id, '?limit=2');
+    assert.deepEqual(texts(first), ['r1', 'r2']);
+    assert.equal(typeof first.next, 'string');
+    const second = await replies(ada, id, `?limit=2&after=${String(first.next)}`);
+    assert.deepEqual(second, { tweets: [made[2]], next: null });
+    // a deleted reply leaves the list in the same transaction; the cursor still holds
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/tweet/${String(made[0]?.id)}`, ...as(bob) })).statusCode, 204);
+    assert.deepEqual(texts(await replies(ada, id)), ['r2', 'r3']);
+    assert.deepEqual(texts(await replies(ada, id, `?after=${String(first.next)}`)), ['r3']);
+    assert.equal((await social(ada, id)).replies, 2);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/tweet/${id}`, ...as(ada) })).statusCode, 204);
+    problem(await app.inject({ method: 'GET', url: `/api/tweet/${id}/replies`, ...as(ada) }), 404, 'NOT_FOUND');
+    problem(await app.inject({ method: 'GET', url: `/api/tweet/x/replies?after=abc`, ...as(ada) }), 400, 'INVALID');
+    problem(await app.inject({ method: 'GET', url: `/api/tweet/x/replies?limit=101`, ...as(ada) }), 400, 'INVALID');
+    problem(await app.inject({ method: 'GET', url: `/api/tweet/${id}/replies` }), 401, 'UNAUTHENTICATED');
+  });
+
+  test('20 replies to one post at once: every one counted and listed exactly once', async () => {
+    const p = await post(ada, 'reply all at once');
+    const id = String(p.id);
+    const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => app.inject({ method: 'POST', url: `/api/tweet/${id}/reply`, ...as(i % 2 === 0 ? bob : ada), payload: { content: `at once ${i}` } })));
+    for (const r of rs) assert.equal(r.statusCode, 201, r.body);
+    assert.equal((await social(ada, id)).replies, 20);
+    const listed = await replies(ada, id, '?limit=100');
+    assert.deepEqual(new Set((listed.tweets as Json[]).map((t) => t.id)), new Set(rs.map((r) => json(r).id)));
+    assert.equal((listed.tweets as Json[]).length, 20);
+  });
 });

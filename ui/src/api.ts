@@ -228,6 +228,15 @@ export async function replyTo(id: string, content: string, idempotencyKey: strin
   return readTweet(await request(`/api/tweet/${encodeURIComponent(id)}/reply`, { method: 'POST', body: { content }, headers: { 'idempotency-key': idempotencyKey } }));
 }
 
+/** A page of a post's replies, oldest first; `next` is the cursor (`after`) of the page after it. */
+export async function listReplies(id: string, after: string | null = null, limit = PAGE_SIZE): Promise<TweetPage> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (after) q.set('after', after);
+  const body = await json(await request(`/api/tweet/${encodeURIComponent(id)}/replies?${q.toString()}`));
+  if (!isTweetPage(body)) throw bad('list of replies');
+  return { tweets: body.tweets.map((t) => ({ ...t, edited_at: t.edited_at ?? null })), next: body.next ?? null };
+}
+
 export async function profile(name: string): Promise<{ username: string; tweets: number }> {
   return (await json(await request(`/api/user/${encodeURIComponent(name)}`))) as { username: string; tweets: number };
 }

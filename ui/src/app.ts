@@ -51,6 +51,7 @@ let wasOffline = false;
 
 const live = new Live({
   created: (t) => {
+    void timeline.arrivedOnPostPage(t);
     if (!timeline.accepts(t)) return;
     if (timeline.arrived(t)) void timeline.loadSocial([t.id]);
   },

@@ -4,7 +4,7 @@
 // arrive live while the reader is scrolled down wait behind a "N new posts"
 // pill instead of shifting what is being read.
 
-import { getTweet, listTweets, socialOf } from './api.js';
+import { getTweet, listReplies, listTweets, socialOf } from './api.js';
 import { byId, show } from './dom.js';
 import { isConnectivity, isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
@@ -190,7 +190,8 @@ export class Timeline {
     this.loadMoreBtn.setAttribute('aria-busy', 'true');
     const before = this.next;
     try {
-      const page = await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
+      const page =
+        this.scope.kind === 'tweet' ? await listReplies(this.scope.id, before) : await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
       if (gen !== this.generation) return;
       void this.loadSocial(page.tweets.map((t) => t.id));
       const firstNew = page.tweets.find((t) => !this.views.has(t.id));
@@ -236,13 +237,35 @@ export class Timeline {
     }
   }
 
+  /**
+   * On a post's page (/t/ID), a tweet that arrived live is shown if it replies to that post (the
+   * feed does not say what a tweet answers: one read of its social side tells).
+   */
+  async arrivedOnPostPage(t: Tweet): Promise<void> {
+    if (this.scope.kind !== 'tweet' || this.views.has(t.id)) return;
+    const post = this.scope.id;
+    const gen = this.generation;
+    try {
+      const s = (await socialOf([t.id]))[t.id];
+      if (gen !== this.generation || s?.reply_to !== post) return;
+      this.upsert(t, { highlight: true })?.setSocial(s);
+      void this.loadSocial([post]);
+    } catch {
+      // not shown now; a reload lists it
+    }
+  }
+
   /** Whether a tweet arriving live belongs in this list. */
   accepts(t: Tweet): boolean {
     return this.scope.kind === 'home' || (this.scope.kind === 'user' && t.username.toLowerCase() === this.scope.name.toLowerCase());
   }
 
   private async firstPage(): Promise<TweetPage> {
-    if (this.scope.kind === 'tweet') return { tweets: [await getTweet(this.scope.id)], next: null };
+    if (this.scope.kind === 'tweet') {
+      // the post, then its replies oldest first (GET /api/tweet/:id/replies), paged by Load more
+      const [post, replies] = await Promise.all([getTweet(this.scope.id), listReplies(this.scope.id)]);
+      return { tweets: [post, ...replies.tweets], next: replies.next };
+    }
     return listTweets(this.scope.kind === 'user' ? { username: this.scope.name } : {});
   }
 
@@ -289,11 +312,11 @@ export class Timeline {
       existing.update(tweet);
       return existing;
     }
-    // find the first shown tweet that is older: the new one goes before it
+    // find the first shown tweet it comes before: the new one goes there
     let before: TweetView | null = null;
     for (const li of this.list.children) {
       const v = this.views.get((li as HTMLElement).dataset.id ?? '');
-      if (v && newer(tweet, v.tweet)) {
+      if (v && this.precedes(tweet, v.tweet)) {
         before = v;
         break;
       }
@@ -303,12 +326,28 @@ export class Timeline {
       return null;
     }
     const view = new TweetView(tweet, this.me, this);
+    if (this.scope.kind === 'tweet') view.li.classList.add(tweet.id === this.scope.id ? 'tweet-thread-head' : 'tweet-thread-reply');
     this.views.set(tweet.id, view);
     if (before) this.list.insertBefore(view.li, before.li);
     else this.list.append(view.li);
     if (opts.highlight) highlight(view.li);
     this.refreshChrome();
     return view;
+  }
+
+  /** The list's order: newest first; on a post's page (/t/ID) the post, then its replies oldest first. */
+  private precedes(a: Tweet, b: Tweet): boolean {
+    if (this.scope.kind !== 'tweet') return newer(a, b);
+    return a.id === this.scope.id || (b.id !== this.scope.id && newer(b, a));
+  }
+
+  /** A reply was posted from a tweet's composer: shown where it belongs, marked as a reply. */
+  replied(parent: TweetView, reply: Tweet): void {
+    const here = this.scope.kind === 'tweet' ? parent.id === this.scope.id : this.accepts(reply);
+    // on the post's page its own reply goes at the end even while older replies wait behind Load more
+    if (here) this.upsert(reply, { highlight: true, fromPage: this.scope.kind === 'tweet' });
+    // read, not added: the live event of this reply may have counted it already
+    void this.loadSocial([parent.id, reply.id]);
   }
 
   /** A live tweet.updated: only tweets on screen are updated. */

@@ -4,6 +4,7 @@
 
 import { deleteTweet, editTweet, setLike, ApiError, type Social } from './api.js';
 import { richText } from './linkify.js';
+import { ReplyCompose } from './reply-compose.js';
 import { avatar } from './avatar.js';
 import { confirmDelete } from './confirm.js';
 import { updateCounter } from './counter.js';
@@ -24,6 +25,8 @@ export type RemovalReason = 'deleted-by-me' | 'deleted-live' | 'gone';
 export interface TweetViewHost {
   /** The tweet is gone (deleted here or elsewhere): take it off the timeline. */
   remove(view: TweetView, reason: RemovalReason): void;
+  /** A reply to `parent` was posted from its composer: show it, and the parent's new count. */
+  replied(parent: TweetView, reply: Tweet): void;
 }
 
 export class TweetView {
@@ -54,6 +57,8 @@ export class TweetView {
   private readonly replyInfo: HTMLParagraphElement;
   private readonly replies: HTMLAnchorElement;
   private readonly likeBtn: HTMLButtonElement;
+  private readonly replyBtn: HTMLButtonElement;
+  private replyCompose: ReplyCompose | null = null;
   private social: Social = { reply_to: null, replies: 0, likes: 0, liked: false };
 
   constructor(tweet: Tweet, me: string | null, host: TweetViewHost) {
@@ -72,6 +77,8 @@ export class TweetView {
     this.replies = h('a', { class: 'tweet-replies', href: `/t/${encodeURIComponent(tweet.id)}`, 'data-nav': '' }, '0 replies');
     this.likeBtn = h('button', { type: 'button', class: 'btn-like', 'aria-pressed': 'false' }, 'Like · 0');
     this.likeBtn.addEventListener('click', () => void this.toggleLike());
+    this.replyBtn = h('button', { type: 'button', class: 'btn-reply', 'aria-expanded': 'false' }, 'Reply');
+    this.replyBtn.addEventListener('click', () => this.toggleReply());
 
     if (this.own) {
       this.editBtn = h('button', { type: 'button', class: 'icon-btn tweet-edit', 'aria-label': 'Edit tweet', title: 'Edit' }, icon([...ICONS.edit]));
@@ -85,7 +92,7 @@ export class TweetView {
       'li',
       { class: this.own ? 'tweet tweet-own' : 'tweet', 'data-id': tweet.id, tabindex: '-1' },
       avatar(tweet.username, 'tweet-avatar'),
-      h('div', { class: 'tweet-main' }, h('div', { class: 'tweet-top' }, this.head, this.actions), this.replyInfo, this.content, h('div', { class: 'tweet-social' }, this.replies, this.likeBtn)),
+      h('div', { class: 'tweet-main' }, h('div', { class: 'tweet-top' }, this.head, this.actions), this.replyInfo, this.content, h('div', { class: 'tweet-social' }, this.replies, this.replyBtn, this.likeBtn)),
     );
     this.render();
   }
@@ -102,6 +109,33 @@ export class TweetView {
   /** The page is Live again: an error about reaching the server no longer holds. */
   clearStaleError(): void {
     if (this.staleError) this.setError(null);
+    this.replyCompose?.recovered();
+  }
+
+  // ---- reply ------------------------------------------------------------------
+
+  /** Opens the reply composer under the tweet, or closes it. */
+  toggleReply(): void {
+    if (this.replyCompose !== null) {
+      this.closeReply(null);
+      return;
+    }
+    this.replyCompose = new ReplyCompose(this.tweet, (reply) => this.closeReply(reply));
+    this.li.querySelector('.tweet-social')?.after(this.replyCompose.form);
+    this.replyBtn.setAttribute('aria-expanded', 'true');
+    this.replyCompose.focus();
+  }
+
+  private closeReply(reply: Tweet | null): void {
+    const hadFocus = this.replyCompose !== null && this.replyCompose.form.contains(document.activeElement);
+    this.replyCompose?.form.remove();
+    this.replyCompose = null;
+    this.replyBtn.setAttribute('aria-expanded', 'false');
+    if (reply !== null) {
+      this.host.replied(this, reply);
+      announce('Your reply was posted.', 'success');
+    }
+    if (hadFocus || focusIsIdleOrIn(this.li)) this.replyBtn.focus();
   }
 
   get editing(): boolean {
