@@ -53,7 +53,9 @@ export class Decisions {
 
   /** The decision is durable: every voter must now acknowledge it, within the lock timeout. */
   add(txid: string, cseq: number, voters: string[], now: number): void {
-    this.byTxid.set(txid, { txid, cseq, voters, unacked: new Set(voters), at: now });
+    // A voter removed while the decision was being logged (replaced by a new identity) owes no ack,
+    // as at recovery (simulator seed 11829).
+    this.byTxid.set(txid, { txid, cseq, voters, unacked: new Set(voters.filter((v) => this.ctx.members.has(v))), at: now });
     this.deadlines.set(txid, now + this.ctx.cfg.lockTimeoutMs);
   }
 

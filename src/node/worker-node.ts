@@ -85,6 +85,8 @@ export class WorkerNode {
   private ticker: Timer | null = null;
   private pruner: Timer | null = null;
   private registered = false;
+  /** The rid of the last page of a copy installed from the current coordinator link (0: none). */
+  private lastInstallRid = 0;
   private lastLinkAt = 0;
   private stopping = false;
   address = '';
@@ -240,6 +242,7 @@ export class WorkerNode {
       this.dispatch({ type: 'link_down' });
     }
     this.link = link;
+    this.lastInstallRid = 0;
     this.lastLinkAt = this.env.timers.now();
   }
 
@@ -320,6 +323,11 @@ export class WorkerNode {
   }
 
   private install(link: JsonLink, msg: Extract<ToWorker, { type: 'install' }>): void {
+    // Pages come in the order the coordinator asked for them (rids only grow on one link): a page
+    // older than one installed is a repeat, and installing it again (the first page resets the
+    // store) would drop what the later pages brought (simulator seeds 18536, 19467).
+    if (msg.rid <= this.lastInstallRid) return;
+    this.lastInstallRid = msg.rid;
     const reply = applyInstall(this.store, this.core, msg);
     if (reply === null) {
       // Refuse rather than overwrite data under an open transaction; the coordinator starts over.

@@ -56,3 +56,15 @@ test('without faults every client write gets a definite answer and the copies ag
     assert.equal(r.stats.unknown, 0, `seed ${seed}`);
   }
 });
+
+/** Seeds that once broke a promise (found by the 20,000-seed runs), kept as regressions. */
+const ONCE_FAILED = [992, 1091, 11829, 18536, 19467];
+
+test(`the seeds that once failed (${ONCE_FAILED.join(', ')}) break no promise`, () => {
+  const failures: string[] = [];
+  for (const seed of ONCE_FAILED) {
+    const r = simulate({ seed });
+    if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed})`);
+  }
+  assert.deepEqual(failures, []);
+});
