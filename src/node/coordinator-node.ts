@@ -210,6 +210,11 @@ export class CoordinatorNode {
 
   private nextConn = 1;
   private readonly commits: GroupCommit<CoordinatorWrite>;
+  /**
+   * What waits for a write to be durable (replies to registrations), by the write. At most one
+   * entry per membership write in flight: one per registration, itself bounded by the connections.
+   */
+  private readonly durableWaiters = new Map<CoordinatorWrite, (() => void)[]>();
   private ticker: Timer | null = null;
   private stopping = false;
   address = '';
@@ -479,10 +484,17 @@ export class CoordinatorNode {
   }
 
   private run(effects: readonly CoordinatorEffect[]): void {
+    // A reply handed out with a membership write (a worker's registration) goes out only once
+    // that write is durable: a worker told OK stops registering, and were the write lost to a
+    // power cut the coordinator would keep dialling it as the identity it replaced (seed 1157).
+    let membership: CoordinatorWrite | null = null;
     for (const e of effects) {
       switch (e.type) {
         case 'reply':
-          this.conns.get(e.conn)?.deliver(e.slot, e.reply as Reply);
+          if (membership !== null) {
+            const { conn, slot, reply } = e;
+            this.afterDurable(membership, () => this.conns.get(conn)?.deliver(slot, reply as Reply));
+          } else this.conns.get(e.conn)?.deliver(e.slot, e.reply as Reply);
           break;
         case 'reply_text':
           this.conns.get(e.conn)?.deliverText(e.slot, e.text);
@@ -519,6 +531,7 @@ export class CoordinatorNode {
         case 'save_member':
         case 'remove_member':
           this.commits.add(e);
+          membership = e;
           break;
         case 'link': {
           this.links.get(e.worker)?.stop();
@@ -553,8 +566,21 @@ export class CoordinatorNode {
   }
 
   /** A batch of the decision log is durable (src/node/group-commit.ts): only now may its commits be sent. */
+  /** Runs `then` once `write` (handed to the group commit) is durable. */
+  private afterDurable(write: CoordinatorWrite, then: () => void): void {
+    const waiting = this.durableWaiters.get(write);
+    if (waiting !== undefined) waiting.push(then);
+    else this.durableWaiters.set(write, [then]);
+  }
+
   private onDurable(writes: CoordinatorWrite[]): void {
     if (this.stopping) return;
+    for (const w of writes) {
+      const waiting = this.durableWaiters.get(w);
+      if (waiting === undefined) continue;
+      this.durableWaiters.delete(w);
+      for (const then of waiting) then();
+    }
     if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
     for (const w of writes) if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
   }

@@ -57,14 +57,16 @@ test('without faults every client write gets a definite answer and the copies ag
   }
 });
 
-/** Seeds that once broke a promise (found by the 20,000-seed runs), kept as regressions. */
+/** Seeds that once broke a promise (found by the 20,000- and 5,000-seed runs), kept as regressions. */
 const ONCE_FAILED = [992, 1091, 11829, 18536, 19467];
+const ONCE_FAILED_LOSE_UNSYNCED = [1157, 1595, 4300, 4312];
 
-test(`the seeds that once failed (${ONCE_FAILED.join(', ')}) break no promise`, () => {
+test(`the seeds that once failed (${ONCE_FAILED.join(', ')}; ${ONCE_FAILED_LOSE_UNSYNCED.join(', ')} with power losses) break no promise`, () => {
   const failures: string[] = [];
-  for (const seed of ONCE_FAILED) {
-    const r = simulate({ seed });
-    if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed})`);
+  const runs = [...ONCE_FAILED.map((seed) => ({ seed, loseUnsynced: false })), ...ONCE_FAILED_LOSE_UNSYNCED.map((seed) => ({ seed, loseUnsynced: true }))];
+  for (const { seed, loseUnsynced } of runs) {
+    const r = simulate({ seed, loseUnsynced });
+    if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed}${loseUnsynced ? ' --lose-unsynced' : ''})`);
   }
   assert.deepEqual(failures, []);
 });
