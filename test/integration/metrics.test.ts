@@ -67,10 +67,12 @@ test('a worker: fsyncs, applied cseq, prepared and locks; outcomes learnt from p
   const applied0 = sample(before, 'tweetdb_applied_cseq');
   assert.equal((await cluster.request({ action: 'post', tweet: { username: 'bob', content: 'w' } })).status, 'OK');
   let after = '';
+  // Applied is visible before the commit's fsync returns; the prepared record and the locks go
+  // with the ack, a moment later, so wait for the commit to settle before reading them.
   await eventually(async () => {
     after = await scrape(workerPort);
-    return sample(after, 'tweetdb_applied_cseq') > applied0;
-  }, 10_000, 'the worker applied the commit', () => after);
+    return sample(after, 'tweetdb_applied_cseq') > applied0 && sample(after, 'tweetdb_prepared_transactions') === 0;
+  }, 10_000, 'the worker applied the commit and settled it', () => after);
   assert.ok(sample(after, 'tweetdb_fsync_duration_seconds_count') > 0);
   assert.equal(sample(after, 'tweetdb_prepared_transactions'), 0);
   assert.equal(sample(after, 'tweetdb_held_locks'), 0);
