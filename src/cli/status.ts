@@ -5,6 +5,7 @@
 
 import { PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
 import { escapeForTerminal } from './client.ts';
+import type { CheckWorker } from '../wire/protocol.ts';
 
 /** Exit codes: scripts and health checks branch on them. */
 export const STATUS_EXIT = { healthy: 0, unhealthy: 1, unreachable: 2 } as const;
@@ -27,18 +28,6 @@ export interface StatusSnapshot {
   check: ApiReply;
 }
 
-interface WorkerView {
-  id: string;
-  address: string;
-  state: string;
-  digest?: string;
-  prepared?: number;
-  locks?: number;
-  max_cseq?: number;
-  fsyncs?: number;
-  fsync_ms?: number;
-  error?: string;
-}
 
 interface InDoubt {
   txid: string;
@@ -59,8 +48,8 @@ function inDoubtOf(s: StatusSnapshot): InDoubt[] {
   return (s.status.in_doubt as InDoubt[] | undefined) ?? [];
 }
 
-function workersOf(s: StatusSnapshot): WorkerView[] {
-  return (s.check.workers as WorkerView[] | undefined) ?? [];
+function workersOf(s: StatusSnapshot): CheckWorker[] {
+  return (s.check.workers as CheckWorker[] | undefined) ?? [];
 }
 
 /** Healthy: every worker up and nothing in doubt longer than STUCK_AFTER_MS. */
@@ -71,7 +60,7 @@ export function exitCodeOf(s: StatusSnapshot): number {
 }
 
 /** The digest most workers that answered hold: a copy whose digest differs is marked. */
-function commonDigest(workers: WorkerView[]): string | null {
+function commonDigest(workers: CheckWorker[]): string | null {
   const counts = new Map<string, number>();
   for (const w of workers) if (w.digest !== undefined) counts.set(w.digest, (counts.get(w.digest) ?? 0) + 1);
   let best: string | null = null;

@@ -3,6 +3,7 @@
 // and the commit rate. Pure: the times come in as arguments.
 
 import type { ApiReply } from '../client/client.ts';
+import type { CheckWorker } from '../wire/protocol.ts';
 
 export interface NodeCard {
   id: string;
@@ -45,18 +46,6 @@ export interface ClusterSnapshot {
   in_doubt: InDoubtRow[];
 }
 
-interface CheckPart {
-  id: string;
-  address: string;
-  state: string;
-  digest?: string;
-  prepared?: number;
-  locks?: number;
-  max_cseq?: number;
-  fsyncs?: number;
-  fsync_ms?: number;
-  error?: string;
-}
 
 interface Counters {
   commits?: number;
@@ -89,7 +78,7 @@ const finished = (c: Counters): number => Object.values(c.aborts ?? {}).reduce((
 export function clusterSnapshot(coordinator: string, now: number, status: StatusRead | null, previous: StatusRead | null, check: CheckRead | null, error: string | null): ClusterSnapshot {
   const counters = (status?.reply.counters ?? {}) as Counters;
   const last = counters.last_cseq ?? null;
-  const parts = ((check?.reply.workers ?? []) as CheckPart[]).filter((w) => typeof w.id === 'string');
+  const parts = ((check?.reply.workers ?? []) as CheckWorker[]).filter((w) => typeof w.id === 'string');
   const byId = new Map(parts.map((w) => [w.id, w]));
   const digests = new Map<string, number>();
   for (const w of parts) if (w.digest !== undefined) digests.set(w.digest, (digests.get(w.digest) ?? 0) + 1);

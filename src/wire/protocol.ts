@@ -231,3 +231,17 @@ export type EdgeAction = 'auth' | 'node_hello' | 'node_proof';
 
 /** Every action a request may name. */
 export type Action = ClientRequest['action'] | EdgeAction;
+
+/** One worker's part of the `check` reply (`{"workers":[...]}`), as clients read it. */
+export interface CheckWorker {
+  id: string;
+  address: string;
+  state: string;
+  digest?: string;
+  prepared?: number;
+  locks?: number;
+  max_cseq?: number;
+  fsyncs?: number;
+  fsync_ms?: number;
+  error?: string;
+}
