@@ -25,6 +25,8 @@ export type CoordinatorEffect =
   | { type: 'send'; worker: string; msg: ToWorker }
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
+  /** A new configuration (the voting set, numbered): durable before it is used (`config_logged`). */
+  | { type: 'log_config'; config: number; voters: string[] }
   | { type: 'save_member'; id: string; address: string }
   | { type: 'remove_member'; id: string }
   /** Keep a connection open to this worker (reconnecting as needed), or stop. */
@@ -40,12 +42,16 @@ export type CoordinatorEvent =
   | { type: 'worker_message'; worker: string; msg: FromWorker }
   /** A log_commit effect is on disk. */
   | { type: 'logged'; txid: string }
+  /** A log_config effect is on disk. */
+  | { type: 'config_logged'; config: number }
   | { type: 'tick' };
 
 export interface RecoveredCoordinator {
   epoch: number;
   last_cseq: number;
   members: { id: string; address: string }[];
+  /** The voting set, numbered. A store from before configurations: every member votes, as configuration 1 (0 with no member). */
+  config: { n: number; voters: string[] };
   decisions: { txid: string; cseq: number; voters: string[]; at: number }[];
 }
 
@@ -53,6 +59,10 @@ export interface CoordinatorConfig {
   lockTimeoutMs: number;
   /** Pages of a full copy to a joining worker. */
   copyPageRows: number;
+  /** A voter not up for this long is evicted by a configuration change (`--evict-after`). */
+  evictAfterMs: number;
+  /** Writes are refused while fewer workers vote (`--min-voters`). */
+  minVoters: number;
   /** Counters kept by the runtime (fsyncs, ...), shown by status. Reading them does no I/O. */
   ioStats?: () => Record<string, number>;
   /** Test-only: break one rule on purpose (see Sabotage). */

@@ -23,7 +23,13 @@ export type WorkerEffect =
   | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
   | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[] }
   | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[] }
-  | { type: 'persist_abort'; txid: string };
+  | { type: 'persist_abort'; txid: string }
+  /**
+   * The configuration as this worker last heard it (hello, or a config message): written by the
+   * shell at once, made durable with the next batch. Losing it to a power cut is harmless: the
+   * coordinator says it again in its next hello.
+   */
+  | { type: 'save_config'; config: number; voter: boolean; removed: boolean };
 
 export type WorkerEvent =
   /** Only what the core handles: reads and copy pages (ToWorkerService) are the shell's. */
@@ -41,6 +47,10 @@ export type WorkerEvent =
 export interface RecoveredWorker {
   node_id: string;
   max_cseq: number;
+  /** The configuration last heard of (0: none yet), whether this worker votes in it, and whether the operator removed it. */
+  config: number;
+  voter: boolean;
+  removed: boolean;
   prepared: { txid: string; ops: Op[]; peers: Peer[] }[];
 }
 

@@ -95,8 +95,13 @@ export type ReadQuery =
  */
 export type TxnKnowledge = { state: 'prepared'; voters: string[] } | { state: 'commit' | 'abort' | 'unknown' };
 
-/** One row of a full copy: a tweet or an item, with the cursor after which the next page starts. */
-export type CopyRow = { c: string; tweet: Tweet } | { c: string; item: Item };
+/**
+ * One row of a full copy: a tweet or an item, with the cursor after which the next page starts
+ * and `s`, the commit sequence number of the row's last write (0: written before rows carried it).
+ * A copy is read while writes go on, so a learner replays the commits streamed since the copy
+ * began over it; `s` makes that replay skip what the row already holds.
+ */
+export type CopyRow = { c: string; s: number; tweet: Tweet } | { c: string; s: number; item: Item };
 
 /** A worker as its peers reach it: durable identity and the address the coordinator dials. */
 export interface Peer {
@@ -123,17 +128,33 @@ export interface WorkerState {
 
 /** Coordinator -> worker: the messages of the protocol itself, which the worker core handles. */
 export type ToWorkerCore =
-  | { type: 'hello'; lock_timeout_ms: number }
-  /** Interactive transactions: take the op's lock now and stage it. */
-  | { type: 'lock'; txid: string; seq: number; op: Op }
+  /** `config`: the configuration's number; `voter`: whether this worker votes in it. */
+  | { type: 'hello'; lock_timeout_ms: number; config: number; voter: boolean }
+  /**
+   * Interactive transactions: take the op's lock now and stage it. `config` is the configuration
+   * the transaction's voters were taken from; `floor` the last replicate this worker was sent
+   * before it (a worker that has not received that one yet refuses: it would judge on old rows).
+   */
+  | { type: 'lock'; txid: string; seq: number; op: Op; config: number; floor: number }
   /**
    * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
    * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
-   * for the outcome (cooperative termination).
+   * for the outcome (cooperative termination). `config` and `floor` as for lock.
    */
-  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[] }
+  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[]; config: number; floor: number }
   | { type: 'commit'; txid: string; cseq: number }
-  | { type: 'abort'; txid: string };
+  | { type: 'abort'; txid: string }
+  /**
+   * The configuration changed: this worker now votes (`voter`) or not (evicted, or a learner);
+   * `removed`: the operator took it out of the cluster (it stops registering).
+   */
+  | { type: 'config'; config: number; voter: boolean; removed: boolean }
+  /**
+   * A committed transaction this worker did not vote on, streamed to a learner (and to a voter
+   * promoted while transactions prepared without it were in flight), numbered `seq` on its link
+   * from 1. Applied in seq order, each op only over a row older than `cseq`.
+   */
+  | { type: 'replicate'; seq: number; txid: string; cseq: number; ops: Op[] };
 
 /**
  * Coordinator -> worker: what the worker's shell serves from its committed data without the core
@@ -175,7 +196,9 @@ export type FromWorker =
   | { type: 'read_failed'; rid: number; error: string }
   /** The answer to copy_read: its rows in cursor order; fewer than `limit` when they are the last. */
   | { type: 'copy_page'; rid: number; rows: CopyRow[] }
-  | { type: 'installed'; rid: number; done: boolean };
+  | { type: 'installed'; rid: number; done: boolean }
+  /** Every replicate up to `seq` is written here (visible to reads). */
+  | { type: 'replicated'; seq: number };
 
 // ---------------------------------------------------------------------------
 // Client requests, as the coordinator's core receives them: already validated
@@ -215,6 +238,8 @@ export type ClientRequest =
    * longer knows. Without `confirm` it only reports what each worker knows.
    */
   | { action: 'resolve'; txid: string; outcome: 'commit' | 'abort'; confirm: boolean }
+  /** The operator takes a worker out of the cluster (`tweetdb admin remove-worker`): by id or address. */
+  | { action: 'remove_worker'; worker: string }
   /** Sent by a worker process (not by users) to join the cluster. */
   | { action: 'register'; worker: { id: string; address: string } };
 
