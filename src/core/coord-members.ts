@@ -7,7 +7,8 @@
 // - the voters are the configuration's; a new configuration is used only once it is durable, and
 //   one change runs at a time;
 // - a voter that is not up blocks writes until it is back or evicted (down for evictAfterMs);
-//   the last voter is never evicted: a copy needs a source that has every commit;
+//   a voter is evicted only while another voter is up: a copy needs a source that has every
+//   commit, and the voter away may be the only one left that has them;
 // - a member that is not a voter is a learner: it copies the data from an up voter while writes
 //   go on, and receives every commit decided since the copy began (`replicate`, held back until
 //   the copy is installed); near the stream's end it is promoted; it serves reads only once it has
@@ -351,7 +352,10 @@ export class Membership {
   }
 
   private proposeWithout(m: Member, why: string): void {
-    if (this.pending !== null || !this.isVoter(m.id) || this.config.voters.length <= 1) return;
+    if (this.pending !== null || !this.isVoter(m.id)) return;
+    // Never leave the voters without one that is up: it may hold the only copy of a commit (the
+    // others may be down, or wiped), and every learner copies from an up voter.
+    if (!this.config.voters.some((v) => v !== m.id && this.members.get(v)?.status.kind === 'up')) return;
     this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `evict ${m.id}: ${why}`, () => {
       probe('coord.voter_evicted');
       this.counts.evictions++;
@@ -364,6 +368,7 @@ export class Membership {
       if (still.status.kind === 'up' || still.status.kind === 'draining') {
         still.status = { kind: 'waiting' };
         still.stream = null;
+        still.copyAfter = null;
       }
     });
   }
@@ -519,6 +524,7 @@ export class Membership {
 
   private setUp(m: Member): void {
     m.status = { kind: 'up' };
+    m.copyAfter = null;
     m.notUpSince = null;
     this.progress.set(m.id, Number.POSITIVE_INFINITY);
     this.ctx.log('info', `worker ${m.id} (${m.address}) is up`);
@@ -636,7 +642,7 @@ export class Membership {
       if (s.kind !== 'copying' || s.rid !== rid || s.donor !== donor.id) continue;
       const done = rows.length < this.ctx.cfg.copyPageRows;
       const reset = m.copyAfter === null;
-      m.copyAfter = rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : m.copyAfter ?? '';
+      if (rows.length > 0) m.copyAfter = (rows[rows.length - 1] as CopyRow).c;
       m.copied.rows += rows.length;
       for (const r of rows) m.copied.bytes += 'tweet' in r ? r.tweet.content.length + r.tweet.id.length + r.tweet.username.length + 32 : r.item.key.length + 64;
       this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: m.copyFloor });

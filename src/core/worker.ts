@@ -686,8 +686,10 @@ export class WorkerCore {
     assert(this.deadlines.size === this.txns.size, () => `prepared.deadline: ${this.deadlines.size} deadlines for ${this.txns.size} transactions`);
     for (const [txid, t] of this.txns) {
       const holds = t.phase === 'preparing' || t.phase === 'prepared' || (t.phase === 'committing' && !t.applied);
-      // A replicate takes the locks it can (see applyReplicate): it never voted.
-      if (holds && !t.replicated) {
+      if (t.replicated) {
+        // A replicate takes the locks it can (see applyReplicate): it never voted; applied, it holds none.
+        if (t.applied) assert(this.locks.keysOf(txid).length === 0, () => `prepared.locks: replicated ${txid} is applied and still holds ${this.locks.keysOf(txid).join(', ')}`);
+      } else if (holds) {
         for (const op of t.ops) {
           const key = lockKeyOf(op);
           assert(this.locks.holderOf(key) === txid, () => `prepared.locks: ${txid} (${t.phase}) writes ${key} and does not hold its lock (${this.locks.holderOf(key) ?? 'nobody'} does)`);

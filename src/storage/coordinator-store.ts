@@ -12,8 +12,8 @@ export type CoordinatorWrite =
   | { type: 'forget_decision'; txid: string }
   | { type: 'save_member'; id: string; address: string }
   | { type: 'remove_member'; id: string }
-  /** The voting set, numbered; kept as meta row 'config' ({n, voters} as JSON). */
-  | { type: 'log_config'; config: number; voters: string[] };
+  /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
+  | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] };
 
 export class CoordinatorStore {
   private readonly db: Db;
@@ -53,7 +53,7 @@ export class CoordinatorStore {
       last_cseq: Number(this.q.getMeta.get('last_cseq')?.value ?? '0'),
       members,
       // A store from before configurations: every member votes, as configuration 1 (0 with no member).
-      config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[] }) : { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) },
+      config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[]; catching_up?: string[] }) : { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) },
       decisions: this.db
         .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
         .all()
@@ -82,7 +82,7 @@ export class CoordinatorStore {
             this.q.delMember.run(w.id);
             break;
           case 'log_config':
-            this.q.setMeta.run('config', JSON.stringify({ n: w.config, voters: w.voters }));
+            this.q.setMeta.run('config', JSON.stringify({ n: w.config, voters: w.voters, catching_up: w.catching_up }));
             break;
         }
       }
