@@ -496,15 +496,17 @@ function copyRows(v: unknown, path: string): CopyRow[] {
     const c = get(o, 'c');
     let expected: string;
     if (has(o, 'tweet')) {
-      fields(o, ['c', 'tweet'], `${rp}.`);
+      fields(o, ['c', 's', 'tweet'], `${rp}.`);
       expected = `t\u0000${tweet(get(o, 'tweet'), `${rp}.tweet`).id}`;
     } else {
-      fields(o, ['c', 'item'], `${rp}.`);
+      fields(o, ['c', 's', 'item'], `${rp}.`);
       const it = item(get(o, 'item'), `${rp}.item`);
       expected = `i\u0000${it.kind}\u0000${it.key}`;
     }
     // The cursor is where the next page starts: it must name this row, or rows would be skipped.
     if (c !== expected) throw new Invalid(`field "${rp}.c" must be the copy cursor of its row`);
+    // The cseq of the row's last commit: a replay writes only over older rows.
+    count(o, 's', `${rp}.`);
   }
   return list as CopyRow[];
 }
