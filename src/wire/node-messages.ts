@@ -531,6 +531,8 @@ function copyRows(v: unknown, path: string): CopyRow[] {
     }
     // The cursor is where the next page starts: it must name this row, or rows would be skipped.
     if (c !== expected) throw new Invalid(`field "${rp}.c" must be the copy cursor of its row`);
+    // The cseq of the row's last commit: a replay writes only over older rows.
+    count(o, 's', `${rp}.`);
   }
   return list as CopyRow[];
 }

@@ -57,7 +57,7 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['copy_read', 'to', { type: 'copy_read', rid: 6, after: null, limit: 2000 }],
   ['copy_read (items)', 'to', { type: 'copy_read', rid: 7, after: 'i\u0000user\u0000ada', limit: 2000 }],
   ['copy_read (tweets)', 'to', { type: 'copy_read', rid: 8, after: 't\u0000t1', limit: 2000 }],
-  ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', item: user }, { c: 't\u0000t1', tweet }], reset: true, done: false, max_cseq: 7 }],
+  ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', s: 3, item: user }, { c: 't\u0000t1', s: 7, tweet }], reset: true, done: false, max_cseq: 7 }],
   ['install (last, empty)', 'to', { type: 'install', rid: 10, rows: [], reset: false, done: true, max_cseq: 0 }],
   ['state', 'from', { type: 'state', node_id: 'w1', prepared: ['1.1', '12.345'], max_cseq: 3 }],
   ['locked tweet', 'from', { type: 'locked', txid: '1.1', seq: 1, result: { tweet } }],
@@ -76,7 +76,7 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['read_result item', 'from', { type: 'read_result', rid: 3, result: { item: user } }],
   ['read_result no item', 'from', { type: 'read_result', rid: 3, result: { item: null } }],
   ['read_result check', 'from', { type: 'read_result', rid: 4, result: check }],
-  ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', item: session }, { c: 't\u0000000abc001001', tweet: edited }] }],
+  ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', s: 0, item: session }, { c: 't\u0000000abc001001', s: 12, tweet: edited }] }],
   ['copy_page (the last, empty)', 'from', { type: 'copy_page', rid: 9, rows: [] }],
   ['read_text', 'from', { type: 'read_text', rid: 6, text: '{"status":"OK","tweets":[],"next":null}' }],
   ['read_failed', 'from', { type: 'read_failed', rid: 7, error: 'database is locked' }],
@@ -290,7 +290,7 @@ const nested = (depth: number): unknown => {
   for (let i = 1; i < depth; i++) v = { a: v };
   return v;
 };
-const rowsOf = (n: number): unknown[] => repeat(n, (i) => ({ c: `t\u0000t${i}`, tweet: { ...tweet, id: `t${i}` } }));
+const rowsOf = (n: number): unknown[] => repeat(n, (i) => ({ c: `t\u0000t${i}`, s: i, tweet: { ...tweet, id: `t${i}` } }));
 const readText = (n: number): string => `{${'x'.repeat(n - 2)}}`;
 
 /** [what, parser, at the limit (or null), one past it, the field the error names] */
@@ -493,14 +493,14 @@ describe('node messages: readResultMatches', () => {
 });
 
 describe('node messages: an answer against what was asked (answerProblem)', () => {
-  const rows = [{ c: 't\u0000t1', tweet }];
+  const rows = [{ c: 't\u0000t1', s: 1, tweet }];
   const copy = { kind: 'copy', limit: 2 } as const;
   const tweets = { kind: 'get_tweets', text: false } as const;
   test('a copy_read is answered by a copy_page of at most the rows asked, or read_failed', () => {
     assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows }), null);
     assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows: [] }), null);
     assert.equal(answerProblem(copy, { type: 'read_failed', rid: 1, error: 'disk' }), null);
-    assert.match(answerProblem({ kind: 'copy', limit: 1 }, { type: 'copy_page', rid: 1, rows: [...rows, { c: 't\u0000t2', tweet: { ...tweet, id: 't2' } }] }) ?? '', /2 rows, where 1 were asked for/);
+    assert.match(answerProblem({ kind: 'copy', limit: 1 }, { type: 'copy_page', rid: 1, rows: [...rows, { c: 't\u0000t2', s: 2, tweet: { ...tweet, id: 't2' } }] }) ?? '', /2 rows, where 1 were asked for/);
     assert.match(answerProblem(copy, { type: 'read_result', rid: 1, result: { tweets: [] } }) ?? '', /the answer to a copy_read is a copy_page/);
     assert.match(answerProblem(copy, { type: 'read_text', rid: 1, text: '{}' }) ?? '', /the answer to a copy_read is a copy_page/);
   });
