@@ -304,8 +304,9 @@ export class Membership {
       ctx.reply(conn, slot, errorReply('NOT_FOUND', `no worker ${which} in this cluster (by id or address); \`tweetdb status\` lists them`));
       return;
     }
-    if (this.isVoter(m.id) && this.config.voters.length === 1) {
-      ctx.reply(conn, slot, errorReply('INVALID', `worker ${m.id} is the only voter: it holds the only copy known to have every commit; add another worker and let it catch up first`));
+    if (this.isVoter(m.id) && !this.config.voters.some((v) => v !== m.id && this.members.get(v)?.status.kind === 'up')) {
+      const why = this.config.voters.length === 1 ? 'is the only voter' : 'is the only voter that is up';
+      ctx.reply(conn, slot, errorReply('INVALID', `worker ${m.id} ${why}: it may hold the only copy of a commit; add another worker (or bring the others back) and let it catch up first`));
       return;
     }
     if (this.pending !== null) {

@@ -520,7 +520,6 @@ function copyRows(v: unknown, path: string): CopyRow[] {
     const o = object(list[i], rp);
     const c = get(o, 'c');
     let expected: string;
-    count(o, 's', `${rp}.`);
     if (has(o, 'tweet')) {
       fields(o, ['c', 's', 'tweet'], `${rp}.`);
       expected = `t\u0000${tweet(get(o, 'tweet'), `${rp}.tweet`).id}`;
