@@ -31,7 +31,8 @@ import type { CopyRow, Failure, Op, WorkerState } from './types.ts';
  * - waiting: owes nothing. A voter waits for transactions in flight without it, then is up; a
  *   learner waits for a donor to copy from (its copy resumes at `Member.copyAfter`);
  * - copying: a learner's copy from `donor` runs, page by page (`rid` is the copy_read of the next
- *   page); commits decided meanwhile are held in its stream;
+ *   page, then its install; `page` the page sent to install, which moves the copy's cursor only
+ *   once installed); commits decided meanwhile are held in its stream;
  * - streaming: a learner whose copy is installed applies the stream, until it is promoted;
  * - draining: a promoted voter (it votes) still applying commits streamed to it, or waiting for
  *   transactions prepared without it; it serves no read;
@@ -42,7 +43,7 @@ export type MemberStatus =
   | { kind: 'greeting' }
   | { kind: 'resolving'; owed: Set<string> }
   | { kind: 'waiting' }
-  | { kind: 'copying'; rid: number; donor: string }
+  | { kind: 'copying'; rid: number; donor: string; page: { after: string | null; rows: number; bytes: number } | null }
   | { kind: 'streaming' }
   | { kind: 'draining' }
   | { kind: 'up' };
@@ -487,8 +488,7 @@ export class Membership {
   /** A waiting voter is up once no transaction runs without it; a draining one once its stream is applied too. */
   maybeInSync(m: Member): void {
     const ctx = this.ctx;
-    const sabotaged = ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.status.kind === 'waiting' && m.stream === null;
-    if (!this.isVoter(m.id) && !sabotaged) return;
+    if (!this.isVoter(m.id)) return;
     if (m.status.kind === 'waiting') {
       if (m.stale && this.config.voters.length === 1) {
         // The only voter: no copy is more complete than its own, so it is taken as it is.
@@ -501,7 +501,7 @@ export class Membership {
         probe('coord.waits_for_in_flight');
         return;
       }
-      if (m.maxCseq < ctx.lastCseq && !sabotaged) {
+      if (m.maxCseq < ctx.lastCseq) {
         // Voters never miss a commit (writes stop while one is away), so this one is not what it claims.
         ctx.log('warn', `worker ${m.id} (${m.address}) came back as a voter without commit ${ctx.lastCseq} (it has up to ${m.maxCseq}); it is evicted and copies the data again`);
         m.stale = true;
@@ -543,7 +543,16 @@ export class Membership {
     const ctx = this.ctx;
     for (const m of this.members.values()) {
       if (m.status.kind !== 'waiting' || this.isVoter(m.id)) continue;
-      if (ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.stream === null && m.maxCseq > 0) continue;
+      if (ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.stream === null && m.maxCseq > 0) {
+        // Sabotage: a worker back from eviction votes again at once, as if it had never left.
+        if (this.pending === null) {
+          this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `readmit ${m.id} (sabotage)`, () => {
+            const still = this.members.get(m.id);
+            if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
+          });
+        }
+        continue;
+      }
       if (this.config.voters.length === 0) {
         if (this.pending === null) {
           probe('coord.first_voter');
@@ -558,7 +567,7 @@ export class Membership {
       if (donor === undefined) continue;
       if (m.stream === null) this.openStream(m);
       const rid = ctx.nextRid++;
-      m.status = { kind: 'copying', rid, donor: donor.id };
+      m.status = { kind: 'copying', rid, donor: donor.id, page: null };
       this.progress.set(m.id, ctx.now + ctx.cfg.lockTimeoutMs);
       probe(m.copyAfter === null ? 'coord.copy_started' : 'coord.copy_resumed');
       ctx.log('info', `worker ${m.id} copies the data from ${donor.id}${m.copyAfter === null ? '' : ' (resumed)'}; writes go on`);
@@ -642,10 +651,11 @@ export class Membership {
       const s = m.status;
       if (s.kind !== 'copying' || s.rid !== rid || s.donor !== donor.id) continue;
       const done = rows.length < this.ctx.cfg.copyPageRows;
+      // The first page installed wipes what the learner held; until it is installed, a resumed copy starts over.
       const reset = m.copyAfter === null;
-      if (rows.length > 0) m.copyAfter = (rows[rows.length - 1] as CopyRow).c;
-      m.copied.rows += rows.length;
-      for (const r of rows) m.copied.bytes += 'tweet' in r ? r.tweet.content.length + r.tweet.id.length + r.tweet.username.length + 32 : r.item.key.length + 64;
+      let bytes = 0;
+      for (const r of rows) bytes += 'tweet' in r ? r.tweet.content.length + r.tweet.id.length + r.tweet.username.length + 32 : r.item.key.length + 64;
+      s.page = { after: rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : m.copyAfter, rows: rows.length, bytes };
       this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: m.copyFloor });
       return;
     }
@@ -668,7 +678,12 @@ export class Membership {
   onInstalled(m: Member, rid: number, done: boolean): void {
     const ctx = this.ctx;
     const s = m.status;
-    if (s.kind !== 'copying' || s.rid !== rid) return;
+    if (s.kind !== 'copying' || s.rid !== rid || s.page === null) return;
+    // Installed and durable on the learner: the copy's cursor moves past it.
+    m.copyAfter = done ? null : s.page.after;
+    m.copied.rows += s.page.rows;
+    m.copied.bytes += s.page.bytes;
+    s.page = null;
     if (done) {
       probe('coord.copy_finished');
       // The copy is in; now the commits held since it began, in order, then each as it comes.
@@ -680,7 +695,10 @@ export class Membership {
       if (ctx.cfg.sabotage === 'promote_learner_early' && this.pending === null) {
         this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `promote ${m.id}`, () => {
           const still = this.members.get(m.id);
-          if (still !== undefined && still.status.kind === 'streaming') this.setUp(still);
+          if (still !== undefined && still.status.kind === 'streaming') {
+            still.stream = null;
+            this.setUp(still);
+          }
         });
       }
       return;
