@@ -298,7 +298,7 @@ export class Membership {
    * The operator's remove_worker (by id or address): the member leaves the voters (a configuration
    * change, answered once durable) and the membership, and is told so; its data stays as it is.
    */
-  removeWorker(conn: number, slot: number, which: string, now: number): void {
+  removeWorker(conn: number, slot: number, which: string): void {
     const ctx = this.ctx;
     const m = this.members.get(which) ?? [...this.members.values()].find((x) => x.address === which);
     if (m === undefined) {

@@ -178,7 +178,7 @@ export class CoordinatorCore {
         ctx.members.register(conn, slot, req.worker.id, req.worker.address, now);
         return;
       case 'remove_worker':
-        ctx.members.removeWorker(conn, slot, req.worker, now);
+        ctx.members.removeWorker(conn, slot, req.worker);
         return;
       default: {
         // Every request gets exactly one reply: an action added to the types but not here is a bug the compiler catches.

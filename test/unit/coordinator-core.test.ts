@@ -25,8 +25,9 @@ class Co {
   private nextConn = 1_000;
   constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100) {
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: T, copyPageRows },
-      { epoch: 1, last_cseq: 0, members: [], decisions: [], ...recovered },
+      { lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1 },
+      // Recovered members vote unless the test says otherwise (as a store from before configurations).
+      { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: recovered.members?.length ?? 0 > 0 ? 1 : 0, voters: (recovered.members ?? []).map((m) => m.id) }, ...recovered },
     );
   }
   /** Every event goes through here, and every invariant is checked after it. */
@@ -807,7 +808,7 @@ describe('CoordinatorCore: status', () => {
 describe('CoordinatorCore: a new worker joining a cluster with data', () => {
   test('is joining, gets a full copy from a donor, then is up', () => {
     // Rows of a copy carry the cursor after which the next page starts (the worker's business: opaque here).
-    const rows = (ids: string[]): CopyRow[] => ids.map((id) => ({ c: `cursor-${id}`, tweet: { id, username: 'u', content: id, created_at: 1, updated_at: null } }));
+    const rows = (ids: string[]): CopyRow[] => ids.map((id) => ({ c: `cursor-${id}`, s: 1, tweet: { id, username: 'u', content: id, created_at: 1, updated_at: null } }));
     const co = new Co({ last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }] }, 2);
     co.linkUp('w1');
     co.state('w1', 5);

@@ -32,9 +32,9 @@ test('a logged configuration is what recovery returns, the latest one winning', 
       s.persist([
         { type: 'save_member', id: 'w1', address: '127.0.0.1:10001' },
         { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
-        { type: 'log_config', config: 2, voters: ['w1', 'w2'] },
+        { type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: [] },
       ]);
-      s.persist([{ type: 'log_config', config: 3, voters: ['w2'] }]);
+      s.persist([{ type: 'log_config', config: 3, voters: ['w2'], catching_up: [] }]);
     });
     reopen(dir, (s) => {
       const r = s.recover();

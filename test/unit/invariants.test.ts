@@ -30,7 +30,7 @@ function throwsInvariant(fn: () => void, name: string): void {
 // The coordinator
 
 class Co {
-  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2 }, { epoch: 1, last_cseq: 0, members: [], decisions: [] });
+  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
   now = 1_000_000;
   ev(e: CoordinatorEvent): CoordinatorEffect[] {
     const out = this.core.handle(e, this.now);
@@ -300,7 +300,7 @@ interface WTxn {
 class Wk {
   readonly core: WorkerCore;
   constructor(sabotage: 'release_prepared_lock_on_timeout' | null = null) {
-    this.core = new WorkerCore(view, { node_id: 'w1', max_cseq: 0, prepared: [] }, T, 0, sabotage);
+    this.core = new WorkerCore(view, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false }, T, 0, sabotage);
   }
   msg(m: ToWorkerCore, now = 0): void {
     this.core.handle({ type: 'message', msg: m }, now);
@@ -308,7 +308,7 @@ class Wk {
   }
   /** A one-shot prepare of a post of `id`, made durable: prepared, YES voted. */
   prepared(txid: string, id = 't1'): void {
-    this.msg({ type: 'prepare', txid, ops: [post(id)] });
+    this.msg({ type: 'prepare', txid, ops: [post(id)], config: 1, floor: 0 });
     this.core.handle({ type: 'durable', txid, what: 'prepared' }, 0);
     this.core.invariants();
   }
@@ -332,7 +332,7 @@ describe('WorkerCore.invariants: each one fires', () => {
 
   test('prepared.locks: an aborting transaction still holding a lock', () => {
     const w = new Wk();
-    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1') });
+    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1'), config: 1, floor: 0 });
     w.msg({ type: 'abort', txid: 'i1' });
     w.locks.acquireAll('i1', ['tweet:t1']);
     throwsInvariant(() => w.core.invariants(), 'prepared.locks');
@@ -340,7 +340,7 @@ describe('WorkerCore.invariants: each one fires', () => {
 
   test('prepared.staged: a staged row without its lock', () => {
     const w = new Wk();
-    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1') });
+    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1'), config: 1, floor: 0 });
     w.txn('i1').staged.set('tweet:t2', null);
     throwsInvariant(() => w.core.invariants(), 'prepared.staged');
   });

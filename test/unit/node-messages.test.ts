@@ -552,7 +552,7 @@ class Harness {
   private nextConn = 100;
 
   constructor(copyPageRows: number) {
-    this.coord = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows }, { epoch: 3, last_cseq: 0, members: [], decisions: [] });
+    this.coord = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 3, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
   }
 
   private pass<M>(direction: string, parse: (raw: unknown) => Parsed<M>, msg: unknown): M {
@@ -663,6 +663,9 @@ class Harness {
         return;
       }
       case 'log':
+        return;
+      case 'save_config':
+        w.store.saveConfig(e.config, e.voter, e.removed);
         return;
       default: {
         const held = this.hold.get(w.id);
@@ -858,7 +861,7 @@ test('whatever a client may send, the coordinator forwards only what the worker 
     fc.property(request, (body) => {
       const v = validateRequest(body as Record<string, unknown>);
       if (!v.ok) return;
-      const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100 }, { epoch: 1, last_cseq: 0, members: [], decisions: [] });
+      const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
       for (const w of ['w1', 'w2']) {
         core.handle({ type: 'request', conn: 1, slot: 0, request: { action: 'register', worker: { id: w, address: `127.0.0.1:${w === 'w1' ? 9001 : 9002}` } } }, 1_000);
         core.handle({ type: 'link_up', worker: w }, 1_000);
