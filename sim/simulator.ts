@@ -219,7 +219,7 @@ export class Simulation {
       logger: silent,
       env,
       store: this.coordStore,
-      copyPageRows: 5,
+      copyPageRows: 2,
       evictAfterMs: this.evictAfterMs,
       minVoters: this.minVoters,
       checkInvariants: this.opts.invariants ?? true,

@@ -481,6 +481,13 @@ export class TwoPhaseCommit {
     return owed;
   }
 
+  /** Does a worker still take part in a transaction, or owe the ack of a commit? */
+  owedBy(worker: string): boolean {
+    for (const t of this.txns.values()) if (t.phase !== 'failed' && t.voters.includes(worker)) return true;
+    for (const d of this.decisions.values()) if (d.unacked.has(worker)) return true;
+    return false;
+  }
+
   /** The highest cseq below which every commit is applied on every up voter: none is being logged or applied. */
   settledThrough(): number {
     let low = this.ctx.lastCseq;

@@ -91,6 +91,8 @@ export interface Member {
   /** A voter that may lack a commit: evicted as soon as possible (see the rules above). */
   stale: boolean;
   stream: Stream | null;
+  /** Removed by the operator: out of the voters, and out of the membership once it owes nothing. */
+  leaving: boolean;
   /** Where a learner's copy resumes (null: from the start, wiping what it holds). */
   copyAfter: string | null;
   /** What its current copy has installed so far (status shows it). */
@@ -137,7 +139,7 @@ export class Membership {
   }
 
   private add(id: string, address: string): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0 });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0 });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -207,6 +209,7 @@ export class Membership {
       return { ok: false, failure: { code: 'UNAVAILABLE', error: why } };
     }
     if (voters.length < this.ctx.cfg.minVoters) {
+      probe('coord.min_voters_refused');
       return { ok: false, failure: { code: 'UNAVAILABLE', error: `only ${voters.length} worker${voters.length === 1 ? '' : 's'} vote${voters.length === 1 ? 's' : ''} and --min-voters is ${this.ctx.cfg.minVoters}: writes resume when enough workers have joined and caught up` } };
     }
     for (const id of voters) {
@@ -317,10 +320,10 @@ export class Membership {
     const finish = (): void => {
       const still = this.members.get(m.id);
       if (still === undefined) return;
-      probe('coord.worker_removed');
-      this.counts.removals++;
-      if (still.status.kind !== 'down') ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
-      this.drop(still, ctx.now, 'removed by the operator');
+      // Out of the voters now; out of the membership once it owes nothing (review(), leave()).
+      still.leaving = true;
+      this.leftVoters(still);
+      ctx.log('info', `worker ${m.id} (${m.address}) is leaving the cluster (the operator removed it)`);
       ctx.reply(conn, slot, { status: 'OK', removed: m.id, config: this.config.n });
     };
     if (!this.isVoter(m.id)) {
@@ -328,6 +331,21 @@ export class Membership {
       return;
     }
     this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `remove ${m.id} (operator)`, finish);
+  }
+
+  /**
+   * A removed member leaves the membership only once it owes nothing: no transaction it votes on
+   * is still running and every commit it voted on is acknowledged. Dropped earlier, a worker that
+   * comes back with a commit still prepared would have it settled as abort by presumption (the
+   * decision forgotten without its ack; simulator seed 1179).
+   */
+  private leave(m: Member): void {
+    const ctx = this.ctx;
+    if (ctx.commit.owedBy(m.id)) return;
+    probe('coord.worker_removed');
+    this.counts.removals++;
+    if (m.status.kind !== 'down') ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
+    this.drop(m, ctx.now, 'removed by the operator');
   }
 
   /** Out of the membership (it is no voter by now). */
@@ -366,13 +384,21 @@ export class Membership {
       if (still === undefined) return;
       still.stale = false;
       still.notUpSince = null;
-      // Linked, it goes on as a learner: it stops serving reads and copies again.
-      if (still.status.kind === 'up' || still.status.kind === 'draining') {
-        still.status = { kind: 'waiting' };
-        still.stream = null;
-        still.copyAfter = null;
-      }
+      this.leftVoters(still);
     });
+  }
+
+  /**
+   * A member no longer a voter stops serving reads at once (it gets no more commits), and a copy
+   * it was the donor of resumes from another; linked, it goes on as a learner (or leaves).
+   */
+  private leftVoters(m: Member): void {
+    if (m.status.kind === 'up' || m.status.kind === 'draining') {
+      m.status = { kind: 'waiting' };
+      m.stream = null;
+      m.copyAfter = null;
+    }
+    for (const j of this.members.values()) if (j.status.kind === 'copying' && j.status.donor === m.id) j.status = { kind: 'waiting' };
   }
 
   /** A log_config effect is durable: the configuration is the one in use. */
@@ -411,6 +437,7 @@ export class Membership {
       probe('coord.draining_voter_lost');
       m.stale = true;
     }
+    if (was === 'copying') probe('coord.learner_lost_while_copying');
     this.setDown(m, now);
     this.ctx.commit.workerDown(worker, m.address, now);
     this.ctx.reads.workerDown(worker, now);
@@ -501,9 +528,10 @@ export class Membership {
         probe('coord.waits_for_in_flight');
         return;
       }
-      if (m.maxCseq < ctx.lastCseq) {
+      // (Commits still being logged or applied reach it on their own: they are not missing.)
+      if (m.maxCseq < ctx.commit.settledThrough()) {
         // Voters never miss a commit (writes stop while one is away), so this one is not what it claims.
-        ctx.log('warn', `worker ${m.id} (${m.address}) came back as a voter without commit ${ctx.lastCseq} (it has up to ${m.maxCseq}); it is evicted and copies the data again`);
+        ctx.log('warn', `worker ${m.id} (${m.address}) came back as a voter without commit ${ctx.commit.settledThrough()} (it has up to ${m.maxCseq}); it is evicted and copies the data again`);
         m.stale = true;
         return;
       }
@@ -533,6 +561,7 @@ export class Membership {
 
   /** Looked at again after every event: joiners, copies, promotions. */
   review(): void {
+    for (const m of [...this.members.values()]) if (m.leaving) this.leave(m);
     for (const m of this.members.values()) this.maybeInSync(m);
     this.startCopies();
     this.promote();
@@ -542,7 +571,7 @@ export class Membership {
   private startCopies(): void {
     const ctx = this.ctx;
     for (const m of this.members.values()) {
-      if (m.status.kind !== 'waiting' || this.isVoter(m.id)) continue;
+      if (m.status.kind !== 'waiting' || this.isVoter(m.id) || m.leaving) continue;
       if (ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.stream === null && m.maxCseq > 0) {
         // Sabotage: a worker back from eviction votes again at once, as if it had never left.
         if (this.pending === null) {
@@ -565,6 +594,8 @@ export class Membership {
       }
       const donor = [...this.members.values()].find((d) => d.status.kind === 'up' && this.isVoter(d.id) && d.id !== m.id);
       if (donor === undefined) continue;
+      // A copy replaces its rows: not while a transaction it voted on is still deciding or applying.
+      if (ctx.commit.owedBy(m.id)) continue;
       if (m.stream === null) this.openStream(m);
       const rid = ctx.nextRid++;
       m.status = { kind: 'copying', rid, donor: donor.id, page: null };
@@ -605,10 +636,13 @@ export class Membership {
     this.ctx.send(m.id, { type: 'replicate', seq: s.sent, txid: r.txid, cseq: r.cseq, ops: r.ops });
   }
 
-  /** A commit is durable: every member streaming that did not vote on it gets it. */
+  /**
+   * A commit is durable: every member streaming that did not vote on it gets it, and so does
+   * every learner (a copy may replace rows a commit it voted on wrote; the replay is harmless).
+   */
   committed(txid: string, cseq: number, ops: Op[], voters: readonly string[]): void {
     for (const m of this.members.values()) {
-      if (m.stream === null || voters.includes(m.id)) continue;
+      if (m.stream === null || (voters.includes(m.id) && this.isVoter(m.id))) continue;
       this.streamTo(m, { txid, cseq, ops });
     }
   }
@@ -625,7 +659,7 @@ export class Membership {
     if (this.pending !== null) return;
     for (const m of this.members.values()) {
       const s = m.stream;
-      if (m.status.kind !== 'streaming' || s === null || s.held !== null) continue;
+      if (m.status.kind !== 'streaming' || s === null || s.held !== null || m.leaving) continue;
       if (s.sent - s.applied > LIMITS.promoteWithinCommits) continue;
       if (this.config.voters.length >= LIMITS.maxWorkers) continue;
       probe('coord.learner_promoted');
@@ -752,10 +786,10 @@ export class Membership {
 
   /** For status: the role and, for a learner, its progress. */
   describe(m: Member): Record<string, unknown> {
-    const role = this.isVoter(m.id) ? 'voter' : m.status.kind === 'down' ? 'evicted' : 'learner';
+    const role = this.isVoter(m.id) ? 'voter' : m.leaving ? 'leaving' : m.status.kind === 'down' ? 'evicted' : 'learner';
     const out: Record<string, unknown> = { role };
     const s = m.stream;
-    if (role === 'learner' || m.status.kind === 'draining') {
+    if (role === 'learner' || role === 'leaving' || m.status.kind === 'draining') {
       const phase = m.status.kind === 'copying' ? 'copying' : m.status.kind === 'streaming' || m.status.kind === 'draining' ? 'streaming' : 'resolving';
       const behind = s === null ? 0 : s.sent - s.applied + (s.held?.length ?? 0);
       out.learner = { phase, behind, copied_rows: m.copied.rows, copied_bytes: m.copied.bytes };

@@ -323,10 +323,8 @@ export class WorkerCore {
       else this.send({ type: 'replicated', seq: msg.seq });
       return;
     }
-    if (this.view.outcomeOf(msg.txid) === 'commit') {
-      this.send({ type: 'replicated', seq: msg.seq });
-      return;
-    }
+    // Applied even when this worker committed it already: a copy installed since may have
+    // replaced its rows. Each op writes only over an older row, so a second apply changes nothing.
     // Written like a commit, holding the locks it can take until it is visible, so that a
     // transaction on these keys judged here after it sees it. A key held by another is held by
     // one prepared here before this commit was decided; that one cannot commit (the voters of
