@@ -247,7 +247,7 @@ describe('CoordinatorCore.invariants: each one fires', () => {
   test('member.count: more members than a cluster takes', () => {
     const co = cluster();
     for (let i = 0; i < 40; i++) {
-      co.members.members.set(`x${i}`, { id: `x${i}`, address: `a${i}`, maxCseq: 0, status: { kind: 'down' } });
+      co.members.members.set(`x${i}`, { id: `x${i}`, address: `a${i}`, maxCseq: 0, status: { kind: 'down' }, stream: null });
       co.members.progress.set(`x${i}`, Number.POSITIVE_INFINITY);
     }
     throwsInvariant(() => co.core.invariants(), 'member.count');
