@@ -112,7 +112,7 @@ export interface StatusReply {
   min_voters: number;
   workers: { id: string; address: string; state: string; role: string; learner?: { phase: string; behind: number; copied_rows: number; copied_bytes: number } }[];
   in_doubt: { txid: string; state: string; age_ms: number; waiting_for: string[] }[];
-  counters: { commits: number; aborts: Record<string, number>; reads: number; requests: number; open_transactions: number; last_cseq: number };
+  counters: { commits: number; aborts: Record<string, number>; reads: number; requests: number; open_transactions: number; last_cseq: number; evictions: number; promotions: number; removals: number };
 }
 
 export function sent(effects: CoordinatorEffect[]): Sent[] {
