@@ -283,6 +283,21 @@ function join2(co: Co, id: string): string {
   return read.worker;
 }
 
+describe('membership: a new identity at a voter\'s address', () => {
+  test(
+    'at the address of the only voter, down: the refusal does not promise a removal that never comes',
+    { todo: 'core bug: register() answers "it is being removed from the voters, register again in a moment", but proposeWithout() proposes nothing while no other voter is up, so the new identity is refused the same way forever' },
+    () => {
+      const co = voters(['w1']);
+      co.linkDown('w1');
+      const e = co.register('w1-new', addr('w1'));
+      assert.equal(field(only(replies(e)).reply, 'code'), 'UNAVAILABLE');
+      const promised = /being removed from the voters/.test(String(field(only(replies(e)).reply, 'error')));
+      assert.ok(!promised || ofType(e, 'log_config').length === 1, 'promised a removal and proposed none');
+    },
+  );
+});
+
 describe('membership: remove_worker', () => {
   const remove = (co: Co, worker: string, conn = 60): CoordinatorEffect[] => co.req(conn, 0, { action: 'remove_worker', worker });
 
