@@ -280,6 +280,11 @@ export class Membership {
     // The member it replaces must leave the voters first (a configuration change); it registers again meanwhile.
     const voting = there.find((m) => this.isVoter(m.id));
     if (voting !== undefined) {
+      if (!this.config.voters.some((v) => v !== voting.id && this.members.get(v)?.status.kind === 'up')) {
+        // Its data may be the only copy of some commit: a new, empty identity may not take its place.
+        ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} is a voter and no other voter is up: it may hold the only copy of a commit, so ${id} (a new data directory) cannot replace it; start ${voting.id} with its data directory, or bring another voter up first`));
+        return;
+      }
       this.proposeWithout(voting, `replaced by ${id}, a new identity at its address`);
       ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} still votes; it is being removed from the voters, register again in a moment`));
       return;
