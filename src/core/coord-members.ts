@@ -529,10 +529,9 @@ export class Membership {
       }
       if (m.stale) return; // evicted by the tick, then a learner
       // A transaction that started without this worker could still commit without it: wait for it.
-      if (ctx.commit.inFlightWithout(m.id)) {
-        probe('coord.waits_for_in_flight');
-        return;
-      }
+      // (Only a voter promoted while such transactions ran could meet one, and one that lost its
+      // link then is stale; kept as a guard.)
+      if (ctx.commit.inFlightWithout(m.id)) return;
       // (Commits still being logged or applied reach it on their own: they are not missing.)
       if (m.maxCseq < ctx.commit.settledThrough()) {
         // Voters never miss a commit (writes stop while one is away), so this one is not what it claims.

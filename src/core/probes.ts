@@ -46,7 +46,6 @@ export const PROBES = {
   'coord.learner_lost_while_copying': 'a learner went down in the middle of its copy; it starts over when it is back',
   'coord.min_voters_refused': 'a write was refused because fewer workers vote than --min-voters asks',
   'coord.read_retried': 'a read went to another worker because the first went down or did not answer',
-  'coord.waits_for_in_flight': 'a rejoining worker waited for transactions that started without it before it was up',
   'coord.client_left_while_deciding': 'a client closed its connection while its transaction was being decided; it runs to its end',
   'coord.interactive_timeout': 'an interactive transaction left open past the lock timeout was aborted',
   // The runtime shell (src/node)
