@@ -44,7 +44,7 @@ export const ERROR_CODES = {
   INVALID: {
     statuses: [{ status: 'ERROR', actions: 'any' }],
     retryable: false,
-    meaning: `malformed request: unknown action, missing or wrong field, content too long, a lone surrogate in any string, nesting past ${MAX_NESTING_DEPTH} levels; \`begin\`, \`commit\` or \`abort\` out of turn; \`auth\` to a coordinator without a client token; \`register\` to a full cluster; invalid JSON, or input ending inside a request (these two close the connection)`,
+    meaning: `malformed request: unknown action, missing or wrong field, content too long, a lone surrogate in any string, nesting past ${MAX_NESTING_DEPTH} levels; \`begin\`, \`commit\` or \`abort\` out of turn; \`auth\` to a coordinator without a client token; \`register\` to a full cluster; \`remove_worker\` of the only voter that is up; invalid JSON, or input ending inside a request (these two close the connection)`,
     action: 'fix the request; nothing changed',
   },
   TOO_LARGE: {
@@ -62,10 +62,10 @@ export const ERROR_CODES = {
   NOT_FOUND: {
     statuses: [
       { status: 'ABORT', actions: ['update', 'delete', 'delete_item'] },
-      { status: 'ERROR', actions: ['get_tweet', 'get_item'] },
+      { status: 'ERROR', actions: ['get_tweet', 'get_item', 'remove_worker'] },
     ],
     retryable: false,
-    meaning: 'the id (or the item\'s key) does not exist',
+    meaning: 'the id (or the item\'s key, or the worker named by `remove_worker`) does not exist',
     action: 'check the id',
   },
   EXISTS: {
@@ -95,11 +95,11 @@ export const ERROR_CODES = {
   UNAVAILABLE: {
     statuses: [
       { status: 'ABORT', actions: WRITE_ACTIONS },
-      { status: 'ERROR', actions: [...READ_ACTIONS, 'subscribe'], also: 'a connection over a connection limit' },
+      { status: 'ERROR', actions: [...READ_ACTIONS, 'subscribe', 'register', 'remove_worker'], also: 'a connection over a connection limit' },
     ],
     retryable: true,
-    meaning: 'a worker (named, with its address) is down, joining, or did not answer in time, or none has registered yet; `subscribe` past the most subscribers the coordinator feeds; or too many connections (the connection is then closed)',
-    action: 'retry when `status` shows every worker up; for a refused connection, close some first',
+    meaning: 'a voter (named, with its address) is down, rejoining, or did not answer in time (it is evicted from the voters after `--evict-after` and writes go on), or fewer workers vote than `--min-voters`, or none has registered yet; `subscribe` past the most subscribers the coordinator feeds; `register` or `remove_worker` while a configuration change runs; or too many connections (the connection is then closed)',
+    action: 'retry (a voter away is evicted after `--evict-after`); `status` shows the voters; for a refused connection, close some first',
   },
   UNAUTHENTICATED: {
     statuses: [{ status: 'ERROR', actions: 'any' }],

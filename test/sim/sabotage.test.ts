@@ -58,6 +58,22 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
     rule: 'a repeated commit is acknowledged, never applied again',
     expect: /copies differ|not linearizable/,
   },
+  // Membership (#12): configurations, eviction, learners.
+  {
+    sabotage: 'promote_learner_early',
+    rule: 'a learner serves reads only once it has applied every commit streamed to it',
+    expect: /copies differ|not linearizable/,
+  },
+  {
+    sabotage: 'evicted_counted_as_voter',
+    rule: 'an evicted worker votes and serves reads again only after it has copied and caught up',
+    expect: /copies differ|not linearizable|is commit on .* but abort|is abort on .* but commit/,
+  },
+  {
+    sabotage: 'accept_stale_prepare',
+    rule: 'a worker refuses a transaction from a configuration it has left, and any while it is no voter',
+    expect: /accepted transaction .* of configuration .* while it knew configuration/,
+  },
   // The shell's duties (src/node/sabotage.ts): proof that the simulator runs the shell that ships.
   {
     sabotage: 'coordinator_durable_before_fsync',

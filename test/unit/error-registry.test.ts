@@ -132,8 +132,8 @@ describe('the error registry', () => {
   });
 
   test('the statuses where reads and writes differ are as the code answers them', () => {
-    assert.equal(statusText(ERROR_CODES.NOT_FOUND), 'ABORT for `update`, `delete` and `delete_item`; ERROR for `get_tweet` and `get_item`');
-    assert.equal(statusText(ERROR_CODES.UNAVAILABLE), 'ABORT for writes; ERROR for `get_tweets`, `get_tweet`, `get_item`, `subscribe` and a connection over a connection limit');
+    assert.equal(statusText(ERROR_CODES.NOT_FOUND), 'ABORT for `update`, `delete` and `delete_item`; ERROR for `get_tweet`, `get_item` and `remove_worker`');
+    assert.equal(statusText(ERROR_CODES.UNAVAILABLE), 'ABORT for writes; ERROR for `get_tweets`, `get_tweet`, `get_item`, `subscribe`, `register`, `remove_worker` and a connection over a connection limit');
     assert.equal(statusText(ERROR_CODES.INVALID), 'ERROR');
     assert.ok(!/trace/i.test(ERROR_CODES.INTERNAL.meaning + ERROR_CODES.INTERNAL.action), 'an INTERNAL reply carries no trace id: the registry must not promise one');
   });
