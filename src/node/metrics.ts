@@ -64,7 +64,7 @@ export class StorageMetrics {
 export interface CoordinatorGauges {
   counters(): { commits: number; aborts: Partial<Record<string, number>>; manualResolutions: Record<'commit' | 'abort', number> };
   /** The core's status reply now: members and what is in doubt. */
-  status(): { workers?: unknown; in_doubt?: unknown };
+  status(): { workers?: unknown; in_doubt?: unknown; config?: unknown; counters?: unknown };
   untraced(): number;
   clientConnections(): number;
   queuedRequests(): number;
@@ -160,8 +160,45 @@ export class CoordinatorMetrics {
       collect() {
         this.reset();
         const s = self()?.status();
-        const ws = Array.isArray(s?.workers) ? (s.workers as { state: string }[]) : [];
-        for (const state of ['up', 'down', 'joining']) this.set({ role: 'worker', state }, ws.filter((w) => w.state === state).length);
+        const ws = Array.isArray(s?.workers) ? (s.workers as { state: string; role?: string }[]) : [];
+        for (const role of ['voter', 'learner', 'evicted', 'leaving']) {
+          for (const state of ['up', 'down', 'joining']) this.set({ role, state }, ws.filter((w) => (w.role ?? 'voter') === role && w.state === state).length);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tweetdb_configuration',
+      help: 'The number of the voting configuration in use (it grows with each eviction, promotion and removal).',
+      registers: [registry],
+      collect() {
+        const c = self()?.status().config as { n?: number } | undefined;
+        this.set(c?.n ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tweetdb_learner_behind_commits',
+      help: 'Commits streamed to (or held for) each learner and not yet applied by it.',
+      labelNames: ['worker'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = self()?.status();
+        const ws = Array.isArray(s?.workers) ? (s.workers as { id: string; learner?: { behind: number } }[]) : [];
+        for (const w of ws) if (w.learner !== undefined) this.set({ worker: w.id }, w.learner.behind);
+      },
+    });
+    const changeSeen = new Map<string, number>();
+    new Counter({
+      name: 'tweetdb_membership_changes_total',
+      help: 'Configuration changes since the coordinator started, by kind: eviction (a voter away past --evict-after, or stale), promotion (a learner caught up), removal (remove_worker).',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const c = self()?.status().counters as { evictions?: number; promotions?: number; removals?: number } | undefined;
+        if (c === undefined) return;
+        followTotal(this, changeSeen, { kind: 'eviction' }, c.evictions ?? 0);
+        followTotal(this, changeSeen, { kind: 'promotion' }, c.promotions ?? 0);
+        followTotal(this, changeSeen, { kind: 'removal' }, c.removals ?? 0);
       },
     });
     new Gauge({

@@ -39,7 +39,7 @@ function sample(text: string, name: string): number {
 test('the coordinator: commits, aborts by code, commit durations, fsyncs, members, connections move', async () => {
   const before = await scrape(coordPort);
   assert.match(before, /^nodejs_eventloop_lag_seconds /m);
-  assert.equal(sample(before, 'tweetdb_members{role="worker",state="up"}'), 2);
+  assert.equal(sample(before, 'tweetdb_members{role="voter",state="up"}'), 2);
   const commits0 = sample(before, 'tweetdb_commits_total');
   const durations0 = sample(before, 'tweetdb_commit_duration_seconds_count');
   const fsyncs0 = sample(before, 'tweetdb_fsync_duration_seconds_count');
@@ -87,9 +87,17 @@ test('a killed worker shows as down in tweetdb_members', async () => {
   let text = '';
   await eventually(async () => {
     text = await scrape(coordPort);
-    return sample(text, 'tweetdb_members{role="worker",state="down"}') === 1;
+    return sample(text, 'tweetdb_members{role="voter",state="down"}') === 1;
   }, 20_000, 'one worker down', () => text);
-  assert.equal(sample(text, 'tweetdb_members{role="worker",state="up"}'), 1);
+  assert.equal(sample(text, 'tweetdb_members{role="voter",state="up"}'), 1);
+  // Past --evict-after (10 s by default) it leaves the voters: an eviction, counted.
+  await eventually(async () => {
+    text = await scrape(coordPort);
+    return sample(text, 'tweetdb_members{role="evicted",state="down"}') === 1;
+  }, 30_000, 'the dead worker evicted', () => text);
+  assert.equal(sample(text, 'tweetdb_membership_changes_total{kind="eviction"}'), 1);
+  assert.equal(sample(text, 'tweetdb_members{role="voter",state="up"}'), 1);
+  assert.ok(sample(text, 'tweetdb_configuration') >= 2, 'a configuration change for the eviction');
 });
 
 test('anything but GET /metrics is 404 on the metrics port', async () => {
