@@ -486,7 +486,9 @@ export class WorkerCore {
         dup.cseq = cseq;
         dup.ops = again;
         this.deadlines.set(txid, Number.POSITIVE_INFINITY);
-        this.out.push({ type: 'persist_commit', txid, cseq, ops: again });
+        // Written as the newest write: the store writes a commit only over older rows, so the
+        // same cseq again would change nothing; this is the repeat a store without that rule makes.
+        this.out.push({ type: 'persist_commit', txid, cseq: this.maxCseq + 1, ops: again });
         return;
       }
       probe('worker.commit_after_forgotten');
