@@ -348,7 +348,7 @@ withTls(program
 
 withTls(program
   .command('status'), true)
-  .description('the cluster at a glance: every node (role, state, applied commit and lag, copy digest, prepared, locks, mean fsync) and every transaction in doubt; exit 0 healthy, 1 something down or in doubt, 2 coordinator unreachable')
+  .description('the cluster at a glance: the voting set (configuration number, evict-after, min-voters), every node (role, state, member: voter, learner or evicted, applied commit and lag, copy digest, prepared, locks, mean fsync), each learner\'s progress, and every transaction in doubt; exit 0 healthy, 1 something down or in doubt, 2 coordinator unreachable')
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--watch', 'redraw every second until Ctrl-C'))
   .addOption(new Option('--json', 'print the raw object (the coordinator\'s status and check replies); with --watch, one line a second'))
@@ -367,7 +367,7 @@ withTls(program
     process.exitCode = await runStatus({ coordinator: o.coordinator, watch: o.watch === true, json: o.json === true, access, signal: stop.signal });
   });
 
-const admin = program.command('admin').description('operator actions of last resort');
+const admin = program.command('admin').description('operator actions: settle a transaction by hand, take a worker out of the cluster');
 withTls(admin
   .command('resolve <txid> <outcome>'), true)
   .description('settle by hand a transaction workers hold prepared and the coordinator no longer knows (its data directory was lost): shows what each worker knows, asks for confirmation, refuses where a record decides it; only abort is carried out; exit 0 resolved or nothing to do, 1 refused, 2 not asked (no terminal and no --yes, coordinator unreachable or the request refused)')
@@ -387,6 +387,22 @@ withTls(admin
     }
     const { runResolve } = await import('./admin.ts');
     process.exitCode = await runResolve({ coordinator: o.coordinator, txid, outcome, yes: o.yes === true, access, stdinIsTty: process.stdin.isTTY === true });
+  });
+
+withTls(admin
+  .command('remove-worker <worker>'), true)
+  .description('take a worker (its id or HOST:PORT, as tweetdb status lists them) out of the cluster for good: out of the voting set and the membership; it is told so, stops (exit 0) and keeps its data directory; the last voter is refused; exit 0 removed, 1 refused, 2 coordinator unreachable')
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (worker: string, o: { coordinator: string; clientTokenFile?: string } & TlsFlags) => {
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    const { runRemoveWorker } = await import('./admin.ts');
+    process.exitCode = await runRemoveWorker({ coordinator: o.coordinator, worker, access });
   });
 
 function concurrencyList(v: string): number[] {
