@@ -4,9 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ApiReply } from '../../src/client/client.ts';
 import { formatBytes, render, type StatusSnapshot } from '../../src/cli/status.ts';
 
-const check = {
+const check: ApiReply = {
   status: 'OK',
   workers: [
     { id: 'w-a', address: '127.0.0.1:10001', state: 'up', digest: 'aaaaaaaaaaaaaaaa', prepared: 0, locks: 0, max_cseq: 40, fsyncs: 4, fsync_ms: 8 },
