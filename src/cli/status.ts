@@ -117,7 +117,7 @@ export function table(header: string[], rows: string[][]): string[] {
   return [rule, line(header), rule, ...rows.map(line), rule];
 }
 
-/** The frame `tweetdb status` prints: the configuration, the nodes, the learners, what is in doubt, the verdict. */
+/** The frame `tweetdb status` prints: the configuration, the nodes, who is catching up, what is in doubt, the verdict. */
 export function render(s: StatusSnapshot): string {
   const counters = (s.status.counters ?? {}) as Record<string, number | undefined>;
   const last = counters.last_cseq ?? 0;
@@ -158,8 +158,9 @@ export function render(s: StatusSnapshot): string {
   const out: string[] = config === null ? [] : [config];
   out.push(...table(role(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], 'MEMBER'), rows));
   if (learners.length > 0) {
+    // Learners, and a voter just promoted that still applies what was streamed to it.
     out.push('');
-    out.push(`learners: ${learners.length}`);
+    out.push(`catching up: ${learners.length}`);
     out.push(...table(['WORKER', 'PHASE', 'BEHIND', 'ROWS COPIED', 'BYTES COPIED'], learners.map(([id, l]) => [id, l.phase, num(l.behind), num(l.copied_rows), l.copied_bytes === undefined ? '-' : formatBytes(l.copied_bytes)])));
   }
   out.push('');

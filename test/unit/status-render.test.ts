@@ -44,7 +44,7 @@ test('the configuration, evict-after and min-voters on one line; a MEMBER column
   assert.match(row(text, 'w-a'), /\| worker +\| up +\| 127\.0\.0\.1:10001 +\| voter +\| 40 +\| 0 /);
   assert.match(row(text, 'w-b'), /\| worker +\| joining +\| 127\.0\.0\.1:10002 +\| learner +\| 12 +\| 28 /);
   assert.match(row(text, 'w-c'), /\| worker +\| down +\| 127\.0\.0\.1:10003 +\| evicted +\| - /);
-  assert.match(text, /^learners: 1$/m);
+  assert.match(text, /^catching up: 1$/m);
   assert.match(text, /\| WORKER +\| PHASE +\| BEHIND +\| ROWS COPIED +\| BYTES COPIED +\|/);
   assert.match(text, /\| w-b +\| copying +\| 28 +\| 12000 +\| 3\.0 MiB +\|/);
   assert.match(text, /unhealthy: 2 worker\(s\) not up/);
@@ -61,7 +61,7 @@ test('a coordinator older than configurations: no configuration line, no MEMBER 
     }),
   );
   assert.equal(text.split('\n')[0]?.startsWith('+'), true, text);
-  assert.doesNotMatch(text, /MEMBER|configuration|learners/);
+  assert.doesNotMatch(text, /MEMBER|configuration|catching up/);
   assert.match(text, /\| NODE +\| ROLE +\| STATE +\| ADDRESS +\| APPLIED +\| LAG /);
   assert.match(row(text, 'w-b'), /\| worker +\| joining +\| 127\.0\.0\.1:10002 +\| 12 +\| 28 /);
 });
