@@ -15,7 +15,7 @@ import type { Sabotage } from '../src/core/types.ts';
 import { SHELL_SABOTAGES, type ShellSabotage } from '../src/node/sabotage.ts';
 import { PROBES, probeNames, type ProbeName } from '../src/core/probes.ts';
 
-const SABOTAGES: readonly (Sabotage | ShellSabotage)[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'commit_before_log', 'apply_commit_twice', ...SHELL_SABOTAGES];
+const SABOTAGES: readonly (Sabotage | ShellSabotage)[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'commit_before_log', 'apply_commit_twice', 'promote_learner_early', 'evicted_counted_as_voter', 'accept_stale_prepare', ...SHELL_SABOTAGES];
 
 const { values } = parseArgs({
   options: {
@@ -64,7 +64,7 @@ const n = wholeNumber('seeds', values.seeds);
 const t0 = Date.now();
 let largest = { events: 0, simMs: 0, seed: 0 };
 let failed = 0;
-const totals = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0, wipes: 0 };
+const totals = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0, wipes: 0, removals: 0 };
 const weathers = { calm: 0, fair: 0, stormy: 0 };
 /** By probe: how many seeds reached it, and the first that did (to replay it). */
 const reached = new Map<ProbeName, { seeds: number; first: number }>();

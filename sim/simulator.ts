@@ -74,6 +74,8 @@ export interface SimResult {
     resolvedByPeers: number;
     /** Workers whose disk was wiped (at most one a run). */
     wipes: number;
+    /** Workers the operator removed (remove_worker answered OK); each is added back later. */
+    removals: number;
     codes: Record<string, number>;
     /** The fault rates this seed drew (null: faults off). */
     weather: Weather | null;
@@ -108,6 +110,8 @@ interface SimWorker {
   store: WorkerStore;
   proc: SimProcess | null;
   node: WorkerNode | null;
+  /** Removed by the operator (remove_worker): its process exited; it is started again later (added back). */
+  removed: boolean;
 }
 
 interface ClientState {
@@ -146,7 +150,12 @@ export class Simulation {
   private readonly loseUnsynced: boolean;
   private readonly clients: ClientState[] = [];
   private healing = false;
-  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0, wipes: 0 };
+  private stats = { commits: 0, acked: 0, unknown: 0, crashes: 0, crashesInFsync: 0, partitions: 0, resolvedByPeers: 0, wipes: 0, removals: 0 };
+  /** Drawn per seed in run(): how long a voter may be away before it is evicted, and the fewest voters that may write. */
+  private evictAfterMs = 2_000;
+  private minVoters = 1;
+  /** The operator: sends remove_worker (not one of the workload's clients). */
+  private readonly operator: ClientState = { id: 99, proc: new SimProcess('operator', true), conn: null, open: false, splitter: new JsonStreamSplitter(1024 * 1024), nextReq: 1, pending: null, remaining: 0 };
   /** Drawn first thing in run(), from the seed. */
   private weather: Weather | null = null;
   readonly codes: Record<string, number> = {};
@@ -210,7 +219,9 @@ export class Simulation {
       logger: silent,
       env,
       store: this.coordStore,
-      copyPageRows: 5,
+      copyPageRows: 2,
+      evictAfterMs: this.evictAfterMs,
+      minVoters: this.minVoters,
       checkInvariants: this.opts.invariants ?? true,
       ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
@@ -242,6 +253,19 @@ export class Simulation {
     w.proc = proc;
     w.store.holdWrites();
     const env = this.world.envFor(proc, (code, reason) => {
+      if (code === 0) {
+        // Removed by the operator: it exits on its own. Added back (started again) a while later.
+        this.crashWorker(w);
+        this.stats.crashes--;
+        w.removed = true;
+        this.at(this.rng.int(500, 5_000), () => {
+          if (w.node === null && !this.healing) {
+            w.removed = false;
+            this.startWorker(w);
+          }
+        });
+        return;
+      }
       this.onExit(`worker ${w.address}`, code, reason);
       this.crashWorker(w);
     });
@@ -261,6 +285,10 @@ export class Simulation {
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
     });
     const core = node.coreForChecks;
+    // No worker takes part in a transaction from a configuration it has left, or while it is no voter.
+    core.voteObserver = (v) => {
+      if (!v.voter || v.config < v.known) this.violations.push(`worker ${w.address} accepted transaction ${v.txid} of configuration ${v.config} while it knew configuration ${v.known} (${v.voter ? 'a voter' : 'not a voter'})`);
+    };
     core.observeLocks((key, txid) => {
       const others = core.votedHoldersOf(key).filter((t) => t !== txid);
       if (others.length > 0) this.violations.push(`worker ${w.address}: lock ${key} granted to ${txid} while ${others.join(', ')} voted YES on it`);
@@ -499,6 +527,8 @@ export class Simulation {
         if (this.world.isolated.size === 0) this.partition(weather);
       } else if (kind === 'wipe') {
         this.wipe();
+      } else if (kind === 'remove') {
+        this.removeOne();
       } else {
         // A connection between two nodes is reset.
         const conns = this.world.nodeConnections(this.procs());
@@ -539,6 +569,16 @@ export class Simulation {
     });
   }
 
+  /** The operator removes a worker (remove_worker, by id or by address); it exits and is added back later. */
+  private removeOne(): void {
+    if (this.operator.pending !== null || this.workers.length < 2) return;
+    const w = this.rng.pick(this.workers);
+    const which = this.rng.chance(0.5) ? w.address : w.store.recover().node_id;
+    this.clientSend(this.operator, { action: 'remove_worker', worker: which }, (r) => {
+      if (r !== null && r.status === 'OK') this.stats.removals++;
+    });
+  }
+
   /** Cuts the cluster in two for a while: one worker alone, the coordinator alone, or a random split. */
   private partition(weather: Weather): void {
     const isolated = this.world.isolated;
@@ -576,10 +616,12 @@ export class Simulation {
     this.world.net = weather;
     const nWorkers = this.rng.int(1, 5);
     const nClients = this.rng.int(1, 6);
+    this.evictAfterMs = this.rng.int(500, 4_000);
+    this.minVoters = nWorkers >= 2 && this.rng.chance(0.2) ? 2 : 1;
     this.world.slowNetwork = this.faults;
     for (let i = 0; i < nWorkers; i++) {
       const store = new WorkerStore(':memory:', () => `w${i + 1}`);
-      this.workers.push({ index: i, address: `10.0.0.${i + 1}:${WORKER_PORT}`, store, proc: null, node: null });
+      this.workers.push({ index: i, address: `10.0.0.${i + 1}:${WORKER_PORT}`, store, proc: null, node: null, removed: false });
     }
     this.startCoordinator();
     for (const w of this.workers) this.at(this.rng.int(0, 300), () => this.startWorker(w));
@@ -611,7 +653,10 @@ export class Simulation {
       p.crashAtTurn = 0;
     }
     if (this.coord === null) this.startCoordinator();
-    for (const w of this.workers) if (w.node === null) this.startWorker(w);
+    for (const w of this.workers) {
+      w.removed = false;
+      if (w.node === null) this.startWorker(w);
+    }
     this.world.run(this.now + SETTLE_MS, () => false, onExit);
     for (const w of this.workers) {
       const core = coreOf(w);
@@ -657,6 +702,9 @@ export class Simulation {
       const ws = status.workers as { id: string; state: string }[];
       const notUp = ws.filter((w) => w.state !== 'up');
       if (notUp.length > 0) this.violations.push(`after healing, workers not up: ${JSON.stringify(notUp)}`);
+      // Every worker, back from eviction or removal, is a voter again: each holds every acknowledged write.
+      const notVoters = (ws as { id: string; role?: string }[]).filter((w) => w.role !== 'voter');
+      if (notVoters.length > 0) this.violations.push(`after healing, workers not voters: ${JSON.stringify(notVoters)}`);
       if (ws.length !== this.workers.length) this.violations.push(`after healing the coordinator lists ${ws.length} workers, expected ${this.workers.length}`);
       const inDoubt = status.in_doubt as unknown[];
       if (inDoubt.length > 0) this.violations.push(`after healing, transactions still in doubt: ${JSON.stringify(inDoubt)}`);

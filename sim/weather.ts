@@ -21,7 +21,7 @@ export interface Weather extends NetworkWeather {
    * loses its disk (it comes back empty, under a new identity, and must copy the data).
    * Formerly 0.30, 0.15, 0.25, 0.30 and no wipes.
    */
-  kinds: { crashWorker: number; crashCoordinator: number; partition: number; reset: number; wipe: number };
+  kinds: { crashWorker: number; crashCoordinator: number; partition: number; reset: number; wipe: number; remove: number };
   /** Of partitions, the share that resets the links crossing them at once; the rest are black holes (formerly half). */
   loudPartitions: number;
   /** A partition heals after up to this many ms (formerly 5,000). */
@@ -36,7 +36,7 @@ export interface Weather extends NetworkWeather {
 /** What each draw centres on: the former fixed rates, and for the faults added with weather (wipes, clients leaving) their own. */
 const TYPICAL = {
   faultGapMs: { min: 300, max: 3_000 },
-  kinds: { crashWorker: 0.3, crashCoordinator: 0.15, partition: 0.25, reset: 0.3, wipe: 0.03 },
+  kinds: { crashWorker: 0.3, crashCoordinator: 0.15, partition: 0.25, reset: 0.3, wipe: 0.03, remove: 0.04 },
   ...FAIR_NETWORK,
   clientLeaves: 0.1,
 };
@@ -45,7 +45,7 @@ const TYPICAL = {
 export const FIXED_WEATHER: Weather = {
   label: 'fair',
   faultGapMs: TYPICAL.faultGapMs,
-  kinds: { ...TYPICAL.kinds, wipe: 0 },
+  kinds: { ...TYPICAL.kinds, wipe: 0, remove: 0 },
   loudPartitions: 0.5,
   partitionMaxMs: 5_000,
   clientLeaves: 0,
@@ -74,6 +74,7 @@ export function drawWeather(rng: Prng): Weather {
     partition: rate(rng, TYPICAL.kinds.partition),
     reset: rate(rng, TYPICAL.kinds.reset),
     wipe: rate(rng, TYPICAL.kinds.wipe),
+    remove: rate(rng, TYPICAL.kinds.remove),
   };
   return {
     label: gap < 0.5 ? 'stormy' : gap > 2 ? 'calm' : 'fair',

@@ -2,8 +2,9 @@
 // decisions and their acknowledgements, and the lock timeout of each.
 //
 // The rules:
-// - every registered worker votes on every write; a write while one is not up is refused at
-//   once with UNAVAILABLE naming it (Membership.votingSet);
+// - the voters of a transaction are the configuration's when it starts (Membership.votingSet),
+//   fixed from then on, and named with the configuration's number in every lock and prepare; a
+//   write while a voter is not up is refused at once with UNAVAILABLE naming it;
 // - commit is decided only with every YES in hand, and logged durably before anyone is told
 //   (presumed abort: no record means abort, so aborts are not logged);
 // - the client hears OK once every voter that is still reachable has applied the commit; a voter
@@ -96,6 +97,7 @@ export class TwoPhaseCommit {
       clientAbort: false,
       batch: false,
       cseq: 0,
+      config: 0,
     };
     this.txns.set(t.txid, t);
     this.txnDeadlines.set(t.txid, Number.POSITIVE_INFINITY);
@@ -127,6 +129,7 @@ export class TwoPhaseCommit {
       return;
     }
     t.voters = set.voters;
+    t.config = set.config;
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     this.sendPrepare(t, ops, now);
   }
@@ -138,7 +141,8 @@ export class TwoPhaseCommit {
     t.results = null;
     // Each voter learns who the others are, to ask them if this coordinator goes away.
     const voters: Peer[] = t.voters.map((id) => ({ id, address: this.ctx.members.addressOf(id) ?? '' }));
-    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters });
+    const members = this.ctx.members;
+    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters, config: t.config, floor: members.floorOf(w) });
   }
 
   // Interactive transactions: requests queue and run one at a time, in order.
@@ -192,6 +196,7 @@ export class TwoPhaseCommit {
           return;
         }
         t.voters = set.voters;
+        t.config = set.config;
         // The lock timeout runs from the first lock.
         this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
       } else {
@@ -206,7 +211,7 @@ export class TwoPhaseCommit {
       t.ops.push(q.op);
       t.results = null;
       t.waiting = new Set(t.voters);
-      for (const w of t.voters) this.ctx.send(w, { type: 'lock', txid: t.txid, seq: t.lockSeq, op: q.op });
+      for (const w of t.voters) this.ctx.send(w, { type: 'lock', txid: t.txid, seq: t.lockSeq, op: q.op, config: t.config, floor: members.floorOf(w) });
     }
   }
 
@@ -310,6 +315,8 @@ export class TwoPhaseCommit {
     t.phase = 'committing';
     t.waiting = new Set();
     ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
+    // Learners, and voters promoted after it was prepared, get it streamed.
+    ctx.members.committed(txid, t.cseq, t.ops, t.voters);
     // A voter unreachable now learns the outcome when it comes back, before it is up again.
     this.txnDeadlines.set(txid, now + ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) {
@@ -472,6 +479,27 @@ export class TwoPhaseCommit {
       this.ctx.send(worker, { type: 'commit', txid: d.txid, cseq: d.cseq });
     }
     return owed;
+  }
+
+  /** Does a worker still take part in a transaction, or owe the ack of a commit? */
+  owedBy(worker: string): boolean {
+    for (const t of this.txns.values()) if (t.phase !== 'failed' && t.voters.includes(worker)) return true;
+    for (const d of this.decisions.values()) if (d.unacked.has(worker)) return true;
+    return false;
+  }
+
+  /** The highest cseq below which every commit is applied on every up voter: none is being logged or applied. */
+  settledThrough(): number {
+    let low = this.ctx.lastCseq;
+    for (const t of this.txns.values()) if ((t.phase === 'logging' || t.phase === 'committing') && t.cseq - 1 < low) low = t.cseq - 1;
+    return low;
+  }
+
+  /** The commits decided and still being applied, in cseq order (a learner's stream starts with them). */
+  committingNow(): { txid: string; cseq: number; ops: Op[] }[] {
+    const out: { txid: string; cseq: number; ops: Op[] }[] = [];
+    for (const t of this.txns.values()) if (t.phase === 'committing') out.push({ txid: t.txid, cseq: t.cseq, ops: t.ops });
+    return out.sort((a, b) => a.cseq - b.cseq);
   }
 
   /** Is a transaction that could still commit (or is committing) running without `worker` (null: at all)? */

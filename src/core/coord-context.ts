@@ -26,7 +26,7 @@ export type CoordinatorEffect =
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
   /** A new configuration (the voting set, numbered): durable before it is used (`config_logged`). */
-  | { type: 'log_config'; config: number; voters: string[] }
+  | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
   | { type: 'save_member'; id: string; address: string }
   | { type: 'remove_member'; id: string }
   /** Keep a connection open to this worker (reconnecting as needed), or stop. */
@@ -51,7 +51,7 @@ export interface RecoveredCoordinator {
   last_cseq: number;
   members: { id: string; address: string }[];
   /** The voting set, numbered. A store from before configurations: every member votes, as configuration 1 (0 with no member). */
-  config: { n: number; voters: string[] };
+  config: { n: number; voters: string[]; catching_up?: string[] };
   decisions: { txid: string; cseq: number; voters: string[]; at: number }[];
 }
 

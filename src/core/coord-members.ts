@@ -1,42 +1,84 @@
-// Membership: the registered workers, their links, and each one's way back to `up` after a link
-// comes up (hello, the outcomes it is owed, a full copy when it is behind). Like etcd raft's
-// tracker/, each member's progress is one explicit status, not a set of flags.
+// Membership: the registered workers, the configuration (who votes, numbered), and each member's
+// way to `up` after its link comes up. Like etcd raft's tracker/, each member's progress is one
+// explicit status, not a set of flags; like etcd's learners, a worker joins without a vote and is
+// promoted by a configuration change once it has caught up.
+//
+// The rules (docs/ARCHITECTURE.md, section 4.4):
+// - the voters are the configuration's; a new configuration is used only once it is durable, and
+//   one change runs at a time;
+// - a voter that is not up blocks writes until it is back or evicted (down for evictAfterMs);
+//   a voter is evicted only while another voter is up: a copy needs a source that has every
+//   commit, and the voter away may be the only one left that has them;
+// - a member that is not a voter is a learner: it copies the data from an up voter while writes
+//   go on, and receives every commit decided since the copy began (`replicate`, held back until
+//   the copy is installed); near the stream's end it is promoted; it serves reads only once it has
+//   applied every replicate and no transaction prepared without it is left (`up`);
+// - a voter that may lack a commit (it lost its link while catching up, or came back behind) is
+//   `stale`: it is evicted as soon as no other change runs, and copies again as a learner.
 
 import { assert } from './assert.ts';
 import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerLinkState } from './coord-context.ts';
 import { Deadlines } from './deadlines.ts';
 import { errorReply } from '../wire/errors.ts';
 import { probe } from './probes.ts';
-import type { CopyRow, Failure, WorkerState } from './types.ts';
+import type { CopyRow, Failure, Op, WorkerState } from './types.ts';
 
 /**
- * Where a member is on its way back to `up`. Only `down` is unlinked.
+ * Where a member is on its way to `up`. Only `down` is unlinked.
  * - down: no link (never linked since start, gone, or cut off);
  * - greeting: linked, hello sent, not answered yet;
  * - resolving: answered; the outcomes it was owed (`owed`) are sent and not all acknowledged;
- * - waiting: owes nothing; waits for transactions in flight without it to end, then is up, or,
- *   when it is behind, for a copy to start (once nothing is in flight and a donor is up);
- * - copying: a full copy from `donor` runs, page by page (`rid` is the copy_read of the next page,
- *   `after` the cursor of the last row sent);
- * - up: votes on every write and serves reads.
+ * - waiting: owes nothing. A voter waits for transactions in flight without it, then is up; a
+ *   learner waits for a donor to copy from (its copy resumes at `Member.copyAfter`);
+ * - copying: a learner's copy from `donor` runs, page by page (`rid` is the copy_read of the next
+ *   page, then its install; `page` the page sent to install, which moves the copy's cursor only
+ *   once installed); commits decided meanwhile are held in its stream;
+ * - streaming: a learner whose copy is installed applies the stream, until it is promoted;
+ * - draining: a promoted voter (it votes) still applying commits streamed to it, or waiting for
+ *   transactions prepared without it; it serves no read;
+ * - up: votes (if a voter) and serves reads.
  */
 export type MemberStatus =
   | { kind: 'down' }
   | { kind: 'greeting' }
   | { kind: 'resolving'; owed: Set<string> }
   | { kind: 'waiting' }
-  | { kind: 'copying'; rid: number; donor: string; after: string | null }
+  | { kind: 'copying'; rid: number; donor: string; page: { after: string | null; rows: number; bytes: number } | null }
+  | { kind: 'streaming' }
+  | { kind: 'draining' }
   | { kind: 'up' };
+
+/** One commit as streamed to a learner. */
+interface Replicate {
+  txid: string;
+  cseq: number;
+  ops: Op[];
+}
+
+/**
+ * The commits a member is sent because it did not vote on them (a learner, or a voter promoted
+ * while transactions prepared without it were in flight), numbered on its link from 1.
+ * `held` holds them while its copy runs (at most LIMITS.learnerBufferCommits).
+ */
+interface Stream {
+  sent: number;
+  applied: number;
+  held: Replicate[] | null;
+}
 
 /**
  * A registered worker.
  *
  * Invariants:
  * - member.owed: a resolving member owes at least one outcome (the last ack moves it on);
- * - member.donor: a copying member copies from another member that is up;
+ * - member.donor: a copying member copies from another member that is an up voter;
  * - member.deadline: every member has a progress deadline (Infinity while it owes no answer), and
  *   only members do;
- * - member.count: at most LIMITS.maxWorkers members.
+ * - member.count: at most LIMITS.maxWorkers members;
+ * - member.role: copying and streaming members are not voters, draining ones are; only a linked
+ *   learner past greeting or a draining voter has a stream, and a stream holds commits only while
+ *   its copy runs, at most LIMITS.learnerBufferCommits;
+ * - config.voters: every voter is a member, and there is at least one once any member was up.
  */
 export interface Member {
   readonly id: string;
@@ -44,21 +86,60 @@ export interface Member {
   /** The highest commit it has: from its `state`, its commit acks, or a finished copy. */
   maxCseq: number;
   status: MemberStatus;
+  /** Since when a voter has not been up (null while up or draining): evicted after evictAfterMs. */
+  notUpSince: number | null;
+  /** A voter that may lack a commit: evicted as soon as possible (see the rules above). */
+  stale: boolean;
+  stream: Stream | null;
+  /** Removed by the operator: out of the voters, and out of the membership once it owes nothing. */
+  leaving: boolean;
+  /** Where a learner's copy resumes (null: from the start, wiping what it holds). */
+  copyAfter: string | null;
+  /** What its current copy has installed so far (status shows it). */
+  copied: { rows: number; bytes: number };
+  /** Every commit up to this one is in its copy (the rest come in its stream). */
+  copyFloor: number;
+}
+
+/** The voting set, numbered; `catchingUp` are voters promoted whose stream is not drained yet. */
+export interface Configuration {
+  n: number;
+  voters: string[];
+  catchingUp: string[];
+}
+
+/** A configuration change being made durable, with what to do once it is. */
+interface PendingChange {
+  config: Configuration;
+  why: string;
+  /** Run once the configuration is durable (a remove_worker's reply, a promotion's next step). */
+  then: (() => void) | null;
 }
 
 export class Membership {
   private readonly ctx: CoordinatorContext;
   private readonly members = new Map<string, Member>();
-  /** By member id: a joining worker owed an answer (hello, an ack, a copy page) that gives none by then is cut off and redialled. */
+  /** By member id: a joining worker owed an answer (hello, an ack, a copy page, a replicate) that gives none by then is cut off and redialled. */
   private readonly progress = new Deadlines<string>();
+  config: Configuration;
+  private pending: PendingChange | null = null;
+  /** Counted for status and metrics. */
+  readonly counts = { evictions: 0, promotions: 0, removals: 0 };
 
-  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string }[]) {
+  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string }[], config: { n: number; voters: string[]; catching_up?: string[] }) {
     this.ctx = ctx;
     for (const m of recovered) this.add(m.id, m.address);
+    const voters = config.voters.filter((v) => this.members.has(v));
+    this.config = { n: config.n, voters, catchingUp: [] };
+    // A voter still catching up when the coordinator stopped may lack a commit streamed to it.
+    for (const id of config.catching_up ?? []) {
+      const m = this.members.get(id);
+      if (m !== undefined && voters.includes(id)) m.stale = true;
+    }
   }
 
   private add(id: string, address: string): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' } });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0 });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -85,6 +166,10 @@ export class Membership {
     return this.members.get(id)?.address;
   }
 
+  isVoter(id: string): boolean {
+    return this.config.voters.includes(id);
+  }
+
   isLinked(id: string): boolean {
     const m = this.members.get(id);
     return m !== undefined && m.status.kind !== 'down';
@@ -100,6 +185,7 @@ export class Membership {
     return m.status.kind !== 'down' && m.status.kind !== 'greeting';
   }
 
+  /** The members that serve reads. */
   upMembers(): Member[] {
     return [...this.members.values()].filter((m) => m.status.kind === 'up');
   }
@@ -115,38 +201,50 @@ export class Membership {
     if (m !== undefined) m.maxCseq = Math.max(m.maxCseq, cseq);
   }
 
-  /** Every registered worker votes. Returns the voters, or why a write cannot run now. */
-  votingSet(): { ok: true; voters: string[] } | { ok: false; failure: Failure } {
-    if (this.members.size === 0) {
-      return { ok: false, failure: { code: 'UNAVAILABLE', error: 'no worker has registered with this coordinator yet; start one with `tweetdb worker PORT`' } };
+  /** The voters of a new transaction, or why a write cannot run now. */
+  votingSet(): { ok: true; voters: string[]; config: number } | { ok: false; failure: Failure } {
+    const voters = this.config.voters;
+    if (voters.length === 0) {
+      const why = this.members.size === 0 ? 'no worker has registered with this coordinator yet; start one with `tweetdb worker PORT`' : 'no worker has joined the voters yet (the first one to answer does)';
+      return { ok: false, failure: { code: 'UNAVAILABLE', error: why } };
     }
-    for (const m of this.members.values()) {
-      if (m.status.kind !== 'up') {
-        const why =
-          m.status.kind === 'down'
-            ? 'is unreachable'
-            : m.status.kind === 'greeting'
-              ? 'is connected but has not answered yet (it may be frozen, overloaded or cut off)'
-              : 'is joining the cluster (catching up on data)';
-        return { ok: false, failure: { code: 'UNAVAILABLE', error: `worker ${m.id} (${m.address}) ${why}; writes resume when it is up` } };
-      }
+    if (voters.length < this.ctx.cfg.minVoters) {
+      probe('coord.min_voters_refused');
+      return { ok: false, failure: { code: 'UNAVAILABLE', error: `only ${voters.length} worker${voters.length === 1 ? '' : 's'} vote${voters.length === 1 ? 's' : ''} and --min-voters is ${this.ctx.cfg.minVoters}: writes resume when enough workers have joined and caught up` } };
     }
-    return { ok: true, voters: [...this.members.keys()] };
+    for (const id of voters) {
+      const m = this.members.get(id) as Member;
+      if (m.status.kind === 'up' || m.status.kind === 'draining') continue;
+      const why =
+        m.status.kind === 'down'
+          ? 'is unreachable'
+          : m.status.kind === 'greeting'
+            ? 'is connected but has not answered yet (it may be frozen, overloaded or cut off)'
+            : 'is rejoining (settling the transactions it was part of)';
+      const evicts = voters.length > 1 && !m.stale ? `; it is evicted from the voters if it is not back within ${this.ctx.cfg.evictAfterMs / 1000} s of going down, and writes go on without it` : '';
+      return { ok: false, failure: { code: 'UNAVAILABLE', error: `worker ${m.id} (${m.address}) ${why}${evicts}` } };
+    }
+    return { ok: true, voters: [...voters], config: this.config.n };
   }
 
-  /** The first of `voters` no longer up, as the failure of the transaction they vote on. */
+  /** The first of `voters` no longer able to vote, as the failure of the transaction they vote on. */
   firstNotUp(voters: readonly string[]): Failure | null {
     for (const w of voters) {
       const m = this.members.get(w);
-      if (m === undefined || m.status.kind !== 'up') {
+      if (m === undefined || (m.status.kind !== 'up' && m.status.kind !== 'draining') || !this.isVoter(w)) {
         return { code: 'UNAVAILABLE', error: `worker ${w} (${m?.address ?? 'removed'}) became unreachable during the transaction` };
       }
     }
     return null;
   }
 
+  /** The last replicate sent to a worker: a prepare or lock carries it (the worker must have it first). */
+  floorOf(id: string): number {
+    return this.members.get(id)?.stream?.sent ?? 0;
+  }
+
   // -------------------------------------------------------------------------
-  // Registration
+  // Registration and removal
 
   /**
    * Only authenticated workers reach this (the edge checks their proof of the cluster key), and
@@ -179,29 +277,149 @@ export class Membership {
       ctx.reply(conn, slot, errorReply('EXISTS', `worker ${live.id} is live at ${address}; ${id} cannot register there until it is gone (stop it, or give this worker another address with --advertise)`));
       return;
     }
+    // The member it replaces must leave the voters first (a configuration change); it registers again meanwhile.
+    const voting = there.find((m) => this.isVoter(m.id));
+    if (voting !== undefined) {
+      if (!this.config.voters.some((v) => v !== voting.id && this.members.get(v)?.status.kind === 'up')) {
+        // Its data may be the only copy of some commit: a new, empty identity may not take its place.
+        ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} is a voter and no other voter is up: it may hold the only copy of a commit, so ${id} (a new data directory) cannot replace it; start ${voting.id} with its data directory, or bring another voter up first`));
+        return;
+      }
+      this.proposeWithout(voting, `replaced by ${id}, a new identity at its address`);
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} still votes; it is being removed from the voters, register again in a moment`));
+      return;
+    }
     if (this.members.size - there.length >= LIMITS.maxWorkers) {
       ctx.reply(conn, slot, errorReply('INVALID', `this cluster already has ${LIMITS.maxWorkers} workers, the most it takes`));
       return;
     }
     if (there.length > 0) probe('coord.member_replaced');
-    for (const old of there) this.remove(old, now);
+    for (const old of there) this.drop(old, now, `replaced by a new identity (${id})`);
     this.add(id, address);
     ctx.emit({ type: 'save_member', id, address });
     ctx.emit({ type: 'link', worker: id, address });
-    ctx.log('info', `worker ${id} registered at ${address}`);
+    ctx.log('info', `worker ${id} registered at ${address}; it joins as a learner`);
     ctx.reply(conn, slot, { status: 'OK', lock_timeout_s: ctx.lockTimeoutS, id });
   }
 
-  private remove(m: Member, now: number): void {
+  /**
+   * The operator's remove_worker (by id or address): the member leaves the voters (a configuration
+   * change, answered once durable) and the membership, and is told so; its data stays as it is.
+   */
+  removeWorker(conn: number, slot: number, which: string): void {
     const ctx = this.ctx;
+    const m = this.members.get(which) ?? [...this.members.values()].find((x) => x.address === which);
+    if (m === undefined) {
+      ctx.reply(conn, slot, errorReply('NOT_FOUND', `no worker ${which} in this cluster (by id or address); \`tweetdb status\` lists them`));
+      return;
+    }
+    if (this.isVoter(m.id) && !this.config.voters.some((v) => v !== m.id && this.members.get(v)?.status.kind === 'up')) {
+      const why = this.config.voters.length === 1 ? 'is the only voter' : 'is the only voter that is up';
+      ctx.reply(conn, slot, errorReply('INVALID', `worker ${m.id} ${why}: it may hold the only copy of a commit; add another worker (or bring the others back) and let it catch up first`));
+      return;
+    }
+    if (this.pending !== null) {
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', `a configuration change is being made (${this.pending.why}); try again in a moment`));
+      return;
+    }
+    const finish = (): void => {
+      const still = this.members.get(m.id);
+      if (still === undefined) return;
+      // Out of the voters now; out of the membership once it owes nothing (review(), leave()).
+      still.leaving = true;
+      this.leftVoters(still);
+      ctx.log('info', `worker ${m.id} (${m.address}) is leaving the cluster (the operator removed it)`);
+      ctx.reply(conn, slot, { status: 'OK', removed: m.id, config: this.config.n });
+    };
+    if (!this.isVoter(m.id)) {
+      finish();
+      return;
+    }
+    this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `remove ${m.id} (operator)`, finish);
+  }
+
+  /**
+   * A removed member leaves the membership only once it owes nothing: no transaction it votes on
+   * is still running and every commit it voted on is acknowledged. Dropped earlier, a worker that
+   * comes back with a commit still prepared would have it settled as abort by presumption (the
+   * decision forgotten without its ack; simulator seed 1179).
+   */
+  private leave(m: Member): void {
+    const ctx = this.ctx;
+    if (ctx.commit.owedBy(m.id)) return;
+    probe('coord.worker_removed');
+    this.counts.removals++;
+    if (m.status.kind !== 'down') ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
+    this.drop(m, ctx.now, 'removed by the operator');
+  }
+
+  /** Out of the membership (it is no voter by now). */
+  private drop(m: Member, now: number, why: string): void {
+    const ctx = this.ctx;
+    assert(!this.isVoter(m.id), `member ${m.id} is dropped while it still votes`);
     this.linkDown(m.id, now);
     ctx.commit.memberRemoving(m.id);
     this.members.delete(m.id);
     this.progress.clear(m.id);
     ctx.emit({ type: 'unlink', worker: m.id });
     ctx.emit({ type: 'remove_member', id: m.id });
-    ctx.log('warn', `worker ${m.id} at ${m.address} replaced by a new identity`);
+    ctx.log('warn', `worker ${m.id} at ${m.address} ${why}`);
     ctx.commit.memberRemoved(m.id);
+  }
+
+  // -------------------------------------------------------------------------
+  // Configuration changes
+
+  private propose(config: Configuration, why: string, then: (() => void) | null): void {
+    assert(this.pending === null, `configuration change "${why}" while "${this.pending?.why ?? ''}" runs`);
+    this.pending = { config, why, then };
+    this.ctx.emit({ type: 'log_config', config: config.n, voters: config.voters, catching_up: config.catchingUp });
+  }
+
+  private proposeWithout(m: Member, why: string): void {
+    if (this.pending !== null || !this.isVoter(m.id)) return;
+    // Never leave the voters without one that is up: it may hold the only copy of a commit (the
+    // others may be down, or wiped), and every learner copies from an up voter.
+    if (!this.config.voters.some((v) => v !== m.id && this.members.get(v)?.status.kind === 'up')) return;
+    this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `evict ${m.id}: ${why}`, () => {
+      probe('coord.voter_evicted');
+      this.counts.evictions++;
+      this.ctx.log('warn', `worker ${m.id} (${m.address}) evicted from the voters: ${why}; it rejoins as a learner`);
+      const still = this.members.get(m.id);
+      if (still === undefined) return;
+      still.stale = false;
+      still.notUpSince = null;
+      this.leftVoters(still);
+    });
+  }
+
+  /**
+   * A member no longer a voter stops serving reads at once (it gets no more commits), and a copy
+   * it was the donor of resumes from another; linked, it goes on as a learner (or leaves).
+   */
+  private leftVoters(m: Member): void {
+    if (m.status.kind === 'up' || m.status.kind === 'draining') {
+      m.status = { kind: 'waiting' };
+      m.stream = null;
+      m.copyAfter = null;
+    }
+    for (const j of this.members.values()) if (j.status.kind === 'copying' && j.status.donor === m.id) j.status = { kind: 'waiting' };
+  }
+
+  /** A log_config effect is durable: the configuration is the one in use. */
+  onConfigLogged(config: number): void {
+    const p = this.pending;
+    if (p === null || p.config.n !== config) return;
+    this.pending = null;
+    const before = new Set(this.config.voters);
+    this.config = p.config;
+    this.ctx.log('info', `configuration ${config}: voters ${p.config.voters.join(', ') || '(none)'} (${p.why})`);
+    for (const m of this.members.values()) {
+      if (m.status.kind === 'down') continue;
+      const voter = this.isVoter(m.id);
+      if (voter !== before.has(m.id) || m.status.kind === 'up' || m.status.kind === 'draining') this.ctx.send(m.id, { type: 'config', config, voter, removed: false });
+    }
+    p.then?.();
   }
 
   // -------------------------------------------------------------------------
@@ -212,21 +430,37 @@ export class Membership {
     if (m === undefined) return;
     this.progress.set(worker, now + this.ctx.cfg.lockTimeoutMs);
     m.status = { kind: 'greeting' };
-    this.ctx.send(worker, { type: 'hello', lock_timeout_ms: this.ctx.cfg.lockTimeoutMs });
+    this.ctx.send(worker, { type: 'hello', lock_timeout_ms: this.ctx.cfg.lockTimeoutMs, config: this.config.n, voter: this.isVoter(worker) });
   }
 
   linkDown(worker: string, now: number): void {
     const m = this.members.get(worker);
     if (m === undefined || m.status.kind === 'down') return;
-    this.setDown(m);
+    const was = m.status.kind;
+    // A promoted voter still applying its stream may have missed a commit for good.
+    if (was === 'draining') {
+      probe('coord.draining_voter_lost');
+      m.stale = true;
+    }
+    if (was === 'copying') probe('coord.learner_lost_while_copying');
+    this.setDown(m, now);
     this.ctx.commit.workerDown(worker, m.address, now);
     this.ctx.reads.workerDown(worker, now);
-    // A copy that used this worker as donor stops; the joiner starts over with another.
-    for (const j of this.members.values()) if (j.status.kind === 'copying' && j.status.donor === worker) j.status = { kind: 'waiting' };
+    // A copy that used this worker as donor pauses; it resumes from another at the same row.
+    for (const j of this.members.values()) {
+      if (j.status.kind === 'copying' && j.status.donor === worker) {
+        probe('coord.copy_donor_lost');
+        j.status = { kind: 'waiting' };
+      }
+    }
   }
 
-  private setDown(m: Member): void {
+  private setDown(m: Member, now: number): void {
     m.status = { kind: 'down' };
+    // A learner's copy starts over when it comes back: what it held may be gone with its process.
+    m.stream = null;
+    m.copyAfter = null;
+    if (this.isVoter(m.id) && m.notUpSince === null) m.notUpSince = now;
     this.progress.set(m.id, Number.POSITIVE_INFINITY);
   }
 
@@ -241,7 +475,7 @@ export class Membership {
 
   /**
    * A message from a member's link: null when it is to be ignored (no such member, or a link no
-   * longer trusted). A joining member that answers anything has made progress.
+   * longer trusted). A member that answers anything while on its way up has made progress.
    */
   heard(worker: string, now: number): Member | null {
     const m = this.members.get(worker);
@@ -251,7 +485,7 @@ export class Membership {
   }
 
   // -------------------------------------------------------------------------
-  // The way back to up
+  // The way to up
 
   /** The answer to hello. Only the first counts: a repeat (a duplicated hello) brings nothing new. */
   onState(m: Member, s: WorkerState, now: number): void {
@@ -283,41 +517,169 @@ export class Membership {
     if (m.status.owed.size === 0) m.status = { kind: 'waiting' };
   }
 
-  /** A rejoining worker is up once it owes nothing and has every commit; otherwise it copies. */
+  /** A waiting voter is up once no transaction runs without it; a draining one once its stream is applied too. */
   maybeInSync(m: Member): void {
-    if (m.status.kind !== 'waiting') return;
-    // A transaction that started without this worker could still commit without it: wait for it.
-    if (this.ctx.commit.inFlightWithout(m.id)) {
-      probe('coord.waits_for_in_flight');
+    const ctx = this.ctx;
+    if (!this.isVoter(m.id)) return;
+    if (m.status.kind === 'waiting') {
+      if (m.stale && this.config.voters.length === 1) {
+        // The only voter: no copy is more complete than its own, so it is taken as it is.
+        ctx.log('warn', `worker ${m.id} is the only voter and may lack a commit streamed to it; it is taken as it is`);
+        m.stale = false;
+      }
+      if (m.stale) return; // evicted by the tick, then a learner
+      // A transaction that started without this worker could still commit without it: wait for it.
+      // (Only a voter promoted while such transactions ran could meet one, and one that lost its
+      // link then is stale; kept as a guard.)
+      if (ctx.commit.inFlightWithout(m.id)) return;
+      // (Commits still being logged or applied reach it on their own: they are not missing.)
+      if (m.maxCseq < ctx.commit.settledThrough()) {
+        // Voters never miss a commit (writes stop while one is away), so this one is not what it claims.
+        ctx.log('warn', `worker ${m.id} (${m.address}) came back as a voter without commit ${ctx.commit.settledThrough()} (it has up to ${m.maxCseq}); it is evicted and copies the data again`);
+        m.stale = true;
+        return;
+      }
+      this.setUp(m);
       return;
     }
-    if (m.maxCseq >= this.ctx.lastCseq) {
-      m.status = { kind: 'up' };
-      this.progress.set(m.id, Number.POSITIVE_INFINITY);
-      this.ctx.log('info', `worker ${m.id} (${m.address}) is up`);
+    if (m.status.kind === 'draining') {
+      const s = m.stream;
+      const drained = s === null || s.applied >= s.sent || ctx.cfg.sabotage === 'promote_learner_early';
+      if (!drained || ctx.commit.inFlightWithout(m.id)) return;
+      // Its stream is applied and every transaction from now on has it as a voter.
+      m.stream = null;
+      this.setUp(m);
+      if (this.pending === null && this.config.catchingUp.includes(m.id)) {
+        this.propose({ ...this.config, catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `${m.id} caught up`, null);
+      }
     }
-    // else: startCopies() starts a full copy once nothing is in flight.
   }
 
-  /** Joiners waiting on in-flight transactions are looked at again after every event. */
+  private setUp(m: Member): void {
+    m.status = { kind: 'up' };
+    m.copyAfter = null;
+    m.notUpSince = null;
+    this.progress.set(m.id, Number.POSITIVE_INFINITY);
+    this.ctx.log('info', `worker ${m.id} (${m.address}) is up`);
+  }
+
+  /** Looked at again after every event: joiners, copies, promotions. */
   review(): void {
+    for (const m of [...this.members.values()]) if (m.leaving) this.leave(m);
     for (const m of this.members.values()) this.maybeInSync(m);
     this.startCopies();
+    this.promote();
   }
 
+  /** The first worker of an empty configuration votes at once; any other learner copies from an up voter. */
   private startCopies(): void {
     const ctx = this.ctx;
     for (const m of this.members.values()) {
-      if (m.status.kind !== 'waiting' || m.maxCseq >= ctx.lastCseq) continue;
-      // Nothing may commit while the copy is taken: wait until every transaction is decided and applied.
-      if (ctx.commit.inFlightWithout(null)) return;
-      const donor = [...this.members.values()].find((d) => d.status.kind === 'up');
-      if (donor === undefined) return;
+      if (m.status.kind !== 'waiting' || this.isVoter(m.id) || m.leaving) continue;
+      if (ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.stream === null && m.maxCseq > 0) {
+        // Sabotage: a worker back from eviction votes again at once, as if it had never left.
+        if (this.pending === null) {
+          this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `readmit ${m.id} (sabotage)`, () => {
+            const still = this.members.get(m.id);
+            if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
+          });
+        }
+        continue;
+      }
+      if (this.config.voters.length === 0) {
+        if (this.pending === null) {
+          probe('coord.first_voter');
+          this.propose({ n: this.config.n + 1, voters: [m.id], catchingUp: [] }, `${m.id} is the first voter`, () => {
+            const still = this.members.get(m.id);
+            if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
+          });
+        }
+        continue;
+      }
+      const donor = [...this.members.values()].find((d) => d.status.kind === 'up' && this.isVoter(d.id) && d.id !== m.id);
+      if (donor === undefined) continue;
+      // A copy replaces its rows: not while a transaction it voted on is still deciding or applying.
+      if (ctx.commit.owedBy(m.id)) continue;
+      if (m.stream === null) this.openStream(m);
       const rid = ctx.nextRid++;
-      m.status = { kind: 'copying', rid, donor: donor.id, after: null };
-      probe('coord.copy_started');
-      ctx.log('info', `worker ${m.id} copies the data from ${donor.id}`);
-      ctx.send(donor.id, { type: 'copy_read', rid, after: null, limit: ctx.cfg.copyPageRows });
+      m.status = { kind: 'copying', rid, donor: donor.id, page: null };
+      this.progress.set(m.id, ctx.now + ctx.cfg.lockTimeoutMs);
+      probe(m.copyAfter === null ? 'coord.copy_started' : 'coord.copy_resumed');
+      ctx.log('info', `worker ${m.id} copies the data from ${donor.id}${m.copyAfter === null ? '' : ' (resumed)'}; writes go on`);
+      ctx.send(donor.id, { type: 'copy_read', rid, after: m.copyAfter, limit: ctx.cfg.copyPageRows });
+    }
+  }
+
+  /**
+   * From now on the learner gets every commit: first each one decided and still being applied
+   * (an up voter may not have it yet, so the copy may miss it), then each as it is logged.
+   */
+  private openStream(m: Member): void {
+    m.stream = { sent: 0, applied: 0, held: [] };
+    m.copyAfter = null;
+    m.copied = { rows: 0, bytes: 0 };
+    m.copyFloor = this.ctx.commit.settledThrough();
+    for (const r of this.ctx.commit.committingNow()) this.streamTo(m, r);
+  }
+
+  private streamTo(m: Member, r: Replicate): void {
+    const s = m.stream as Stream;
+    if (s.held !== null) {
+      if (s.held.length >= LIMITS.learnerBufferCommits) {
+        // Its copy is slower than the writes: start over rather than hold more.
+        this.ctx.log('warn', `worker ${m.id} fell ${s.held.length} commits behind while copying; its copy starts over`);
+        m.stream = null;
+        m.copyAfter = null;
+        m.status = { kind: 'waiting' };
+        return;
+      }
+      s.held.push(r);
+      return;
+    }
+    s.sent++;
+    this.ctx.send(m.id, { type: 'replicate', seq: s.sent, txid: r.txid, cseq: r.cseq, ops: r.ops });
+  }
+
+  /**
+   * A commit is durable: every member streaming that did not vote on it gets it, and so does
+   * every learner (a copy may replace rows a commit it voted on wrote; the replay is harmless).
+   */
+  committed(txid: string, cseq: number, ops: Op[], voters: readonly string[]): void {
+    for (const m of this.members.values()) {
+      if (m.stream === null || (voters.includes(m.id) && this.isVoter(m.id))) continue;
+      this.streamTo(m, { txid, cseq, ops });
+    }
+  }
+
+  /** Every replicate up to `seq` is written on the member. */
+  onReplicated(m: Member, seq: number): void {
+    const s = m.stream;
+    if (s === null || seq > s.sent) return;
+    s.applied = Math.max(s.applied, seq);
+  }
+
+  /** A learner whose stream is nearly applied becomes a voter (one configuration change at a time). */
+  private promote(): void {
+    if (this.pending !== null) return;
+    for (const m of this.members.values()) {
+      const s = m.stream;
+      if (m.status.kind !== 'streaming' || s === null || s.held !== null || m.leaving) continue;
+      if (s.sent - s.applied > LIMITS.promoteWithinCommits) continue;
+      if (this.config.voters.length >= LIMITS.maxWorkers) continue;
+      probe('coord.learner_promoted');
+      this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [...this.config.catchingUp, m.id] }, `promote ${m.id}`, () => {
+        const still = this.members.get(m.id);
+        if (still === undefined) return;
+        this.counts.promotions++;
+        if (still.status.kind === 'streaming') {
+          still.status = { kind: 'draining' };
+          still.notUpSince = null;
+        } else {
+          // It went down (or off the path) meanwhile: a voter that may lack a commit.
+          still.stale = true;
+        }
+      });
+      return;
     }
   }
 
@@ -327,9 +689,12 @@ export class Membership {
       const s = m.status;
       if (s.kind !== 'copying' || s.rid !== rid || s.donor !== donor.id) continue;
       const done = rows.length < this.ctx.cfg.copyPageRows;
-      const reset = s.after === null;
-      s.after = rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : s.after;
-      this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: this.ctx.lastCseq });
+      // The first page installed wipes what the learner held; until it is installed, a resumed copy starts over.
+      const reset = m.copyAfter === null;
+      let bytes = 0;
+      for (const r of rows) bytes += 'tweet' in r ? r.tweet.content.length + r.tweet.id.length + r.tweet.username.length + 32 : r.item.key.length + 64;
+      s.page = { after: rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : m.copyAfter, rows: rows.length, bytes };
+      this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: m.copyFloor });
       return;
     }
   }
@@ -351,38 +716,89 @@ export class Membership {
   onInstalled(m: Member, rid: number, done: boolean): void {
     const ctx = this.ctx;
     const s = m.status;
-    if (s.kind !== 'copying' || s.rid !== rid) return;
+    if (s.kind !== 'copying' || s.rid !== rid || s.page === null) return;
+    // Installed and durable on the learner: the copy's cursor moves past it.
+    m.copyAfter = done ? null : s.page.after;
+    m.copied.rows += s.page.rows;
+    m.copied.bytes += s.page.bytes;
+    s.page = null;
     if (done) {
       probe('coord.copy_finished');
-      m.status = { kind: 'waiting' };
-      m.maxCseq = ctx.lastCseq;
-      this.maybeInSync(m);
+      // The copy is in; now the commits held since it began, in order, then each as it comes.
+      const stream = m.stream as Stream;
+      const held = stream.held ?? [];
+      stream.held = null;
+      for (const r of held) this.streamTo(m, r);
+      m.status = { kind: 'streaming' };
+      if (ctx.cfg.sabotage === 'promote_learner_early' && this.pending === null) {
+        this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `promote ${m.id}`, () => {
+          const still = this.members.get(m.id);
+          if (still !== undefined && still.status.kind === 'streaming') {
+            still.stream = null;
+            this.setUp(still);
+          }
+        });
+      }
       return;
     }
     const donor = this.members.get(s.donor);
     if (donor === undefined || donor.status.kind !== 'up') {
-      m.status = { kind: 'waiting' }; // starts over with another donor
+      m.status = { kind: 'waiting' }; // resumes with another donor
       return;
     }
     const next = ctx.nextRid++;
     s.rid = next;
-    ctx.send(donor.id, { type: 'copy_read', rid: next, after: s.after, limit: ctx.cfg.copyPageRows });
+    ctx.send(donor.id, { type: 'copy_read', rid: next, after: m.copyAfter, limit: ctx.cfg.copyPageRows });
   }
 
   // -------------------------------------------------------------------------
   // Time
 
-  /** A joiner owed an answer that gave none within the lock timeout is cut off. */
+  /** A joiner owed an answer that gave none within the lock timeout is cut off; a voter away too long is evicted. */
   tick(now: number): void {
     for (const id of this.progress.due(now)) {
       const m = this.members.get(id);
       if (m === undefined) continue;
-      const owes = m.status.kind === 'greeting' || m.status.kind === 'resolving' || m.status.kind === 'copying';
+      const s = m.stream;
+      const owesReplicates = s !== null && s.held === null && s.applied < s.sent;
+      const owes = m.status.kind === 'greeting' || m.status.kind === 'resolving' || m.status.kind === 'copying' || ((m.status.kind === 'streaming' || m.status.kind === 'draining') && owesReplicates);
       if (owes && (this.progress.get(id) ?? Number.POSITIVE_INFINITY) <= now) {
         probe('coord.rejoin_stalled_cut_off');
-        this.cutOff(id, now, 'made no progress rejoining within the lock timeout');
+        this.cutOff(id, now, 'made no progress joining within the lock timeout');
+      } else if (m.status.kind === 'streaming' || m.status.kind === 'draining') {
+        this.progress.set(id, now + this.ctx.cfg.lockTimeoutMs);
       }
     }
+    // Eviction: at most 32 voters, looked at every tick.
+    if (this.pending !== null) return;
+    for (const id of this.config.voters) {
+      const m = this.members.get(id) as Member;
+      if (m.status.kind === 'up' || m.status.kind === 'draining') {
+        if (!m.stale) continue;
+      }
+      if (m.stale) {
+        this.proposeWithout(m, 'it may lack a commit (it lost its link while catching up, or came back behind)');
+        return;
+      }
+      if (m.notUpSince === null) m.notUpSince = now;
+      if (now - m.notUpSince >= this.ctx.cfg.evictAfterMs) {
+        this.proposeWithout(m, `not up for ${((now - m.notUpSince) / 1000).toFixed(1)} s (--evict-after ${this.ctx.cfg.evictAfterMs / 1000})`);
+        return;
+      }
+    }
+  }
+
+  /** For status: the role and, for a learner, its progress. */
+  describe(m: Member): Record<string, unknown> {
+    const role = this.isVoter(m.id) ? 'voter' : m.leaving ? 'leaving' : m.status.kind === 'down' ? 'evicted' : 'learner';
+    const out: Record<string, unknown> = { role };
+    const s = m.stream;
+    if (role === 'learner' || role === 'leaving' || m.status.kind === 'draining') {
+      const phase = m.status.kind === 'copying' ? 'copying' : m.status.kind === 'streaming' || m.status.kind === 'draining' ? 'streaming' : 'resolving';
+      const behind = s === null ? 0 : s.sent - s.applied + (s.held?.length ?? 0);
+      out.learner = { phase, behind, copied_rows: m.copied.rows, copied_bytes: m.copied.bytes };
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------
@@ -390,13 +806,22 @@ export class Membership {
   invariants(): void {
     assert(this.members.size <= LIMITS.maxWorkers, () => `member.count: ${this.members.size} members, over the limit of ${LIMITS.maxWorkers}`);
     assert(this.progress.size === this.members.size, () => `member.deadline: ${this.progress.size} progress deadlines for ${this.members.size} members`);
+    for (const id of this.config.voters) assert(this.members.has(id), () => `config.voters: voter ${id} is not a member`);
     for (const m of this.members.values()) {
       const s = m.status;
       assert(this.progress.has(m.id), () => `member.deadline: member ${m.id} has no progress deadline`);
       if (s.kind === 'resolving') assert(s.owed.size > 0, () => `member.owed: member ${m.id} is resolving and owes nothing`);
       if (s.kind === 'copying') {
         const donor = this.members.get(s.donor);
-        assert(donor !== undefined && donor.status.kind === 'up' && donor.id !== m.id, () => `member.donor: member ${m.id} copies from ${s.donor}, which is ${donor?.status.kind ?? 'not a member'}`);
+        assert(donor !== undefined && donor.status.kind === 'up' && this.isVoter(donor.id) && donor.id !== m.id, () => `member.donor: member ${m.id} copies from ${s.donor}, which is ${donor?.status.kind ?? 'not a member'}`);
+      }
+      const voter = this.isVoter(m.id);
+      if (s.kind === 'copying' || s.kind === 'streaming') assert(!voter, () => `member.role: ${m.id} is ${s.kind} and votes`);
+      if (s.kind === 'draining') assert(voter, () => `member.role: ${m.id} is draining and does not vote`);
+      if (m.stream !== null) {
+        assert(s.kind === 'copying' || s.kind === 'streaming' || s.kind === 'draining' || (s.kind === 'waiting' && !voter), () => `member.role: ${m.id} has a stream and is ${s.kind}`);
+        assert(m.stream.held === null || m.stream.held.length <= LIMITS.learnerBufferCommits, () => `member.role: ${m.id} holds ${m.stream?.held?.length ?? 0} commits`);
+        assert(m.stream.held === null || s.kind !== 'streaming', () => `member.role: ${m.id} streams and still holds commits`);
       }
     }
   }

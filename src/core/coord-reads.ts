@@ -280,7 +280,10 @@ export class Reads {
     return {
       status: 'OK',
       lock_timeout_s: ctx.lockTimeoutS,
-      workers: [...ctx.members.all()].map((m) => ({ id: m.id, address: m.address, state: publicState(m) })),
+      config: { n: ctx.members.config.n, voters: [...ctx.members.config.voters] },
+      evict_after_s: ctx.cfg.evictAfterMs / 1000,
+      min_voters: ctx.cfg.minVoters,
+      workers: [...ctx.members.all()].map((m) => ({ id: m.id, address: m.address, state: publicState(m), ...ctx.members.describe(m) })),
       in_doubt: inDoubt,
       counters: {
         commits: ctx.counters.commits,
@@ -289,6 +292,9 @@ export class Reads {
         requests: ctx.counters.requests,
         open_transactions: ctx.commit.txns.size,
         last_cseq: ctx.lastCseq,
+        evictions: ctx.members.counts.evictions,
+        promotions: ctx.members.counts.promotions,
+        removals: ctx.members.counts.removals,
         ...(ctx.cfg.ioStats?.() ?? {}),
       },
     };

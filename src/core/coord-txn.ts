@@ -43,4 +43,6 @@ export interface Txn {
   /** A `transaction` request: its reply lists every op's result, even for one op. */
   batch: boolean;
   cseq: number;
+  /** The configuration its voters were taken from (0 until its first lock or prepare). */
+  config: number;
 }

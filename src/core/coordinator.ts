@@ -38,7 +38,7 @@ export class CoordinatorCore {
 
   constructor(cfg: CoordinatorConfig, recovered: RecoveredCoordinator) {
     const ctx = new CoordinatorContext(cfg, recovered.epoch, recovered.last_cseq);
-    ctx.members = new Membership(ctx, recovered.members);
+    ctx.members = new Membership(ctx, recovered.members, recovered.config);
     ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
@@ -98,6 +98,9 @@ export class CoordinatorCore {
         break;
       case 'logged':
         ctx.commit.onLogged(event.txid, now);
+        break;
+      case 'config_logged':
+        ctx.members.onConfigLogged(event.config);
         break;
       case 'tick':
         // In this order: a transaction's timeout may cut a voter off before its reads are retried.
@@ -174,6 +177,9 @@ export class CoordinatorCore {
       case 'register':
         ctx.members.register(conn, slot, req.worker.id, req.worker.address, now);
         return;
+      case 'remove_worker':
+        ctx.members.removeWorker(conn, slot, req.worker);
+        return;
       default: {
         // Every request gets exactly one reply: an action added to the types but not here is a bug the compiler catches.
         const unhandled: never = req;
@@ -221,6 +227,9 @@ export class CoordinatorCore {
         return;
       case 'installed':
         ctx.members.onInstalled(m, msg.rid, msg.done);
+        return;
+      case 'replicated':
+        ctx.members.onReplicated(m, msg.seq);
         return;
     }
   }

@@ -82,4 +82,10 @@ export type Sabotage =
   /** The coordinator sends commit before the decision is durable. */
   | 'commit_before_log'
   /** A worker applies a repeated commit a second time. */
-  | 'apply_commit_twice';
+  | 'apply_commit_twice'
+  /** The coordinator promotes a learner, and lets it serve reads, once its copy is installed, before it applied the commits streamed since. */
+  | 'promote_learner_early'
+  /** An evicted worker that comes back is taken as the voter it was: up without a copy. */
+  | 'evicted_counted_as_voter'
+  /** A worker accepts a prepare (or lock) from a configuration it has left, or while it is no voter. */
+  | 'accept_stale_prepare';

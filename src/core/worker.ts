@@ -17,6 +17,7 @@
 import { assert } from './assert.ts';
 import { Deadlines } from './deadlines.ts';
 import { LockTable } from './locks.ts';
+import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
@@ -62,6 +63,8 @@ interface WorkerTxn {
   peerWaiters: string[];
   /** The commit is written (visible, locks released), its fsync not yet returned. */
   applied: boolean;
+  /** A commit streamed to this worker (replicate), which it did not vote on: no ack is owed. */
+  replicated: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -83,12 +86,24 @@ export class WorkerCore {
   private readonly appliedOps = new Map<string, Op[]>();
   /** Outcomes learnt from other workers rather than the coordinator (shown by status). */
   resolvedByPeers = 0;
+  /** The configuration as last heard, and whether this worker votes in it (see refusal()). */
+  private config: number;
+  private voter: boolean;
+  /** Replicates received on this coordinator link, in order (seq), and those that arrived ahead of a missing one. */
+  private replicaSeq = 0;
+  private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
+  /** By txid: a replicate being written, and its seq (answered `replicated` once written). */
+  private readonly replicating = new Map<string, number>();
+  /** Sees every vote with the configuration it was asked under (the simulator's configuration checker). */
+  voteObserver: ((vote: { txid: string; config: number; known: number; voter: boolean }) => void) | null = null;
 
   constructor(view: WorkerReadView, recovered: RecoveredWorker, lockTimeoutMs: number, now: number, sabotage: Sabotage | null = null) {
     this.view = view;
     this.sabotage = sabotage;
     this.nodeId = recovered.node_id;
     this.maxCseq = recovered.max_cseq;
+    this.config = recovered.config;
+    this.voter = recovered.voter;
     this.lockTimeoutMs = lockTimeoutMs;
     // A prepared transaction survives a restart with its locks: we voted YES, so we wait.
     for (const p of recovered.prepared) {
@@ -109,6 +124,7 @@ export class WorkerCore {
         cseq: 0,
         peerWaiters: [],
         applied: false,
+        replicated: false,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -130,7 +146,9 @@ export class WorkerCore {
         if (t !== undefined && t.phase === 'committing' && !t.applied) {
           t.applied = true;
           this.locks.releaseAll(t.txid);
-          this.send({ type: 'applied', txid: event.txid });
+          const seq = this.replicating.get(t.txid);
+          if (seq !== undefined) this.send({ type: 'replicated', seq });
+          else this.send({ type: 'applied', txid: event.txid });
         }
         break;
       }
@@ -140,6 +158,9 @@ export class WorkerCore {
       case 'link_down':
         // Nothing voted YES may be dropped; transactions still collecting locks may.
         for (const t of [...this.txns.values()]) if (t.phase === 'active') this.abortLocally(t);
+        // A stream is numbered per link: the next link's starts again at 1.
+        this.replicaSeq = 0;
+        this.ahead.clear();
         break;
       case 'peer_query':
         this.onPeerQuery(event.route, event.msg, now);
@@ -158,7 +179,7 @@ export class WorkerCore {
 
   /** Prepared transactions waiting for their outcome (for status and tests). */
   preparedTxids(): string[] {
-    return [...this.txns.values()].filter((t) => t.phase === 'prepared' || t.phase === 'committing').map((t) => t.txid);
+    return [...this.txns.values()].filter((t) => (t.phase === 'prepared' || t.phase === 'committing') && !t.replicated).map((t) => t.txid);
   }
 
   /** Transactions that voted (or are voting) YES and write `key`, and have not applied it yet: their lock must not be given away. */
@@ -217,15 +238,16 @@ export class WorkerCore {
     switch (msg.type) {
       case 'hello':
         this.lockTimeoutMs = msg.lock_timeout_ms;
+        this.heardConfig(msg.config, msg.voter, false);
         // The lock timeout of what is still collecting locks runs to the new setting.
         for (const t of this.txns.values()) if (t.phase === 'active') this.deadlines.set(t.txid, t.firstLockAt + this.lockTimeoutMs);
         this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedTxids(), max_cseq: this.maxCseq });
         return;
       case 'lock':
-        this.onLock(msg.txid, msg.seq, msg.op, now);
+        this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
         return;
       case 'prepare':
-        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], now);
+        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], msg.config, msg.floor, now);
         return;
       case 'commit':
         this.onCommit(msg.txid, msg.cseq);
@@ -233,7 +255,90 @@ export class WorkerCore {
       case 'abort':
         this.onAbort(msg.txid);
         return;
+      case 'config':
+        this.heardConfig(msg.config, msg.voter, msg.removed);
+        return;
+      case 'replicate':
+        this.onReplicate(msg);
+        return;
     }
+  }
+
+  private heardConfig(config: number, voter: boolean, removed: boolean): void {
+    if (config < this.config && !removed) return; // an old message overtaken by a newer one
+    if (config === this.config && voter === this.voter && !removed) return;
+    this.config = config;
+    this.voter = voter;
+    this.out.push({ type: 'save_config', config, voter, removed });
+  }
+
+  /**
+   * Why a new transaction may not start here, or null: a worker votes only while it is a voter of
+   * the configuration it knows, never on a transaction from an older configuration (one it may have
+   * left since), and never before it has every commit streamed to it ahead of the request.
+   */
+  private refusal(config: number, floor: number): { code: ErrorCode; error: string } | null {
+    const refused = (error: string): { code: ErrorCode; error: string } => {
+      probe('worker.not_a_voter_refused');
+      return { code: 'UNAVAILABLE', error };
+    };
+    if (this.sabotage === 'accept_stale_prepare') return null;
+    if (!this.voter) return refused(`worker ${this.nodeId} does not vote in configuration ${this.config} (it is a learner, or was evicted)`);
+    if (config < this.config) return refused(`the transaction comes from configuration ${config}; worker ${this.nodeId} is in configuration ${this.config}`);
+    if (floor > this.replicaSeq) return refused(`worker ${this.nodeId} has not yet received every commit streamed to it before this transaction`);
+    return null;
+  }
+
+  /** Tells the observer (the simulator's checker) that a transaction is accepted here under `config`. */
+  private observeVote(txid: string, config: number): void {
+    this.voteObserver?.({ txid, config, known: this.config, voter: this.voter });
+  }
+
+  get knownConfig(): { config: number; voter: boolean } {
+    return { config: this.config, voter: this.voter };
+  }
+
+  /** A commit this worker did not vote on (it is a learner, or was promoted after the transaction was prepared). */
+  private onReplicate(msg: Extract<ToWorkerCore, { type: 'replicate' }>): void {
+    if (msg.seq <= this.replicaSeq) return; // a duplicate
+    if (msg.seq > this.replicaSeq + 1) {
+      probe('worker.replicate_ahead');
+      if (this.ahead.size < CORE_LIMITS.replicatesAhead) this.ahead.set(msg.seq, msg);
+      return;
+    }
+    this.applyReplicate(msg);
+    for (let next = this.ahead.get(this.replicaSeq + 1); next !== undefined; next = this.ahead.get(this.replicaSeq + 1)) {
+      this.ahead.delete(next.seq);
+      this.applyReplicate(next);
+    }
+  }
+
+  private applyReplicate(msg: Extract<ToWorkerCore, { type: 'replicate' }>): void {
+    this.replicaSeq = msg.seq;
+    const t = this.txns.get(msg.txid);
+    if (t !== undefined) {
+      // Prepared here (it voted, then lost track): the replicate is its commit.
+      if (t.phase === 'prepared') this.onCommit(msg.txid, msg.cseq);
+      if (t.phase === 'committing' && !t.applied) this.replicating.set(msg.txid, msg.seq);
+      else this.send({ type: 'replicated', seq: msg.seq });
+      return;
+    }
+    // Applied even when this worker committed it already: a copy installed since may have
+    // replaced its rows. Each op writes only over an older row, so a second apply changes nothing.
+    // Written like a commit, holding the locks it can take until it is visible, so that a
+    // transaction on these keys judged here after it sees it. A key held by another is held by
+    // one prepared here before this commit was decided; that one cannot commit (the voters of
+    // this commit held the key), so the write goes ahead.
+    const r = this.newTxn(msg.txid, 0);
+    r.phase = 'committing';
+    r.cseq = msg.cseq;
+    r.ops = msg.ops;
+    r.replicated = true;
+    this.deadlines.set(msg.txid, Number.POSITIVE_INFINITY);
+    for (const key of new Set(msg.ops.map(lockKeyOf))) this.locks.acquireAll(msg.txid, [key]);
+    this.replicating.set(msg.txid, msg.seq);
+    this.maxCseq = Math.max(this.maxCseq, msg.cseq);
+    this.out.push({ type: 'persist_commit', txid: msg.txid, cseq: msg.cseq, ops: msg.ops });
   }
 
   private refusalFor(txid: string): { code: ErrorCode; error: string } | null {
@@ -245,14 +350,15 @@ export class WorkerCore {
     return null;
   }
 
-  private onLock(txid: string, seq: number, op: Op, now: number): void {
+  private onLock(txid: string, seq: number, op: Op, config: number, floor: number, now: number): void {
     let t = this.txns.get(txid);
     if (t === undefined) {
-      const refused = this.refusalFor(txid);
+      const refused = this.refusalFor(txid) ?? this.refusal(config, floor);
       if (refused !== null) {
         this.send({ type: 'lock_refused', txid, seq, ...refused });
         return;
       }
+      this.observeVote(txid, config);
       t = this.newTxn(txid, now);
     }
     if (seq <= t.lastSeq) return; // a duplicate of a message already answered
@@ -281,11 +387,19 @@ export class WorkerCore {
     this.send({ type: 'locked', txid, seq, result: outcome.result });
   }
 
-  private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], now: number): void {
+  private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], config: number, floor: number, now: number): void {
     const peers = voters.filter((v) => v.id !== this.nodeId);
     const t = this.txns.get(txid);
     if (t !== undefined) {
       if (ops === null && t.phase === 'active') {
+        // Locked while a voter; evicted since, it may not vote.
+        if (!this.voter && this.sabotage !== 'accept_stale_prepare') {
+          probe('worker.not_a_voter_refused');
+          this.voteNo(t, 'UNAVAILABLE', `worker ${this.nodeId} no longer votes (configuration ${this.config})`);
+          return;
+        }
+        // (Its configuration was checked at its first lock; only a voter may go on.)
+        this.observeVote(txid, this.config);
         t.peers = peers;
         this.startPrepare(t);
         return;
@@ -297,14 +411,15 @@ export class WorkerCore {
       }
       return;
     }
-    const refused = this.refusalFor(txid);
+    const refused = this.refusalFor(txid) ?? (ops === null ? null : this.refusal(config, floor));
     if (refused !== null || ops === null) {
       // Prepare after abort (the "hanging" case), or an interactive transaction we no longer hold.
       const why = refused ?? { code: 'TIMEOUT' as const, error: `transaction ${txid} expired on worker ${this.nodeId} before it was committed` };
-      probe('worker.hanging_prepare_refused');
+      if (refused?.code !== 'UNAVAILABLE') probe('worker.hanging_prepare_refused');
       this.send({ type: 'vote', txid, yes: false, ...why });
       return;
     }
+    this.observeVote(txid, config);
     const fresh = this.newTxn(txid, now);
     fresh.peers = peers;
     const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
@@ -435,6 +550,7 @@ export class WorkerCore {
         assert(t.phase === 'committing', `durable commit of ${txid} in phase ${t.phase}`);
         this.locks.releaseAll(txid);
         this.forget(txid);
+        if (t.replicated) return;
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         this.send({ type: 'ack', txid, outcome: 'commit' });
         return;
@@ -531,6 +647,7 @@ export class WorkerCore {
   }
 
   private forget(txid: string): void {
+    this.replicating.delete(txid);
     this.txns.delete(txid);
     this.deadlines.clear(txid);
   }
@@ -550,6 +667,7 @@ export class WorkerCore {
       cseq: 0,
       peerWaiters: [],
       applied: false,
+      replicated: false,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);
@@ -566,7 +684,10 @@ export class WorkerCore {
     assert(this.deadlines.size === this.txns.size, () => `prepared.deadline: ${this.deadlines.size} deadlines for ${this.txns.size} transactions`);
     for (const [txid, t] of this.txns) {
       const holds = t.phase === 'preparing' || t.phase === 'prepared' || (t.phase === 'committing' && !t.applied);
-      if (holds) {
+      if (t.replicated) {
+        // A replicate takes the locks it can (see applyReplicate): it never voted; applied, it holds none.
+        if (t.applied) assert(this.locks.keysOf(txid).length === 0, () => `prepared.locks: replicated ${txid} is applied and still holds ${this.locks.keysOf(txid).join(', ')}`);
+      } else if (holds) {
         for (const op of t.ops) {
           const key = lockKeyOf(op);
           assert(this.locks.holderOf(key) === txid, () => `prepared.locks: ${txid} (${t.phase}) writes ${key} and does not hold its lock (${this.locks.holderOf(key) ?? 'nobody'} does)`);

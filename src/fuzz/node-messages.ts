@@ -133,10 +133,10 @@ function validOp(rng: Rng): Obj {
 function copyRow(rng: Rng): Obj {
   if (rng.bool()) {
     const t = validTweet(rng);
-    return { c: `t\u0000${t.id as string}`, tweet: t };
+    return { c: `t\u0000${t.id as string}`, s: rng.int(0, 1_000_000), tweet: t };
   }
   const it = validItem(rng);
-  return { c: `i\u0000${it.kind as string}\u0000${it.key as string}`, item: it };
+  return { c: `i\u0000${it.kind as string}\u0000${it.key as string}`, s: rng.int(0, 1_000_000), item: it };
 }
 
 function validQuery(rng: Rng): Obj {

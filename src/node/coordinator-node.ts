@@ -9,7 +9,7 @@ import { CoordinatorStore, type CoordinatorWrite } from '../storage/coordinator-
 import { validateRequest, parseAddress } from '../wire/validate.ts';
 import { errorReply } from '../wire/errors.ts';
 import { ClientAdmission, ClientConnection, peerAddress, refuseConnection } from './client-conn.ts';
-import { COPY_PAGE_ROWS, MAX_CLIENT_CONNECTIONS, NODE_RESERVED_CONNECTIONS, NODE_RESERVED_GRACE_MS, REFUSED_CONNECTIONS_HEADROOM } from '../wire/limits.ts';
+import { COPY_PAGE_ROWS, EVICT_AFTER_MS, MAX_CLIENT_CONNECTIONS, NODE_RESERVED_CONNECTIONS, NODE_RESERVED_GRACE_MS, REFUSED_CONNECTIONS_HEADROOM } from '../wire/limits.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
 import { failpoint, isArmed } from './failpoints.ts';
@@ -45,6 +45,10 @@ export interface CoordinatorOptions {
   store?: CoordinatorStore;
   /** Test-only: rows per page of a full copy (default 2,000). */
   copyPageRows?: number;
+  /** A voter not up for this long leaves the voters (`--evict-after`; default EVICT_AFTER_MS). */
+  evictAfterMs?: number;
+  /** Writes are refused while fewer workers vote (`--min-voters`; default 1). */
+  minVoters?: number;
   /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
   sabotage?: Sabotage;
   shellSabotage?: ShellSabotage;
@@ -232,6 +236,8 @@ export class CoordinatorNode {
       {
         lockTimeoutMs: opts.lockTimeoutMs,
         copyPageRows: opts.copyPageRows ?? COPY_PAGE_ROWS,
+        evictAfterMs: opts.evictAfterMs ?? EVICT_AFTER_MS,
+        minVoters: opts.minVoters ?? 1,
         ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }),
         ...(opts.sabotage !== undefined ? { sabotage: opts.sabotage } : {}),
         ...(opts.metrics !== undefined ? { traceEffects: true } : {}),
@@ -533,6 +539,10 @@ export class CoordinatorNode {
           this.commits.add(e);
           membership = e;
           break;
+        case 'log_config':
+          // Used (config_logged) only once durable: a configuration lost to a power cut was never used.
+          this.commits.add(e);
+          break;
         case 'link': {
           this.links.get(e.worker)?.stop();
           const worker = e.worker;
@@ -582,7 +592,10 @@ export class CoordinatorNode {
       for (const then of waiting) then();
     }
     if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
-    for (const w of writes) if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
+    for (const w of writes) {
+      if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
+      else if (w.type === 'log_config') this.dispatch({ type: 'config_logged', config: w.config });
+    }
   }
 
   async stop(): Promise<void> {

@@ -85,6 +85,8 @@ export class WorkerNode {
   private ticker: Timer | null = null;
   private pruner: Timer | null = null;
   private registered = false;
+  /** The coordinator said this worker was removed from the cluster: it exits. */
+  private removed = false;
   /** The rid of the last page of a copy installed from the current coordinator link (0: none). */
   private lastInstallRid = 0;
   private lastLinkAt = 0;
@@ -297,6 +299,7 @@ export class WorkerNode {
 
   private onMessage(link: JsonLink, msg: ToWorker): void {
     if (link !== this.link) return;
+    if (this.removed) return;
     switch (msg.type) {
       case 'read':
         this.serveRead(link, msg.rid, msg.query, msg.reply_text === true);
@@ -312,7 +315,15 @@ export class WorkerNode {
         return;
       default:
         this.dispatch({ type: 'message', msg });
+        if (this.removed) this.leave();
     }
+  }
+
+  /** Removed by the operator: stop registering, write what is queued, and exit 0. */
+  private leave(): void {
+    this.registration.stop();
+    this.commits.writePending();
+    this.env.disk.sync(this.store, () => this.env.exit(0, 'removed from the cluster'));
   }
 
   private serveRead(link: JsonLink, rid: number, q: ReadQuery, replyText: boolean): void {
@@ -373,6 +384,14 @@ export class WorkerNode {
           continue;
         case 'log':
           this.log[e.level](e.data, e.msg);
+          continue;
+        case 'save_config':
+          // Durable with the next batch; were it lost, the coordinator's next hello says it again.
+          this.store.saveConfig(e.config, e.voter, e.removed);
+          if (e.removed) {
+            this.log.warn({ config: e.config, data: this.opts.dataDir }, 'removed from the cluster by the operator; the data directory is kept as it is; exiting (start this worker again to add it back: it rejoins as a learner)');
+            this.removed = true;
+          }
           continue;
         default:
           break;

@@ -1,6 +1,6 @@
 // The coordinator's durable state: its epoch (so transaction ids never repeat
 // across restarts), the commit decisions not yet acknowledged by every voter,
-// and the worker membership. Aborts are never logged (presumed abort).
+// the worker membership and the voting configuration. Aborts are never logged (presumed abort).
 
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
@@ -11,7 +11,9 @@ export type CoordinatorWrite =
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
   | { type: 'save_member'; id: string; address: string }
-  | { type: 'remove_member'; id: string };
+  | { type: 'remove_member'; id: string }
+  /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
+  | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] };
 
 export class CoordinatorStore {
   private readonly db: Db;
@@ -44,10 +46,14 @@ export class CoordinatorStore {
   recover(): RecoveredCoordinator {
     const epoch = Number(this.q.getMeta.get('epoch')?.value ?? '0') + 1;
     this.q.setMeta.run('epoch', String(epoch));
+    const members = this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all();
+    const logged = this.q.getMeta.get('config')?.value;
     return {
       epoch,
       last_cseq: Number(this.q.getMeta.get('last_cseq')?.value ?? '0'),
-      members: this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all(),
+      members,
+      // A store from before configurations: every member votes, as configuration 1 (0 with no member).
+      config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[]; catching_up?: string[] }) : { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) },
       decisions: this.db
         .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
         .all()
@@ -74,6 +80,9 @@ export class CoordinatorStore {
             break;
           case 'remove_member':
             this.q.delMember.run(w.id);
+            break;
+          case 'log_config':
+            this.q.setMeta.run('config', JSON.stringify({ n: w.config, voters: w.voters, catching_up: w.catching_up }));
             break;
         }
       }

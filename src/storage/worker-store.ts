@@ -1,6 +1,13 @@
 // A worker's durable copy: the tweets, its prepared transactions, and the
 // outcome of every transaction it took part in (abort tombstones included),
 // each outcome written in the same SQLite transaction as its effect.
+//
+// Every tweet and item row carries `cseq`: the commit sequence number of the
+// last commit that wrote it. A commit writes a row only where the row's cseq is
+// lower than its own (or there is no row), so a learner that installed a fuzzy
+// copy (pages read at different moments while writes went on) and then replays
+// every commit since the copy began ends in exactly its donor's state, and
+// replaying a commit twice changes nothing.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,15 +16,15 @@ import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../wire/p
 import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
 import { evaluateIncr } from '../core/ops.ts';
+import { lockKeyOf } from '../core/types.ts';
 import { openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
-interface TweetRow {
-  id: string;
-  username: string;
-  content: string;
-  created_at: number;
-  updated_at: number | null;
+/** The columns of a tweet as reads return it (cseq is the store's own, never shown). */
+const TWEET = 'id, username, content, created_at, updated_at';
+
+interface CseqRow {
+  cseq: number;
 }
 
 
@@ -47,60 +54,80 @@ export class WorkerStore implements WorkerReadView {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS tweets (
         id TEXT PRIMARY KEY, username TEXT NOT NULL, content TEXT NOT NULL,
-        created_at INTEGER NOT NULL, updated_at INTEGER
+        created_at INTEGER NOT NULL, updated_at INTEGER, cseq INTEGER NOT NULL DEFAULT 0
       ) STRICT;
       CREATE INDEX IF NOT EXISTS tweets_newest ON tweets (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS tweets_by_user ON tweets (username, created_at DESC, id DESC);
-      CREATE TABLE IF NOT EXISTS items (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) STRICT;
+      CREATE TABLE IF NOT EXISTS items (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, cseq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key)) STRICT;
       CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL, peers TEXT NOT NULL DEFAULT '[]') STRICT;
       CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL) STRICT;
     `);
     // Data directories from before cooperative termination lack the voters of a prepared transaction.
-    const cols = this.db.prepare<[], { name: string }>('PRAGMA table_info(prepared)').all();
-    if (!cols.some((c) => c.name === 'peers')) this.db.exec(`ALTER TABLE prepared ADD COLUMN peers TEXT NOT NULL DEFAULT '[]'`);
+    this.addColumnIfMissing('prepared', 'peers', `TEXT NOT NULL DEFAULT '[]'`);
+    // Data directories from before learners lack each row's last commit: 0, older than every commit.
+    this.addColumnIfMissing('tweets', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
+    this.addColumnIfMissing('items', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
-      getTweet: this.db.prepare<[string], TweetRow>('SELECT * FROM tweets WHERE id = ?'),
-      putTweet: this.db.prepare<[string, string, string, number, number | null]>(
-        'INSERT INTO tweets (id, username, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET username = excluded.username, content = excluded.content, created_at = excluded.created_at, updated_at = excluded.updated_at',
+      getTweet: this.db.prepare<[string], Tweet>(`SELECT ${TWEET} FROM tweets WHERE id = ?`),
+      tweetCseq: this.db.prepare<[string], CseqRow>('SELECT cseq FROM tweets WHERE id = ?'),
+      /** A row of a copy, as the donor held it. */
+      installTweet: this.db.prepare<[string, string, string, number, number | null, number]>(
+        'INSERT OR REPLACE INTO tweets (id, username, content, created_at, updated_at, cseq) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      /** A retried post of an existing tweet leaves the stored row as it is. */
-      postTweet: this.db.prepare<[string, string, string, number, number | null]>(
-        'INSERT INTO tweets (id, username, content, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING',
+      // The commit's writes, each guarded: the last parameter is the bound the row's cseq must be below.
+      /** A retried post of an existing tweet leaves the stored row's content as it is; the row takes the commit's cseq. */
+      postTweet: this.db.prepare<[string, string, string, number, number | null, number, number]>(
+        'INSERT INTO tweets (id, username, content, created_at, updated_at, cseq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET cseq = excluded.cseq WHERE tweets.cseq < ?',
       ),
-      updateTweet: this.db.prepare<[string, number, string]>('UPDATE tweets SET content = ?, updated_at = ? WHERE id = ?'),
-      deleteTweet: this.db.prepare<[string]>('DELETE FROM tweets WHERE id = ?'),
+      updateTweet: this.db.prepare<[string, number, number, string, number]>('UPDATE tweets SET content = ?, updated_at = ?, cseq = ? WHERE id = ? AND cseq < ?'),
+      deleteTweet: this.db.prepare<[string, number]>('DELETE FROM tweets WHERE id = ? AND cseq < ?'),
       outcome: this.db.prepare<[string], { outcome: string; cseq: number | null }>('SELECT outcome, cseq FROM outcomes WHERE txid = ?'),
       putOutcome: this.db.prepare<[string, string, number | null, number]>('INSERT OR REPLACE INTO outcomes (txid, outcome, cseq, at) VALUES (?, ?, ?, ?)'),
       putPrepared: this.db.prepare<[string, string, number, string]>('INSERT OR REPLACE INTO prepared (txid, ops, at, peers) VALUES (?, ?, ?, ?)'),
       delPrepared: this.db.prepare<[string]>('DELETE FROM prepared WHERE txid = ?'),
       allPrepared: this.db.prepare<[], { txid: string; ops: string; peers: string }>('SELECT txid, ops, peers FROM prepared'),
-      newest: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY created_at DESC, id DESC LIMIT ?'),
-      newestBefore: this.db.prepare<[number, number, string, number], TweetRow>(
-        'SELECT * FROM tweets WHERE created_at < ? OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?',
+      newest: this.db.prepare<[number], Tweet>(`SELECT ${TWEET} FROM tweets ORDER BY created_at DESC, id DESC LIMIT ?`),
+      newestBefore: this.db.prepare<[number, number, string, number], Tweet>(
+        `SELECT ${TWEET} FROM tweets WHERE created_at < ? OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
       ),
-      newestOf: this.db.prepare<[string, number], TweetRow>('SELECT * FROM tweets WHERE username = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
-      newestOfBefore: this.db.prepare<[string, number, number, string, number], TweetRow>(
-        'SELECT * FROM tweets WHERE username = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?',
+      newestOf: this.db.prepare<[string, number], Tweet>(`SELECT ${TWEET} FROM tweets WHERE username = ? ORDER BY created_at DESC, id DESC LIMIT ?`),
+      newestOfBefore: this.db.prepare<[string, number, number, string, number], Tweet>(
+        `SELECT ${TWEET} FROM tweets WHERE username = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?`,
       ),
-      all: this.db.prepare<[], TweetRow>('SELECT * FROM tweets ORDER BY id'),
-      page: this.db.prepare<[string, number], TweetRow>('SELECT * FROM tweets WHERE id > ? ORDER BY id LIMIT ?'),
-      firstPage: this.db.prepare<[number], TweetRow>('SELECT * FROM tweets ORDER BY id LIMIT ?'),
+      all: this.db.prepare<[], Tweet>(`SELECT ${TWEET} FROM tweets ORDER BY id`),
+      page: this.db.prepare<[string, number], Tweet & CseqRow>(`SELECT ${TWEET}, cseq FROM tweets WHERE id > ? ORDER BY id LIMIT ?`),
+      firstPage: this.db.prepare<[number], Tweet & CseqRow>(`SELECT ${TWEET}, cseq FROM tweets ORDER BY id LIMIT ?`),
       prune: this.db.prepare<[number]>('DELETE FROM outcomes WHERE at < ?'),
-      getItem: this.db.prepare<[string, string], { value: string }>('SELECT value FROM items WHERE kind = ? AND key = ?'),
-      putItem: this.db.prepare<[string, string, string]>('INSERT INTO items (kind, key, value) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value'),
-      deleteItem: this.db.prepare<[string, string]>('DELETE FROM items WHERE kind = ? AND key = ?'),
-      allItems: this.db.prepare<[], { kind: string; key: string; value: string }>('SELECT kind, key, value FROM items ORDER BY kind, key'),
-      itemPage: this.db.prepare<[string, string, string, number], { kind: string; key: string; value: string }>(
-        'SELECT kind, key, value FROM items WHERE kind > ? OR (kind = ? AND key > ?) ORDER BY kind, key LIMIT ?',
+      getItem: this.db.prepare<[string, string], { value: string; cseq: number }>('SELECT value, cseq FROM items WHERE kind = ? AND key = ?'),
+      itemCseq: this.db.prepare<[string, string], CseqRow>('SELECT cseq FROM items WHERE kind = ? AND key = ?'),
+      installItem: this.db.prepare<[string, string, string, number]>('INSERT OR REPLACE INTO items (kind, key, value, cseq) VALUES (?, ?, ?, ?)'),
+      putItem: this.db.prepare<[string, string, string, number, number]>(
+        'INSERT INTO items (kind, key, value, cseq) VALUES (?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, cseq = excluded.cseq WHERE items.cseq < ?',
       ),
-      firstItemPage: this.db.prepare<[number], { kind: string; key: string; value: string }>('SELECT kind, key, value FROM items ORDER BY kind, key LIMIT ?'),
+      deleteItem: this.db.prepare<[string, string, number]>('DELETE FROM items WHERE kind = ? AND key = ? AND cseq < ?'),
+      allItems: this.db.prepare<[], { kind: string; key: string; value: string }>('SELECT kind, key, value FROM items ORDER BY kind, key'),
+      itemPage: this.db.prepare<[string, string, string, number], { kind: string; key: string; value: string; cseq: number }>(
+        'SELECT kind, key, value, cseq FROM items WHERE kind > ? OR (kind = ? AND key > ?) ORDER BY kind, key LIMIT ?',
+      ),
+      firstItemPage: this.db.prepare<[number], { kind: string; key: string; value: string; cseq: number }>(
+        'SELECT kind, key, value, cseq FROM items ORDER BY kind, key LIMIT ?',
+      ),
+      /** The configuration last heard of, in one statement (config, voter, removed). */
+      saveConfig: this.db.prepare<[string, string, string]>(
+        `INSERT INTO meta (key, value) VALUES ('config', ?), ('voter', ?), ('removed', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      ),
     };
     if (this.q.getMeta.get('node_id') === undefined) {
       this.q.setMeta.run('node_id', newNodeId());
       this.q.setMeta.run('max_cseq', '0');
     }
+  }
+
+  private addColumnIfMissing(table: string, column: string, definition: string): void {
+    const cols = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+    if (!cols.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
 
   /**
@@ -118,8 +145,19 @@ export class WorkerStore implements WorkerReadView {
     return {
       node_id: (this.q.getMeta.get('node_id') as { value: string }).value,
       max_cseq: this.maxCseq(),
+      config: Number(this.q.getMeta.get('config')?.value ?? '0'),
+      voter: this.q.getMeta.get('voter')?.value === '1',
+      removed: this.q.getMeta.get('removed')?.value === '1',
       prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[] })),
     };
+  }
+
+  /**
+   * The configuration as this worker last heard it (the save_config effect). Not synced here: it
+   * becomes durable with the next fsync, and the coordinator says it again in its next hello.
+   */
+  saveConfig(config: number, voter: boolean, removed: boolean): void {
+    this.q.saveConfig.run(String(config), voter ? '1' : '0', removed ? '1' : '0');
   }
 
   getTweet(id: string): Tweet | null {
@@ -152,7 +190,7 @@ export class WorkerStore implements WorkerReadView {
             this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now, JSON.stringify(e.peers));
             break;
           case 'persist_commit':
-            for (const op of e.ops) this.applyOp(op);
+            this.applyCommit(e.ops, e.cseq);
             this.q.delPrepared.run(e.txid);
             this.q.putOutcome.run(e.txid, 'commit', e.cseq, now);
             break;
@@ -165,31 +203,83 @@ export class WorkerStore implements WorkerReadView {
     })();
   }
 
-  private applyOp(op: Op): void {
+  /**
+   * A commit's ops, each written only over a row whose cseq is below the commit's (or no row).
+   * An op that cannot apply over the row as it is (an update or delete of a missing row) changes
+   * nothing: on a voter that never happens (it voted YES on this very row), but a learner replaying
+   * commits over a fuzzy copy meets it, and the commit that removed the row follows.
+   */
+  private applyCommit(ops: readonly Op[], cseq: number): void {
+    // A transaction may write one key more than once (interactive transactions see their own
+    // writes): whether the commit applies to such a key is decided once, before its first write
+    // (one read), and its later writes then pass over the commit's own cseq.
+    const repeated = ops.length > 1 ? repeatedKeys(ops) : null;
+    for (const op of ops) {
+      let bound = cseq;
+      if (repeated !== null) {
+        const key = lockKeyOf(op);
+        let applies = repeated.get(key);
+        if (applies !== undefined) {
+          if (applies === null) {
+            const row = this.rowCseq(op);
+            applies = row === null || row < cseq;
+            repeated.set(key, applies);
+          }
+          if (!applies) continue;
+          bound = cseq + 1;
+        }
+      }
+      this.applyOp(op, cseq, bound);
+    }
+  }
+
+  /** The cseq of the row an op writes, null when there is none. */
+  private rowCseq(op: Op): number | null {
+    switch (op.kind) {
+      case 'post':
+        return this.q.tweetCseq.get(op.tweet.id)?.cseq ?? null;
+      case 'update':
+      case 'delete':
+        return this.q.tweetCseq.get(op.id)?.cseq ?? null;
+      case 'put_item':
+        return this.q.itemCseq.get(op.item.kind, op.item.key)?.cseq ?? null;
+      case 'delete_item':
+      case 'incr_item':
+        return this.q.itemCseq.get(op.item_kind, op.key)?.cseq ?? null;
+    }
+  }
+
+  /** One op of commit `cseq`, over a row whose cseq is below `bound` (or no row). */
+  private applyOp(op: Op, cseq: number, bound: number): void {
     switch (op.kind) {
       case 'post': {
         const t = op.tweet;
-        this.q.postTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
+        this.q.postTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at, cseq, bound);
         break;
       }
       case 'update':
-        this.q.updateTweet.run(op.content, op.at, op.id);
+        this.q.updateTweet.run(op.content, op.at, cseq, op.id, bound);
         break;
       case 'delete':
-        this.q.deleteTweet.run(op.id);
+        this.q.deleteTweet.run(op.id, bound);
         break;
       case 'put_item':
-        this.q.putItem.run(op.item.kind, op.item.key, JSON.stringify(op.item.value));
+        this.q.putItem.run(op.item.kind, op.item.key, JSON.stringify(op.item.value), cseq, bound);
         break;
       case 'delete_item':
-        this.q.deleteItem.run(op.item_kind, op.key);
+        this.q.deleteItem.run(op.item_kind, op.key, bound);
         break;
       case 'incr_item': {
+        const r = this.q.getItem.get(op.item_kind, op.key);
+        if (r !== undefined && r.cseq >= bound) break;
         // The same rule the worker core voted with (under the lock held since), so the same sum.
-        const outcome = evaluateIncr(this.getItem(op.item_kind, op.key), op);
-        if (!outcome.ok || outcome.next === null) throw new Error(`incr_item of ${op.item_kind} ${op.key} cannot fail, yet did`);
+        // An incr it refuses changes nothing: a replay over a fuzzy copy can meet one (the item
+        // is not what the voter saw), and a later commit of the replay brings the row right.
+        const current = r === undefined ? null : { kind: op.item_kind, key: op.key, value: JSON.parse(r.value) as Record<string, unknown> };
+        const outcome = evaluateIncr(current, op);
+        if (!outcome.ok || outcome.next === null) break;
         const item = outcome.next as Item;
-        this.q.putItem.run(item.kind, item.key, JSON.stringify(item.value));
+        this.q.putItem.run(item.kind, item.key, JSON.stringify(item.value), cseq, bound);
         break;
       }
     }
@@ -249,7 +339,7 @@ export class WorkerStore implements WorkerReadView {
         page = this.q.itemPage.all(kind, kind, key, limit);
       }
       for (const r of page) {
-        rows.push({ c: `i\u0000${r.kind}\u0000${r.key}`, item: { kind: r.kind as ItemKind, key: r.key, value: JSON.parse(r.value) as Record<string, unknown> } });
+        rows.push({ c: `i\u0000${r.kind}\u0000${r.key}`, s: r.cseq, item: { kind: r.kind as ItemKind, key: r.key, value: JSON.parse(r.value) as Record<string, unknown> } });
       }
       if (rows.length === limit) return rows;
       after = null;
@@ -257,11 +347,11 @@ export class WorkerStore implements WorkerReadView {
       after = after.slice(2);
     }
     const tweets = after === null ? this.q.firstPage.all(limit - rows.length) : this.q.page.all(after, limit - rows.length);
-    for (const t of tweets) rows.push({ c: `t\u0000${t.id}`, tweet: t });
+    for (const { cseq, ...tweet } of tweets) rows.push({ c: `t\u0000${tweet.id}`, s: cseq, tweet });
     return rows;
   }
 
-  /** A page of a full copy from another worker. The first page replaces everything held. */
+  /** A page of a full copy from another worker, each row with its cseq. The first page replaces everything held. */
   install(rows: readonly CopyRow[], reset: boolean, done: boolean, maxCseq: number): void {
     this.rendered.clear();
     this.db.transaction(() => {
@@ -269,8 +359,8 @@ export class WorkerStore implements WorkerReadView {
       for (const r of rows) {
         if ('tweet' in r) {
           const t = r.tweet;
-          this.q.putTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at);
-        } else this.q.putItem.run(r.item.kind, r.item.key, JSON.stringify(r.item.value));
+          this.q.installTweet.run(t.id, t.username, t.content, t.created_at, t.updated_at, r.s);
+        } else this.q.installItem.run(r.item.kind, r.item.key, JSON.stringify(r.item.value), r.s);
       }
       if (done) this.q.setMeta.run('max_cseq', String(maxCseq));
     })();
@@ -314,4 +404,16 @@ export class WorkerStore implements WorkerReadView {
     void this.wal.close();
     this.db.close();
   }
+}
+
+/** The keys an op list writes more than once, each mapped to null (not yet decided). */
+function repeatedKeys(ops: readonly Op[]): Map<string, boolean | null> | null {
+  const seen = new Set<string>();
+  let repeated: Map<string, boolean | null> | null = null;
+  for (const op of ops) {
+    const key = lockKeyOf(op);
+    if (seen.has(key)) (repeated ??= new Map()).set(key, null);
+    else seen.add(key);
+  }
+  return repeated;
 }

@@ -90,6 +90,15 @@ export const CORE_LIMITS = {
   interactiveQueue: 1_000,
   /** Workers in one cluster. */
   maxWorkers: 32,
+  /**
+   * Commits held for a learner while its copy runs (they are sent once its last page is installed);
+   * a learner whose copy outlasts this many commits starts its copy over.
+   */
+  learnerBufferCommits: 50_000,
+  /** A learner this close to the newest commit (commits streamed and not yet applied) is promoted to voter. */
+  promoteWithinCommits: 64,
+  /** Replicates a worker holds that arrived ahead of one still missing (only a network that reorders sends them). */
+  replicatesAhead: 1_024,
   /** Change events kept (at least) for subscribers that resume with `since`. */
   recentEvents: 10_000,
   /** Connections following the change feed at once. */
@@ -106,6 +115,8 @@ export const CORE_LIMITS = {
 
 /** Rows the coordinator asks for in one page of a full copy to a joining worker. */
 export const COPY_PAGE_ROWS = 2_000;
+/** A voter not up for this long is evicted from the voters, unless `--evict-after` says otherwise. */
+export const EVICT_AFTER_MS = 10_000;
 
 // ---------------------------------------------------------------------------
 // Links between nodes (src/node/json-link.ts, src/node/link-auth.ts, src/wire/node-messages.ts)
@@ -303,6 +314,7 @@ export const ALL_LIMITS = {
   ITEM_VALUE_MAX_BYTES,
   CORE_LIMITS,
   COPY_PAGE_ROWS,
+  EVICT_AFTER_MS,
   PEER_MAX_MESSAGE_BYTES,
   UNAUTHENTICATED_MAX_MESSAGE_BYTES,
   LINK_WRITE_MAX_CHARS,

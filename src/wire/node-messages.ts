@@ -76,8 +76,8 @@ export interface CheckResult {
 }
 export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { txn: TxnKnowledge };
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'] as const;
-const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated'] as const;
 const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
 class Invalid extends Error {}
@@ -196,18 +196,39 @@ function run<T>(raw: unknown, types: readonly string[], parse: (o: Obj, type: st
 function toWorker(o: Obj, type: string): ToWorker {
   switch (type) {
     case 'hello':
-      fields(o, ['type', 'lock_timeout_ms']);
+      fields(o, ['type', 'lock_timeout_ms', 'config', 'voter']);
       int(o, 'lock_timeout_ms', 0, NODE_MAX_LOCK_TIMEOUT_MS);
+      count(o, 'config');
+      bool(o, 'voter');
       break;
     case 'lock':
-      fields(o, ['type', 'txid', 'seq', 'op']);
+      fields(o, ['type', 'txid', 'seq', 'op', 'config', 'floor']);
       txid(o, 'txid');
       int(o, 'seq', 1);
       op(get(o, 'op'), 'op');
+      count(o, 'config');
+      count(o, 'floor');
       break;
-    case 'prepare': {
-      fields(o, ['type', 'txid', 'ops', 'voters']);
+    case 'config':
+      fields(o, ['type', 'config', 'voter', 'removed']);
+      count(o, 'config');
+      bool(o, 'voter');
+      bool(o, 'removed');
+      break;
+    case 'replicate': {
+      fields(o, ['type', 'seq', 'txid', 'cseq', 'ops']);
+      int(o, 'seq', 1);
       txid(o, 'txid');
+      int(o, 'cseq', 1);
+      const list = array(get(o, 'ops'), 'ops', 1, NODE_MAX_OPS, 'writes');
+      for (let i = 0; i < list.length; i++) op(list[i], `ops[${i}]`);
+      break;
+    }
+    case 'prepare': {
+      fields(o, ['type', 'txid', 'ops', 'voters', 'config', 'floor']);
+      txid(o, 'txid');
+      count(o, 'config');
+      count(o, 'floor');
       const ops = get(o, 'ops');
       if (ops !== null) {
         const list = array(ops, 'ops', 1, NODE_MAX_OPS, 'writes');
@@ -332,6 +353,10 @@ function fromWorker(o: Obj, type: string): FromWorker {
       fields(o, ['type', 'rid', 'done']);
       int(o, 'rid', 1);
       bool(o, 'done');
+      break;
+    case 'replicated':
+      fields(o, ['type', 'seq']);
+      int(o, 'seq', 1);
       break;
   }
   return o as unknown as FromWorker;
@@ -496,15 +521,17 @@ function copyRows(v: unknown, path: string): CopyRow[] {
     const c = get(o, 'c');
     let expected: string;
     if (has(o, 'tweet')) {
-      fields(o, ['c', 'tweet'], `${rp}.`);
+      fields(o, ['c', 's', 'tweet'], `${rp}.`);
       expected = `t\u0000${tweet(get(o, 'tweet'), `${rp}.tweet`).id}`;
     } else {
-      fields(o, ['c', 'item'], `${rp}.`);
+      fields(o, ['c', 's', 'item'], `${rp}.`);
       const it = item(get(o, 'item'), `${rp}.item`);
       expected = `i\u0000${it.kind}\u0000${it.key}`;
     }
     // The cursor is where the next page starts: it must name this row, or rows would be skipped.
     if (c !== expected) throw new Invalid(`field "${rp}.c" must be the copy cursor of its row`);
+    // The cseq of the row's last commit: a replay writes only over older rows.
+    count(o, 's', `${rp}.`);
   }
   return list as CopyRow[];
 }

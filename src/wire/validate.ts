@@ -43,6 +43,7 @@ const ACTIONS = [
   'status',
   'check',
   'resolve',
+  'remove_worker',
   'register',
 ] as const;
 const WRITE_ACTIONS = ['post', 'update', 'delete', 'put_item', 'delete_item', 'incr_item'] as const;
@@ -132,6 +133,13 @@ function parse(body: Record<string, unknown>): ClientRequest {
       if (body.outcome !== 'commit' && body.outcome !== 'abort') throw new Invalid('field "outcome" must be "commit" or "abort"');
       if (body.confirm !== undefined && typeof body.confirm !== 'boolean') throw new Invalid('field "confirm" must be true or false');
       return { action, txid: body.txid, outcome: body.outcome, confirm: body.confirm === true };
+    }
+    case 'remove_worker': {
+      onlyFields(body, ['action', 'req', 'worker'], '');
+      if (typeof body.worker !== 'string' || !(/^[A-Za-z0-9_.-]{1,64}$/.test(body.worker) || parseAddress(body.worker) !== null)) {
+        throw new Invalid('field "worker" must be a worker\'s id or its HOST:PORT, as `tweetdb status` lists them');
+      }
+      return { action, worker: body.worker };
     }
     case 'register': {
       onlyFields(body, ['action', 'req', 'worker'], '');

@@ -45,7 +45,13 @@ async function committedTxid(): Promise<string> {
   // A fresh coordinator is in its first epoch: its txids are 1.N.
   for (let n = 0; n < 50; n++) {
     const txid = `1.${n}`;
-    const r = await cluster.request({ action: 'resolve', txid, outcome: 'abort' });
+    let r = await cluster.request({ action: 'resolve', txid, outcome: 'abort' });
+    // The coordinator keeps a decision until every voter has acknowledged it durable, a moment
+    // after the client's OK; until then automatic resolution owns it.
+    for (let i = 0; i < 50 && r.status === 'ERROR' && /durable decision/.test(String(r.error)); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await cluster.request({ action: 'resolve', txid, outcome: 'abort' });
+    }
     assert.equal(r.status, 'OK', JSON.stringify(r));
     if ((r.workers as { txn?: { state: string } }[]).some((w) => w.txn?.state === 'commit')) return txid;
   }

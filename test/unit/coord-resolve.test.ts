@@ -12,7 +12,7 @@ const T = 10_000;
 const TXID = '1.7';
 
 class Co {
-  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100 }, { epoch: 2, last_cseq: 0, members: [], decisions: [] });
+  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 2, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
   now = 1_000_000;
   private conn = 100;
   ev(e: CoordinatorEvent): CoordinatorEffect[] {

@@ -29,16 +29,23 @@ function throwsInvariant(fn: () => void, name: string): void {
 // ---------------------------------------------------------------------------
 // The coordinator
 
+const addressOf = (id: string): string => `127.0.0.1:${id.length}${id.charCodeAt(id.length - 1)}`;
+
 class Co {
-  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2 }, { epoch: 1, last_cseq: 0, members: [], decisions: [] });
+  readonly core: CoordinatorCore;
   now = 1_000_000;
+  /** `voters`: members recovered as the voters of configuration 1 (their way to voter is membership.test.ts's). */
+  constructor(voters: string[] = []) {
+    const members = voters.map((id) => ({ id, address: addressOf(id) }));
+    this.core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members, decisions: [], config: { n: voters.length > 0 ? 1 : 0, voters } });
+  }
   ev(e: CoordinatorEvent): CoordinatorEffect[] {
     const out = this.core.handle(e, this.now);
     this.core.invariants();
     return out;
   }
+  /** A recovered voter links and answers: it is up. */
   up(id: string, maxCseq = 0): void {
-    this.ev({ type: 'request', conn: 900, slot: 0, request: { action: 'register', worker: { id, address: `127.0.0.1:${id.length}${id.charCodeAt(id.length - 1)}` } } });
     this.ev({ type: 'link_up', worker: id });
     this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: maxCseq } });
   }
@@ -51,7 +58,7 @@ class Co {
   get decisions(): { byTxid: Map<string, { cseq: number; unacked: Set<string> }>; deadlines: Deadlines<string> } {
     return peek(this.ctx.commit.decisions);
   }
-  get members(): { members: Map<string, { id: string; address: string; maxCseq: number; status: unknown }>; progress: Deadlines<string> } {
+  get members(): { members: Map<string, { id: string; address: string; maxCseq: number; status: unknown; stream: { sent: number; applied: number; held: unknown[] | null } | null }>; progress: Deadlines<string>; config: { n: number; voters: string[]; catchingUp: string[] } } {
     return peek(this.ctx.members);
   }
   get reads(): { reads: Map<number, { worker: string; check: { outstanding: number } | null }>; deadlines: Deadlines<number>; decidedTweets: Map<string, { cseq: number; value: Tweet | null }>; pages: Map<string, string> } {
@@ -84,7 +91,7 @@ interface Txn {
 }
 
 function cluster(): Co {
-  const co = new Co();
+  const co = new Co(['w1', 'w2']);
   co.up('w1');
   co.up('w2');
   return co;
@@ -210,8 +217,25 @@ describe('CoordinatorCore.invariants: each one fires', () => {
     const co = cluster();
     const w1 = co.members.members.get('w1');
     assert.ok(w1 !== undefined);
-    w1.status = { kind: 'copying', rid: 1, donor: 'w9', after: null };
+    w1.status = { kind: 'copying', rid: 1, donor: 'w9', page: null };
     throwsInvariant(() => co.core.invariants(), 'member.donor');
+  });
+
+  test('member.role: a voter copying as a learner; a member down with a stream', () => {
+    const co = cluster();
+    const w1 = co.members.members.get('w1');
+    assert.ok(w1 !== undefined);
+    w1.status = { kind: 'copying', rid: 1, donor: 'w2', page: null };
+    throwsInvariant(() => co.core.invariants(), 'member.role');
+    w1.status = { kind: 'down' };
+    w1.stream = { sent: 0, applied: 0, held: [] };
+    throwsInvariant(() => co.core.invariants(), 'member.role');
+  });
+
+  test('config.voters: a voter that is not a member', () => {
+    const co = cluster();
+    co.members.config.voters.push('w9');
+    throwsInvariant(() => co.core.invariants(), 'config.voters');
   });
 
   test('member.deadline: a member without a progress deadline', () => {
@@ -223,7 +247,7 @@ describe('CoordinatorCore.invariants: each one fires', () => {
   test('member.count: more members than a cluster takes', () => {
     const co = cluster();
     for (let i = 0; i < 40; i++) {
-      co.members.members.set(`x${i}`, { id: `x${i}`, address: `a${i}`, maxCseq: 0, status: { kind: 'down' } });
+      co.members.members.set(`x${i}`, { id: `x${i}`, address: `a${i}`, maxCseq: 0, status: { kind: 'down' }, stream: null });
       co.members.progress.set(`x${i}`, Number.POSITIVE_INFINITY);
     }
     throwsInvariant(() => co.core.invariants(), 'member.count');
@@ -300,7 +324,7 @@ interface WTxn {
 class Wk {
   readonly core: WorkerCore;
   constructor(sabotage: 'release_prepared_lock_on_timeout' | null = null) {
-    this.core = new WorkerCore(view, { node_id: 'w1', max_cseq: 0, prepared: [] }, T, 0, sabotage);
+    this.core = new WorkerCore(view, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false }, T, 0, sabotage);
   }
   msg(m: ToWorkerCore, now = 0): void {
     this.core.handle({ type: 'message', msg: m }, now);
@@ -308,7 +332,7 @@ class Wk {
   }
   /** A one-shot prepare of a post of `id`, made durable: prepared, YES voted. */
   prepared(txid: string, id = 't1'): void {
-    this.msg({ type: 'prepare', txid, ops: [post(id)] });
+    this.msg({ type: 'prepare', txid, ops: [post(id)], config: 1, floor: 0 });
     this.core.handle({ type: 'durable', txid, what: 'prepared' }, 0);
     this.core.invariants();
   }
@@ -332,7 +356,7 @@ describe('WorkerCore.invariants: each one fires', () => {
 
   test('prepared.locks: an aborting transaction still holding a lock', () => {
     const w = new Wk();
-    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1') });
+    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1'), config: 1, floor: 0 });
     w.msg({ type: 'abort', txid: 'i1' });
     w.locks.acquireAll('i1', ['tweet:t1']);
     throwsInvariant(() => w.core.invariants(), 'prepared.locks');
@@ -340,7 +364,7 @@ describe('WorkerCore.invariants: each one fires', () => {
 
   test('prepared.staged: a staged row without its lock', () => {
     const w = new Wk();
-    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1') });
+    w.msg({ type: 'lock', txid: 'i1', seq: 1, op: post('t1'), config: 1, floor: 0 });
     w.txn('i1').staged.set('tweet:t2', null);
     throwsInvariant(() => w.core.invariants(), 'prepared.staged');
   });

@@ -37,18 +37,22 @@ const voters = [
 const check = { count: 3, items: 1, digest: 'a'.repeat(64), prepared: 0, locks: 0, max_cseq: 7, fsyncs: 12, fsync_ms: 3, resolved_by_peers: 0, restarts: 0 };
 
 const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string, unknown>][] = [
-  ['hello', 'to', { type: 'hello', lock_timeout_ms: 10_000 }],
-  ['lock post', 'to', { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet } }],
-  ['lock update', 'to', { type: 'lock', txid: '1.2', seq: 2, op: { kind: 'update', id: 't1', content: 'new', username: 'alice', at: 1_700_000_000_001 } }],
-  ['lock update (anyone)', 'to', { type: 'lock', txid: '1.2', seq: 3, op: { kind: 'update', id: 't1', content: 'new', username: null, at: 0 } }],
-  ['lock delete', 'to', { type: 'lock', txid: '1.3', seq: 1, op: { kind: 'delete', id: 't1', username: null } }],
-  ['lock put_item', 'to', { type: 'lock', txid: '1.4', seq: 1, op: { kind: 'put_item', item: user, mode: 'create' } }],
-  ['lock delete_item', 'to', { type: 'lock', txid: '1.5', seq: 1, op: { kind: 'delete_item', item_kind: 'session', key: 's-1' } }],
-  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters }],
-  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters }],
-  ['prepare without voters', 'to', { type: 'prepare', txid: '2.11', ops: null }],
+  ['hello', 'to', { type: 'hello', lock_timeout_ms: 10_000, config: 3, voter: true }],
+  ['hello (no configuration yet)', 'to', { type: 'hello', lock_timeout_ms: 10_000, config: 0, voter: false }],
+  ['lock post', 'to', { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet }, config: 2, floor: 0 }],
+  ['lock update', 'to', { type: 'lock', txid: '1.2', seq: 2, op: { kind: 'update', id: 't1', content: 'new', username: 'alice', at: 1_700_000_000_001 }, config: 2, floor: 7 }],
+  ['lock update (anyone)', 'to', { type: 'lock', txid: '1.2', seq: 3, op: { kind: 'update', id: 't1', content: 'new', username: null, at: 0 }, config: 2, floor: 0 }],
+  ['lock delete', 'to', { type: 'lock', txid: '1.3', seq: 1, op: { kind: 'delete', id: 't1', username: null }, config: 2, floor: 0 }],
+  ['lock put_item', 'to', { type: 'lock', txid: '1.4', seq: 1, op: { kind: 'put_item', item: user, mode: 'create' }, config: 2, floor: 0 }],
+  ['lock delete_item', 'to', { type: 'lock', txid: '1.5', seq: 1, op: { kind: 'delete_item', item_kind: 'session', key: 's-1' }, config: 2, floor: 0 }],
+  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters, config: 4, floor: 12 }],
+  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters, config: 4, floor: 0 }],
+  ['prepare without voters', 'to', { type: 'prepare', txid: '2.11', ops: null, config: 1, floor: 0 }],
   ['commit', 'to', { type: 'commit', txid: '2.9', cseq: 5 }],
   ['abort', 'to', { type: 'abort', txid: '2.9' }],
+  ['config', 'to', { type: 'config', config: 5, voter: true, removed: false }],
+  ['config (removed)', 'to', { type: 'config', config: 6, voter: false, removed: true }],
+  ['replicate', 'to', { type: 'replicate', seq: 1, txid: '2.9', cseq: 5, ops: [{ kind: 'post', tweet }, { kind: 'delete_item', item_kind: 'session', key: 's-1' }] }],
   ['read get_tweets', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: 101, before: { created_at: 5, id: 't1' }, username: 'alice' }, reply_text: true }],
   ['read get_tweets (first page)', 'to', { type: 'read', rid: 2, query: { kind: 'get_tweets', limit: 1001, before: null, username: null } }],
   ['read get_tweet', 'to', { type: 'read', rid: 3, query: { kind: 'get_tweet', id: 't1' } }],
@@ -57,7 +61,7 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['copy_read', 'to', { type: 'copy_read', rid: 6, after: null, limit: 2000 }],
   ['copy_read (items)', 'to', { type: 'copy_read', rid: 7, after: 'i\u0000user\u0000ada', limit: 2000 }],
   ['copy_read (tweets)', 'to', { type: 'copy_read', rid: 8, after: 't\u0000t1', limit: 2000 }],
-  ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', item: user }, { c: 't\u0000t1', tweet }], reset: true, done: false, max_cseq: 7 }],
+  ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', s: 3, item: user }, { c: 't\u0000t1', s: 7, tweet }], reset: true, done: false, max_cseq: 7 }],
   ['install (last, empty)', 'to', { type: 'install', rid: 10, rows: [], reset: false, done: true, max_cseq: 0 }],
   ['state', 'from', { type: 'state', node_id: 'w1', prepared: ['1.1', '12.345'], max_cseq: 3 }],
   ['locked tweet', 'from', { type: 'locked', txid: '1.1', seq: 1, result: { tweet } }],
@@ -76,11 +80,12 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['read_result item', 'from', { type: 'read_result', rid: 3, result: { item: user } }],
   ['read_result no item', 'from', { type: 'read_result', rid: 3, result: { item: null } }],
   ['read_result check', 'from', { type: 'read_result', rid: 4, result: check }],
-  ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', item: session }, { c: 't\u0000000abc001001', tweet: edited }] }],
+  ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', s: 0, item: session }, { c: 't\u0000000abc001001', s: 12, tweet: edited }] }],
   ['copy_page (the last, empty)', 'from', { type: 'copy_page', rid: 9, rows: [] }],
   ['read_text', 'from', { type: 'read_text', rid: 6, text: '{"status":"OK","tweets":[],"next":null}' }],
   ['read_failed', 'from', { type: 'read_failed', rid: 7, error: 'database is locked' }],
   ['installed', 'from', { type: 'installed', rid: 8, done: true }],
+  ['replicated', 'from', { type: 'replicated', seq: 3 }],
   ['peer_query', 'peer_query', { type: 'peer_query', txid: '1.1', to: 'w2' }],
   ['peer_answer', 'peer_answer', { type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'commit', cseq: 4 }],
   ['peer_answer unknown', 'peer_answer', { type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'unknown', cseq: 0 }],
@@ -126,7 +131,7 @@ describe('node messages: every valid message parses as it came', () => {
 
   test('every ToWorker and FromWorker type has an example', () => {
     const types = new Set(EXAMPLES.map(([, , m]) => m.type));
-    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'peer_query', 'peer_answer']) {
+    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'peer_query', 'peer_answer']) {
       assert.ok(types.has(t), t);
     }
   });
@@ -283,22 +288,30 @@ function set(l: Leaf, v: unknown): void {
 // Limits: accepted at the limit, refused one past it, naming the field
 
 const repeat = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
-const post = (t: Partial<Tweet>): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet: { ...tweet, ...t } } });
-const putValue = (value: unknown): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'put_item', item: { kind: 'user', key: 'ada', value }, mode: 'replace' } });
+const post = (t: Partial<Tweet>): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet: { ...tweet, ...t } }, config: 1, floor: 0 });
+const putValue = (value: unknown): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'put_item', item: { kind: 'user', key: 'ada', value }, mode: 'replace' }, config: 1, floor: 0 });
+const hello = (lock_timeout_ms: number): Record<string, unknown> => ({ type: 'hello', lock_timeout_ms, config: 1, voter: true });
+const prepare = (m: Record<string, unknown>): Record<string, unknown> => ({ type: 'prepare', txid: '1.1', ...m, config: 1, floor: 0 });
 const nested = (depth: number): unknown => {
   let v: unknown = {};
   for (let i = 1; i < depth; i++) v = { a: v };
   return v;
 };
-const rowsOf = (n: number): unknown[] => repeat(n, (i) => ({ c: `t\u0000t${i}`, tweet: { ...tweet, id: `t${i}` } }));
+const rowsOf = (n: number): unknown[] => repeat(n, (i) => ({ c: `t\u0000t${i}`, s: i, tweet: { ...tweet, id: `t${i}` } }));
 const readText = (n: number): string => `{${'x'.repeat(n - 2)}}`;
 
 /** [what, parser, at the limit (or null), one past it, the field the error names] */
 const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null, Record<string, unknown>, string][] = [
-  ['lock timeout', 'to', { type: 'hello', lock_timeout_ms: NODE_MAX_LOCK_TIMEOUT_MS }, { type: 'hello', lock_timeout_ms: NODE_MAX_LOCK_TIMEOUT_MS + 1 }, 'lock_timeout_ms'],
-  ['negative lock timeout', 'to', { type: 'hello', lock_timeout_ms: 0 }, { type: 'hello', lock_timeout_ms: -1 }, 'lock_timeout_ms'],
-  ['fractional lock timeout', 'to', null, { type: 'hello', lock_timeout_ms: 1.5 }, 'lock_timeout_ms'],
-  ['lock seq 0', 'to', null, { type: 'lock', txid: '1.1', seq: 0, op: { kind: 'delete', id: 't1', username: null } }, 'seq'],
+  ['lock timeout', 'to', hello(NODE_MAX_LOCK_TIMEOUT_MS), hello(NODE_MAX_LOCK_TIMEOUT_MS + 1), 'lock_timeout_ms'],
+  ['negative lock timeout', 'to', hello(0), hello(-1), 'lock_timeout_ms'],
+  ['fractional lock timeout', 'to', null, hello(1.5), 'lock_timeout_ms'],
+  ['lock seq 0', 'to', null, { type: 'lock', txid: '1.1', seq: 0, op: { kind: 'delete', id: 't1', username: null }, config: 1, floor: 0 }, 'seq'],
+  ['a negative configuration', 'to', null, { type: 'hello', lock_timeout_ms: 1, config: -1, voter: true }, 'config'],
+  ['a fractional floor', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete', id: 't1', username: null }, config: 1, floor: 0.5 }, 'floor'],
+  ['replicate seq 0', 'to', null, { type: 'replicate', seq: 0, txid: '1.1', cseq: 1, ops: [{ kind: 'post', tweet }] }, 'seq'],
+  ['ops in a replicate', 'to', { type: 'replicate', seq: 1, txid: '1.1', cseq: 1, ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'replicate', seq: 1, txid: '1.1', cseq: 1, ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
+  ['no ops in a replicate', 'to', null, { type: 'replicate', seq: 1, txid: '1.1', cseq: 1, ops: [] }, 'ops'],
+  ['replicated seq 0', 'from', null, { type: 'replicated', seq: 0 }, 'seq'],
   ['a txid not made by a coordinator', 'to', { type: 'abort', txid: '9007199254740991.9007199254740991' }, { type: 'abort', txid: '1.1.1' }, 'txid'],
   ['an empty txid', 'to', null, { type: 'abort', txid: '' }, 'txid'],
   ['content in code points', 'to', post({ content: '👋'.repeat(CONTENT_MAX_CODE_POINTS) }), post({ content: '👋'.repeat(CONTENT_MAX_CODE_POINTS + 1) }), 'op.tweet.content'],
@@ -319,14 +332,14 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['item value a string', 'to', null, putValue('v'), 'op.item.value'],
   ['lone surrogate in an item value', 'to', null, putValue({ a: ['x', { b: 'y\udfff' }] }), 'op.item.value'],
   ['lone surrogate in an item value key', 'to', null, putValue({ a: { 'k\ud800': 1 } }), 'op.item.value'],
-  ['item key', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete_item', item_kind: 'user', key: 'k'.repeat(ID_MAX_CHARS + 1) } }, 'op.key'],
-  ['item kind', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete_item', item_kind: 'tweet', key: 'k' } }, 'op.item_kind'],
-  ['ops in a prepare', 'to', { type: 'prepare', txid: '1.1', ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'prepare', txid: '1.1', ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
-  ['no ops in a prepare', 'to', null, { type: 'prepare', txid: '1.1', ops: [] }, 'ops'],
-  ['voters', 'to', { type: 'prepare', txid: '1.1', ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }, { type: 'prepare', txid: '1.1', ops: null, voters: repeat(NODE_MAX_VOTERS + 1, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }, 'voters'],
-  ['a voter address without a port', 'to', null, { type: 'prepare', txid: '1.1', ops: null, voters: [{ id: 'w1', address: 'localhost' }] }, 'voters[0].address'],
-  ['a voter address too long', 'to', null, { type: 'prepare', txid: '1.1', ops: null, voters: [{ id: 'w1', address: `${'h'.repeat(400)}:9000` }] }, 'voters[0].address'],
-  ['a voter id with a space', 'to', null, { type: 'prepare', txid: '1.1', ops: null, voters: [{ id: 'w 1', address: '127.0.0.1:9000' }] }, 'voters[0].id'],
+  ['item key', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete_item', item_kind: 'user', key: 'k'.repeat(ID_MAX_CHARS + 1) }, config: 1, floor: 0 }, 'op.key'],
+  ['item kind', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete_item', item_kind: 'tweet', key: 'k' }, config: 1, floor: 0 }, 'op.item_kind'],
+  ['ops in a prepare', 'to', prepare({ ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }), prepare({ ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }), 'ops'],
+  ['no ops in a prepare', 'to', null, prepare({ ops: [] }), 'ops'],
+  ['voters', 'to', prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }), prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS + 1, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }), 'voters'],
+  ['a voter address without a port', 'to', null, prepare({ ops: null, voters: [{ id: 'w1', address: 'localhost' }] }), 'voters[0].address'],
+  ['a voter address too long', 'to', null, prepare({ ops: null, voters: [{ id: 'w1', address: `${'h'.repeat(400)}:9000` }] }), 'voters[0].address'],
+  ['a voter id with a space', 'to', null, prepare({ ops: null, voters: [{ id: 'w 1', address: '127.0.0.1:9000' }] }), 'voters[0].id'],
   ['commit cseq 0', 'to', null, { type: 'commit', txid: '1.1', cseq: 0 }, 'cseq'],
   ['read rid 0', 'to', null, { type: 'read', rid: 0, query: { kind: 'check' } }, 'rid'],
   ['get_tweets limit', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS, before: null, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS + 1, before: null, username: null } }, 'query.limit'],
@@ -379,7 +392,7 @@ describe('node messages: limits', () => {
   }
 
   test('an item value may hold a __proto__ key: it is data, as JSON.parse makes it', () => {
-    const raw = JSON.parse('{"type":"lock","txid":"1.1","seq":1,"op":{"kind":"put_item","item":{"kind":"user","key":"ada","value":{"__proto__":{"admin":true}}},"mode":"replace"}}') as unknown;
+    const raw = JSON.parse('{"type":"lock","txid":"1.1","seq":1,"op":{"kind":"put_item","item":{"kind":"user","key":"ada","value":{"__proto__":{"admin":true}}},"mode":"replace"},"config":1,"floor":0}') as unknown;
     const r = parseToWorker(raw);
     assert.ok(r.ok, r.ok ? '' : r.error);
     assert.equal(Object.getPrototypeOf({}).admin, undefined);
@@ -411,7 +424,7 @@ describe('node messages: hostile input', () => {
       fc.property(fc.jsonValue(), (v) => {
         parseAll(v);
         parseAll(wire({ type: 'read_result', rid: 1, result: v }));
-        parseAll(wire({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'put_item', item: { kind: 'user', key: 'k', value: v }, mode: 'create' } }));
+        parseAll(wire({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'put_item', item: { kind: 'user', key: 'k', value: v }, mode: 'create' }, config: 1, floor: 0 }));
       }),
       { numRuns: 2_000 },
     );
@@ -457,7 +470,7 @@ describe('node messages: hostile input', () => {
     const huge = new Array<unknown>(2 ** 32 - 1);
     const cases: [Parser, unknown][] = [
       [parseToWorker, { type: 'install', rid: 1, rows: huge, reset: true, done: true, max_cseq: 0 }],
-      [parseToWorker, { type: 'prepare', txid: '1.1', ops: huge }],
+      [parseToWorker, { type: 'prepare', txid: '1.1', ops: huge, config: 1, floor: 0 }],
       [parseFromWorker, { type: 'state', node_id: 'w1', prepared: huge, max_cseq: 0 }],
       [parseFromWorker, { type: 'read_result', rid: 1, result: { tweets: huge } }],
       [parseFromWorker, { type: 'copy_page', rid: 1, rows: huge }],
@@ -493,14 +506,14 @@ describe('node messages: readResultMatches', () => {
 });
 
 describe('node messages: an answer against what was asked (answerProblem)', () => {
-  const rows = [{ c: 't\u0000t1', tweet }];
+  const rows = [{ c: 't\u0000t1', s: 1, tweet }];
   const copy = { kind: 'copy', limit: 2 } as const;
   const tweets = { kind: 'get_tweets', text: false } as const;
   test('a copy_read is answered by a copy_page of at most the rows asked, or read_failed', () => {
     assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows }), null);
     assert.equal(answerProblem(copy, { type: 'copy_page', rid: 1, rows: [] }), null);
     assert.equal(answerProblem(copy, { type: 'read_failed', rid: 1, error: 'disk' }), null);
-    assert.match(answerProblem({ kind: 'copy', limit: 1 }, { type: 'copy_page', rid: 1, rows: [...rows, { c: 't\u0000t2', tweet: { ...tweet, id: 't2' } }] }) ?? '', /2 rows, where 1 were asked for/);
+    assert.match(answerProblem({ kind: 'copy', limit: 1 }, { type: 'copy_page', rid: 1, rows: [...rows, { c: 't\u0000t2', s: 2, tweet: { ...tweet, id: 't2' } }] }) ?? '', /2 rows, where 1 were asked for/);
     assert.match(answerProblem(copy, { type: 'read_result', rid: 1, result: { tweets: [] } }) ?? '', /the answer to a copy_read is a copy_page/);
     assert.match(answerProblem(copy, { type: 'read_text', rid: 1, text: '{}' }) ?? '', /the answer to a copy_read is a copy_page/);
   });
@@ -552,7 +565,7 @@ class Harness {
   private nextConn = 100;
 
   constructor(copyPageRows: number) {
-    this.coord = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows }, { epoch: 3, last_cseq: 0, members: [], decisions: [] });
+    this.coord = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 3, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
   }
 
   private pass<M>(direction: string, parse: (raw: unknown) => Parsed<M>, msg: unknown): M {
@@ -564,11 +577,22 @@ class Harness {
     return r.msg;
   }
 
-  addWorker(id: string): void {
+  /** A new worker registers; with `settle` false, nothing after the registration has run yet. */
+  addWorker(id: string, settle = true): void {
     const store = new WorkerStore(':memory:', () => id);
     const w: HWorker = { id, address: `127.0.0.${this.workers.size + 1}:9000`, store, core: new WorkerCore(store, store.recover(), T, this.now), linked: false };
     this.workers.set(id, w);
-    this.request({ action: 'register', worker: { id, address: w.address } });
+    const request: ClientRequest = { action: 'register', worker: { id, address: w.address } };
+    if (settle) this.request(request);
+    else this.coordEvent({ type: 'request', conn: this.nextConn++, slot: 0, request });
+  }
+
+  /** Runs what is queued, one step at a time, until `done` (at most 100,000 steps). */
+  runUntil(done: () => boolean): void {
+    for (let n = 0; !done(); n++) {
+      assert.ok(n < 100_000 && this.queue.length > 0, 'the scenario settled before it got there');
+      (this.queue.shift() as () => void)();
+    }
   }
 
   /** A client request on a new connection (or `conn`), run until everything settles; its reply. */
@@ -594,6 +618,9 @@ class Harness {
       }
       case 'log_commit':
         this.queue.push(() => this.coordEvent({ type: 'logged', txid: e.txid }));
+        return;
+      case 'log_config':
+        this.queue.push(() => this.coordEvent({ type: 'config_logged', config: e.config }));
         return;
       case 'link': {
         const w = this.workers.get(e.worker);
@@ -663,6 +690,9 @@ class Harness {
         return;
       }
       case 'log':
+        return;
+      case 'save_config':
+        w.store.saveConfig(e.config, e.voter, e.removed);
         return;
       default: {
         const held = this.hold.get(w.id);
@@ -755,7 +785,10 @@ test('every message the real cores send in a scenario passes its parser', () => 
     assert.equal(status(h.replies.get('3:0')), 'OK');
 
     // A worker that comes in with no data copies it, in pages (3 rows a page here): copy reads and installs.
-    h.addWorker('w4');
+    // A write decided while it copies is streamed to it (replicate, replicated); it is promoted (config).
+    h.addWorker('w4', false);
+    h.runUntil(() => h.seen.has('to install'));
+    assert.equal(status(h.request({ action: 'post', tweet: { id: 'during', username: 'hal', content: 'while w4 copies' } })), 'OK');
     h.settle();
     const st2 = h.request({ action: 'status' }) as { workers: { id: string; state: string }[] };
     assert.equal(st2.workers.find((w) => w.id === 'w4')?.state, 'up');
@@ -781,8 +814,8 @@ test('every message the real cores send in a scenario passes its parser', () => 
     h.tick(T + 1);
 
     const expected = [
-      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'read', 'copy_read', 'install'].map((t) => `to ${t}`),
-      ...['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'copy_page', 'installed'].map((t) => `from ${t}`),
+      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install'].map((t) => `to ${t}`),
+      ...['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'copy_page', 'installed', 'replicated'].map((t) => `from ${t}`),
       'peer peer_query',
       'peer peer_answer',
     ];
@@ -858,9 +891,10 @@ test('whatever a client may send, the coordinator forwards only what the worker 
     fc.property(request, (body) => {
       const v = validateRequest(body as Record<string, unknown>);
       if (!v.ok) return;
-      const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100 }, { epoch: 1, last_cseq: 0, members: [], decisions: [] });
+      // Two voters, recovered as configuration 1 (how a worker becomes one is the scenario's above).
+      const members = ['w1', 'w2'].map((w) => ({ id: w, address: `127.0.0.1:${w === 'w1' ? 9001 : 9002}` }));
+      const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members, decisions: [], config: { n: 1, voters: ['w1', 'w2'] } });
       for (const w of ['w1', 'w2']) {
-        core.handle({ type: 'request', conn: 1, slot: 0, request: { action: 'register', worker: { id: w, address: `127.0.0.1:${w === 'w1' ? 9001 : 9002}` } } }, 1_000);
         core.handle({ type: 'link_up', worker: w }, 1_000);
         core.handle({ type: 'worker_message', worker: w, msg: { type: 'state', node_id: w, prepared: [], max_cseq: 0 } }, 1_000);
       }

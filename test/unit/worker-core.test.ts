@@ -70,7 +70,7 @@ class Harness {
   constructor(recovered: Partial<RecoveredWorker> = {}, seed: Tweet[] = [], now = 0) {
     for (const t of seed) this.store.tweets.set(t.id, t);
     for (const p of recovered.prepared ?? []) this.store.prepared.set(p.txid, p.ops);
-    this.core = checked(new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], ...recovered }, T, now));
+    this.core = checked(new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false, ...recovered }, T, now));
   }
   msg(m: ToWorkerCore, now = 0): WorkerEffect[] {
     return this.core.handle({ type: 'message', msg: m }, now);
@@ -94,7 +94,7 @@ class Harness {
   }
   /** One-shot prepare, its records made durable: returns the votes sent. */
   prepared(txid: string, ops: Op[], now = 0): FromWorker[] {
-    const e = this.msg({ type: 'prepare', txid, ops }, now);
+    const e = this.msg({ type: 'prepare', txid, ops, config: 1, floor: 0 }, now);
     return sends([...e, ...this.durable(e, now)]).filter((m) => m.type === 'vote');
   }
 }
@@ -124,7 +124,7 @@ function only<E>(list: E[]): E {
 describe('WorkerCore: hello and state', () => {
   test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
     const h = new Harness({ node_id: 'node-7', max_cseq: 12 });
-    assert.deepEqual(h.msg({ type: 'hello', lock_timeout_ms: 3_000 }), [
+    assert.deepEqual(h.msg({ type: 'hello', lock_timeout_ms: 3_000, config: 1, voter: true }), [
       { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12 } },
     ]);
     assert.equal(h.core.nodeId, 'node-7');
@@ -133,8 +133,8 @@ describe('WorkerCore: hello and state', () => {
 
   test('hello sets the lock timeout the worker enforces', () => {
     const h = new Harness();
-    h.msg({ type: 'hello', lock_timeout_ms: 500 });
-    h.msg({ type: 'lock', txid: 'x', seq: 1, op: post(tw('a')) }, 1_000);
+    h.msg({ type: 'hello', lock_timeout_ms: 500, config: 1, voter: true });
+    h.msg({ type: 'lock', txid: 'x', seq: 1, op: post(tw('a')), config: 1, floor: 0 }, 1_000);
     assert.deepEqual(h.tick(1_499), []);
     assert.deepEqual(persists(h.tick(1_500)), [{ type: 'persist_abort', txid: 'x' }]);
   });
@@ -153,7 +153,7 @@ describe('WorkerCore: one-shot prepare', () => {
   test('prepare persists the prepared record first; the YES vote comes only after it is durable', () => {
     const h = new Harness();
     const t = tw('t1');
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)] });
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)], config: 1, floor: 0 });
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
@@ -197,7 +197,7 @@ describe('WorkerCore: one-shot prepare', () => {
   test('"applied" for anything but a committing transaction says nothing', () => {
     const h = new Harness();
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'nobody' }, 0), []);
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'preparing: there is no commit to report');
     h.durable(e);
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'prepared: there is no commit to report');
@@ -224,8 +224,8 @@ describe('WorkerCore: one-shot prepare', () => {
 
   test('duplicate prepare while the record is being written is not answered and not persisted twice', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] }), []);
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 }), []);
     const votes = sends(h.durable(e));
     assert.equal(votes.length, 1, 'exactly one vote');
   });
@@ -234,11 +234,11 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     const first = only(h.prepared('tx1', [post(tw('t1'))]));
     for (let i = 0; i < 3; i++) {
-      const again = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+      const again = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
       assert.deepEqual(again, [{ type: 'send', msg: first }]);
     }
     // An interactive-style duplicate (ops null) is answered the same way.
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: null }), [{ type: 'send', msg: first }]);
+    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: null, config: 1, floor: 0 }), [{ type: 'send', msg: first }]);
     assert.equal(h.core.lockCount, 1);
   });
 
@@ -246,7 +246,7 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     assert.deepEqual(persists(e), []);
     const v = only(sends(e));
     assert.equal(v.type === 'vote' && v.yes, false);
@@ -256,7 +256,7 @@ describe('WorkerCore: one-shot prepare', () => {
   test('lock conflict: vote NO LOCKED at once, no prepared record, tombstone written', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
-    const e = h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2')), upd('t1', 'x')] });
+    const e = h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2')), upd('t1', 'x')], config: 1, floor: 0 });
     assert.deepEqual(e, [
       { type: 'send', msg: { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
       { type: 'persist_abort', txid: 'tx2' },
@@ -265,7 +265,7 @@ describe('WorkerCore: one-shot prepare', () => {
     assert.equal(h.store.prepared.has('tx2'), false);
     assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx2', outcome: 'abort' }]);
     // The tombstone refuses a late repeat of the prepare.
-    const again = only(sends(h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2'))] })));
+    const again = only(sends(h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2'))], config: 1, floor: 0 })));
     assert.equal(again.type === 'vote' && !again.yes ? again.code : undefined, 'TIMEOUT');
   });
 
@@ -281,7 +281,7 @@ describe('WorkerCore: one-shot prepare', () => {
     let i = 0;
     for (const [op, code] of cases) {
       const txid = `bad${i++}`;
-      const e = h.msg({ type: 'prepare', txid, ops: [post(tw(`side${i}`)), op] });
+      const e = h.msg({ type: 'prepare', txid, ops: [post(tw(`side${i}`)), op], config: 1, floor: 0 });
       const v = only(sends(e));
       assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
       assert.deepEqual(persists(e), [{ type: 'persist_abort', txid }]);
@@ -346,13 +346,13 @@ describe('WorkerCore: commit', () => {
 
   test('commit of a transaction that only got as far as preparing (no YES yet) throws', () => {
     const h = new Harness();
-    h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /never voted YES/);
   });
 
   test('commit of an interactive transaction that never prepared throws', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     assert.throws(() => h.msg({ type: 'commit', txid: 'i1', cseq: 1 }), /never voted YES/);
   });
 
@@ -387,7 +387,7 @@ describe('WorkerCore: abort', () => {
   test('prepare after abort is refused (the "hanging" case): vote NO, no locks, nothing persisted', () => {
     const h = new Harness();
     h.durable(h.msg({ type: 'abort', txid: 'late' }));
-    const e = h.msg({ type: 'prepare', txid: 'late', ops: [post(tw('t1'))] });
+    const e = h.msg({ type: 'prepare', txid: 'late', ops: [post(tw('t1'))], config: 1, floor: 0 });
     const v = only(sends(e));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
@@ -397,7 +397,7 @@ describe('WorkerCore: abort', () => {
     assert.equal(h.core.lockCount, 0);
     assert.equal(h.core.txnCount, 0);
     // A lock for it is refused too.
-    const l = only(sends(h.msg({ type: 'lock', txid: 'late', seq: 1, op: post(tw('t1')) })));
+    const l = only(sends(h.msg({ type: 'lock', txid: 'late', seq: 1, op: post(tw('t1')), config: 1, floor: 0 })));
     assert.equal(l.type === 'lock_refused' ? l.code : undefined, 'TIMEOUT');
     assert.equal(h.core.lockCount, 0);
   });
@@ -405,7 +405,7 @@ describe('WorkerCore: abort', () => {
   test('prepare arriving while the empty-rollback tombstone is being written is never voted YES', () => {
     const h = new Harness();
     const a = h.msg({ type: 'abort', txid: 'x' });
-    const p = h.msg({ type: 'prepare', txid: 'x', ops: [post(tw('t1'))] });
+    const p = h.msg({ type: 'prepare', txid: 'x', ops: [post(tw('t1'))], config: 1, floor: 0 });
     assert.deepEqual(persists(p), []);
     assert.equal(h.core.lockCount, 0);
     const all = sends([...p, ...h.durable(a)]);
@@ -414,12 +414,12 @@ describe('WorkerCore: abort', () => {
 
   test('abort arriving while the prepared record is being written: no YES vote is ever sent', () => {
     const h = new Harness();
-    const p = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const p = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     const a = h.msg({ type: 'abort', txid: 'tx1' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'tx1' }]);
     assert.equal(h.core.lockCount, 0);
     // Repeated prepare while both records are in flight: still no YES.
-    const dup = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const dup = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     const after = h.durable([...p, ...a]);
     const all = sends([...dup, ...after]);
     assert.ok(!all.some((m) => m.type === 'vote' && m.yes), `no YES vote: ${JSON.stringify(all)}`);
@@ -427,7 +427,7 @@ describe('WorkerCore: abort', () => {
     assert.equal(h.core.txnCount, 0);
     assert.deepEqual(h.core.preparedTxids(), []);
     // And after all that, a prepare is refused.
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] })));
+    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 })));
     assert.equal(late.type === 'vote' && late.yes, false);
   });
 
@@ -454,7 +454,7 @@ describe('WorkerCore: abort', () => {
 
   test('abort of an active interactive transaction releases its locks', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     assert.equal(h.core.lockCount, 1);
     const e = h.msg({ type: 'abort', txid: 'i1' });
     assert.deepEqual(e, [{ type: 'persist_abort', txid: 'i1' }]);
@@ -467,7 +467,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
   test('lock takes the lock at once and answers with the op result', () => {
     const h = new Harness();
     const t = tw('t1');
-    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) }), [
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t), config: 1, floor: 0 }), [
       { type: 'send', msg: { type: 'locked', txid: 'i1', seq: 1, result: { tweet: t } } },
     ]);
     assert.equal(h.core.lockCount, 1);
@@ -475,24 +475,24 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 
   test('a lock conflict gives LOCKED at once, naming the item; the holder is unaffected', () => {
     const h = new Harness({}, [tw('t1')]);
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'a') });
-    const e = h.msg({ type: 'lock', txid: 'i2', seq: 1, op: del('t1') });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'a'), config: 1, floor: 0 });
+    const e = h.msg({ type: 'lock', txid: 'i2', seq: 1, op: del('t1'), config: 1, floor: 0 });
     assert.deepEqual(e, [
       { type: 'send', msg: { type: 'lock_refused', txid: 'i2', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
     ]);
     // A one-shot prepare on the same item conflicts as well.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'o1', ops: [upd('t1', 'b')] })));
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'o1', ops: [upd('t1', 'b')], config: 1, floor: 0 })));
     assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, 'LOCKED');
     // And a lock conflicting with a prepared one-shot is refused.
     h.prepared('o2', [post(tw('t2'))]);
-    const r = only(sends(h.msg({ type: 'lock', txid: 'i3', seq: 1, op: upd('t2', 'c') })));
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i3', seq: 1, op: upd('t2', 'c'), config: 1, floor: 0 })));
     assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'LOCKED');
   });
 
   test('NOT_FOUND, EXISTS, FORBIDDEN are refusals with those codes', () => {
     const h = new Harness({}, [tw('t1', 'alice', 'orig')]);
     const code = (txid: string, op: Op): string | undefined => {
-      const m = only(sends(h.msg({ type: 'lock', txid, seq: 1, op })));
+      const m = only(sends(h.msg({ type: 'lock', txid, seq: 1, op, config: 1, floor: 0 })));
       // The refused op's lock stays with its transaction until the coordinator aborts it.
       assert.equal(h.core.lockCount, 1);
       h.durable(h.msg({ type: 'abort', txid }));
@@ -509,13 +509,13 @@ describe('WorkerCore: interactive (lock) transactions', () => {
   test('an interactive transaction sees its own staged writes; others and the store do not', () => {
     const h = new Harness();
     const t = tw('t1');
-    const r1 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) })));
+    const r1 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t), config: 1, floor: 0 })));
     assert.equal(r1.type, 'locked');
-    const r2 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'edited', 'alice', 3_000) })));
+    const r2 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'edited', 'alice', 3_000), config: 1, floor: 0 })));
     assert.deepEqual(r2, { type: 'locked', txid: 'i1', seq: 2, result: { tweet: { ...t, content: 'edited', updated_at: 3_000 } } });
-    const r3 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 3, op: del('t1') })));
+    const r3 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 3, op: del('t1'), config: 1, floor: 0 })));
     assert.deepEqual(r3, { type: 'locked', txid: 'i1', seq: 3, result: {} });
-    const r4 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 4, op: upd('t1', 'again') })));
+    const r4 = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 4, op: upd('t1', 'again'), config: 1, floor: 0 })));
     assert.equal(r4.type === 'lock_refused' ? r4.code : undefined, 'NOT_FOUND');
     assert.equal(h.store.getTweet('t1'), null, 'nothing is written before commit');
   });
@@ -523,9 +523,9 @@ describe('WorkerCore: interactive (lock) transactions', () => {
   test('prepare (ops null) persists the staged ops; the YES vote carries every result', () => {
     const h = new Harness();
     const t = tw('t1');
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t) });
-    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000) });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t), config: 1, floor: 0 });
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [] }]);
     assert.deepEqual(sends(h.durable(e)), [
       { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
@@ -536,27 +536,27 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 
   test('refused ops are not staged: prepare persists only the accepted ones', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
-    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x') });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x'), config: 1, floor: 0 });
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [] }]);
   });
 
   test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
-    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }), []);
-    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) });
-    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }), []);
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 });
+    assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
+    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [] }]);
   });
 
   test('a lock after the transaction started preparing is refused', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
-    h.msg({ type: 'prepare', txid: 'i1', ops: null });
-    const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) })));
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
+    h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 })));
     assert.equal(r.type, 'lock_refused');
     assert.equal(h.core.lockCount, 1, 't2 was not locked');
   });
@@ -565,13 +565,13 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
-    const r = only(sends(h.msg({ type: 'lock', txid: 'tx1', seq: 2, op: post(tw('t2')) })));
+    const r = only(sends(h.msg({ type: 'lock', txid: 'tx1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 })));
     assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'INVALID');
   });
 
   test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT', () => {
     const h = new Harness();
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'gone', ops: null })));
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'gone', ops: null, config: 1, floor: 0 })));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
     assert.equal(v.code, 'TIMEOUT');
@@ -582,35 +582,35 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 
   test('an unprepared interactive transaction is aborted locally at the lock timeout (not before)', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }, 1_000);
-    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) }, 5_000);
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }, 1_000);
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 }, 5_000);
     assert.deepEqual(h.tick(1_000 + T - 1), [], 'the timeout runs from the first lock');
     const e = h.tick(1_000 + T);
     assert.deepEqual(e, [{ type: 'persist_abort', txid: 'i1' }]);
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'i1', outcome: 'abort' }]);
     // The coordinator's late prepare is refused.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null }, 1_000 + T + 1)));
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 }, 1_000 + T + 1)));
     assert.equal(v.type === 'vote' && v.yes, false);
     // Another transaction can now take the items.
-    assert.equal(only(sends(h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t1')) }, 1_000 + T + 2))).type, 'locked');
+    assert.equal(only(sends(h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }, 1_000 + T + 2))).type, 'locked');
   });
 
   test(
     'a lock that races with the local timeout abort is refused TIMEOUT, not "already committing"',
     () => {
       const h = new Harness();
-      h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) }, 0);
+      h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }, 0);
       h.tick(T);
-      const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')) }, T)));
+      const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 }, T)));
       assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'TIMEOUT');
     },
   );
 
   test('link_down aborts unprepared interactive transactions locally', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
-    h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t2')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
+    h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t2')), config: 1, floor: 0 });
     const e = h.linkDown();
     assert.deepEqual(e.map((x) => x.type), ['persist_abort', 'persist_abort']);
     assert.deepEqual(e.map((x) => (x.type === 'persist_abort' ? x.txid : '')).sort(), ['i1', 'i2']);
@@ -622,7 +622,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
   test('a lock refused as LOCKED still starts the lock-timeout clock and is cleaned up by it', () => {
     const h = new Harness();
     h.prepared('o1', [post(tw('t1'))]);
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'x') }, 0);
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'x'), config: 1, floor: 0 }, 0);
     assert.equal(h.core.txnCount, 2);
     const e = h.tick(T);
     assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'i1' }]);
@@ -638,14 +638,14 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), ['tx1']);
-    const r = only(sends(h.msg({ type: 'lock', txid: 'i9', seq: 1, op: del('t1') }, 10 * T)));
+    const r = only(sends(h.msg({ type: 'lock', txid: 'i9', seq: 1, op: del('t1'), config: 1, floor: 0 }, 10 * T)));
     assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'LOCKED');
   });
 
   test('a transaction being prepared survives link_down too, and votes when durable', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
-    const p = h.msg({ type: 'prepare', txid: 'i1', ops: null });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
+    const p = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
     assert.deepEqual(h.linkDown(), []);
     assert.equal(only(sends(h.durable(p))).type, 'vote');
     assert.equal(h.core.lockCount, 1);
@@ -689,8 +689,8 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     const h = new Harness({ max_cseq: 3 });
     h.prepared('a', [post(tw('t1'))]);
     h.prepared('b', [post(tw('t2'))]);
-    h.msg({ type: 'prepare', txid: 'c', ops: [post(tw('t3'))] }); // not yet durable: not prepared
-    const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T })));
+    h.msg({ type: 'prepare', txid: 'c', ops: [post(tw('t3'))], config: 1, floor: 0 }); // not yet durable: not prepared
+    const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
     assert.equal(m.type, 'state');
     if (m.type !== 'state') return;
     assert.deepEqual([...m.prepared].sort(), ['a', 'b']);
@@ -703,11 +703,11 @@ describe('WorkerCore: recovery', () => {
     const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops, peers: [] }] }, [tw('t0')], 50_000);
     assert.deepEqual(h.core.preparedTxids(), ['old']);
     assert.equal(h.core.lockCount, 2);
-    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T }, 50_000)));
+    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }, 50_000)));
     assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: ['old'], max_cseq: 4 });
     assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
     // Its items are locked against new work.
-    const r = only(sends(h.msg({ type: 'prepare', txid: 'new', ops: [del('t0')] }, 50_001)));
+    const r = only(sends(h.msg({ type: 'prepare', txid: 'new', ops: [del('t0')], config: 1, floor: 0 }, 50_001)));
     assert.equal(r.type === 'vote' && !r.yes ? r.code : undefined, 'LOCKED');
     // It is never aborted by the lock timeout.
     assert.deepEqual(persists(h.tick(50_000 + 5 * T)), []);
@@ -745,12 +745,12 @@ describe('WorkerCore: installed', () => {
     const h = new Harness();
     h.core.installed(42);
     assert.equal(h.core.appliedCseq, 42);
-    assert.deepEqual(only(sends(h.msg({ type: 'hello', lock_timeout_ms: T }))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42 });
+    assert.deepEqual(only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42 });
   });
 
   test('refuses while transactions are open', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     assert.throws(() => h.core.installed(1));
   });
 });
@@ -779,7 +779,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
   /** w1 prepared tx1 with w2 and w3 as the other voters. */
   function preparedWithPeers(): Harness {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], voters });
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], voters, config: 1, floor: 0 });
     assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1) }], 'the other voters are persisted with the record');
     h.durable(e);
     return h;
@@ -857,18 +857,18 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(e), [], 'no answer before the promise is durable');
     assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'tx9' }]);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r7', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx9', ops: [post(tw('t1'))] })));
+    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx9', ops: [post(tw('t1'))], config: 1, floor: 0 })));
     assert.equal(late.type === 'vote' ? late.yes : undefined, false);
   });
 
   test('asked while its own vote is not given (an interactive transaction still taking locks): it aborts, then answers abort', () => {
     const h = new Harness();
-    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')) });
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     const e = query(h, 'i1');
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(answers(e), []);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null })));
+    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 })));
     assert.equal(v.type === 'vote' ? v.yes : undefined, false, 'it never votes YES after saying abort');
   });
 
@@ -882,7 +882,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
 
   test('asked while it has voted YES (or is writing its YES) and knows no outcome: unknown', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))] });
+    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
     assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'while preparing');
     h.durable(e);
     assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'prepared');

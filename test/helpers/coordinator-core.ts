@@ -1,0 +1,154 @@
+// The coordinator core driven by hand, with fake workers: the unit tests of its parts
+// (coordinator-core.test.ts, membership.test.ts) share this harness.
+
+import assert from 'node:assert/strict';
+import {
+  CoordinatorCore,
+  type CoordinatorConfig,
+  type CoordinatorEffect,
+  type CoordinatorEvent,
+  type RecoveredCoordinator,
+} from '../../src/core/coordinator.ts';
+import type { ClientRequest, FromWorker, Op, OpResult, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
+
+export const T = 10_000;
+export const DECIDED_AT = 900_000;
+
+export type Sent = { worker: string; msg: ToWorker };
+export type Replied = { conn: number; slot: number; reply: Reply };
+
+export const addr = (id: string): string => `127.0.0.1:${9000 + Number(id.replace(/\D/g, '') || '0')}`;
+
+/** A coordinator core with a clock, plus fake workers driven by hand. */
+export class Co {
+  readonly core: CoordinatorCore;
+  now = 1_000_000;
+  private nextConn = 1_000;
+  constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100, cfg: Partial<CoordinatorConfig> = {}) {
+    this.core = new CoordinatorCore(
+      { lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1, ...cfg },
+      // Recovered members vote unless the test says otherwise (as a store from before configurations: configuration 1).
+      { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: (recovered.members ?? []).length > 0 ? 1 : 0, voters: (recovered.members ?? []).map((m) => m.id) }, ...recovered },
+    );
+  }
+  /** Every event goes through here, and every invariant is checked after it. */
+  ev(e: CoordinatorEvent, now = this.now): CoordinatorEffect[] {
+    this.now = now;
+    const effects = this.core.handle(e, now);
+    this.core.invariants();
+    return effects;
+  }
+  req(conn: number, slot: number, request: ClientRequest, now = this.now): CoordinatorEffect[] {
+    return this.ev({ type: 'request', conn, slot, request }, now);
+  }
+  from(worker: string, msg: FromWorker, now = this.now): CoordinatorEffect[] {
+    return this.ev({ type: 'worker_message', worker, msg }, now);
+  }
+  tick(now: number): CoordinatorEffect[] {
+    return this.ev({ type: 'tick' }, now);
+  }
+  linkUp(worker: string): CoordinatorEffect[] {
+    return this.ev({ type: 'link_up', worker });
+  }
+  linkDown(worker: string): CoordinatorEffect[] {
+    return this.ev({ type: 'link_down', worker });
+  }
+  state(worker: string, max_cseq = 0, prepared: string[] = []): CoordinatorEffect[] {
+    return this.from(worker, { type: 'state', node_id: worker, prepared, max_cseq });
+  }
+  register(id: string, address = addr(id)): CoordinatorEffect[] {
+    return this.req(this.nextConn++, 0, { action: 'register', worker: { id, address } });
+  }
+  /**
+   * register + link_up + state, then every step of its way to voter and up: the first worker of an
+   * empty configuration is made a voter by a configuration change; any later one copies from an up
+   * voter (as the fake donor, an empty copy), is promoted, drains its stream, and is up.
+   */
+  addWorker(id: string, maxCseq = 0): void {
+    this.register(id);
+    this.linkUp(id);
+    this.drive(this.state(id, maxCseq));
+    assert.equal(this.workerState(id), 'up', `${id} should be up`);
+    assert.ok(this.status().config.voters.includes(id), `${id} should vote`);
+  }
+  /**
+   * Answers, as durable storage and as the fake workers would, what the membership asks until it
+   * asks nothing more: each log_config is durable (config_logged), a donor reads an empty page for
+   * each copy_read, a learner installs each page and applies each replicate.
+   */
+  drive(effects: CoordinatorEffect[]): void {
+    const queue = [...effects];
+    // Each step is one answer; a join takes about ten of them.
+    for (let steps = 0; queue.length > 0; steps++) {
+      assert.ok(steps < 200, 'the membership keeps asking: a join that never ends');
+      const e = queue.shift() as CoordinatorEffect;
+      if (e.type === 'log_config') queue.push(...this.ev({ type: 'config_logged', config: e.config }));
+      if (e.type !== 'send') continue;
+      const m = e.msg;
+      if (m.type === 'copy_read') queue.push(...this.from(e.worker, { type: 'copy_page', rid: m.rid, rows: [] }));
+      else if (m.type === 'install') queue.push(...this.from(e.worker, { type: 'installed', rid: m.rid, done: m.done }));
+      else if (m.type === 'replicate') queue.push(...this.from(e.worker, { type: 'replicated', seq: m.seq }));
+    }
+  }
+  /** The number of the configuration in use. */
+  configN(): number {
+    return this.status().config.n;
+  }
+  status(): StatusReply {
+    const r = only(replies(this.req(1, 0, { action: 'status' })));
+    assert.equal(r.reply.status, 'OK');
+    return r.reply as unknown as StatusReply;
+  }
+  workerState(id: string): string | undefined {
+    return this.status().workers.find((w) => w.id === id)?.state;
+  }
+}
+
+export interface StatusReply {
+  status: 'OK';
+  lock_timeout_s: number;
+  config: { n: number; voters: string[] };
+  evict_after_s: number;
+  min_voters: number;
+  workers: { id: string; address: string; state: string; role: string; learner?: { phase: string; behind: number; copied_rows: number; copied_bytes: number } }[];
+  in_doubt: { txid: string; state: string; age_ms: number; waiting_for: string[] }[];
+  counters: { commits: number; aborts: Record<string, number>; reads: number; requests: number; open_transactions: number; last_cseq: number; evictions: number; promotions: number; removals: number };
+}
+
+export function sent(effects: CoordinatorEffect[]): Sent[] {
+  return effects.flatMap((e) => (e.type === 'send' ? [{ worker: e.worker, msg: e.msg }] : []));
+}
+export function sentTo(effects: CoordinatorEffect[], worker: string): ToWorker[] {
+  return sent(effects).filter((s) => s.worker === worker).map((s) => s.msg);
+}
+export function replies(effects: CoordinatorEffect[]): Replied[] {
+  return effects.flatMap((e) => (e.type === 'reply' ? [{ conn: e.conn, slot: e.slot, reply: e.reply }] : []));
+}
+export function ofType<K extends CoordinatorEffect['type']>(effects: CoordinatorEffect[], type: K): Extract<CoordinatorEffect, { type: K }>[] {
+  return effects.filter((e): e is Extract<CoordinatorEffect, { type: K }> => e.type === type);
+}
+export function only<E>(list: E[]): E {
+  assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);
+  return list[0] as E;
+}
+export function field(r: Reply, name: string): unknown {
+  return (r as Record<string, unknown>)[name];
+}
+export function prepareOf(effects: CoordinatorEffect[], worker: string): Extract<ToWorker, { type: 'prepare' }> {
+  const m = only(sentTo(effects, worker).filter((x) => x.type === 'prepare'));
+  assert.equal(m.type, 'prepare');
+  return m as Extract<ToWorker, { type: 'prepare' }>;
+}
+export function yes(txid: string, results: OpResult[]): FromWorker {
+  return { type: 'vote', txid, yes: true, results };
+}
+export function no(txid: string, code: 'LOCKED' | 'NOT_FOUND' | 'EXISTS' | 'FORBIDDEN' | 'TIMEOUT', error: string): FromWorker {
+  return { type: 'vote', txid, yes: false, code, error };
+}
+export const ack = (txid: string, outcome: 'commit' | 'abort'): FromWorker => ({ type: 'ack', txid, outcome });
+export const postReq = (id: string | null, content = 'hello', username = 'alice'): ClientRequest => ({ action: 'post', tweet: { id, username, content } });
+export function tweetOf(op: Op): Tweet {
+  assert.equal(op.kind, 'post');
+  return op.kind === 'post' ? op.tweet : (undefined as never);
+}
+
