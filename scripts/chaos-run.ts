@@ -3,6 +3,7 @@
 // restarted on the same data directory; then everything is healed and checked.
 // Which node dies when, and for how long, comes from one seeded PRNG, so a
 // run's schedule can be replayed with its seed (its timing cannot: real processes).
+// It reports write availability: the share of its whole seconds in which a write committed.
 //
 // Used by `npm run chaos` (scripts/chaos.ts) and test/integration/chaos.test.ts.
 
@@ -20,6 +21,8 @@ export interface ChaosOptions {
   workers: number;
   clients: number;
   lockTimeoutS: number;
+  /** The coordinator's --evict-after in seconds; absent: its default. */
+  evictAfterS?: number;
   seed: number;
   /** Where progress lines go. */
   log?: (line: string) => void;
@@ -42,6 +45,8 @@ export interface ChaosSummary {
   workers: number;
   clients: number;
   lockTimeoutS: number;
+  /** The coordinator's --evict-after, in seconds; null: its default. */
+  evictAfterS: number | null;
   /** Measured length of the chaos phase (load start to the last restart, or to the deadline). */
   durationMs: number;
   kills: KillRecord[];
@@ -54,6 +59,14 @@ export interface ChaosSummary {
   aborts: Record<string, number>;
   /** Writes whose connection died before the reply. */
   unknown: number;
+  /**
+   * Write availability: of the whole seconds from the start of the load to the end of the chaos,
+   * the share (0 to 1) in which at least one write was acknowledged OK; null when the load ran
+   * for less than a second.
+   */
+  writeAvailability: number | null;
+  /** OK replies to writes in each of those whole seconds, in order. */
+  okPerSecond: number[];
   /** Acknowledged writes that are not readable after healing (must be empty). */
   lostWrites: string[];
   converged: boolean;
@@ -128,7 +141,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     return n;
   };
 
-  const cluster = await LocalCluster.start({ workers: opts.workers, lockTimeout: opts.lockTimeoutS });
+  const cluster = await LocalCluster.start({ workers: opts.workers, lockTimeout: opts.lockTimeoutS, ...(opts.evictAfterS !== undefined ? { evictAfter: opts.evictAfterS } : {}) });
   const t0 = Date.now();
   const elapsed = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s]`;
   let load: Load | null = null;
@@ -141,13 +154,18 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   let lostWrites: string[] = [];
   let inDoubt: unknown[] = [];
   let verifyMs: number | null = null;
+  // OK replies per second from the start of the load. Bounded: the chaos phase ends at the deadline,
+  // or after the restart under way then (within a minute); seconds past that are not counted.
+  const okPerSecond: number[] = new Array<number>(opts.seconds + 60).fill(0);
+  let loadStartedAt: number | null = null;
+  let chaosEndedAt: number | null = null;
   try {
     for (const n of [cluster.coordinator, ...cluster.workers]) watch(n);
     for (const id of HOT_IDS) {
       const r = await cluster.request({ action: 'post', tweet: { id, username: 'shared', content: 'start' } });
       if (r.status !== 'OK') throw new Error(`could not create ${id}: ${JSON.stringify(r)}`);
     }
-    log(`${elapsed()} cluster up: coordinator ${cluster.address}, ${opts.workers} workers; ${opts.clients} clients, lock timeout ${opts.lockTimeoutS} s, seed ${opts.seed}`);
+    log(`${elapsed()} cluster up: coordinator ${cluster.address}, ${opts.workers} workers; ${opts.clients} clients, lock timeout ${opts.lockTimeoutS} s, ${evictText(opts.evictAfterS ?? null)}, seed ${opts.seed}`);
 
     const l = new Load({
       address: () => cluster.address,
@@ -155,8 +173,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
       hotIds: HOT_IDS,
       // Longer than any promised answer time, so a hang shows as a slow reply rather than being cut short.
       requestTimeoutMs: 60_000,
+      onReply: (outcome, at) => {
+        if (outcome !== 'OK' || loadStartedAt === null || chaosEndedAt !== null) return;
+        const second = Math.floor((at - loadStartedAt) / 1000);
+        if (second < okPerSecond.length) okPerSecond[second] = (okPerSecond[second] ?? 0) + 1;
+      },
     });
     load = l;
+    loadStartedAt = Date.now();
     l.start();
     // The first kill waits for the cluster to have proven it commits at all.
     await orInterrupt(eventually(async () => l.acked > 0, 30_000, 'a first commit before any kill'));
@@ -203,6 +227,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     }
     await pause(deadline - Date.now());
     durationMs = Date.now() - t0;
+    chaosEndedAt = Date.now();
     const healedAt = Date.now();
 
     // Heal: every node running (one that died by itself is started again so the copies can still be checked).
@@ -271,6 +296,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     }
   }
   const commits = load?.acked ?? 0;
+  // Only whole seconds count: the last, cut short by the end of the chaos, would understate it.
+  const wholeSeconds = loadStartedAt === null ? 0 : Math.min(okPerSecond.length, Math.floor(((chaosEndedAt ?? Date.now()) - loadStartedAt) / 1000));
+  const measured = okPerSecond.slice(0, wholeSeconds);
+  const writeAvailability = wholeSeconds === 0 ? null : measured.filter((n) => n > 0).length / wholeSeconds;
   const maxLatencyMs = load?.maxLatencyMs ?? 0;
   const errorReplies = load?.errors ?? [];
 
@@ -288,6 +317,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     workers: opts.workers,
     clients: opts.clients,
     lockTimeoutS: opts.lockTimeoutS,
+    evictAfterS: opts.evictAfterS ?? null,
     durationMs,
     kills,
     killsByNode,
@@ -296,6 +326,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     commitsAfterLastRestart: Math.max(0, commits - commitsAtLastRestart),
     aborts,
     unknown: load?.unknown ?? 0,
+    writeAvailability,
+    okPerSecond: measured,
     lostWrites,
     converged,
     convergeMs,
@@ -334,6 +366,10 @@ async function restartWithRetry(cluster: LocalCluster, node: NodeProc, log: (lin
   }
 }
 
+function evictText(evictAfterS: number | null): string {
+  return evictAfterS === null ? 'evict after the coordinator\'s default' : `evict after ${evictAfterS} s`;
+}
+
 function logLevel(line: string): number | null {
   if (!line.startsWith('{')) return null;
   try {
@@ -349,11 +385,17 @@ export function formatSummary(s: ChaosSummary): string {
   const rows: [string, string][] = [
     ['seed', String(s.seed)],
     ['duration', `${(s.durationMs / 1000).toFixed(1)} s (asked ${s.seconds} s)`],
-    ['cluster', `coordinator + ${s.workers} workers, ${s.clients} clients, lock timeout ${s.lockTimeoutS} s`],
+    ['cluster', `coordinator + ${s.workers} workers, ${s.clients} clients, lock timeout ${s.lockTimeoutS} s, ${evictText(s.evictAfterS)}`],
     ['kills', `${s.kills.length} (${Object.entries(s.killsByNode).map(([n, k]) => `${n} ${k}`).join(', ') || 'none'})`],
     ['commits acknowledged', `${s.commits} (before the first kill ${s.commitsBeforeFirstKill}, after the last restart ${s.commitsAfterLastRestart})`],
     ['aborts by code', Object.entries(s.aborts).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'],
     ['unknown outcomes', String(s.unknown)],
+    [
+      'write availability',
+      s.writeAvailability === null
+        ? 'not measured (the load ran less than a second)'
+        : `${(s.writeAvailability * 100).toFixed(1)}% (${s.okPerSecond.filter((n) => n > 0).length} of ${s.okPerSecond.length} whole seconds with a write acknowledged)`,
+    ],
     ['slowest reply', `${s.maxLatencyMs} ms`],
     ['lost acknowledged writes', String(s.lostWrites.length)],
     ['in doubt after healing', String(s.inDoubt.length)],

@@ -16,6 +16,12 @@ export interface LoadOptions {
   /** Stop after this many writes per client (or when stop() is called). */
   opsPerClient?: number;
   requestTimeoutMs?: number;
+  /**
+   * Hears every write's outcome as it arrives: OK, the code of an ABORT or ERROR, or UNKNOWN; when
+   * it arrived and when the write was sent (ms since the epoch). For measures over time: write
+   * availability, the time to the first OK after a failure.
+   */
+  onReply?: (outcome: string, at: number, sentAt: number) => void;
 }
 
 interface IdState {
@@ -57,9 +63,10 @@ export class Load {
     return this.codes.get(code) ?? 0;
   }
 
-  private tally(r: ApiReply | 'UNKNOWN'): void {
+  private tally(r: ApiReply | 'UNKNOWN', sentAt: number): void {
     const k = r === 'UNKNOWN' ? 'UNKNOWN' : (r.code ?? r.status);
     this.codes.set(k, (this.codes.get(k) ?? 0) + 1);
+    this.opts.onReply?.(k, Date.now(), sentAt);
   }
 
   private async client(n: number): Promise<void> {
@@ -112,7 +119,7 @@ export class Load {
         c = null;
       }
       this.maxLatencyMs = Math.max(this.maxLatencyMs, Date.now() - t0);
-      this.tally(reply);
+      this.tally(reply, t0);
       // "Not now" answers: back off a little, as a real client would, rather than spin.
       if (reply !== 'UNKNOWN' && (reply.code === 'UNAVAILABLE' || reply.code === 'LOCKED')) await new Promise((r) => setTimeout(r, 20));
       if (reply !== 'UNKNOWN' && reply.status === 'ERROR') this.errors.push(`${JSON.stringify(body)} -> ${JSON.stringify(reply)}`);

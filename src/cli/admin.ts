@@ -3,6 +3,7 @@
 // `resolve` action without confirm: what each worker's record says), prints that as a table,
 // and only then, once the operator typed "yes" (or gave --yes), asks again with confirm. The
 // coordinator checks everything again on the confirmed request: the table may be stale by then.
+// `tweetdb admin remove-worker ID|ADDRESS`: a worker taken out of the cluster for good.
 
 import { createInterface } from 'node:readline/promises';
 import { TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
@@ -105,6 +106,52 @@ export async function runResolve(o: ResolveOptions): Promise<number> {
   } catch (e) {
     console.error(`tweetdb admin resolve: ${(e as Error).message}`);
     return RESOLVE_EXIT.notAsked;
+  } finally {
+    client.close();
+  }
+}
+
+/** Exit codes of `tweetdb admin remove-worker`, as those of `admin resolve`. */
+export const REMOVE_EXIT = {
+  /** Removed: out of the configuration and the membership. */
+  done: 0,
+  /** Refused by the coordinator (no such worker, the last voter, ...): the code and reason are printed. */
+  refused: 1,
+  /** The coordinator could not be reached, or did not answer. */
+  notAsked: 2,
+} as const;
+
+export interface RemoveWorkerOptions {
+  coordinator: string;
+  /** The worker's id or its address (HOST:PORT), as `tweetdb status` lists them. */
+  worker: string;
+  access: CoordinatorAccess;
+}
+
+/**
+ * `tweetdb admin remove-worker ID|ADDRESS`: a clean decommission. The coordinator takes the worker out
+ * of the voting set and the membership (answering once that is durable) and tells it so; the worker
+ * stops and its data directory stays as it was. One line either way.
+ */
+export async function runRemoveWorker(o: RemoveWorkerOptions): Promise<number> {
+  let client: TweetdbClient;
+  try {
+    client = await TweetdbClient.connect(o.coordinator, CONNECT_TIMEOUT_MS, o.access.tls, o.access.token);
+  } catch (e) {
+    console.error(`tweetdb admin remove-worker: cannot reach the coordinator at ${o.coordinator}: ${(e as Error).message}`);
+    return REMOVE_EXIT.notAsked;
+  }
+  try {
+    const r = await client.request({ action: 'remove_worker', worker: o.worker }, REQUEST_TIMEOUT_MS);
+    if (r.status !== 'OK') {
+      console.error(`tweetdb admin remove-worker: refused: ${r.code ?? r.status} ${escapeForTerminal(r.error ?? '')}`);
+      return REMOVE_EXIT.refused;
+    }
+    console.log(escapeForTerminal(`removed worker ${String(r.removed)}; the voting set is now configuration ${String(r.config)}; the worker stops and keeps its data directory`));
+    return REMOVE_EXIT.done;
+  } catch (e) {
+    console.error(`tweetdb admin remove-worker: no answer from the coordinator at ${o.coordinator}: ${(e as Error).message}`);
+    return REMOVE_EXIT.notAsked;
   } finally {
     client.close();
   }

@@ -23,6 +23,8 @@ export const DEFAULTS = {
   webPort: 8570,
   coordinator: '127.0.0.1:8571',
   lockTimeoutS: 10,
+  evictAfterS: 10,
+  minVoters: 1,
   workers: 2,
   firstWorkerPort: 10001,
   data: './data',
@@ -38,6 +40,37 @@ function seconds(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('the lock timeout is a number of seconds above 0 and at most 3600');
   return n;
+}
+
+/** The longest --evict-after: a day, in effect never (a worker down that long is not coming back by itself). */
+const EVICT_AFTER_MAX_S = 86_400;
+
+function evictSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > EVICT_AFTER_MAX_S) throw new InvalidArgumentError(`the eviction delay is a number of seconds above 0 and at most ${EVICT_AFTER_MAX_S}`);
+  return n;
+}
+
+function minVoters(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('the least number of voters is a whole number from 1 to 32');
+  return n;
+}
+
+/** --evict-after, on `tweetdb coordinator` and on `tweetdb start` (which passes it on). */
+function evictAfterOption(): Option {
+  return new Option('--evict-after <seconds>', 'a voting worker not up for this long is taken out of the voting set, so writes go on without it (it rejoins as a learner)')
+    .default(DEFAULTS.evictAfterS)
+    .argParser(evictSeconds)
+    .env('TWEETDB_EVICT_AFTER');
+}
+
+/** --min-voters, on `tweetdb coordinator` and on `tweetdb start` (which passes it on). */
+function minVotersOption(): Option {
+  return new Option('--min-voters <n>', 'refuse writes (UNAVAILABLE) while fewer workers vote: the least number of copies every acknowledged write has')
+    .default(DEFAULTS.minVoters)
+    .argParser(minVoters)
+    .env('TWEETDB_MIN_VOTERS');
 }
 
 function idleSeconds(v: string): number {
@@ -155,6 +188,8 @@ withTls(program
   .addOption(new Option('--host <host>', 'address to bind (the API is trusted: keep it private)').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--data <dir>', 'data directory (default ./data/coordinator)').env('TWEETDB_DATA'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .addOption(evictAfterOption())
+  .addOption(minVotersOption())
   .addOption(
     new Option('--idle-timeout <seconds>', 'close a client connection silent this long with nothing in flight and no subscription (0: never)')
       .default(0)
@@ -164,7 +199,7 @@ withTls(program
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
   .addOption(new Option('--client-token-file <file>', 'require every client to send this token first ({"action":"auth","token":...}); without it, clients need none').env('TWEETDB_CLIENT_TOKEN_FILE'))
   .addOption(new Option('--metrics-port <port>', METRICS_PORT_HELP).argParser(port).env('TWEETDB_METRICS_PORT'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; evictAfter: number; minVoters: number; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
     let node: CoordinatorNode;
     const metrics = o.metricsPort === undefined ? undefined : new (await import('../node/metrics.ts')).CoordinatorMetrics();
     try {
@@ -174,6 +209,8 @@ withTls(program
         dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
         lockTimeoutMs: Math.round(o.lockTimeout * 1000),
         idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+        evictAfterMs: Math.round(o.evictAfter * 1000),
+        minVoters: o.minVoters,
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
         clientToken: clientToken(o.clientTokenFile),
@@ -259,10 +296,12 @@ program
   .addOption(new Option('--worker-port <port>', 'port of the first worker; the others follow it').default(DEFAULTS.firstWorkerPort).argParser(port).env('TWEETDB_WORKER_PORT'))
   .addOption(new Option('--host <host>', 'address every node binds').default(DEFAULTS.host).env('TWEETDB_HOST'))
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout for the whole cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
+  .addOption(evictAfterOption())
+  .addOption(minVotersOption())
   .addOption(new Option('--web-port <port>', 'port of the web app').default(DEFAULTS.webPort).argParser(port).env('TWEETDB_WEB_PORT'))
   .addOption(new Option('--no-web', 'do not start the web app').env('TWEETDB_NO_WEB'))
   .addOption(new Option('--cluster-key-file <file>', 'the cluster key every node gets (default DATA/cluster.key, made with mode 0600 when missing)').env('TWEETDB_CLUSTER_KEY_FILE'))
-  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; webPort: number; web: boolean; clusterKeyFile?: string }) => {
+  .action(async (o: { workers: number; data: string; port: number; workerPort: number; host: string; lockTimeout: number; evictAfter: number; minVoters: number; webPort: number; web: boolean; clusterKeyFile?: string }) => {
     await runStart({ ...o, clusterKeyFile: o.clusterKeyFile === '' ? undefined : o.clusterKeyFile });
   });
 
@@ -309,7 +348,7 @@ withTls(program
 
 withTls(program
   .command('status'), true)
-  .description('the cluster at a glance: every node (role, state, applied commit and lag, copy digest, prepared, locks, mean fsync) and every transaction in doubt; exit 0 healthy, 1 something down or in doubt, 2 coordinator unreachable')
+  .description('the cluster at a glance: the voting set (configuration number, evict-after, min-voters), every node (role, state, member: voter, learner or evicted, applied commit and lag, copy digest, prepared, locks, mean fsync), each learner\'s progress, and every transaction in doubt; exit 0 healthy, 1 something down or in doubt, 2 coordinator unreachable')
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--watch', 'redraw every second until Ctrl-C'))
   .addOption(new Option('--json', 'print the raw object (the coordinator\'s status and check replies); with --watch, one line a second'))
@@ -328,7 +367,7 @@ withTls(program
     process.exitCode = await runStatus({ coordinator: o.coordinator, watch: o.watch === true, json: o.json === true, access, signal: stop.signal });
   });
 
-const admin = program.command('admin').description('operator actions of last resort');
+const admin = program.command('admin').description('operator actions: settle a transaction by hand, take a worker out of the cluster');
 withTls(admin
   .command('resolve <txid> <outcome>'), true)
   .description('settle by hand a transaction workers hold prepared and the coordinator no longer knows (its data directory was lost): shows what each worker knows, asks for confirmation, refuses where a record decides it; only abort is carried out; exit 0 resolved or nothing to do, 1 refused, 2 not asked (no terminal and no --yes, coordinator unreachable or the request refused)')
@@ -348,6 +387,22 @@ withTls(admin
     }
     const { runResolve } = await import('./admin.ts');
     process.exitCode = await runResolve({ coordinator: o.coordinator, txid, outcome, yes: o.yes === true, access, stdinIsTty: process.stdin.isTTY === true });
+  });
+
+withTls(admin
+  .command('remove-worker <worker>'), true)
+  .description('take a worker (its id or HOST:PORT, as tweetdb status lists them) out of the cluster for good: out of the voting set and the membership; it is told so, stops (exit 0) and keeps its data directory; the last voter is refused; exit 0 removed, 1 refused, 2 coordinator unreachable')
+  .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .action(async (worker: string, o: { coordinator: string; clientTokenFile?: string } & TlsFlags) => {
+    let access: CoordinatorAccess;
+    try {
+      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+    } catch (e) {
+      setupError(e);
+    }
+    const { runRemoveWorker } = await import('./admin.ts');
+    process.exitCode = await runRemoveWorker({ coordinator: o.coordinator, worker, access });
   });
 
 function concurrencyList(v: string): number[] {

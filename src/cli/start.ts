@@ -1,6 +1,7 @@
 // `tweetdb start`: a whole local cluster as child processes (a coordinator, N
 // workers and the web app), their logs as readable lines. It supervises them: a
-// child that dies is restarted with backoff while the others keep serving, and
+// child that dies is restarted with backoff while the others keep serving (one that
+// exits by itself with code 0, a worker removed from the cluster, is not), and
 // Ctrl-C (or SIGTERM) stops everything within STOP_GRACE_MS + STOP_KILL_WAIT_MS.
 
 import type { ChildProcess } from 'node:child_process';
@@ -61,6 +62,10 @@ export interface StartOptions {
   workerPort: number;
   host: string;
   lockTimeout: number;
+  /** Seconds a voting worker may be down before it is evicted (the coordinator's --evict-after). */
+  evictAfter: number;
+  /** Writes are refused while fewer workers vote (the coordinator's --min-voters). */
+  minVoters: number;
   webPort: number;
   /** Start the web app too. */
   web: boolean;
@@ -159,6 +164,12 @@ export async function runStart(o: StartOptions): Promise<void> {
         void stopAll(EXIT_CANNOT_LISTEN);
         return;
       }
+      if (code === 0 && signal === null) {
+        // It stopped by itself and says all is well: a worker removed from the cluster (tweetdb admin
+        // remove-worker) does that, and restarting it would only have it refused again.
+        say('info', `${c.name} exited by itself (exit code 0, as a worker removed from the cluster does) after ${(upMs / 1000).toFixed(1)} s; not restarting it`);
+        return;
+      }
       if (upMs >= RESTART_RESET_AFTER_MS) c.delayMs = RESTART_MIN_MS;
       c.restarts++;
       say('warn', `${c.name} died (${how}) after ${(upMs / 1000).toFixed(1)} s; restart ${c.restarts} in ${c.delayMs / 1000} s`);
@@ -246,7 +257,7 @@ export async function runStart(o: StartOptions): Promise<void> {
     children.push(c);
     launch(c);
   };
-  add('coordinator', ['coordinator', '--port', String(coordinatorL.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout)]);
+  add('coordinator', ['coordinator', '--port', String(coordinatorL.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout), '--evict-after', String(o.evictAfter), '--min-voters', String(o.minVoters)]);
   for (let i = 0; i < o.workers; i++) {
     const p = o.workerPort + i;
     add(`worker ${p}`, ['worker', String(p), '--host', o.host, '--coordinator', coordinator, '--data', join(dataDir, `worker-${p}`)]);

@@ -1,11 +1,11 @@
 // `tweetdb status`: the cluster at a glance, as a terminal table (like `etcdctl endpoint status
-// -w table`). One row per node (the coordinator, then each worker), then the transactions in
-// doubt. Built from the coordinator's `status` and `check` actions, nothing else: what it shows
+// -w table`). The voting set, one row per node (the coordinator, then each worker), each
+// learner's progress, then the transactions in doubt. Built from the coordinator's `status` and `check` actions, nothing else: what it shows
 // is what any client can ask for.
 
 import { PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
 import { escapeForTerminal } from './client.ts';
-import type { CheckWorker } from '../wire/protocol.ts';
+import type { CheckWorker, LearnerProgress, StatusWorker } from '../wire/protocol.ts';
 
 /** Exit codes: scripts and health checks branch on them. */
 export const STATUS_EXIT = { healthy: 0, unhealthy: 1, unreachable: 2 } as const;
@@ -52,6 +52,37 @@ function workersOf(s: StatusSnapshot): CheckWorker[] {
   return (s.check.workers as CheckWorker[] | undefined) ?? [];
 }
 
+/** The status reply's workers by id: their roles and learners' progress (check does not carry them). */
+function membersOf(s: StatusSnapshot): Map<string, StatusWorker> {
+  const ws = (s.status.workers as StatusWorker[] | undefined) ?? [];
+  return new Map(ws.filter((w) => typeof w.id === 'string').map((w) => [w.id, w]));
+}
+
+/**
+ * The line about the voting set: its number, the eviction delay and the least number of voters;
+ * null from a coordinator older than configurations, which sends none of them.
+ */
+function configLine(s: StatusSnapshot): string | null {
+  const config = s.status.config as { n?: unknown; voters?: unknown } | undefined;
+  const parts: string[] = [];
+  if (typeof config?.n === 'number') parts.push(`configuration ${config.n}${Array.isArray(config.voters) ? ` (${config.voters.length} voter${config.voters.length === 1 ? '' : 's'})` : ''}`);
+  if (typeof s.status.evict_after_s === 'number') parts.push(`evict after ${s.status.evict_after_s} s`);
+  if (typeof s.status.min_voters === 'number') parts.push(`min voters ${s.status.min_voters}`);
+  return parts.length === 0 ? null : parts.join('; ');
+}
+
+/** Bytes as a person reads them: 1023 B, 1.5 KiB, 12.3 MiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
 /** Healthy: every worker up and nothing in doubt longer than STUCK_AFTER_MS. */
 export function exitCodeOf(s: StatusSnapshot): number {
   const down = workersOf(s).some((w) => w.state !== 'up');
@@ -86,32 +117,52 @@ export function table(header: string[], rows: string[][]): string[] {
   return [rule, line(header), rule, ...rows.map(line), rule];
 }
 
-/** The frame `tweetdb status` prints: the nodes, then what is in doubt, then the verdict. */
+/** The frame `tweetdb status` prints: the configuration, the nodes, who is catching up, what is in doubt, the verdict. */
 export function render(s: StatusSnapshot): string {
   const counters = (s.status.counters ?? {}) as Record<string, number | undefined>;
   const last = counters.last_cseq ?? 0;
   const workers = workersOf(s);
+  const members = membersOf(s);
   const inDoubt = inDoubtOf(s);
   const common = commonDigest(workers);
+  const config = configLine(s);
+  // A coordinator older than configurations sends no roles: its table stays as it was.
+  const withRoles = config !== null || [...members.values()].some((m) => m.role !== undefined);
+  const role = (cells: string[], r: string): string[] => (withRoles ? [...cells.slice(0, 4), r, ...cells.slice(4)] : cells);
   const rows: string[][] = [
-    ['coordinator', 'coordinator', 'up', s.coordinator, String(last), '-', '-', String(inDoubt.length), '-', meanMs(counters.log_fsync_ms, counters.log_fsyncs)],
+    role(['coordinator', 'coordinator', 'up', s.coordinator, String(last), '-', '-', String(inDoubt.length), '-', meanMs(counters.log_fsync_ms, counters.log_fsyncs)], '-'),
   ];
+  const learners: [string, LearnerProgress][] = [];
   for (const w of workers) {
     const digest = w.digest === undefined ? (w.error !== undefined ? `(${w.error})` : '-') : w.digest.slice(0, 12) + (w.digest !== common ? ' (differs)' : '');
-    rows.push([
-      w.id,
-      'worker',
-      w.state,
-      w.address,
-      num(w.max_cseq),
-      w.max_cseq === undefined ? '-' : String(Math.max(0, last - w.max_cseq)),
-      digest,
-      num(w.prepared),
-      num(w.locks),
-      meanMs(w.fsync_ms, w.fsyncs),
-    ]);
+    const m = members.get(w.id);
+    if (m?.learner !== undefined) learners.push([w.id, m.learner]);
+    rows.push(
+      role(
+        [
+          w.id,
+          'worker',
+          w.state,
+          w.address,
+          num(w.max_cseq),
+          w.max_cseq === undefined ? '-' : String(Math.max(0, last - w.max_cseq)),
+          digest,
+          num(w.prepared),
+          num(w.locks),
+          meanMs(w.fsync_ms, w.fsyncs),
+        ],
+        m?.role ?? '-',
+      ),
+    );
   }
-  const out = table(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], rows);
+  const out: string[] = config === null ? [] : [config];
+  out.push(...table(role(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], 'MEMBER'), rows));
+  if (learners.length > 0) {
+    // Learners, and a voter just promoted that still applies what was streamed to it.
+    out.push('');
+    out.push(`catching up: ${learners.length}`);
+    out.push(...table(['WORKER', 'PHASE', 'BEHIND', 'ROWS COPIED', 'BYTES COPIED'], learners.map(([id, l]) => [id, l.phase, num(l.behind), num(l.copied_rows), l.copied_bytes === undefined ? '-' : formatBytes(l.copied_bytes)])));
+  }
   out.push('');
   if (inDoubt.length === 0) out.push('in doubt: none');
   else {

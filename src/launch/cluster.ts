@@ -14,6 +14,10 @@ import { spawnNode, stopProcesses, waitExit, type NodeProc } from './processes.t
 export interface ClusterOptions {
   workers?: number;
   lockTimeout?: number;
+  /** The coordinator's --evict-after, in seconds (its default otherwise). */
+  evictAfter?: number;
+  /** The coordinator's --min-voters (its default otherwise). */
+  minVoters?: number;
   /** Loopback addresses to bind: [coordinator host, worker 1 host, ...]. */
   hosts?: string[];
   env?: Record<string, string>;
@@ -69,6 +73,8 @@ export class LocalCluster {
   async startCoordinator(port: number): Promise<NodeProc> {
     const args = ['coordinator', '--port', String(port), '--host', this.hostFor(0), '--data', join(this.dir, 'coordinator')];
     if (this.opts.lockTimeout !== undefined) args.push('--lock-timeout', String(this.opts.lockTimeout));
+    if (this.opts.evictAfter !== undefined) args.push('--evict-after', String(this.opts.evictAfter));
+    if (this.opts.minVoters !== undefined) args.push('--min-voters', String(this.opts.minVoters));
     this.coordinator = await spawnNode('coordinator', args, { ...this.opts.env, ...this.opts.nodeEnv?.coordinator });
     return this.coordinator;
   }

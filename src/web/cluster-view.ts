@@ -3,7 +3,7 @@
 // and the commit rate. Pure: the times come in as arguments.
 
 import type { ApiReply } from '../client/client.ts';
-import type { CheckWorker } from '../wire/protocol.ts';
+import type { CheckWorker, LearnerProgress, StatusWorker } from '../wire/protocol.ts';
 
 export interface NodeCard {
   id: string;
@@ -22,6 +22,10 @@ export interface NodeCard {
   fsync_ms: number | null;
   /** Why its check part failed, when it did. */
   error: string | null;
+  /** A worker's place in the voting set (voter, learner, evicted); null for the coordinator, or from a coordinator older than configurations. */
+  member: 'voter' | 'learner' | 'evicted' | null;
+  /** A learner's catch-up; null otherwise. */
+  learner: LearnerProgress | null;
 }
 
 export interface InDoubtRow {
@@ -83,7 +87,7 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
   const digests = new Map<string, number>();
   for (const w of parts) if (w.digest !== undefined) digests.set(w.digest, (digests.get(w.digest) ?? 0) + 1);
   const common = [...digests].sort((a, b) => b[1] - a[1])[0]?.[0];
-  const workers = ((status?.reply.workers ?? []) as { id: string; address: string; state: string }[]).map((w): NodeCard => {
+  const workers = ((status?.reply.workers ?? []) as StatusWorker[]).map((w): NodeCard => {
     const c = byId.get(w.id);
     return {
       id: w.id,
@@ -99,6 +103,8 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
       locks: c?.locks ?? null,
       fsync_ms: mean(c?.fsync_ms, c?.fsyncs),
       error: c?.error ?? null,
+      member: w.role ?? null,
+      learner: w.learner ?? null,
     };
   });
   const inDoubt = (status?.reply.in_doubt ?? []) as InDoubtRow[];
@@ -114,6 +120,8 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
     locks: null,
     fsync_ms: mean(counters.log_fsync_ms, counters.log_fsyncs),
     error,
+    member: null,
+    learner: null,
   };
   const rate = (f: (c: Counters) => number): number => {
     if (status === null || previous === null || status.at <= previous.at) return 0;

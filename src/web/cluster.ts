@@ -11,7 +11,7 @@ const nullable = (type: string): { type: string[] } => ({ type: [type, 'null'] }
 
 const nodeSchema = {
   type: 'object',
-  required: ['id', 'role', 'state', 'address', 'applied', 'lag', 'digest_differs', 'prepared', 'locks', 'fsync_ms', 'error'],
+  required: ['id', 'role', 'state', 'address', 'applied', 'lag', 'digest_differs', 'prepared', 'locks', 'fsync_ms', 'error', 'member', 'learner'],
   properties: {
     id: { type: 'string' },
     role: { type: 'string', enum: ['coordinator', 'worker'] },
@@ -24,6 +24,11 @@ const nodeSchema = {
     locks: nullable('integer'),
     fsync_ms: nullable('number'),
     error: nullable('string'),
+    member: { type: ['string', 'null'], enum: ['voter', 'learner', 'evicted', null] },
+    learner: {
+      type: ['object', 'null'],
+      properties: { phase: { type: 'string' }, behind: { type: 'integer' }, copied_rows: { type: 'integer' }, copied_bytes: { type: 'integer' } },
+    },
   },
 } as const;
 

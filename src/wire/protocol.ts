@@ -270,3 +270,27 @@ export interface CheckWorker {
   fsync_ms?: number;
   error?: string;
 }
+
+/** What a learner has done of its catch-up, in the `status` reply. */
+export interface LearnerProgress {
+  /** resolving: settling what it was owed; copying: installing pages; streaming: applying commits since the copy began. */
+  phase: 'resolving' | 'copying' | 'streaming';
+  /** Commits sent or buffered for it and not yet applied. */
+  behind: number;
+  copied_rows: number;
+  copied_bytes: number;
+}
+
+/**
+ * One worker of the `status` reply (`{"workers":[...]}`), as clients read it. `role` and `learner`
+ * come from coordinators with numbered configurations; an older one sends neither.
+ */
+export interface StatusWorker {
+  id: string;
+  address: string;
+  state: string;
+  /** voter: in the configuration; learner: not in it, linked, catching up; evicted: not in it, not linked. */
+  role?: 'voter' | 'learner' | 'evicted';
+  /** Only for a learner. */
+  learner?: LearnerProgress;
+}

@@ -451,6 +451,44 @@ test('tweetdb start --port 0: the coordinator gets a free port, which the worker
   assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
 });
 
+test('tweetdb start --evict-after 3 --min-voters 1: the coordinator is given both; a worker that exits with code 0 by itself (as a removed worker does) is not restarted', async () => {
+  const s = await startCluster(['--no-web', '--evict-after', '3', '--min-voters', '1']);
+  const coordinatorPid = childRunning(s.proc.pid ?? -1, 'coordinator');
+  assert.ok(coordinatorPid !== undefined, s.output.join('\n'));
+  const argv = readFileSync(`/proc/${coordinatorPid}/cmdline`, 'utf8').split('\0');
+  assert.equal(argv[argv.indexOf('--evict-after') + 1], '3', argv.join(' '));
+  assert.equal(argv[argv.indexOf('--min-voters') + 1], '1', argv.join(' '));
+
+  // SIGTERM stops a worker cleanly, with exit code 0: to the supervisor, the same as a worker that was removed.
+  const leaving = childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort));
+  assert.ok(leaving !== undefined, s.output.join('\n'));
+  process.kill(leaving, 'SIGTERM');
+  const line = new RegExp(`worker ${s.workerPort} exited by itself \\(exit code 0, as a worker removed from the cluster does\\) after [\\d.]+ s; not restarting it`);
+  await eventually(async () => s.output.some((l) => line.test(l)), 10_000, 'the exit to be logged', () => s.output.join('\n'));
+  await new Promise((r) => setTimeout(r, 1_500)); // longer than the first restart's wait (0.5 s)
+  assert.equal(childRunning(s.proc.pid ?? -1, 'worker', String(s.workerPort)), undefined, 'no new worker process');
+  assert.ok(!s.output.some((l) => l.includes(`worker ${s.workerPort} restarted`) || l.includes(`worker ${s.workerPort} died`)), s.output.join('\n'));
+  assert.equal(s.proc.exitCode, null, 'tweetdb start still runs');
+
+  const r = await interruptAndWait(s);
+  assert.deepEqual(r, { code: 0, signal: null }, s.output.join('\n'));
+});
+
+test('tweetdb coordinator --evict-after 0 and --min-voters 33 exit non-zero naming the flag and the allowed range', () => {
+  const data = mkdtempSync(join(tmpdir(), 'tweetdb-flag-'));
+  dirs.push(data);
+  for (const [flag, value, why] of [
+    ['--evict-after', '0', /eviction delay is a number of seconds above 0 and at most 86400/],
+    ['--min-voters', '33', /least number of voters is a whole number from 1 to 32/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'coordinator', flag, value, '--port', '0', '--host', HOST, '--data', data], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    assert.equal(r.signal, null, `it exits by itself rather than running:\n${r.stdout}\n${r.stderr}`);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(flag));
+    assert.match(r.stderr, why);
+  }
+});
+
 /** A server holding a port on HOST: the port, and a function that frees it. */
 async function holdPort(): Promise<{ port: number; release: () => Promise<void> }> {
   const s = createServer();

@@ -42,6 +42,15 @@ function fact(name: string, value: string, cls?: string): HTMLElement[] {
 
 const num = (v: number | null): string => (v === null ? '–' : String(v));
 
+/** A learner's progress in one line: its phase, commits behind, what it has copied. */
+function catchUp(l: NonNullable<NodeCard['learner']>): string {
+  const parts = [l.phase];
+  if (l.behind !== undefined) parts.push(`${l.behind} behind`);
+  if (l.copied_rows !== undefined) parts.push(`${l.copied_rows} rows copied`);
+  if (l.copied_bytes !== undefined) parts.push(`${(l.copied_bytes / 1_048_576).toFixed(1)} MiB`);
+  return parts.join(', ');
+}
+
 function nodeCard(n: NodeCard): HTMLLIElement {
   const facts = [
     ...fact('address', n.address),
@@ -52,6 +61,8 @@ function nodeCard(n: NodeCard): HTMLLIElement {
     ...fact('fsync', n.fsync_ms === null ? '–' : `${n.fsync_ms.toFixed(2)} ms`),
     ...(n.digest_differs ? fact('copy', 'differs', 'cl-differs') : []),
     ...(n.error !== null ? fact('error', n.error, 'cl-differs') : []),
+    ...(n.member !== null && n.member !== undefined ? fact('member', n.member, n.member === 'voter' ? undefined : 'cl-differs') : []),
+    ...(n.learner !== null && n.learner !== undefined ? fact('catch-up', catchUp(n.learner)) : []),
   ];
   return h(
     'li',
