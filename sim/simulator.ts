@@ -258,8 +258,9 @@ export class Simulation {
         this.crashWorker(w);
         this.stats.crashes--;
         w.removed = true;
+        // (Also while healing: a removal may complete then, once the worker owes nothing.)
         this.at(this.rng.int(500, 5_000), () => {
-          if (w.node === null && !this.healing) {
+          if (w.node === null) {
             w.removed = false;
             this.startWorker(w);
           }

@@ -66,6 +66,8 @@ const TICK_MS = 50;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 2_000;
+/** An unlinked worker's connection is closed after what was queued on it is sent, and destroyed this long later at most. */
+const UNLINK_GRACE_MS = 2_000;
 
 /** A persistent connection to one worker, re-opened with backoff whenever it drops. */
 class WorkerLink {
@@ -188,7 +190,8 @@ class WorkerLink {
     this.stopped = true;
     this.env.timers.clearTimeout(this.timer);
     this.attempt?.destroy();
-    this.link?.close('unlinked');
+    // What was sent last still goes out (a removed worker is told so just before its unlink).
+    this.link?.closeAfterFlush('unlinked', UNLINK_GRACE_MS);
     this.link = null;
   }
 }

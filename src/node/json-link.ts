@@ -144,6 +144,22 @@ export class JsonLink {
     if (piece.length > 0) this.socket.write(piece.join(''));
   }
 
+  /**
+   * Sends what is queued, then closes (FIN after the data), destroying the socket after `graceMs`
+   * at the latest: a last message (a removed worker told so) must not be cut off by the close,
+   * and a peer that never reads must not keep the socket for ever.
+   */
+  closeAfterFlush(why: string, graceMs: number): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.closedWhy = why;
+    this.socket.end();
+    const timer = this.timers.setTimeout(() => this.socket.destroy(), graceMs);
+    this.socket.once('close', () => this.timers.clearTimeout(timer));
+    this.handlers.onClose(why);
+  }
+
   close(why: string): void {
     if (this.closed) return;
     this.closed = true;
