@@ -3,7 +3,7 @@
 // and the commit rate. Pure: the times come in as arguments.
 
 import type { ApiReply } from '../client/client.ts';
-import type { CheckWorker, LearnerProgress, StatusWorker } from '../wire/protocol.ts';
+import type { CheckWorker, LearnerProgress, MemberRole, StatusWorker } from '../wire/protocol.ts';
 
 export interface NodeCard {
   id: string;
@@ -22,8 +22,8 @@ export interface NodeCard {
   fsync_ms: number | null;
   /** Why its check part failed, when it did. */
   error: string | null;
-  /** A worker's place in the voting set (voter, learner, evicted); null for the coordinator, or from a coordinator older than configurations. */
-  member: 'voter' | 'learner' | 'evicted' | null;
+  /** A worker's place in the voting set (voter, learner, evicted, leaving); null for the coordinator, or from a coordinator older than configurations. */
+  member: MemberRole | null;
   /** A learner's catch-up; null otherwise. */
   learner: LearnerProgress | null;
 }

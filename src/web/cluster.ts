@@ -24,7 +24,7 @@ const nodeSchema = {
     locks: nullable('integer'),
     fsync_ms: nullable('number'),
     error: nullable('string'),
-    member: { type: ['string', 'null'], enum: ['voter', 'learner', 'evicted', null] },
+    member: { type: ['string', 'null'], enum: ['voter', 'learner', 'evicted', 'leaving', null] },
     learner: {
       type: ['object', 'null'],
       properties: { phase: { type: 'string' }, behind: { type: 'integer' }, copied_rows: { type: 'integer' }, copied_bytes: { type: 'integer' } },

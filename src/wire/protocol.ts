@@ -271,6 +271,9 @@ export interface CheckWorker {
   error?: string;
 }
 
+/** A worker's place in the voting set, as `status` shows it. */
+export type MemberRole = 'voter' | 'learner' | 'evicted' | 'leaving';
+
 /** What a learner has done of its catch-up, in the `status` reply. */
 export interface LearnerProgress {
   /** resolving: settling what it was owed; copying: installing pages; streaming: applying commits since the copy began. */
@@ -289,8 +292,11 @@ export interface StatusWorker {
   id: string;
   address: string;
   state: string;
-  /** voter: in the configuration; learner: not in it, linked, catching up; evicted: not in it, not linked. */
-  role?: 'voter' | 'learner' | 'evicted';
-  /** Only for a learner. */
+  /**
+   * voter: in the configuration; learner: not in it, linked, catching up; evicted: not in it, not
+   * linked; leaving: removed by the operator, out of the configuration, settling what it is owed.
+   */
+  role?: MemberRole;
+  /** For a learner (and one leaving, or a promoted voter still applying what was streamed to it). */
   learner?: LearnerProgress;
 }

@@ -13,8 +13,8 @@ export interface NodeCard {
   locks: number | null;
   fsync_ms: number | null;
   error: string | null;
-  /** voter, learner or evicted; null for the coordinator (or from a coordinator older than configurations). */
-  member: 'voter' | 'learner' | 'evicted' | null;
+  /** voter, learner, evicted or leaving; null for the coordinator (or from a coordinator older than configurations). */
+  member: 'voter' | 'learner' | 'evicted' | 'leaving' | null;
   /** A learner's catch-up. */
   learner: { phase: string; behind?: number; copied_rows?: number; copied_bytes?: number } | null;
 }
