@@ -550,7 +550,7 @@ export class Membership {
       m.stream = null;
       this.setUp(m);
       if (this.pending === null && this.config.catchingUp.includes(m.id)) {
-        this.propose({ ...this.config, catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `${m.id} caught up`, null);
+        this.propose({ n: this.config.n + 1, voters: this.config.voters, catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `${m.id} caught up`, null);
       }
     }
   }

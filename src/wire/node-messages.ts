@@ -609,7 +609,8 @@ function fields(o: Obj, allowed: readonly string[], prefix = ''): void {
 
 function int(o: Obj, k: string, min: number, max = Number.MAX_SAFE_INTEGER, prefix = ''): number {
   const v = get(o, k);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+  // -0 is refused too: nothing sends it, and it would come out as 0 (what parses must be what came).
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max || Object.is(v, -0)) {
     const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
     throw new Invalid(`field "${prefix}${k}" must be a whole number ${range}`);
   }
@@ -623,7 +624,7 @@ function count(o: Obj, k: string, prefix = ''): number {
 
 /** Milliseconds since the epoch. */
 function time(v: unknown, path: string): void {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Invalid(`field "${path}" must be a time in ms (a whole number, 0 or more)`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || Object.is(v, -0)) throw new Invalid(`field "${path}" must be a time in ms (a whole number, 0 or more)`);
 }
 
 function bool(o: Obj, k: string): boolean {

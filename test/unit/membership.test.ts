@@ -152,7 +152,7 @@ describe('membership: a learner joins while writes go on', () => {
     assert.equal(co.workerState('w2'), 'joining');
     const upNow = co.from('w2', { type: 'replicated', seq: 2 });
     assert.equal(co.workerState('w2'), 'up');
-    assert.deepEqual(ofType(upNow, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: [] }], 'the configuration no longer names it as catching up');
+    assert.deepEqual(ofType(upNow, 'log_config'), [{ type: 'log_config', config: 3, voters: ['w1', 'w2'], catching_up: [] }], 'the configuration no longer names it as catching up (a new number: every configuration has its own)');
     assert.equal(co.status().counters.promotions, 1);
   });
 
