@@ -99,6 +99,8 @@ export interface Member {
   copied: { rows: number; bytes: number };
   /** Every commit up to this one is in its copy (the rest come in its stream). */
   copyFloor: number;
+  /** It has been up before in this coordinator's life: its next time up is a rejoin (counted). */
+  everUp: boolean;
 }
 
 /** The voting set, numbered; `catchingUp` are voters promoted whose stream is not drained yet. */
@@ -124,7 +126,7 @@ export class Membership {
   config: Configuration;
   private pending: PendingChange | null = null;
   /** Counted for status and metrics. */
-  readonly counts = { evictions: 0, promotions: 0, removals: 0 };
+  readonly counts = { evictions: 0, promotions: 0, removals: 0, rejoins: 0 };
 
   constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string }[], config: { n: number; voters: string[]; catching_up?: string[] }) {
     this.ctx = ctx;
@@ -139,7 +141,7 @@ export class Membership {
   }
 
   private add(id: string, address: string): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0 });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, everUp: false });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -556,6 +558,8 @@ export class Membership {
   }
 
   private setUp(m: Member): void {
+    if (m.everUp) this.counts.rejoins++;
+    m.everUp = true;
     m.status = { kind: 'up' };
     m.copyAfter = null;
     m.notUpSince = null;

@@ -295,6 +295,7 @@ export class Reads {
         evictions: ctx.members.counts.evictions,
         promotions: ctx.members.counts.promotions,
         removals: ctx.members.counts.removals,
+        rejoins: ctx.members.counts.rejoins,
         ...(ctx.cfg.ioStats?.() ?? {}),
       },
     };

@@ -194,11 +194,21 @@ export class CoordinatorMetrics {
       labelNames: ['kind'],
       registers: [registry],
       collect() {
-        const c = self()?.status().counters as { evictions?: number; promotions?: number; removals?: number } | undefined;
+        const c = self()?.status().counters as { evictions?: number; promotions?: number; removals?: number; rejoins?: number } | undefined;
         if (c === undefined) return;
         followTotal(this, changeSeen, { kind: 'eviction' }, c.evictions ?? 0);
         followTotal(this, changeSeen, { kind: 'promotion' }, c.promotions ?? 0);
         followTotal(this, changeSeen, { kind: 'removal' }, c.removals ?? 0);
+      },
+    });
+    const rejoinSeen = new Map<string, number>();
+    new Counter({
+      name: 'tweetdb_rejoins_total',
+      help: 'Workers back up (serving reads, voting if voters) after they had been up before and went away, since the coordinator started.',
+      registers: [registry],
+      collect() {
+        const c = self()?.status().counters as { rejoins?: number } | undefined;
+        if (c !== undefined) followTotal(this, rejoinSeen, {}, c.rejoins ?? 0);
       },
     });
     new Gauge({

@@ -133,6 +133,8 @@ test(`kill -9 of one of two workers under ${CLIENTS} clients: writes go on once 
   const { seen, ms } = await watchUntilVoter(cluster, address, 120_000);
   t.diagnostic(`after the restart, status showed it as: ${seen.join(' -> ')}; promoted and up ${ms} ms after it was started again`);
   assert.ok(seen.some((s) => s.startsWith('learner/')), `it rejoined as a learner before it was promoted: ${seen.join(' -> ')}`);
+  const counted = (await cluster.status()).counters as { evictions: number; promotions: number; rejoins: number };
+  assert.deepEqual({ evictions: counted.evictions, promotions: counted.promotions, rejoins: counted.rejoins }, { evictions: 1, promotions: 2, rejoins: 1 }, 'status counts the eviction, the promotions (the second worker at start, then this one) and the rejoin');
   await sleep(500);
   await load.stop();
 

@@ -98,6 +98,7 @@ test('a killed worker shows as down in tweetdb_members', async () => {
   assert.equal(sample(text, 'tweetdb_membership_changes_total{kind="eviction"}'), 1);
   assert.equal(sample(text, 'tweetdb_members{role="voter",state="up"}'), 1);
   assert.ok(sample(text, 'tweetdb_configuration') >= 2, 'a configuration change for the eviction');
+  assert.equal(sample(text, 'tweetdb_rejoins_total'), 0, 'nobody has come back yet');
 });
 
 test('anything but GET /metrics is 404 on the metrics port', async () => {
