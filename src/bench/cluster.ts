@@ -4,7 +4,9 @@
 // node's memory from /proc, and its fsync counters through the public API.
 // Its links are secured as the cluster's mode says: no key (loopback's open
 // mode), a cluster key (what `tweetdb start` runs), or a key and mutual TLS
-// with certificates made by `tweetdb certs`' makeCerts.
+// with certificates made by `tweetdb certs`' makeCerts. With metrics on, every
+// node serves Prometheus metrics (--metrics-port 0), which also turns on the
+// coordinator's trace effects: what `--compare metrics` measures the cost of.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +29,14 @@ const KEPT_LOG_LINES = 200;
  */
 export const SECURITY_MODES = ['open', 'key', 'key+tls'] as const;
 export type SecurityMode = (typeof SECURITY_MODES)[number];
+
+/** A fresh cluster's set-up as `--compare` varies it: how its links are secured, and whether its nodes export metrics. */
+export interface ClusterVariant {
+  /** What the rows of this cluster are labelled with (`open`, `key+tls`, `off`, `on`...). */
+  label: string;
+  security: SecurityMode;
+  metrics: boolean;
+}
 
 export interface NodeMemory {
   node: string;
@@ -102,6 +112,7 @@ export class BenchCluster {
   private constructor(
     dir: string,
     readonly security: SecurityMode,
+    readonly metrics: boolean,
   ) {
     this.dir = dir;
     // Set even when empty, so that a key or certificates in the caller's environment do not change what is measured.
@@ -129,23 +140,26 @@ export class BenchCluster {
    * Starts a coordinator and `workers` workers; resolves once every worker is up.
    * `cpuProfileDir`: each node writes a V8 CPU profile there when it stops (node --cpu-prof).
    * `security`: how its links are secured (see SECURITY_MODES); `key` by default, as `tweetdb start` runs.
+   * `metrics`: every node serves Prometheus metrics on a free port (and the coordinator traces); off by default, as the nodes run.
    */
-  static async start(workers: number, lockTimeoutS: number, env: Record<string, string> = {}, cpuProfileDir: string | null = null, security: SecurityMode = 'key'): Promise<BenchCluster> {
+  static async start(workers: number, lockTimeoutS: number, env: Record<string, string> = {}, cpuProfileDir: string | null = null, security: SecurityMode = 'key', metrics = false): Promise<BenchCluster> {
     const nodeArgs = cpuProfileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`];
     const dir = mkdtempSync(join(tmpdir(), 'tweetdb-bench-'));
     let c: BenchCluster;
     try {
-      c = new BenchCluster(dir, security);
+      c = new BenchCluster(dir, security, metrics);
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
     env = { ...c.securityEnv, ...env };
     const spawnOpts = { nodeArgs, timeoutMs: START_TIMEOUT_MS, maxLogLines: KEPT_LOG_LINES };
+    // Port 0: each node picks a free one, so that the nodes of one machine do not collide.
+    const metricsArgs = metrics ? ['--metrics-port', '0'] : [];
     try {
-      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS)], env, spawnOpts));
+      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS), ...metricsArgs], env, spawnOpts));
       for (let i = 1; i <= workers; i++) {
-        c.nodes.push(await spawnNode(`worker-${i}`, ['worker', '0', '--coordinator', c.address, '--data', join(c.dir, `worker-${i}`)], env, spawnOpts));
+        c.nodes.push(await spawnNode(`worker-${i}`, ['worker', '0', '--coordinator', c.address, '--data', join(c.dir, `worker-${i}`), ...metricsArgs], env, spawnOpts));
       }
       const until = Date.now() + START_TIMEOUT_MS;
       for (;;) {

@@ -18,6 +18,10 @@ export interface TweetdbRow extends LevelResult {
   memory: NodeMemory[];
   /** How the fresh cluster's links were secured; absent for a running cluster (and in results made before it was recorded). */
   security?: SecurityMode;
+  /** Whether the fresh cluster's nodes exported Prometheus metrics (and the coordinator traced); absent for a running cluster and in older results. */
+  metrics?: boolean;
+  /** Under `--compare`: the label of the cluster this row was measured on (`open`, `key`, `key+tls`; `off`, `on`). */
+  variant?: string;
   /** The machine's 1-minute load average as the level ended (everything else running on it shows here); absent in older results. */
   loadAvg1?: number;
   /**
@@ -38,7 +42,14 @@ export interface BenchReport {
   target: 'fresh cluster' | string;
   rows: TweetdbRow[];
   postgres: PostgresRow[];
+  /** What `--compare` varied between fresh clusters, if anything; absent in older results. */
+  compare?: VariedBy;
+  /** Under `--compare security` or `metrics`: each cluster's figures against the first one's at the same clients. */
+  costs?: VariantCost[];
 }
+
+/** What a run's fresh clusters differ in, one after another. */
+export type VariedBy = 'security' | 'metrics';
 
 const fmt = (n: number): string => (Number.isFinite(n) ? n.toLocaleString('en-US') : '-');
 const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -48,14 +59,25 @@ function abortsText(a: Record<string, number>): string {
   return parts.length === 0 ? '0' : parts.join(', ');
 }
 
-/** True when the rows come from clusters secured in more than one way (`--compare security`). */
-function comparesSecurity(r: BenchReport): boolean {
-  return new Set(r.rows.map((x) => x.security)).size > 1;
+/** The cluster a row was measured on, under `--compare` (security alone in results made before `variant` was recorded). */
+function variantOf(row: TweetdbRow): string | undefined {
+  return row.variant ?? row.security;
+}
+
+/** The labels of the clusters compared, in the order they ran; empty unless the rows come from more than one. */
+function variants(r: BenchReport): string[] {
+  const labels = [...new Set(r.rows.map(variantOf))].filter((v): v is string => v !== undefined);
+  return labels.length > 1 ? labels : [];
+}
+
+/** A variant's name where the label alone would not say what it is (`on` is `metrics on`). */
+function variantName(r: BenchReport, label: string): string {
+  return r.compare === 'metrics' ? `metrics ${label}` : label;
 }
 
 /** The Markdown table (also printed to the terminal). */
 export function markdownTable(r: BenchReport): string {
-  const bySecurity = comparesSecurity(r);
+  const compared = variants(r).length > 0;
   const lines = [
     '| system | clients | commits/s | reads/s | aborts | p50 ms | p99 ms | p999 ms | fsyncs/commit (log; workers) | mean fsync ms (log; workers) | peak RSS MiB (coordinator; workers) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -64,7 +86,7 @@ export function markdownTable(r: BenchReport): string {
     const f = row.fsyncsPerCommit === null ? '-' : `${row.fsyncsPerCommit.coordinator.toFixed(3)}; ${row.fsyncsPerCommit.workers.map((w) => w.toFixed(3)).join(', ')}`;
     const fm = row.fsyncMeanMs === null ? '-' : `${ms(row.fsyncMeanMs.coordinator)}; ${row.fsyncMeanMs.workers.map(ms).join(', ')}`;
     const mem = row.memory.length === 0 ? '-' : row.memory.map((m) => m.peakRssMiB.toFixed(0)).join('; ');
-    lines.push(`| tweetdb (${row.workers} workers${bySecurity && row.security !== undefined ? `, ${row.security}` : ''}) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${fm} | ${mem} |`);
+    lines.push(`| tweetdb (${row.workers} workers${compared && variantOf(row) !== undefined ? `, ${variantName(r, variantOf(row) as string)}` : ''}) | ${row.concurrency} | ${fmt(row.commitsPerSec)} | ${fmt(row.readsPerSec)} | ${abortsText(row.aborts)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${ms(row.p999Ms)} | ${f} | ${fm} | ${mem} |`);
   }
   for (const p of r.postgres) {
     lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - | - |`);
@@ -80,57 +102,66 @@ export function ratios(r: BenchReport): { concurrency: number; ratio: number }[]
   });
 }
 
-export interface SecurityCost {
-  security: SecurityMode;
+export interface VariantCost {
+  /** The cluster's label (`open`, `key`, `key+tls`; `off`, `on`). */
+  variant: string;
   concurrency: number;
   commitsPerSec: number;
   p50Ms: number;
   p99Ms: number;
   loadAvg1: number;
   cpuMsPerCommit: { nodes: number; client: number } | null;
-  /** This mode's figure over the `open` cluster's at the same concurrency (null: open was not measured there). */
-  vsOpen: { commitsPerSec: number; p50Ms: number; p99Ms: number; nodesCpuMsPerCommit: number } | null;
+  /** The first cluster compared (`open`, `off`), the baseline of `vsBaseline`. */
+  baseline: string;
+  /** This cluster's figure over the baseline's at the same concurrency (null: the baseline was not measured there). */
+  vsBaseline: { commitsPerSec: number; p50Ms: number; p99Ms: number; nodesCpuMsPerCommit: number } | null;
 }
 
-/** Each secured mode's figures at each concurrency, against the `open` cluster's. */
-export function securityCosts(r: BenchReport): SecurityCost[] {
+/** Each compared cluster's figures at each concurrency, against the first one's (`open`, `off`); empty unless clusters were compared. */
+export function variantCosts(r: BenchReport): VariantCost[] {
   const ratio = (a: number, b: number): number => (b > 0 && Number.isFinite(a) && Number.isFinite(b) ? Math.round((a / b) * 100) / 100 : NaN);
+  const baseline = variants(r)[0];
+  if (baseline === undefined) return [];
   return r.rows.flatMap((row) => {
-    if (row.security === undefined) return [];
-    const open = r.rows.find((x) => x.security === 'open' && x.concurrency === row.concurrency);
+    const variant = variantOf(row);
+    if (variant === undefined) return [];
+    const base = r.rows.find((x) => variantOf(x) === baseline && x.concurrency === row.concurrency);
     return [
       {
-        security: row.security,
+        variant,
         concurrency: row.concurrency,
         commitsPerSec: row.commitsPerSec,
         p50Ms: row.p50Ms,
         p99Ms: row.p99Ms,
         loadAvg1: row.loadAvg1 ?? NaN,
         cpuMsPerCommit: row.cpuMsPerCommit ?? null,
-        vsOpen:
-          open === undefined
+        baseline,
+        vsBaseline:
+          base === undefined
             ? null
             : {
-                commitsPerSec: ratio(row.commitsPerSec, open.commitsPerSec),
-                p50Ms: ratio(row.p50Ms, open.p50Ms),
-                p99Ms: ratio(row.p99Ms, open.p99Ms),
-                nodesCpuMsPerCommit: ratio(row.cpuMsPerCommit?.nodes ?? NaN, open.cpuMsPerCommit?.nodes ?? NaN),
+                commitsPerSec: ratio(row.commitsPerSec, base.commitsPerSec),
+                p50Ms: ratio(row.p50Ms, base.p50Ms),
+                p99Ms: ratio(row.p99Ms, base.p99Ms),
+                nodesCpuMsPerCommit: ratio(row.cpuMsPerCommit?.nodes ?? NaN, base.cpuMsPerCommit?.nodes ?? NaN),
               },
       },
     ];
   });
 }
 
-/** The cost of authentication and of TLS (`--compare security`), as a Markdown table ordered by clients, then mode. */
-export function securityTable(r: BenchReport): string {
+/** The cost of each compared cluster against the first (`--compare security`, `--compare metrics`), as a Markdown table ordered by clients, then cluster. */
+export function variantTable(r: BenchReport): string {
   const x = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
+  const costs = variantCosts(r).sort((a, b) => a.concurrency - b.concurrency);
+  const vs = `vs ${costs[0]?.baseline ?? '-'}`;
+  const what = r.compare === 'metrics' ? ', metrics' : '';
   const lines = [
-    `| ${r.workload}, ${r.workers} workers | clients | commits/s | vs open | p50 ms | vs open | p99 ms | vs open | CPU ms/commit, nodes | vs open | CPU ms/commit, bench clients | load avg (1 min) |`,
+    `| ${r.workload}, ${r.workers} workers${what} | clients | commits/s | ${vs} | p50 ms | ${vs} | p99 ms | ${vs} | CPU ms/commit, nodes | ${vs} | CPU ms/commit, bench clients | load avg (1 min) |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const costs = securityCosts(r).sort((a, b) => a.concurrency - b.concurrency);
   for (const c of costs) {
-    lines.push(`| ${c.security} | ${c.concurrency} | ${fmt(c.commitsPerSec)} | ${x(c.vsOpen?.commitsPerSec)} | ${ms(c.p50Ms)} | ${x(c.vsOpen?.p50Ms)} | ${ms(c.p99Ms)} | ${x(c.vsOpen?.p99Ms)} | ${ms(c.cpuMsPerCommit?.nodes ?? NaN)} | ${x(c.vsOpen?.nodesCpuMsPerCommit)} | ${ms(c.cpuMsPerCommit?.client ?? NaN)} | ${ms(c.loadAvg1)} |`);
+    lines.push(`| ${c.variant} | ${c.concurrency} | ${fmt(c.commitsPerSec)} | ${x(c.vsBaseline?.commitsPerSec)} | ${ms(c.p50Ms)} | ${x(c.vsBaseline?.p50Ms)} | ${ms(c.p99Ms)} | ${x(c.vsBaseline?.p99Ms)} | ${ms(c.cpuMsPerCommit?.nodes ?? NaN)} | ${x(c.vsBaseline?.nodesCpuMsPerCommit)} | ${ms(c.cpuMsPerCommit?.client ?? NaN)} | ${ms(c.loadAvg1)} |`);
   }
   return lines.join('\n');
 }
@@ -141,11 +172,24 @@ const SECURITY_TEXT: Record<SecurityMode, string> = {
   'key+tls': 'a cluster key, and TLS 1.3 on every link (mutual between nodes) and on every client connection',
 };
 
+const METRICS_TEXT: Record<string, string> = {
+  off: 'no --metrics-port anywhere, as the nodes run by default',
+  on: '--metrics-port on the coordinator and on every worker: Prometheus metrics on each node, and the coordinator\'s trace effects',
+};
+
+/** Why the compared clusters differ, and how to read their costs (the sentence above the cost table). */
+const COMPARE_TEXT: Record<VariedBy, string> = {
+  security: 'The cost of authentication and of TLS, each against `open`',
+  metrics: 'The cost of Prometheus metrics and tracing, `on` against `off`',
+};
+
 function clusterText(r: BenchReport): string {
   if (r.target !== 'fresh cluster') return `The running cluster at ${r.target}`;
-  if (comparesSecurity(r)) {
-    const modes = [...new Set(r.rows.map((x) => x.security))].filter((m): m is SecurityMode => m !== undefined);
-    return `Three fresh durable clusters of ${r.workers} workers, one after another (${modes.map((m) => `\`${m}\`: ${SECURITY_TEXT[m]}`).join('; ')})`;
+  const labels = variants(r);
+  if (labels.length > 0) {
+    const text = (v: string): string => (r.compare === 'metrics' ? (METRICS_TEXT[v] ?? v) : (SECURITY_TEXT[v as SecurityMode] ?? v));
+    const security = r.compare === 'metrics' && r.rows[0]?.security !== undefined ? `, ${SECURITY_TEXT[r.rows[0].security]},` : ',';
+    return `${labels.length === 2 ? 'Two' : 'Three'} fresh durable clusters of ${r.workers} workers${security} one after another (${labels.map((v) => `\`${v}\`: ${text(v)}`).join('; ')})`;
   }
   const mode = r.rows[0]?.security;
   return `A fresh durable cluster of ${r.workers} workers${mode !== undefined ? `, ${SECURITY_TEXT[mode]}` : ''}`;
@@ -162,7 +206,7 @@ export function markdownReport(r: BenchReport, chartFile: string): string {
     '',
     `${r.when}. ${clusterText(r)}${r.preload > 0 ? `, ${fmt(r.preload)} tweets preloaded` : ''}; everything on one machine: ${machineText(r.machine)}.`,
     '',
-    ...(comparesSecurity(r) ? ['The cost of authentication and of TLS, each against `open` at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench\'s own clients, over the measured window; the last column: the machine\'s load average as the level ended, from everything running on it; on a machine shared with other work, commits/s and latency move with that work, CPU per commit less so: compare several runs before reading a difference):', '', securityTable(r), ''] : []),
+    ...(variants(r).length > 0 ? [`${COMPARE_TEXT[r.compare ?? 'security']} at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench's own clients, over the measured window; the last column: the machine's load average as the level ended, from everything running on it; on a machine shared with other work, commits/s and latency move with that work, CPU per commit less so: compare several runs before reading a difference):`, '', variantTable(r), ''] : []),
     markdownTable(r),
     '',
     ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),
@@ -179,13 +223,13 @@ export function svgChart(r: BenchReport): string {
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const tput = (row: { commitsPerSec: number; readsPerSec?: number }): number => Math.max(row.commitsPerSec, row.readsPerSec ?? 0);
-  const modes = comparesSecurity(r) ? [...new Set(r.rows.map((x) => x.security))] : [undefined];
+  const modes = variants(r).length > 0 ? variants(r) : [undefined];
   const colors = ['#5b5bd6', '#059669', '#dc2626'];
   const series = [
     ...modes.map((mode, i) => ({
-      name: mode === undefined ? 'tweetdb' : `tweetdb, ${mode}`,
+      name: mode === undefined ? 'tweetdb' : `tweetdb, ${variantName(r, mode)}`,
       color: colors[i % colors.length] as string,
-      points: r.rows.filter((x) => mode === undefined || x.security === mode).map((x) => ({ c: x.concurrency, t: tput(x), p99: x.p99Ms })),
+      points: r.rows.filter((x) => mode === undefined || variantOf(x) === mode).map((x) => ({ c: x.concurrency, t: tput(x), p99: x.p99Ms })),
     })),
     ...(r.postgres.length > 0 ? [{ name: 'PostgreSQL 2PC', color: '#d97706', points: r.postgres.map((x) => ({ c: x.concurrency, t: x.commitsPerSec, p99: x.p99Ms })) }] : []),
   ];

@@ -4,15 +4,16 @@
 // percentiles, fsyncs per commit and peak memory of each node; optionally the
 // same post workload against PostgreSQL's own two-phase commit, or against
 // three fresh clusters secured in turn (open, key, key+tls) for the cost of
-// authentication and of TLS.
+// authentication and of TLS, or against two fresh clusters with metrics off and
+// on for the cost of Prometheus metrics and tracing.
 
 import { spawnSync } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
-import { BenchCluster, fsyncCounts, SECURITY_MODES, type FsyncCounts, type SecurityMode } from './cluster.ts';
+import { BenchCluster, fsyncCounts, SECURITY_MODES, type ClusterVariant, type FsyncCounts } from './cluster.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { preload, runLevel, setUpHot, type Workload } from './load.ts';
 import { describeMachine } from './machine.ts';
-import { markdownTable, ratios, securityTable, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
+import { markdownTable, ratios, variantCosts, variantTable, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
 import { Progress } from './progress.ts';
 
 export interface BenchOptions {
@@ -24,8 +25,11 @@ export interface BenchOptions {
   preload: number;
   /** A running cluster's coordinator; null starts a fresh one. */
   coordinator: string | null;
-  /** postgres: PostgreSQL's 2PC too; security: three fresh clusters, open, key and key+tls, one after another. */
-  compare: 'postgres' | 'security' | null;
+  /**
+   * postgres: PostgreSQL's 2PC too; security: three fresh clusters, open, key and key+tls, one after another;
+   * metrics: two fresh clusters, metrics off and on, one after another.
+   */
+  compare: 'postgres' | 'security' | 'metrics' | null;
   out: string;
   name: string;
   lockTimeoutS: number;
@@ -45,13 +49,25 @@ function meanFsync(before: FsyncCounts, after: FsyncCounts): TweetdbRow['fsyncMe
   return Number.isNaN(coordinator) && workers.every(Number.isNaN) ? null : { coordinator, workers };
 }
 
-/** Seconds the disk is left to settle between the clusters of `--compare security` (the previous one's data written back and removed). */
+/** Seconds the disk is left to settle between the clusters of `--compare security` or `metrics` (the previous one's data written back and removed). */
 export const SECURITY_SETTLE_S = 3;
+
+/** The fresh clusters a run measures, one after another: one keyed cluster (as `tweetdb start` runs), unless `--compare` varies them. */
+export function clusterVariants(compare: BenchOptions['compare']): ClusterVariant[] {
+  if (compare === 'security') return SECURITY_MODES.map((mode) => ({ label: mode, security: mode, metrics: false }));
+  if (compare === 'metrics') {
+    return [
+      { label: 'off', security: 'key', metrics: false },
+      { label: 'on', security: 'key', metrics: true },
+    ];
+  }
+  return [{ label: 'key', security: 'key', metrics: false }];
+}
 
 export async function runBench(o: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const machine = describeMachine(tmpdir());
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; disk: ${machine.fsyncsPerSec.toLocaleString('en-US')} fsyncs/s one at a time`);
-  if (o.compare === 'security' && o.coordinator !== null) throw new Error('--compare security starts its own clusters: leave out --coordinator');
+  if ((o.compare === 'security' || o.compare === 'metrics') && o.coordinator !== null) throw new Error(`--compare ${o.compare} starts its own clusters: leave out --coordinator`);
   const report: BenchReport = {
     when: new Date().toISOString(),
     machine,
@@ -61,6 +77,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
     target: o.coordinator ?? 'fresh cluster',
     rows: [],
     postgres: [],
+    ...(o.compare === 'security' || o.compare === 'metrics' ? { compare: o.compare } : {}),
   };
   const progress = new Progress();
   try {
@@ -68,14 +85,15 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
       log(`target: the running cluster at ${o.coordinator}`);
       report.rows.push(...(await measure(o, o.coordinator, null, null, progress, '')));
     } else {
-      // A fresh cluster is keyed, as `tweetdb start` runs; --compare security measures each way in turn.
-      const modes: readonly SecurityMode[] = o.compare === 'security' ? SECURITY_MODES : ['key'];
-      for (const [i, mode] of modes.entries()) {
+      const variants = clusterVariants(o.compare);
+      const compared = variants.length > 1;
+      for (const [i, v] of variants.entries()) {
         if (i > 0) await settle();
-        const cluster = await BenchCluster.start(o.workers, o.lockTimeoutS, {}, null, mode);
+        const cluster = await BenchCluster.start(o.workers, o.lockTimeoutS, {}, null, v.security, v.metrics);
         try {
-          log(`cluster (${mode}): a coordinator and ${o.workers} workers at ${cluster.address}, data in ${cluster.dir}`);
-          report.rows.push(...(await measure(o, cluster.address, cluster.clientTls, cluster, progress, modes.length > 1 ? `${mode}: ` : '')));
+          log(`cluster (${compared && o.compare === 'metrics' ? `metrics ${v.label}` : v.label}): a coordinator and ${o.workers} workers at ${cluster.address}, data in ${cluster.dir}`);
+          const rows = await measure(o, cluster.address, cluster.clientTls, cluster, progress, compared ? `${v.label}: ` : '');
+          report.rows.push(...(compared ? rows.map((row) => ({ ...row, variant: v.label })) : rows));
         } finally {
           await cluster.stop();
         }
@@ -93,8 +111,9 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
     }
   }
   log('');
-  if (o.compare === 'security') {
-    log(securityTable(report));
+  if (report.compare !== undefined) {
+    report.costs = variantCosts(report);
+    log(variantTable(report));
     log('');
   }
   log(markdownTable(report));
@@ -153,7 +172,7 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       memory: cluster?.memory() ?? [],
       loadAvg1: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
       cpuMsPerCommit: row.commits > 0 ? { nodes: perCommitMs(cpu.nodes), client: perCommitMs(cpu.client) } : null,
-      ...(cluster !== null ? { security: cluster.security } : {}),
+      ...(cluster !== null ? { security: cluster.security, metrics: cluster.metrics } : {}),
     });
     progress.done(`${label}${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
   }

@@ -434,18 +434,23 @@ program
   .addOption(
     new Option(
       '--compare <what>',
-      'postgres: also run the post workload against PostgreSQL\'s two-phase commit over two local clusters; security: run the workload against three fresh clusters in turn, open (no cluster key), key (authenticated links) and key+tls (and TLS on every link and client connection), with each one\'s cost against open',
-    ).choices(['postgres', 'security']),
+      'postgres: also run the post workload against PostgreSQL\'s two-phase commit over two local clusters; security: run the workload against three fresh clusters in turn, open (no cluster key), key (authenticated links) and key+tls (and TLS on every link and client connection), with each one\'s cost against open; metrics: against two fresh keyed clusters in turn, off (no --metrics-port) and on (--metrics-port on every node: Prometheus metrics and the coordinator\'s tracing), with the cost of on against off',
+    ).choices(['postgres', 'security', 'metrics']),
   )
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout of the fresh cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--out <dir>', 'where the results go').default('bench/results').env('TWEETDB_BENCH_OUT'))
   .addOption(new Option('--name <name>', 'base name of the result files (default: DATE-WORKLOAD)'))
   .action(
-    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security'; lockTimeout: number; out: string; name?: string }) => {
+    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security' | 'metrics'; lockTimeout: number; out: string; name?: string }) => {
       const { runBench } = await import('../bench/run.ts');
       if (o.seconds < 1) throw new InvalidArgumentError('--seconds must be at least 1');
-      if (o.compare === 'security' && o.coordinator !== undefined) {
-        console.error('tweetdb bench: --compare security starts its own three clusters; leave out --coordinator (and TWEETDB_COORDINATOR)');
+      if ((o.compare === 'security' || o.compare === 'metrics') && o.coordinator !== undefined) {
+        console.error(`tweetdb bench: --compare ${o.compare} starts its own ${o.compare === 'security' ? 'three' : 'two'} clusters; leave out --coordinator (and TWEETDB_COORDINATOR)`);
+        process.exit(2);
+      }
+      // The nodes inherit this process's environment: with the variable set, the `off` cluster would export metrics too.
+      if (o.compare === 'metrics' && process.env.TWEETDB_METRICS_PORT !== undefined) {
+        console.error('tweetdb bench: --compare metrics turns metrics off and on itself; unset TWEETDB_METRICS_PORT');
         process.exit(2);
       }
       await runBench(
@@ -459,7 +464,7 @@ program
           coordinator: o.coordinator ?? null,
           compare: o.compare ?? null,
           out: resolve(o.out),
-          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare === 'postgres' ? '-vs-postgres' : o.compare === 'security' ? '-security' : ''}`,
+          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare === 'postgres' ? '-vs-postgres' : o.compare === 'security' ? '-security' : o.compare === 'metrics' ? '-metrics' : ''}`,
           lockTimeoutS: o.lockTimeout,
         },
         (line) => console.log(line),

@@ -1,6 +1,7 @@
 // `tweetdb bench` as the README runs it: a fresh durable cluster, a short run at
 // two concurrencies, the table printed and the JSON, Markdown and SVG written;
-// `--compare security` (open, key and key+tls clusters in one run); and, where
+// `--compare security` (open, key and key+tls clusters in one run); `--compare
+// metrics` (metrics off, then on, in one run); and, where
 // PostgreSQL's server binaries are installed, `--compare postgres`.
 // Nothing here asserts a speed: only that each figure was measured and reported.
 
@@ -118,6 +119,55 @@ test('bench --compare security with --coordinator is refused: it starts its own 
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--compare security starts its own three clusters; leave out --coordinator/);
   assert.equal(existsSync(join(out, 'refused.json')), false, 'nothing written');
+});
+
+test('bench --compare metrics: the post workload against a cluster with metrics off, then one with metrics and tracing on, in one run; every row measured, with the cost of on against off, printed and written', async () => {
+  const r = await bench(['--workload', 'post', '--concurrency', '1,4', '--compare', 'metrics', '--name', 'metrics'], 180_000);
+  assert.equal(r.code, 0, r.stderr);
+  const { report, md, svg } = results('metrics');
+  assert.equal(report.compare, 'metrics');
+  assert.deepEqual(
+    report.rows.map((x) => [x.variant, x.metrics, x.concurrency]),
+    [
+      ['off', false, 1],
+      ['off', false, 4],
+      ['on', true, 1],
+      ['on', true, 4],
+    ],
+  );
+  for (const row of report.rows) {
+    assert.equal(row.security, 'key', 'both clusters keyed, as `tweetdb start` runs');
+    assert.ok(row.commits > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${row.variant ?? '?'} measured: ${JSON.stringify(row)}`);
+    assert.ok(row.cpuMsPerCommit !== undefined && row.cpuMsPerCommit !== null && row.cpuMsPerCommit.nodes > 0 && row.cpuMsPerCommit.client > 0, `${row.variant ?? '?'}: CPU per commit of the nodes and of the bench's clients`);
+  }
+  assert.deepEqual(
+    report.costs?.map((c) => [c.variant, c.concurrency, c.baseline, c.vsBaseline !== null && c.vsBaseline.commitsPerSec > 0 && c.vsBaseline.p99Ms > 0 && c.vsBaseline.nodesCpuMsPerCommit > 0]),
+    [
+      ['off', 1, 'off', true],
+      ['off', 4, 'off', true],
+      ['on', 1, 'off', true],
+      ['on', 4, 'off', true],
+    ],
+    'the cost table is in the JSON',
+  );
+  for (const variant of ['off', 'on']) {
+    for (const clients of [1, 4]) {
+      const line = new RegExp(`^\\| ${variant} \\| ${clients} \\| [\\d,]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+x \\| [\\d.]+ \\| [\\d.]+ \\|$`, 'm');
+      assert.match(md, line, `metrics ${variant} at ${clients} clients with its ratios against off, in the Markdown`);
+      assert.match(r.stdout, line, 'and printed');
+    }
+    assert.match(md, new RegExp(`\\| tweetdb \\(2 workers, metrics ${variant}\\) \\| 4 \\|`), `the full table labels the ${variant} rows`);
+    assert.match(svg, new RegExp(`tweetdb, metrics ${variant}<`), `the chart has a metrics ${variant} line`);
+  }
+  assert.match(md, /\| post, 2 workers, metrics \| clients \| commits\/s \| vs off \|/);
+  assert.match(md, /\| off \| 1 \| [\d,]+ \| 1\.00x \|/, 'off against itself');
+});
+
+test('bench --compare metrics with --coordinator is refused: it starts its own clusters', async () => {
+  const r = await bench(['--compare', 'metrics', '--coordinator', '127.0.0.1:9', '--name', 'refused-metrics']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--compare metrics starts its own two clusters; leave out --coordinator/);
+  assert.equal(existsSync(join(out, 'refused-metrics.json')), false, 'nothing written');
 });
 
 let postgres: string | null = null;
