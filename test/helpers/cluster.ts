@@ -1,7 +1,9 @@
 // Real tweetdb processes on loopback, on ephemeral ports, for integration tests. The cluster and
 // the launcher live in src/launch (the chaos run uses them too); this adds what only tests need.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { BIN } from '../../src/launch/processes.ts';
 
 export { LocalCluster as Cluster, type ClusterOptions } from '../../src/launch/cluster.ts';
 export { eventually } from '../../src/launch/eventually.ts';
@@ -33,4 +35,34 @@ function canBind(host: string, port: number): Promise<boolean> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** What a `tweetdb` command printed and how it ended. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `tweetdb ARGS` as its own process and collects what it prints; rejects (after killing it)
+ * when it has not exited within `timeoutMs`. `spawned` gets the process, for a test's cleanup.
+ */
+export function runTweetdb(args: string[], timeoutMs: number, spawned: ChildProcess[] = []): Promise<CliRun> {
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.push(p);
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`tweetdb ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

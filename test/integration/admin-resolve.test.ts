@@ -7,8 +7,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { BIN, Cluster, freePort, waitExit } from '../helpers/cluster.ts';
+import type { ChildProcess } from 'node:child_process';
+import { Cluster, freePort, runTweetdb, waitExit, type CliRun } from '../helpers/cluster.ts';
 
 let cluster: Cluster;
 const spawned: ChildProcess[] = [];
@@ -21,23 +21,8 @@ after(async () => {
   await cluster.stop();
 });
 
-function runResolve(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawn(process.execPath, [BIN, 'admin', 'resolve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.push(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`tweetdb admin resolve did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runResolve(args: string[], timeoutMs = 30_000): Promise<CliRun> {
+  return runTweetdb(['admin', 'resolve', ...args], timeoutMs, spawned);
 }
 
 /** The txid of a transaction that committed: the dry run of each early txid until a worker says commit. */

@@ -7,11 +7,11 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, waitExit } from '../helpers/cluster.ts';
+import { runTweetdb, type CliRun, waitExit } from '../helpers/cluster.ts';
 import { findPostgres } from '../../src/bench/pg-cluster.ts';
 import type { BenchReport } from '../../src/bench/report.ts';
 
@@ -23,29 +23,10 @@ after(async () => {
   rmSync(out, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function bench(args: string[], timeoutMs = 120_000): Promise<Run> {
-  const p = spawn(process.execPath, [BIN, 'bench', '--seconds', '1', '--warmup', '0', '--out', out, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.push(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`tweetdb bench did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runTweetdb(['bench', '--seconds', '1', '--warmup', '0', '--out', out, ...args], timeoutMs, spawned);
 }
 
 function results(name: string): { report: BenchReport; md: string; svg: string } {

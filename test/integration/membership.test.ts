@@ -8,10 +8,9 @@
 
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, Cluster, eventually, sleep, waitExit, type NodeProc } from '../helpers/cluster.ts';
+import { Cluster, eventually, runTweetdb, type CliRun, sleep, waitExit, type NodeProc } from '../helpers/cluster.ts';
 import { Load } from '../../src/check/load.ts';
 import { preload } from '../../src/bench/load.ts';
 import type { StatusWorker } from '../../src/wire/protocol.ts';
@@ -187,28 +186,10 @@ test(`a third worker joins a cluster holding ${JOIN_TWEETS} tweets under ${CLIEN
   await endChecks(t, cluster, load, 3);
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function runCli(args: string[], timeoutMs = 60_000): Promise<Run> {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`tweetdb ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runTweetdb(args, timeoutMs);
 }
 
 test(`tweetdb admin remove-worker under ${CLIENTS} clients: exit 0, the worker exits 0 with its data directory kept, writes go on, status no longer lists it`, { timeout: 180_000 }, async (t) => {

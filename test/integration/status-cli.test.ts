@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { BIN, Cluster, eventually, freePort, waitExit } from '../helpers/cluster.ts';
+import { BIN, Cluster, eventually, freePort, runTweetdb, type CliRun, waitExit } from '../helpers/cluster.ts';
 
 let cluster: Cluster;
 const spawned: ChildProcess[] = [];
@@ -18,29 +18,10 @@ after(async () => {
   await cluster.stop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function runStatus(args: string[], timeoutMs = 30_000): Promise<Run> {
-  const p = spawn(process.execPath, [BIN, 'status', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.push(p);
-  let stdout = '';
-  let stderr = '';
-  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`tweetdb status did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    p.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runTweetdb(['status', ...args], timeoutMs, spawned);
 }
 
 /** The table's rows for nodes: lines starting with `| ` whose first cell is a node id. */
