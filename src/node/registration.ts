@@ -30,6 +30,8 @@ export interface RegistrationSpec {
 }
 
 type Step = 'hello' | 'proof' | 'register';
+/** The `req` each step's request carries, echoed by its reply. */
+const STEP_REQ: Record<Step, number> = { hello: 1, proof: 2, register: 3 };
 
 export class Registration {
   private timer: Timer | null = null;
@@ -97,6 +99,11 @@ export class Registration {
         {
           onMessage: (r) => {
             if (settled) return;
+            // Only the reply to the step in hand counts: a repeated one (the network may duplicate
+            // a line) taken as the register's OK would leave the worker sure it is registered when
+            // it is not, and, dialled by the coordinator under its old identity every 2 s, it would
+            // never register again (simulator seed 20995).
+            if (r.req !== STEP_REQ[step]) return;
             if (r.status !== 'OK') {
               fail(`${String(r.code)}: ${String(r.error)}`);
               return;
@@ -107,9 +114,9 @@ export class Registration {
                 fail(`the coordinator at ${this.spec.coordinator} does not hold this cluster's key; check --cluster-key-file on both`);
                 return;
               }
-              send('proof', { action: 'node_proof', proof: linkProof(this.spec.clusterKey, 'initiator', 'worker', ours, r.nonce, binding), req: 2 });
+              send('proof', { action: 'node_proof', proof: linkProof(this.spec.clusterKey, 'initiator', 'worker', ours, r.nonce, binding), req: STEP_REQ.proof });
             } else if (step === 'proof') {
-              send('register', { action: 'register', worker: this.spec.identity(), req: 3 });
+              send('register', { action: 'register', worker: this.spec.identity(), req: STEP_REQ.register });
             } else {
               settled = true;
               timers.clearTimeout(this.stepTimer);
@@ -125,7 +132,7 @@ export class Registration {
         PEER_MAX_MESSAGE_BYTES,
       );
       this.link = link;
-      send('hello', { action: 'node_hello', role: 'worker', nonce: ours, req: 1 });
+      send('hello', { action: 'node_hello', role: 'worker', nonce: ours, req: STEP_REQ.hello });
     });
     s.once('error', () => undefined);
     s.once('close', () => fail('could not connect'));
