@@ -160,6 +160,9 @@ export class Simulation {
   private weather: Weather | null = null;
   readonly codes: Record<string, number> = {};
   private readonly coreSabotage: Sabotage | undefined;
+  /** `nodeId|txid` of every durable YES a worker said, and of every durable refusal (the implicit-commit checker). */
+  private readonly saidYes = new Set<string>();
+  private readonly saidRefused = new Set<string>();
   private readonly shellSabotage: ShellSabotage | undefined;
 
   constructor(private readonly opts: SimOptions) {
@@ -226,6 +229,16 @@ export class Simulation {
       ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
     });
+    // A commit needs every voter's durable YES; an abort after prepare, some voter's durable refusal.
+    this.coord.coreForChecks.observeDecisions((d) => {
+      if (process.env.SIMDBG) console.log(Math.floor(this.now), 'DECIDE', JSON.stringify(d));
+      if (d.outcome === 'commit') {
+        const missing = d.voters.filter((v) => !this.saidYes.has(`${v}|${d.txid}`));
+        if (missing.length > 0) this.violations.push(`the coordinator decided commit of ${d.txid} with no durable YES from ${missing.join(', ')}`);
+      } else if (d.prepared && !d.voters.some((v) => this.saidRefused.has(`${v}|${d.txid}`))) {
+        this.violations.push(`the coordinator decided abort of ${d.txid} after its prepare went out, with no voter's durable refusal`);
+      }
+    });
     void this.coord.start();
   }
 
@@ -289,6 +302,12 @@ export class Simulation {
     // No worker takes part in a transaction from a configuration it has left, or while it is no voter.
     core.voteObserver = (v) => {
       if (!v.voter || v.config < v.known) this.violations.push(`worker ${w.address} accepted transaction ${v.txid} of configuration ${v.config} while it knew configuration ${v.known} (${v.voter ? 'a voter' : 'not a voter'})`);
+    };
+    // Implicit commit: every YES and every refusal a worker says must be durable when said.
+    core.statementObserver = (st) => {
+      if (process.env.SIMDBG) console.log(Math.floor(this.now), 'SAY', w.address, core.nodeId, JSON.stringify(st));
+      if (!st.durable) this.violations.push(`worker ${w.address} said ${st.says === 'yes' ? 'YES' : 'it refused'} for transaction ${st.txid} before its ${st.says === 'yes' ? 'prepared record' : 'tombstone'} was durable`);
+      (st.says === 'yes' ? this.saidYes : this.saidRefused).add(`${core.nodeId}|${st.txid}`);
     };
     core.observeLocks((key, txid) => {
       const others = core.votedHoldersOf(key).filter((t) => t !== txid);
@@ -424,7 +443,8 @@ export class Simulation {
         noteCode(r);
         const code = r === null ? 'UNKNOWN' : r.status === 'OK' ? 'OK' : r.code;
         this.codes[code] = (this.codes[code] ?? 0) + 1;
-        if (r === null) {
+        if (r === null || (r.status === 'ERROR' && r.code === 'IN_DOUBT')) {
+          // No reply, or IN_DOUBT: the write may or may not happen (Jepsen's "info").
           op.ret = Number.POSITIVE_INFINITY;
           this.stats.unknown++;
         } else if (r.status === 'OK') {
@@ -560,13 +580,21 @@ export class Simulation {
     if (members.length !== this.workers.length || members.some((m) => m.state !== 'up')) return;
     const w = this.rng.pick(this.workers);
     if (w.node === null) return;
-    this.stats.wipes++;
+    // A disk lost while a transaction waits on it leaves that transaction in doubt for good: only
+    // the operator can settle it (docs/DECISIONS.md). The process dies now; its disk is found lost
+    // when it restarts, if by then no transaction waits on it (a prepare may have been on its way
+    // to it); otherwise it comes back with its disk, and a later fault may try again.
+    const oldId = w.node.coreForChecks.nodeId;
     this.crashWorker(w);
-    w.store.close();
-    const id = `w${w.index + 1}b`;
-    w.store = new WorkerStore(':memory:', () => id);
     this.at(this.rng.int(50, 3_000), () => {
-      if (w.node === null && !this.healing) this.startWorker(w);
+      if (w.node !== null || this.healing) return;
+      if (this.stats.wipes === 0 && this.coord !== null && !this.coord.coreForChecks.involves(oldId)) {
+        this.stats.wipes++;
+        w.store.close();
+        const id = `w${w.index + 1}b`;
+        w.store = new WorkerStore(':memory:', () => id);
+      }
+      this.startWorker(w);
     });
   }
 

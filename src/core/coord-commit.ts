@@ -5,8 +5,12 @@
 // - the voters of a transaction are the configuration's when it starts (Membership.votingSet),
 //   fixed from then on, and named with the configuration's number in every lock and prepare; a
 //   write while a voter is not up is refused at once with UNAVAILABLE naming it;
-// - commit is decided only with every YES in hand, and logged durably before anyone is told
-//   (presumed abort: no record means abort, so aborts are not logged);
+// - implicit commit: a transaction is committed exactly when every voter holds a durable YES for
+//   it. The coordinator tells the voters at once; its decision record is written in the
+//   background (for re-driving and for status), never waited for;
+// - abort by prevention: once its prepare may have reached a voter, a transaction aborts only
+//   after some voter has refused it durably (a NO vote, or the answer to `prevent`); with no voter
+//   left to ask, it is in doubt until one comes back (its client hears IN_DOUBT at the lock timeout);
 // - the client hears OK once every voter that is still reachable has applied the commit; a voter
 //   that went away gets the decision when it comes back, and is not "up" until it has it;
 // - nothing undecided outlives the lock timeout.
@@ -20,7 +24,7 @@ import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
-import type { Failure, FromWorker, Op, OpResult, Peer, Reply, Tweet, WriteRequest } from './types.ts';
+import type { Failure, FromWorker, Op, OpResult, Peer, PreparedTxn, Reply, Tweet, WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
@@ -32,11 +36,20 @@ export class TwoPhaseCommit {
   private readonly txnDeadlines = new Deadlines<string>();
   private txnSeq = 0;
   private readonly opMaker: OpMaker;
+  /**
+   * Sees every decision, with whether the transaction's prepare went out and its voters: the
+   * simulator's checker that a commit has every voter's durable YES and an abort after prepare a
+   * voter's durable refusal.
+   */
+  decisionObserver: ((d: { txid: string; outcome: 'commit' | 'abort'; prepared: boolean; voters: readonly string[] }) => void) | null = null;
+  /** The highest cseq of a commit decided (cseqs go out with prepares, so some are never committed). */
+  private highestCommitted: number;
 
-  constructor(ctx: CoordinatorContext, recovered: readonly Omit<Decision, 'unacked'>[]) {
+  constructor(ctx: CoordinatorContext, recovered: readonly Omit<Decision, 'unacked'>[], lastCommitted: number) {
     this.ctx = ctx;
     this.decisions = new Decisions(ctx, recovered);
     this.opMaker = new OpMaker(ctx.epoch);
+    this.highestCommitted = lastCommitted;
   }
 
   // -------------------------------------------------------------------------
@@ -98,6 +111,8 @@ export class TwoPhaseCommit {
       batch: false,
       cseq: 0,
       config: 0,
+      yes: new Set(),
+      orphan: false,
     };
     this.txns.set(t.txid, t);
     this.txnDeadlines.set(t.txid, Number.POSITIVE_INFINITY);
@@ -135,14 +150,22 @@ export class TwoPhaseCommit {
   }
 
   private sendPrepare(t: Txn, ops: Op[] | null, now: number): void {
+    const cseq = this.ctx.nextCseq();
+    if (cseq === null) {
+      this.decideAbort(t, { code: 'UNAVAILABLE', error: 'this coordinator is reserving commit sequence numbers (it just started, or one fsync is slow): retry' }, now);
+      return;
+    }
     this.ctx.trace.prepareSent(t.txid, t.voters, now);
     t.phase = 'preparing';
     t.waiting = new Set(t.voters);
+    t.yes = new Set();
     t.results = null;
+    // Its cseq goes out with the prepare: the voters can then commit it without this coordinator.
+    t.cseq = cseq;
     // Each voter learns who the others are, to ask them if this coordinator goes away.
     const voters: Peer[] = t.voters.map((id) => ({ id, address: this.ctx.members.addressOf(id) ?? '' }));
     const members = this.ctx.members;
-    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters, config: t.config, floor: members.floorOf(w) });
+    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters, config: t.config, floor: members.floorOf(w), cseq: t.cseq });
   }
 
   // Interactive transactions: requests queue and run one at a time, in order.
@@ -167,7 +190,7 @@ export class TwoPhaseCommit {
       t.slot = q.slot;
       if (q.kind === 'abort') {
         t.clientAbort = true;
-        this.abortTxn(t, { code: 'INVALID', error: 'aborted by the client' }, now);
+        this.decideAbort(t, { code: 'INVALID', error: 'aborted by the client' }, now);
         return;
       }
       if (q.kind === 'commit') {
@@ -177,7 +200,7 @@ export class TwoPhaseCommit {
         }
         const gone = members.firstNotUp(t.voters);
         if (gone !== null) {
-          this.abortTxn(t, gone, now);
+          this.decideAbort(t, gone, now);
           return;
         }
         this.txnDeadlines.set(t.txid, Math.min(this.txnDeadlines.get(t.txid) ?? Number.POSITIVE_INFINITY, now + this.ctx.cfg.lockTimeoutMs));
@@ -192,7 +215,7 @@ export class TwoPhaseCommit {
       if (t.voters.length === 0) {
         const set = members.votingSet();
         if (!set.ok) {
-          this.abortTxn(t, set.failure, now);
+          this.decideAbort(t, set.failure, now);
           return;
         }
         t.voters = set.voters;
@@ -202,7 +225,7 @@ export class TwoPhaseCommit {
       } else {
         const gone = members.firstNotUp(t.voters);
         if (gone !== null) {
-          this.abortTxn(t, gone, now);
+          this.decideAbort(t, gone, now);
           return;
         }
       }
@@ -242,7 +265,7 @@ export class TwoPhaseCommit {
     // Closing the connection aborts an open transaction; one already deciding runs to its end.
     if (t.phase === 'open' || t.phase === 'locking') {
       t.clientAbort = true;
-      this.abortTxn(t, { code: 'INVALID', error: 'the client closed its connection' }, now);
+      this.decideAbort(t, { code: 'INVALID', error: 'the client closed its connection' }, now);
     } else if (t.phase === 'failed') {
       this.dropTxn(t);
     } else if (t.phase !== 'aborting') {
@@ -257,7 +280,7 @@ export class TwoPhaseCommit {
     const t = this.txns.get(msg.txid);
     if (t === undefined || t.phase !== 'locking' || msg.seq !== t.lockSeq || !t.waiting.has(worker)) return;
     if (msg.type === 'lock_refused') {
-      this.abortTxn(t, { code: msg.code, error: msg.error }, now);
+      this.decideAbort(t, { code: msg.code, error: msg.error }, now);
       return;
     }
     t.waiting.delete(worker);
@@ -275,27 +298,64 @@ export class TwoPhaseCommit {
   onVote(worker: string, msg: Extract<FromWorker, { type: 'vote' }>, now: number): void {
     const ctx = this.ctx;
     const t = this.txns.get(msg.txid);
-    if (t === undefined || t.phase !== 'preparing' || !t.waiting.has(worker)) {
+    if (t === undefined || (t.phase !== 'preparing' && t.phase !== 'preventing') || !t.voters.includes(worker) || t.yes.has(worker)) {
       probe('coord.duplicate_vote_ignored');
       return;
     }
     ctx.trace.step(t.txid, 'votes', worker, now);
     if (!msg.yes) {
-      this.abortTxn(t, { code: msg.code, error: msg.error }, now);
+      // A NO is sent only once its tombstone is durable: this voter will never hold a YES.
+      this.decideAbort(t, t.reason ?? { code: msg.code, error: msg.error }, now);
       return;
     }
     t.waiting.delete(worker);
-    if (t.results === null) t.results = msg.results;
-    else if (!isDeepStrictEqual(t.results, msg.results)) {
+    t.yes.add(worker);
+    if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
+    if (t.results === null || t.results.length < msg.results.length) t.results = msg.results;
+    else if (msg.results.length > 0 && !isDeepStrictEqual(t.results, msg.results)) {
       ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
     }
-    if (t.waiting.size === 0) {
-      ctx.lastCseq++;
-      t.cseq = ctx.lastCseq;
-      t.phase = 'logging';
-      ctx.emit({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
-      if (ctx.cfg.sabotage === 'commit_before_log') for (const v of t.voters) ctx.send(v, { type: 'commit', txid: t.txid, cseq: t.cseq });
+    if (this.everyVoterSaidYes(t)) {
+      if (t.phase === 'preventing') probe('coord.prevent_found_every_yes');
+      this.decideCommit(t, now);
     }
+  }
+
+  /** Implicit commit: every voter holds a durable YES. */
+  private everyVoterSaidYes(t: Txn): boolean {
+    if (this.ctx.cfg.sabotage === 'commit_one_yes_missing' && t.voters.length > 1) return t.voters.length - t.yes.size <= 1;
+    return t.voters.every((v) => t.yes.has(v));
+  }
+
+  /**
+   * The transaction is committed (every voter holds a durable YES, or one of them has committed
+   * it): tell every linked voter now; the decision record is written in the background.
+   */
+  private decideCommit(t: Txn, now: number): void {
+    const ctx = this.ctx;
+    assert(t.phase === 'preparing' || t.phase === 'preventing', `commit of ${t.txid} in phase ${t.phase}`);
+    assert(t.cseq > 0, `commit of ${t.txid} without a cseq`);
+    this.decisionObserver?.({ txid: t.txid, outcome: 'commit', prepared: true, voters: t.voters });
+    t.phase = 'committing';
+    this.decisions.add(t.txid, t.cseq, t.voters, now);
+    ctx.emit({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
+    ctx.trace.decided(t.txid, 'commit', null, now);
+    ctx.decisionCount++;
+    if (t.cseq > this.highestCommitted) this.highestCommitted = t.cseq;
+    t.waiting = new Set();
+    ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
+    // Learners, and voters promoted after it was prepared, get it streamed (an orphan's ops may be unknown: see startCopies).
+    if (t.ops.length > 0) ctx.members.committed(t.txid, t.cseq, t.ops, t.voters);
+    // A voter unreachable now learns the outcome when it comes back, before it is up again.
+    this.txnDeadlines.set(t.txid, now + ctx.cfg.lockTimeoutMs);
+    for (const w of t.voters) {
+      if (ctx.members.isLinked(w)) {
+        t.waiting.add(w);
+        ctx.send(w, { type: 'commit', txid: t.txid, cseq: t.cseq });
+      }
+    }
+    ctx.counters.commits++;
+    if (t.waiting.size === 0) this.finish(t, null);
   }
 
   /** Visible on this voter: the client may be answered once every linked voter says so. The decision is kept until the acks say the commit is durable everywhere. */
@@ -305,36 +365,24 @@ export class TwoPhaseCommit {
     if (t !== undefined && t.phase === 'committing' && t.waiting.delete(worker) && t.waiting.size === 0) this.finish(t, null);
   }
 
-  onLogged(txid: string, now: number): void {
-    const ctx = this.ctx;
-    const t = this.mustTxn(txid);
-    assert(t.phase === 'logging', `logged ${txid} in phase ${t.phase}: only a commit being logged is`);
-    this.decisions.add(txid, t.cseq, t.voters, now);
-    ctx.trace.decided(txid, 'commit', null, now);
-    ctx.decisionCount++;
-    t.phase = 'committing';
-    t.waiting = new Set();
-    ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
-    // Learners, and voters promoted after it was prepared, get it streamed.
-    ctx.members.committed(txid, t.cseq, t.ops, t.voters);
-    // A voter unreachable now learns the outcome when it comes back, before it is up again.
-    this.txnDeadlines.set(txid, now + ctx.cfg.lockTimeoutMs);
-    for (const w of t.voters) {
-      if (ctx.members.isLinked(w)) {
-        t.waiting.add(w);
-        ctx.send(w, { type: 'commit', txid, cseq: t.cseq });
-      }
-    }
-    ctx.counters.commits++;
-    if (t.waiting.size === 0) this.finish(t, null);
-  }
-
-  onAck(worker: string, txid: string, outcome: 'commit' | 'abort', now: number): void {
+  onAck(worker: string, txid: string, outcome: 'commit' | 'abort', now: number, results?: OpResult[]): void {
     this.ctx.trace.step(txid, 'acks', worker, now);
     if (outcome === 'commit') this.decisions.acked(worker, txid);
-    // An ack counts only for the outcome the transaction is waiting on: an unprompted abort ack
-    // (a worker that timed out alone) arriving during the vote is not a vote.
     const t = this.txns.get(txid);
+    if (t !== undefined && (t.phase === 'preparing' || t.phase === 'preventing') && t.voters.includes(worker)) {
+      if (outcome === 'abort') {
+        // Its tombstone is durable (a worker acks an abort only then): it never holds a YES.
+        probe('coord.refusal_ack');
+        this.decideAbort(t, t.reason ?? { code: 'TIMEOUT', error: `worker ${worker} aborted transaction ${txid} on its own (it outlived the lock timeout there, or another voter asked)` }, now);
+      } else {
+        // Its voters committed it (every one of them holds a YES) while this coordinator waited.
+        probe('coord.commit_learnt_from_voter');
+        if (results !== undefined && (t.results === null || t.results.length < results.length)) t.results = results;
+        this.decideCommit(t, now);
+        this.onAck(worker, txid, outcome, now);
+      }
+      return;
+    }
     const expected = t === undefined ? null : t.phase === 'committing' ? 'commit' : t.phase === 'aborting' ? 'abort' : null;
     if (t !== undefined && outcome === 'abort' && expected !== 'abort') probe('coord.stray_abort_ack');
     if (t !== undefined && expected === outcome && t.waiting.delete(worker) && t.waiting.size === 0) {
@@ -343,7 +391,11 @@ export class TwoPhaseCommit {
     }
   }
 
-  /** A prepared worker asks what happened. Presumed abort: no decision and not in flight means abort. */
+  /**
+   * A prepared worker asks what happened. Only a commit is answered: with no presumed abort, "not
+   * known here" says nothing, and the voters settle it among themselves (or this coordinator
+   * does, from their answers to prevent, once it learns of it from their state).
+   */
   onQuery(worker: string, txid: string): void {
     const d = this.decisions.get(txid);
     if (d !== undefined) {
@@ -351,14 +403,42 @@ export class TwoPhaseCommit {
       this.ctx.send(worker, { type: 'commit', txid, cseq: d.cseq });
       return;
     }
-    const t = this.txns.get(txid);
-    if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) return; // still deciding
-    probe('coord.presumed_abort_answer');
-    this.ctx.send(worker, { type: 'abort', txid });
+    probe('coord.query_not_decided');
   }
 
-  private abortTxn(t: Txn, reason: Failure, now: number): void {
-    assert(t.phase !== 'logging' && t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
+  /**
+   * The transaction cannot commit as things stand (a voter went down, did not answer in time, or
+   * the client left). Before its prepare went out that is an abort; after, only a durable refusal
+   * by some voter makes it one (abort by prevention).
+   */
+  private failTxn(t: Txn, reason: Failure, now: number): void {
+    if (t.phase !== 'preparing' || this.ctx.cfg.sabotage === 'abort_without_preventing') {
+      this.decideAbort(t, reason, now);
+      return;
+    }
+    this.startPrevent(t, reason, now);
+  }
+
+  /** Ask every linked voter that has not said YES to refuse it durably. */
+  private startPrevent(t: Txn, reason: Failure | null, now: number): void {
+    probe('coord.prevent_started');
+    t.reason = reason;
+    t.phase = 'preventing';
+    t.waiting = new Set();
+    this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
+    for (const w of t.voters) this.askToPrevent(t, w);
+  }
+
+  private askToPrevent(t: Txn, w: string): void {
+    if (t.yes.has(w) || !this.ctx.members.isLinked(w)) return;
+    t.waiting.add(w);
+    this.ctx.send(w, { type: 'prevent', txid: t.txid });
+  }
+
+  /** Before its prepare went out, or once some voter refused it durably: the outcome is abort. */
+  private decideAbort(t: Txn, reason: Failure, now: number): void {
+    assert(t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
+    this.decisionObserver?.({ txid: t.txid, outcome: 'abort', prepared: t.cseq > 0, voters: t.voters });
     t.reason = reason;
     this.ctx.trace.decided(t.txid, 'abort', reason.code, now);
     t.phase = 'aborting';
@@ -398,6 +478,30 @@ export class TwoPhaseCommit {
     if (!this.connTxn.has(t.conn) || this.connTxn.get(t.conn) !== t.txid) this.dropTxn(t);
   }
 
+  /**
+   * A lock timeout passed with no voter's refusal and not every YES: its client hears IN_DOUBT
+   * (once), voters silent on prevent are cut off (and asked again when they come back), and it is
+   * looked at again after another lock timeout.
+   */
+  private stillInDoubt(t: Txn, now: number): void {
+    const ctx = this.ctx;
+    const missing = t.voters.filter((v) => !t.yes.has(v));
+    const named = missing.map((w) => `${w} (${ctx.members.addressOf(w) ?? 'no longer a member'})`).join(', ');
+    const slot = t.slot;
+    if (slot !== null) {
+      probe('coord.in_doubt_reply');
+      t.slot = null;
+      ctx.counters.inDoubt++;
+      ctx.reply(t.conn, slot, errorReply('IN_DOUBT', `transaction ${t.txid}: every other voter holds a YES for it and ${named} could not be asked whether it does too; it commits if so and aborts if not, once that worker answers (status lists it under in_doubt); read the data back to know`));
+      for (const q of t.queue) ctx.reply(t.conn, q.slot, errorReply('IN_DOUBT', `transaction ${t.txid} is in doubt (see the reply to its commit)`));
+      t.queue = [];
+      if (this.connTxn.get(t.conn) === t.txid) this.connTxn.delete(t.conn);
+    }
+    ctx.log('warn', `transaction ${t.txid} is in doubt: waiting for ${named} to say whether it holds a YES`, { txid: t.txid, missing });
+    for (const w of [...t.waiting]) ctx.members.cutOff(w, now, `did not answer prevent for transaction ${t.txid} within the lock timeout`);
+    this.txnDeadlines.set(t.txid, now + ctx.cfg.lockTimeoutMs);
+  }
+
   /** The transaction's answer: OK with its results, or ABORT with the reason. */
   private finish(t: Txn, failure: Failure | null): void {
     const ctx = this.ctx;
@@ -430,7 +534,9 @@ export class TwoPhaseCommit {
     for (const t of [...this.txns.values()]) {
       if (!t.waiting.has(worker)) continue;
       if (t.phase === 'locking' || t.phase === 'preparing') {
-        this.abortTxn(t, { code: 'UNAVAILABLE', error: `worker ${worker} (${address}) went down during the transaction` }, now);
+        this.failTxn(t, { code: 'UNAVAILABLE', error: `worker ${worker} (${address}) went down during the transaction` }, now);
+      } else if (t.phase === 'preventing') {
+        t.waiting.delete(worker); // asked again when it comes back (redrive)
       } else if (t.phase === 'committing' || t.phase === 'aborting') {
         t.waiting.delete(worker);
         if (t.waiting.size === 0) {
@@ -454,31 +560,83 @@ export class TwoPhaseCommit {
   }
 
   /**
-   * A worker answered hello listing the transactions it is prepared on: send it every outcome it
-   * is owed (logged commits, and aborts for what nobody decided). Returns the txids sent.
+   * A worker answered hello listing the transactions it voted (or is voting) YES on and has no
+   * outcome for: send it every outcome it is owed (kept commits, decided aborts), ask it to
+   * prevent what is still undecided, and take up as orphans the ones this coordinator lost (a
+   * restart). Returns the txids whose outcome was sent.
    */
-  redrive(worker: string, prepared: readonly string[]): string[] {
+  redrive(worker: string, prepared: readonly PreparedTxn[], now: number): string[] {
     const owed: string[] = [];
-    for (const txid of prepared) {
-      const t = this.txns.get(txid);
-      if (t !== undefined && (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing')) {
+    for (const p of prepared) {
+      // A cseq some voter holds is never given out again.
+      if (p.cseq > this.ctx.lastCseq) this.ctx.lastCseq = p.cseq;
+      const t = this.txns.get(p.txid);
+      if (t !== undefined && t.phase === 'committing') {
         // Only if it still owes its ack: one that acknowledged the commit has applied it, and a
         // `state` listing it prepared is older than that ack (a duplicated or overtaken line;
-        // simulator seeds 992 and 1091).
-        if (t.phase === 'committing' && !t.waiting.has(worker) && this.decisions.get(txid)?.unacked.has(worker) === true) {
-          t.waiting.add(worker);
-        } else continue;
+        // simulator seeds 992 and 1091). Its commit is sent below.
+        if (!t.waiting.has(worker) && this.decisions.get(p.txid)?.unacked.has(worker) === true) t.waiting.add(worker);
+        continue;
       }
-      if (this.decisions.has(txid)) continue; // sent below
-      owed.push(txid);
-      this.ctx.send(worker, { type: 'abort', txid });
+      if (t !== undefined && (t.phase === 'preparing' || t.phase === 'preventing')) continue; // asked below
+      if (this.decisions.has(p.txid)) continue; // sent below
+      if (t === undefined) {
+        this.adoptOrphan(p, now);
+        continue;
+      }
+      // Decided abort (some voter refused it durably): it may learn it now.
+      owed.push(p.txid);
+      this.ctx.send(worker, { type: 'abort', txid: p.txid });
     }
+    // Whatever is being prevented and waits on it: asked now (its state need not list it: it may never have seen the prepare).
+    for (const t of this.txns.values()) if (t.phase === 'preventing' && t.voters.includes(worker) && !t.waiting.has(worker)) this.askToPrevent(t, worker);
     for (const d of this.decisions.values()) {
       if (!d.unacked.has(worker)) continue;
       owed.push(d.txid);
       this.ctx.send(worker, { type: 'commit', txid: d.txid, cseq: d.cseq });
     }
     return owed;
+  }
+
+  /**
+   * A transaction some worker holds and this coordinator does not know (it lost it in a restart,
+   * with its decision if that was not yet written): settled as any other after a timeout, by
+   * asking its voters to prevent it. Every YES: committed; one refusal: aborted.
+   */
+  private adoptOrphan(p: PreparedTxn, now: number): void {
+    probe('coord.orphan_adopted');
+    const t: Txn = {
+      txid: p.txid,
+      conn: -1,
+      interactive: false,
+      phase: 'preventing',
+      voters: [...p.voters],
+      ops: [],
+      slot: null,
+      queue: [],
+      waiting: new Set(),
+      results: null,
+      lockSeq: 0,
+      startedAt: now,
+      reason: { code: 'TIMEOUT', error: `transaction ${p.txid} was lost by a coordinator restart before it was decided` },
+      clientAbort: false,
+      batch: false,
+      cseq: p.cseq,
+      config: 0,
+      yes: new Set(),
+      orphan: true,
+    };
+    this.txns.set(t.txid, t);
+    this.ctx.trace.prepareSent(t.txid, t.voters, now);
+    this.ctx.log('info', `transaction ${p.txid} is held prepared by its voters and was not decided here: asking them`, { txid: p.txid, voters: p.voters });
+    this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
+    for (const w of t.voters) this.askToPrevent(t, w);
+  }
+
+  /** Orphans not yet settled, or committed with ops no voter has told: a copy begun now could miss them. */
+  hasUnsettledOrphans(): boolean {
+    for (const t of this.txns.values()) if (t.orphan && (t.phase === 'preventing' || (t.phase === 'committing' && t.ops.length === 0))) return true;
+    return false;
   }
 
   /** Does a worker still take part in a transaction, or owe the ack of a commit? */
@@ -488,10 +646,10 @@ export class TwoPhaseCommit {
     return false;
   }
 
-  /** The highest cseq below which every commit is applied on every up voter: none is being logged or applied. */
+  /** The highest cseq below which every commit decided is applied on every up voter: none is being applied. */
   settledThrough(): number {
-    let low = this.ctx.lastCseq;
-    for (const t of this.txns.values()) if ((t.phase === 'logging' || t.phase === 'committing') && t.cseq - 1 < low) low = t.cseq - 1;
+    let low = this.highestCommitted;
+    for (const t of this.txns.values()) if (t.phase === 'committing' && t.cseq - 1 < low) low = t.cseq - 1;
     return low;
   }
 
@@ -525,7 +683,7 @@ export class TwoPhaseCommit {
       switch (t.phase) {
         case 'open':
           probe('coord.interactive_timeout');
-          this.abortTxn(t, { code: 'TIMEOUT', error: `transaction ${t.txid} was not committed within the lock timeout (${T} s) and was aborted; its locks are released` }, now);
+          this.decideAbort(t, { code: 'TIMEOUT', error: `transaction ${t.txid} was not committed within the lock timeout (${T} s) and was aborted; its locks are released` }, now);
           break;
         case 'locking':
         case 'preparing': {
@@ -534,7 +692,7 @@ export class TwoPhaseCommit {
             silent.length > 0
               ? { code: 'UNAVAILABLE', error: `worker ${silent.map((w) => `${w} (${ctx.members.addressOf(w) ?? '?'})`).join(', ')} did not answer within the lock timeout (${T} s)` }
               : { code: 'TIMEOUT', error: `transaction ${t.txid} exceeded the lock timeout (${T} s) and was aborted` };
-          this.abortTxn(t, failure, now);
+          this.failTxn(t, failure, now);
           // A voter silent for a whole lock timeout is cut off: until it answers again, writes
           // are refused at once (UNAVAILABLE) instead of each waiting out the timeout.
           if (silent.length > 0) probe('coord.silent_voter_cut_off');
@@ -547,10 +705,12 @@ export class TwoPhaseCommit {
           if (t.waiting.size > 0) probe('coord.unapplied_commit_cut_off');
           for (const w of t.waiting) ctx.members.cutOff(w, now, `did not acknowledge commit ${t.txid} within the lock timeout`);
           break;
+        case 'preventing':
+          this.stillInDoubt(t, now);
+          break;
         case 'aborting':
           this.finishAbort(t);
           break;
-        case 'logging':
         case 'failed':
           break;
       }
@@ -567,16 +727,20 @@ export class TwoPhaseCommit {
     assert(this.txnDeadlines.size === this.txns.size, () => `txn.deadline: ${this.txnDeadlines.size} deadlines for ${this.txns.size} transactions`);
     for (const [txid, t] of this.txns) {
       assert(this.txnDeadlines.has(txid), () => `txn.deadline: transaction ${txid} has none`);
-      const waitsOnLinks = t.phase === 'locking' || t.phase === 'preparing' || t.phase === 'committing' || t.phase === 'aborting';
+      const waitsOnLinks = t.phase === 'locking' || t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing' || t.phase === 'aborting';
       for (const w of t.waiting) {
         assert(t.voters.includes(w), () => `txn.waiting: transaction ${txid} waits on ${w}, which is not one of its voters`);
         if (waitsOnLinks) assert(ctx.members.isLinked(w), () => `txn.waiting: transaction ${txid} (${t.phase}) waits on ${w}, which is not linked`);
       }
       if (t.phase === 'open' || t.phase === 'failed') assert(t.interactive, () => `txn.phase: one-shot transaction ${txid} is ${t.phase}`);
       if (t.phase === 'locking' || t.phase === 'preparing') assert(t.waiting.size > 0, () => `txn.phase: transaction ${txid} is ${t.phase} and waits on no one`);
-      if (t.phase === 'logging') assert(t.waiting.size === 0, () => `txn.phase: transaction ${txid} is logging and still waits on ${[...t.waiting].join(', ')}`);
-      const decided = t.phase === 'logging' || t.phase === 'committing';
-      assert(decided === t.cseq > 0 && t.cseq <= ctx.lastCseq, () => `txn.cseq: transaction ${txid} is ${t.phase} with cseq ${t.cseq} (last decided ${ctx.lastCseq})`);
+      if (t.orphan) assert(t.phase === 'preventing' || t.phase === 'committing' || t.phase === 'aborting', () => `txn.phase: orphan ${txid} is ${t.phase}`);
+      const prepared = t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing';
+      assert((!prepared || t.cseq > 0) && t.cseq <= ctx.lastCseq, () => `txn.cseq: transaction ${txid} is ${t.phase} with cseq ${t.cseq} (last given out ${ctx.lastCseq})`);
+      for (const v of t.yes) assert(t.voters.includes(v), () => `txn.yes: ${v} said YES to ${txid} and is not one of its voters`);
+      if (t.phase === 'preparing' || t.phase === 'preventing') {
+        assert(ctx.cfg.sabotage === 'commit_one_yes_missing' || !t.voters.every((v) => t.yes.has(v)), () => `txn.yes: every voter said YES to ${txid} and it is still ${t.phase}`);
+      }
       if (t.phase === 'committing') assert(this.decisions.has(txid), () => `txn.decision: transaction ${txid} is committing and its decision is gone`);
       if ((t.phase === 'open' || t.phase === 'locking') && t.interactive) assert(this.connTxn.get(t.conn) === txid, () => `txn.conn: open transaction ${txid} is not the one connection ${t.conn} names`);
       assert(t.interactive || t.queue.length === 0, () => `txn.queue: one-shot transaction ${txid} has requests queued`);

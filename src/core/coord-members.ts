@@ -505,8 +505,10 @@ export class Membership {
       return;
     }
     m.maxCseq = s.max_cseq;
-    // Re-drive every outcome it is owed: logged commits, and aborts for what nobody decided.
-    const owed = ctx.commit.redrive(m.id, s.prepared);
+    // A cseq it applied is never given out again (this coordinator may have lost it in a restart).
+    if (s.max_cseq > ctx.lastCseq) ctx.lastCseq = s.max_cseq;
+    // Re-drive every outcome it is owed (kept commits, decided aborts); ask about the undecided.
+    const owed = ctx.commit.redrive(m.id, s.prepared, now);
     if (owed.length > 0) probe('coord.decision_redriven');
     m.status = owed.length > 0 ? { kind: 'resolving', owed: new Set(owed) } : { kind: 'waiting' };
     this.maybeInSync(m);
@@ -604,6 +606,8 @@ export class Membership {
       if (donor === undefined) continue;
       // A copy replaces its rows: not while a transaction it voted on is still deciding or applying.
       if (ctx.commit.owedBy(m.id)) continue;
+      // Nor while a transaction lost in a restart is unsettled: its commit could not be streamed.
+      if (ctx.commit.hasUnsettledOrphans()) continue;
       if (m.stream === null) this.openStream(m);
       const rid = ctx.nextRid++;
       m.status = { kind: 'copying', rid, donor: donor.id, page: null };

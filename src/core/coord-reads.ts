@@ -269,8 +269,10 @@ export class Reads {
     const ctx = this.ctx;
     const inDoubt: Record<string, unknown>[] = [];
     for (const t of ctx.commit.txns.values()) {
-      if (t.phase === 'preparing' || t.phase === 'logging' || t.phase === 'committing') {
-        inDoubt.push({ txid: t.txid, state: t.phase, age_ms: now - t.startedAt, waiting_for: [...t.waiting] });
+      if (t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing') {
+        // A transaction being prevented with no one left to ask waits for the voters without a YES to come back.
+        const waitingFor = t.phase === 'preventing' && t.waiting.size === 0 ? t.voters.filter((v) => !t.yes.has(v)) : [...t.waiting];
+        inDoubt.push({ txid: t.txid, state: t.phase, age_ms: now - t.startedAt, waiting_for: waitingFor });
       }
     }
     for (const d of ctx.commit.decisions.values()) {

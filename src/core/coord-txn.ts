@@ -2,7 +2,12 @@
 
 import type { Failure, Op, OpResult } from './types.ts';
 
-export type TxnPhase = 'open' | 'locking' | 'preparing' | 'logging' | 'committing' | 'aborting' | 'failed';
+/**
+ * `preventing`: an abort is wanted after prepare went out; the voters that have not said YES are
+ * asked to refuse it durably (`prevent`), and it aborts at the first refusal, or commits if every
+ * voter turns out to hold a YES. With no one left to ask it is in doubt until one comes back.
+ */
+export type TxnPhase = 'open' | 'locking' | 'preparing' | 'preventing' | 'committing' | 'aborting' | 'failed';
 
 /** A request waiting in an interactive transaction's queue. */
 export type Queued = { slot: number; kind: 'op'; op: Op } | { slot: number; kind: 'commit' } | { slot: number; kind: 'abort' };
@@ -14,8 +19,11 @@ export type Queued = { slot: number; kind: 'op'; op: Op } | { slot: number; kind
  * - txn.waiting: the workers it waits on are among its voters, and are linked while it waits on
  *   them to lock, vote, apply or abort (a link that goes down is dropped from it at once);
  * - txn.phase: `open` and `failed` are interactive only; `locking` and `preparing` wait on
- *   someone (the last answer moves them on); `logging` waits on no worker, only on the disk;
- * - txn.cseq: set exactly while `logging` or `committing`, and never past the last decided cseq;
+ *   someone (the last answer moves them on); an orphan (learnt from a worker's state) is
+ *   `preventing`, `committing` or `aborting`;
+ * - txn.cseq: set once its prepare goes out (so always while `preparing`, `preventing` or
+ *   `committing`), and never past the last cseq given out;
+ * - txn.yes: only voters, and while `preparing` or `preventing` never all of them (that is a commit);
  * - txn.decision: a `committing` transaction's decision is kept (until every voter acks it);
  * - txn.conn: an open interactive transaction is the one its connection names, and back;
  * - txn.queue: only interactive transactions queue, at most LIMITS.interactiveQueue requests;
@@ -42,7 +50,12 @@ export interface Txn {
   clientAbort: boolean;
   /** A `transaction` request: its reply lists every op's result, even for one op. */
   batch: boolean;
+  /** The cseq it commits with: given out with its prepare (0 until then). */
   cseq: number;
   /** The configuration its voters were taken from (0 until its first lock or prepare). */
   config: number;
+  /** The voters that said they hold a durable YES for it (a vote, or the answer to prevent). */
+  yes: Set<string>;
+  /** Learnt from a worker's state after this coordinator lost it (a restart): no client; its ops are known once a voter says YES with them. */
+  orphan: boolean;
 }

@@ -37,9 +37,10 @@ export class CoordinatorCore {
   private readonly ctx: CoordinatorContext;
 
   constructor(cfg: CoordinatorConfig, recovered: RecoveredCoordinator) {
-    const ctx = new CoordinatorContext(cfg, recovered.epoch, recovered.last_cseq);
+    // Above every cseq a former run may have given out: they are all at most its reservation.
+    const ctx = new CoordinatorContext(cfg, recovered.epoch, Math.max(recovered.last_cseq, recovered.cseq_reserved ?? 0));
     ctx.members = new Membership(ctx, recovered.members, recovered.config);
-    ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions);
+    ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions, recovered.last_cseq);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
     ctx.trace = new Tracer(ctx);
@@ -64,13 +65,28 @@ export class CoordinatorCore {
     return this.ctx.trace.untraced;
   }
 
+  /** Does a worker take part in a transaction not yet settled, or owe a commit's ack? (The simulator wipes a disk only when not.) */
+  involves(worker: string): boolean {
+    return this.ctx.commit.owedBy(worker);
+  }
+
+  /** Calls `fn` with every commit or abort decided (the simulator's implicit-commit checker). */
+  observeDecisions(fn: NonNullable<TwoPhaseCommit['decisionObserver']>): void {
+    this.ctx.commit.decisionObserver = fn;
+  }
+
   get lockTimeoutMs(): number {
     return this.ctx.cfg.lockTimeoutMs;
   }
 
-  /** Effects to run at start: open a link to every remembered worker. */
+  /** Effects to run at start: reserve the first cseqs, open a link to every remembered worker. */
   start(): CoordinatorEffect[] {
-    return [...this.ctx.members.all()].map((m) => ({ type: 'link', worker: m.id, address: m.address }) as const);
+    const ctx = this.ctx;
+    ctx.out = [];
+    ctx.nextCseq(); // (none is free yet: this only asks for the first reservation)
+    const reserve = ctx.out;
+    ctx.out = [];
+    return [...reserve, ...[...ctx.members.all()].map((m) => ({ type: 'link', worker: m.id, address: m.address }) as const)];
   }
 
   handle(event: CoordinatorEvent, now: number): CoordinatorEffect[] {
@@ -96,11 +112,11 @@ export class CoordinatorCore {
       case 'worker_message':
         this.onWorkerMessage(event.worker, event.msg, now);
         break;
-      case 'logged':
-        ctx.commit.onLogged(event.txid, now);
-        break;
       case 'config_logged':
         ctx.members.onConfigLogged(event.config);
+        break;
+      case 'cseq_reserved':
+        ctx.cseqReserved(event.through);
         break;
       case 'tick':
         // In this order: a transaction's timeout may cut a voter off before its reads are retried.
@@ -208,7 +224,7 @@ export class CoordinatorCore {
         return;
       case 'ack':
         ctx.members.onAck(m, msg.txid);
-        ctx.commit.onAck(worker, msg.txid, msg.outcome, now);
+        ctx.commit.onAck(worker, msg.txid, msg.outcome, now, msg.results);
         ctx.members.maybeInSync(m);
         return;
       case 'query':

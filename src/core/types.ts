@@ -19,6 +19,7 @@ export type {
   Peer,
   PeerQuery,
   PeerAnswer,
+  PreparedTxn,
   WorkerState,
   ToWorker,
   ToWorkerCore,
@@ -79,8 +80,12 @@ export type Sabotage =
   | 'vote_before_persist'
   /** A worker releases the locks of a prepared transaction at the lock timeout. */
   | 'release_prepared_lock_on_timeout'
-  /** The coordinator sends commit before the decision is durable. */
-  | 'commit_before_log'
+  /** The coordinator aborts a transaction whose prepare went out without making sure some voter refused it durably. */
+  | 'abort_without_preventing'
+  /** A worker answers that it never prepared a transaction (refusing it) without a durable tombstone. */
+  | 'refuse_without_tombstone'
+  /** The coordinator decides commit with one YES still missing. */
+  | 'commit_one_yes_missing'
   /** A worker applies a repeated commit a second time. */
   | 'apply_commit_twice'
   /** The coordinator promotes a learner, and lets it serve reads, once its copy is installed, before it applied the commits streamed since. */

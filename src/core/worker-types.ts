@@ -3,7 +3,7 @@
 // the store (src/storage/worker-store.ts) and the simulator build on these; the state machine that
 // turns events into effects is src/core/worker.ts, which re-exports them.
 
-import type { FromWorker, Item, ItemKind, Op, Peer, PeerAnswer, PeerQuery, ToWorkerCore, Tweet } from './types.ts';
+import type { FromWorker, Item, ItemKind, Op, OpResult, Peer, PeerAnswer, PeerQuery, ToWorkerCore, Tweet } from './types.ts';
 
 /** What the core may read of the worker's committed data (the runtime's store, or the simulator's). */
 export interface WorkerReadView {
@@ -12,6 +12,10 @@ export interface WorkerReadView {
   outcomeOf(txid: string): 'commit' | 'abort' | null;
   /** The commit sequence number of a transaction this worker committed. */
   commitSeqOf(txid: string): number | null;
+  /** The results of a commit settled without the coordinator (null: not kept). */
+  commitResultsOf(txid: string): OpResult[] | null;
+  /** The cseq of the last commit that wrote the row an op writes (0: no such row). */
+  rowCseqOf(op: Op): number;
 }
 
 export type WorkerEffect =
@@ -21,8 +25,9 @@ export type WorkerEffect =
   /** Answer a peer's question on the connection (`route`) it came from. */
   | { type: 'peer_reply'; route: string; msg: PeerAnswer }
   | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
-  | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[] }
-  | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[] }
+  | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[]; cseq: number; results: OpResult[] }
+  /** `results`: only for a commit its voters settled without the coordinator, kept for a coordinator that may owe a client the reply. */
+  | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[]; results?: OpResult[] }
   | { type: 'persist_abort'; txid: string }
   /**
    * The configuration as this worker last heard it (hello, or a config message): written by the
@@ -51,7 +56,8 @@ export interface RecoveredWorker {
   config: number;
   voter: boolean;
   removed: boolean;
-  prepared: { txid: string; ops: Op[]; peers: Peer[] }[];
+  /** `cseq` 0: a record written before prepared records carried their cseq (it commits only when told). */
+  prepared: { txid: string; ops: Op[]; peers: Peer[]; cseq: number; results: OpResult[] }[];
 }
 
 /** Persist effects: what the runtime writes, and reports back as `durable`, in order. */

@@ -10,9 +10,16 @@
 //   the coordinator until it learns the outcome;
 // - the outcome is recorded in the same local transaction as its effect, and an
 //   abort leaves a tombstone, so a late or repeated prepare is refused.
+// - implicit commit: a transaction is committed exactly when every voter holds a
+//   durable YES for it; its prepared record holds the cseq it commits with, so the
+//   voters can carry it out without the coordinator;
+// - a refusal is durable before it is said: a NO vote, the answer to `prevent`,
+//   and a peer told "abort" all wait for the tombstone's fsync, so a refused
+//   transaction can never gather every YES later;
 // - cooperative termination: a prepared worker also asks the other voters. One
-//   that knows the outcome tells it; one that never voted YES first makes sure
-//   it never will (a durable tombstone), then answers "abort".
+//   that knows the outcome tells it; one that holds a durable YES says so (all of
+//   them: committed); one that never voted YES first makes sure it never will (a
+//   durable tombstone), then answers "abort".
 
 import { assert } from './assert.ts';
 import { Deadlines } from './deadlines.ts';
@@ -20,7 +27,7 @@ import { LockTable } from './locks.ts';
 import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -57,14 +64,20 @@ interface WorkerTxn {
   queryBackoffMs: number;
   /** The other voters, to ask when the coordinator does not answer. */
   peers: Peer[];
-  /** Set once the commit arrived (phase committing). */
+  /** The cseq it commits with: from its prepare (0 until then, and in records from before implicit commit). */
   cseq: number;
+  /** Voters that said they hold a durable YES for it (peer answers "prepared"): all of them, and it is committed. */
+  preparedPeers: Set<string>;
+  /** The NO vote owed once its tombstone is durable: a refusal is never said before it is kept. */
+  noVote: { code: ErrorCode; error: string } | null;
   /** Peers owed an answer once this transaction's abort is durable. */
   peerWaiters: string[];
   /** The commit is written (visible, locks released), its fsync not yet returned. */
   applied: boolean;
   /** A commit streamed to this worker (replicate), which it did not vote on: no ack is owed. */
   replicated: boolean;
+  /** Committed by its voters without the coordinator's word (implicit commit): its ack carries the results. */
+  untold: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -94,6 +107,12 @@ export class WorkerCore {
   private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
   /** By txid: a replicate being written, and its seq (answered `replicated` once written). */
   private readonly replicating = new Map<string, number>();
+  /**
+   * Sees every YES this worker says (a vote, the answer to prevent, a peer told "prepared") and
+   * every refusal (NO, ack abort, a peer told abort), and whether its record (the prepared record,
+   * or the tombstone) is durable then: the simulator's checker of implicit commit.
+   */
+  statementObserver: ((s: { txid: string; says: 'yes' | 'refused'; durable: boolean }) => void) | null = null;
   /** Sees every vote with the configuration it was asked under (the simulator's configuration checker). */
   voteObserver: ((vote: { txid: string; config: number; known: number; voter: boolean }) => void) | null = null;
 
@@ -115,16 +134,19 @@ export class WorkerCore {
         phase: 'prepared',
         ops: p.ops,
         staged: new Map(),
-        results: [],
+        results: p.results,
         lastSeq: 0,
         firstLockAt: now,
         abortRequested: false,
         queryBackoffMs: FIRST_QUERY_DELAY_MS,
         peers: p.peers,
-        cseq: 0,
+        cseq: p.cseq,
+        preparedPeers: new Set(),
+        noVote: null,
         peerWaiters: [],
         applied: false,
         replicated: false,
+        untold: false,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -179,7 +201,14 @@ export class WorkerCore {
 
   /** Prepared transactions waiting for their outcome (for status and tests). */
   preparedTxids(): string[] {
-    return [...this.txns.values()].filter((t) => (t.phase === 'prepared' || t.phase === 'committing') && !t.replicated).map((t) => t.txid);
+    return this.preparedList().map((p) => p.txid);
+  }
+
+  /** The same, with each one's voters and cseq (the coordinator settles those it lost: `state`). */
+  private preparedList(): PreparedTxn[] {
+    return [...this.txns.values()]
+      .filter((t) => (t.phase === 'prepared' || t.phase === 'committing') && !t.replicated)
+      .map((t) => ({ txid: t.txid, voters: [this.nodeId, ...t.peers.map((p) => p.id)], cseq: t.cseq }));
   }
 
   /** Transactions that voted (or are voting) YES and write `key`, and have not applied it yet: their lock must not be given away. */
@@ -241,19 +270,22 @@ export class WorkerCore {
         this.heardConfig(msg.config, msg.voter, false);
         // The lock timeout of what is still collecting locks runs to the new setting.
         for (const t of this.txns.values()) if (t.phase === 'active') this.deadlines.set(t.txid, t.firstLockAt + this.lockTimeoutMs);
-        this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedTxids(), max_cseq: this.maxCseq });
+        this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedList(), max_cseq: this.maxCseq });
         return;
       case 'lock':
         this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
         return;
       case 'prepare':
-        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], msg.config, msg.floor, now);
+        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], msg.config, msg.floor, msg.cseq, now);
         return;
       case 'commit':
         this.onCommit(msg.txid, msg.cseq);
         return;
       case 'abort':
         this.onAbort(msg.txid);
+        return;
+      case 'prevent':
+        this.onPrevent(msg.txid, now);
         return;
       case 'config':
         this.heardConfig(msg.config, msg.voter, msg.removed);
@@ -387,7 +419,7 @@ export class WorkerCore {
     this.send({ type: 'locked', txid, seq, result: outcome.result });
   }
 
-  private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], config: number, floor: number, now: number): void {
+  private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], config: number, floor: number, cseq: number, now: number): void {
     const peers = voters.filter((v) => v.id !== this.nodeId);
     const t = this.txns.get(txid);
     if (t !== undefined) {
@@ -401,30 +433,58 @@ export class WorkerCore {
         // (Its configuration was checked at its first lock; only a voter may go on.)
         this.observeVote(txid, this.config);
         t.peers = peers;
+        t.cseq = cseq;
+        const behind = this.newerRowThan(t.ops, cseq);
+        if (behind !== null) {
+          this.voteNo(t, 'LOCKED', behind);
+          return;
+        }
         this.startPrepare(t);
         return;
       }
       // A repeated prepare: answer it again once we have an answer; otherwise the vote is on its way.
       if (t.phase === 'prepared' && !t.abortRequested) {
         probe('worker.repeated_prepare_revoted');
+        this.observeYes(t);
         this.send({ type: 'vote', txid, yes: true, results: t.results });
       }
+      // Refused already (the tombstone is being written): the NO goes out once it is durable.
+      if (t.phase === 'aborting' && t.noVote === null) t.noVote = { code: 'TIMEOUT', error: `transaction ${txid} was already aborted on worker ${this.nodeId}` };
       return;
     }
-    const refused = this.refusalFor(txid) ?? (ops === null ? null : this.refusal(config, floor));
-    if (refused !== null || ops === null) {
-      // Prepare after abort (the "hanging" case), or an interactive transaction we no longer hold.
-      const why = refused ?? { code: 'TIMEOUT' as const, error: `transaction ${txid} expired on worker ${this.nodeId} before it was committed` };
-      if (refused?.code !== 'UNAVAILABLE') probe('worker.hanging_prepare_refused');
-      this.send({ type: 'vote', txid, yes: false, ...why });
+    if (this.view.outcomeOf(txid) === 'commit') {
+      // Committed here already (by its voters, while the coordinator's vote was late): say so.
+      this.send(this.ackOfSettled(txid, 'commit'));
+      return;
+    }
+    const refused = this.refusalFor(txid);
+    if (refused !== null) {
+      // Prepare after abort (the "hanging" case): its tombstone is durable (the transaction is forgotten).
+      probe('worker.hanging_prepare_refused');
+      this.send({ type: 'vote', txid, yes: false, ...refused });
+      this.observeRefusal(txid);
+      return;
+    }
+    const notHere = ops === null ? { code: 'TIMEOUT' as const, error: `transaction ${txid} expired on worker ${this.nodeId} before it was committed` } : this.refusal(config, floor);
+    if (notHere !== null || ops === null) {
+      // An interactive transaction we no longer hold, or one this worker may not vote on: refused
+      // durably (a tombstone first), so that it can never gather every YES later.
+      const ghost = this.newTxn(txid, now);
+      this.voteNo(ghost, notHere?.code ?? 'TIMEOUT', notHere?.error ?? '');
       return;
     }
     this.observeVote(txid, config);
     const fresh = this.newTxn(txid, now);
     fresh.peers = peers;
+    fresh.cseq = cseq;
     const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
     if (!got.ok) {
       this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
+      return;
+    }
+    const behind = this.newerRowThan(ops, cseq);
+    if (behind !== null) {
+      this.voteNo(fresh, 'LOCKED', behind);
       return;
     }
     for (const op of ops) {
@@ -440,6 +500,22 @@ export class WorkerCore {
     this.startPrepare(fresh);
   }
 
+  /**
+   * Why a transaction with this cseq may not write these rows, or null: a commit writes only over
+   * older rows, so one whose row was written since by a later commit (its prepare was overtaken)
+   * would be lost. Rows are looked at only when this worker applied a commit at least as new.
+   */
+  private newerRowThan(ops: readonly Op[], cseq: number): string | null {
+    if (cseq > this.maxCseq) return null;
+    for (const op of ops) {
+      if (this.view.rowCseqOf(op) >= cseq) {
+        probe('worker.prepare_behind_row');
+        return `${lockedMessage(lockKeyOf(op)).replace(' is locked by another transaction', '')} was written by a newer transaction meanwhile`;
+      }
+    }
+    return null;
+  }
+
   /** What the op's key holds as this transaction sees it: its own staged write, else the committed row. */
   private currentOf(t: WorkerTxn, op: Op): Row | null {
     const key = lockKeyOf(op);
@@ -453,13 +529,20 @@ export class WorkerCore {
     t.phase = 'preparing';
     this.deadlines.set(t.txid, Number.POSITIVE_INFINITY);
     t.staged.clear();
-    this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers });
-    if (this.sabotage === 'vote_before_persist') this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
+    this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers, cseq: t.cseq, results: t.results });
+    if (this.sabotage === 'vote_before_persist') {
+      this.observeYes(t);
+      this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
+    }
   }
 
-  /** Refuse: nothing was voted, so the worker may forget the transaction. The tombstone refuses a late repeat. */
+  /**
+   * Refuse: nothing was voted, so the worker may forget the transaction. The tombstone refuses a
+   * late repeat, and the NO goes out only once it is durable: a refusal said and then lost to a
+   * power cut could let the transaction gather every YES after its client was told ABORT.
+   */
   private voteNo(t: WorkerTxn, code: ErrorCode, error: string): void {
-    this.send({ type: 'vote', txid: t.txid, yes: false, code, error });
+    t.noVote = { code, error };
     this.abortLocally(t);
   }
 
@@ -503,8 +586,67 @@ export class WorkerCore {
     t.phase = 'committing';
     this.deadlines.set(txid, Number.POSITIVE_INFINITY);
     t.cseq = cseq;
-    this.out.push({ type: 'persist_commit', txid, cseq, ops: t.ops });
+    this.out.push(t.untold ? { type: 'persist_commit', txid, cseq, ops: t.ops, results: t.results } : { type: 'persist_commit', txid, cseq, ops: t.ops });
     this.maxCseq = Math.max(this.maxCseq, cseq);
+  }
+
+  /**
+   * Abort by prevention: refuse the transaction durably unless this worker holds a durable YES for
+   * it. A YES is a promise: it is said again (with the ops, for a coordinator that lost them), and kept.
+   */
+  private onPrevent(txid: string, now: number): void {
+    const t = this.txns.get(txid);
+    if (t === undefined) {
+      const outcome = this.view.outcomeOf(txid);
+      if (outcome !== null) {
+        this.send(this.ackOfSettled(txid, outcome));
+        if (outcome === 'abort') this.observeRefusal(txid);
+        return;
+      }
+      probe('worker.prevented_unseen');
+      if (this.sabotage === 'refuse_without_tombstone') {
+        this.send({ type: 'ack', txid, outcome: 'abort' });
+        this.observeRefusal(txid);
+        return;
+      }
+      this.abortLocally(this.newTxn(txid, now));
+      return;
+    }
+    switch (t.phase) {
+      case 'prepared':
+        probe('worker.prevent_met_yes');
+        this.observeYes(t);
+        this.send({ type: 'vote', txid, yes: true, results: t.results, ops: t.ops });
+        return;
+      case 'active':
+        this.abortLocally(t);
+        return;
+      case 'preparing':
+        // Its YES was not said yet: it may still refuse, and does (the tombstone follows the record).
+        probe('worker.abort_while_preparing');
+        t.abortRequested = true;
+        this.abortLocally(t);
+        return;
+      case 'committing':
+      case 'aborting':
+        return; // the ack follows its fsync
+    }
+  }
+
+  /** The ack of an outcome already settled and forgotten here, with a commit's results when kept (settled without the coordinator). */
+  private ackOfSettled(txid: string, outcome: 'commit' | 'abort'): FromWorker {
+    const results = outcome === 'commit' ? this.view.commitResultsOf(txid) : null;
+    return results === null ? { type: 'ack', txid, outcome } : { type: 'ack', txid, outcome, results };
+  }
+
+  /** Tells the observer (the simulator's checker) that this worker says it refused `txid`. */
+  private observeRefusal(txid: string): void {
+    this.statementObserver?.({ txid, says: 'refused', durable: this.view.outcomeOf(txid) === 'abort' && !this.txns.has(txid) });
+  }
+
+  /** ... that it says it holds a YES for `txid`: durable only once its prepared record is (phase prepared). */
+  private observeYes(t: WorkerTxn): void {
+    this.statementObserver?.({ txid: t.txid, says: 'yes', durable: t.phase === 'prepared' });
   }
 
   private onAbort(txid: string): void {
@@ -546,7 +688,10 @@ export class WorkerCore {
         if (t.phase !== 'preparing') return; // aborted meanwhile: the abort record follows
         t.phase = 'prepared';
         this.deadlines.set(txid, now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs));
-        if (this.sabotage !== 'vote_before_persist') this.send({ type: 'vote', txid, yes: true, results: t.results });
+        if (this.sabotage !== 'vote_before_persist') {
+          this.observeYes(t);
+          this.send({ type: 'vote', txid, yes: true, results: t.results });
+        }
         return;
       case 'commit':
         assert(t.phase === 'committing', `durable commit of ${txid} in phase ${t.phase}`);
@@ -554,12 +699,15 @@ export class WorkerCore {
         this.forget(txid);
         if (t.replicated) return;
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
-        this.send({ type: 'ack', txid, outcome: 'commit' });
+        // Settled without the coordinator: it may still owe the client its reply, with these results.
+        this.send(t.untold ? { type: 'ack', txid, outcome: 'commit', results: t.results } : { type: 'ack', txid, outcome: 'commit' });
         return;
       case 'abort':
         assert(t.phase === 'aborting', `durable abort of ${txid} in phase ${t.phase}`);
         this.forget(txid);
+        if (t.noVote !== null) this.send({ type: 'vote', txid, yes: false, ...t.noVote });
         this.send({ type: 'ack', txid, outcome: 'abort' });
+        this.observeRefusal(txid);
         for (const route of t.peerWaiters) this.answerPeer(route, txid, 'abort', 0);
         return;
     }
@@ -586,8 +734,13 @@ export class WorkerCore {
     if (t === undefined) {
       const outcome = this.view.outcomeOf(q.txid);
       if (outcome === 'commit') this.answerPeer(route, q.txid, 'commit', this.view.commitSeqOf(q.txid) ?? 0);
-      else if (outcome === 'abort') this.answerPeer(route, q.txid, 'abort', 0);
-      else {
+      else if (outcome === 'abort') {
+        this.answerPeer(route, q.txid, 'abort', 0);
+        this.observeRefusal(q.txid);
+      } else if (this.sabotage === 'refuse_without_tombstone') {
+        this.answerPeer(route, q.txid, 'abort', 0);
+        this.observeRefusal(q.txid);
+      } else {
         // Never seen here, so never voted YES: promise never to (a tombstone), then say abort.
         probe('worker.peer_told_never_voted');
         const ghost = this.newTxn(q.txid, now);
@@ -608,9 +761,13 @@ export class WorkerCore {
       case 'committing':
         this.answerPeer(route, q.txid, 'commit', t.cseq);
         return;
-      case 'preparing':
       case 'prepared':
-        // Voted (or voting) YES and not told: as uncertain as the one asking.
+        // A durable YES, not told the outcome: if every voter says so, it is committed.
+        this.observeYes(t);
+        this.answerPeer(route, q.txid, 'prepared', t.cseq);
+        return;
+      case 'preparing':
+        // Its prepared record is being written: it cannot say yet.
         this.answerPeer(route, q.txid, 'unknown', 0);
         return;
     }
@@ -620,11 +777,25 @@ export class WorkerCore {
     const t = this.txns.get(a.txid);
     if (t === undefined || t.phase !== 'prepared' || a.outcome === 'unknown') return;
     if (!t.peers.some((p) => p.id === a.from)) return; // not a voter of this transaction
+    if (a.outcome === 'prepared') {
+      // A durable YES is never taken back, so these add up across rounds of questions.
+      t.preparedPeers.add(a.from);
+      if (!this.everyVoterPrepared(t)) return;
+      this.resolvedByPeers++;
+      probe('worker.implicit_commit_by_peers');
+      this.out.push({ type: 'log', level: 'info', msg: `transaction ${a.txid} committed by its voters: every one of them holds a durable YES`, data: { txid: a.txid, voters: t.peers.length + 1 } });
+      this.observeYes(t);
+      t.untold = true;
+      this.onCommit(a.txid, t.cseq);
+      return;
+    }
     this.resolvedByPeers++;
     probe('worker.resolved_by_peer');
     this.out.push({ type: 'log', level: 'info', msg: `transaction ${a.txid} resolved by asking worker ${a.from}: ${a.outcome}`, data: { txid: a.txid, peer: a.from, outcome: a.outcome } });
-    if (a.outcome === 'commit') this.onCommit(a.txid, a.cseq);
-    else this.onAbort(a.txid);
+    if (a.outcome === 'commit') {
+      t.untold = true;
+      this.onCommit(a.txid, a.cseq);
+    } else this.onAbort(a.txid);
   }
 
   private onTick(now: number): void {
@@ -635,6 +806,12 @@ export class WorkerCore {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
         probe('worker.lock_timeout_abort');
         this.abortLocally(t);
+      } else if (t.phase === 'prepared' && this.everyVoterPrepared(t)) {
+        // The only voter, with its durable YES: committed, whether the coordinator says so or not.
+        probe('worker.implicit_commit_alone');
+        this.observeYes(t);
+        t.untold = true;
+        this.onCommit(t.txid, t.cseq);
       } else if (t.phase === 'prepared') {
         // Ask the coordinator and, in case it is gone, every other voter.
         this.send({ type: 'query', txid: t.txid });
@@ -646,6 +823,16 @@ export class WorkerCore {
     if (this.sabotage === 'release_prepared_lock_on_timeout') {
       for (const t of this.txns.values()) if (t.phase === 'prepared' && now - t.firstLockAt >= this.lockTimeoutMs) this.locks.releaseAll(t.txid);
     }
+  }
+
+  /**
+   * Does every voter hold a durable YES (this worker's own, and each other's as it said)? Never for a
+   * record from before implicit commit (cseq 0): it commits only when told.
+   */
+  private everyVoterPrepared(t: WorkerTxn): boolean {
+    if (t.cseq === 0) return false;
+    if (this.sabotage === 'commit_one_yes_missing') return t.peers.length <= 1 || t.peers.filter((p) => !t.preparedPeers.has(p.id)).length <= 1;
+    return t.peers.every((p) => t.preparedPeers.has(p.id));
   }
 
   private forget(txid: string): void {
@@ -667,9 +854,12 @@ export class WorkerCore {
       queryBackoffMs: FIRST_QUERY_DELAY_MS,
       peers: [],
       cseq: 0,
+      preparedPeers: new Set(),
+      noVote: null,
       peerWaiters: [],
       applied: false,
       replicated: false,
+      untold: false,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);

@@ -530,8 +530,11 @@ export class CoordinatorNode {
           break;
         }
         case 'log_commit':
-          failpoint('coordinator.after_votes_before_log');
-          this.commits.add(e);
+          // The core emits it before telling any voter: here the transaction is committed (every
+          // voter holds a YES), nothing of it is written here, and no voter knows.
+          failpoint('coordinator.after_last_yes');
+          // Written in the background: nothing waits for it (implicit commit).
+          this.commits.add(e, false);
           break;
         case 'forget_decision':
           // Forgetting late is harmless (a re-sent decision is acknowledged again): no fsync waits for it.
@@ -544,6 +547,10 @@ export class CoordinatorNode {
           break;
         case 'log_config':
           // Used (config_logged) only once durable: a configuration lost to a power cut was never used.
+          this.commits.add(e);
+          break;
+        case 'reserve_cseq':
+          // Used (cseq_reserved) only once durable: a restart then starts above every cseq given out.
           this.commits.add(e);
           break;
         case 'link': {
@@ -594,10 +601,9 @@ export class CoordinatorNode {
       this.durableWaiters.delete(w);
       for (const then of waiting) then();
     }
-    if (writes.some((w) => w.type === 'log_commit')) failpoint('coordinator.after_log_before_commit_send');
     for (const w of writes) {
-      if (w.type === 'log_commit') this.dispatch({ type: 'logged', txid: w.txid });
-      else if (w.type === 'log_config') this.dispatch({ type: 'config_logged', config: w.config });
+      if (w.type === 'log_config') this.dispatch({ type: 'config_logged', config: w.config });
+      else if (w.type === 'reserve_cseq') this.dispatch({ type: 'cseq_reserved', through: w.through });
     }
   }
 

@@ -2,7 +2,7 @@
 // or hang, to prove that a death at exactly that step loses nothing.
 //
 //   TWEETDB_FAILPOINTS=worker.after_prepare_persist=crash
-//   TWEETDB_FAILPOINTS=coordinator.after_log_before_commit_send=hang,worker.before_commit_apply=crash
+//   TWEETDB_FAILPOINTS=coordinator.after_last_yes=hang,worker.before_commit_apply=crash
 //
 // crash: SIGKILL to itself, as `kill -9` would (nothing is flushed, no handler runs).
 // hang:  SIGSTOP to itself: the process freezes at that step with its sockets open,
@@ -15,8 +15,7 @@ import { writeSync } from 'node:fs';
 /** Every failpoint, in protocol order, with the step it stops at. */
 export const FAILPOINTS = {
   'coordinator.after_first_prepare_send': 'the prepare of a transaction has reached one voter only',
-  'coordinator.after_votes_before_log': 'every voter said YES; the commit decision is not logged yet',
-  'coordinator.after_log_before_commit_send': 'the commit decision is durable; no voter has been told',
+  'coordinator.after_last_yes': 'every voter said YES (the transaction is committed); no decision is written and no voter has been told',
   'coordinator.after_first_commit_send': 'the commit has reached one voter only',
   'worker.before_prepare_persist': 'the worker accepted a prepare; its prepared record is not written yet',
   'worker.after_prepare_persist': 'the prepared record is durable; the YES vote is not sent yet',

@@ -13,7 +13,9 @@ export type CoordinatorWrite =
   | { type: 'save_member'; id: string; address: string }
   | { type: 'remove_member'; id: string }
   /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
-  | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] };
+  | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
+  /** Commit sequence numbers up to `through` may be given out: durable before any is (meta row 'cseq_reserved'). */
+  | { type: 'reserve_cseq'; through: number };
 
 export class CoordinatorStore {
   private readonly db: Db;
@@ -48,16 +50,21 @@ export class CoordinatorStore {
     this.q.setMeta.run('epoch', String(epoch));
     const members = this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all();
     const logged = this.q.getMeta.get('config')?.value;
+    const decisions = this.db
+      .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
+      .all()
+      .map((d) => ({ ...d, voters: JSON.parse(d.voters) as string[] }));
+    // Commits are decided out of cseq order (a cseq goes out with the prepare), so a batch's last
+    // is not always the highest: the kept decisions may name a higher one.
+    const lastCseq = Math.max(Number(this.q.getMeta.get('last_cseq')?.value ?? '0'), ...decisions.map((d) => d.cseq));
     return {
       epoch,
-      last_cseq: Number(this.q.getMeta.get('last_cseq')?.value ?? '0'),
+      last_cseq: lastCseq,
+      cseq_reserved: Number(this.q.getMeta.get('cseq_reserved')?.value ?? '0'),
       members,
       // A store from before configurations: every member votes, as configuration 1 (0 with no member).
       config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[]; catching_up?: string[] }) : { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) },
-      decisions: this.db
-        .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
-        .all()
-        .map((d) => ({ ...d, voters: JSON.parse(d.voters) as string[] })),
+      decisions,
     };
   }
 
@@ -84,9 +91,12 @@ export class CoordinatorStore {
           case 'log_config':
             this.q.setMeta.run('config', JSON.stringify({ n: w.config, voters: w.voters, catching_up: w.catching_up }));
             break;
+          case 'reserve_cseq':
+            this.q.setMeta.run('cseq_reserved', String(w.through));
+            break;
         }
       }
-      if (maxCseq >= 0) this.q.setMeta.run('last_cseq', String(maxCseq));
+      if (maxCseq > Number(this.q.getMeta.get('last_cseq')?.value ?? '0')) this.q.setMeta.run('last_cseq', String(maxCseq));
     })();
   }
 

@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
-import type { CopyRow, Cursor, Item, ItemKind, Op, Peer, Tweet } from '../wire/protocol.ts';
+import type { CopyRow, Cursor, Item, ItemKind, Op, OpResult, Peer, Tweet } from '../wire/protocol.ts';
 import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
 import { evaluateIncr } from '../core/ops.ts';
@@ -59,11 +59,15 @@ export class WorkerStore implements WorkerReadView {
       CREATE INDEX IF NOT EXISTS tweets_newest ON tweets (created_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS tweets_by_user ON tweets (username, created_at DESC, id DESC);
       CREATE TABLE IF NOT EXISTS items (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, cseq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key)) STRICT;
-      CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL, peers TEXT NOT NULL DEFAULT '[]') STRICT;
-      CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS prepared (txid TEXT PRIMARY KEY, ops TEXT NOT NULL, at INTEGER NOT NULL, peers TEXT NOT NULL DEFAULT '[]', cseq INTEGER NOT NULL DEFAULT 0, results TEXT NOT NULL DEFAULT '[]') STRICT;
+      CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL, results TEXT) STRICT;
     `);
     // Data directories from before cooperative termination lack the voters of a prepared transaction.
     this.addColumnIfMissing('prepared', 'peers', `TEXT NOT NULL DEFAULT '[]'`);
+    // ... and from before implicit commit, the cseq it commits with: 0, it commits only when told.
+    this.addColumnIfMissing('prepared', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
+    this.addColumnIfMissing('prepared', 'results', `TEXT NOT NULL DEFAULT '[]'`);
+    this.addColumnIfMissing('outcomes', 'results', 'TEXT');
     // Data directories from before learners lack each row's last commit: 0, older than every commit.
     this.addColumnIfMissing('tweets', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
     this.addColumnIfMissing('items', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
@@ -84,10 +88,11 @@ export class WorkerStore implements WorkerReadView {
       updateTweet: this.db.prepare<[string, number, number, string, number]>('UPDATE tweets SET content = ?, updated_at = ?, cseq = ? WHERE id = ? AND cseq < ?'),
       deleteTweet: this.db.prepare<[string, number]>('DELETE FROM tweets WHERE id = ? AND cseq < ?'),
       outcome: this.db.prepare<[string], { outcome: string; cseq: number | null }>('SELECT outcome, cseq FROM outcomes WHERE txid = ?'),
-      putOutcome: this.db.prepare<[string, string, number | null, number]>('INSERT OR REPLACE INTO outcomes (txid, outcome, cseq, at) VALUES (?, ?, ?, ?)'),
-      putPrepared: this.db.prepare<[string, string, number, string]>('INSERT OR REPLACE INTO prepared (txid, ops, at, peers) VALUES (?, ?, ?, ?)'),
+      putOutcome: this.db.prepare<[string, string, number | null, number, string | null]>('INSERT OR REPLACE INTO outcomes (txid, outcome, cseq, at, results) VALUES (?, ?, ?, ?, ?)'),
+      outcomeResults: this.db.prepare<[string], { results: string | null }>('SELECT results FROM outcomes WHERE txid = ?'),
+      putPrepared: this.db.prepare<[string, string, number, string, number, string]>('INSERT OR REPLACE INTO prepared (txid, ops, at, peers, cseq, results) VALUES (?, ?, ?, ?, ?, ?)'),
       delPrepared: this.db.prepare<[string]>('DELETE FROM prepared WHERE txid = ?'),
-      allPrepared: this.db.prepare<[], { txid: string; ops: string; peers: string }>('SELECT txid, ops, peers FROM prepared'),
+      allPrepared: this.db.prepare<[], { txid: string; ops: string; peers: string; cseq: number; results: string }>('SELECT txid, ops, peers, cseq, results FROM prepared'),
       newest: this.db.prepare<[number], Tweet>(`SELECT ${TWEET} FROM tweets ORDER BY created_at DESC, id DESC LIMIT ?`),
       newestBefore: this.db.prepare<[number, number, string, number], Tweet>(
         `SELECT ${TWEET} FROM tweets WHERE created_at < ? OR (created_at = ? AND id < ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -148,7 +153,7 @@ export class WorkerStore implements WorkerReadView {
       config: Number(this.q.getMeta.get('config')?.value ?? '0'),
       voter: this.q.getMeta.get('voter')?.value === '1',
       removed: this.q.getMeta.get('removed')?.value === '1',
-      prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[] })),
+      prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[], cseq: r.cseq, results: JSON.parse(r.results) as OpResult[] })),
     };
   }
 
@@ -187,16 +192,16 @@ export class WorkerStore implements WorkerReadView {
       for (const e of effects) {
         switch (e.type) {
           case 'persist_prepared':
-            this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now, JSON.stringify(e.peers));
+            this.q.putPrepared.run(e.txid, JSON.stringify(e.ops), now, JSON.stringify(e.peers), e.cseq, JSON.stringify(e.results));
             break;
           case 'persist_commit':
             this.applyCommit(e.ops, e.cseq);
             this.q.delPrepared.run(e.txid);
-            this.q.putOutcome.run(e.txid, 'commit', e.cseq, now);
+            this.q.putOutcome.run(e.txid, 'commit', e.cseq, now, e.results === undefined ? null : JSON.stringify(e.results));
             break;
           case 'persist_abort':
             this.q.delPrepared.run(e.txid);
-            this.q.putOutcome.run(e.txid, 'abort', null, now);
+            this.q.putOutcome.run(e.txid, 'abort', null, now, null);
             break;
         }
       }
@@ -231,6 +236,15 @@ export class WorkerStore implements WorkerReadView {
       }
       this.applyOp(op, cseq, bound);
     }
+  }
+
+  commitResultsOf(txid: string): OpResult[] | null {
+    const r = this.q.outcomeResults.get(txid)?.results;
+    return r === undefined || r === null ? null : (JSON.parse(r) as OpResult[]);
+  }
+
+  rowCseqOf(op: Op): number {
+    return this.rowCseq(op) ?? 0;
   }
 
   /** The cseq of the row an op writes, null when there is none. */

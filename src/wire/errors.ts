@@ -107,6 +107,12 @@ export const ERROR_CODES = {
     meaning: '`register` without a proof of the cluster key; a request before `auth` on a coordinator with a client token; a wrong token, or a worker\'s proof of the key that fails (the connection closes)',
     action: 'workers: the same `--cluster-key-file` as the coordinator; clients: `--client-token-file`',
   },
+  IN_DOUBT: {
+    statuses: [{ status: 'ERROR', actions: [...WRITE_ACTIONS, 'transaction', 'commit'] }],
+    retryable: false,
+    meaning: 'the write\'s outcome is not known yet: every voter that could be reached holds a YES for it, and the voter named (with its address) could not be asked whether it does too. It commits if that voter holds a YES and aborts if not, as soon as it answers; until then its rows stay locked, and `status` lists it under `in_doubt`',
+    action: 'read the data back later to know (do not assume either outcome); bring the named worker back',
+  },
   INTERNAL: {
     statuses: [{ status: 'ERROR', actions: READ_ACTIONS }],
     retryable: false,

@@ -140,10 +140,12 @@ export const NODE_MAX_OPS = CORE_LIMITS.opsPerTransaction;
 /** Voters named in one prepare: every worker of the cluster votes, and a cluster has at most this many. */
 export const NODE_MAX_VOTERS = CORE_LIMITS.maxWorkers;
 /**
- * Prepared transactions one worker reports in its `state`: each holds locks and waits for the
- * coordinator; a worker with more is not one this coordinator drove (each is ~35 bytes: 3.5 MB).
+ * Prepared transactions one worker reports in its `state`: each holds locks and waits for an
+ * outcome; a worker with more is not one this coordinator drove. Each entry names its voters
+ * (at most 32 ids of 64 characters) and its cseq: at most ~2.2 KB, so 20,000 fit in one line
+ * (PEER_MAX_MESSAGE_BYTES).
  */
-export const NODE_MAX_PREPARED = 100_000;
+export const NODE_MAX_PREPARED = 20_000;
 /** Rows in one page of a full copy (asked by copy_read, in its copy_page, in an install): five times COPY_PAGE_ROWS. */
 export const NODE_MAX_COPY_ROWS = 10_000;
 /**
@@ -399,6 +401,7 @@ export function limitProblems(l: Limits): string[] {
   // The coordinator's core and the messages between nodes.
   need(l.NODE_MAX_OPS === l.CORE_LIMITS.opsPerTransaction, 'a prepare carries a whole transaction: NODE_MAX_OPS must equal CORE_LIMITS.opsPerTransaction');
   need(l.NODE_MAX_VOTERS === l.CORE_LIMITS.maxWorkers, 'every worker votes: NODE_MAX_VOTERS must equal CORE_LIMITS.maxWorkers');
+  need(l.NODE_MAX_PREPARED * (100 + l.NODE_MAX_VOTERS * 67) <= l.PEER_MAX_MESSAGE_BYTES, 'a state listing NODE_MAX_PREPARED prepared transactions, each naming NODE_MAX_VOTERS voters of 64 characters, must fit in a message between nodes (PEER_MAX_MESSAGE_BYTES)');
   need(l.COPY_PAGE_ROWS <= l.NODE_MAX_COPY_ROWS, 'a page of a full copy as the coordinator asks it (COPY_PAGE_ROWS) must be accepted by the workers (NODE_MAX_COPY_ROWS)');
   need(l.NODE_MAX_READ_TWEETS >= l.GET_TWEETS_MAX_LIMIT + 1 + l.CORE_LIMITS.opsPerTransaction, 'a get_tweets read (NODE_MAX_READ_TWEETS) must hold a full page, one more, and the writes of a committing transaction (the overlay)');
   need(l.NODE_MAX_CURSOR_ID_CHARS >= l.DEFAULT_MAX_REQUEST_BYTES, 'a cursor id is whatever a client sent (NODE_MAX_CURSOR_ID_CHARS must be at least DEFAULT_MAX_REQUEST_BYTES): a stricter rule would let a client close a link to a worker');

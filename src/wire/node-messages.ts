@@ -76,7 +76,7 @@ export interface CheckResult {
 }
 export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { txn: TxnKnowledge };
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'replicate', 'read', 'copy_read', 'install'] as const;
 const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated'] as const;
 const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
@@ -109,7 +109,7 @@ export function parsePeerAnswer(raw: unknown): Parsed<PeerAnswer> {
     fields(o, ['type', 'txid', 'from', 'outcome', 'cseq']);
     txid(o, 'txid');
     nodeId(o, 'from');
-    oneOf(o, 'outcome', ['commit', 'abort', 'unknown']);
+    oneOf(o, 'outcome', ['commit', 'abort', 'prepared', 'unknown']);
     count(o, 'cseq');
     return o as unknown as PeerAnswer;
   });
@@ -225,10 +225,11 @@ function toWorker(o: Obj, type: string): ToWorker {
       break;
     }
     case 'prepare': {
-      fields(o, ['type', 'txid', 'ops', 'voters', 'config', 'floor']);
+      fields(o, ['type', 'txid', 'ops', 'voters', 'config', 'floor', 'cseq']);
       txid(o, 'txid');
       count(o, 'config');
       count(o, 'floor');
+      int(o, 'cseq', 1);
       const ops = get(o, 'ops');
       if (ops !== null) {
         const list = array(ops, 'ops', 1, NODE_MAX_OPS, 'writes');
@@ -246,6 +247,7 @@ function toWorker(o: Obj, type: string): ToWorker {
       int(o, 'cseq', 1);
       break;
     case 'abort':
+    case 'prevent':
       fields(o, ['type', 'txid']);
       txid(o, 'txid');
       break;
@@ -279,8 +281,8 @@ function fromWorker(o: Obj, type: string): FromWorker {
     case 'state': {
       fields(o, ['type', 'node_id', 'prepared', 'max_cseq']);
       nodeId(o, 'node_id');
-      const list = array(get(o, 'prepared'), 'prepared', 0, NODE_MAX_PREPARED, 'transaction ids');
-      for (let i = 0; i < list.length; i++) txidValue(list[i], `prepared[${i}]`);
+      const list = array(get(o, 'prepared'), 'prepared', 0, NODE_MAX_PREPARED, 'prepared transactions');
+      for (let i = 0; i < list.length; i++) preparedTxn(list[i], `prepared[${i}].`);
       count(o, 'max_cseq');
       break;
     }
@@ -300,11 +302,15 @@ function fromWorker(o: Obj, type: string): FromWorker {
     case 'vote': {
       const yes = get(o, 'yes');
       if (yes === true) {
-        fields(o, ['type', 'txid', 'yes', 'results']);
+        fields(o, ['type', 'txid', 'yes', 'results', 'ops']);
         txid(o, 'txid');
         // Empty when a restarted worker repeats its vote: the results are not kept across a restart.
         const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
         for (let i = 0; i < list.length; i++) opResult(list[i], `results[${i}]`);
+        if (has(o, 'ops')) {
+          const ops = array(get(o, 'ops'), 'ops', 1, NODE_MAX_OPS, 'writes');
+          for (let i = 0; i < ops.length; i++) op(ops[i], `ops[${i}]`);
+        }
       } else if (yes === false) {
         fields(o, ['type', 'txid', 'yes', 'code', 'error']);
         txid(o, 'txid');
@@ -319,9 +325,13 @@ function fromWorker(o: Obj, type: string): FromWorker {
       txid(o, 'txid');
       break;
     case 'ack':
-      fields(o, ['type', 'txid', 'outcome']);
+      fields(o, ['type', 'txid', 'outcome', 'results']);
       txid(o, 'txid');
       oneOf(o, 'outcome', ['commit', 'abort']);
+      if (has(o, 'results')) {
+        const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
+        for (let i = 0; i < list.length; i++) opResult(list[i], `results[${i}]`);
+      }
       break;
     case 'read_result':
       fields(o, ['type', 'rid', 'result']);
@@ -444,6 +454,19 @@ function opResult(v: unknown, path: string): OpResult {
     item(get(o, 'item'), `${path}.item`);
   } else fields(o, [], `${path}.`);
   return o as OpResult;
+}
+
+/** One entry of a state's prepared list: `prefix` ends with a dot. */
+function preparedTxn(v: unknown, prefix: string): void {
+  const o = object(v, prefix.slice(0, -1));
+  fields(o, ['txid', 'voters', 'cseq'], prefix);
+  txidValue(get(o, 'txid'), `${prefix}txid`);
+  const voters = array(get(o, 'voters'), `${prefix}voters`, 1, NODE_MAX_VOTERS, 'workers');
+  for (let i = 0; i < voters.length; i++) {
+    if (typeof voters[i] !== 'string' || !NODE_ID_PATTERN.test(voters[i] as string)) throw new Invalid(`field "${prefix}voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
+  }
+  // 0: a prepared record written before records carried their cseq (it commits only when told).
+  count(o, 'cseq', prefix);
 }
 
 function peer(v: unknown, path: string): Peer {

@@ -70,7 +70,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'UNAVAILABLE'
   | 'UNAUTHENTICATED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'IN_DOUBT';
 
 export interface Failure {
   code: ErrorCode;
@@ -115,13 +116,25 @@ export interface Peer {
  * identity there (a wiped worker) knows nothing of the old one's votes and answers "unknown".
  */
 export type PeerQuery = { type: 'peer_query'; txid: string; to: string };
-export type PeerAnswer = { type: 'peer_answer'; txid: string; from: string; outcome: 'commit' | 'abort' | 'unknown'; cseq: number };
+/**
+ * `prepared`: the one asked holds a durable YES for it and was not told the outcome (it never
+ * refuses it from then on); `abort`: it refused durably, or aborted; `unknown`: it cannot say yet
+ * (its prepared record is still being written, or it is not the identity asked).
+ */
+export type PeerAnswer = { type: 'peer_answer'; txid: string; from: string; outcome: 'commit' | 'abort' | 'prepared' | 'unknown'; cseq: number };
+
+/** A transaction a worker holds prepared (a durable YES) and has no outcome for: its voters (itself among them) and its commit sequence number. */
+export interface PreparedTxn {
+  txid: string;
+  voters: string[];
+  cseq: number;
+}
 
 export interface WorkerState {
   /** The worker's durable identity: a new one means its data directory is new. */
   node_id: string;
   /** Transactions the worker has voted YES on and not yet learnt the outcome of. */
-  prepared: string[];
+  prepared: PreparedTxn[];
   /** The highest commit sequence number the worker has applied. */
   max_cseq: number;
 }
@@ -139,11 +152,19 @@ export type ToWorkerCore =
   /**
    * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
    * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
-   * for the outcome (cooperative termination). `config` and `floor` as for lock.
+   * for the outcome (cooperative termination). `config` and `floor` as for lock. `cseq` is the
+   * commit sequence number the transaction commits with, if it does: it is in the prepared record,
+   * so the voters can commit it without the coordinator (implicit commit).
    */
-  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[]; config: number; floor: number }
+  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[]; config: number; floor: number; cseq: number }
   | { type: 'commit'; txid: string; cseq: number }
+  /** The outcome is abort: some voter refused it durably. */
   | { type: 'abort'; txid: string }
+  /**
+   * Abort by prevention: refuse this transaction durably (a tombstone), then say so (ack abort),
+   * unless you hold a durable YES for it: then answer that YES again (with the ops), and keep it.
+   */
+  | { type: 'prevent'; txid: string }
   /**
    * The configuration changed: this worker now votes (`voter`) or not (evicted, or a learner);
    * `removed`: the operator took it out of the cluster (it stops registering).
@@ -177,7 +198,8 @@ export type FromWorker =
   | ({ type: 'state' } & WorkerState)
   | { type: 'locked'; txid: string; seq: number; result: OpResult }
   | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
-  | { type: 'vote'; txid: string; yes: true; results: OpResult[] }
+  /** `ops`: only in the answer to `prevent`, for a coordinator that lost the transaction (restarted). */
+  | { type: 'vote'; txid: string; yes: true; results: OpResult[]; ops?: Op[] }
   | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
   /**
    * The commit is written and visible to this worker's reads, not yet fsynced. The client may be
@@ -185,8 +207,11 @@ export type FromWorker =
    * learn the outcome again from the coordinator's durable decision, before it served reads.
    */
   | { type: 'applied'; txid: string }
-  /** The outcome is durable here: the coordinator may forget its decision once every voter said so. */
-  | { type: 'ack'; txid: string; outcome: 'commit' | 'abort' }
+  /**
+   * The outcome is durable here: the coordinator may forget its decision once every voter said so.
+   * `results`: with a commit its voters settled without the coordinator (it may owe a client the reply).
+   */
+  | { type: 'ack'; txid: string; outcome: 'commit' | 'abort'; results?: OpResult[] }
   /** A prepared worker asking for the outcome it is waiting on. */
   | { type: 'query'; txid: string }
   | { type: 'read_result'; rid: number; result: unknown }
