@@ -747,6 +747,7 @@ export class Simulation {
     }
     // 3. Identical copies.
     const digests = this.workers.map((w) => ({ w: w.address, ...w.store.check() }));
+    if (process.env.SIMDBG) for (const w of this.workers) console.log('ROWS', w.address, JSON.stringify(w.store.getTweets(100, null, null)), w.store.recover().node_id);
     const d0 = digests[0];
     for (const d of digests) {
       if (d0 !== undefined && d.digest !== d0.digest) this.violations.push(`copies differ: ${d0.w} has ${d0.count} rows (${d0.digest.slice(0, 12)}), ${d.w} has ${d.count} rows (${d.digest.slice(0, 12)})`);

@@ -337,8 +337,6 @@ export class TwoPhaseCommit {
     assert(t.cseq > 0, `commit of ${t.txid} without a cseq`);
     this.decisionObserver?.({ txid: t.txid, outcome: 'commit', prepared: true, voters: t.voters });
     t.phase = 'committing';
-    this.decisions.add(t.txid, t.cseq, t.voters, now);
-    ctx.emit({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
     ctx.trace.decided(t.txid, 'commit', null, now);
     ctx.decisionCount++;
     if (t.cseq > this.highestCommitted) this.highestCommitted = t.cseq;
@@ -346,6 +344,14 @@ export class TwoPhaseCommit {
     ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
     // Learners, and voters promoted after it was prepared, get it streamed (an orphan's ops may be unknown: see startCopies).
     if (t.ops.length > 0) ctx.members.committed(t.txid, t.cseq, t.ops, t.voters);
+    if (t.voters.length === 1 && !t.orphan) {
+      // One phase: its only voter said YES once the commit was durable there; nothing is owed.
+      ctx.counters.commits++;
+      this.finish(t, null);
+      return;
+    }
+    this.decisions.add(t.txid, t.cseq, t.voters, now);
+    ctx.emit({ type: 'log_commit', txid: t.txid, cseq: t.cseq, voters: t.voters, at: now });
     // A voter unreachable now learns the outcome when it comes back, before it is up again.
     this.txnDeadlines.set(t.txid, now + ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) {
@@ -578,10 +584,16 @@ export class TwoPhaseCommit {
         if (!t.waiting.has(worker) && this.decisions.get(p.txid)?.unacked.has(worker) === true) t.waiting.add(worker);
         continue;
       }
-      if (t !== undefined && (t.phase === 'preparing' || t.phase === 'preventing')) continue; // asked below
+      // Undecided here, and maybe committed by its voters already (applied on one, not yet on this
+      // one): the worker serves no read until it has the outcome. It is asked below.
+      if (t !== undefined && (t.phase === 'preparing' || t.phase === 'preventing')) {
+        owed.push(p.txid);
+        continue;
+      }
       if (this.decisions.has(p.txid)) continue; // sent below
       if (t === undefined) {
         this.adoptOrphan(p, now);
+        owed.push(p.txid);
         continue;
       }
       // Decided abort (some voter refused it durably): it may learn it now.

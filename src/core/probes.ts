@@ -9,7 +9,6 @@
 /** Every probe, with the branch it marks. A name used in probe() must be declared here (the type says so). */
 export const PROBES = {
   // The worker core (src/core/worker.ts)
-  'worker.stale_abort_after_commit': 'a presumed-abort answer reached a worker that had already committed the transaction, and was ignored',
   'worker.abort_while_preparing': 'an abort arrived while the prepared record was still being written; it is queued behind it',
   'worker.duplicate_commit': 'a commit arrived again while the first was still being applied',
   'worker.commit_after_forgotten': 'a commit arrived for a transaction already committed and forgotten; it is acknowledged again',
@@ -26,6 +25,7 @@ export const PROBES = {
   'worker.prevented_unseen': 'prevent arrived for a transaction this worker never saw: it refused it durably (a tombstone), then said so',
   'worker.prevent_met_yes': 'prevent arrived for a transaction this worker holds a durable YES for: it said YES again and kept it',
   'worker.implicit_commit_by_peers': 'a prepared worker heard from every other voter that it holds a durable YES: committed, without the coordinator',
+  'worker.one_phase_commit': 'a transaction with this worker as its only voter was committed in one phase (no prepared record)',
   'worker.implicit_commit_alone': 'the only voter of a transaction, prepared and not told, committed it alone (its durable YES is every YES)',
   // The coordinator core (src/core/coord-*.ts)
   'coord.query_not_decided': 'a prepared worker asked about a transaction with no commit decided here; it is not told abort (no presumed abort)',

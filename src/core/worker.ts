@@ -78,6 +78,8 @@ interface WorkerTxn {
   replicated: boolean;
   /** Committed by its voters without the coordinator's word (implicit commit): its ack carries the results. */
   untold: boolean;
+  /** This worker is its only voter: committed in one phase (no prepared record), and its YES is said once the commit is durable. */
+  onePhase: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -147,6 +149,7 @@ export class WorkerCore {
         applied: false,
         replicated: false,
         untold: false,
+        onePhase: false,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -170,7 +173,7 @@ export class WorkerCore {
           this.locks.releaseAll(t.txid);
           const seq = this.replicating.get(t.txid);
           if (seq !== undefined) this.send({ type: 'replicated', seq });
-          else this.send({ type: 'applied', txid: event.txid });
+          else if (!t.onePhase) this.send({ type: 'applied', txid: event.txid });
         }
         break;
       }
@@ -439,7 +442,8 @@ export class WorkerCore {
           this.voteNo(t, 'LOCKED', behind);
           return;
         }
-        this.startPrepare(t);
+        if (peers.length === 0) this.commitInOnePhase(t);
+        else this.startPrepare(t);
         return;
       }
       // A repeated prepare: answer it again once we have an answer; otherwise the vote is on its way.
@@ -497,7 +501,8 @@ export class WorkerCore {
       fresh.ops.push(op);
       fresh.results.push(outcome.result);
     }
-    this.startPrepare(fresh);
+    if (peers.length === 0) this.commitInOnePhase(fresh);
+    else this.startPrepare(fresh);
   }
 
   /**
@@ -534,6 +539,21 @@ export class WorkerCore {
       this.observeYes(t);
       this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
     }
+  }
+
+  /**
+   * The only voter: its durable YES is the commit, so it writes the commit at once (no prepared
+   * record), and says YES once that is durable. The coordinator then answers the client.
+   */
+  private commitInOnePhase(t: WorkerTxn): void {
+    probe('worker.one_phase_commit');
+    t.phase = 'committing';
+    t.onePhase = true;
+    t.untold = true; // its results are kept with the outcome, for a coordinator that loses the YES
+    this.deadlines.set(t.txid, Number.POSITIVE_INFINITY);
+    t.staged.clear();
+    this.maxCseq = Math.max(this.maxCseq, t.cseq);
+    this.out.push({ type: 'persist_commit', txid: t.txid, cseq: t.cseq, ops: t.ops, results: t.results });
   }
 
   /**
@@ -653,13 +673,9 @@ export class WorkerCore {
     const t = this.txns.get(txid);
     if (t === undefined) {
       const outcome = this.view.outcomeOf(txid);
-      // A stale abort: the coordinator forgets a decision once every voter has acknowledged it, and
-      // then answers a late (duplicated or delayed) question about it with "abort" (presumed abort).
-      // Only a worker that already applied the commit can receive it; it changes nothing.
-      if (outcome === 'commit') {
-        probe('worker.stale_abort_after_commit');
-        return;
-      }
+      // An abort is decided only after some voter refused durably, and a refused transaction never
+      // gathers every YES (there is no presumed abort any more): one that committed here cannot be aborted.
+      assert(outcome !== 'commit', `abort of ${txid}, which this worker committed: copies would diverge`);
       if (outcome === 'abort') {
         this.send({ type: 'ack', txid, outcome: 'abort' });
         return;
@@ -698,6 +714,12 @@ export class WorkerCore {
         this.locks.releaseAll(txid);
         this.forget(txid);
         if (t.replicated) return;
+        if (t.onePhase) {
+          // Its YES and its commit are one durable write.
+          this.statementObserver?.({ txid, says: 'yes', durable: true });
+          this.send({ type: 'vote', txid, yes: true, results: t.results });
+          return;
+        }
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         // Settled without the coordinator: it may still owe the client its reply, with these results.
         this.send(t.untold ? { type: 'ack', txid, outcome: 'commit', results: t.results } : { type: 'ack', txid, outcome: 'commit' });
@@ -860,6 +882,7 @@ export class WorkerCore {
       applied: false,
       replicated: false,
       untold: false,
+      onePhase: false,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);

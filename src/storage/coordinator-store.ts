@@ -50,6 +50,10 @@ export class CoordinatorStore {
     this.q.setMeta.run('epoch', String(epoch));
     const members = this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all();
     const logged = this.q.getMeta.get('config')?.value;
+    // A store that began with configurations says so (meta 'configurations'): one whose first
+    // configuration was lost to a crash before its fsync has no voter, not every member as one.
+    if (members.length === 0 && logged === undefined) this.q.setMeta.run('configurations', '1');
+    const legacy = logged === undefined && this.q.getMeta.get('configurations') === undefined;
     const decisions = this.db
       .prepare<[], { txid: string; cseq: number; voters: string; at: number }>('SELECT * FROM decisions ORDER BY cseq')
       .all()
@@ -63,7 +67,7 @@ export class CoordinatorStore {
       cseq_reserved: Number(this.q.getMeta.get('cseq_reserved')?.value ?? '0'),
       members,
       // A store from before configurations: every member votes, as configuration 1 (0 with no member).
-      config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[]; catching_up?: string[] }) : { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) },
+      config: logged !== undefined ? (JSON.parse(logged) as { n: number; voters: string[]; catching_up?: string[] }) : legacy ? { n: members.length > 0 ? 1 : 0, voters: members.map((m) => m.id) } : { n: 0, voters: [] },
       decisions,
     };
   }

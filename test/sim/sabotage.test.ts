@@ -39,7 +39,7 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
   {
     sabotage: 'vote_before_persist',
     rule: 'a worker votes YES only once its prepared record is durable',
-    expect: /never voted YES|never prepared|is commit on .* but abort|is abort on .* but commit|copies differ/,
+    expect: /said YES for transaction .* before its prepared record was durable|never voted YES|never prepared|is commit on .* but abort|is abort on .* but commit|copies differ/,
   },
   {
     sabotage: 'release_prepared_lock_on_timeout',
@@ -47,12 +47,21 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
     expect: /lock .* granted to .* while .* voted YES on it/,
     invariants: false,
   },
+  // Implicit commit (#13).
   {
-    sabotage: 'commit_before_log',
-    rule: 'the coordinator logs the commit decision durably before telling anyone',
-    // Copies that disagree on the outcome, or a value read that the lost decision never committed.
-    expect: /is commit on .* but abort on|is abort on .* but commit on|copies differ|not linearizable/,
-    loseUnsynced: true,
+    sabotage: 'abort_without_preventing',
+    rule: 'once its prepare went out, a transaction aborts only after some voter refused it durably',
+    expect: /decided abort of .* after its prepare went out, with no voter's durable refusal/,
+  },
+  {
+    sabotage: 'refuse_without_tombstone',
+    rule: 'a voter says it refused a transaction only once its tombstone is durable',
+    expect: /said it refused for transaction .* before its tombstone was durable/,
+  },
+  {
+    sabotage: 'commit_one_yes_missing',
+    rule: 'a transaction is committed only when every voter holds a durable YES',
+    expect: /decided commit of .* with no durable YES from/,
   },
   {
     sabotage: 'apply_commit_twice',
