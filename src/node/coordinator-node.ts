@@ -12,7 +12,7 @@ import { ClientAdmission, ClientConnection, peerAddress, refuseConnection } from
 import { COPY_PAGE_ROWS, EVICT_AFTER_MS, MAX_CLIENT_CONNECTIONS, NODE_RESERVED_CONNECTIONS, NODE_RESERVED_GRACE_MS, REFUSED_CONNECTIONS_HEADROOM } from '../wire/limits.ts';
 import { JsonLink } from './json-link.ts';
 import { createLogger, type Logger } from './log.ts';
-import { failpoint, isArmed } from './failpoints.ts';
+import { AFTER_FIRST_SEND, failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
@@ -522,7 +522,7 @@ export class CoordinatorNode {
             else if (e.msg.type === 'copy_read') link.asked.set(e.msg.rid, { kind: 'copy', limit: e.msg.limit });
           }
           link?.send(e.msg);
-          const point = e.msg.type === 'prepare' ? 'coordinator.after_first_prepare_send' : e.msg.type === 'commit' ? 'coordinator.after_first_commit_send' : null;
+          const point = AFTER_FIRST_SEND[e.msg.type] ?? null;
           if (point !== null && isArmed(point)) {
             link?.flush();
             failpoint(point);

@@ -17,15 +17,29 @@ export const FAILPOINTS = {
   'coordinator.after_first_prepare_send': 'the prepare of a transaction has reached one voter only',
   'coordinator.after_last_yes': 'every voter said YES (the transaction is committed); no decision is written and no voter has been told',
   'coordinator.after_first_commit_send': 'the commit has reached one voter only',
+  'coordinator.after_first_prevent_send': 'the transaction could not commit in time (a voter down or silent): the prevent has reached one voter only',
   'worker.before_prepare_persist': 'the worker accepted a prepare; its prepared record is not written yet',
   'worker.after_prepare_persist': 'the prepared record is durable; the YES vote is not sent yet',
   'worker.after_vote_send': 'the YES vote has been sent',
   'worker.before_commit_apply': 'the commit arrived; it is not applied yet',
   'worker.after_commit_apply_before_ack': 'the commit is applied and durable; not acknowledged yet',
   'worker.after_abort_persist': 'an abort (or tombstone) is durable; not acknowledged yet',
+  'worker.after_refusal_persist': 'the worker refused a transaction and its tombstone is durable; the refusal (a NO vote, or the ack of abort: the answer to prevent) is not said yet',
 } as const;
 
 export type FailpointName = keyof typeof FAILPOINTS;
+
+/**
+ * The coordinator's failpoints that stop it right after the first message of a kind is sent to a
+ * voter, by the message's type: the message is handed to the socket first, so that exactly one
+ * voter has it.
+ */
+export const AFTER_FIRST_SEND: Readonly<Partial<Record<string, FailpointName>>> = {
+  prepare: 'coordinator.after_first_prepare_send',
+  commit: 'coordinator.after_first_commit_send',
+  prevent: 'coordinator.after_first_prevent_send',
+};
+
 export type FailpointAction = 'crash' | 'hang';
 
 export class FailpointError extends Error {

@@ -370,6 +370,7 @@ export class WorkerNode {
     for (const e of effects) {
       switch (e.type) {
         case 'send':
+          if ((e.msg.type === 'vote' && !e.msg.yes) || (e.msg.type === 'ack' && e.msg.outcome === 'abort')) failpoint('worker.after_refusal_persist');
           this.link?.send(e.msg);
           if (e.msg.type === 'vote' && e.msg.yes && isArmed('worker.after_vote_send')) {
             this.link?.flush();

@@ -249,9 +249,9 @@ test('the coordinator dies in the middle of a write: 503 UNKNOWN_OUTCOME (never 
   const app = await webFor(cluster);
   const ada = await signUp(app, 'ada');
   const cookies = { [SESSION_COOKIE]: ada };
-  // Restart the coordinator with a failpoint: it dies once every vote is in, before logging the decision.
+  // Restart the coordinator with a failpoint: it dies once every vote is in, before telling anyone.
   await cluster.kill(cluster.coordinator);
-  await cluster.restart(cluster.coordinator, { TWEETDB_FAILPOINTS: 'coordinator.after_votes_before_log=crash' });
+  await cluster.restart(cluster.coordinator, { TWEETDB_FAILPOINTS: 'coordinator.after_last_yes=crash' });
   await cluster.waitAllUp(2);
   const r = await app.inject({ method: 'POST', url: '/api/tweet', cookies, payload: { content: 'in flight' } });
   const p = problem(r, 503, 'UNKNOWN_OUTCOME');
