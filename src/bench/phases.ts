@@ -134,6 +134,8 @@ export class PhaseFollower {
     const lost = this.lost;
     this.client.close();
     if (lost !== null) return { available: false, why: `the trace feed closed during the window: ${lost}` };
+    // A workload that writes nothing (read) has no commit to time.
+    if (this.samples.traced === 0) return { available: false, why: `no commit finished in the ${seconds} s the trace feed was followed` };
     return this.samples.summary(seconds, commitsPerSec);
   }
 }

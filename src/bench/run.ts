@@ -142,6 +142,10 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, SECURITY_SETTLE_S * 1000));
 }
 
+/** Said when per-request connections failed for want of a local port. */
+export const PORTS_RAN_OUT =
+  'connections failed with EADDRNOTAVAIL: this machine ran out of local ports, held in TIME_WAIT by the connections this bench closed; Linux reuses them for new connections on loopback (net.ipv4.tcp_tw_reuse=2, the default) but to another host only with net.ipv4.tcp_tw_reuse=1';
+
 /** What `--compare connect` labels its rows with: the baseline first. */
 export const CONNECT_VARIANTS = [
   { label: 'persistent', workload: 'post' },
@@ -225,6 +229,7 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
     });
     progress.done(`${tag}${run.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
     if (phases !== undefined) progress.done(phaseLine(`${tag}  `, phases));
+    if (row.aborts.CONNECT_EADDRNOTAVAIL !== undefined) progress.done(`${tag}  ${PORTS_RAN_OUT}`);
   }
   return rows;
 }
