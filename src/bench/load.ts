@@ -196,7 +196,8 @@ export interface AfterWindow {
  * `after.seconds` more when `after` is given (not counted in the result either).
  * `onTick` is called about 4 times a second with the commits and reads counted so far.
  * `tls`: the cluster speaks TLS; every connection does too.
- * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it).
+ * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it);
+ * what it returns is awaited, the load going on meanwhile.
  */
 export async function runLevel(
   address: string,
@@ -206,7 +207,7 @@ export async function runLevel(
   warmupS: number,
   onTick: (commits: number, reads: number, elapsedS: number) => void,
   tls: TlsConfig | null = null,
-  onWindow: (phase: 'start' | 'end') => void = () => undefined,
+  onWindow: (phase: 'start' | 'end') => void | Promise<void> = () => undefined,
   after: AfterWindow | null = null,
 ): Promise<LevelResult> {
   const perRequest = workload === 'post-connect';
@@ -281,14 +282,14 @@ export async function runLevel(
 
   const runs = perRequest ? Array.from({ length: concurrency }, (_, i) => loop(i, null)) : conns.map((c, i) => loop(i, c));
   await new Promise((r) => setTimeout(r, warmupS * 1000));
-  onWindow('start');
+  await onWindow('start');
   measuring = true;
   const t0 = performance.now();
   const ticker = setInterval(() => onTick(commits, reads, (performance.now() - t0) / 1000), 250);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
-  onWindow('end');
   const elapsed = (performance.now() - t0) / 1000;
+  await onWindow('end');
   clearInterval(ticker);
   if (after !== null) {
     const end = await after.start();

@@ -12,7 +12,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
-import { BenchCluster, fsyncCounts, SECURITY_MODES, type ClusterVariant, type FsyncCounts } from './cluster.ts';
+import { BenchCluster, fsyncCounts, SECURITY_MODES, type ClusterVariant, type FsyncCounts, type NodeMemory } from './cluster.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { preload, runLevel, setUpHot, type AfterWindow, type Workload } from './load.ts';
 import { PhaseFollower, type PhaseResult } from './phases.ts';
@@ -192,12 +192,20 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
     const before = await fsyncCounts(address, tls);
     // CPU over exactly the measured window: the cluster's nodes (when it is ours) and this process, the load generator.
     const cpu = { nodes: NaN, client: NaN };
-    const onWindow = (phase: 'start' | 'end'): void => {
+    // fsyncs, memory and load as the measured window ends: the phase window after it is not theirs.
+    const atEnd: { fsyncs: FsyncCounts | null; memory: NodeMemory[]; loadAvg1: number } = { fsyncs: null, memory: [], loadAvg1: NaN };
+    const onWindow = async (phase: 'start' | 'end'): Promise<void> => {
       const nodes = cluster?.cpuSeconds() ?? NaN;
       const u = process.cpuUsage();
       const client = (u.user + u.system) / 1e6;
-      if (phase === 'start') Object.assign(cpu, { nodes, client });
-      else Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+      if (phase === 'start') {
+        Object.assign(cpu, { nodes, client });
+        return;
+      }
+      Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+      atEnd.memory = cluster?.memory() ?? [];
+      atEnd.loadAvg1 = Math.round((loadavg()[0] ?? NaN) * 100) / 100;
+      atEnd.fsyncs = await fsyncCounts(address, tls);
     };
     let phases: PhaseResult | undefined;
     const row = await runLevel(
@@ -212,7 +220,7 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       onWindow,
       phaseWindow(o, address, tls, (p) => (phases = p)),
     );
-    const after = await fsyncCounts(address, tls);
+    const after = atEnd.fsyncs ?? (await fsyncCounts(address, tls));
     const perCommitMs = (s: number): number => (row.commits > 0 && Number.isFinite(s) ? Math.round(((s * 1000) / row.commits) * 1000) / 1000 : NaN);
     rows.push({
       ...row,
@@ -220,8 +228,8 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       workers: after.workers.length,
       fsyncsPerCommit: perCommit(before, after, row.commits),
       fsyncMeanMs: meanFsync(before, after),
-      memory: cluster?.memory() ?? [],
-      loadAvg1: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
+      memory: atEnd.memory,
+      loadAvg1: atEnd.loadAvg1,
       cpuMsPerCommit: row.commits > 0 ? { nodes: perCommitMs(cpu.nodes), client: perCommitMs(cpu.client) } : null,
       ...(cluster !== null ? { security: cluster.security, metrics: cluster.metrics } : {}),
       ...(run.label !== null ? { variant: run.label } : {}),
