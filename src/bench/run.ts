@@ -189,20 +189,24 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
   const levels = o.concurrency.flatMap((c) => runs.map((run) => ({ c, run })));
   for (const { c, run } of levels) {
     const tag = `${label}${run.label !== null ? `${run.label}: ` : ''}`;
-    const before = await fsyncCounts(address, tls);
     // CPU over exactly the measured window: the cluster's nodes (when it is ours) and this process, the load generator.
     const cpu = { nodes: NaN, client: NaN };
-    // fsyncs, memory and load as the measured window ends: the phase window after it is not theirs.
+    // fsyncs over the measured window too (the warm-up's and the phase window's are not its commits'); memory and load as it ends.
+    const atStart: { fsyncs: FsyncCounts | null } = { fsyncs: null };
     const atEnd: { fsyncs: FsyncCounts | null; memory: NodeMemory[]; loadAvg1: number } = { fsyncs: null, memory: [], loadAvg1: NaN };
-    const onWindow = async (phase: 'start' | 'end'): Promise<void> => {
-      const nodes = cluster?.cpuSeconds() ?? NaN;
+    const cpuNow = (): { nodes: number; client: number } => {
       const u = process.cpuUsage();
-      const client = (u.user + u.system) / 1e6;
+      return { nodes: cluster?.cpuSeconds() ?? NaN, client: (u.user + u.system) / 1e6 };
+    };
+    // The fsync counters are read just outside the window (before it starts, after it ends), the CPU times just inside.
+    const onWindow = async (phase: 'start' | 'end'): Promise<void> => {
       if (phase === 'start') {
-        Object.assign(cpu, { nodes, client });
+        atStart.fsyncs = await fsyncCounts(address, tls);
+        Object.assign(cpu, cpuNow());
         return;
       }
-      Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+      const now = cpuNow();
+      Object.assign(cpu, { nodes: now.nodes - cpu.nodes, client: now.client - cpu.client });
       atEnd.memory = cluster?.memory() ?? [];
       atEnd.loadAvg1 = Math.round((loadavg()[0] ?? NaN) * 100) / 100;
       atEnd.fsyncs = await fsyncCounts(address, tls);
@@ -220,7 +224,9 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       onWindow,
       phaseWindow(o, address, tls, (p) => (phases = p)),
     );
-    const after = atEnd.fsyncs ?? (await fsyncCounts(address, tls));
+    const before = atStart.fsyncs;
+    const after = atEnd.fsyncs;
+    if (before === null || after === null) throw new Error('the measured window was never opened and closed (a bug in the bench)');
     const perCommitMs = (s: number): number => (row.commits > 0 && Number.isFinite(s) ? Math.round(((s * 1000) / row.commits) * 1000) / 1000 : NaN);
     rows.push({
       ...row,
