@@ -17,7 +17,7 @@ export type Workload = (typeof WORKLOADS)[number];
 
 export const WORKLOAD_HELP: Record<Workload, string> = {
   post: 'single-tweet posts',
-  'post-connect': 'single-tweet posts, one connection per request (connect, send one line, read the reply, close)',
+  'post-connect': 'single-tweet posts, each on a connection of its own: connect, send one line, read the reply, close',
   mixed: '70% reads of the newest 50, 20% posts, 10% updates of one\'s own tweets',
   hot: 'updates of 4 shared tweets: shows LOCKED rates',
   read: 'reads of the newest 50 tweets',

@@ -423,7 +423,7 @@ function wholeNumber(max: number): (v: string) => number {
 
 program
   .command('bench')
-  .description('benchmark: a fresh durable cluster with a cluster key (or a running one) under persistent clients at several concurrencies; prints a table and writes JSON, Markdown and an SVG chart')
+  .description('benchmark: a fresh durable cluster with a cluster key (or a running one) under closed-loop clients at several concurrencies, with the per-phase times of its commits; prints tables and writes JSON, Markdown and an SVG chart')
   .addOption(new Option('--workload <name>', `one of: ${WORKLOADS.map((w) => `${w} (${WORKLOAD_HELP[w]})`).join('; ')}`).choices(WORKLOADS).default('post').env('TWEETDB_BENCH_WORKLOAD'))
   .addOption(new Option('--concurrency <list>', 'client counts to run, one after another').default([1, 16, 64, 256], '1,16,64,256').argParser(concurrencyList).env('TWEETDB_BENCH_CONCURRENCY'))
   .addOption(new Option('--seconds <s>', 'measured seconds at each concurrency').default(10).argParser(wholeNumber(3600)).env('TWEETDB_BENCH_SECONDS'))
