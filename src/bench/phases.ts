@@ -54,20 +54,29 @@ export type PhaseResult = PhaseTimes | PhaseTimesUnavailable;
 /** The trace of a finished transaction, as much of it as is read here. */
 interface TraceBody {
   outcome?: unknown;
+  voters?: unknown;
   votes?: unknown;
   applied?: unknown;
   acks?: unknown;
 }
 
-/** The latest of a step's times over the voters (ms after prepare), or null when no voter has one. */
-function last(step: unknown): number | null {
+/** The latest of a step's times over the voters (ms after prepare), or null unless every voter has one. */
+function last(step: unknown, voters: readonly string[]): number | null {
   if (typeof step !== 'object' || step === null) return null;
+  const times = step as Record<string, unknown>;
   let max: number | null = null;
-  for (const v of Object.values(step)) if (typeof v === 'number' && Number.isFinite(v) && (max === null || v > max)) max = v;
+  for (const w of voters) {
+    const v = times[w];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+    if (max === null || v > max) max = v;
+  }
   return max;
 }
 
-/** Collects commits' phase times from trace lines (aborts and lines without a step are left out). */
+/**
+ * Collects commits' phase times from trace lines. Aborts are left out, and so is a commit whose
+ * trace misses a step of any of its voters (one not reachable, say): "the last voter" would be wrong.
+ */
 export class PhaseSamples {
   readonly times: Record<Phase, number[]> = { votes: [], applied: [], acks: [] };
   traced = 0;
@@ -76,8 +85,9 @@ export class PhaseSamples {
   add(line: ApiReply): void {
     if (line.event !== 'txn.finished' || this.traced >= MAX_TRACED) return;
     const t = line.trace as TraceBody | undefined;
-    if (t === undefined || t.outcome !== 'commit') return;
-    const each = PHASES.map((p) => last(t[p]));
+    if (t === undefined || t.outcome !== 'commit' || !Array.isArray(t.voters) || t.voters.length === 0) return;
+    const voters = t.voters.filter((w): w is string => typeof w === 'string');
+    const each = PHASES.map((p) => last(t[p], voters));
     if (each.some((x) => x === null)) return;
     this.traced++;
     PHASES.forEach((p, i) => this.times[p].push(each[i] as number));
