@@ -8,6 +8,8 @@ B="node bin/tweetdb.js bench --seconds 10 --warmup 2 --out bench/results"
 settle() { sync; sleep 10; }
 $B --workload post --concurrency 1,16,64,256 --compare postgres --name post-vs-postgres; settle
 $B --workload post --concurrency 1,64 --compare security --name post-security; settle
+# Persistent clients against one connection per request (how `nc` and the seed's clients use the API), level by level.
+$B --workload post --concurrency 1,16,64,256 --compare connect --name post-connections; settle
 $B --workload mixed --concurrency 1,16,64,256 --preload 10000 --name mixed; settle
 $B --workload hot --concurrency 1,16,64,256 --name hot; settle
 $B --workload read --concurrency 1,16,64,256 --preload 100000 --name read-100k; settle

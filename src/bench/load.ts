@@ -4,16 +4,20 @@
 // little work as possible, so the load generator takes little of the CPU it
 // shares with the cluster. Over TLS when the cluster speaks it (the same dial
 // as every client of the API, checking the coordinator's certificate).
+// `post-connect` is the one workload without persistent connections: each of
+// its clients opens a connection per request, sends one line, reads the reply
+// and closes, as the seed's clients and `nc` use the API.
 
 import type { Socket } from 'node:net';
 import { LineSplitter } from '../wire/framing.ts';
 import { dial, type TlsConfig } from '../node/transport.ts';
 
-export const WORKLOADS = ['post', 'mixed', 'hot', 'read'] as const;
+export const WORKLOADS = ['post', 'post-connect', 'mixed', 'hot', 'read'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export const WORKLOAD_HELP: Record<Workload, string> = {
   post: 'single-tweet posts',
+  'post-connect': 'single-tweet posts, each on a connection of its own: connect, send one line, read the reply, close',
   mixed: '70% reads of the newest 50, 20% posts, 10% updates of one\'s own tweets',
   hot: 'updates of 4 shared tweets: shows LOCKED rates',
   read: 'reads of the newest 50 tweets',
@@ -83,6 +87,33 @@ class Conn {
   }
 }
 
+/** Connecting failed: `code` is the system's (ECONNREFUSED, EADDRNOTAVAIL when the local ports run out...). */
+interface ConnectFailure {
+  connectFailed: string;
+}
+
+/**
+ * One request on a connection of its own: connect, send the line, read the reply, close. The
+ * client closes first, as `nc` and the seed's clients do, so the TIME_WAIT is on this side; on
+ * loopback Linux reuses such ports for new connections (net.ipv4.tcp_tw_reuse, 2 by default).
+ */
+async function requestOnce(address: string, tls: TlsConfig | null, line: string): Promise<Reply | null | ConnectFailure> {
+  let c: Conn;
+  try {
+    c = await Conn.open(address, tls);
+  } catch (e) {
+    return { connectFailed: (e as NodeJS.ErrnoException).code ?? 'ERROR' };
+  }
+  try {
+    return await c.send(line);
+  } finally {
+    c.close();
+  }
+}
+
+/** After a failed connect, a client waits this long before its next request, rather than spinning on the error. */
+const CONNECT_RETRY_MS = 10;
+
 export interface LevelResult {
   workload: Workload;
   concurrency: number;
@@ -99,7 +130,8 @@ export interface LevelResult {
   p999Ms: number;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The value at fraction `p` of `sorted` (NaN when empty). */
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
 }
@@ -149,10 +181,23 @@ export async function preload(address: string, count: number, onProgress: (done:
 }
 
 /**
- * Runs `workload` with `concurrency` connections for `warmupS` (not counted) then `seconds`.
+ * Time the load is held after the measured window, for something measured under it that would
+ * slow the window down (following the trace feed). `start` is called as it begins; the function
+ * it resolves to is called as it ends, with the commits/s counted during it (null: nothing to
+ * measure after all, and the load stops at once).
+ */
+export interface AfterWindow {
+  seconds: number;
+  start: () => Promise<((commitsPerSec: number) => void) | null>;
+}
+
+/**
+ * Runs `workload` with `concurrency` clients for `warmupS` (not counted) then `seconds`, then
+ * `after.seconds` more when `after` is given (not counted in the result either).
  * `onTick` is called about 4 times a second with the commits and reads counted so far.
  * `tls`: the cluster speaks TLS; every connection does too.
- * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it).
+ * `onWindow`: called as the measured window starts and as it ends (to take CPU time over exactly it);
+ * what it returns is awaited, the load going on meanwhile.
  */
 export async function runLevel(
   address: string,
@@ -162,18 +207,22 @@ export async function runLevel(
   warmupS: number,
   onTick: (commits: number, reads: number, elapsedS: number) => void,
   tls: TlsConfig | null = null,
-  onWindow: (phase: 'start' | 'end') => void = () => undefined,
+  onWindow: (phase: 'start' | 'end') => void | Promise<void> = () => undefined,
+  after: AfterWindow | null = null,
 ): Promise<LevelResult> {
-  const conns = await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address, tls)));
+  const perRequest = workload === 'post-connect';
+  const conns = perRequest ? [] : await Promise.all(Array.from({ length: concurrency }, () => Conn.open(address, tls)));
   const latencies: number[] = [];
   const aborts: Record<string, number> = {};
   let commits = 0;
   let reads = 0;
   let measuring = false;
+  /** Commits during the time after the window, counted apart. */
+  let afterCommits: number | null = null;
   let stopped = false;
   const readLine = JSON.stringify({ action: 'get_tweets', limit: READ_LIMIT }) + '\n';
 
-  const loop = async (client: number, c: Conn): Promise<void> => {
+  const loop = async (client: number, c: Conn | null): Promise<void> => {
     const mine: string[] = [];
     let n = 0;
     // xorshift32 never leaves 0: every client, client 0 included, starts elsewhere.
@@ -202,14 +251,23 @@ export async function runLevel(
         line = JSON.stringify({ action: 'post', tweet: { username: `bench${client}`, content: text(client, n) } }) + '\n';
         isPost = true;
       }
+      // Per request, the time to connect (and any TLS handshake) is part of the latency, as a client sees it.
       const t0 = performance.now();
-      const r = await c.send(line, isPost && workload === 'mixed');
+      const r = c === null ? await requestOnce(address, tls, line) : await c.send(line, isPost && workload === 'mixed');
       const ms = performance.now() - t0;
+      if (r !== null && 'connectFailed' in r) {
+        if (measuring) aborts[`CONNECT_${r.connectFailed}`] = (aborts[`CONNECT_${r.connectFailed}`] ?? 0) + 1;
+        await new Promise((res) => setTimeout(res, CONNECT_RETRY_MS));
+        continue;
+      }
       if (r === null) {
         aborts.LOST = (aborts.LOST ?? 0) + 1;
+        // A persistent connection that died is gone; a per-request client just opens the next one.
+        if (c === null) continue;
         return;
       }
       if (r.status === 'OK' && isPost && workload === 'mixed' && mine.length < 100 && r.tweet !== undefined) mine.push(r.tweet.id);
+      if (afterCommits !== null && r.status === 'OK' && kind === 'write') afterCommits++;
       if (!measuring) continue;
       latencies.push(ms);
       if (r.status === 'OK') {
@@ -222,17 +280,28 @@ export async function runLevel(
     }
   };
 
-  const runs = conns.map((c, i) => loop(i, c));
+  const runs = perRequest ? Array.from({ length: concurrency }, (_, i) => loop(i, null)) : conns.map((c, i) => loop(i, c));
   await new Promise((r) => setTimeout(r, warmupS * 1000));
-  onWindow('start');
+  await onWindow('start');
   measuring = true;
   const t0 = performance.now();
   const ticker = setInterval(() => onTick(commits, reads, (performance.now() - t0) / 1000), 250);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   measuring = false;
-  onWindow('end');
   const elapsed = (performance.now() - t0) / 1000;
+  await onWindow('end');
   clearInterval(ticker);
+  if (after !== null) {
+    const end = await after.start();
+    if (end !== null) {
+      afterCommits = 0;
+      const t1 = performance.now();
+      await new Promise((r) => setTimeout(r, after.seconds * 1000));
+      const counted: number = afterCommits;
+      end(Math.round(counted / ((performance.now() - t1) / 1000)));
+      afterCommits = null;
+    }
+  }
   stopped = true;
   await Promise.all(runs);
   for (const c of conns) c.close();

@@ -7,6 +7,7 @@ import type { LevelResult } from './load.ts';
 import type { Machine } from './machine.ts';
 import type { NodeMemory, SecurityMode } from './cluster.ts';
 import type { PgPostResult } from './postgres.ts';
+import { PHASES, PHASE_TEXT, type PhaseResult } from './phases.ts';
 
 export interface TweetdbRow extends LevelResult {
   system: 'tweetdb';
@@ -20,7 +21,7 @@ export interface TweetdbRow extends LevelResult {
   security?: SecurityMode;
   /** Whether the fresh cluster's nodes exported Prometheus metrics (and the coordinator traced); absent for a running cluster and in older results. */
   metrics?: boolean;
-  /** Under `--compare`: the label of the cluster this row was measured on (`open`, `key`, `key+tls`; `off`, `on`). */
+  /** Under `--compare`: the label of the cluster this row was measured on (`open`, `key`, `key+tls`; `off`, `on`), or of its clients (`persistent`, `per-request`). */
   variant?: string;
   /** The machine's 1-minute load average as the level ended (everything else running on it shows here); absent in older results. */
   loadAvg1?: number;
@@ -29,6 +30,11 @@ export interface TweetdbRow extends LevelResult {
    * and the bench's own clients (less disturbed by other load on the machine than commits/s).
    */
   cpuMsPerCommit?: { nodes: number; client: number } | null;
+  /**
+   * The per-phase times of a commit, from the trace feed followed right after the measured window
+   * (or why there are none); absent when not collected (--phase-seconds 0) and in older results.
+   */
+  phases?: PhaseResult;
 }
 
 export type PostgresRow = PgPostResult;
@@ -48,8 +54,8 @@ export interface BenchReport {
   costs?: VariantCost[];
 }
 
-/** What a run's fresh clusters differ in, one after another. */
-export type VariedBy = 'security' | 'metrics';
+/** What a run's fresh clusters differ in, one after another; or, for `connect`, how the clients of one cluster connect. */
+export type VariedBy = 'security' | 'metrics' | 'connect';
 
 const fmt = (n: number): string => (Number.isFinite(n) ? n.toLocaleString('en-US') : '-');
 const ms = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -90,6 +96,30 @@ export function markdownTable(r: BenchReport): string {
   }
   for (const p of r.postgres) {
     lines.push(`| PostgreSQL 2PC (2 clusters) | ${p.concurrency} | ${fmt(p.commitsPerSec)} | - | ${p.errors === 0 ? '0' : `errors ${fmt(p.errors)}`} | ${ms(p.p50Ms)} | ${ms(p.p99Ms)} | ${ms(p.p999Ms)} | - | - | - |`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The per-phase times of each level's commits (from prepare sent, as the coordinator's trace feed
+ * gives them), with how many were traced and the commits/s while they were; rows without phase
+ * times (not collected) are left out.
+ */
+export function phaseTable(r: BenchReport): string {
+  const compared = variants(r).length > 0;
+  const lines = [
+    `| ${r.workload}, ${r.workers} workers, from prepare sent | clients | ${PHASES.map((p) => `${PHASE_TEXT[p]} p50 ms | ${PHASE_TEXT[p]} p99 ms`).join(' | ')} | commits traced | 1 in | commits/s traced | commits/s measured |`,
+    `|---|---|${PHASES.map(() => '---|---|').join('')}---|---|---|---|`,
+  ];
+  for (const row of r.rows) {
+    const p = row.phases;
+    if (p === undefined) continue;
+    const name = compared && variantOf(row) !== undefined ? variantName(r, variantOf(row) as string) : 'tweetdb';
+    if (!p.available) {
+      lines.push(`| ${name} | ${row.concurrency} | phase times not available: ${p.why.replace(/\|/g, '\\|')} |${' - |'.repeat(PHASES.length * 2 + 2)} ${fmt(row.commitsPerSec)} |`);
+      continue;
+    }
+    lines.push(`| ${name} | ${row.concurrency} | ${PHASES.map((ph) => `${ms(p[ph].p50Ms)} | ${ms(p[ph].p99Ms)}`).join(' | ')} | ${fmt(p.traced)} | ${fmt(p.sampled1In)} | ${fmt(p.commitsPerSec)} | ${fmt(row.commitsPerSec)} |`);
   }
   return lines.join('\n');
 }
@@ -155,7 +185,7 @@ export function variantTable(r: BenchReport): string {
   const x = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
   const costs = variantCosts(r).sort((a, b) => a.concurrency - b.concurrency);
   const vs = `vs ${costs[0]?.baseline ?? '-'}`;
-  const what = r.compare === 'metrics' ? ', metrics' : '';
+  const what = r.compare === 'metrics' ? ', metrics' : r.compare === 'connect' ? ', connections' : '';
   const lines = [
     `| ${r.workload}, ${r.workers} workers${what} | clients | commits/s | ${vs} | p50 ms | ${vs} | p99 ms | ${vs} | CPU ms/commit, nodes | ${vs} | CPU ms/commit, bench clients | load avg (1 min) |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -172,6 +202,11 @@ const SECURITY_TEXT: Record<SecurityMode, string> = {
   'key+tls': 'a cluster key, and TLS 1.3 on every link (mutual between nodes) and on every client connection',
 };
 
+const CONNECT_TEXT: Record<string, string> = {
+  persistent: 'persistent clients, one connection each',
+  'per-request': 'one connection per request (connect, send one line, read the reply, close)',
+};
+
 const METRICS_TEXT: Record<string, string> = {
   off: 'no --metrics-port anywhere, as the nodes run by default',
   on: '--metrics-port on the coordinator and on every worker: Prometheus metrics on each node, and the coordinator\'s trace effects',
@@ -181,11 +216,16 @@ const METRICS_TEXT: Record<string, string> = {
 const COMPARE_TEXT: Record<VariedBy, string> = {
   security: 'The cost of authentication and of TLS, each against `open`',
   metrics: 'The cost of Prometheus metrics and tracing, `on` against `off`',
+  connect: 'One connection per request against persistent clients',
 };
 
 function clusterText(r: BenchReport): string {
   if (r.target !== 'fresh cluster') return `The running cluster at ${r.target}`;
   const labels = variants(r);
+  if (labels.length > 0 && r.compare === 'connect') {
+    const mode = r.rows[0]?.security;
+    return `A fresh durable cluster of ${r.workers} workers${mode !== undefined ? `, ${SECURITY_TEXT[mode]},` : ''} at each number of clients under ${labels.map((v) => `\`${v}\`: ${CONNECT_TEXT[v] ?? v}`).join(', then ')}`;
+  }
   if (labels.length > 0) {
     const text = (v: string): string => (r.compare === 'metrics' ? (METRICS_TEXT[v] ?? v) : (SECURITY_TEXT[v as SecurityMode] ?? v));
     const security = r.compare === 'metrics' && r.rows[0]?.security !== undefined ? `, ${SECURITY_TEXT[r.rows[0].security]},` : ',';
@@ -199,6 +239,10 @@ function machineText(m: Machine): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; the disk does ${fmt(m.fsyncsPerSec)} fsyncs/s one at a time`;
 }
 
+/** How the phase times were measured (the sentence above their table). */
+const PHASE_INTRO =
+  'The phases of a commit, from the coordinator\'s trace feed, followed right after each measured window while the same load went on (no trace is recorded while nobody follows the feed, so the measured window does not pay for it): milliseconds from prepare sent to the last vote, to the last voter\'s applying it (the client can be answered) and to the last voter\'s acknowledgement (durable everywhere). The feed samples about 200 commits a second (1 in N); the last two columns compare commits/s while traced with the measured window\'s.';
+
 export function markdownReport(r: BenchReport, chartFile: string): string {
   const rs = ratios(r);
   return [
@@ -209,6 +253,7 @@ export function markdownReport(r: BenchReport, chartFile: string): string {
     ...(variants(r).length > 0 ? [`${COMPARE_TEXT[r.compare ?? 'security']} at the same number of clients (CPU ms per commit: user and system time of every node together, and of the bench's own clients, over the measured window; the last column: the machine's load average as the level ended, from everything running on it; on a machine shared with other work, commits/s and latency move with that work, CPU per commit less so: compare several runs before reading a difference):`, '', variantTable(r), ''] : []),
     markdownTable(r),
     '',
+    ...(r.rows.some((row) => row.phases !== undefined) ? [PHASE_INTRO, '', phaseTable(r), ''] : []),
     ...(rs.length > 0 ? [`tweetdb / PostgreSQL 2PC, commits/s: ${rs.map((x) => `${x.ratio}x at ${x.concurrency} clients`).join(', ')}.`, ''] : []),
     `![throughput and p99 against concurrency](${chartFile})`,
     '',

@@ -5,15 +5,19 @@
 // same post workload against PostgreSQL's own two-phase commit, or against
 // three fresh clusters secured in turn (open, key, key+tls) for the cost of
 // authentication and of TLS, or against two fresh clusters with metrics off and
-// on for the cost of Prometheus metrics and tracing.
+// on for the cost of Prometheus metrics and tracing, or with persistent clients
+// and with one connection per request, level by level. After each measured
+// window the load is held a little longer while the coordinator's trace feed is
+// followed, for the per-phase times of a commit (phases.ts).
 
 import { spawnSync } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
-import { BenchCluster, fsyncCounts, SECURITY_MODES, type ClusterVariant, type FsyncCounts } from './cluster.ts';
+import { BenchCluster, fsyncCounts, SECURITY_MODES, type ClusterVariant, type FsyncCounts, type NodeMemory } from './cluster.ts';
 import type { TlsConfig } from '../node/transport.ts';
-import { preload, runLevel, setUpHot, type Workload } from './load.ts';
+import { preload, runLevel, setUpHot, type AfterWindow, type Workload } from './load.ts';
+import { PhaseFollower, type PhaseResult } from './phases.ts';
 import { describeMachine } from './machine.ts';
-import { markdownTable, ratios, variantCosts, variantTable, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
+import { markdownTable, phaseTable, ratios, variantCosts, variantTable, writeReport, type BenchReport, type PostgresRow, type TweetdbRow } from './report.ts';
 import { Progress } from './progress.ts';
 
 export interface BenchOptions {
@@ -27,9 +31,12 @@ export interface BenchOptions {
   coordinator: string | null;
   /**
    * postgres: PostgreSQL's 2PC too; security: three fresh clusters, open, key and key+tls, one after another;
-   * metrics: two fresh clusters, metrics off and on, one after another.
+   * metrics: two fresh clusters, metrics off and on, one after another; connect: at each concurrency,
+   * the post workload with persistent clients, then with one connection per request (post-connect).
    */
-  compare: 'postgres' | 'security' | 'metrics' | null;
+  compare: 'postgres' | 'security' | 'metrics' | 'connect' | null;
+  /** Seconds the trace feed is followed after each measured window, for the phase times; 0: not at all. */
+  phaseSeconds: number;
   out: string;
   name: string;
   lockTimeoutS: number;
@@ -68,6 +75,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
   const machine = describeMachine(tmpdir());
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; disk: ${machine.fsyncsPerSec.toLocaleString('en-US')} fsyncs/s one at a time`);
   if ((o.compare === 'security' || o.compare === 'metrics') && o.coordinator !== null) throw new Error(`--compare ${o.compare} starts its own clusters: leave out --coordinator`);
+  if (o.compare === 'connect' && o.workload !== 'post') throw new Error(`--compare connect runs the post workload both ways: leave out --workload ${o.workload}`);
   const report: BenchReport = {
     when: new Date().toISOString(),
     machine,
@@ -77,7 +85,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
     target: o.coordinator ?? 'fresh cluster',
     rows: [],
     postgres: [],
-    ...(o.compare === 'security' || o.compare === 'metrics' ? { compare: o.compare } : {}),
+    ...(o.compare === 'security' || o.compare === 'metrics' || o.compare === 'connect' ? { compare: o.compare } : {}),
   };
   const progress = new Progress();
   try {
@@ -117,6 +125,10 @@ export async function runBench(o: BenchOptions, log: (line: string) => void): Pr
     log('');
   }
   log(markdownTable(report));
+  if (report.rows.some((row) => row.phases !== undefined)) {
+    log('');
+    log(phaseTable(report));
+  }
   for (const r of ratios(report)) log(`tweetdb / PostgreSQL 2PC at ${r.concurrency} clients: ${r.ratio}x commits/s`);
   const files = writeReport(o.out, o.name, report);
   log('');
@@ -130,6 +142,39 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, SECURITY_SETTLE_S * 1000));
 }
 
+/** Said when per-request connections failed for want of a local port. */
+export const PORTS_RAN_OUT =
+  'connections failed with EADDRNOTAVAIL: this machine ran out of local ports, held in TIME_WAIT by the connections this bench closed; Linux reuses them for new connections on loopback (net.ipv4.tcp_tw_reuse=2, the default) but to another host only with net.ipv4.tcp_tw_reuse=1';
+
+/** What `--compare connect` labels its rows with: the baseline first. */
+export const CONNECT_VARIANTS = [
+  { label: 'persistent', workload: 'post' },
+  { label: 'per-request', workload: 'post-connect' },
+] as const satisfies readonly { label: string; workload: Workload }[];
+
+/** The time after each measured window in which the trace feed is followed; `onResult` gets what it gave. */
+function phaseWindow(o: BenchOptions, address: string, tls: TlsConfig | null, onResult: (r: PhaseResult) => void): AfterWindow | null {
+  if (o.phaseSeconds <= 0) return null;
+  return {
+    seconds: o.phaseSeconds,
+    start: async () => {
+      const f = await PhaseFollower.follow(address, tls);
+      if (!(f instanceof PhaseFollower)) {
+        onResult(f);
+        return null;
+      }
+      return (commitsPerSec) => onResult(f.stop(o.phaseSeconds, commitsPerSec));
+    },
+  };
+}
+
+/** One line for the terminal: a level's phase times, or why there are none. */
+export function phaseLine(label: string, p: PhaseResult): string {
+  if (!p.available) return `${label}phase times not available: ${p.why}`;
+  const pp = (x: { p50Ms: number; p99Ms: number }): string => `${x.p50Ms} / ${x.p99Ms} ms`;
+  return `${label}from prepare, p50 / p99: last vote ${pp(p.votes)}, applied ${pp(p.applied)}, acked ${pp(p.acks)} (${p.traced.toLocaleString('en-US')} commits traced in ${p.seconds} s, 1 in ${p.sampled1In}, at ${p.commitsPerSec.toLocaleString('en-US')} commits/s)`;
+}
+
 /** Preloads, then runs every concurrency against one cluster; `cluster` (a fresh one) gives its memory and security mode. */
 async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, cluster: BenchCluster | null, progress: Progress, label: string): Promise<TweetdbRow[]> {
   const rows: TweetdbRow[] = [];
@@ -139,29 +184,49 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
     progress.done(`${label}preloaded ${o.preload.toLocaleString('en-US')} tweets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   if (o.workload === 'hot') await setUpHot(address, tls);
-  for (const c of o.concurrency) {
-    const before = await fsyncCounts(address, tls);
+  // Under --compare connect, each level runs both ways, one right after the other, so that both meet the same machine.
+  const runs: readonly { label: string | null; workload: Workload }[] = o.compare === 'connect' ? CONNECT_VARIANTS : [{ label: null, workload: o.workload }];
+  const levels = o.concurrency.flatMap((c) => runs.map((run) => ({ c, run })));
+  for (const { c, run } of levels) {
+    const tag = `${label}${run.label !== null ? `${run.label}: ` : ''}`;
     // CPU over exactly the measured window: the cluster's nodes (when it is ours) and this process, the load generator.
     const cpu = { nodes: NaN, client: NaN };
-    const onWindow = (phase: 'start' | 'end'): void => {
-      const nodes = cluster?.cpuSeconds() ?? NaN;
+    // fsyncs over the measured window too (the warm-up's and the phase window's are not its commits'); memory and load as it ends.
+    const atStart: { fsyncs: FsyncCounts | null } = { fsyncs: null };
+    const atEnd: { fsyncs: FsyncCounts | null; memory: NodeMemory[]; loadAvg1: number } = { fsyncs: null, memory: [], loadAvg1: NaN };
+    const cpuNow = (): { nodes: number; client: number } => {
       const u = process.cpuUsage();
-      const client = (u.user + u.system) / 1e6;
-      if (phase === 'start') Object.assign(cpu, { nodes, client });
-      else Object.assign(cpu, { nodes: nodes - cpu.nodes, client: client - cpu.client });
+      return { nodes: cluster?.cpuSeconds() ?? NaN, client: (u.user + u.system) / 1e6 };
     };
+    // The fsync counters are read just outside the window (before it starts, after it ends), the CPU times just inside.
+    const onWindow = async (phase: 'start' | 'end'): Promise<void> => {
+      if (phase === 'start') {
+        atStart.fsyncs = await fsyncCounts(address, tls);
+        Object.assign(cpu, cpuNow());
+        return;
+      }
+      const now = cpuNow();
+      Object.assign(cpu, { nodes: now.nodes - cpu.nodes, client: now.client - cpu.client });
+      atEnd.memory = cluster?.memory() ?? [];
+      atEnd.loadAvg1 = Math.round((loadavg()[0] ?? NaN) * 100) / 100;
+      atEnd.fsyncs = await fsyncCounts(address, tls);
+    };
+    let phases: PhaseResult | undefined;
     const row = await runLevel(
       address,
-      o.workload,
+      run.workload,
       c,
       o.seconds,
       o.warmup,
       (commits, reads, t) =>
-        progress.update(t / o.seconds, `${label}${o.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
+        progress.update(t / o.seconds, `${tag}${run.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
       tls,
       onWindow,
+      phaseWindow(o, address, tls, (p) => (phases = p)),
     );
-    const after = await fsyncCounts(address, tls);
+    const before = atStart.fsyncs;
+    const after = atEnd.fsyncs;
+    if (before === null || after === null) throw new Error('the measured window was never opened and closed (a bug in the bench)');
     const perCommitMs = (s: number): number => (row.commits > 0 && Number.isFinite(s) ? Math.round(((s * 1000) / row.commits) * 1000) / 1000 : NaN);
     rows.push({
       ...row,
@@ -169,12 +234,16 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
       workers: after.workers.length,
       fsyncsPerCommit: perCommit(before, after, row.commits),
       fsyncMeanMs: meanFsync(before, after),
-      memory: cluster?.memory() ?? [],
-      loadAvg1: Math.round((loadavg()[0] ?? NaN) * 100) / 100,
+      memory: atEnd.memory,
+      loadAvg1: atEnd.loadAvg1,
       cpuMsPerCommit: row.commits > 0 ? { nodes: perCommitMs(cpu.nodes), client: perCommitMs(cpu.client) } : null,
       ...(cluster !== null ? { security: cluster.security, metrics: cluster.metrics } : {}),
+      ...(run.label !== null ? { variant: run.label } : {}),
+      ...(phases !== undefined ? { phases } : {}),
     });
-    progress.done(`${label}${o.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
+    progress.done(`${tag}${run.workload} at ${c} clients: ${row.commitsPerSec.toLocaleString('en-US')} commits/s, ${row.readsPerSec.toLocaleString('en-US')} reads/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms`);
+    if (phases !== undefined) progress.done(phaseLine(`${tag}  `, phases));
+    if (row.aborts.CONNECT_EADDRNOTAVAIL !== undefined) progress.done(`${tag}  ${PORTS_RAN_OUT}`);
   }
   return rows;
 }

@@ -423,7 +423,7 @@ function wholeNumber(max: number): (v: string) => number {
 
 program
   .command('bench')
-  .description('benchmark: a fresh durable cluster with a cluster key (or a running one) under persistent clients at several concurrencies; prints a table and writes JSON, Markdown and an SVG chart')
+  .description('benchmark: a fresh durable cluster with a cluster key (or a running one) under closed-loop clients at several concurrencies, with the per-phase times of its commits; prints tables and writes JSON, Markdown and an SVG chart')
   .addOption(new Option('--workload <name>', `one of: ${WORKLOADS.map((w) => `${w} (${WORKLOAD_HELP[w]})`).join('; ')}`).choices(WORKLOADS).default('post').env('TWEETDB_BENCH_WORKLOAD'))
   .addOption(new Option('--concurrency <list>', 'client counts to run, one after another').default([1, 16, 64, 256], '1,16,64,256').argParser(concurrencyList).env('TWEETDB_BENCH_CONCURRENCY'))
   .addOption(new Option('--seconds <s>', 'measured seconds at each concurrency').default(10).argParser(wholeNumber(3600)).env('TWEETDB_BENCH_SECONDS'))
@@ -434,18 +434,28 @@ program
   .addOption(
     new Option(
       '--compare <what>',
-      'postgres: also run the post workload against PostgreSQL\'s two-phase commit over two local clusters; security: run the workload against three fresh clusters in turn, open (no cluster key), key (authenticated links) and key+tls (and TLS on every link and client connection), with each one\'s cost against open; metrics: against two fresh keyed clusters in turn, off (no --metrics-port) and on (--metrics-port on every node: Prometheus metrics and the coordinator\'s tracing), with the cost of on against off',
-    ).choices(['postgres', 'security', 'metrics']),
+      'postgres: also run the post workload against PostgreSQL\'s two-phase commit over two local clusters; security: run the workload against three fresh clusters in turn, open (no cluster key), key (authenticated links) and key+tls (and TLS on every link and client connection), with each one\'s cost against open; metrics: against two fresh keyed clusters in turn, off (no --metrics-port) and on (--metrics-port on every node: Prometheus metrics and the coordinator\'s tracing), with the cost of on against off; connect: the post workload at each concurrency with persistent clients, then with one connection per request (post-connect), with the second against the first',
+    ).choices(['postgres', 'security', 'metrics', 'connect']),
+  )
+  .addOption(
+    new Option('--phase-seconds <s>', 'after each measured window, seconds the load goes on while the coordinator\'s trace feed is followed, for the per-phase times of a commit (0: none)')
+      .default(2)
+      .argParser(wholeNumber(600))
+      .env('TWEETDB_BENCH_PHASE_SECONDS'),
   )
   .addOption(new Option('--lock-timeout <seconds>', 'lock timeout of the fresh cluster').default(DEFAULTS.lockTimeoutS).argParser(seconds).env('TWEETDB_LOCK_TIMEOUT'))
   .addOption(new Option('--out <dir>', 'where the results go').default('bench/results').env('TWEETDB_BENCH_OUT'))
   .addOption(new Option('--name <name>', 'base name of the result files (default: DATE-WORKLOAD)'))
   .action(
-    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security' | 'metrics'; lockTimeout: number; out: string; name?: string }) => {
+    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security' | 'metrics' | 'connect'; phaseSeconds: number; lockTimeout: number; out: string; name?: string }) => {
       const { runBench } = await import('../bench/run.ts');
       if (o.seconds < 1) throw new InvalidArgumentError('--seconds must be at least 1');
       if ((o.compare === 'security' || o.compare === 'metrics') && o.coordinator !== undefined) {
         console.error(`tweetdb bench: --compare ${o.compare} starts its own ${o.compare === 'security' ? 'three' : 'two'} clusters; leave out --coordinator (and TWEETDB_COORDINATOR)`);
+        process.exit(2);
+      }
+      if (o.compare === 'connect' && o.workload !== 'post') {
+        console.error(`tweetdb bench: --compare connect runs the post workload with persistent clients and with one connection per request; leave out --workload ${o.workload}`);
         process.exit(2);
       }
       // The nodes inherit this process's environment: with the variable set, the `off` cluster would export metrics too.
@@ -463,8 +473,9 @@ program
           preload: o.preload ?? (o.workload === 'read' ? 100_000 : 0),
           coordinator: o.coordinator ?? null,
           compare: o.compare ?? null,
+          phaseSeconds: o.phaseSeconds,
           out: resolve(o.out),
-          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare === 'postgres' ? '-vs-postgres' : o.compare === 'security' ? '-security' : o.compare === 'metrics' ? '-metrics' : ''}`,
+          name: o.name ?? `${new Date().toISOString().slice(0, 10)}-${o.workload}${o.compare === 'postgres' ? '-vs-postgres' : o.compare === 'security' ? '-security' : o.compare === 'metrics' ? '-metrics' : o.compare === 'connect' ? '-connections' : ''}`,
           lockTimeoutS: o.lockTimeout,
         },
         (line) => console.log(line),

@@ -1,8 +1,11 @@
 // `tweetdb bench` as the README runs it: a fresh durable cluster, a short run at
-// two concurrencies, the table printed and the JSON, Markdown and SVG written;
-// `--compare security` (open, key and key+tls clusters in one run); `--compare
-// metrics` (metrics off, then on, in one run); and, where
-// PostgreSQL's server binaries are installed, `--compare postgres`.
+// two concurrencies, the table printed and the JSON, Markdown and SVG written,
+// with the per-phase times of a commit at each level; `--compare security`
+// (open, key and key+tls clusters in one run); `--compare metrics` (metrics
+// off, then on, in one run); `--compare connect` (persistent clients, then one
+// connection per request); a running cluster (`--coordinator`), with its trace
+// feed and without it; and, where PostgreSQL's server binaries are installed,
+// `--compare postgres`.
 // Nothing here asserts a speed: only that each figure was measured and reported.
 
 import { test, after } from 'node:test';
@@ -11,9 +14,12 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTweetdb, type CliRun, waitExit } from '../helpers/cluster.ts';
+import { Cluster, runTweetdb, type CliRun, waitExit } from '../helpers/cluster.ts';
 import { findPostgres } from '../../src/bench/pg-cluster.ts';
-import type { BenchReport } from '../../src/bench/report.ts';
+import type { BenchReport, TweetdbRow } from '../../src/bench/report.ts';
+import { PHASES } from '../../src/bench/phases.ts';
+import { TweetdbClient } from '../../src/client/client.ts';
+import { CORE_LIMITS } from '../../src/wire/limits.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'tweetdb-bench-test-'));
 const spawned: ChildProcess[] = [];
@@ -27,6 +33,23 @@ type Run = CliRun;
 
 function bench(args: string[], timeoutMs = 120_000): Promise<Run> {
   return runTweetdb(['bench', '--seconds', '1', '--warmup', '0', '--out', out, ...args], timeoutMs, spawned);
+}
+
+/** A row's phase times were measured, and are in order: each p50 <= its p99, and last vote <= applied <= acked. */
+function assertPhases(row: TweetdbRow): void {
+  const p = row.phases;
+  const where = `${row.variant ?? row.workload} at ${row.concurrency} clients: ${JSON.stringify(p)}`;
+  assert.ok(p !== undefined && p.available, `phase times measured, ${where}`);
+  assert.ok(p.traced > 0 && p.sampled1In >= 1 && p.commitsPerSec > 0 && p.seconds > 0, `commits traced, ${where}`);
+  for (const ph of PHASES) assert.ok(p[ph].p50Ms >= 0 && p[ph].p50Ms <= p[ph].p99Ms, `${ph}: p50 <= p99, ${where}`);
+  // Per commit, the last vote comes before the commit is applied, and applied before acknowledged: so do their percentiles.
+  assert.ok(p.votes.p50Ms <= p.applied.p50Ms && p.applied.p50Ms <= p.acks.p50Ms, `p50: last vote <= applied <= acked, ${where}`);
+  assert.ok(p.votes.p99Ms <= p.applied.p99Ms && p.applied.p99Ms <= p.acks.p99Ms, `p99: last vote <= applied <= acked, ${where}`);
+}
+
+/** A row of the phase table, in the Markdown and printed: six times, then the traced count, the sampling and two rates. */
+function phaseRow(name: string, clients: number): RegExp {
+  return new RegExp(`^\\| ${name} \\| ${clients} \\|( [\\d.]+ \\|){6} [\\d,]+ \\| [\\d,]+ \\| [\\d,]+ \\| [\\d,]+ \\|$`, 'm');
 }
 
 function results(name: string): { report: BenchReport; md: string; svg: string } {
@@ -57,6 +80,12 @@ test('bench post: a fresh cluster at 1 and 4 clients; every figure of each level
   assert.match(md, /!\[throughput and p99 against concurrency\]\(post\.svg\)/);
   assert.match(svg, /^<svg[^>]*>/);
   assert.match(r.stdout, /\| tweetdb \(2 workers\) \| 1 \|/, 'the table is printed too');
+  for (const row of report.rows) assertPhases(row);
+  for (const clients of [1, 4]) {
+    assert.match(md, phaseRow('tweetdb', clients), `the phase times at ${clients} clients, in the Markdown`);
+    assert.match(r.stdout, phaseRow('tweetdb', clients), 'and printed');
+  }
+  assert.match(md, /\| post, 2 workers, from prepare sent \| clients \| last vote p50 ms \| last vote p99 ms \| applied p50 ms \| applied p99 ms \| acked p50 ms \| acked p99 ms \|/);
 });
 
 test('bench read: the newest 50 of a preloaded store are read; no commits', async () => {
@@ -67,6 +96,85 @@ test('bench read: the newest 50 of a preloaded store are read; no commits', asyn
   const row = report.rows[0];
   assert.ok(row !== undefined && row.reads > 0 && row.commits === 0, JSON.stringify(row));
   assert.deepEqual(row.aborts, {});
+  assert.ok(row.phases !== undefined && !row.phases.available && /no commit finished/.test(row.phases.why), `no commit to time: ${JSON.stringify(row.phases)}`);
+});
+
+test('bench --compare connect: the post workload with persistent clients, then with one connection per request, at each level on one cluster; both measured, with phase times, and per-request against persistent printed and written', async () => {
+  const r = await bench(['--concurrency', '1,4', '--compare', 'connect', '--name', 'connect']);
+  assert.equal(r.code, 0, r.stderr);
+  const { report, md, svg } = results('connect');
+  assert.equal(report.compare, 'connect');
+  assert.deepEqual(
+    report.rows.map((x) => [x.variant, x.workload, x.concurrency]),
+    [
+      ['persistent', 'post', 1],
+      ['per-request', 'post-connect', 1],
+      ['persistent', 'post', 4],
+      ['per-request', 'post-connect', 4],
+    ],
+  );
+  for (const row of report.rows) {
+    assert.ok(row.commits > 0 && row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${row.variant ?? '?'} measured: ${JSON.stringify(row)}`);
+    assert.deepEqual(row.aborts, {}, `${row.variant ?? '?'} at ${row.concurrency}: every request answered, every connection made`);
+    assertPhases(row);
+  }
+  assert.deepEqual(
+    report.costs?.map((c) => [c.variant, c.concurrency, c.baseline, c.vsBaseline !== null && c.vsBaseline.commitsPerSec > 0]),
+    [
+      ['persistent', 1, 'persistent', true],
+      ['per-request', 1, 'persistent', true],
+      ['persistent', 4, 'persistent', true],
+      ['per-request', 4, 'persistent', true],
+    ],
+  );
+  for (const variant of ['persistent', 'per-request']) {
+    for (const clients of [1, 4]) {
+      const line = new RegExp(`^\\| ${variant} \\| ${clients} \\| [\\d,]+ \\| [\\d.]+x \\|`, 'm');
+      assert.match(md, line, `${variant} at ${clients} clients against persistent, in the Markdown`);
+      assert.match(r.stdout, line, 'and printed');
+      assert.match(md, phaseRow(variant, clients), `its phase times at ${clients} clients`);
+    }
+    assert.match(svg, new RegExp(`tweetdb, ${variant}<`), `the chart has a ${variant} line`);
+  }
+  assert.match(md, /\| post, 2 workers, connections \| clients \| commits\/s \| vs persistent \|/);
+  assert.match(md, /One connection per request against persistent clients/);
+});
+
+test('bench --compare connect with another workload is refused: it runs post both ways', async () => {
+  const r = await bench(['--compare', 'connect', '--workload', 'hot', '--name', 'refused-connect']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--compare connect runs the post workload with persistent clients and with one connection per request; leave out --workload hot/);
+  assert.equal(existsSync(join(out, 'refused-connect.json')), false, 'nothing written');
+});
+
+test('bench --coordinator: a running cluster\'s phase times come from its trace feed; with the feed full, the run goes on and says phase times are not available', async () => {
+  const cluster = await Cluster.start({ workers: 2 });
+  const followers: TweetdbClient[] = [];
+  try {
+    // Every trace slot taken: the bench's follower is refused.
+    for (let i = 0; i < CORE_LIMITS.traceSubscribers; i++) {
+      const c = await TweetdbClient.connect(cluster.address);
+      followers.push(c);
+      assert.equal((await c.request({ action: 'trace' })).status, 'OK');
+    }
+    const full = await bench(['--coordinator', cluster.address, '--concurrency', '1', '--name', 'running-full']);
+    assert.equal(full.code, 0, full.stderr);
+    const row = results('running-full').report.rows[0];
+    assert.ok(row !== undefined && row.commits > 0, 'the load was measured all the same');
+    assert.ok(row.phases !== undefined && !row.phases.available && /UNAVAILABLE/.test(row.phases.why), JSON.stringify(row.phases));
+    assert.match(full.stderr, /phase times not available: the coordinator refused the trace feed: UNAVAILABLE/);
+    assert.match(results('running-full').md, /\| tweetdb \| 1 \| phase times not available: /);
+
+    for (const c of followers.splice(0)) c.close();
+    const free = await bench(['--coordinator', cluster.address, '--concurrency', '1', '--name', 'running']);
+    assert.equal(free.code, 0, free.stderr);
+    const { report, md } = results('running');
+    for (const x of report.rows) assertPhases(x);
+    assert.match(md, phaseRow('tweetdb', 1));
+  } finally {
+    for (const c of followers) c.close();
+    await cluster.stop();
+  }
 });
 
 test('bench --compare security: the post workload against an open, a keyed and a keyed TLS cluster in one run; every row measured, with its cost against open, printed and written', async () => {
