@@ -152,7 +152,10 @@ export class TwoPhaseCommit {
   private sendPrepare(t: Txn, ops: Op[] | null, now: number): void {
     const cseq = this.ctx.nextCseq();
     if (cseq === null) {
-      this.decideAbort(t, { code: 'UNAVAILABLE', error: 'this coordinator is reserving commit sequence numbers (it just started, or one fsync is slow): retry' }, now);
+      const failure: Failure = { code: 'UNAVAILABLE', error: 'this coordinator is reserving commit sequence numbers (it just started, or one fsync is slow): retry' };
+      // A one-shot write reached no worker yet: answered at once. An interactive one holds locks: aborted.
+      if (t.interactive) this.decideAbort(t, failure, now);
+      else this.finish(t, failure);
       return;
     }
     this.ctx.trace.prepareSent(t.txid, t.voters, now);
@@ -592,8 +595,7 @@ export class TwoPhaseCommit {
       }
       if (this.decisions.has(p.txid)) continue; // sent below
       if (t === undefined) {
-        this.adoptOrphan(p, now);
-        owed.push(p.txid);
+        if (this.adoptOrphan(p, now)) owed.push(p.txid);
         continue;
       }
       // Decided abort (some voter refused it durably): it may learn it now.
@@ -615,7 +617,10 @@ export class TwoPhaseCommit {
    * with its decision if that was not yet written): settled as any other after a timeout, by
    * asking its voters to prevent it. Every YES: committed; one refusal: aborted.
    */
-  private adoptOrphan(p: PreparedTxn, now: number): void {
+  private adoptOrphan(p: PreparedTxn, now: number): boolean {
+    // A record from before implicit commit carries no cseq: it commits with a new one, when told.
+    const cseq = p.cseq > 0 ? p.cseq : this.ctx.nextCseq();
+    if (cseq === null) return false; // asked again when the worker next links
     probe('coord.orphan_adopted');
     const t: Txn = {
       txid: p.txid,
@@ -633,7 +638,7 @@ export class TwoPhaseCommit {
       reason: { code: 'TIMEOUT', error: `transaction ${p.txid} was lost by a coordinator restart before it was decided` },
       clientAbort: false,
       batch: false,
-      cseq: p.cseq,
+      cseq,
       config: 0,
       yes: new Set(),
       orphan: true,
@@ -643,6 +648,7 @@ export class TwoPhaseCommit {
     this.ctx.log('info', `transaction ${p.txid} is held prepared by its voters and was not decided here: asking them`, { txid: p.txid, voters: p.voters });
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) this.askToPrevent(t, w);
+    return true;
   }
 
   /** Orphans not yet settled, or committed with ops no voter has told: a copy begun now could miss them. */

@@ -26,7 +26,6 @@ export const PROBES = {
   'worker.prevent_met_yes': 'prevent arrived for a transaction this worker holds a durable YES for: it said YES again and kept it',
   'worker.implicit_commit_by_peers': 'a prepared worker heard from every other voter that it holds a durable YES: committed, without the coordinator',
   'worker.one_phase_commit': 'a transaction with this worker as its only voter was committed in one phase (no prepared record)',
-  'worker.implicit_commit_alone': 'the only voter of a transaction, prepared and not told, committed it alone (its durable YES is every YES)',
   // The coordinator core (src/core/coord-*.ts)
   'coord.query_not_decided': 'a prepared worker asked about a transaction with no commit decided here; it is not told abort (no presumed abort)',
   'coord.prevent_started': 'a transaction whose prepare went out could not commit as things stood (a voter down or silent): its voters were asked to prevent it',

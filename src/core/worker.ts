@@ -655,6 +655,8 @@ export class WorkerCore {
 
   /** The ack of an outcome already settled and forgotten here, with a commit's results when kept (settled without the coordinator). */
   private ackOfSettled(txid: string, outcome: 'commit' | 'abort'): FromWorker {
+    // A commit here implies this worker's YES, durable with it (forgotten: its fsync returned).
+    if (outcome === 'commit') this.statementObserver?.({ txid, says: 'yes', durable: true });
     const results = outcome === 'commit' ? this.view.commitResultsOf(txid) : null;
     return results === null ? { type: 'ack', txid, outcome } : { type: 'ack', txid, outcome, results };
   }
@@ -828,12 +830,6 @@ export class WorkerCore {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
         probe('worker.lock_timeout_abort');
         this.abortLocally(t);
-      } else if (t.phase === 'prepared' && this.everyVoterPrepared(t)) {
-        // The only voter, with its durable YES: committed, whether the coordinator says so or not.
-        probe('worker.implicit_commit_alone');
-        this.observeYes(t);
-        t.untold = true;
-        this.onCommit(t.txid, t.cseq);
       } else if (t.phase === 'prepared') {
         // Ask the coordinator and, in case it is gone, every other voter.
         this.send({ type: 'query', txid: t.txid });

@@ -30,7 +30,7 @@ export const HTTP_STATUS: Record<WebErrorCode, number> = {
 };
 
 /** Seconds to wait before retrying, sent as Retry-After, for the codes where a retry is the fix. */
-export const RETRY_AFTER_S: Partial<Record<WebErrorCode, number>> = { LOCKED: 1, UNAVAILABLE: 2, TIMEOUT: 1, UNKNOWN_OUTCOME: 1, IN_DOUBT: 2 };
+export const RETRY_AFTER_S: Partial<Record<WebErrorCode, number>> = { LOCKED: 1, UNAVAILABLE: 2, TIMEOUT: 1, UNKNOWN_OUTCOME: 1 };
 
 export interface Problem {
   type: string;
