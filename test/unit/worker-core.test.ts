@@ -2,13 +2,17 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_BACKOFF_MS, WorkerCore, durableKind, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
 import { evaluateOp } from '../../src/core/ops.ts';
-import { lockKeyOf, opTweetId, type FromWorker, type Item, type ItemKind, type Op, type ToWorkerCore, type Tweet } from '../../src/core/types.ts';
+import { lockKeyOf, opTweetId, type FromWorker, type Item, type ItemKind, type Op, type OpResult, type Peer, type ToWorkerCore, type Tweet } from '../../src/core/types.ts';
 
 const T = 10_000;
 
 /** The worker's committed data, as the runtime's store would hold it after each durable step. */
 class MemStore implements WorkerReadView {
   readonly tweets = new Map<string, Tweet>();
+  /** By lock key: the cseq of the last commit that wrote the row (#13: a prepare must be above it). */
+  readonly rowCseqs = new Map<string, number>();
+  /** By txid: the results a commit settled without the coordinator keeps (#13). */
+  readonly results = new Map<string, OpResult[]>();
   readonly outcomes = new Map<string, 'commit' | 'abort'>();
   readonly prepared = new Map<string, Op[]>();
   getTweet(id: string): Tweet | null {
@@ -24,6 +28,12 @@ class MemStore implements WorkerReadView {
   readonly cseqs = new Map<string, number>();
   commitSeqOf(txid: string): number | null {
     return this.cseqs.get(txid) ?? null;
+  }
+  commitResultsOf(txid: string): OpResult[] | null {
+    return this.results.get(txid) ?? null;
+  }
+  rowCseqOf(op: Op): number {
+    return this.rowCseqs.get(lockKeyOf(op)) ?? 0;
   }
   /** Writes a persist_* effect the way the SQLite store does. */
   persist(e: WorkerEffect): void {
@@ -42,7 +52,9 @@ class MemStore implements WorkerReadView {
             else this.tweets.set(id, r.next as Tweet);
           } else if (r.next === null) this.items.delete(key);
           else this.items.set(key, r.next as Item);
+          this.rowCseqs.set(key, Math.max(this.rowCseqs.get(key) ?? 0, e.cseq));
         }
+        if (e.results !== undefined) this.results.set(e.txid, e.results);
         this.prepared.delete(e.txid);
         this.outcomes.set(e.txid, 'commit');
         this.cseqs.set(e.txid, e.cseq);
@@ -61,6 +73,11 @@ function tw(id: string, username = 'alice', content = 'hello', created_at = 1_00
   return { id, username, content, created_at, updated_at: null };
 }
 const post = (t: Tweet): Op => ({ kind: 'post', tweet: t });
+const W2 = { id: 'w2', address: '10.0.0.2:1' };
+/** w1 (this worker) and w2 vote: a prepared w1 waits for w2's word (#13: a sole voter would commit alone). */
+const PAIR = [{ id: 'w1', address: '10.0.0.1:1' }, W2];
+/** A prepared record as recovered from disk (#13: with its cseq and results); by default voted with w2, so it does not commit alone. */
+const rec = (txid: string, ops: Op[], peers = [W2], cseq = 5): RecoveredWorker['prepared'][number] => ({ txid, ops, peers, cseq, results: [] });
 const upd = (id: string, content: string, username: string | null = null, at = 2_000): Op => ({ kind: 'update', id, content, username, at });
 const del = (id: string, username: string | null = null): Op => ({ kind: 'delete', id, username });
 
@@ -74,6 +91,20 @@ class Harness {
   }
   msg(m: ToWorkerCore, now = 0): WorkerEffect[] {
     return this.core.handle({ type: 'message', msg: m }, now);
+  }
+  private readonly cseqs = new Map<string, number>();
+  private lastCseq = 0;
+  /**
+   * A prepare as the coordinator sends it (#13: with the cseq it commits with): one cseq per
+   * transaction, each above the last given out and above every commit this worker applied.
+   */
+  prepare(txid: string, ops: Op[] | null, voters?: Peer[]): Extract<ToWorkerCore, { type: 'prepare' }> {
+    let cseq = this.cseqs.get(txid);
+    if (cseq === undefined) {
+      cseq = this.lastCseq = Math.max(this.lastCseq, this.core.appliedCseq) + 1;
+      this.cseqs.set(txid, cseq);
+    }
+    return voters === undefined ? { type: 'prepare', txid, ops, config: 1, floor: 0, cseq } : { type: 'prepare', txid, ops, voters, config: 1, floor: 0, cseq };
   }
   /** Makes the persist effects durable (in order) and returns what the worker does next. */
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
@@ -93,9 +124,14 @@ class Harness {
     return this.core.handle({ type: 'link_down' }, now);
   }
   /** One-shot prepare, its records made durable: returns the votes sent. */
-  prepared(txid: string, ops: Op[], now = 0): FromWorker[] {
-    const e = this.msg({ type: 'prepare', txid, ops, config: 1, floor: 0 }, now);
+  prepared(txid: string, ops: Op[], now = 0, voters?: Peer[]): FromWorker[] {
+    const e = this.msg(this.prepare(txid, ops, voters), now);
     return sends([...e, ...this.durable(e, now)]).filter((m) => m.type === 'vote');
+  }
+  /** The NO a prepare's effects lead to: #13: said only once its tombstone is durable (so nothing before that fsync). */
+  refusalOf(effects: WorkerEffect[], now = 0): FromWorker {
+    assert.deepEqual(sends(effects).filter((m) => m.type === 'vote'), [], 'no NO before its tombstone is durable');
+    return only(sends(this.durable(effects, now)).filter((m) => m.type === 'vote'));
   }
 }
 
@@ -113,8 +149,9 @@ function checked(core: WorkerCore): WorkerCore {
 function sends(effects: WorkerEffect[]): FromWorker[] {
   return effects.flatMap((e) => (e.type === 'send' ? [e.msg] : []));
 }
+/** What the worker writes (not what it says: sends, peer questions and answers, logs). */
 function persists(effects: WorkerEffect[]): WorkerEffect[] {
-  return effects.filter((e) => e.type !== 'send');
+  return effects.filter((e) => e.type === 'persist_prepared' || e.type === 'persist_commit' || e.type === 'persist_abort' || e.type === 'save_config');
 }
 function only<E>(list: E[]): E {
   assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);
@@ -153,8 +190,9 @@ describe('WorkerCore: one-shot prepare', () => {
   test('prepare persists the prepared record first; the YES vote comes only after it is durable', () => {
     const h = new Harness();
     const t = tw('t1');
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)], config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [] }], 'no vote before the record is durable');
+    const e = h.msg(h.prepare('tx1', [post(t)]));
+    // #13: the record keeps the cseq it commits with, and its results.
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [], cseq: 1, results: [{ tweet: t }] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
     const after = h.durable(e);
@@ -197,7 +235,7 @@ describe('WorkerCore: one-shot prepare', () => {
   test('"applied" for anything but a committing transaction says nothing', () => {
     const h = new Harness();
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'nobody' }, 0), []);
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'preparing: there is no commit to report');
     h.durable(e);
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'prepared: there is no commit to report');
@@ -224,8 +262,8 @@ describe('WorkerCore: one-shot prepare', () => {
 
   test('duplicate prepare while the record is being written is not answered and not persisted twice', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 }), []);
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
+    assert.deepEqual(h.msg(h.prepare('tx1', [post(tw('t1'))])), []);
     const votes = sends(h.durable(e));
     assert.equal(votes.length, 1, 'exactly one vote');
   });
@@ -234,11 +272,11 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     const first = only(h.prepared('tx1', [post(tw('t1'))]));
     for (let i = 0; i < 3; i++) {
-      const again = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+      const again = h.msg(h.prepare('tx1', [post(tw('t1'))]));
       assert.deepEqual(again, [{ type: 'send', msg: first }]);
     }
     // An interactive-style duplicate (ops null) is answered the same way.
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: null, config: 1, floor: 0 }), [{ type: 'send', msg: first }]);
+    assert.deepEqual(h.msg(h.prepare('tx1', null)), [{ type: 'send', msg: first }]);
     assert.equal(h.core.lockCount, 1);
   });
 
@@ -246,30 +284,30 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.deepEqual(persists(e), []);
     const v = only(sends(e));
     assert.equal(v.type === 'vote' && v.yes, false);
     assert.equal(h.core.lockCount, 0);
   });
 
-  test('lock conflict: vote NO LOCKED at once, no prepared record, tombstone written', () => {
+  test('lock conflict: vote NO LOCKED once its tombstone is durable (#13: a refusal is kept before it is said), no prepared record', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))]);
-    const e = h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2')), upd('t1', 'x')], config: 1, floor: 0 });
-    assert.deepEqual(e, [
-      { type: 'send', msg: { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
-      { type: 'persist_abort', txid: 'tx2' },
-    ]);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
+    const e = h.msg(h.prepare('tx2', [post(tw('t2')), upd('t1', 'x')]));
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'tx2' }]);
     assert.equal(h.core.lockCount, 1, 'tx2 took none of its locks (t2 stays free)');
     assert.equal(h.store.prepared.has('tx2'), false);
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx2', outcome: 'abort' }]);
+    assert.deepEqual(sends(h.durable(e)), [
+      { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' },
+      { type: 'ack', txid: 'tx2', outcome: 'abort' },
+    ]);
     // The tombstone refuses a late repeat of the prepare.
-    const again = only(sends(h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2'))], config: 1, floor: 0 })));
+    const again = only(sends(h.msg(h.prepare('tx2', [post(tw('t2'))]))));
     assert.equal(again.type === 'vote' && !again.yes ? again.code : undefined, 'TIMEOUT');
   });
 
-  test('NOT_FOUND, EXISTS and FORBIDDEN are NO votes carrying the code, and release the locks', () => {
+  test('NOT_FOUND, EXISTS and FORBIDDEN are NO votes carrying the code (#13: once the tombstone is durable), and release the locks', () => {
     const h = new Harness({}, [tw('mine', 'alice', 'orig')]);
     const cases: [Op, string][] = [
       [upd('ghost', 'x'), 'NOT_FOUND'],
@@ -281,12 +319,11 @@ describe('WorkerCore: one-shot prepare', () => {
     let i = 0;
     for (const [op, code] of cases) {
       const txid = `bad${i++}`;
-      const e = h.msg({ type: 'prepare', txid, ops: [post(tw(`side${i}`)), op], config: 1, floor: 0 });
-      const v = only(sends(e));
-      assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
+      const e = h.msg(h.prepare(txid, [post(tw(`side${i}`)), op]));
       assert.deepEqual(persists(e), [{ type: 'persist_abort', txid }]);
       assert.equal(h.core.lockCount, 0, 'locks released at once');
-      h.durable(e);
+      const v = h.refusalOf(e);
+      assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
     }
     assert.equal(h.core.txnCount, 0);
     assert.deepEqual(h.store.getTweet('mine'), tw('mine', 'alice', 'orig'));
@@ -346,7 +383,7 @@ describe('WorkerCore: commit', () => {
 
   test('commit of a transaction that only got as far as preparing (no YES yet) throws', () => {
     const h = new Harness();
-    h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /never voted YES/);
   });
 
@@ -387,7 +424,7 @@ describe('WorkerCore: abort', () => {
   test('prepare after abort is refused (the "hanging" case): vote NO, no locks, nothing persisted', () => {
     const h = new Harness();
     h.durable(h.msg({ type: 'abort', txid: 'late' }));
-    const e = h.msg({ type: 'prepare', txid: 'late', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('late', [post(tw('t1'))]));
     const v = only(sends(e));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
@@ -405,29 +442,32 @@ describe('WorkerCore: abort', () => {
   test('prepare arriving while the empty-rollback tombstone is being written is never voted YES', () => {
     const h = new Harness();
     const a = h.msg({ type: 'abort', txid: 'x' });
-    const p = h.msg({ type: 'prepare', txid: 'x', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const p = h.msg(h.prepare('x', [post(tw('t1'))]));
     assert.deepEqual(persists(p), []);
     assert.equal(h.core.lockCount, 0);
     const all = sends([...p, ...h.durable(a)]);
     assert.ok(!all.some((m) => m.type === 'vote' && m.yes), JSON.stringify(all));
   });
 
-  test('abort arriving while the prepared record is being written: no YES vote is ever sent', () => {
+  test('abort arriving while the prepared record is being written: no YES vote is ever sent (#13: the repeated prepare gets a NO, once the tombstone is durable)', () => {
     const h = new Harness();
-    const p = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const p = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     const a = h.msg({ type: 'abort', txid: 'tx1' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'tx1' }]);
     assert.equal(h.core.lockCount, 0);
     // Repeated prepare while both records are in flight: still no YES.
-    const dup = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const dup = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     const after = h.durable([...p, ...a]);
     const all = sends([...dup, ...after]);
     assert.ok(!all.some((m) => m.type === 'vote' && m.yes), `no YES vote: ${JSON.stringify(all)}`);
-    assert.deepEqual(all, [{ type: 'ack', txid: 'tx1', outcome: 'abort' }]);
+    assert.deepEqual(all, [
+      { type: 'vote', txid: 'tx1', yes: false, code: 'TIMEOUT', error: 'transaction tx1 was already aborted on worker w1' },
+      { type: 'ack', txid: 'tx1', outcome: 'abort' },
+    ]);
     assert.equal(h.core.txnCount, 0);
     assert.deepEqual(h.core.preparedTxids(), []);
     // And after all that, a prepare is refused.
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 })));
+    const late = only(sends(h.msg(h.prepare('tx1', [post(tw('t1'))]))));
     assert.equal(late.type === 'vote' && late.yes, false);
   });
 
@@ -480,8 +520,8 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.deepEqual(e, [
       { type: 'send', msg: { type: 'lock_refused', txid: 'i2', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
     ]);
-    // A one-shot prepare on the same item conflicts as well.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'o1', ops: [upd('t1', 'b')], config: 1, floor: 0 })));
+    // A one-shot prepare on the same item conflicts as well (#13: its NO once the tombstone is durable).
+    const v = h.refusalOf(h.msg(h.prepare('o1', [upd('t1', 'b')])));
     assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, 'LOCKED');
     // And a lock conflicting with a prepared one-shot is refused.
     h.prepared('o2', [post(tw('t2'))]);
@@ -525,8 +565,9 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     const t = tw('t1');
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    const results = [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }];
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [], cseq: 1, results }], '#13: with its cseq and results');
     assert.deepEqual(sends(h.durable(e)), [
       { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
     ]);
@@ -538,8 +579,8 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x'), config: 1, floor: 0 });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }] }], '#13: with its cseq and results');
   });
 
   test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
@@ -548,14 +589,14 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 });
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }, { tweet: tw('t2') }] }], '#13: with its cseq and results');
   });
 
   test('a lock after the transaction started preparing is refused', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
-    h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
+    h.msg(h.prepare('i1', null));
     const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 })));
     assert.equal(r.type, 'lock_refused');
     assert.equal(h.core.lockCount, 1, 't2 was not locked');
@@ -569,9 +610,9 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'INVALID');
   });
 
-  test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT', () => {
+  test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT (#13: once its tombstone is durable)', () => {
     const h = new Harness();
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'gone', ops: null, config: 1, floor: 0 })));
+    const v = h.refusalOf(h.msg(h.prepare('gone', null)));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
     assert.equal(v.code, 'TIMEOUT');
@@ -590,7 +631,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'i1', outcome: 'abort' }]);
     // The coordinator's late prepare is refused.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 }, 1_000 + T + 1)));
+    const v = only(sends(h.msg(h.prepare('i1', null), 1_000 + T + 1)));
     assert.equal(v.type === 'vote' && v.yes, false);
     // Another transaction can now take the items.
     assert.equal(only(sends(h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }, 1_000 + T + 2))).type, 'locked');
@@ -621,7 +662,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 
   test('a lock refused as LOCKED still starts the lock-timeout clock and is cleaned up by it', () => {
     const h = new Harness();
-    h.prepared('o1', [post(tw('t1'))]);
+    h.prepared('o1', [post(tw('t1'))], 0, PAIR);
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'x'), config: 1, floor: 0 }, 0);
     assert.equal(h.core.txnCount, 2);
     const e = h.tick(T);
@@ -631,11 +672,11 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 });
 
 describe('WorkerCore: a prepared transaction waits for its outcome', () => {
-  test('keeps its locks across link_down and past the lock timeout', () => {
+  test('keeps its locks across link_down and past the lock timeout (#13: while another voter has not said it holds a YES)', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))], 0);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
     assert.deepEqual(h.linkDown(), []);
-    assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone');
+    assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone (with another voter not heard from)');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), ['tx1']);
     const r = only(sends(h.msg({ type: 'lock', txid: 'i9', seq: 1, op: del('t1'), config: 1, floor: 0 }, 10 * T)));
@@ -645,26 +686,26 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
   test('a transaction being prepared survives link_down too, and votes when durable', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
-    const p = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
+    const p = h.msg(h.prepare('i1', null));
     assert.deepEqual(h.linkDown(), []);
     assert.equal(only(sends(h.durable(p))).type, 'vote');
     assert.equal(h.core.lockCount, 1);
   });
 
-  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s', () => {
+  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s (#13: a voter among two; a sole voter commits alone)', () => {
     const h = new Harness();
     const t0 = 100_000;
-    h.prepared('tx1', [post(tw('t1'))], t0);
-    const q = [{ type: 'send', msg: { type: 'query', txid: 'tx1' } }];
+    h.prepared('tx1', [post(tw('t1'))], t0, PAIR);
+    const q = [{ type: 'query', txid: 'tx1' }];
     assert.deepEqual(h.tick(t0 + T - 1), []);
-    assert.deepEqual(h.tick(t0 + T), q);
+    assert.deepEqual(sends(h.tick(t0 + T)), q);
     assert.deepEqual(h.tick(t0 + T + 1), [], 'not on every tick');
     // Backoff: 1 s, 2 s, 4 s, then 5 s (the cap) for ever.
     let at = t0 + T;
     for (const gap of [1_000, 2_000, 4_000, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS]) {
       assert.deepEqual(h.tick(at + gap - 1), [], `no query ${gap - 1} ms after the last`);
       at += gap;
-      assert.deepEqual(h.tick(at), q, `query ${gap} ms after the last`);
+      assert.deepEqual(sends(h.tick(at)), q, `query ${gap} ms after the last`);
     }
     assert.equal(MAX_QUERY_BACKOFF_MS, 5_000);
     assert.equal(h.core.lockCount, 1);
@@ -672,8 +713,8 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
 
   test('queries stop once the outcome arrives', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))], 0);
-    assert.equal(h.tick(T).length, 1);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
+    assert.equal(sends(h.tick(T)).length, 1);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }, T + 1));
     for (let now = T + 2; now < 20 * T; now += 1_000) assert.deepEqual(h.tick(now), []);
   });
@@ -685,29 +726,36 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     assert.deepEqual(h.tick(5 * T), []);
   });
 
-  test('hello lists prepared (and committing) transactions', () => {
+  test('hello lists prepared (and committing) transactions, not those still preparing (#13: each with its voters and cseq)', () => {
     const h = new Harness({ max_cseq: 3 });
     h.prepared('a', [post(tw('t1'))]);
     h.prepared('b', [post(tw('t2'))]);
-    h.msg({ type: 'prepare', txid: 'c', ops: [post(tw('t3'))], config: 1, floor: 0 }); // not yet durable: not prepared
+    h.msg(h.prepare('c', [post(tw('t3'))])); // not yet durable: not prepared
     const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
     assert.equal(m.type, 'state');
     if (m.type !== 'state') return;
-    assert.deepEqual([...m.prepared].sort(), ['a', 'b']);
+    assert.deepEqual(
+      [...m.prepared].sort((x, y) => x.txid.localeCompare(y.txid)),
+      [
+        { txid: 'a', voters: ['w1'], cseq: 4 },
+        { txid: 'b', voters: ['w1'], cseq: 5 },
+      ],
+    );
   });
 });
 
 describe('WorkerCore: recovery', () => {
   test('prepared transactions come back prepared, with their locks, and ask for their outcome at once', () => {
     const ops = [post(tw('t1')), upd('t0', 'x')];
-    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops, peers: [] }] }, [tw('t0')], 50_000);
+    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [rec('old', ops)] }, [tw('t0')], 50_000);
     assert.deepEqual(h.core.preparedTxids(), ['old']);
     assert.equal(h.core.lockCount, 2);
     const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }, 50_000)));
-    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: ['old'], max_cseq: 4 });
+    // #13: each entry names its voters (itself among them) and its cseq.
+    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4 });
     assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
     // Its items are locked against new work.
-    const r = only(sends(h.msg({ type: 'prepare', txid: 'new', ops: [del('t0')], config: 1, floor: 0 }, 50_001)));
+    const r = h.refusalOf(h.msg(h.prepare('new', [del('t0')]), 50_001), 50_001);
     assert.equal(r.type === 'vote' && !r.yes ? r.code : undefined, 'LOCKED');
     // It is never aborted by the lock timeout.
     assert.deepEqual(persists(h.tick(50_000 + 5 * T)), []);
@@ -715,7 +763,7 @@ describe('WorkerCore: recovery', () => {
 
   test('a recovered prepared transaction can be committed and applies its ops', () => {
     const ops = [post(tw('t1'))];
-    const h = new Harness({ prepared: [{ txid: 'old', ops, peers: [] }] });
+    const h = new Harness({ prepared: [rec('old', ops)] });
     const c = h.msg({ type: 'commit', txid: 'old', cseq: 9 });
     assert.deepEqual(c, [{ type: 'persist_commit', txid: 'old', cseq: 9, ops }]);
     assert.deepEqual(sends(h.durable(c)), [{ type: 'ack', txid: 'old', outcome: 'commit' }]);
@@ -724,8 +772,8 @@ describe('WorkerCore: recovery', () => {
     assert.equal(h.core.lockCount, 0);
   });
 
-  test('a recovered prepared transaction can be aborted (presumed abort)', () => {
-    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [] }] });
+  test('a recovered prepared transaction can be aborted (#13: an abort decided because some voter refused it)', () => {
+    const h = new Harness({ prepared: [rec('old', [post(tw('t1'))])] });
     const a = h.msg({ type: 'abort', txid: 'old' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'old' }]);
     assert.equal(h.core.lockCount, 0);
@@ -734,7 +782,7 @@ describe('WorkerCore: recovery', () => {
 
   test('two recovered prepared transactions on the same item are an invariant violation', () => {
     assert.throws(
-      () => new Harness({ prepared: [{ txid: 'a', ops: [post(tw('t1'))], peers: [] }, { txid: 'b', ops: [del('t1')], peers: [] }] }),
+      () => new Harness({ prepared: [rec('a', [post(tw('t1'))]), rec('b', [del('t1')])] }),
       /overlap on tweet:t1/,
     );
   });
@@ -779,8 +827,8 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
   /** w1 prepared tx1 with w2 and w3 as the other voters. */
   function preparedWithPeers(): Harness {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], voters, config: 1, floor: 0 });
-    assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1) }], 'the other voters are persisted with the record');
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))], voters));
+    assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1), cseq: 1, results: [{ tweet: tw('t1') }] }], 'the other voters are persisted with the record (#13: and its cseq and results)');
     h.durable(e);
     return h;
   }
@@ -798,15 +846,16 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
   });
 
   test('a recovered prepared transaction asks the voters it persisted', () => {
-    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [voters[1]!] }] });
+    const h = new Harness({ prepared: [rec('old', [post(tw('t1'))], [voters[1]!])] });
     assert.deepEqual(peerAsks(h.tick(0)), [{ to: 'w2', address: '10.0.0.2:1', txid: 'old' }]);
   });
 
-  test('a peer that says commit: the worker commits with that cseq and acks the coordinator', () => {
+  test('a peer that says commit: the worker commits with that cseq and acks the coordinator (#13: untold, so the outcome keeps its results and the ack carries them)', () => {
     const h = preparedWithPeers();
     const e = answer(h, 'tx1', 'w3', 'commit', 7);
-    assert.deepEqual(persists(e).filter((x) => x.type !== 'log'), [{ type: 'persist_commit', txid: 'tx1', cseq: 7, ops: [post(tw('t1'))] }]);
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
+    const results = [{ tweet: tw('t1') }];
+    assert.deepEqual(persists(e), [{ type: 'persist_commit', txid: 'tx1', cseq: 7, ops: [post(tw('t1'))], results }]);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
     assert.equal(h.core.appliedCseq, 7);
     assert.equal(h.core.lockCount, 0);
     assert.equal(h.core.resolvedByPeers, 1);
@@ -857,7 +906,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(e), [], 'no answer before the promise is durable');
     assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'tx9' }]);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r7', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx9', ops: [post(tw('t1'))], config: 1, floor: 0 })));
+    const late = only(sends(h.msg(h.prepare('tx9', [post(tw('t1'))]))));
     assert.equal(late.type === 'vote' ? late.yes : undefined, false);
   });
 
@@ -868,7 +917,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(answers(e), []);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 })));
+    const v = only(sends(h.msg(h.prepare('i1', null))));
     assert.equal(v.type === 'vote' ? v.yes : undefined, false, 'it never votes YES after saying abort');
   });
 
@@ -880,12 +929,12 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(h.durable(a)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
   });
 
-  test('asked while it has voted YES (or is writing its YES) and knows no outcome: unknown', () => {
+  test('asked while writing its YES: unknown; once it holds a durable YES and knows no outcome: prepared, with its cseq (#13)', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))], voters));
     assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'while preparing');
     h.durable(e);
-    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'prepared');
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'prepared', cseq: 1, from: 'w1' }], 'prepared');
     assert.deepEqual(h.core.preparedTxids(), ['tx1']);
   });
 
