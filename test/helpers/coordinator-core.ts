@@ -9,7 +9,7 @@ import {
   type CoordinatorEvent,
   type RecoveredCoordinator,
 } from '../../src/core/coordinator.ts';
-import type { ClientRequest, FromWorker, Op, OpResult, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
+import type { ClientRequest, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
 
 export const T = 10_000;
 export const DECIDED_AT = 900_000;
@@ -24,12 +24,22 @@ export class Co {
   readonly core: CoordinatorCore;
   now = 1_000_000;
   private nextConn = 1_000;
-  constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100, cfg: Partial<CoordinatorConfig> = {}) {
+  /**
+   * `reserve: false` leaves the core as constructed (start() not called): a test of the first
+   * cseq reservation. Otherwise start() runs and its reservation is made durable at once, as the
+   * runtime does before any write can be prepared (#13: a cseq goes out with each prepare).
+   */
+  constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100, cfg: Partial<CoordinatorConfig> = {}, opts: { reserve?: boolean } = {}) {
     this.core = new CoordinatorCore(
       { lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1, ...cfg },
       // Recovered members vote unless the test says otherwise (as a store from before configurations: configuration 1).
       { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: (recovered.members ?? []).length > 0 ? 1 : 0, voters: (recovered.members ?? []).map((m) => m.id) }, ...recovered },
     );
+    if (opts.reserve !== false) this.reserve(this.core.start());
+  }
+  /** Makes every reserve_cseq among `effects` durable (cseq_reserved), as the runtime's store would; returns the effects of doing so. */
+  reserve(effects: CoordinatorEffect[]): CoordinatorEffect[] {
+    return ofType(effects, 'reserve_cseq').flatMap((r) => this.ev({ type: 'cseq_reserved', through: r.through }));
   }
   /** Every event goes through here, and every invariant is checked after it. */
   ev(e: CoordinatorEvent, now = this.now): CoordinatorEffect[] {
@@ -53,7 +63,7 @@ export class Co {
   linkDown(worker: string): CoordinatorEffect[] {
     return this.ev({ type: 'link_down', worker });
   }
-  state(worker: string, max_cseq = 0, prepared: string[] = []): CoordinatorEffect[] {
+  state(worker: string, max_cseq = 0, prepared: PreparedTxn[] = []): CoordinatorEffect[] {
     return this.from(worker, { type: 'state', node_id: worker, prepared, max_cseq });
   }
   register(id: string, address = addr(id)): CoordinatorEffect[] {
@@ -146,6 +156,8 @@ export function no(txid: string, code: 'LOCKED' | 'NOT_FOUND' | 'EXISTS' | 'FORB
   return { type: 'vote', txid, yes: false, code, error };
 }
 export const ack = (txid: string, outcome: 'commit' | 'abort'): FromWorker => ({ type: 'ack', txid, outcome });
+/** An entry of a worker's state: a transaction it holds prepared (#13: with its voters, itself among them, and its cseq). */
+export const preparedTxn = (txid: string, voters: string[], cseq: number): PreparedTxn => ({ txid, voters, cseq });
 export const postReq = (id: string | null, content = 'hello', username = 'alice'): ClientRequest => ({ action: 'post', tweet: { id, username, content } });
 export function tweetOf(op: Op): Tweet {
   assert.equal(op.kind, 'post');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { WRONG_IDENTITY_REDIAL_MS, type CoordinatorEffect } from '../../src/core/coordinator.ts';
 import { encodeCursor, renderTweet } from '../../src/core/render.ts';
 import type { ClientRequest, CopyRow, Op, OpResult, Tweet } from '../../src/core/types.ts';
-import { Co, DECIDED_AT, T, ack, addr, field, no, ofType, only, postReq, prepareOf, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { Co, DECIDED_AT, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
 
 /** A cluster of up workers, and one post carried to the point where every worker has been asked to prepare. */
 function clusterWithPost(ids = ['w1', 'w2'], id = 't1'): { co: Co; txid: string; tweet: Tweet; effects: CoordinatorEffect[] } {
@@ -78,9 +78,10 @@ describe('CoordinatorCore: membership', () => {
     assert.deepEqual(co.status().workers.map((w) => w.id), ['w2', 'w1-new']);
   });
 
-  test('start() links every remembered worker', () => {
-    const co = new Co({ members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }] });
+  test('start() asks for the first cseq reservation (#13: cseqs go out with prepares), then links every remembered worker', () => {
+    const co = new Co({ members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }] }, 100, {}, { reserve: false });
     assert.deepEqual(co.core.start(), [
+      { type: 'reserve_cseq', through: 100_000 },
       { type: 'link', worker: 'w1', address: 'a:1' },
       { type: 'link', worker: 'w2', address: 'b:2' },
     ]);
@@ -107,7 +108,7 @@ describe('CoordinatorCore: membership', () => {
 });
 
 describe('CoordinatorCore: one-shot writes', () => {
-  test('all up → prepare to each → all YES → log_commit → logged → commit → acks → OK', () => {
+  test('all up → prepare to each (with its cseq) → all YES → commit to each at once, log_commit in the background (#13: implicit commit, no logged event) → acks → OK', () => {
     const co = new Co();
     co.addWorker('w1');
     co.addWorker('w2');
@@ -115,16 +116,16 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.deepEqual(replies(e), [], 'no answer before the decision');
     const p1 = prepareOf(e, 'w1');
     const p2 = prepareOf(e, 'w2');
-    assert.deepEqual(p1, p2, 'every worker gets the same ops, ids and timestamps');
+    assert.deepEqual(p1, p2, 'every worker gets the same ops, ids, timestamps and cseq');
+    assert.equal(p1.cseq, 1);
     assert.deepEqual(p1.ops, [{ kind: 'post', tweet: { id: 't1', username: 'alice', content: 'hello', created_at: 5_000_000, updated_at: null } }]);
     const tweet = tweetOf((p1.ops ?? [])[0] as Op);
     const txid = p1.txid;
 
     assert.deepEqual(co.from('w1', yes(txid, [{ tweet }])), [], 'one YES is not enough');
-    const logged = co.from('w2', yes(txid, [{ tweet }]), 5_000_010);
-    assert.deepEqual(logged, [{ type: 'log_commit', txid, cseq: 1, voters: ['w1', 'w2'], at: 5_000_010 }], 'nobody is told before the log is durable');
-
-    const c = co.ev({ type: 'logged', txid });
+    // #13: every voter holds a durable YES: committed. The voters are told at once; the decision record is written in the background.
+    const c = co.from('w2', yes(txid, [{ tweet }]), 5_000_010);
+    assert.deepEqual(ofType(c, 'log_commit'), [{ type: 'log_commit', txid, cseq: 1, voters: ['w1', 'w2'], at: 5_000_010 }]);
     assert.deepEqual(sent(c).sort((a, b) => a.worker.localeCompare(b.worker)), [
       { worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } },
       { worker: 'w2', msg: { type: 'commit', txid, cseq: 1 } },
@@ -145,7 +146,6 @@ describe('CoordinatorCore: one-shot writes', () => {
     const { co, txid, tweet } = clusterWithPost();
     co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     assert.deepEqual(replies(co.from('w1', { type: 'applied', txid })), [], 'one voter applied is not enough');
     const answered = co.from('w2', { type: 'applied', txid });
     assert.deepEqual(replies(answered), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
@@ -159,7 +159,6 @@ describe('CoordinatorCore: one-shot writes', () => {
     const { co, txid, tweet } = clusterWithPost();
     co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     co.from('w1', { type: 'applied', txid });
     co.from('w2', { type: 'applied', txid });
     co.from('w1', ack(txid, 'commit'));
@@ -191,7 +190,6 @@ describe('CoordinatorCore: one-shot writes', () => {
       const p = prepareOf(co.req(7, i, postReq(`t${i}`)), 'w1');
       const lc = only(ofType(co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }])), 'log_commit'));
       assert.equal(lc.cseq, i);
-      co.ev({ type: 'logged', txid: p.txid });
       co.from('w1', ack(p.txid, 'commit'));
     }
     assert.equal(co.status().counters.last_cseq, 3);
@@ -225,7 +223,6 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.equal(p.ops?.length, 2);
     const t = tweetOf((p.ops ?? [])[0] as Op);
     co.from('w1', yes(p.txid, [{ tweet: t }, {}]));
-    co.ev({ type: 'logged', txid: p.txid });
     const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }, {}] });
   });
@@ -237,7 +234,6 @@ describe('CoordinatorCore: one-shot writes', () => {
     const p = prepareOf(e, 'w1');
     const t = tweetOf((p.ops ?? [])[0] as Op);
     co.from('w1', yes(p.txid, [{ tweet: t }]));
-    co.ev({ type: 'logged', txid: p.txid });
     const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }] });
   });
@@ -295,34 +291,37 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.match(String(field(r, 'error')), /no worker has registered/);
   });
 
-  test('link_down while waiting for votes → abort to the others → ABORT UNAVAILABLE naming the worker', () => {
-    const { co, txid, tweet } = clusterWithPost();
-    co.from('w1', yes(txid, [{ tweet }]));
+  test('link_down while waiting for votes → prevent to the others (#13: abort by prevention) → a durable refusal → abort → ABORT UNAVAILABLE naming the worker', () => {
+    const { co, txid } = clusterWithPost();
     const e = co.linkDown('w2');
-    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'abort', txid } }], 'the down worker is not sent anything');
+    assert.deepEqual(sent(e), [{ worker: 'w1', msg: { type: 'prevent', txid } }], 'the down worker is not sent anything');
+    // w1 refused it durably (its tombstone): the outcome is abort.
+    assert.deepEqual(sent(co.from('w1', ack(txid, 'abort'))), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
     const r = only(replies(co.from('w1', ack(txid, 'abort'))));
     assert.equal(r.reply.status, 'ABORT');
     assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
     assert.match(String(field(r.reply, 'error')), /worker w2 .*went down/);
   });
 
-  test('a vote after the lock timeout is ignored: the transaction aborts, the silent voter is cut off, no log_commit is emitted', () => {
+  test('a vote after the lock timeout from the voter cut off is ignored; the transaction is prevented, not aborted (#13: w1 holds a YES), and in doubt: IN_DOUBT naming the silent voter', () => {
     const { co, txid, tweet } = clusterWithPost();
     const start = co.now;
     co.from('w1', yes(txid, [{ tweet }]));
     assert.deepEqual(co.tick(start + T - 1), []);
     const e = co.tick(start + T);
-    assert.deepEqual(sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(), ['w1:abort', 'w2:abort']);
+    // #13: only the voter without a YES is asked to refuse it; it is cut off at once (it was silent).
+    assert.deepEqual(sent(e).map((s) => `${s.worker}:${s.msg.type}`).sort(), ['w2:prevent']);
     // The silent voter's link is closed and dialled again; until it answers, it is down.
     assert.deepEqual(e.filter((x) => x.type === 'unlink' || x.type === 'link').map((x) => `${x.type}:${(x as { worker: string }).worker}`), ['unlink:w2', 'link:w2']);
     assert.equal(co.status().workers.find((w) => w.id === 'w2')?.state, 'down');
     const late = co.from('w2', yes(txid, [{ tweet }]));
     assert.deepEqual(ofType(late, 'log_commit'), []);
     assert.deepEqual(late, []);
-    const r = only(replies(co.from('w1', ack(txid, 'abort'))));
-    assert.equal(r.reply.status, 'ABORT');
-    assert.equal(field(r.reply, 'code'), 'UNAVAILABLE');
-    assert.match(String(field(r.reply, 'error')), /w2 .*did not answer within the lock timeout \(10 s\)/);
+    // #13: no refusal and not every YES: at the next lock timeout the client hears IN_DOUBT.
+    const r = only(replies(co.tick(start + 2 * T)));
+    assert.equal(r.reply.status, 'ERROR');
+    assert.equal(field(r.reply, 'code'), 'IN_DOUBT');
+    assert.match(String(field(r.reply, 'error')), /w2 \(127\.0\.0\.1:9002\) could not be asked/);
     assert.doesNotMatch(String(field(r.reply, 'error')), /w1/, 'only the silent worker is named');
     assert.equal(co.status().counters.commits, 0);
   });
@@ -339,7 +338,6 @@ describe('CoordinatorCore: one-shot writes', () => {
     const { co, txid, tweet } = clusterWithPost();
     co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     co.from('w1', ack(txid, 'commit'));
     const e = co.tick(co.now + T);
     assert.deepEqual(ofType(e, 'unlink'), [{ type: 'unlink', worker: 'w2' }]);
@@ -351,17 +349,16 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.deepEqual(d.map((x) => [x.txid, x.state, x.waiting_for]), [[txid, 'committed', ['w2']]]);
   });
 
-  test('a voter that goes down after voting YES does not block the commit; it gets the decision when it rejoins', () => {
+  test('a voter that goes down after voting YES does not block the commit (#13: decided at the last YES, told to the linked voters); it gets the decision when it rejoins', () => {
     const { co, txid, tweet } = clusterWithPost();
-    co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
     co.linkDown('w2');
-    const c = co.ev({ type: 'logged', txid });
+    const c = co.from('w1', yes(txid, [{ tweet }]));
     assert.deepEqual(sent(c), [{ worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } }]);
     assert.equal(only(replies(co.from('w1', ack(txid, 'commit')))).reply.status, 'OK');
     // w2 comes back still prepared: it is re-sent the commit and is up only once it acks.
     co.linkUp('w2');
-    const s = co.state('w2', 0, [txid]);
+    const s = co.state('w2', 0, [preparedTxn(txid, ['w1', 'w2'], 1)]);
     assert.deepEqual(sentTo(s, 'w2'), [{ type: 'commit', txid, cseq: 1 }]);
     assert.equal(co.workerState('w2'), 'joining');
     assert.equal(field(only(replies(co.req(8, 1, postReq('t2')))).reply, 'code'), 'UNAVAILABLE');
@@ -407,11 +404,13 @@ describe('CoordinatorCore: interactive transactions', () => {
       { id: 'w1', address: '127.0.0.1:9001' },
       { id: 'w2', address: '127.0.0.1:9002' },
     ];
-    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0 }], 'workers prepare what they staged, and learn who else votes');
-    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0 }]);
+    // #13: the prepare carries the cseq it commits with.
+    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1 }], 'workers prepare what they staged, and learn who else votes');
+    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1 }]);
     co.from('w1', yes(txid, [{ tweet: updated }, {}]));
-    assert.equal(ofType(co.from('w2', yes(txid, [{ tweet: updated }, {}])), 'log_commit').length, 1);
-    assert.equal(sent(co.ev({ type: 'logged', txid })).length, 2);
+    const last = co.from('w2', yes(txid, [{ tweet: updated }, {}]));
+    assert.equal(ofType(last, 'log_commit').length, 1);
+    assert.equal(sent(last).length, 2, '#13: the commit goes to both at the last YES');
     co.from('w1', ack(txid, 'commit'));
     assert.deepEqual(only(replies(co.from('w2', ack(txid, 'commit')))), { conn: 9, slot: 3, reply: { status: 'OK' } });
     // The connection is free for a new transaction.
@@ -607,7 +606,7 @@ describe('CoordinatorCore: recovery and rejoining workers', () => {
       decisions: [{ txid: '1.5', cseq: 7, voters: ['w1'], at: 1 }],
     });
     co.linkUp('w1');
-    const s = co.state('w1', 6, ['1.5']);
+    const s = co.state('w1', 6, [preparedTxn('1.5', ['w1'], 7)]);
     assert.deepEqual(sentTo(s, 'w1'), [{ type: 'commit', txid: '1.5', cseq: 7 }]);
     assert.equal(co.workerState('w1'), 'joining', 'not up before it has the outcome');
     const a = co.from('w1', ack('1.5', 'commit'));
@@ -624,14 +623,12 @@ describe('CoordinatorCore: recovery and rejoining workers', () => {
     assert.equal(co.workerState('w1'), 'up');
   });
 
-  test('a rejoining worker with a prepared txn and no decision gets abort (presumed abort)', () => {
+  test('a rejoining worker with a prepared txn and no decision is asked to prevent it (#13: no presumed abort; it was an abort)', () => {
     const co = new Co({ epoch: 2, last_cseq: 4, members: [{ id: 'w1', address: 'a:1' }] });
     co.linkUp('w1');
-    const s = co.state('w1', 4, ['1.9']);
-    assert.deepEqual(sentTo(s, 'w1'), [{ type: 'abort', txid: '1.9' }]);
-    assert.equal(co.workerState('w1'), 'joining');
-    co.from('w1', ack('1.9', 'abort'));
-    assert.equal(co.workerState('w1'), 'up');
+    const s = co.state('w1', 4, [preparedTxn('1.9', ['w1', 'w2'], 3)]);
+    assert.deepEqual(sentTo(s, 'w1'), [{ type: 'prevent', txid: '1.9' }]);
+    assert.deepEqual(ofType(s, 'send').filter((e) => e.msg.type === 'abort'), [], 'no abort is presumed');
   });
 
   test('a state older than the worker\'s own commit ack (a duplicated or overtaken line) does not make the commit wait on it again', () => {
@@ -639,12 +636,11 @@ describe('CoordinatorCore: recovery and rejoining workers', () => {
     // decision was forgotten once the others acked, and txn.decision broke.
     const { co, txid, tweet } = clusterWithPost(['w1', 'w2', 'w3']);
     for (const w of ['w1', 'w2', 'w3']) co.from(w, yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     co.from('w1', { type: 'applied', txid });
     co.from('w1', ack(txid, 'commit'));
     co.linkDown('w1');
     co.linkUp('w1');
-    assert.deepEqual(sentTo(co.state('w1', 0, [txid]), 'w1'), [], 'nothing is owed to a worker that acknowledged the commit');
+    assert.deepEqual(sentTo(co.state('w1', 0, [preparedTxn(txid, ['w1', 'w2', 'w3'], 1)]), 'w1'), [], 'nothing is owed to a worker that acknowledged the commit');
     co.from('w2', { type: 'applied', txid });
     assert.deepEqual(replies(co.from('w3', { type: 'applied', txid })), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
     co.from('w2', ack(txid, 'commit'));
@@ -667,21 +663,20 @@ describe('CoordinatorCore: queries from prepared workers', () => {
     co.from('w1', yes(txid, [{ tweet }]));
     assert.deepEqual(co.from('w1', { type: 'query', txid }), [], 'still preparing');
     co.from('w2', yes(txid, [{ tweet }]));
-    assert.deepEqual(co.from('w1', { type: 'query', txid }), [], 'decision not yet durable');
-    co.ev({ type: 'logged', txid });
+    // #13: decided at the last YES (its record is written in the background): a query hears commit at once.
     assert.deepEqual(sent(co.from('w1', { type: 'query', txid })), [{ worker: 'w1', msg: { type: 'commit', txid, cseq: 1 } }]);
   });
 
-  test('query for an unknown txn gets abort', () => {
+  test('query for an unknown txn gets no answer (#13: no presumed abort; the voters settle it, or it is adopted from their state)', () => {
     const co = new Co();
     co.addWorker('w1');
-    assert.deepEqual(sent(co.from('w1', { type: 'query', txid: '0.42' })), [{ worker: 'w1', msg: { type: 'abort', txid: '0.42' } }]);
+    assert.deepEqual(co.from('w1', { type: 'query', txid: '0.42' }), []);
   });
 
-  test('query for a txn being aborted gets abort', () => {
+  test('query for a txn being aborted gets no answer (#13: only a commit is answered; the abort went to every linked voter when decided)', () => {
     const { co, txid } = clusterWithPost();
-    co.from('w2', no(txid, 'LOCKED', 'x'));
-    assert.deepEqual(sent(co.from('w1', { type: 'query', txid })), [{ worker: 'w1', msg: { type: 'abort', txid } }]);
+    assert.deepEqual(sentTo(co.from('w2', no(txid, 'LOCKED', 'x')), 'w1'), [{ type: 'abort', txid }]);
+    assert.deepEqual(co.from('w1', { type: 'query', txid }), []);
   });
 });
 
@@ -699,8 +694,7 @@ describe('CoordinatorCore: status', () => {
     ]);
     assert.deepEqual(s.in_doubt, [{ txid, state: 'preparing', age_ms: 1_234, waiting_for: ['w2'] }]);
     co.from('w2', yes(txid, [{ tweet }]));
-    assert.deepEqual(co.status().in_doubt.map((d) => d.state), ['logging']);
-    co.ev({ type: 'logged', txid });
+    // #13: no logging phase: committing at the last YES, waiting for both to apply it.
     assert.deepEqual(co.status().in_doubt.map((d) => [d.state, [...d.waiting_for].sort()]), [['committing', ['w1', 'w2']]]);
   });
 });
@@ -728,8 +722,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.deepEqual(sentTo(write, 'w2'), [], 'a learner does not vote');
     const p9 = prepareOf(write, 'w1');
     const t9 = tweetOf((p9.ops ?? [])[0] as Op);
-    co.from('w1', yes(p9.txid, [{ tweet: t9 }]));
-    assert.deepEqual(sentTo(co.ev({ type: 'logged', txid: p9.txid }), 'w2'), [], 'held while the copy runs');
+    assert.deepEqual(sentTo(co.from('w1', yes(p9.txid, [{ tweet: t9 }])), 'w2'), [], 'held while the copy runs');
     assert.equal(only(replies(co.from('w1', ack(p9.txid, 'commit')))).reply.status, 'OK');
 
     // Page 1: full page → install (reset) to the joiner, not done.
@@ -796,7 +789,6 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     co.linkUp('w2');
     const read = only(sentTo(co.state('w2', 0), 'w1'));
     assert.equal(read.type, 'copy_read');
-    co.ev({ type: 'logged', txid });
     const e = co.from('w1', ack(txid, 'commit'));
     assert.equal(only(replies(e)).reply.status, 'OK');
     assert.deepEqual(sent(e), []);
@@ -833,7 +825,6 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
       co.linkUp('w2');
       const fx: CoordinatorEffect[] = [...co.state('w2', 0)];
       fx.push(...co.from('w1', yes(txid, [{ tweet }])));
-      fx.push(...co.ev({ type: 'logged', txid }));
       fx.push(...co.from('w1', ack(txid, 'commit')));
       assert.equal(co.status().counters.last_cseq, 1);
       const gotCommit = sentTo(fx, 'w2').some((m) => m.type === 'commit');
@@ -848,7 +839,6 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
       const { co, txid, tweet } = clusterWithPost();
       co.from('w1', yes(txid, [{ tweet }]));
       co.from('w2', yes(txid, [{ tweet }]));
-      co.ev({ type: 'logged', txid });
       co.from('w1', ack(txid, 'commit'));
       // w2's process comes back with a new data directory (new identity) at the same address.
       const fx: CoordinatorEffect[] = [...co.register('w2-new', addr('w2'))];
@@ -921,7 +911,6 @@ describe('CoordinatorCore: reads', () => {
     // A commit is decided: the kept line may be stale now.
     co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     co.from('w1', { type: 'applied', txid });
     co.from('w2', { type: 'applied', txid });
     const after = only(sent(ask(4)));
@@ -949,7 +938,6 @@ describe('CoordinatorCore: reads', () => {
     if (first.type !== 'read') return assert.fail('expected a read');
     const p = prepareOf(co.req(7, 1, postReq('t9')), 'w1');
     co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
-    co.ev({ type: 'logged', txid: p.txid });
     co.from('w1', { type: 'applied', txid: p.txid });
     const text = '{"status":"OK","tweets":[],"next":null}';
     assert.equal(ofType(co.from('w1', { type: 'read_text', rid: first.rid, text }), 'reply_text').length, 1);
@@ -960,7 +948,6 @@ describe('CoordinatorCore: reads', () => {
     const { co, txid, tweet } = clusterWithPost();
     co.from('w1', yes(txid, [{ tweet }]));
     co.from('w2', yes(txid, [{ tweet }]));
-    co.ev({ type: 'logged', txid });
     const out = only(sent(co.req(8, 1, { action: 'get_tweets', limit: 2, before: null, username: null })));
     const m = out.msg;
     if (m.type !== 'read') return assert.fail('expected a read');
@@ -994,7 +981,6 @@ describe('CoordinatorCore: the change feed', () => {
     const results = (p.ops ?? []).map((op): OpResult => (op.kind === 'post' ? { tweet: op.tweet } : op.kind === 'put_item' ? { item: op.item } : {}));
     co.from('w1', yes(p.txid, results));
     co.from('w2', yes(p.txid, results));
-    co.ev({ type: 'logged', txid: p.txid });
     co.from('w1', ack(p.txid, 'commit'));
     return co.from('w2', ack(p.txid, 'commit'));
   }

@@ -52,7 +52,8 @@ test('the client edge: incr_item takes a counter kind, a counter field and a bou
 });
 
 test('between nodes: a prepare carrying incr_item passes; one naming another kind or field does not', () => {
-  const prepare = (op: Record<string, unknown>): unknown => ({ type: 'prepare', txid: '1.1', ops: [op], config: 1, floor: 0 });
+  // (#13: a prepare carries the cseq it commits with.)
+  const prepare = (op: Record<string, unknown>): unknown => ({ type: 'prepare', txid: '1.1', ops: [op], config: 1, floor: 0, cseq: 1 });
   const good = parseToWorker(prepare({ kind: 'incr_item', item_kind: 'stats', key: 't1', field: 'replies', by: 1 }));
   assert.ok(good.ok, JSON.stringify(good));
   assert.equal(parseToWorker(prepare({ kind: 'incr_item', item_kind: 'user', key: 't1', field: 'replies', by: 1 })).ok, false);

@@ -38,6 +38,8 @@ class Co {
   constructor(voters: string[] = []) {
     const members = voters.map((id) => ({ id, address: addressOf(id) }));
     this.core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members, decisions: [], config: { n: voters.length > 0 ? 1 : 0, voters } });
+    // #13: cseqs go out with prepares, from a durable reservation: made durable at once, as the runtime does at start.
+    for (const e of this.core.start()) if (e.type === 'reserve_cseq') this.ev({ type: 'cseq_reserved', through: e.through });
   }
   ev(e: CoordinatorEvent): CoordinatorEffect[] {
     const out = this.core.handle(e, this.now);
@@ -75,8 +77,8 @@ class Co {
   committing(): string {
     const txid = this.post();
     const results = [{ tweet: { id: 't1', username: 'ada', content: 'hi', created_at: this.now, updated_at: null } }];
+    // #13: committing at the last YES (no logged event).
     for (const w of ['w1', 'w2']) this.ev({ type: 'worker_message', worker: w, msg: { type: 'vote', txid, yes: true, results } });
-    this.ev({ type: 'logged', txid });
     this.ev({ type: 'worker_message', worker: 'w1', msg: { type: 'applied', txid } });
     return txid;
   }
@@ -133,11 +135,24 @@ describe('CoordinatorCore.invariants: each one fires', () => {
     throwsInvariant(() => co.core.invariants(), 'txn.phase');
   });
 
-  test('txn.cseq: a commit sequence number before the decision', () => {
+  test('txn.cseq: preparing without a commit sequence number, or with one never given out (#13: it goes out with the prepare)', () => {
     const co = cluster();
     const t = co.commit.txns.get(co.post()) as Txn;
-    t.cseq = 1;
+    t.cseq = 0;
     throwsInvariant(() => co.core.invariants(), 'txn.cseq');
+    t.cseq = co.ctx.lastCseq + 1;
+    throwsInvariant(() => co.core.invariants(), 'txn.cseq');
+  });
+
+  test('txn.yes: a YES from a worker that is not a voter; every voter said YES and it is still preparing (#13: that is a commit)', () => {
+    const co = cluster();
+    const t = co.commit.txns.get(co.post()) as Txn & { yes: Set<string> };
+    t.yes.add('w9');
+    throwsInvariant(() => co.core.invariants(), 'txn.yes');
+    t.yes.clear();
+    t.yes.add('w1');
+    t.yes.add('w2');
+    throwsInvariant(() => co.core.invariants(), 'txn.yes');
   });
 
   test('txn.decision: committing, its decision gone', () => {
@@ -194,7 +209,7 @@ describe('CoordinatorCore.invariants: each one fires', () => {
   test('decision.txn: kept while its transaction is not committing', () => {
     const co = cluster();
     const t = co.commit.txns.get(co.committing()) as Txn;
-    t.phase = 'logging';
+    t.phase = 'aborting'; // (#13: there is no logging phase any more)
     t.waiting.clear();
     throwsInvariant(() => co.core.invariants(), 'decision.txn');
   });
@@ -311,7 +326,7 @@ describe('CoordinatorCore.invariants: each one fires', () => {
 // ---------------------------------------------------------------------------
 // The worker
 
-const view: WorkerReadView = { getTweet: () => null, getItem: () => null, outcomeOf: () => null, commitSeqOf: () => null };
+const view: WorkerReadView = { getTweet: () => null, getItem: () => null, outcomeOf: () => null, commitSeqOf: () => null, commitResultsOf: () => null, rowCseqOf: () => 0 };
 const post = (id: string): Op => ({ kind: 'post', tweet: { id, username: 'ada', content: 'hi', created_at: 1, updated_at: null } });
 
 interface WTxn {
@@ -330,9 +345,11 @@ class Wk {
     this.core.handle({ type: 'message', msg: m }, now);
     this.core.invariants();
   }
-  /** A one-shot prepare of a post of `id`, made durable: prepared, YES voted. */
+  private cseq = 0;
+  /** A one-shot prepare of a post of `id`, voted with w2 (#13: so it does not commit alone), made durable: prepared, YES voted. */
   prepared(txid: string, id = 't1'): void {
-    this.msg({ type: 'prepare', txid, ops: [post(id)], config: 1, floor: 0 });
+    const voters = [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }];
+    this.msg({ type: 'prepare', txid, ops: [post(id)], voters, config: 1, floor: 0, cseq: ++this.cseq });
     this.core.handle({ type: 'durable', txid, what: 'prepared' }, 0);
     this.core.invariants();
   }

@@ -35,16 +35,16 @@ function join(co: Co, id: string): { donor: string; rid: number; after: string |
   return read.msg.type === 'copy_read' ? { donor: read.worker, rid: read.msg.rid, after: read.msg.after } : { donor: '', rid: 0, after: null };
 }
 
-/** A post committed by `by` (every voter YES, logged, acked): its txid, cseq and ops, and the effects of it being logged. */
-function commit(co: Co, by: string[], id: string, slot = 1): { txid: string; ops: Op[]; logged: CoordinatorEffect[] } {
+/** A post committed by `by` (every voter YES, acked): its txid and ops, and the effects of it being decided (#13: the last YES). */
+function commit(co: Co, by: string[], id: string, slot = 1): { txid: string; ops: Op[]; decided: CoordinatorEffect[] } {
   const p = prepareOf(co.req(7, slot, postReq(id)), by[0] as string);
   const ops = p.ops ?? [];
-  for (const w of by) co.from(w, yes(p.txid, [{ tweet: tweetOf(ops[0] as Op) }]));
-  const logged = co.ev({ type: 'logged', txid: p.txid });
+  let decided: CoordinatorEffect[] = [];
+  for (const w of by) decided = co.from(w, yes(p.txid, [{ tweet: tweetOf(ops[0] as Op) }]));
   let answered = false;
   for (const w of by) answered = replies(co.from(w, ack(p.txid, 'commit'))).length > 0 || answered;
   assert.ok(answered, `commit of ${id} answered`);
-  return { txid: p.txid, ops, logged };
+  return { txid: p.txid, ops, decided };
 }
 
 function replicates(effects: CoordinatorEffect[], worker: string): Extract<ToWorker, { type: 'replicate' }>[] {
@@ -105,8 +105,8 @@ describe('membership: a learner joins while writes go on', () => {
     // Two commits while it copies: decided by the voters alone, held for it.
     const c1 = commit(co, ['w1'], 'a1', 1);
     const c2 = commit(co, ['w1'], 'a2', 2);
-    assert.deepEqual(sentTo(c1.logged, 'w2'), []);
-    assert.deepEqual(sentTo(c2.logged, 'w2'), []);
+    assert.deepEqual(sentTo(c1.decided, 'w2'), []);
+    assert.deepEqual(sentTo(c2.decided, 'w2'), []);
     assert.equal(learnerOf(co, 'w2')?.behind, 2, 'held commits count as behind');
 
     // Page 1, full; page 2, short: the copy's end.
@@ -137,7 +137,8 @@ describe('membership: a learner joins while writes go on', () => {
     assert.deepEqual(sentTo(promoted, 'w2'), [{ type: 'config', config: 2, voter: true, removed: false }]);
     assert.equal(roleOf(co, 'w2'), 'voter');
     assert.equal(co.workerState('w2'), 'joining');
-    assert.equal(co.status().counters.last_cseq, 7);
+    // #13: last_cseq is the last given out, with a prepare: the aborted write b1 took 8.
+    assert.equal(co.status().counters.last_cseq, 8);
     const readReq = sent(co.req(8, 1, { action: 'get_tweet', id: 'a1' }));
     assert.deepEqual(readReq.map((x) => x.worker), ['w1'], 'a draining voter serves no read');
 
@@ -167,8 +168,7 @@ describe('membership: a learner joins while writes go on', () => {
   test('the stream starts with every commit still being applied when the copy begins; the copy holds everything up to the one before', () => {
     const co = voters(['w1']);
     const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
-    co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
-    co.ev({ type: 'logged', txid: p.txid }); // cseq 6, being applied on w1 (no ack yet)
+    co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }])); // cseq 6, decided at this YES (#13), being applied on w1 (no ack yet)
     const read = join(co, 'w2');
     const install = only(sentTo(co.from('w1', { type: 'copy_page', rid: read.rid, rows: [] }), 'w2'));
     assert.deepEqual(install.type === 'install' ? install.max_cseq : null, 5, 'the copy may miss commit 6: it holds up to 5');
@@ -204,11 +204,11 @@ describe('membership: a learner joins while writes go on', () => {
     let restarted: CoordinatorEffect[] = [];
     for (let i = 0; i <= LIMITS.learnerBufferCommits && restarted.length === 0; i++) {
       const p = prepareOf(co.req(7, i, postReq(`t${i}`)), 'w1');
-      co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
-      const logged = co.ev({ type: 'logged', txid: p.txid });
+      // #13: decided at the last YES (no logged event).
+      const decided = co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
       co.from('w1', ack(p.txid, 'commit'));
-      if (i < LIMITS.learnerBufferCommits) assert.deepEqual(sentTo(logged, 'w1'), [{ type: 'commit', txid: p.txid, cseq: i + 1 }]);
-      else restarted = logged;
+      if (i < LIMITS.learnerBufferCommits) assert.deepEqual(sentTo(decided, 'w1'), [{ type: 'commit', txid: p.txid, cseq: i + 1 }]);
+      else restarted = decided;
     }
     assert.ok(ofType(restarted, 'log').some((l) => l.level === 'warn' && /fell 50000 commits behind while copying; its copy starts over/.test(l.msg)), 'said in the log');
     const again = only(sentTo(restarted, 'w1').filter((m) => m.type === 'copy_read'));
@@ -402,6 +402,12 @@ class Outcomes implements WorkerReadView {
   commitSeqOf(): null {
     return null;
   }
+  commitResultsOf(): null {
+    return null;
+  }
+  rowCseqOf(): number {
+    return 0;
+  }
 }
 
 class Wk {
@@ -420,8 +426,14 @@ class Wk {
     this.core.invariants();
     return out;
   }
-  prepare(txid: string, config: number, floor: number, id = txid): WorkerEffect[] {
-    return this.msg({ type: 'prepare', txid, ops: [postOp(id)], config, floor });
+  prepare(txid: string, config: number, floor: number, id = txid, cseq = 1): WorkerEffect[] {
+    return this.msg({ type: 'prepare', txid, ops: [postOp(id)], config, floor, cseq });
+  }
+  /** The vote a prepare's effects lead to: #13: a NO is said only once its tombstone is durable, so that fsync is delivered first. */
+  voteOn(effects: WorkerEffect[]): FromWorker {
+    assert.deepEqual(sends(effects).filter((m) => m.type === 'vote' && !m.yes), [], 'no NO before its tombstone is durable');
+    const after = effects.flatMap((e) => (e.type === 'persist_abort' ? this.ev({ type: 'durable', txid: e.txid, what: 'abort' }) : []));
+    return only(sends([...effects, ...after]).filter((m) => m.type === 'vote'));
   }
   lock(txid: string, config: number, floor: number): WorkerEffect[] {
     return this.msg({ type: 'lock', txid, seq: 1, op: postOp(txid), config, floor });
@@ -436,18 +448,18 @@ const sends = (e: WorkerEffect[]): FromWorker[] => e.flatMap((x) => (x.type === 
 const commitsWritten = (e: WorkerEffect[]): string[] => e.flatMap((x) => (x.type === 'persist_commit' ? [x.txid] : []));
 
 describe('membership: the worker', () => {
-  test('a learner (not a voter) refuses every prepare and lock with UNAVAILABLE', () => {
+  test('a learner (not a voter) refuses every prepare and lock with UNAVAILABLE (#13: a prepare\'s NO once its tombstone is durable)', () => {
     const w = new Wk(3, false);
-    const v = only(sends(w.prepare('1.1', 3, 0)));
+    const v = w.voteOn(w.prepare('1.1', 3, 0));
     assert.deepEqual(v.type === 'vote' && !v.yes ? [v.code, /does not vote in configuration 3/.test(v.error)] : null, ['UNAVAILABLE', true]);
     const l = only(sends(w.lock('1.2', 3, 0)));
     assert.deepEqual(l.type === 'lock_refused' ? l.code : null, 'UNAVAILABLE');
     assert.equal(w.core.txnCount, 0, 'nothing is locked or prepared');
   });
 
-  test('a voter refuses a new transaction from a configuration older than its own, and accepts its own or a newer one', () => {
+  test('a voter refuses a new transaction from a configuration older than its own (#13: a prepare\'s NO once its tombstone is durable), and accepts its own or a newer one', () => {
     const w = new Wk(3, true);
-    const old = only(sends(w.prepare('1.1', 2, 0)));
+    const old = w.voteOn(w.prepare('1.1', 2, 0));
     assert.deepEqual(old.type === 'vote' && !old.yes ? [old.code, /comes from configuration 2; worker w2 is in configuration 3/.test(old.error)] : null, ['UNAVAILABLE', true]);
     const oldLock = only(sends(w.lock('1.2', 2, 0)));
     assert.deepEqual(oldLock.type === 'lock_refused' ? oldLock.code : null, 'UNAVAILABLE');
@@ -464,10 +476,10 @@ describe('membership: the worker', () => {
     assert.deepEqual(w.prepare('1.1', 2, 0).map((e) => e.type), ['persist_prepared']);
   });
 
-  test('refuses while `floor` is above the replicates it received', () => {
+  test('refuses while `floor` is above the replicates it received (#13: the NO once its tombstone is durable)', () => {
     const w = new Wk(2, true);
     w.replicate(1, '1.1');
-    const v = only(sends(w.prepare('1.9', 2, 2, 'x')));
+    const v = w.voteOn(w.prepare('1.9', 2, 2, 'x'));
     assert.deepEqual(v.type === 'vote' && !v.yes ? [v.code, /has not yet received every commit streamed to it/.test(v.error)] : null, ['UNAVAILABLE', true]);
     w.replicate(2, '1.2');
     assert.deepEqual(w.prepare('1.10', 2, 2, 'y').map((e) => e.type), ['persist_prepared']);

@@ -45,11 +45,13 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['lock delete', 'to', { type: 'lock', txid: '1.3', seq: 1, op: { kind: 'delete', id: 't1', username: null }, config: 2, floor: 0 }],
   ['lock put_item', 'to', { type: 'lock', txid: '1.4', seq: 1, op: { kind: 'put_item', item: user, mode: 'create' }, config: 2, floor: 0 }],
   ['lock delete_item', 'to', { type: 'lock', txid: '1.5', seq: 1, op: { kind: 'delete_item', item_kind: 'session', key: 's-1' }, config: 2, floor: 0 }],
-  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters, config: 4, floor: 12 }],
-  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters, config: 4, floor: 0 }],
-  ['prepare without voters', 'to', { type: 'prepare', txid: '2.11', ops: null, config: 1, floor: 0 }],
+  // #13: a prepare carries the cseq its transaction commits with.
+  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters, config: 4, floor: 12, cseq: 5 }],
+  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters, config: 4, floor: 0, cseq: 6 }],
+  ['prepare without voters', 'to', { type: 'prepare', txid: '2.11', ops: null, config: 1, floor: 0, cseq: 1 }],
   ['commit', 'to', { type: 'commit', txid: '2.9', cseq: 5 }],
   ['abort', 'to', { type: 'abort', txid: '2.9' }],
+  ['prevent', 'to', { type: 'prevent', txid: '2.9' }],
   ['config', 'to', { type: 'config', config: 5, voter: true, removed: false }],
   ['config (removed)', 'to', { type: 'config', config: 6, voter: false, removed: true }],
   ['replicate', 'to', { type: 'replicate', seq: 1, txid: '2.9', cseq: 5, ops: [{ kind: 'post', tweet }, { kind: 'delete_item', item_kind: 'session', key: 's-1' }] }],
@@ -63,16 +65,20 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['copy_read (tweets)', 'to', { type: 'copy_read', rid: 8, after: 't\u0000t1', limit: 2000 }],
   ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', s: 3, item: user }, { c: 't\u0000t1', s: 7, tweet }], reset: true, done: false, max_cseq: 7 }],
   ['install (last, empty)', 'to', { type: 'install', rid: 10, rows: [], reset: false, done: true, max_cseq: 0 }],
-  ['state', 'from', { type: 'state', node_id: 'w1', prepared: ['1.1', '12.345'], max_cseq: 3 }],
+  // #13: each prepared transaction with its voters (the worker among them) and cseq (0: a record from before implicit commit).
+  ['state', 'from', { type: 'state', node_id: 'w1', prepared: [{ txid: '1.1', voters: ['w1', 'w-0a1b2c3d'], cseq: 4 }, { txid: '12.345', voters: ['w1'], cseq: 0 }], max_cseq: 3 }],
+  ['state (nothing prepared)', 'from', { type: 'state', node_id: 'w1', prepared: [], max_cseq: 0 }],
   ['locked tweet', 'from', { type: 'locked', txid: '1.1', seq: 1, result: { tweet } }],
   ['locked item', 'from', { type: 'locked', txid: '1.1', seq: 2, result: { item: session } }],
   ['locked nothing', 'from', { type: 'locked', txid: '1.1', seq: 3, result: {} }],
   ['lock_refused', 'from', { type: 'lock_refused', txid: '1.1', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' }],
   ['vote yes', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ tweet: edited }, {}, { item: user }] }],
   ['vote yes (after a restart)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [] }],
+  ['vote yes with its ops (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ tweet }], ops: [{ kind: 'post', tweet }, { kind: 'delete_item', item_kind: 'session', key: 's-1' }] }],
   ['vote no', 'from', { type: 'vote', txid: '1.1', yes: false, code: 'NOT_FOUND', error: 'tweet t9 does not exist' }],
   ['applied', 'from', { type: 'applied', txid: '1.1' }],
   ['ack', 'from', { type: 'ack', txid: '1.1', outcome: 'abort' }],
+  ['ack commit with results (settled by its voters)', 'from', { type: 'ack', txid: '1.1', outcome: 'commit', results: [{ tweet }, {}, { item: user }] }],
   ['query', 'from', { type: 'query', txid: '1.1' }],
   ['read_result tweets', 'from', { type: 'read_result', rid: 1, result: { tweets: [tweet, edited] } }],
   ['read_result tweet', 'from', { type: 'read_result', rid: 2, result: { tweet } }],
@@ -89,6 +95,7 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['peer_query', 'peer_query', { type: 'peer_query', txid: '1.1', to: 'w2' }],
   ['peer_answer', 'peer_answer', { type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'commit', cseq: 4 }],
   ['peer_answer unknown', 'peer_answer', { type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'unknown', cseq: 0 }],
+  ['peer_answer prepared', 'peer_answer', { type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'prepared', cseq: 4 }],
 ];
 
 /** As it arrives: through JSON, as a socket carries it. */
@@ -131,7 +138,7 @@ describe('node messages: every valid message parses as it came', () => {
 
   test('every ToWorker and FromWorker type has an example', () => {
     const types = new Set(EXAMPLES.map(([, , m]) => m.type));
-    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'peer_query', 'peer_answer']) {
+    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'replicate', 'read', 'copy_read', 'install', 'state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'peer_query', 'peer_answer']) {
       assert.ok(types.has(t), t);
     }
   });
@@ -204,7 +211,9 @@ function wrongType(v: unknown): unknown {
 /** Fields that may be absent, or whose absence leaves another valid shape (an op's empty result). */
 function mayBeAbsent(type: unknown, path: string): boolean {
   if (path === 'voters' || path === 'reply_text') return true;
-  return (type === 'locked' || type === 'vote') && /^results?(\[\d+\])?\.(tweet|item)$/.test(path);
+  // #13: a YES carries its ops only in the answer to prevent; an ack carries results only for a commit settled by its voters.
+  if ((type === 'vote' && path === 'ops') || (type === 'ack' && path === 'results')) return true;
+  return (type === 'locked' || type === 'vote' || type === 'ack') && /^results?(\[\d+\])?\.(tweet|item)$/.test(path);
 }
 
 function assertNames(error: string, path: string, allowSibling: boolean): void {
@@ -291,7 +300,9 @@ const repeat = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: 
 const post = (t: Partial<Tweet>): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet: { ...tweet, ...t } }, config: 1, floor: 0 });
 const putValue = (value: unknown): Record<string, unknown> => ({ type: 'lock', txid: '1.1', seq: 1, op: { kind: 'put_item', item: { kind: 'user', key: 'ada', value }, mode: 'replace' }, config: 1, floor: 0 });
 const hello = (lock_timeout_ms: number): Record<string, unknown> => ({ type: 'hello', lock_timeout_ms, config: 1, voter: true });
-const prepare = (m: Record<string, unknown>): Record<string, unknown> => ({ type: 'prepare', txid: '1.1', ...m, config: 1, floor: 0 });
+const prepare = (m: Record<string, unknown>): Record<string, unknown> => ({ type: 'prepare', txid: '1.1', config: 1, floor: 0, cseq: 1, ...m });
+/** A state listing `n` prepared transactions (#13: each with its voters and cseq). */
+const stateOf = (n: number, entry: (i: number) => unknown = (i) => ({ txid: `1.${i}`, voters: ['w1', 'w2'], cseq: i })): Record<string, unknown> => ({ type: 'state', node_id: 'w1', prepared: repeat(n, entry), max_cseq: 0 });
 const nested = (depth: number): unknown => {
   let v: unknown = {};
   for (let i = 1; i < depth; i++) v = { a: v };
@@ -351,7 +362,17 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['copy rows in an install', 'to', { type: 'install', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS), reset: true, done: false, max_cseq: 1 }, { type: 'install', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS + 1), reset: true, done: false, max_cseq: 1 }, 'rows'],
   ['a copy row whose cursor is not its own', 'to', null, { type: 'install', rid: 1, rows: [{ c: 't\u0000other', tweet }], reset: true, done: false, max_cseq: 1 }, 'rows[0].c'],
   ['a copy row with a tweet and an item', 'to', null, { type: 'install', rid: 1, rows: [{ c: 't\u0000t1', tweet, item: user }], reset: true, done: false, max_cseq: 1 }, 'rows[0].item'],
-  ['prepared in a state', 'from', { type: 'state', node_id: 'w1', prepared: repeat(NODE_MAX_PREPARED, (i) => `1.${i}`), max_cseq: 0 }, { type: 'state', node_id: 'w1', prepared: repeat(NODE_MAX_PREPARED + 1, (i) => `1.${i}`), max_cseq: 0 }, 'prepared'],
+  ['prepared in a state', 'from', stateOf(NODE_MAX_PREPARED), stateOf(NODE_MAX_PREPARED + 1), 'prepared'],
+  ['a prepared entry as a bare txid (#13: entries are objects)', 'from', null, stateOf(1, () => '1.1'), 'prepared[0]'],
+  ['a prepared entry\'s txid', 'from', null, stateOf(1, () => ({ txid: '1.1.1', voters: ['w1'], cseq: 1 })), 'prepared[0].txid'],
+  ['a prepared entry\'s voters', 'from', stateOf(1, () => ({ txid: '1.1', voters: repeat(NODE_MAX_VOTERS, (i) => `w${i}`), cseq: 1 })), stateOf(1, () => ({ txid: '1.1', voters: repeat(NODE_MAX_VOTERS + 1, (i) => `w${i}`), cseq: 1 })), 'prepared[0].voters'],
+  ['a prepared entry with no voter', 'from', null, stateOf(1, () => ({ txid: '1.1', voters: [], cseq: 1 })), 'prepared[0].voters'],
+  ['a prepared entry\'s voter id', 'from', null, stateOf(1, () => ({ txid: '1.1', voters: ['w 1'], cseq: 1 })), 'prepared[0].voters[0]'],
+  ['a prepared entry\'s negative cseq', 'from', null, stateOf(1, () => ({ txid: '1.1', voters: ['w1'], cseq: -1 })), 'prepared[0].cseq'],
+  ['a prepare\'s cseq 0 (#13: it commits with one)', 'to', null, prepare({ ops: null, cseq: 0 }), 'cseq'],
+  ['ops in a YES (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
+  ['no ops in a YES that names them', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [], ops: [] }, 'ops'],
+  ['results in an ack', 'from', { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS, () => ({})) }, { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS + 1, () => ({})) }, 'results'],
   ['a state as a number of prepared', 'from', null, { type: 'state', node_id: 'w1', prepared: 5, max_cseq: 0 }, 'prepared'],
   ['a node id', 'from', { type: 'state', node_id: 'n'.repeat(64), prepared: [], max_cseq: 0 }, { type: 'state', node_id: 'n'.repeat(65), prepared: [], max_cseq: 0 }, 'node_id'],
   ['negative max_cseq', 'from', null, { type: 'state', node_id: 'w1', prepared: [], max_cseq: -1 }, 'max_cseq'],
@@ -566,6 +587,8 @@ class Harness {
 
   constructor(copyPageRows: number) {
     this.coord = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 3, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
+    // #13: its first cseq reservation, made durable as the runtime does.
+    for (const e of this.coord.start()) this.onCoordEffect(e);
   }
 
   private pass<M>(direction: string, parse: (raw: unknown) => Parsed<M>, msg: unknown): M {
@@ -617,7 +640,9 @@ class Harness {
         return;
       }
       case 'log_commit':
-        this.queue.push(() => this.coordEvent({ type: 'logged', txid: e.txid }));
+        return; // #13: written in the background; nothing waits for it
+      case 'reserve_cseq':
+        this.queue.push(() => this.coordEvent({ type: 'cseq_reserved', through: e.through }));
         return;
       case 'log_config':
         this.queue.push(() => this.coordEvent({ type: 'config_logged', config: e.config }));
@@ -803,7 +828,7 @@ test('every message the real cores send in a scenario passes its parser', () => 
     h.tick(T + 1);
     h.drop = () => false;
     h.tick(T + 1);
-    // And one that voted YES on what the others never saw: they promise never to, and say abort.
+    // And one that voted YES on what the others never saw: they promise never to, and say abort (#13: asked to prevent it too).
     lost = null;
     h.drop = (worker, msg) => (worker !== 'w1' && msg.type === 'prepare') || (worker === 'w1' && msg.type === 'abort');
     h.request({ action: 'post', tweet: { id: 'orphan', username: 'gus', content: 'nobody else saw me' } }, 5, 0);
@@ -814,7 +839,7 @@ test('every message the real cores send in a scenario passes its parser', () => 
     h.tick(T + 1);
 
     const expected = [
-      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'config', 'replicate', 'read', 'copy_read', 'install'].map((t) => `to ${t}`),
+      ...['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'replicate', 'read', 'copy_read', 'install'].map((t) => `to ${t}`),
       ...['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'copy_page', 'installed', 'replicated'].map((t) => `from ${t}`),
       'peer peer_query',
       'peer peer_answer',
@@ -894,6 +919,8 @@ test('whatever a client may send, the coordinator forwards only what the worker 
       // Two voters, recovered as configuration 1 (how a worker becomes one is the scenario's above).
       const members = ['w1', 'w2'].map((w) => ({ id: w, address: `127.0.0.1:${w === 'w1' ? 9001 : 9002}` }));
       const core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members, decisions: [], config: { n: 1, voters: ['w1', 'w2'] } });
+      // #13: cseqs go out with prepares once their reservation is durable.
+      for (const e of core.start()) if (e.type === 'reserve_cseq') core.handle({ type: 'cseq_reserved', through: e.through }, 1_000);
       for (const w of ['w1', 'w2']) {
         core.handle({ type: 'link_up', worker: w }, 1_000);
         core.handle({ type: 'worker_message', worker: w, msg: { type: 'state', node_id: w, prepared: [], max_cseq: 0 } }, 1_000);

@@ -1,125 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_QUERY_BACKOFF_MS, WorkerCore, durableKind, lockedMessage, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
-import { evaluateOp } from '../../src/core/ops.ts';
-import { lockKeyOf, opTweetId, type FromWorker, type Item, type ItemKind, type Op, type ToWorkerCore, type Tweet } from '../../src/core/types.ts';
-
-const T = 10_000;
-
-/** The worker's committed data, as the runtime's store would hold it after each durable step. */
-class MemStore implements WorkerReadView {
-  readonly tweets = new Map<string, Tweet>();
-  readonly outcomes = new Map<string, 'commit' | 'abort'>();
-  readonly prepared = new Map<string, Op[]>();
-  getTweet(id: string): Tweet | null {
-    return this.tweets.get(id) ?? null;
-  }
-  readonly items = new Map<string, Item>();
-  getItem(kind: ItemKind, key: string): Item | null {
-    return this.items.get(`${kind}:${key}`) ?? null;
-  }
-  outcomeOf(txid: string): 'commit' | 'abort' | null {
-    return this.outcomes.get(txid) ?? null;
-  }
-  readonly cseqs = new Map<string, number>();
-  commitSeqOf(txid: string): number | null {
-    return this.cseqs.get(txid) ?? null;
-  }
-  /** Writes a persist_* effect the way the SQLite store does. */
-  persist(e: WorkerEffect): void {
-    switch (e.type) {
-      case 'persist_prepared':
-        this.prepared.set(e.txid, e.ops);
-        return;
-      case 'persist_commit':
-        for (const op of e.ops) {
-          const id = opTweetId(op);
-          const key = lockKeyOf(op);
-          const r = evaluateOp(id !== null ? this.getTweet(id) : (this.items.get(key) ?? null), op);
-          assert.ok(r.ok, `commit of ${e.txid} cannot apply ${op.kind}`);
-          if (id !== null) {
-            if (r.next === null) this.tweets.delete(id);
-            else this.tweets.set(id, r.next as Tweet);
-          } else if (r.next === null) this.items.delete(key);
-          else this.items.set(key, r.next as Item);
-        }
-        this.prepared.delete(e.txid);
-        this.outcomes.set(e.txid, 'commit');
-        this.cseqs.set(e.txid, e.cseq);
-        return;
-      case 'persist_abort':
-        this.prepared.delete(e.txid);
-        this.outcomes.set(e.txid, 'abort');
-        return;
-      default:
-        return;
-    }
-  }
-}
-
-function tw(id: string, username = 'alice', content = 'hello', created_at = 1_000): Tweet {
-  return { id, username, content, created_at, updated_at: null };
-}
-const post = (t: Tweet): Op => ({ kind: 'post', tweet: t });
-const upd = (id: string, content: string, username: string | null = null, at = 2_000): Op => ({ kind: 'update', id, content, username, at });
-const del = (id: string, username: string | null = null): Op => ({ kind: 'delete', id, username });
-
-class Harness {
-  readonly store = new MemStore();
-  core: WorkerCore;
-  constructor(recovered: Partial<RecoveredWorker> = {}, seed: Tweet[] = [], now = 0) {
-    for (const t of seed) this.store.tweets.set(t.id, t);
-    for (const p of recovered.prepared ?? []) this.store.prepared.set(p.txid, p.ops);
-    this.core = checked(new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false, ...recovered }, T, now));
-  }
-  msg(m: ToWorkerCore, now = 0): WorkerEffect[] {
-    return this.core.handle({ type: 'message', msg: m }, now);
-  }
-  /** Makes the persist effects durable (in order) and returns what the worker does next. */
-  durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
-    const out: WorkerEffect[] = [];
-    for (const e of effects) {
-      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort') continue;
-      this.store.persist(e);
-      const what = durableKind(e);
-      out.push(...this.core.handle({ type: 'durable', txid: e.txid, what }, now));
-    }
-    return out;
-  }
-  tick(now: number): WorkerEffect[] {
-    return this.core.handle({ type: 'tick' }, now);
-  }
-  linkDown(now = 0): WorkerEffect[] {
-    return this.core.handle({ type: 'link_down' }, now);
-  }
-  /** One-shot prepare, its records made durable: returns the votes sent. */
-  prepared(txid: string, ops: Op[], now = 0): FromWorker[] {
-    const e = this.msg({ type: 'prepare', txid, ops, config: 1, floor: 0 }, now);
-    return sends([...e, ...this.durable(e, now)]).filter((m) => m.type === 'vote');
-  }
-}
-
-/** The core, with every invariant checked after every event it handles, whoever drives it. */
-function checked(core: WorkerCore): WorkerCore {
-  const handle = core.handle.bind(core);
-  core.handle = (event, now) => {
-    const effects = handle(event, now);
-    core.invariants();
-    return effects;
-  };
-  return core;
-}
-
-function sends(effects: WorkerEffect[]): FromWorker[] {
-  return effects.flatMap((e) => (e.type === 'send' ? [e.msg] : []));
-}
-function persists(effects: WorkerEffect[]): WorkerEffect[] {
-  return effects.filter((e) => e.type !== 'send');
-}
-function only<E>(list: E[]): E {
-  assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);
-  return list[0] as E;
-}
+import { MAX_QUERY_BACKOFF_MS, lockedMessage, type WorkerEffect } from '../../src/core/worker.ts';
+import type { Op } from '../../src/core/types.ts';
+import { Harness, PAIR, T, del, only, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
 
 describe('WorkerCore: hello and state', () => {
   test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
@@ -153,8 +36,9 @@ describe('WorkerCore: one-shot prepare', () => {
   test('prepare persists the prepared record first; the YES vote comes only after it is durable', () => {
     const h = new Harness();
     const t = tw('t1');
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(t)], config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [] }], 'no vote before the record is durable');
+    const e = h.msg(h.prepare('tx1', [post(t)]));
+    // #13: the record keeps the cseq it commits with, and its results.
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [], cseq: 1, results: [{ tweet: t }] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
     const after = h.durable(e);
@@ -197,7 +81,7 @@ describe('WorkerCore: one-shot prepare', () => {
   test('"applied" for anything but a committing transaction says nothing', () => {
     const h = new Harness();
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'nobody' }, 0), []);
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'preparing: there is no commit to report');
     h.durable(e);
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'prepared: there is no commit to report');
@@ -224,8 +108,8 @@ describe('WorkerCore: one-shot prepare', () => {
 
   test('duplicate prepare while the record is being written is not answered and not persisted twice', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 }), []);
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
+    assert.deepEqual(h.msg(h.prepare('tx1', [post(tw('t1'))])), []);
     const votes = sends(h.durable(e));
     assert.equal(votes.length, 1, 'exactly one vote');
   });
@@ -234,11 +118,11 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     const first = only(h.prepared('tx1', [post(tw('t1'))]));
     for (let i = 0; i < 3; i++) {
-      const again = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+      const again = h.msg(h.prepare('tx1', [post(tw('t1'))]));
       assert.deepEqual(again, [{ type: 'send', msg: first }]);
     }
     // An interactive-style duplicate (ops null) is answered the same way.
-    assert.deepEqual(h.msg({ type: 'prepare', txid: 'tx1', ops: null, config: 1, floor: 0 }), [{ type: 'send', msg: first }]);
+    assert.deepEqual(h.msg(h.prepare('tx1', null)), [{ type: 'send', msg: first }]);
     assert.equal(h.core.lockCount, 1);
   });
 
@@ -246,30 +130,30 @@ describe('WorkerCore: one-shot prepare', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }));
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.deepEqual(persists(e), []);
     const v = only(sends(e));
     assert.equal(v.type === 'vote' && v.yes, false);
     assert.equal(h.core.lockCount, 0);
   });
 
-  test('lock conflict: vote NO LOCKED at once, no prepared record, tombstone written', () => {
+  test('lock conflict: vote NO LOCKED once its tombstone is durable (#13: a refusal is kept before it is said), no prepared record', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))]);
-    const e = h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2')), upd('t1', 'x')], config: 1, floor: 0 });
-    assert.deepEqual(e, [
-      { type: 'send', msg: { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
-      { type: 'persist_abort', txid: 'tx2' },
-    ]);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
+    const e = h.msg(h.prepare('tx2', [post(tw('t2')), upd('t1', 'x')]));
+    assert.deepEqual(e, [{ type: 'persist_abort', txid: 'tx2' }]);
     assert.equal(h.core.lockCount, 1, 'tx2 took none of its locks (t2 stays free)');
     assert.equal(h.store.prepared.has('tx2'), false);
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx2', outcome: 'abort' }]);
+    assert.deepEqual(sends(h.durable(e)), [
+      { type: 'vote', txid: 'tx2', yes: false, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' },
+      { type: 'ack', txid: 'tx2', outcome: 'abort' },
+    ]);
     // The tombstone refuses a late repeat of the prepare.
-    const again = only(sends(h.msg({ type: 'prepare', txid: 'tx2', ops: [post(tw('t2'))], config: 1, floor: 0 })));
+    const again = only(sends(h.msg(h.prepare('tx2', [post(tw('t2'))]))));
     assert.equal(again.type === 'vote' && !again.yes ? again.code : undefined, 'TIMEOUT');
   });
 
-  test('NOT_FOUND, EXISTS and FORBIDDEN are NO votes carrying the code, and release the locks', () => {
+  test('NOT_FOUND, EXISTS and FORBIDDEN are NO votes carrying the code (#13: once the tombstone is durable), and release the locks', () => {
     const h = new Harness({}, [tw('mine', 'alice', 'orig')]);
     const cases: [Op, string][] = [
       [upd('ghost', 'x'), 'NOT_FOUND'],
@@ -281,12 +165,11 @@ describe('WorkerCore: one-shot prepare', () => {
     let i = 0;
     for (const [op, code] of cases) {
       const txid = `bad${i++}`;
-      const e = h.msg({ type: 'prepare', txid, ops: [post(tw(`side${i}`)), op], config: 1, floor: 0 });
-      const v = only(sends(e));
-      assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
+      const e = h.msg(h.prepare(txid, [post(tw(`side${i}`)), op]));
       assert.deepEqual(persists(e), [{ type: 'persist_abort', txid }]);
       assert.equal(h.core.lockCount, 0, 'locks released at once');
-      h.durable(e);
+      const v = h.refusalOf(e);
+      assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, code, `${op.kind} → ${code}`);
     }
     assert.equal(h.core.txnCount, 0);
     assert.deepEqual(h.store.getTweet('mine'), tw('mine', 'alice', 'orig'));
@@ -346,7 +229,7 @@ describe('WorkerCore: commit', () => {
 
   test('commit of a transaction that only got as far as preparing (no YES yet) throws', () => {
     const h = new Harness();
-    h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    h.msg(h.prepare('tx1', [post(tw('t1'))]));
     assert.throws(() => h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }), /never voted YES/);
   });
 
@@ -387,7 +270,7 @@ describe('WorkerCore: abort', () => {
   test('prepare after abort is refused (the "hanging" case): vote NO, no locks, nothing persisted', () => {
     const h = new Harness();
     h.durable(h.msg({ type: 'abort', txid: 'late' }));
-    const e = h.msg({ type: 'prepare', txid: 'late', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('late', [post(tw('t1'))]));
     const v = only(sends(e));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
@@ -405,29 +288,32 @@ describe('WorkerCore: abort', () => {
   test('prepare arriving while the empty-rollback tombstone is being written is never voted YES', () => {
     const h = new Harness();
     const a = h.msg({ type: 'abort', txid: 'x' });
-    const p = h.msg({ type: 'prepare', txid: 'x', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const p = h.msg(h.prepare('x', [post(tw('t1'))]));
     assert.deepEqual(persists(p), []);
     assert.equal(h.core.lockCount, 0);
     const all = sends([...p, ...h.durable(a)]);
     assert.ok(!all.some((m) => m.type === 'vote' && m.yes), JSON.stringify(all));
   });
 
-  test('abort arriving while the prepared record is being written: no YES vote is ever sent', () => {
+  test('abort arriving while the prepared record is being written: no YES vote is ever sent (#13: the repeated prepare gets a NO, once the tombstone is durable)', () => {
     const h = new Harness();
-    const p = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const p = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     const a = h.msg({ type: 'abort', txid: 'tx1' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'tx1' }]);
     assert.equal(h.core.lockCount, 0);
     // Repeated prepare while both records are in flight: still no YES.
-    const dup = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const dup = h.msg(h.prepare('tx1', [post(tw('t1'))]));
     const after = h.durable([...p, ...a]);
     const all = sends([...dup, ...after]);
     assert.ok(!all.some((m) => m.type === 'vote' && m.yes), `no YES vote: ${JSON.stringify(all)}`);
-    assert.deepEqual(all, [{ type: 'ack', txid: 'tx1', outcome: 'abort' }]);
+    assert.deepEqual(all, [
+      { type: 'vote', txid: 'tx1', yes: false, code: 'TIMEOUT', error: 'transaction tx1 was already aborted on worker w1' },
+      { type: 'ack', txid: 'tx1', outcome: 'abort' },
+    ]);
     assert.equal(h.core.txnCount, 0);
     assert.deepEqual(h.core.preparedTxids(), []);
     // And after all that, a prepare is refused.
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 })));
+    const late = only(sends(h.msg(h.prepare('tx1', [post(tw('t1'))]))));
     assert.equal(late.type === 'vote' && late.yes, false);
   });
 
@@ -480,8 +366,8 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.deepEqual(e, [
       { type: 'send', msg: { type: 'lock_refused', txid: 'i2', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' } },
     ]);
-    // A one-shot prepare on the same item conflicts as well.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'o1', ops: [upd('t1', 'b')], config: 1, floor: 0 })));
+    // A one-shot prepare on the same item conflicts as well (#13: its NO once the tombstone is durable).
+    const v = h.refusalOf(h.msg(h.prepare('o1', [upd('t1', 'b')])));
     assert.equal(v.type === 'vote' && !v.yes ? v.code : undefined, 'LOCKED');
     // And a lock conflicting with a prepared one-shot is refused.
     h.prepared('o2', [post(tw('t2'))]);
@@ -525,8 +411,9 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     const t = tw('t1');
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    const results = [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }];
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [], cseq: 1, results }], '#13: with its cseq and results');
     assert.deepEqual(sends(h.durable(e)), [
       { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
     ]);
@@ -538,8 +425,8 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x'), config: 1, floor: 0 });
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }] }], '#13: with its cseq and results');
   });
 
   test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
@@ -548,14 +435,14 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 });
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
-    const e = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [] }]);
+    const e = h.msg(h.prepare('i1', null));
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }, { tweet: tw('t2') }] }], '#13: with its cseq and results');
   });
 
   test('a lock after the transaction started preparing is refused', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
-    h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
+    h.msg(h.prepare('i1', null));
     const r = only(sends(h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 })));
     assert.equal(r.type, 'lock_refused');
     assert.equal(h.core.lockCount, 1, 't2 was not locked');
@@ -569,9 +456,9 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.equal(r.type === 'lock_refused' ? r.code : undefined, 'INVALID');
   });
 
-  test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT', () => {
+  test('prepare (ops null) of an interactive transaction the worker no longer holds is a NO vote TIMEOUT (#13: once its tombstone is durable)', () => {
     const h = new Harness();
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'gone', ops: null, config: 1, floor: 0 })));
+    const v = h.refusalOf(h.msg(h.prepare('gone', null)));
     assert.equal(v.type, 'vote');
     if (v.type !== 'vote' || v.yes) return assert.fail('expected NO');
     assert.equal(v.code, 'TIMEOUT');
@@ -590,7 +477,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'i1', outcome: 'abort' }]);
     // The coordinator's late prepare is refused.
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 }, 1_000 + T + 1)));
+    const v = only(sends(h.msg(h.prepare('i1', null), 1_000 + T + 1)));
     assert.equal(v.type === 'vote' && v.yes, false);
     // Another transaction can now take the items.
     assert.equal(only(sends(h.msg({ type: 'lock', txid: 'i2', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }, 1_000 + T + 2))).type, 'locked');
@@ -621,7 +508,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 
   test('a lock refused as LOCKED still starts the lock-timeout clock and is cleaned up by it', () => {
     const h = new Harness();
-    h.prepared('o1', [post(tw('t1'))]);
+    h.prepared('o1', [post(tw('t1'))], 0, PAIR);
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: upd('t1', 'x'), config: 1, floor: 0 }, 0);
     assert.equal(h.core.txnCount, 2);
     const e = h.tick(T);
@@ -631,11 +518,11 @@ describe('WorkerCore: interactive (lock) transactions', () => {
 });
 
 describe('WorkerCore: a prepared transaction waits for its outcome', () => {
-  test('keeps its locks across link_down and past the lock timeout', () => {
+  test('keeps its locks across link_down and past the lock timeout (#13: while another voter has not said it holds a YES)', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))], 0);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
     assert.deepEqual(h.linkDown(), []);
-    assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone');
+    assert.deepEqual(persists(h.tick(10 * T)), [], 'a YES voter never decides alone (with another voter not heard from)');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), ['tx1']);
     const r = only(sends(h.msg({ type: 'lock', txid: 'i9', seq: 1, op: del('t1'), config: 1, floor: 0 }, 10 * T)));
@@ -645,26 +532,26 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
   test('a transaction being prepared survives link_down too, and votes when durable', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
-    const p = h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 });
+    const p = h.msg(h.prepare('i1', null));
     assert.deepEqual(h.linkDown(), []);
     assert.equal(only(sends(h.durable(p))).type, 'vote');
     assert.equal(h.core.lockCount, 1);
   });
 
-  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s', () => {
+  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s (#13: a voter among two; a sole voter commits alone)', () => {
     const h = new Harness();
     const t0 = 100_000;
-    h.prepared('tx1', [post(tw('t1'))], t0);
-    const q = [{ type: 'send', msg: { type: 'query', txid: 'tx1' } }];
+    h.prepared('tx1', [post(tw('t1'))], t0, PAIR);
+    const q = [{ type: 'query', txid: 'tx1' }];
     assert.deepEqual(h.tick(t0 + T - 1), []);
-    assert.deepEqual(h.tick(t0 + T), q);
+    assert.deepEqual(sends(h.tick(t0 + T)), q);
     assert.deepEqual(h.tick(t0 + T + 1), [], 'not on every tick');
     // Backoff: 1 s, 2 s, 4 s, then 5 s (the cap) for ever.
     let at = t0 + T;
     for (const gap of [1_000, 2_000, 4_000, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS, MAX_QUERY_BACKOFF_MS]) {
       assert.deepEqual(h.tick(at + gap - 1), [], `no query ${gap - 1} ms after the last`);
       at += gap;
-      assert.deepEqual(h.tick(at), q, `query ${gap} ms after the last`);
+      assert.deepEqual(sends(h.tick(at)), q, `query ${gap} ms after the last`);
     }
     assert.equal(MAX_QUERY_BACKOFF_MS, 5_000);
     assert.equal(h.core.lockCount, 1);
@@ -672,8 +559,8 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
 
   test('queries stop once the outcome arrives', () => {
     const h = new Harness();
-    h.prepared('tx1', [post(tw('t1'))], 0);
-    assert.equal(h.tick(T).length, 1);
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
+    assert.equal(sends(h.tick(T)).length, 1);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 1 }, T + 1));
     for (let now = T + 2; now < 20 * T; now += 1_000) assert.deepEqual(h.tick(now), []);
   });
@@ -685,29 +572,36 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     assert.deepEqual(h.tick(5 * T), []);
   });
 
-  test('hello lists prepared (and committing) transactions', () => {
+  test('hello lists prepared (and committing) transactions, not those still preparing (#13: each with its voters and cseq)', () => {
     const h = new Harness({ max_cseq: 3 });
     h.prepared('a', [post(tw('t1'))]);
     h.prepared('b', [post(tw('t2'))]);
-    h.msg({ type: 'prepare', txid: 'c', ops: [post(tw('t3'))], config: 1, floor: 0 }); // not yet durable: not prepared
+    h.msg(h.prepare('c', [post(tw('t3'))])); // not yet durable: not prepared
     const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
     assert.equal(m.type, 'state');
     if (m.type !== 'state') return;
-    assert.deepEqual([...m.prepared].sort(), ['a', 'b']);
+    assert.deepEqual(
+      [...m.prepared].sort((x, y) => x.txid.localeCompare(y.txid)),
+      [
+        { txid: 'a', voters: ['w1'], cseq: 4 },
+        { txid: 'b', voters: ['w1'], cseq: 5 },
+      ],
+    );
   });
 });
 
 describe('WorkerCore: recovery', () => {
   test('prepared transactions come back prepared, with their locks, and ask for their outcome at once', () => {
     const ops = [post(tw('t1')), upd('t0', 'x')];
-    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [{ txid: 'old', ops, peers: [] }] }, [tw('t0')], 50_000);
+    const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [rec('old', ops)] }, [tw('t0')], 50_000);
     assert.deepEqual(h.core.preparedTxids(), ['old']);
     assert.equal(h.core.lockCount, 2);
     const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }, 50_000)));
-    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: ['old'], max_cseq: 4 });
+    // #13: each entry names its voters (itself among them) and its cseq.
+    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4 });
     assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
     // Its items are locked against new work.
-    const r = only(sends(h.msg({ type: 'prepare', txid: 'new', ops: [del('t0')], config: 1, floor: 0 }, 50_001)));
+    const r = h.refusalOf(h.msg(h.prepare('new', [del('t0')]), 50_001), 50_001);
     assert.equal(r.type === 'vote' && !r.yes ? r.code : undefined, 'LOCKED');
     // It is never aborted by the lock timeout.
     assert.deepEqual(persists(h.tick(50_000 + 5 * T)), []);
@@ -715,7 +609,7 @@ describe('WorkerCore: recovery', () => {
 
   test('a recovered prepared transaction can be committed and applies its ops', () => {
     const ops = [post(tw('t1'))];
-    const h = new Harness({ prepared: [{ txid: 'old', ops, peers: [] }] });
+    const h = new Harness({ prepared: [rec('old', ops)] });
     const c = h.msg({ type: 'commit', txid: 'old', cseq: 9 });
     assert.deepEqual(c, [{ type: 'persist_commit', txid: 'old', cseq: 9, ops }]);
     assert.deepEqual(sends(h.durable(c)), [{ type: 'ack', txid: 'old', outcome: 'commit' }]);
@@ -724,8 +618,8 @@ describe('WorkerCore: recovery', () => {
     assert.equal(h.core.lockCount, 0);
   });
 
-  test('a recovered prepared transaction can be aborted (presumed abort)', () => {
-    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [] }] });
+  test('a recovered prepared transaction can be aborted (#13: an abort decided because some voter refused it)', () => {
+    const h = new Harness({ prepared: [rec('old', [post(tw('t1'))])] });
     const a = h.msg({ type: 'abort', txid: 'old' });
     assert.deepEqual(a, [{ type: 'persist_abort', txid: 'old' }]);
     assert.equal(h.core.lockCount, 0);
@@ -734,7 +628,7 @@ describe('WorkerCore: recovery', () => {
 
   test('two recovered prepared transactions on the same item are an invariant violation', () => {
     assert.throws(
-      () => new Harness({ prepared: [{ txid: 'a', ops: [post(tw('t1'))], peers: [] }, { txid: 'b', ops: [del('t1')], peers: [] }] }),
+      () => new Harness({ prepared: [rec('a', [post(tw('t1'))]), rec('b', [del('t1')])] }),
       /overlap on tweet:t1/,
     );
   });
@@ -779,8 +673,8 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
   /** w1 prepared tx1 with w2 and w3 as the other voters. */
   function preparedWithPeers(): Harness {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], voters, config: 1, floor: 0 });
-    assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1) }], 'the other voters are persisted with the record');
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))], voters));
+    assert.deepEqual(persists(e), [{ type: 'persist_prepared', txid: 'tx1', ops: [post(tw('t1'))], peers: voters.slice(1), cseq: 1, results: [{ tweet: tw('t1') }] }], 'the other voters are persisted with the record (#13: and its cseq and results)');
     h.durable(e);
     return h;
   }
@@ -798,15 +692,16 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
   });
 
   test('a recovered prepared transaction asks the voters it persisted', () => {
-    const h = new Harness({ prepared: [{ txid: 'old', ops: [post(tw('t1'))], peers: [voters[1]!] }] });
+    const h = new Harness({ prepared: [rec('old', [post(tw('t1'))], [voters[1]!])] });
     assert.deepEqual(peerAsks(h.tick(0)), [{ to: 'w2', address: '10.0.0.2:1', txid: 'old' }]);
   });
 
-  test('a peer that says commit: the worker commits with that cseq and acks the coordinator', () => {
+  test('a peer that says commit: the worker commits with that cseq and acks the coordinator (#13: untold, so the outcome keeps its results and the ack carries them)', () => {
     const h = preparedWithPeers();
     const e = answer(h, 'tx1', 'w3', 'commit', 7);
-    assert.deepEqual(persists(e).filter((x) => x.type !== 'log'), [{ type: 'persist_commit', txid: 'tx1', cseq: 7, ops: [post(tw('t1'))] }]);
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit' }]);
+    const results = [{ tweet: tw('t1') }];
+    assert.deepEqual(persists(e), [{ type: 'persist_commit', txid: 'tx1', cseq: 7, ops: [post(tw('t1'))], results }]);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
     assert.equal(h.core.appliedCseq, 7);
     assert.equal(h.core.lockCount, 0);
     assert.equal(h.core.resolvedByPeers, 1);
@@ -857,7 +752,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(e), [], 'no answer before the promise is durable');
     assert.deepEqual(persists(e), [{ type: 'persist_abort', txid: 'tx9' }]);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r7', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const late = only(sends(h.msg({ type: 'prepare', txid: 'tx9', ops: [post(tw('t1'))], config: 1, floor: 0 })));
+    const late = only(sends(h.msg(h.prepare('tx9', [post(tw('t1'))]))));
     assert.equal(late.type === 'vote' ? late.yes : undefined, false);
   });
 
@@ -868,7 +763,7 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.equal(h.core.lockCount, 0);
     assert.deepEqual(answers(e), []);
     assert.deepEqual(answers(h.durable(e)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
-    const v = only(sends(h.msg({ type: 'prepare', txid: 'i1', ops: null, config: 1, floor: 0 })));
+    const v = only(sends(h.msg(h.prepare('i1', null))));
     assert.equal(v.type === 'vote' ? v.yes : undefined, false, 'it never votes YES after saying abort');
   });
 
@@ -880,12 +775,12 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(h.durable(a)), [{ route: 'r1', outcome: 'abort', cseq: 0, from: 'w1' }]);
   });
 
-  test('asked while it has voted YES (or is writing its YES) and knows no outcome: unknown', () => {
+  test('asked while writing its YES: unknown; once it holds a durable YES and knows no outcome: prepared, with its cseq (#13)', () => {
     const h = new Harness();
-    const e = h.msg({ type: 'prepare', txid: 'tx1', ops: [post(tw('t1'))], config: 1, floor: 0 });
+    const e = h.msg(h.prepare('tx1', [post(tw('t1'))], voters));
     assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'while preparing');
     h.durable(e);
-    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }], 'prepared');
+    assert.deepEqual(answers(query(h, 'tx1')), [{ route: 'r1', outcome: 'prepared', cseq: 1, from: 'w1' }], 'prepared');
     assert.deepEqual(h.core.preparedTxids(), ['tx1']);
   });
 

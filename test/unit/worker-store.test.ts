@@ -17,7 +17,7 @@ import type { Op, Tweet } from '../../src/core/types.ts';
 const tw = (n: number, username = 'alice'): Tweet => ({ id: `t${n}`, username, content: `c${n}`, created_at: 1_000 + n, updated_at: null });
 
 function commit(store: WorkerStore, txid: string, tweet: Tweet): void {
-  store.persist([{ type: 'persist_prepared', txid, ops: [{ kind: 'post', tweet }], peers: [] }], 0);
+  store.persist([{ type: 'persist_prepared', txid, ops: [{ kind: 'post', tweet }], peers: [], cseq: 1, results: [{ tweet }] }], 0);
   store.persist([{ type: 'persist_commit', txid, cseq: 1, ops: [{ kind: 'post', tweet }] }], 0);
 }
 
