@@ -132,7 +132,9 @@ export class Membership {
     this.ctx = ctx;
     for (const m of recovered) this.add(m.id, m.address);
     const voters = config.voters.filter((v) => this.members.has(v));
-    this.config = { n: config.n, voters, catchingUp: [] };
+    // Kept as they were: a change logged before the stale ones are evicted must not record them as
+    // caught up, or the next restart would take them as full voters (simulator seed 5439).
+    this.config = { n: config.n, voters, catchingUp: (config.catching_up ?? []).filter((v) => voters.includes(v)) };
     // A voter still catching up when the coordinator stopped may lack a commit streamed to it.
     for (const id of config.catching_up ?? []) {
       const m = this.members.get(id);

@@ -179,7 +179,7 @@ export class Reads {
     this.sendRead({ ...r, worker: next.id }, now);
   }
 
-  onResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' | 'read_text' }>): void {
+  onResult(m: Member, msg: Extract<FromWorker, { type: 'read_result' | 'read_failed' | 'read_text' }>, now: number): void {
     const ctx = this.ctx;
     const r = this.reads.get(msg.rid);
     // An answer nobody waits for any more: the read went to another worker, or was answered.
@@ -194,6 +194,11 @@ export class Reads {
         this.pages.set(pageKey(r.query), msg.text);
       }
       ctx.emit({ type: 'reply_text', conn: r.conn, slot: r.slot, text: msg.text });
+      return;
+    }
+    if (msg.type === 'read_failed' && msg.in_doubt !== undefined && r.check === null) {
+      // Its copy may lack a commit its voters settled without the coordinator: ask another.
+      this.retry(msg.rid, r, now, `worker ${m.id} holds transaction ${msg.in_doubt} in doubt`);
       return;
     }
     if (msg.type === 'read_failed') {

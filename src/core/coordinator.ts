@@ -232,11 +232,11 @@ export class CoordinatorCore {
         return;
       case 'read_failed':
         // A read's or a copy page's: each part knows the rids it asked.
-        if (!ctx.members.onCopyFailed(m, msg.rid, msg.error)) ctx.reads.onResult(m, msg);
+        if (!ctx.members.onCopyFailed(m, msg.rid, msg.error)) ctx.reads.onResult(m, msg, now);
         return;
       case 'read_result':
       case 'read_text':
-        ctx.reads.onResult(m, msg);
+        ctx.reads.onResult(m, msg, now);
         return;
       case 'copy_page':
         ctx.members.onCopyPage(m, msg.rid, msg.rows);

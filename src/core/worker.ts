@@ -27,7 +27,7 @@ import { LockTable } from './locks.ts';
 import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -80,6 +80,8 @@ interface WorkerTxn {
   untold: boolean;
   /** This worker is its only voter: committed in one phase (no prepared record), and its YES is said once the commit is durable. */
   onePhase: boolean;
+  /** It told another voter it holds a YES: the voters may commit it without this worker, so until it is settled here its keys are not read here. */
+  exposed: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -150,6 +152,7 @@ export class WorkerCore {
         replicated: false,
         untold: false,
         onePhase: false,
+        exposed: false,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -222,6 +225,27 @@ export class WorkerCore {
       if (holds && t.ops.some((op) => lockKeyOf(op) === key)) out.push(t.txid);
     }
     return out;
+  }
+
+  /**
+   * The transaction that keeps this read from being served here, or null: one this worker told
+   * another voter it holds a YES for, still prepared here, writing what the read looks at (a
+   * tweet read by id, any tweet for a page, the item). Its voters may have committed it already,
+   * so another copy may show it while this one does not.
+   */
+  readBlockedBy(q: ReadQuery): string | null {
+    for (const t of this.txns.values()) {
+      if (!t.exposed || t.phase !== 'prepared') continue;
+      for (const op of t.ops) {
+        const key = lockKeyOf(op);
+        const hit = q.kind === 'get_tweets' ? key.startsWith('tweet:') : q.kind === 'get_tweet' ? key === `tweet:${q.id}` : q.kind === 'get_item' ? key === lockKeyOf({ kind: 'delete_item', item_kind: q.item_kind, key: q.key }) : false;
+        if (hit) {
+          probe('worker.read_blocked_in_doubt');
+          return t.txid;
+        }
+      }
+    }
+    return null;
   }
 
   /** Calls `fn` for every lock granted from now on. */
@@ -788,6 +812,7 @@ export class WorkerCore {
       case 'prepared':
         // A durable YES, not told the outcome: if every voter says so, it is committed.
         this.observeYes(t);
+        t.exposed = true;
         this.answerPeer(route, q.txid, 'prepared', t.cseq);
         return;
       case 'preparing':
@@ -879,6 +904,7 @@ export class WorkerCore {
       replicated: false,
       untold: false,
       onePhase: false,
+      exposed: false,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);

@@ -328,7 +328,7 @@ export class WorkerNode {
 
   private serveRead(link: JsonLink, rid: number, q: ReadQuery, replyText: boolean): void {
     const reply = answerRead(this.store, this.core, rid, q, replyText);
-    if (reply.type === 'read_failed') this.log.error({ rid, err: reply.error }, 'read failed');
+    if (reply.type === 'read_failed' && reply.in_doubt === undefined) this.log.error({ rid, err: reply.error }, 'read failed');
     if (reply.type === 'read_text') link.sendText(rid, reply.text);
     else link.send(reply);
   }

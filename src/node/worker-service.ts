@@ -8,6 +8,8 @@ import type { WorkerStore } from '../storage/worker-store.ts';
 import { restartCount } from './supervised.ts';
 
 export function answerRead(store: WorkerStore, core: WorkerCore, rid: number, q: ReadQuery, replyText = false): FromWorker {
+  const blocker = core.readBlockedBy(q);
+  if (blocker !== null) return { type: 'read_failed', rid, error: `transaction ${blocker} touches this read and is in doubt on worker ${core.nodeId}`, in_doubt: blocker };
   let result: unknown;
   try {
     if (replyText && q.kind === 'get_tweets') return { type: 'read_text', rid, text: store.tweetsReplyText(q.limit, q.before, q.username) };

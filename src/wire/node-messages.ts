@@ -350,9 +350,10 @@ function fromWorker(o: Obj, type: string): FromWorker {
       break;
     }
     case 'read_failed':
-      fields(o, ['type', 'rid', 'error']);
+      fields(o, ['type', 'rid', 'error', 'in_doubt']);
       int(o, 'rid', 1);
       text(o, 'error', NODE_MAX_ERROR_CHARS);
+      if (has(o, 'in_doubt')) txid(o, 'in_doubt');
       break;
     case 'copy_page':
       fields(o, ['type', 'rid', 'rows']);

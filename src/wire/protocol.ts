@@ -218,7 +218,12 @@ export type FromWorker =
   /** A read answered as the client's reply line (a JSON object, no newline), as asked by `reply_text`. */
   | { type: 'read_text'; rid: number; text: string }
   /** A read or a copy_read the worker could not answer from its store. */
-  | { type: 'read_failed'; rid: number; error: string }
+  /**
+   * `in_doubt`: not a failure of the store: this worker told another voter it holds a YES for that
+   * transaction, which touches what was asked and is not settled here; the voters may have
+   * committed it, so its copy may lack it. The coordinator asks another worker.
+   */
+  | { type: 'read_failed'; rid: number; error: string; in_doubt?: string }
   /** The answer to copy_read: its rows in cursor order; fewer than `limit` when they are the last. */
   | { type: 'copy_page'; rid: number; rows: CopyRow[] }
   | { type: 'installed'; rid: number; done: boolean }
