@@ -588,8 +588,15 @@ export class Simulation {
     this.crashWorker(w);
     this.at(this.rng.int(50, 3_000), () => {
       if (w.node !== null || this.healing) return;
-      if (this.stats.wipes === 0 && this.coord !== null && !this.coord.coreForChecks.involves(oldId)) {
+      // No transaction waits on it: none the coordinator knows, and no prepared record anywhere (its
+      // own, or another voter's naming it: a restarted coordinator learns those only later).
+      const named = this.workers.some((x) => x.store.recover().prepared.some((p) => x === w || p.peers.some((v) => v.id === oldId)));
+      // And the coordinator knows the old one is down: until then it may still send it a prepare.
+      const members = (this.coordinatorStatus()?.workers ?? []) as { id: string; state: string }[];
+      const seenDown = members.some((m) => m.id === oldId && m.state === 'down');
+      if (this.stats.wipes === 0 && this.coord !== null && seenDown && !this.coord.coreForChecks.involves(oldId) && !named) {
         this.stats.wipes++;
+        if (process.env.SIMDBG) console.log(Math.floor(this.now), "WIPE", oldId);
         w.store.close();
         const id = `w${w.index + 1}b`;
         w.store = new WorkerStore(':memory:', () => id);
