@@ -13,7 +13,7 @@ import type { FromWorker, Op, Tweet } from '../../src/core/types.ts';
 import type { WorkerEffect } from '../../src/core/worker.ts';
 import { parseFromWorker, parsePeerAnswer, parseToWorker } from '../../src/wire/node-messages.ts';
 import { Co, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
-import { Harness, PAIR, W2, del, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
+import { Harness, PAIR, SOLO, W2, del, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
 
 /** Runs `fn` and says whether it hit the probe (the branch it marks was taken). */
 function hits(name: ProbeName, fn: () => void): boolean {
@@ -460,6 +460,95 @@ describe('worker: voters settle alone', () => {
     const e = h.core.handle({ type: 'peer_query', route: 'r1', msg: { type: 'peer_query', txid: 'tx1', to: 'w1' } }, 0);
     assert.deepEqual(e, [{ type: 'peer_reply', route: 'r1', msg: { type: 'peer_answer', txid: 'tx1', from: 'w1', outcome: 'prepared', cseq: 1 } }]);
     assert.deepEqual(said.at(-1), { txid: 'tx1', says: 'yes', durable: true });
+  });
+});
+
+describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
+  const noCode = (v: FromWorker): string | null => (v.type === 'vote' && !v.yes ? v.code : null);
+  const t1 = tw('t1');
+  const results = [{ tweet: t1 }];
+
+  test('a one-shot prepare naming only this worker → the commit written at once (no prepared record), with its cseq and results', () => {
+    const h = new Harness();
+    let e: WorkerEffect[] = [];
+    assert.ok(hits('worker.one_phase_commit', () => (e = h.msg(h.prepare('tx1', [post(t1)], SOLO)))));
+    assert.deepEqual(e, [{ type: 'persist_commit', txid: 'tx1', cseq: 1, ops: [post(t1)], results }], 'no vote, no prepared record');
+    assert.equal(h.core.lockCount, 1, 'its locks are held until the commit is written');
+    assert.equal(h.core.appliedCseq, 1);
+    // Not durable yet: listed in its state (with itself as the only voter), for a coordinator that loses it.
+    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    assert.deepEqual(st.type === 'state' ? st.prepared : null, [{ txid: 'tx1', voters: ['w1'], cseq: 1 }]);
+  });
+
+  test('no `applied` is said (the YES answers the client); the locks go once it is written; the YES once it is durable, with its results', () => {
+    const h = new Harness();
+    const said = statements(h);
+    const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
+    h.store.persist(e[0] as WorkerEffect);
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'no applied: the coordinator waits for the YES alone');
+    assert.equal(h.core.lockCount, 0, 'written: the next transaction on the key may go ahead');
+    assert.deepEqual(said, [], 'nothing said before the commit is durable');
+    assert.deepEqual(sends(h.core.handle({ type: 'durable', txid: 'tx1', what: 'commit' }, 0)), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
+    assert.deepEqual(said, [{ txid: 'tx1', says: 'yes', durable: true }]);
+    assert.equal(h.core.txnCount, 0);
+    assert.equal(h.store.outcomeOf('tx1'), 'commit');
+    assert.deepEqual(h.store.commitResultsOf('tx1'), results, 'kept with the outcome, for a coordinator that loses the YES');
+    assert.deepEqual(h.store.getTweet('t1'), t1);
+    assert.deepEqual(h.store.prepared.has('tx1'), false);
+  });
+
+  test('an interactive transaction of this worker alone: its prepare (ops null) writes the staged ops as the commit; the YES carries every result', () => {
+    const h = new Harness();
+    h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t1), config: 1, floor: 0 });
+    h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
+    const e = h.msg(h.prepare('i1', null, SOLO));
+    const all = [{ tweet: t1 }, { tweet: { ...t1, content: 'v2', updated_at: 3_000 } }];
+    assert.deepEqual(e, [{ type: 'persist_commit', txid: 'i1', cseq: 1, ops: [post(t1), upd('t1', 'v2', null, 3_000)], results: all }]);
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'vote', txid: 'i1', yes: true, results: all }]);
+    assert.deepEqual(h.store.getTweet('t1'), { ...t1, content: 'v2', updated_at: 3_000 });
+  });
+
+  test('prevent while the commit is being written → nothing yet; answered by the YES once durable; after that, by ack commit with the results kept', () => {
+    const h = new Harness();
+    const said = statements(h);
+    const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
+    assert.deepEqual(h.msg({ type: 'prevent', txid: 'tx1' }), [], 'it may not refuse (its commit is being written), nor say YES before it is durable');
+    assert.deepEqual(h.linkDown(), [], 'a link going down changes nothing either');
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
+    // The YES may be lost with the link: a prevent (or a repeated prepare) after it is answered from the outcome.
+    assert.deepEqual(sends(h.msg({ type: 'prevent', txid: 'tx1' })), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
+    assert.deepEqual(sends(h.msg(h.prepare('tx1', [post(t1)], SOLO))), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
+    assert.ok(said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
+  });
+
+  test('a repeated prepare while the commit is being written is not answered and not written twice', () => {
+    const h = new Harness();
+    const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
+    assert.deepEqual(h.msg(h.prepare('tx1', [post(t1)], SOLO)), []);
+    assert.equal(votes(h.durable(e)).length, 1, 'exactly one YES');
+  });
+
+  test('a refusal is still durable before it is said: a lock held, an op that fails, a prepare behind a row, not a voter: a tombstone, then the NO; no commit written', () => {
+    const h = new Harness({}, [tw('mine')]);
+    h.prepared('held', [post(tw('h1'))], 0, PAIR);
+    const cases: [string, WorkerEffect[], string][] = [
+      ['locked', h.msg(h.prepare('a', [upd('h1', 'x')], SOLO)), 'LOCKED'],
+      ['fails', h.msg(h.prepare('b', [upd('ghost', 'x')], SOLO)), 'NOT_FOUND'],
+    ];
+    for (const [name, e, code] of cases) {
+      assert.deepEqual(persists(e).map((x) => x.type), ['persist_abort'], name);
+      assert.equal(noCode(h.refusalOf(e)), code, name);
+    }
+    // Behind a row: a commit with cseq 5 wrote tweet mine; a prepare with cseq 4 would be lost under it.
+    h.durable(h.msg({ type: 'replicate', seq: 1, txid: 'r1', cseq: 5, ops: [upd('mine', 'v2', 'alice', 3_000)] }));
+    const behind = h.msg({ type: 'prepare', txid: 'c', ops: [del('mine')], voters: SOLO, config: 1, floor: 0, cseq: 4 });
+    assert.deepEqual(persists(behind).map((x) => x.type), ['persist_abort']);
+    assert.equal(noCode(h.refusalOf(behind)), 'LOCKED');
+    const learner = new Harness({ voter: false });
+    const refused = learner.msg(learner.prepare('d', [post(t1)], SOLO));
+    assert.deepEqual(refused, [{ type: 'persist_abort', txid: 'd' }]);
+    assert.equal(noCode(learner.refusalOf(refused)), 'UNAVAILABLE');
+    assert.equal(learner.store.outcomeOf('d'), 'abort');
   });
 });
 
