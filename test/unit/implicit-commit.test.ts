@@ -1,7 +1,8 @@
 // #13, one transition a test (etcd raft style): implicit commit (committed exactly when every
 // voter holds a durable YES; the commit goes out at the last YES, its record is written in the
 // background), the cseq that goes out with the prepare (from a durable reservation), abort by
-// prevention, no presumed abort, orphans learnt from a worker's state, voters that settle alone,
+// prevention, no presumed abort, orphans learnt from a worker's state, one-phase commit for a
+// single voter, a relinked member resolving until it has the outcome, voters that settle alone,
 // and the node messages that carry all this. Both cores driven by hand.
 
 import { test, describe } from 'node:test';
@@ -32,6 +33,18 @@ function posted(ids = ['w1', 'w2'], id = 't1'): { co: Co; txid: string; tweet: T
   const effects = co.req(7, 1, postReq(id));
   const p = prepareOf(effects, ids[0] as string);
   return { co, txid: p.txid, tweet: tweetOf((p.ops ?? [])[0] as Op), cseq: p.cseq, effects };
+}
+
+/**
+ * A post to w1 and w2: w1 said YES; w2 went down before its YES arrived (the transaction is being
+ * prevented), and relinked, its state listing the transaction prepared. `relinked`: the effects of that state.
+ */
+function relinkedPrepared(): ReturnType<typeof posted> & { relinked: CoordinatorEffect[] } {
+  const p = posted(['w1', 'w2']);
+  p.co.from('w1', yes(p.txid, [{ tweet: p.tweet }]));
+  p.co.linkDown('w2');
+  p.co.linkUp('w2');
+  return { ...p, relinked: p.co.state('w2', 0, [preparedTxn(p.txid, ['w1', 'w2'], p.cseq)]) };
 }
 
 const byWorker = (effects: CoordinatorEffect[]): string[] => sent(effects).map((s) => `${s.worker}:${s.msg.type}`).sort();
@@ -167,12 +180,8 @@ describe('coordinator: abort by prevention', () => {
   });
 
   test('the missing voter relinks (its state) → prevent sent to it → its YES is the last → commit, client OK', () => {
-    const { co, txid, tweet, cseq } = posted(['w1', 'w2']);
-    co.from('w1', yes(txid, [{ tweet }]));
-    co.linkDown('w2');
-    co.linkUp('w2');
-    const s = co.state('w2', 0, [preparedTxn(txid, ['w1', 'w2'], cseq)]);
-    assert.deepEqual(sentTo(s, 'w2'), [{ type: 'prevent', txid }]);
+    const { co, txid, tweet, cseq, relinked } = relinkedPrepared();
+    assert.deepEqual(sentTo(relinked, 'w2'), [{ type: 'prevent', txid }]);
     let e: CoordinatorEffect[] = [];
     assert.ok(hits('coord.prevent_found_every_yes', () => (e = co.from('w2', { type: 'vote', txid, yes: true, results: [{ tweet }], ops: [{ kind: 'post', tweet }] }))));
     assert.deepEqual(byWorker(e), ['w1:commit', 'w2:commit']);
@@ -393,12 +402,8 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
 
 describe('coordinator: a relinked member owed an undecided transaction (DECISIONS 65)', () => {
   test('its state lists a transaction being prevented here → resolving (not up, no read, no write) until the outcome reaches it (its ack)', () => {
-    const { co, txid, tweet, cseq } = posted(['w1', 'w2']);
-    co.from('w1', yes(txid, [{ tweet }]));
-    co.linkDown('w2');
-    co.linkUp('w2');
-    const s = co.state('w2', 0, [preparedTxn(txid, ['w1', 'w2'], cseq)]);
-    assert.deepEqual(sentTo(s, 'w2'), [{ type: 'prevent', txid }]);
+    const { co, txid, tweet, cseq, relinked } = relinkedPrepared();
+    assert.deepEqual(sentTo(relinked, 'w2'), [{ type: 'prevent', txid }]);
     assert.equal(co.workerState('w2'), 'joining', 'its voters may have committed it already: its copy may lack that commit');
     for (let i = 0; i < 3; i++) assert.deepEqual(sent(co.req(8, i, { action: 'get_tweet', id: 't1' })).map((x) => x.worker), ['w1'], 'it serves no read');
     const refused = only(replies(co.req(9, 1, postReq('t2')))).reply;
