@@ -75,10 +75,13 @@ export function tw(id: string, username = 'alice', content = 'hello', created_at
   return { id, username, content, created_at, updated_at: null };
 }
 export const post = (t: Tweet): Op => ({ kind: 'post', tweet: t });
+export const W1 = { id: 'w1', address: '10.0.0.1:1' };
 export const W2 = { id: 'w2', address: '10.0.0.2:1' };
-/** w1 (this worker) and w2 vote: a prepared w1 waits for w2's word (#13: a sole voter would commit alone). */
-export const PAIR = [{ id: 'w1', address: '10.0.0.1:1' }, W2];
-/** A prepared record as recovered from disk (#13: with its cseq and results); by default voted with w2, so it does not commit alone. */
+/** w1 (this worker) and w2 vote: two phases, a prepared w1 waits for w2's word. The harness's prepares name these voters unless told otherwise. */
+export const PAIR = [W1, W2];
+/** w1 is the only voter: it commits in one phase (#13, DECISIONS 66), with no prepared record. */
+export const SOLO = [W1];
+/** A prepared record as recovered from disk (#13: with its cseq and results); by default voted with w2. */
 export const rec = (txid: string, ops: Op[], peers = [W2], cseq = 5): RecoveredWorker['prepared'][number] => ({ txid, ops, peers, cseq, results: [] });
 export const upd = (id: string, content: string, username: string | null = null, at = 2_000): Op => ({ kind: 'update', id, content, username, at });
 export const del = (id: string, username: string | null = null): Op => ({ kind: 'delete', id, username });
@@ -98,15 +101,17 @@ export class Harness {
   private lastCseq = 0;
   /**
    * A prepare as the coordinator sends it (#13: with the cseq it commits with): one cseq per
-   * transaction, each above the last given out and above every commit this worker applied.
+   * transaction, each above the last given out and above every commit this worker applied. Its
+   * voters are w1 and w2 unless told otherwise: a test of two-phase commit needs a second voter,
+   * since a sole voter commits in one phase (SOLO).
    */
-  prepare(txid: string, ops: Op[] | null, voters?: Peer[]): Extract<ToWorkerCore, { type: 'prepare' }> {
+  prepare(txid: string, ops: Op[] | null, voters: Peer[] = PAIR): Extract<ToWorkerCore, { type: 'prepare' }> {
     let cseq = this.cseqs.get(txid);
     if (cseq === undefined) {
       cseq = this.lastCseq = Math.max(this.lastCseq, this.core.appliedCseq) + 1;
       this.cseqs.set(txid, cseq);
     }
-    return voters === undefined ? { type: 'prepare', txid, ops, config: 1, floor: 0, cseq } : { type: 'prepare', txid, ops, voters, config: 1, floor: 0, cseq };
+    return { type: 'prepare', txid, ops, voters, config: 1, floor: 0, cseq };
   }
   /** Makes the persist effects durable (in order) and returns what the worker does next. */
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
@@ -125,7 +130,7 @@ export class Harness {
   linkDown(now = 0): WorkerEffect[] {
     return this.core.handle({ type: 'link_down' }, now);
   }
-  /** One-shot prepare, its records made durable: returns the votes sent. */
+  /** One-shot prepare (voters w1 and w2 unless told otherwise), its records made durable: returns the votes sent. */
   prepared(txid: string, ops: Op[], now = 0, voters?: Peer[]): FromWorker[] {
     const e = this.msg(this.prepare(txid, ops, voters), now);
     return sends([...e, ...this.durable(e, now)]).filter((m) => m.type === 'vote');

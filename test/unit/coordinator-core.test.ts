@@ -185,12 +185,16 @@ describe('CoordinatorCore: one-shot writes', () => {
 
   test('commit sequence numbers increase per commit', () => {
     const co = new Co();
+    // Two voters: a single voter's commit is one phase, with no decision logged (DECISIONS 66).
     co.addWorker('w1');
+    co.addWorker('w2');
     for (let i = 1; i <= 3; i++) {
       const p = prepareOf(co.req(7, i, postReq(`t${i}`)), 'w1');
-      const lc = only(ofType(co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }])), 'log_commit'));
+      const results = [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }];
+      co.from('w2', yes(p.txid, results));
+      const lc = only(ofType(co.from('w1', yes(p.txid, results)), 'log_commit'));
       assert.equal(lc.cseq, i);
-      co.from('w1', ack(p.txid, 'commit'));
+      for (const w of ['w1', 'w2']) co.from(w, ack(p.txid, 'commit'));
     }
     assert.equal(co.status().counters.last_cseq, 3);
   });
@@ -222,8 +226,8 @@ describe('CoordinatorCore: one-shot writes', () => {
     const p = prepareOf(e, 'w1');
     assert.equal(p.ops?.length, 2);
     const t = tweetOf((p.ops ?? [])[0] as Op);
-    co.from('w1', yes(p.txid, [{ tweet: t }, {}]));
-    const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
+    // One voter: one phase, its YES (said once the commit is durable there) is the answer (DECISIONS 66).
+    const r = only(replies(co.from('w1', yes(p.txid, [{ tweet: t }, {}]))));
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }, {}] });
   });
 
@@ -233,8 +237,8 @@ describe('CoordinatorCore: one-shot writes', () => {
     const e = co.req(7, 1, { action: 'transaction', ops: [{ action: 'post', tweet: { id: 'a', username: 'u', content: 'c' } }] });
     const p = prepareOf(e, 'w1');
     const t = tweetOf((p.ops ?? [])[0] as Op);
-    co.from('w1', yes(p.txid, [{ tweet: t }]));
-    const r = only(replies(co.from('w1', ack(p.txid, 'commit'))));
+    // One voter: one phase, answered at its YES.
+    const r = only(replies(co.from('w1', yes(p.txid, [{ tweet: t }]))));
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }] });
   });
 
@@ -517,12 +521,15 @@ describe('CoordinatorCore: interactive transactions', () => {
 
   test('closing the connection while the commit is deciding lets it run to its end', () => {
     const co = new Co();
+    // Two voters, so that the commit is decided and logged (one voter's is one phase).
     co.addWorker('w1');
+    co.addWorker('w2');
     const txid = begin(co);
     co.req(9, 1, postReq('t1'));
-    co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
+    for (const w of ['w1', 'w2']) co.from(w, { type: 'locked', txid, seq: 1, result: {} });
     co.req(9, 2, { action: 'commit' });
     assert.deepEqual(sent(co.ev({ type: 'conn_closed', conn: 9 })), []);
+    co.from('w2', yes(txid, [{}]));
     assert.equal(ofType(co.from('w1', yes(txid, [{}])), 'log_commit').length, 1);
   });
 
@@ -722,8 +729,10 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.deepEqual(sentTo(write, 'w2'), [], 'a learner does not vote');
     const p9 = prepareOf(write, 'w1');
     const t9 = tweetOf((p9.ops ?? [])[0] as Op);
-    assert.deepEqual(sentTo(co.from('w1', yes(p9.txid, [{ tweet: t9 }])), 'w2'), [], 'held while the copy runs');
-    assert.equal(only(replies(co.from('w1', ack(p9.txid, 'commit')))).reply.status, 'OK');
+    // Its only voter: one phase, answered at the YES.
+    const y9 = co.from('w1', yes(p9.txid, [{ tweet: t9 }]));
+    assert.deepEqual(sentTo(y9, 'w2'), [], 'held while the copy runs');
+    assert.equal(only(replies(y9)).reply.status, 'OK');
 
     // Page 1: full page → install (reset) to the joiner, not done.
     const i1 = co.from('w1', { type: 'copy_page', rid: read.rid, rows: rows(['a', 'b']) });
@@ -783,21 +792,24 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
   });
 
   test('the copy starts while a commit is being decided (#12: it used to wait); that commit reaches the learner in its stream', () => {
-    const { co, txid, tweet } = clusterWithPost(['w1']);
-    co.from('w1', yes(txid, [{ tweet }]));
-    co.register('w2');
-    co.linkUp('w2');
-    const read = only(sentTo(co.state('w2', 0), 'w1'));
-    assert.equal(read.type, 'copy_read');
+    // Two voters: a commit of one voter is finished at its YES, never "being decided" (DECISIONS 66).
+    const { co, txid, tweet } = clusterWithPost(['w1', 'w2']);
+    for (const w of ['w1', 'w2']) co.from(w, yes(txid, [{ tweet }]));
+    co.register('w3');
+    co.linkUp('w3');
+    const read = only(sent(co.state('w3', 0)));
+    assert.equal(read.msg.type, 'copy_read');
+    const donor = read.worker;
+    co.from('w2', ack(txid, 'commit'));
     const e = co.from('w1', ack(txid, 'commit'));
     assert.equal(only(replies(e)).reply.status, 'OK');
     assert.deepEqual(sent(e), []);
-    assert.equal(co.workerState('w2'), 'joining');
-    const rid = read.type === 'copy_read' ? read.rid : 0;
+    assert.equal(co.workerState('w3'), 'joining');
+    const rid = read.msg.type === 'copy_read' ? read.msg.rid : 0;
     // Its copy may have been read before the commit was applied: every commit after 0 comes in its stream.
-    assert.deepEqual(sentTo(co.from('w1', { type: 'copy_page', rid, rows: [] }), 'w2'), [{ type: 'install', rid, rows: [], reset: true, done: true, max_cseq: 0 }]);
-    const done = co.from('w2', { type: 'installed', rid, done: true });
-    assert.deepEqual(sentTo(done, 'w2'), [{ type: 'replicate', seq: 1, txid, cseq: 1, ops: [{ kind: 'post', tweet }] }]);
+    assert.deepEqual(sentTo(co.from(donor, { type: 'copy_page', rid, rows: [] }), 'w3'), [{ type: 'install', rid, rows: [], reset: true, done: true, max_cseq: 0 }]);
+    const done = co.from('w3', { type: 'installed', rid, done: true });
+    assert.deepEqual(sentTo(done, 'w3'), [{ type: 'replicate', seq: 1, txid, cseq: 1, ops: [{ kind: 'post', tweet }] }]);
   });
 
   test('if the donor goes down mid-copy the joiner starts over with another donor', () => {
@@ -824,8 +836,8 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
       co.register('w2');
       co.linkUp('w2');
       const fx: CoordinatorEffect[] = [...co.state('w2', 0)];
+      // Its only voter: one phase, finished at this YES (no ack follows).
       fx.push(...co.from('w1', yes(txid, [{ tweet }])));
-      fx.push(...co.from('w1', ack(txid, 'commit')));
       assert.equal(co.status().counters.last_cseq, 1);
       const gotCommit = sentTo(fx, 'w2').some((m) => m.type === 'commit');
       const copyStarted = sent(fx).some((s) => s.msg.type === 'copy_read');

@@ -1,5 +1,6 @@
 // The coordinator's store keeps the voting configuration (#12): a logged configuration comes
-// back at recovery; a store from before configurations recovers every member as a voter.
+// back at recovery; a store from before configurations recovers every member as a voter, and one
+// that began with configurations but lost its first (#13, DECISIONS 67) recovers no voter.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,9 +45,9 @@ test('a logged configuration is what recovery returns, the latest one winning', 
   });
 });
 
-test('with no configuration logged, every member votes as configuration 1; with no member, configuration 0', () => {
+test('with no configuration logged, every member votes as configuration 1 in a store from before configurations; with no member, configuration 0', () => {
   withDir((dir) => {
-    reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] }));
+    // Written as a version from before configurations wrote it: members, and never a recover() that marks the store new.
     reopen(dir, (s) => {
       s.persist([
         { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
@@ -54,5 +55,24 @@ test('with no configuration logged, every member votes as configuration 1; with 
       ]);
     });
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 1, voters: ['w1', 'w2'] }));
+  });
+  withDir((dir) => reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] })));
+});
+
+test('a store that began with configurations and lost its first one to a crash has no voter, not every member as one (DECISIONS 67)', () => {
+  withDir((dir) => {
+    // Recovered empty: marked as a store with configurations.
+    reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] }));
+    // Members saved; the first configuration never written (a crash before its fsync).
+    reopen(dir, (s) => {
+      s.persist([
+        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
+        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001' },
+      ]);
+    });
+    reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] }, 'a brand-new worker is no voter without a copy'));
+    // And a later configuration is used as logged.
+    reopen(dir, (s) => s.persist([{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }]));
+    reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 1, voters: ['w1'], catching_up: [] }));
   });
 });

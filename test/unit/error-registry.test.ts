@@ -56,8 +56,7 @@ function matches(re: RegExp): { file: string; code: string; at: string }[] {
 }
 
 describe('the error registry', () => {
-  // todo until the lead merges the README's IN_DOUBT row (#13: the report of branch unit13 has it); then remove the todo.
-  test("README.md's error table is the registry's (paste renderErrorTable() there when this fails)", { todo: 'README.md lacks the IN_DOUBT row (#13); the lead merges README text' }, () => {
+  test("README.md's error table is the registry's (paste renderErrorTable() there when this fails)", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const rows = tableAfter(readme, '**Error codes**');
     const expected = renderErrorTable();
@@ -139,8 +138,7 @@ describe('the error registry', () => {
     assert.ok(!/trace/i.test(ERROR_CODES.INTERNAL.meaning + ERROR_CODES.INTERNAL.action), 'an INTERNAL reply carries no trace id: the registry must not promise one');
   });
 
-  // todo: a bug in src/web/problems.ts (RETRY_AFTER_S gives IN_DOUBT a Retry-After; the registry says it is not retryable): reported by branch unit13.
-  test('the web app sends Retry-After for exactly the codes the registry calls retryable', { todo: 'src/web/problems.ts RETRY_AFTER_S lists IN_DOUBT, which src/wire/errors.ts calls not retryable (#13)' }, () => {
+  test('the web app sends Retry-After for exactly the codes the registry calls retryable', () => {
     for (const code of CODES) assert.equal(RETRY_AFTER_S[code] !== undefined, isRetryable(code), code);
   });
 

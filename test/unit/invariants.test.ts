@@ -346,7 +346,7 @@ class Wk {
     this.core.invariants();
   }
   private cseq = 0;
-  /** A one-shot prepare of a post of `id`, voted with w2 (#13: so it does not commit alone), made durable: prepared, YES voted. */
+  /** A one-shot prepare of a post of `id`, voted with w2 (#13: a sole voter would commit in one phase), made durable: prepared, YES voted. */
   prepared(txid: string, id = 't1'): void {
     const voters = [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }];
     this.msg({ type: 'prepare', txid, ops: [post(id)], voters, config: 1, floor: 0, cseq: ++this.cseq });

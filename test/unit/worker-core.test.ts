@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_BACKOFF_MS, lockedMessage, type WorkerEffect } from '../../src/core/worker.ts';
 import type { Op } from '../../src/core/types.ts';
-import { Harness, PAIR, T, del, only, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
+import { Harness, PAIR, T, W2, del, only, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
 
 describe('WorkerCore: hello and state', () => {
   test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
@@ -38,7 +38,8 @@ describe('WorkerCore: one-shot prepare', () => {
     const t = tw('t1');
     const e = h.msg(h.prepare('tx1', [post(t)]));
     // #13: the record keeps the cseq it commits with, and its results.
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [], cseq: 1, results: [{ tweet: t }] }], 'no vote before the record is durable');
+    // (Voted with w2: a sole voter writes no prepared record, it commits in one phase: implicit-commit.test.ts.)
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [W2], cseq: 1, results: [{ tweet: t }] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
     const after = h.durable(e);
@@ -326,15 +327,15 @@ describe('WorkerCore: abort', () => {
     assert.deepEqual(h.msg({ type: 'abort', txid: 'tx1' }), [{ type: 'send', msg: { type: 'ack', txid: 'tx1', outcome: 'abort' } }]);
   });
 
-  test('abort after the commit arrived throws (copies would diverge); a stale abort after it was applied changes nothing', () => {
+  test('abort after the commit arrived throws (copies would diverge), and so does one after it was applied (#13: no presumed abort, so no stale abort)', () => {
     const h = new Harness();
     h.prepared('tx1', [post(tw('t1'))]);
     const c = h.msg({ type: 'commit', txid: 'tx1', cseq: 1 });
     assert.throws(() => h.msg({ type: 'abort', txid: 'tx1' }), /after its commit/);
     h.durable(c);
-    // Presumed abort: once every voter acknowledged, the coordinator forgets the decision and
-    // answers a late question with "abort". Only a worker that applied the commit can get that.
-    assert.deepEqual(h.msg({ type: 'abort', txid: 'tx1' }), []);
+    // An abort is decided only after a voter's durable refusal, and a refused transaction never
+    // gathers every YES: an abort of one committed here is a broken rule, not a late answer.
+    assert.throws(() => h.msg({ type: 'abort', txid: 'tx1' }), /which this worker committed/);
     assert.equal(h.core.txnCount, 0);
   });
 
@@ -413,7 +414,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
     const e = h.msg(h.prepare('i1', null));
     const results = [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }];
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [], cseq: 1, results }], '#13: with its cseq and results');
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(t), upd('t1', 'v2', null, 3_000)], peers: [W2], cseq: 1, results }], '#13: with its cseq and results');
     assert.deepEqual(sends(h.durable(e)), [
       { type: 'vote', txid: 'i1', yes: true, results: [{ tweet: t }, { tweet: { ...t, content: 'v2', updated_at: 3_000 } }] },
     ]);
@@ -426,7 +427,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('missing', 'x'), config: 1, floor: 0 });
     const e = h.msg(h.prepare('i1', null));
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }] }], '#13: with its cseq and results');
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1'))], peers: [W2], cseq: 1, results: [{ tweet: tw('t1') }] }], '#13: with its cseq and results');
   });
 
   test('a duplicate lock message (seq already seen) is not answered again and not staged twice', () => {
@@ -436,7 +437,7 @@ describe('WorkerCore: interactive (lock) transactions', () => {
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: post(tw('t2')), config: 1, floor: 0 });
     assert.deepEqual(h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(tw('t1')), config: 1, floor: 0 }), []);
     const e = h.msg(h.prepare('i1', null));
-    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [], cseq: 1, results: [{ tweet: tw('t1') }, { tweet: tw('t2') }] }], '#13: with its cseq and results');
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops: [post(tw('t1')), post(tw('t2'))], peers: [W2], cseq: 1, results: [{ tweet: tw('t1') }, { tweet: tw('t2') }] }], '#13: with its cseq and results');
   });
 
   test('a lock after the transaction started preparing is refused', () => {
@@ -538,7 +539,7 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     assert.equal(h.core.lockCount, 1);
   });
 
-  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s (#13: a voter among two; a sole voter commits alone)', () => {
+  test('sends query on tick, first after the lock timeout, then with doubling backoff capped at 5 s (#13: a voter among two; a sole voter commits in one phase)', () => {
     const h = new Harness();
     const t0 = 100_000;
     h.prepared('tx1', [post(tw('t1'))], t0, PAIR);
@@ -583,8 +584,8 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     assert.deepEqual(
       [...m.prepared].sort((x, y) => x.txid.localeCompare(y.txid)),
       [
-        { txid: 'a', voters: ['w1'], cseq: 4 },
-        { txid: 'b', voters: ['w1'], cseq: 5 },
+        { txid: 'a', voters: ['w1', 'w2'], cseq: 4 },
+        { txid: 'b', voters: ['w1', 'w2'], cseq: 5 },
       ],
     );
   });
