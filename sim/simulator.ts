@@ -440,6 +440,7 @@ export class Simulation {
       const call = this.now;
       this.clientSend(c, request, (r) => {
         const op: HistoryOp = { client: c.id, key, input, call, ret: this.now, output: { status: 'unknown' } };
+        if (process.env.SIMDBG && key === process.env.SIMDBG) console.log(Math.floor(call), Math.floor(this.now), 'OP', c.id, JSON.stringify(request), JSON.stringify(r), JSON.stringify(this.workers.map((x) => x.store.getTweet(key)?.content ?? null)));
         noteCode(r);
         const code = r === null ? 'UNKNOWN' : r.status === 'OK' ? 'OK' : r.code;
         this.codes[code] = (this.codes[code] ?? 0) + 1;

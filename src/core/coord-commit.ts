@@ -159,6 +159,8 @@ export class TwoPhaseCommit {
       return;
     }
     this.ctx.trace.prepareSent(t.txid, t.voters, now);
+    this.ctx.prepareCount++;
+    this.ctx.reads.preparing();
     t.phase = 'preparing';
     t.waiting = new Set(t.voters);
     t.yes = new Set();
@@ -644,11 +646,19 @@ export class TwoPhaseCommit {
       orphan: true,
     };
     this.txns.set(t.txid, t);
+    this.ctx.prepareCount++;
+    this.ctx.reads.preparing();
     this.ctx.trace.prepareSent(t.txid, t.voters, now);
     this.ctx.log('info', `transaction ${p.txid} is held prepared by its voters and was not decided here: asking them`, { txid: p.txid, voters: p.voters });
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) this.askToPrevent(t, w);
     return true;
+  }
+
+  /** Is a transaction past its prepare and not yet applied everywhere (the data may change under a read)? */
+  anyPrepared(): boolean {
+    for (const t of this.txns.values()) if (t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing') return true;
+    return false;
   }
 
   /** Orphans not yet settled, or committed with ops no voter has told: a copy begun now could miss them. */

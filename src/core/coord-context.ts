@@ -105,8 +105,10 @@ export class CoordinatorContext {
   nextRid = 1;
   /** The time the event being handled came with (milliseconds since the epoch): data, not a clock. */
   now = 0;
-  /** Commits decided so far (in this process): the committed data changes only when this grows. */
+  /** Commits decided so far (in this process): the committed data changes only when this grows, or ... */
   decisionCount = 0;
+  /** ... once a prepare has gone out: a sole voter applies its commit before the coordinator hears of it, and voters may commit one without it. */
+  prepareCount = 0;
   /** The effects of the event being handled, in order. Limit: what one event causes (a few per worker, subscriber or read). */
   out: CoordinatorEffect[] = [];
   readonly counters = {

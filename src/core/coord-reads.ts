@@ -33,6 +33,8 @@ interface PendingRead {
   pageSize: number;
   /** Commits decided before this read was sent (decisionCount then). */
   decisions: number;
+  /** ctx.prepareCount when it was sent. */
+  prepares: number;
 }
 
 /** A question asked of every member at once (check, resolve): each answer, or why there is none, by worker id. */
@@ -76,6 +78,11 @@ export class Reads {
 
   // -------------------------------------------------------------------------
   // The overlay of decided commits
+
+  /** A prepare went out (or an orphan was taken up): the data may change without a decision here, so no page kept is current. */
+  preparing(): void {
+    this.pages.clear();
+  }
 
   /** A commit is decided (durable): until it is applied everywhere, reads see what it wrote. */
   decided(cseq: number, ops: readonly Op[], results: readonly OpResult[]): void {
@@ -146,7 +153,7 @@ export class Reads {
     }
     const up = ctx.members.upMembers();
     const w = up[this.robin++ % up.length] as Member;
-    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), check: null, overlay, pageSize, decisions: ctx.decisionCount };
+    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), check: null, overlay, pageSize, decisions: ctx.decisionCount, prepares: ctx.prepareCount };
     this.sendRead(r, now);
   }
 
@@ -189,7 +196,10 @@ export class Reads {
       // Asked for only when no overlay applies: the worker's line is the answer as it stands.
       assert(r.overlay === null && r.check === null, `read ${msg.rid} was answered as text but needs the coordinator's view`);
       ctx.counters.reads++;
-      if (r.query.kind === 'get_tweets' && r.decisions === ctx.decisionCount) {
+      // Kept only if nothing could have changed the data meanwhile: no decision, and no transaction
+      // whose prepare went out (a sole voter applies its commit before this coordinator hears
+      // of it; voters may commit one without it).
+      if (r.query.kind === 'get_tweets' && r.decisions === ctx.decisionCount && r.prepares === ctx.prepareCount && !ctx.commit.anyPrepared()) {
         if (this.pages.size >= LIMITS.cachedPages) this.pages.clear();
         this.pages.set(pageKey(r.query), msg.text);
       }
@@ -250,7 +260,7 @@ export class Reads {
       }
       const rid = ctx.nextRid++;
       agg.outstanding++;
-      this.reads.set(rid, { conn, slot, query, worker: m.id, tried: new Set([m.id]), check: agg, overlay: null, pageSize: 0, decisions: ctx.decisionCount });
+      this.reads.set(rid, { conn, slot, query, worker: m.id, tried: new Set([m.id]), check: agg, overlay: null, pageSize: 0, decisions: ctx.decisionCount, prepares: ctx.prepareCount });
       this.deadlines.set(rid, now + ctx.cfg.lockTimeoutMs);
       ctx.send(m.id, { type: 'read', rid, query });
     }

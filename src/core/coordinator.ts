@@ -216,9 +216,16 @@ export class CoordinatorCore {
       case 'lock_refused':
         ctx.commit.onLockAnswer(worker, msg, now);
         return;
-      case 'vote':
+      case 'vote': {
+        // A sole voter's YES is its commit, durable: for the membership it is the ack of an outcome owed.
+        const onePhase = msg.yes && ctx.commit.txns.get(msg.txid)?.voters.length === 1;
         ctx.commit.onVote(worker, msg, now);
+        if (onePhase) {
+          ctx.members.onAck(m, msg.txid);
+          ctx.members.maybeInSync(m);
+        }
         return;
+      }
       case 'applied':
         ctx.commit.onApplied(worker, msg.txid, now);
         return;

@@ -375,7 +375,6 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
 
   test(
     'its YES lost while the commit is still being written: relinked, it lists the transaction (resolving); its YES settles it, and it is up again',
-    { todo: 'src/core/coord-commit.ts: a one-phase commit settled by its voter\'s YES (decideCommit, voters.length === 1) never tells the membership that the outcome reached that voter (members.onAck is called on ack only), so it stays resolving: writes are refused until it is cut off at the lock timeout' },
     () => {
       const co = new Co();
       co.addWorker('w1');
