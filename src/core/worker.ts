@@ -177,6 +177,7 @@ export class WorkerCore {
           const seq = this.replicating.get(t.txid);
           if (seq !== undefined) this.send({ type: 'replicated', seq });
           else if (!t.onePhase) this.send({ type: 'applied', txid: event.txid });
+          // (A sole voter's YES, sent before this, already answered the client: reads that follow it reach this worker after this write.)
         }
         break;
       }
@@ -566,18 +567,15 @@ export class WorkerCore {
   }
 
   /**
-   * The only voter: its durable YES is the commit, so it writes the commit at once (no prepared
-   * record), and says YES once that is durable. The coordinator then answers the client.
+   * The only voter: its durable YES is every YES, so once its prepared record is durable it says
+   * YES and commits at once, without waiting to be told (one phase, no second round). The record
+   * comes first so that a commit write lost to a power cut is not lost with it: reads may have
+   * seen that write, and the record brings it back at restart.
    */
   private commitInOnePhase(t: WorkerTxn): void {
     probe('worker.one_phase_commit');
-    t.phase = 'committing';
     t.onePhase = true;
-    t.untold = true; // its results are kept with the outcome, for a coordinator that loses the YES
-    this.deadlines.set(t.txid, Number.POSITIVE_INFINITY);
-    t.staged.clear();
-    this.maxCseq = Math.max(this.maxCseq, t.cseq);
-    this.out.push({ type: 'persist_commit', txid: t.txid, cseq: t.cseq, ops: t.ops, results: t.results });
+    this.startPrepare(t);
   }
 
   /**
@@ -734,18 +732,13 @@ export class WorkerCore {
           this.observeYes(t);
           this.send({ type: 'vote', txid, yes: true, results: t.results });
         }
+        if (t.onePhase) this.commitAlone(t);
         return;
       case 'commit':
         assert(t.phase === 'committing', `durable commit of ${txid} in phase ${t.phase}`);
         this.locks.releaseAll(txid);
         this.forget(txid);
         if (t.replicated) return;
-        if (t.onePhase) {
-          // Its YES and its commit are one durable write.
-          this.statementObserver?.({ txid, says: 'yes', durable: true });
-          this.send({ type: 'vote', txid, yes: true, results: t.results });
-          return;
-        }
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         // Settled without the coordinator: it may still owe the client its reply, with these results.
         this.send(t.untold ? { type: 'ack', txid, outcome: 'commit', results: t.results } : { type: 'ack', txid, outcome: 'commit' });
@@ -855,6 +848,10 @@ export class WorkerCore {
         // Not prepared within the lock timeout: no vote was given, so the worker may abort alone.
         probe('worker.lock_timeout_abort');
         this.abortLocally(t);
+      } else if (t.phase === 'prepared' && t.peers.length === 0 && t.cseq > 0) {
+        // The only voter, back with its durable YES (a restart): committed, whatever the coordinator knows.
+        probe('worker.one_phase_recovered');
+        this.commitAlone(t);
       } else if (t.phase === 'prepared') {
         // Ask the coordinator and, in case it is gone, every other voter.
         this.send({ type: 'query', txid: t.txid });
@@ -876,6 +873,13 @@ export class WorkerCore {
     if (t.cseq === 0) return false;
     if (this.sabotage === 'commit_one_yes_missing') return t.peers.length <= 1 || t.peers.filter((p) => !t.preparedPeers.has(p.id)).length <= 1;
     return t.peers.every((p) => t.preparedPeers.has(p.id));
+  }
+
+  /** Its only voter commits it: its durable YES is every YES. The ack (with the results kept) tells a coordinator that lost the YES. */
+  private commitAlone(t: WorkerTxn): void {
+    this.observeYes(t);
+    t.untold = true;
+    this.onCommit(t.txid, t.cseq);
   }
 
   private forget(txid: string): void {
