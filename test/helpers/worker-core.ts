@@ -79,7 +79,7 @@ export const W1 = { id: 'w1', address: '10.0.0.1:1' };
 export const W2 = { id: 'w2', address: '10.0.0.2:1' };
 /** w1 (this worker) and w2 vote: two phases, a prepared w1 waits for w2's word. The harness's prepares name these voters unless told otherwise. */
 export const PAIR = [W1, W2];
-/** w1 is the only voter: it commits in one phase (#13, DECISIONS 66), with no prepared record. */
+/** w1 is the only voter: it commits in one phase (#13, DECISIONS 66): its YES and its commit at once, once its prepared record is durable. */
 export const SOLO = [W1];
 /** A prepared record as recovered from disk (#13: with its cseq and results); by default voted with w2. */
 export const rec = (txid: string, ops: Op[], peers = [W2], cseq = 5): RecoveredWorker['prepared'][number] => ({ txid, ops, peers, cseq, results: [] });

@@ -226,7 +226,7 @@ describe('CoordinatorCore: one-shot writes', () => {
     const p = prepareOf(e, 'w1');
     assert.equal(p.ops?.length, 2);
     const t = tweetOf((p.ops ?? [])[0] as Op);
-    // One voter: one phase, its YES (said once the commit is durable there) is the answer (DECISIONS 66).
+    // One voter: one phase, its YES (said once its prepared record is durable there) is the answer (DECISIONS 66).
     const r = only(replies(co.from('w1', yes(p.txid, [{ tweet: t }, {}]))));
     assert.deepEqual(r.reply, { status: 'OK', results: [{ tweet: renderTweet(t) }, {}] });
   });
@@ -863,6 +863,19 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
   );
 });
 
+/**
+ * One worker's get_tweets line, read (slot 1) and kept: asked again (slot 2), it is answered with no
+ * worker asked. Returns the asker of that same page (conn 9), for the slots that follow.
+ */
+function keptPage(co: Co): (slot: number) => CoordinatorEffect[] {
+  const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
+  const first = only(sentTo(ask(1), 'w1'));
+  assert.ok(first.type === 'read', 'expected a read');
+  co.from('w1', { type: 'read_text', rid: first.rid, text: '{"status":"OK","tweets":[],"next":null}' });
+  assert.equal(ofType(ask(2), 'reply_text').length, 1, 'kept');
+  return ask;
+}
+
 describe('CoordinatorCore: reads', () => {
   test('get_tweet is served by an up worker from committed data', () => {
     const co = new Co();
@@ -909,8 +922,10 @@ describe('CoordinatorCore: reads', () => {
     assert.deepEqual(ofType(co.from('w1', { type: 'read_text', rid: m.rid, text }), 'reply_text'), [], 'a repeated answer answers nothing');
   });
 
-  test('the same get_tweets again, with no commit decided since, is answered from the last line without a worker', () => {
-    const { co, txid, tweet } = clusterWithPost();
+  test('the same get_tweets again, with no transaction prepared or decided since and none in flight, is answered from the last line without a worker', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
     const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: 'alice' });
     const first = only(sent(ask(1)));
     if (first.msg.type !== 'read') return assert.fail('expected a read');
@@ -920,24 +935,56 @@ describe('CoordinatorCore: reads', () => {
     assert.deepEqual(sent(again), [], 'no worker is asked');
     assert.deepEqual(ofType(again, 'reply_text'), [{ type: 'reply_text', conn: 9, slot: 2, text }]);
     assert.equal(sent(co.req(9, 3, { action: 'get_tweets', limit: 3, before: null, username: 'alice' })).length, 1, 'another page size is another query');
-    // A commit is decided: the kept line may be stale now.
-    co.from('w1', yes(txid, [{ tweet }]));
-    co.from('w2', yes(txid, [{ tweet }]));
-    co.from('w1', { type: 'applied', txid });
-    co.from('w2', { type: 'applied', txid });
-    const after = only(sent(ask(4)));
-    if (after.msg.type !== 'read') return assert.fail('expected a read');
-    assert.equal(after.msg.reply_text, true);
+  });
+
+  test('a page read while a transaction past its prepare is in flight is passed on, but not kept (its voters may commit it without this coordinator)', () => {
+    const { co, txid } = clusterWithPost();
+    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const first = only(sent(ask(1)));
+    if (first.msg.type !== 'read') return assert.fail('expected a read');
+    assert.equal(first.msg.reply_text, true, 'nothing decided to lay over the rows: the worker\'s line is asked for');
+    const text = '{"status":"OK","tweets":[],"next":null}';
+    assert.deepEqual(ofType(co.from(first.worker, { type: 'read_text', rid: first.msg.rid, text }), 'reply_text'), [{ type: 'reply_text', conn: 9, slot: 1, text }]);
+    assert.equal(sent(ask(2)).length, 1, 'not kept: read again from a worker');
+    // Refused (aborted): nothing past its prepare in flight any more, so a line read now is kept.
+    co.from('w1', no(txid, 'LOCKED', 'x'));
+    const now = only(sent(ask(3)));
+    if (now.msg.type !== 'read') return assert.fail('expected a read');
+    co.from(now.worker, { type: 'read_text', rid: now.msg.rid, text });
+    assert.deepEqual(sent(ask(4)), [], 'a line read with nothing in flight is kept');
+  });
+
+  test('a line read before a prepare went out, answered after it (even once it is refused), is passed on, but not kept', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
+    const first = only(sent(ask(1)));
+    if (first.msg.type !== 'read') return assert.fail('expected a read');
+    const p = prepareOf(co.req(7, 1, postReq('t9')), 'w1');
+    co.from('w1', no(p.txid, 'LOCKED', 'x'));
+    const text = '{"status":"OK","tweets":[],"next":null}';
+    assert.equal(ofType(co.from(first.worker, { type: 'read_text', rid: first.msg.rid, text }), 'reply_text').length, 1);
+    assert.equal(sent(ask(2)).length, 1, 'read again from a worker');
+  });
+
+  test('a prepare going out clears the kept pages, even before anything is decided (a sole voter commits before the coordinator hears of it)', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const ask = keptPage(co);
+    const p = prepareOf(co.req(7, 1, postReq('t9')), 'w1');
+    // Refused at once, so nothing is decided or in flight by the next read: only the prepare cleared the page.
+    co.from('w1', no(p.txid, 'LOCKED', 'x'));
+    co.from('w1', ack(p.txid, 'abort'));
+    assert.equal(co.status().counters.open_transactions, 0);
+    const after = only(sentTo(ask(3), 'w1'));
+    assert.equal(after.type === 'read' ? after.reply_text : null, true, 'read again from the worker');
   });
 
   test('with no worker up, a kept page is not served either: the read is UNAVAILABLE like any other', () => {
     const co = new Co();
     co.addWorker('w1');
-    const ask = (slot: number): CoordinatorEffect[] => co.req(9, slot, { action: 'get_tweets', limit: 2, before: null, username: null });
-    const first = only(sentTo(ask(1), 'w1'));
-    if (first.type !== 'read') return assert.fail('expected a read');
-    co.from('w1', { type: 'read_text', rid: first.rid, text: '{"status":"OK","tweets":[],"next":null}' });
-    assert.equal(ofType(ask(2), 'reply_text').length, 1, 'kept');
+    const ask = keptPage(co);
     co.linkDown('w1');
     assert.equal(field(only(replies(ask(3))).reply, 'code'), 'UNAVAILABLE');
   });

@@ -322,7 +322,7 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     assert.equal(cseq, 1, 'its cseq went out with the prepare, as any');
     const e = co.from('w1', yes(txid, [{ tweet }]));
     assert.deepEqual(replies(e), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
-    assert.deepEqual(sent(e), [], 'nothing to tell its voter: its YES was said once the commit was durable there');
+    assert.deepEqual(sent(e), [], 'nothing to tell its voter: it commits at its own durable YES');
     assert.deepEqual(ofType(e, 'log_commit'), []);
     const st = co.status();
     assert.deepEqual([st.counters.commits, st.counters.open_transactions, st.in_doubt], [1, 0, []]);
@@ -351,11 +351,14 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
     const tweet = tweetOf((p.ops ?? [])[0] as Op);
     const written = w.msg(p);
-    assert.deepEqual(written.map((x) => x.type), ['persist_commit'], 'one phase on the worker');
-    assert.deepEqual(sends(w.durable(written)).map((m) => m.type), ['vote'], 'its YES, lost with the link below');
+    assert.deepEqual(written.map((x) => x.type), ['persist_prepared'], 'one phase on the worker: its prepared record first');
+    const yesAndCommit = w.durable(written);
+    assert.deepEqual(sends(yesAndCommit).map((m) => m.type), ['vote'], 'its YES, lost with the link below');
+    assert.deepEqual(persists(yesAndCommit).map((x) => x.type), ['persist_commit'], 'and its commit, written at once');
     assert.deepEqual(replies(co.linkDown('w1')), [], 'no answer: it may have committed');
     assert.deepEqual(inDoubt(co), [[p.txid, 'preventing', ['w1']]], 'it waits for its only voter');
     w.linkDown();
+    assert.deepEqual(sends(w.durable(yesAndCommit)).map((m) => m.type), ['ack'], 'its ack, lost too (the link is down)');
     // Back: its state lists nothing (its commit is durable and forgotten); it is asked to prevent.
     const hello = only(sentTo(co.linkUp('w1'), 'w1'));
     if (hello.type !== 'hello') return assert.fail('expected hello');
@@ -374,13 +377,15 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
   });
 
   test(
-    'its YES lost while the commit is still being written: relinked, it lists the transaction (resolving); its YES settles it, and it is up again',
+    'its YES lost while its commit is still being written: relinked, it lists the transaction (resolving); prevent waits for the commit; its ack commit (with the results) settles it: client OK, and it is up again',
     () => {
       const co = new Co();
       co.addWorker('w1');
       const w = new Harness();
       const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
-      const written = w.msg(p);
+      const tweet = tweetOf((p.ops ?? [])[0] as Op);
+      const yesAndCommit = w.durable(w.msg(p));
+      assert.deepEqual(sends(yesAndCommit).map((m) => m.type), ['vote'], 'its YES, lost with the link below');
       co.linkDown('w1');
       w.linkDown();
       const hello = only(sentTo(co.linkUp('w1'), 'w1'));
@@ -391,12 +396,42 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
       assert.equal(co.workerState('w1'), 'joining', 'resolving: it holds a transaction undecided here');
       if (asked.type !== 'prevent') return assert.fail('expected prevent');
       assert.deepEqual(w.msg(asked), [], 'being written: answered once durable');
-      const y = only(sends(w.durable(written)));
-      assert.equal(only(replies(co.from('w1', y))).reply.status, 'OK');
+      const a = only(sends(w.durable(yesAndCommit)));
+      assert.deepEqual(a, { type: 'ack', txid: p.txid, outcome: 'commit', results: [{ tweet }] });
+      const e = co.from('w1', a);
+      assert.deepEqual(replies(e), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+      assert.deepEqual(sent(e), [], 'one phase still: nothing to tell it');
+      assert.deepEqual(co.status().in_doubt, []);
       assert.equal(co.workerState('w1'), 'up', 'it has the outcome: it wrote it');
       assert.equal(sentTo(co.req(7, 2, postReq('t2')), 'w1').length, 1, 'writes go on');
     },
   );
+
+  test('its YES not yet said (its record being written) when the link goes: prevent on relink refuses it (a durable tombstone) → aborted: the client gets ABORT', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const w = new Harness();
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
+    const written = w.msg(p);
+    co.linkDown('w1');
+    w.linkDown();
+    const hello = only(sentTo(co.linkUp('w1'), 'w1'));
+    if (hello.type !== 'hello') return assert.fail('expected hello');
+    const state = only(sends(w.msg(hello)));
+    assert.deepEqual(state.type === 'state' ? state.prepared : null, [], 'a record still being written is not listed');
+    const asked = only(sentTo(co.from('w1', state), 'w1'));
+    if (asked.type !== 'prevent') return assert.fail('expected prevent');
+    const refused = w.msg(asked);
+    assert.deepEqual(w.durable(written), [], 'no YES: it was refused before its record was durable');
+    const a = only(sends(w.durable(refused)));
+    assert.deepEqual(a, { type: 'ack', txid: p.txid, outcome: 'abort' });
+    // A durable refusal: aborted, and the abort goes to its voter as to any.
+    const told = only(sentTo(co.from('w1', a), 'w1'));
+    assert.deepEqual(told, { type: 'abort', txid: p.txid });
+    const r = only(replies(co.from('w1', only(sends(w.msg(told)))))).reply;
+    assert.deepEqual([r.status, field(r, 'code')], ['ABORT', 'UNAVAILABLE']);
+    assert.deepEqual(co.status().in_doubt, []);
+  });
 });
 
 describe('coordinator: a relinked member owed an undecided transaction (DECISIONS 65)', () => {
@@ -613,28 +648,34 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
   const t1 = tw('t1');
   const results = [{ tweet: t1 }];
 
-  test('a one-shot prepare naming only this worker → the commit written at once (no prepared record), with its cseq and results', () => {
+  test('a one-shot prepare naming only this worker → its prepared record first (no peers, with its cseq and results), as any voter; nothing said, nothing listed yet', () => {
     const h = new Harness();
     let e: WorkerEffect[] = [];
     assert.ok(hits('worker.one_phase_commit', () => (e = h.msg(h.prepare('tx1', [post(t1)], SOLO)))));
-    assert.deepEqual(e, [{ type: 'persist_commit', txid: 'tx1', cseq: 1, ops: [post(t1)], results }], 'no vote, no prepared record');
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t1)], peers: [], cseq: 1, results }], 'no vote, no commit before the record is durable');
     assert.equal(h.core.lockCount, 1, 'its locks are held until the commit is written');
-    assert.equal(h.core.appliedCseq, 1);
-    // Not durable yet: listed in its state (with itself as the only voter), for a coordinator that loses it.
+    // Still preparing: not listed in its state (as any voter's record being written).
     const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
-    assert.deepEqual(st.type === 'state' ? st.prepared : null, [{ txid: 'tx1', voters: ['w1'], cseq: 1 }]);
+    assert.deepEqual(st.type === 'state' ? st.prepared : null, []);
   });
 
-  test('no `applied` is said (the YES answers the client); the locks go once it is written; the YES once it is durable, with its results', () => {
+  test('its record durable → the YES (with its results) and the commit written at once (results kept); no `applied` is said; the locks go once it is written; its durable commit → ack commit with the results', () => {
     const h = new Harness();
     const said = statements(h);
     const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
-    h.store.persist(e[0] as WorkerEffect);
-    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'no applied: the coordinator waits for the YES alone');
+    assert.equal(said.length, 0, 'nothing said before the record is durable');
+    const yesAndCommit = h.durable(e);
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
+    assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'tx1', cseq: 1, ops: [post(t1)], results }], 'in the same step, not told: its durable YES is every YES');
+    assert.ok(said.length > 0 && said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
+    assert.equal(h.core.appliedCseq, 1);
+    // Committing: listed in its state (with itself as the only voter), for a coordinator that lost the YES.
+    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    assert.deepEqual(st.type === 'state' ? st.prepared : null, [{ txid: 'tx1', voters: ['w1'], cseq: 1 }]);
+    h.store.persist(persists(yesAndCommit)[0] as WorkerEffect);
+    assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'no applied: the coordinator answered the client at the YES');
     assert.equal(h.core.lockCount, 0, 'written: the next transaction on the key may go ahead');
-    assert.deepEqual(said, [], 'nothing said before the commit is durable');
-    assert.deepEqual(sends(h.core.handle({ type: 'durable', txid: 'tx1', what: 'commit' }, 0)), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
-    assert.deepEqual(said, [{ txid: 'tx1', says: 'yes', durable: true }]);
+    assert.deepEqual(sends(h.core.handle({ type: 'durable', txid: 'tx1', what: 'commit' }, 0)), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }], 'for a coordinator that lost the YES');
     assert.equal(h.core.txnCount, 0);
     assert.equal(h.store.outcomeOf('tx1'), 'commit');
     assert.deepEqual(h.store.commitResultsOf('tx1'), results, 'kept with the outcome, for a coordinator that loses the YES');
@@ -642,35 +683,68 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     assert.deepEqual(h.store.prepared.has('tx1'), false);
   });
 
-  test('an interactive transaction of this worker alone: its prepare (ops null) writes the staged ops as the commit; the YES carries every result', () => {
+  test('an interactive transaction of this worker alone: its prepare (ops null) writes the staged ops as its record; once durable, the YES carries every result and the commit is written', () => {
     const h = new Harness();
     h.msg({ type: 'lock', txid: 'i1', seq: 1, op: post(t1), config: 1, floor: 0 });
     h.msg({ type: 'lock', txid: 'i1', seq: 2, op: upd('t1', 'v2', null, 3_000), config: 1, floor: 0 });
     const e = h.msg(h.prepare('i1', null, SOLO));
+    const ops = [post(t1), upd('t1', 'v2', null, 3_000)];
     const all = [{ tweet: t1 }, { tweet: { ...t1, content: 'v2', updated_at: 3_000 } }];
-    assert.deepEqual(e, [{ type: 'persist_commit', txid: 'i1', cseq: 1, ops: [post(t1), upd('t1', 'v2', null, 3_000)], results: all }]);
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'vote', txid: 'i1', yes: true, results: all }]);
+    assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops, peers: [], cseq: 1, results: all }]);
+    const yesAndCommit = h.durable(e);
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'i1', yes: true, results: all }]);
+    assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'i1', cseq: 1, ops, results: all }]);
+    assert.deepEqual(sends(h.durable(yesAndCommit)), [{ type: 'ack', txid: 'i1', outcome: 'commit', results: all }]);
     assert.deepEqual(h.store.getTweet('t1'), { ...t1, content: 'v2', updated_at: 3_000 });
   });
 
-  test('prevent while the commit is being written → nothing yet; answered by the YES once durable; after that, by ack commit with the results kept', () => {
+  test('prevent while its record is being written → refused (no YES said yet): the tombstone follows the record, ack abort once durable; no commit written', () => {
     const h = new Harness();
     const said = statements(h);
     const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
-    assert.deepEqual(h.msg({ type: 'prevent', txid: 'tx1' }), [], 'it may not refuse (its commit is being written), nor say YES before it is durable');
+    const refused = h.msg({ type: 'prevent', txid: 'tx1' });
+    assert.deepEqual(refused, [{ type: 'persist_abort', txid: 'tx1' }], 'its YES was not said: it may still refuse, and nothing is said before the tombstone is durable');
+    assert.deepEqual(h.durable(e), [], 'the record durable: no YES, no commit (aborted meanwhile)');
+    assert.deepEqual(sends(h.durable(refused)), [{ type: 'ack', txid: 'tx1', outcome: 'abort' }]);
+    assert.equal(h.store.outcomeOf('tx1'), 'abort');
+    assert.equal(h.store.getTweet('t1'), null);
+    assert.equal(h.core.lockCount, 0);
+    assert.ok(said.every((x) => x.says === 'refused' && x.durable), JSON.stringify(said));
+  });
+
+  test('prevent once its YES is said and the commit is being written → nothing yet; ack commit with the results once durable; after that, from the outcome kept', () => {
+    const h = new Harness();
+    const said = statements(h);
+    const yesAndCommit = h.durable(h.msg(h.prepare('tx1', [post(t1)], SOLO)));
+    assert.deepEqual(h.msg({ type: 'prevent', txid: 'tx1' }), [], 'it may not refuse (its YES is said, its commit being written)');
     assert.deepEqual(h.linkDown(), [], 'a link going down changes nothing either');
-    assert.deepEqual(sends(h.durable(e)), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
-    // The YES may be lost with the link: a prevent (or a repeated prepare) after it is answered from the outcome.
+    assert.deepEqual(sends(h.durable(yesAndCommit)), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
+    // The YES and that ack may be lost with the link: a prevent (or a repeated prepare) after it is answered from the outcome.
     assert.deepEqual(sends(h.msg({ type: 'prevent', txid: 'tx1' })), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
     assert.deepEqual(sends(h.msg(h.prepare('tx1', [post(t1)], SOLO))), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }]);
     assert.ok(said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
   });
 
-  test('a repeated prepare while the commit is being written is not answered and not written twice', () => {
+  test('a repeated prepare while its record is being written is not answered and not written twice', () => {
     const h = new Harness();
     const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
     assert.deepEqual(h.msg(h.prepare('tx1', [post(t1)], SOLO)), []);
     assert.equal(votes(h.durable(e)).length, 1, 'exactly one YES');
+  });
+
+  test('restarted holding a prepared record with no other voter (cseq > 0) → commits alone at its first tick, untold; its durable commit → ack commit with the results', () => {
+    const h = new Harness({ prepared: [{ ...rec('tx1', [post(t1)], [], 5), results }] });
+    const said = statements(h);
+    let e: WorkerEffect[] = [];
+    assert.ok(hits('worker.one_phase_recovered', () => (e = h.tick(0))));
+    assert.deepEqual(sends(e), [], 'no query: its durable YES is every YES');
+    assert.deepEqual(persists(e), [{ type: 'persist_commit', txid: 'tx1', cseq: 5, ops: [post(t1)], results }], 'with its record\'s cseq, the results kept with the outcome');
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'ack', txid: 'tx1', outcome: 'commit', results }], 'for a coordinator that lost the transaction');
+    assert.deepEqual(h.store.getTweet('t1'), t1);
+    assert.deepEqual(h.store.commitResultsOf('tx1'), results);
+    assert.equal(h.core.appliedCseq, 5);
+    assert.deepEqual([h.core.txnCount, h.core.lockCount], [0, 0]);
+    assert.ok(said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
   });
 
   test('a refusal is still durable before it is said: a lock held, an op that fails, a prepare behind a row, not a voter: a tombstone, then the NO; no commit written', () => {

@@ -37,8 +37,8 @@ function join(co: Co, id: string): { donor: string; rid: number; after: string |
 
 /**
  * A post committed by `by` (every voter YES, acked): its txid and ops, and the effects of it being
- * decided (#13: the last YES). A sole voter commits in one phase: its YES is said once the commit is
- * durable there, and answers the client; it sends no ack (DECISIONS 66).
+ * decided (#13: the last YES). A sole voter commits in one phase: its YES is said once its prepared
+ * record is durable there, and answers the client; its later ack is not waited for (DECISIONS 66).
  */
 function commit(co: Co, by: string[], id: string, slot = 1): { txid: string; ops: Op[]; decided: CoordinatorEffect[] } {
   const p = prepareOf(co.req(7, slot, postReq(id)), by[0] as string);

@@ -38,7 +38,7 @@ describe('WorkerCore: one-shot prepare', () => {
     const t = tw('t1');
     const e = h.msg(h.prepare('tx1', [post(t)]));
     // #13: the record keeps the cseq it commits with, and its results.
-    // (Voted with w2: a sole voter writes no prepared record, it commits in one phase: implicit-commit.test.ts.)
+    // (Voted with w2: a sole voter commits in one phase, at its durable record: implicit-commit.test.ts.)
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t)], peers: [W2], cseq: 1, results: [{ tweet: t }] }], 'no vote before the record is durable');
     assert.equal(h.core.lockCount, 1);
     assert.deepEqual(h.core.preparedTxids(), [], 'not prepared until durable');
