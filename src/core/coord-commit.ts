@@ -350,7 +350,7 @@ export class TwoPhaseCommit {
     // Learners, and voters promoted after it was prepared, get it streamed (an orphan's ops may be unknown: see startCopies).
     if (t.ops.length > 0) ctx.members.committed(t.txid, t.cseq, t.ops, t.voters);
     if (t.voters.length === 1 && !t.orphan) {
-      // One phase: its only voter said YES once the commit was durable there; nothing is owed.
+      // One phase: its only voter said YES once its prepared record was durable, and commits at once; nothing is owed.
       ctx.counters.commits++;
       this.finish(t, null);
       return;
