@@ -4,7 +4,7 @@
 // Each client owns its own tweet ids (posts, updates, deletes of them) and also
 // hammers a few shared ids to make lock conflicts. A write's outcome is one of
 // three: OK (it happened), ABORT/ERROR (it did not), or unknown (the connection
-// died first: it may or may not have happened).
+// died first, or ERROR IN_DOUBT: it may or may not have happened).
 
 import { TweetdbClient, type ApiReply } from '../client/client.ts';
 
@@ -38,6 +38,8 @@ export class Load {
   readonly errors: string[] = [];
   acked = 0;
   unknown = 0;
+  /** Of those, the writes answered ERROR IN_DOUBT. */
+  inDoubt = 0;
   maxLatencyMs = 0;
   private stopped = false;
   private readonly runs: Promise<void>[] = [];
@@ -120,6 +122,11 @@ export class Load {
       }
       this.maxLatencyMs = Math.max(this.maxLatencyMs, Date.now() - t0);
       this.tally(reply, t0);
+      // IN_DOUBT: a voter could not be asked; the write happens or not once it answers.
+      if (reply !== 'UNKNOWN' && reply.status === 'ERROR' && reply.code === 'IN_DOUBT') {
+        this.inDoubt++;
+        reply = 'UNKNOWN';
+      }
       // "Not now" answers: back off a little, as a real client would, rather than spin.
       if (reply !== 'UNKNOWN' && (reply.code === 'UNAVAILABLE' || reply.code === 'LOCKED')) await new Promise((r) => setTimeout(r, 20));
       if (reply !== 'UNKNOWN' && reply.status === 'ERROR') this.errors.push(`${JSON.stringify(body)} -> ${JSON.stringify(reply)}`);
