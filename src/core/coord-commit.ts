@@ -513,6 +513,10 @@ export class TwoPhaseCommit {
     this.txnDeadlines.set(t.txid, now + ctx.cfg.lockTimeoutMs);
   }
 
+  private inDoubtIfNobodyToAsk(t: Txn, now: number): void {
+    if (t.phase === 'preventing' && t.waiting.size === 0) this.stillInDoubt(t, now);
+  }
+
   /** The transaction's answer: OK with its results, or ABORT with the reason. */
   private finish(t: Txn, failure: Failure | null): void {
     const ctx = this.ctx;
@@ -725,6 +729,9 @@ export class TwoPhaseCommit {
           // are refused at once (UNAVAILABLE) instead of each waiting out the timeout.
           if (silent.length > 0) probe('coord.silent_voter_cut_off');
           for (const w of silent) ctx.members.cutOff(w, now, `did not answer transaction ${t.txid} within the lock timeout`);
+          // Nobody left to ask (the silent ones are cut off): the client hears IN_DOUBT now, a lock
+          // timeout after the prepare, rather than after another one.
+          this.inDoubtIfNobodyToAsk(t, now);
           break;
         }
         case 'committing':
