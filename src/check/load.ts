@@ -38,7 +38,7 @@ export class Load {
   readonly errors: string[] = [];
   acked = 0;
   unknown = 0;
-  /** Of those, the writes answered ERROR IN_DOUBT. */
+  /** Writes answered ERROR IN_DOUBT: their outcome is unknown too (their connection is not). */
   inDoubt = 0;
   maxLatencyMs = 0;
   private stopped = false;
@@ -122,24 +122,22 @@ export class Load {
       }
       this.maxLatencyMs = Math.max(this.maxLatencyMs, Date.now() - t0);
       this.tally(reply, t0);
-      // IN_DOUBT: a voter could not be asked; the write happens or not once it answers.
-      if (reply !== 'UNKNOWN' && reply.status === 'ERROR' && reply.code === 'IN_DOUBT') {
-        this.inDoubt++;
-        reply = 'UNKNOWN';
-      }
+      // IN_DOUBT: a voter could not be asked; the write happens or not once it answers (as unknown, but the connection is fine).
+      const inDoubt = reply !== 'UNKNOWN' && reply.status === 'ERROR' && reply.code === 'IN_DOUBT';
+      if (inDoubt) this.inDoubt++;
       // "Not now" answers: back off a little, as a real client would, rather than spin.
       if (reply !== 'UNKNOWN' && (reply.code === 'UNAVAILABLE' || reply.code === 'LOCKED')) await new Promise((r) => setTimeout(r, 20));
-      if (reply !== 'UNKNOWN' && reply.status === 'ERROR') this.errors.push(`${JSON.stringify(body)} -> ${JSON.stringify(reply)}`);
+      if (reply !== 'UNKNOWN' && reply.status === 'ERROR' && !inDoubt) this.errors.push(`${JSON.stringify(body)} -> ${JSON.stringify(reply)}`);
       const hot = this.hot.get(id);
       if (hot !== undefined) {
-        if (reply === 'UNKNOWN' || reply.status === 'OK') hot.add(value);
+        if (reply === 'UNKNOWN' || inDoubt || reply.status === 'OK') hot.add(value);
         if (reply === 'UNKNOWN') this.unknown++;
         else if (reply.status === 'OK') this.acked++;
         continue;
       }
       const s = this.owned.get(id) as IdState;
-      if (reply === 'UNKNOWN') {
-        this.unknown++;
+      if (reply === 'UNKNOWN' || inDoubt) {
+        if (reply === 'UNKNOWN') this.unknown++;
         s.maybe.add(value);
       } else if (reply.status === 'OK') {
         this.acked++;
