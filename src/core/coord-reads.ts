@@ -313,6 +313,7 @@ export class Reads {
         promotions: ctx.members.counts.promotions,
         removals: ctx.members.counts.removals,
         rejoins: ctx.members.counts.rejoins,
+        in_doubt_replies: ctx.counters.inDoubt,
         ...(ctx.cfg.ioStats?.() ?? {}),
       },
     };
