@@ -86,8 +86,9 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
   {
     sabotage: 'coordinator_durable_before_fsync',
     rule: 'the coordinator\'s group commit reports its writes (configurations, members, cseq reservations) durable only once their fsync returns',
-    // A configuration or a reservation used and then lost to a power cut: voters that cannot come back up, or cseqs given out twice.
-    expect: /is commit on .* but abort on|is abort on .* but commit on|copies differ|not linearizable|workers not up/,
+    // A configuration or a reservation used and then lost to a power cut: voters that cannot come
+    // back up, or cseqs given out twice (two commits with one cseq break the read overlay's invariant).
+    expect: /is commit on .* but abort on|is abort on .* but commit on|copies differ|not linearizable|workers not up|invariant failed .*reads\.overlay/,
     loseUnsynced: true,
   },
   {
