@@ -1,6 +1,8 @@
 // The coordinator's durable state: its epoch (so transaction ids never repeat
-// across restarts), the commit decisions not yet acknowledged by every voter,
-// the worker membership and the voting configuration. Aborts are never logged (presumed abort).
+// across restarts), its reservation of commit sequence numbers, the commit
+// decisions not yet acknowledged by every voter (written in the background: the
+// voters' prepared records carry every commit), the worker membership and the
+// voting configuration. Aborts are never logged.
 
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
