@@ -93,27 +93,7 @@ export class TwoPhaseCommit {
 
   private newTxn(conn: number, interactive: boolean, now: number): Txn {
     this.txnSeq++;
-    const t: Txn = {
-      txid: `${this.ctx.epoch}.${this.txnSeq}`,
-      conn,
-      interactive,
-      phase: 'open',
-      voters: [],
-      ops: [],
-      slot: null,
-      queue: [],
-      waiting: new Set(),
-      results: null,
-      lockSeq: 0,
-      startedAt: now,
-      reason: null,
-      clientAbort: false,
-      batch: false,
-      cseq: 0,
-      config: 0,
-      yes: new Set(),
-      orphan: false,
-    };
+    const t = blankTxn(`${this.ctx.epoch}.${this.txnSeq}`, conn, interactive, now);
     this.txns.set(t.txid, t);
     this.txnDeadlines.set(t.txid, Number.POSITIVE_INFINITY);
     return t;
@@ -628,27 +608,12 @@ export class TwoPhaseCommit {
     const cseq = p.cseq > 0 ? p.cseq : this.ctx.nextCseq();
     if (cseq === null) return false; // asked again when the worker next links
     probe('coord.orphan_adopted');
-    const t: Txn = {
-      txid: p.txid,
-      conn: -1,
-      interactive: false,
-      phase: 'preventing',
-      voters: [...p.voters],
-      ops: [],
-      slot: null,
-      queue: [],
-      waiting: new Set(),
-      results: null,
-      lockSeq: 0,
-      startedAt: now,
-      reason: { code: 'TIMEOUT', error: `transaction ${p.txid} was lost by a coordinator restart before it was decided` },
-      clientAbort: false,
-      batch: false,
-      cseq,
-      config: 0,
-      yes: new Set(),
-      orphan: true,
-    };
+    const t = blankTxn(p.txid, -1, false, now);
+    t.phase = 'preventing';
+    t.voters = [...p.voters];
+    t.reason = { code: 'TIMEOUT', error: `transaction ${p.txid} was lost by a coordinator restart before it was decided` };
+    t.cseq = cseq;
+    t.orphan = true;
     this.txns.set(t.txid, t);
     this.ctx.prepareCount++;
     this.ctx.reads.preparing();
@@ -788,6 +753,31 @@ export class TwoPhaseCommit {
     }
     this.decisions.invariants((txid) => this.txns.get(txid)?.phase);
   }
+}
+
+/** A transaction with nothing done yet (an orphan is then filled in from a worker's state). */
+function blankTxn(txid: string, conn: number, interactive: boolean, now: number): Txn {
+  return {
+    txid,
+    conn,
+    interactive,
+    phase: 'open',
+    voters: [],
+    ops: [],
+    slot: null,
+    queue: [],
+    waiting: new Set(),
+    results: null,
+    lockSeq: 0,
+    startedAt: now,
+    reason: null,
+    clientAbort: false,
+    batch: false,
+    cseq: 0,
+    config: 0,
+    yes: new Set(),
+    orphan: false,
+  };
 }
 
 function renderResult(r: OpResult): Record<string, unknown> {

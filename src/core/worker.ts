@@ -80,8 +80,6 @@ interface WorkerTxn {
   untold: boolean;
   /** This worker is its only voter: committed in one phase (no prepared record), and its YES is said once the commit is durable. */
   onePhase: boolean;
-  /** It told another voter it holds a YES: the voters may commit it without this worker, so until it is settled here its keys are not read here. */
-  exposed: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -117,6 +115,11 @@ export class WorkerCore {
    * or the tombstone) is durable then: the simulator's checker of implicit commit.
    */
   statementObserver: ((s: { txid: string; says: 'yes' | 'refused'; durable: boolean }) => void) | null = null;
+  /**
+   * Transactions this worker told another voter it holds a YES for (at most the transactions it
+   * has): the voters may commit one without it, so until it is settled here its rows are not read here.
+   */
+  private readonly exposed = new Set<string>();
   /** Sees every vote with the configuration it was asked under (the simulator's configuration checker). */
   voteObserver: ((vote: { txid: string; config: number; known: number; voter: boolean }) => void) | null = null;
 
@@ -152,7 +155,6 @@ export class WorkerCore {
         replicated: false,
         untold: false,
         onePhase: false,
-        exposed: false,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -235,8 +237,10 @@ export class WorkerCore {
    * so another copy may show it while this one does not.
    */
   readBlockedBy(q: ReadQuery): string | null {
-    for (const t of this.txns.values()) {
-      if (!t.exposed || t.phase !== 'prepared') continue;
+    // Every read asks: almost always no transaction is exposed, and then nothing is walked.
+    for (const txid of this.exposed) {
+      const t = this.txns.get(txid);
+      if (t === undefined || t.phase !== 'prepared') continue;
       for (const op of t.ops) {
         const key = lockKeyOf(op);
         const hit = q.kind === 'get_tweets' ? key.startsWith('tweet:') : q.kind === 'get_tweet' ? key === `tweet:${q.id}` : q.kind === 'get_item' ? key === lockKeyOf({ kind: 'delete_item', item_kind: q.item_kind, key: q.key }) : false;
@@ -805,7 +809,7 @@ export class WorkerCore {
       case 'prepared':
         // A durable YES, not told the outcome: if every voter says so, it is committed.
         this.observeYes(t);
-        t.exposed = true;
+        this.exposed.add(t.txid);
         this.answerPeer(route, q.txid, 'prepared', t.cseq);
         return;
       case 'preparing':
@@ -883,6 +887,7 @@ export class WorkerCore {
   }
 
   private forget(txid: string): void {
+    this.exposed.delete(txid);
     this.replicating.delete(txid);
     this.txns.delete(txid);
     this.deadlines.clear(txid);
@@ -908,7 +913,6 @@ export class WorkerCore {
       replicated: false,
       untold: false,
       onePhase: false,
-      exposed: false,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);
@@ -948,6 +952,7 @@ export class WorkerCore {
       const runs = t.phase === 'active' || t.phase === 'prepared';
       assert(when !== undefined && Number.isFinite(when) === runs, () => `prepared.deadline: ${txid} (${t.phase}) has deadline ${when}`);
     }
+    for (const txid of this.exposed) assert(this.txns.has(txid), () => `prepared.exposed: ${txid} is marked as told to a peer and is gone`);
     for (const [key, txid] of this.locks.entries()) {
       const t = this.txns.get(txid);
       assert(t !== undefined && t.phase !== 'aborting' && !t.applied, () => `lock.holder: ${key} is held by ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : t.phase}`);

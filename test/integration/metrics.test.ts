@@ -55,8 +55,8 @@ test('the coordinator: commits, aborts by code, commit durations, fsyncs, member
   assert.ok(sample(after, 'tweetdb_aborts_total{code="NOT_FOUND"}') >= 1, after);
   assert.equal(sample(after, 'tweetdb_commit_duration_seconds_count') - durations0, 3);
   for (const phase of ['votes', 'decision', 'applied']) assert.ok(sample(after, `tweetdb_commit_phase_seconds_count{phase="${phase}"}`) >= 3, phase);
-  // (Implicit commit: the coordinator fsyncs nothing per commit, so its fsync count need not move.)
-  assert.ok(sample(after, 'tweetdb_fsync_duration_seconds_count') >= fsyncs0);
+  // Implicit commit: the coordinator fsyncs no decision, so three commits cost it fewer than three fsyncs.
+  assert.ok(sample(after, 'tweetdb_fsync_duration_seconds_count') - fsyncs0 < 3, after);
   assert.ok(sample(after, 'tweetdb_group_commit_batch_size_count') > 0);
   assert.ok(sample(after, 'tweetdb_client_connections') >= 1);
   assert.equal(sample(after, 'tweetdb_in_doubt_transactions'), 0);
