@@ -418,6 +418,9 @@ export class TwoPhaseCommit {
     t.waiting = new Set();
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) this.askToPrevent(t, w);
+    // Nobody can be asked (the voters without a YES are all down): waiting a lock timeout would
+    // learn nothing, so the client hears IN_DOUBT now.
+    this.inDoubtIfNobodyToAsk(t, now);
   }
 
   private askToPrevent(t: Txn, w: string): void {
@@ -483,7 +486,7 @@ export class TwoPhaseCommit {
       probe('coord.in_doubt_reply');
       t.slot = null;
       ctx.counters.inDoubt++;
-      ctx.reply(t.conn, slot, errorReply('IN_DOUBT', `transaction ${t.txid}: every other voter holds a YES for it and ${named} could not be asked whether it does too; it commits if so and aborts if not, once that worker answers (status lists it under in_doubt); read the data back to know`));
+      ctx.reply(t.conn, slot, errorReply('IN_DOUBT', `transaction ${t.txid}: ${missing.length < t.voters.length ? 'every other voter holds a YES for it and ' : ''}${named} could not be asked whether ${missing.length === 1 ? 'it holds' : 'they hold'} a YES; it commits if ${missing.length === 1 ? 'so' : 'all do'} and aborts if not, once ${missing.length === 1 ? 'that worker answers' : 'they answer'} (status lists it under in_doubt); read the data back to know`));
       for (const q of t.queue) ctx.reply(t.conn, q.slot, errorReply('IN_DOUBT', `transaction ${t.txid} is in doubt (see the reply to its commit)`));
       t.queue = [];
       if (this.connTxn.get(t.conn) === t.txid) this.connTxn.delete(t.conn);
@@ -532,6 +535,7 @@ export class TwoPhaseCommit {
         this.failTxn(t, { code: 'UNAVAILABLE', error: `worker ${worker} (${address}) went down during the transaction` }, now);
       } else if (t.phase === 'preventing') {
         t.waiting.delete(worker); // asked again when it comes back (redrive)
+        this.inDoubtIfNobodyToAsk(t, now);
       } else if (t.phase === 'committing' || t.phase === 'aborting') {
         t.waiting.delete(worker);
         if (t.waiting.size === 0) {

@@ -8,7 +8,10 @@ import { Load } from '../../src/check/load.ts';
 
 const LOCK_TIMEOUT_S = 2;
 const clusters: Cluster[] = [];
+/** Every load started: stopped before the clusters, so a test that fails midway leaves no client running (the process would never exit). */
+const loads: Load[] = [];
 after(async () => {
+  await Promise.all(loads.map((l) => l.stop()));
   await Promise.all(clusters.map((c) => c.stop()));
 });
 
@@ -26,6 +29,8 @@ test('kill -9 of a worker under load from 8 clients, then restart', async () => 
   assert.ok(victimInfo !== undefined);
 
   const load = new Load({ address: () => cluster.address, clients: 8, hotIds: ['hot'], requestTimeoutMs: 60_000 });
+
+  loads.push(load);
   await cluster.request({ action: 'post', tweet: { id: 'hot', username: 'shared', content: 'start' } });
   load.start();
   await sleep(800);
@@ -67,6 +72,7 @@ test('kill -9 of the coordinator under load from 8 clients, then restart', async
   const cluster = await Cluster.start({ workers: 2, lockTimeout: LOCK_TIMEOUT_S });
   clusters.push(cluster);
   const load = new Load({ address: () => cluster.address, clients: 8, hotIds: ['hot'], requestTimeoutMs: 60_000 });
+  loads.push(load);
   await cluster.request({ action: 'post', tweet: { id: 'hot', username: 'shared', content: 'start' } });
   load.start();
   await sleep(800);

@@ -222,7 +222,7 @@ async function resolvedByPeers(cluster: Cluster): Promise<number> {
   return (c.workers as { resolved_by_peers: number }[]).reduce((n, w) => n + w.resolved_by_peers, 0);
 }
 
-test('failpoint worker.after_prepare_persist=hang: the frozen voter holds a YES nobody heard, so the write is IN_DOUBT (never ABORT) after two lock timeouts, naming it; resumed, its YES commits the write', async () => {
+test('failpoint worker.after_prepare_persist=hang: the frozen voter holds a YES nobody heard, so the write is IN_DOUBT (never ABORT) once it is cut off at the lock timeout, naming it; resumed, its YES commits the write', async () => {
   const cluster = await Cluster.start({ workers: 2, lockTimeout: LOCK_TIMEOUT_S, evictAfter: 60, nodeEnv: { 'worker-1': { TWEETDB_FAILPOINTS: 'worker.after_prepare_persist=hang' } } });
   clusters.push(cluster);
   const frozen = nodeByName(cluster, 'worker-1');
@@ -232,7 +232,7 @@ test('failpoint worker.after_prepare_persist=hang: the frozen voter holds a YES 
   assert.notEqual(reply, 'unknown');
   const r = reply as ApiReply;
   // Its record is durable: it cannot be aborted without its refusal, and it will never refuse.
-  // At the lock timeout the coordinator asks it to prevent the write; at the next, the client hears.
+  // At the lock timeout it is cut off as silent: nobody is left to ask, so the client hears IN_DOUBT then.
   assert.equal(r.code, 'IN_DOUBT', JSON.stringify(r));
   assert.match(String(r.error), new RegExp(frozen.address.replace(/\./g, '\\.')));
   assert.ok(took < (2 * LOCK_TIMEOUT_S + 2) * 1000, `answered in ${took} ms`);

@@ -27,7 +27,10 @@ interface StatusWorker {
 }
 
 const clusters: Cluster[] = [];
+/** Every load started: stopped before the clusters, so a test that fails midway leaves no client running (the process would never exit). */
+const loads: Load[] = [];
 after(async () => {
+  await Promise.all(loads.map((l) => l.stop()));
   await Promise.all(clusters.map((c) => c.stop()));
 });
 
@@ -213,6 +216,7 @@ test('a worker that joins while 6 clients keep writing: nothing acknowledged is 
   const c = await cluster.client();
   const expected = await writeData(c, 'pre', 100);
   const load = new Load({ address: () => cluster.address, clients: 6, hotIds: ['hot'], requestTimeoutMs: 30_000 });
+  loads.push(load);
   assert.equal((await c.request({ action: 'post', tweet: { id: 'hot', username: 'shared', content: 'start' } })).status, 'OK');
   load.start();
   await sleep(500);

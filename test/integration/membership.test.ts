@@ -20,7 +20,10 @@ const EVICT_AFTER_S = 2;
 const JOIN_TWEETS = Number(process.env.TWEETDB_JOIN_TWEETS ?? 20_000);
 
 const clusters: Cluster[] = [];
+/** Every load started: stopped before the clusters, so a test that fails midway leaves no client running (the process would never exit). */
+const loads: Load[] = [];
 after(async () => {
+  await Promise.all(loads.map((l) => l.stop()));
   await Promise.all(clusters.map((c) => c.stop()));
 });
 
@@ -41,6 +44,7 @@ interface Outcome {
 function loadOn(cluster: Cluster): { load: Load; outcomes: Outcome[] } {
   const outcomes: Outcome[] = [];
   const load = new Load({ address: () => cluster.address, clients: CLIENTS, requestTimeoutMs: 30_000, onReply: (outcome, at, sentAt) => outcomes.push({ outcome, at, sentAt }) });
+  loads.push(load);
   return { load, outcomes };
 }
 

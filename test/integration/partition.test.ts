@@ -25,8 +25,11 @@ interface StatusWorker {
 }
 
 const clusters: Cluster[] = [];
+/** Every load started: stopped before the clusters, so a test that fails midway leaves no client running (the process would never exit). */
+const loads: Load[] = [];
 const proxies: TcpProxy[] = [];
 after(async () => {
+  await Promise.all(loads.map((l) => l.stop()));
   // Cluster.stop() ends every process of the cluster (worker 2 included: it is pushed
   // onto cluster.workers) by its PID, then removes the data directory.
   await Promise.all(proxies.map((p) => p.stop()));
@@ -179,6 +182,8 @@ test('a silent partition between the coordinator and worker 2 under load: writes
   assert.equal((await cluster.request({ action: 'post', tweet: { id: 'hot', username: 'shared', content: 'start' } })).status, 'OK');
 
   const load = new Load({ address: () => cluster.address, clients: 8, hotIds: ['hot'], requestTimeoutMs: 60_000 });
+
+  loads.push(load);
   load.start();
   const prober = new Prober(cluster.address, 'probe');
   // Writes flow before the cut (waited for, not timed: a busy CI machine is slower).

@@ -39,12 +39,12 @@ function posted(ids = ['w1', 'w2'], id = 't1'): { co: Co; txid: string; tweet: T
  * A post to w1 and w2: w1 said YES; w2 went down before its YES arrived (the transaction is being
  * prevented), and relinked, its state listing the transaction prepared. `relinked`: the effects of that state.
  */
-function relinkedPrepared(): ReturnType<typeof posted> & { relinked: CoordinatorEffect[] } {
+function relinkedPrepared(): ReturnType<typeof posted> & { down: CoordinatorEffect[]; relinked: CoordinatorEffect[] } {
   const p = posted(['w1', 'w2']);
   p.co.from('w1', yes(p.txid, [{ tweet: p.tweet }]));
-  p.co.linkDown('w2');
+  const down = p.co.linkDown('w2');
   p.co.linkUp('w2');
-  return { ...p, relinked: p.co.state('w2', 0, [preparedTxn(p.txid, ['w1', 'w2'], p.cseq)]) };
+  return { ...p, down, relinked: p.co.state('w2', 0, [preparedTxn(p.txid, ['w1', 'w2'], p.cseq)]) };
 }
 
 const byWorker = (effects: CoordinatorEffect[]): string[] => sent(effects).map((s) => `${s.worker}:${s.msg.type}`).sort();
@@ -179,32 +179,33 @@ describe('coordinator: abort by prevention', () => {
     assert.deepEqual(inDoubt(co), [[txid, 'preventing', ['w2']]], 'waits for w2, the voter without a YES');
   });
 
-  test('the missing voter relinks (its state) → prevent sent to it → its YES is the last → commit, client OK', () => {
-    const { co, txid, tweet, cseq, relinked } = relinkedPrepared();
+  test('the missing voter relinks (its state) → prevent sent to it → its YES is the last → commit; the client, told IN_DOUBT when it went, hears nothing more', () => {
+    const { co, txid, tweet, cseq, down, relinked } = relinkedPrepared();
+    assert.deepEqual(replies(down).map((r) => field(r.reply, 'code')), ['IN_DOUBT'], 'nobody was left to ask');
     assert.deepEqual(sentTo(relinked, 'w2'), [{ type: 'prevent', txid }]);
     let e: CoordinatorEffect[] = [];
     assert.ok(hits('coord.prevent_found_every_yes', () => (e = co.from('w2', { type: 'vote', txid, yes: true, results: [{ tweet }], ops: [{ kind: 'post', tweet }] }))));
     assert.deepEqual(byWorker(e), ['w1:commit', 'w2:commit']);
     assert.deepEqual(ofType(e, 'log_commit').map((l) => l.cseq), [cseq]);
-    co.from('w1', { type: 'applied', txid });
-    assert.deepEqual(only(replies(co.from('w2', { type: 'applied', txid }))).reply, { status: 'OK', tweet: renderTweet(tweet) });
+    assert.deepEqual(replies(co.from('w1', { type: 'applied', txid })), []);
+    assert.deepEqual(replies(co.from('w2', { type: 'applied', txid })), [], 'answered once, when it went in doubt');
+    assert.equal(co.status().counters.commits, 1);
   });
 
-  test('nobody left to ask → at the lock timeout the client gets ERROR IN_DOUBT naming the missing voter; status lists it; relinked, it is asked and the transaction settles', () => {
+  test('nobody left to ask (w1 holds a YES, w2 went down) → at once, not at the lock timeout, the client gets ERROR IN_DOUBT naming the missing voter; status lists it; relinked, it is asked and the transaction settles', () => {
     const { co, txid, tweet } = posted(['w1', 'w2']);
     const t0 = co.now;
     co.from('w1', yes(txid, [{ tweet }]));
-    assert.deepEqual(sent(co.linkDown('w2')), [], 'w1 holds a YES, w2 is down: no one to ask');
-    assert.deepEqual(co.tick(t0 + T - 1), []);
     let e: CoordinatorEffect[] = [];
-    assert.ok(hits('coord.in_doubt_reply', () => (e = co.tick(t0 + T))));
+    assert.ok(hits('coord.in_doubt_reply', () => (e = co.linkDown('w2'))));
+    assert.deepEqual(sent(e), [], 'w1 holds a YES, w2 is down: no one to ask');
     const r = only(replies(e));
     assert.deepEqual([r.conn, r.slot, r.reply.status, field(r.reply, 'code')], [7, 1, 'ERROR', 'IN_DOUBT']);
     assert.match(String(field(r.reply, 'error')), new RegExp(`w2 \\(${addr('w2').replace(/\./g, '\\.')}\\) could not be asked`));
     assert.doesNotMatch(String(field(r.reply, 'error')), /w1/);
     assert.ok(ofType(e, 'log').some((l) => l.level === 'warn' && /in doubt: waiting for w2/.test(l.msg)), 'said in the log');
     assert.deepEqual(inDoubt(co), [[txid, 'preventing', ['w2']]]);
-    assert.equal(replies(co.tick(t0 + 2 * T)).length, 0, 'the client hears it once');
+    assert.equal(replies(co.tick(t0 + T)).length + replies(co.tick(t0 + 2 * T)).length, 0, 'the client hears it once');
     // w2 comes back; it never saw the prepare (its state lists nothing): it is asked, and refuses durably.
     co.linkUp('w2');
     assert.deepEqual(sentTo(co.state('w2', 0), 'w2'), [{ type: 'prevent', txid }]);
@@ -344,7 +345,7 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     assert.equal(co.status().counters.open_transactions, 0);
   });
 
-  test('its YES lost with the link → prevent when it relinks → ack commit with the results its outcome kept → client OK with the tweet (both cores)', () => {
+  test('its YES lost with the link → the client hears IN_DOUBT at once (nobody to ask) → prevent when it relinks → ack commit with the results its outcome kept → settled (both cores)', () => {
     const co = new Co();
     co.addWorker('w1');
     const w = new Harness(); // the worker core of w1
@@ -355,7 +356,9 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     const yesAndCommit = w.durable(written);
     assert.deepEqual(sends(yesAndCommit).map((m) => m.type), ['vote'], 'its YES, lost with the link below');
     assert.deepEqual(persists(yesAndCommit).map((x) => x.type), ['persist_commit'], 'and its commit, written at once');
-    assert.deepEqual(replies(co.linkDown('w1')), [], 'no answer: it may have committed');
+    const doubt = only(replies(co.linkDown('w1')));
+    assert.deepEqual([doubt.slot, field(doubt.reply, 'code')], [1, 'IN_DOUBT'], 'no abort: it may have committed');
+    assert.match(String(field(doubt.reply, 'error')), /^transaction \S+: w1 \(\S+\) could not be asked whether it holds a YES/, 'its only voter, named');
     assert.deepEqual(inDoubt(co), [[p.txid, 'preventing', ['w1']]], 'it waits for its only voter');
     w.linkDown();
     assert.deepEqual(sends(w.durable(yesAndCommit)).map((m) => m.type), ['ack'], 'its ack, lost too (the link is down)');
@@ -370,14 +373,15 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     assert.deepEqual(answer, { type: 'ack', txid: p.txid, outcome: 'commit', results: [{ tweet }] }, 'from the outcome row (outcomes.results)');
     let e: CoordinatorEffect[] = [];
     assert.ok(hits('coord.commit_learnt_from_voter', () => (e = co.from('w1', answer))));
-    assert.deepEqual(replies(e), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+    assert.deepEqual(replies(e), [], 'its client was answered (IN_DOUBT) already');
     assert.deepEqual(sent(e), [], 'one phase still: nothing to tell it');
     assert.deepEqual(co.status().in_doubt, []);
+    assert.equal(co.status().counters.commits, 1);
     assert.equal(co.workerState('w1'), 'up');
   });
 
   test(
-    'its YES lost while its commit is still being written: relinked, it lists the transaction (resolving); prevent waits for the commit; its ack commit (with the results) settles it: client OK, and it is up again',
+    'its YES lost while its commit is still being written: the client hears IN_DOUBT; relinked, it lists the transaction (resolving); prevent waits for the commit; its ack commit (with the results) settles it, and it is up again',
     () => {
       const co = new Co();
       co.addWorker('w1');
@@ -386,7 +390,7 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
       const tweet = tweetOf((p.ops ?? [])[0] as Op);
       const yesAndCommit = w.durable(w.msg(p));
       assert.deepEqual(sends(yesAndCommit).map((m) => m.type), ['vote'], 'its YES, lost with the link below');
-      co.linkDown('w1');
+      assert.deepEqual(replies(co.linkDown('w1')).map((r) => field(r.reply, 'code')), ['IN_DOUBT']);
       w.linkDown();
       const hello = only(sentTo(co.linkUp('w1'), 'w1'));
       if (hello.type !== 'hello') return assert.fail('expected hello');
@@ -399,7 +403,7 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
       const a = only(sends(w.durable(yesAndCommit)));
       assert.deepEqual(a, { type: 'ack', txid: p.txid, outcome: 'commit', results: [{ tweet }] });
       const e = co.from('w1', a);
-      assert.deepEqual(replies(e), [{ conn: 7, slot: 1, reply: { status: 'OK', tweet: renderTweet(tweet) } }]);
+      assert.deepEqual(replies(e), [], 'its client was answered (IN_DOUBT) already');
       assert.deepEqual(sent(e), [], 'one phase still: nothing to tell it');
       assert.deepEqual(co.status().in_doubt, []);
       assert.equal(co.workerState('w1'), 'up', 'it has the outcome: it wrote it');
@@ -407,13 +411,13 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     },
   );
 
-  test('its YES not yet said (its record being written) when the link goes: prevent on relink refuses it (a durable tombstone) → aborted: the client gets ABORT', () => {
+  test('its YES not yet said (its record being written) when the link goes: the client hears IN_DOUBT; prevent on relink refuses it (a durable tombstone) → aborted, its abort sent to its voter', () => {
     const co = new Co();
     co.addWorker('w1');
     const w = new Harness();
     const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
     const written = w.msg(p);
-    co.linkDown('w1');
+    assert.deepEqual(replies(co.linkDown('w1')).map((r) => field(r.reply, 'code')), ['IN_DOUBT'], 'it may have said YES: no abort without a refusal');
     w.linkDown();
     const hello = only(sentTo(co.linkUp('w1'), 'w1'));
     if (hello.type !== 'hello') return assert.fail('expected hello');
@@ -428,9 +432,9 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     // A durable refusal: aborted, and the abort goes to its voter as to any.
     const told = only(sentTo(co.from('w1', a), 'w1'));
     assert.deepEqual(told, { type: 'abort', txid: p.txid });
-    const r = only(replies(co.from('w1', only(sends(w.msg(told)))))).reply;
-    assert.deepEqual([r.status, field(r, 'code')], ['ABORT', 'UNAVAILABLE']);
+    assert.deepEqual(replies(co.from('w1', only(sends(w.msg(told))))), [], 'its client was answered (IN_DOUBT) already');
     assert.deepEqual(co.status().in_doubt, []);
+    assert.equal(co.status().counters.open_transactions, 0);
   });
 });
 
