@@ -208,6 +208,17 @@ export class WorkerCore {
     return out;
   }
 
+  /**
+   * Is this commit certain without its own fsync? A voter's is: its durable prepared record, with
+   * every other voter's, makes it committed (implicit commit), and a worker restarted without the
+   * commit record still holds that record and settles it again. A commit streamed to a learner has
+   * no such record: its write is all there is.
+   */
+  commitBacked(txid: string): boolean {
+    const t = this.txns.get(txid);
+    return t !== undefined && !t.replicated;
+  }
+
   /** Prepared transactions waiting for their outcome (for status and tests). */
   preparedTxids(): string[] {
     return this.preparedList().map((p) => p.txid);

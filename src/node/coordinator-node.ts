@@ -534,11 +534,11 @@ export class CoordinatorNode {
           // voter holds a YES), nothing of it is written here, and no voter knows.
           failpoint('coordinator.after_last_yes');
           // Written in the background: nothing waits for it (implicit commit).
-          this.commits.add(e, false);
+          this.commits.add(e, 'lazy');
           break;
         case 'forget_decision':
           // Forgetting late is harmless (a re-sent decision is acknowledged again): no fsync waits for it.
-          this.commits.add(e, false);
+          this.commits.add(e, 'lazy');
           break;
         case 'save_member':
         case 'remove_member':

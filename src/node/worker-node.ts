@@ -397,7 +397,10 @@ export class WorkerNode {
         default:
           break;
       }
-      this.commits.add(e);
+      // A voter's commit need not be fsynced before anything goes on (its prepared record makes it
+      // certain): it rides the next fsync someone waits on, so one client's next prepare waits for
+      // one fsync, not for this one and then its own. Its ack (the decision may be forgotten) waits.
+      this.commits.add(e, e.type === 'persist_commit' && this.core.commitBacked(e.txid) ? 'soon' : 'now');
       if (e.type === 'persist_commit' && this.opts.shellSabotage === 'worker_applied_before_write') this.dispatch({ type: 'applied', txid: e.txid });
     }
   }

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupCommit } from '../../src/node/group-commit.ts';
+import { GroupCommit, SOON_SYNC_MS } from '../../src/node/group-commit.ts';
 import { productionTimers } from '../../src/node/env.ts';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -65,7 +65,7 @@ test('one fsync at a time: what is written while it runs waits for the next one,
 
 test('a write nobody waits on does not cause an fsync: it rides with the next one, or is written on its own later', async () => {
   const h = new Harness();
-  h.gc.add('lazy', false);
+  h.gc.add('lazy', 'lazy');
   await turn();
   assert.deepEqual(h.written, []);
   h.gc.add('x');
@@ -73,11 +73,49 @@ test('a write nobody waits on does not cause an fsync: it rides with the next on
   assert.deepEqual(h.written, [['lazy', 'x']]);
   h.syncs[0]?.();
   await turn();
-  h.gc.add('later', false);
+  h.gc.add('later', 'lazy');
   await new Promise((r) => setTimeout(r, 80));
   assert.deepEqual(h.written, [['lazy', 'x'], ['later']]);
   assert.equal(h.syncs.length, 1, 'no fsync for it alone');
   assert.deepEqual(h.reported, [['lazy', 'x']], 'a write nobody waits on is not reported');
+});
+
+test('a soon write is written and reported at once, and rides the next fsync someone waits on: one fsync, not two', async () => {
+  const h = new Harness();
+  h.gc.add('commit', 'soon');
+  await turn();
+  assert.deepEqual(h.written, [['commit']]);
+  assert.deepEqual(h.reported, [['commit']], 'reported written: the client may be answered');
+  assert.equal(h.syncs.length, 0, 'no fsync of its own yet');
+  h.gc.add('prepare');
+  await turn();
+  assert.equal(h.syncs.length, 1, 'the write waited on starts one');
+  h.syncs[0]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['commit'], ['prepare']], 'both durable with it, in order');
+  await new Promise((r) => setTimeout(r, SOON_SYNC_MS + 20));
+  assert.equal(h.syncs.length, 1, 'and no timer left to start another');
+});
+
+test('a soon write with nothing else to ride gets its own fsync SOON_SYNC_MS later; one written during an fsync waits for its timer, not for that fsync to end', async () => {
+  const h = new Harness();
+  h.gc.add('a', 'soon');
+  await turn();
+  assert.equal(h.syncs.length, 0);
+  await new Promise((r) => setTimeout(r, SOON_SYNC_MS + 20));
+  assert.equal(h.syncs.length, 1, 'its own fsync, after the delay');
+  h.gc.add('b', 'soon');
+  await turn();
+  h.syncs[0]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['a']]);
+  assert.equal(h.syncs.length, 1, 'b does not start an fsync the moment the last one ends');
+  h.gc.add('c');
+  await turn();
+  assert.equal(h.syncs.length, 2, 'a write waited on does, and b rides it');
+  h.syncs[1]?.();
+  await turn();
+  assert.deepEqual(h.durable, [['a'], ['b'], ['c']]);
 });
 
 test('a failed write or fsync stops everything and is reported', async () => {
