@@ -1,5 +1,6 @@
 // `tweetdb admin resolve TXID commit|abort`: the operator's last resort for a transaction that
-// workers hold prepared and the coordinator no longer knows. It asks first (the coordinator's
+// workers hold prepared and the coordinator no longer knows, or one in doubt waiting for voters
+// taken out of the cluster (their disks lost). It asks first (the coordinator's
 // `resolve` action without confirm: what each worker's record says), prints that as a table,
 // and only then, once the operator typed "yes" (or gave --yes), asks again with confirm. The
 // coordinator checks everything again on the confirmed request: the table may be stale by then.
@@ -38,14 +39,14 @@ interface WorkerTxnView {
   id: string;
   address: string;
   state: string;
-  txn?: { state: string; voters?: string[] };
+  txn?: { state: string; voters?: string[]; told_peer?: boolean };
   error?: string;
 }
 
 /** One row per worker: its link state and what its record says of the transaction. */
 export function renderViews(reply: ApiReply): string[] {
   const workers = (reply.workers as WorkerTxnView[] | undefined) ?? [];
-  const rows = workers.map((w) => [w.id, w.address, w.state, w.txn?.state ?? `? (${w.error ?? 'no answer'})`, w.txn?.voters?.join(', ') ?? '-']);
+  const rows = workers.map((w) => [w.id, w.address, w.state, w.txn === undefined ? `? (${w.error ?? 'no answer'})` : `${w.txn.state}${w.txn.told_peer === true ? ' (told a peer)' : ''}`, w.txn?.voters?.join(', ') ?? '-']);
   return table(['WORKER', 'ADDRESS', 'STATE', 'RECORD', 'VOTERS (prepared record)'], rows.map((r) => r.map(escapeForTerminal)));
 }
 

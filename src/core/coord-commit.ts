@@ -41,7 +41,7 @@ export class TwoPhaseCommit {
    * simulator's checker that a commit has every voter's durable YES and an abort after prepare a
    * voter's durable refusal.
    */
-  decisionObserver: ((d: { txid: string; outcome: 'commit' | 'abort'; prepared: boolean; voters: readonly string[] }) => void) | null = null;
+  decisionObserver: ((d: { txid: string; outcome: 'commit' | 'abort'; prepared: boolean; voters: readonly string[]; byHand?: boolean }) => void) | null = null;
   /** The highest cseq of a commit decided (cseqs go out with prepares, so some are never committed). */
   private highestCommitted: number;
 
@@ -429,10 +429,21 @@ export class TwoPhaseCommit {
     this.ctx.send(w, { type: 'prevent', txid: t.txid });
   }
 
+  /**
+   * The operator's abort (tweetdb admin resolve) of a transaction in doubt whose missing voters are
+   * out of the cluster: decided here as a refusal would decide it, and sent to its linked voters.
+   * Not a durable refusal by a voter: the operator vouches that the missing ones are gone for good.
+   */
+  abortByHand(txid: string, now: number): void {
+    const t = this.txns.get(txid);
+    assert(t !== undefined && t.phase === 'preventing', `abort by hand of ${txid}, which is not in doubt`);
+    this.decideAbort(t, { code: 'UNAVAILABLE', error: `transaction ${txid} was aborted by hand (tweetdb admin resolve)` }, now, true);
+  }
+
   /** Before its prepare went out, or once some voter refused it durably: the outcome is abort. */
-  private decideAbort(t: Txn, reason: Failure, now: number): void {
+  private decideAbort(t: Txn, reason: Failure, now: number, byHand = false): void {
     assert(t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
-    this.decisionObserver?.({ txid: t.txid, outcome: 'abort', prepared: t.cseq > 0, voters: t.voters });
+    this.decisionObserver?.({ txid: t.txid, outcome: 'abort', prepared: t.cseq > 0, voters: t.voters, byHand });
     t.reason = reason;
     this.ctx.trace.decided(t.txid, 'abort', reason.code, now);
     t.phase = 'aborting';

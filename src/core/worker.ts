@@ -279,7 +279,8 @@ export class WorkerCore {
     if (t !== undefined && t.phase !== 'active') {
       if (t.phase === 'committing') return { state: 'commit' };
       if (t.phase === 'aborting') return { state: 'abort' };
-      return { state: 'prepared', voters: t.peers.map((p) => p.id) };
+      const voters = t.peers.map((p) => p.id);
+      return this.exposed.has(txid) ? { state: 'prepared', voters, told_peer: true } : { state: 'prepared', voters };
     }
     return { state: this.view.outcomeOf(txid) ?? 'unknown' };
   }

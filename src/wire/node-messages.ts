@@ -583,9 +583,12 @@ function readResult(v: unknown, path: string): ReadResult {
     const t = object(get(o, 'txn'), `${p}txn`);
     const state = oneOf(t, 'state', ['prepared', 'commit', 'abort', 'unknown'], `${p}txn.`);
     if (state === 'prepared') {
-      fields(t, ['state', 'voters'], `${p}txn.`);
+      fields(t, ['state', 'voters', 'told_peer'], `${p}txn.`);
+      if (has(t, 'told_peer') && get(t, 'told_peer') !== true) throw new Invalid(`field "${p}txn.told_peer" must be true when present`);
       const voters = array(get(t, 'voters'), `${p}txn.voters`, 0, NODE_MAX_VOTERS, 'worker ids');
-      for (let i = 0; i < voters.length; i++) nodeId(voters as unknown as Obj, String(i), `${p}txn.voters.`);
+      for (let i = 0; i < voters.length; i++) {
+        if (typeof voters[i] !== 'string' || !NODE_ID_PATTERN.test(voters[i] as string)) throw new Invalid(`field "${p}txn.voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
+      }
     } else fields(t, ['state'], `${p}txn.`);
   } else {
     throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, txn, or a check's digest`);

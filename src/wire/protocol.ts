@@ -92,9 +92,10 @@ export type ReadQuery =
 
 /**
  * A worker's record of one transaction: prepared (voted YES, outcome unknown, locks held; with
- * every voter the prepared record names), committed, aborted, or no record at all.
+ * every voter the prepared record names; `told_peer`: since it started it told another voter that
+ * it holds a YES, so that voter may have committed on its own), committed, aborted, or no record.
  */
-export type TxnKnowledge = { state: 'prepared'; voters: string[] } | { state: 'commit' | 'abort' | 'unknown' };
+export type TxnKnowledge = { state: 'prepared'; voters: string[]; told_peer?: true } | { state: 'commit' | 'abort' | 'unknown' };
 
 /**
  * One row of a full copy: a tweet or an item, with the cursor after which the next page starts

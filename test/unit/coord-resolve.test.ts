@@ -2,11 +2,13 @@
 // member what its record says (a `txn` read), refuses where a record decides the transaction,
 // a member is silent, a prepared record names a voter that is not a member, or commit is asked,
 // and otherwise (confirmed) sends abort to the workers that hold it prepared, loudly and counted.
+// Then a transaction in doubt whose missing voter is out of the cluster: aborted by hand.
 
-import { test } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
-import type { ClientRequest, Reply, ToWorker, TxnKnowledge } from '../../src/core/types.ts';
+import type { ClientRequest, Op, Reply, ToWorker, TxnKnowledge } from '../../src/core/types.ts';
+import { Co as HCo, field, ofType, only, postReq, prepareOf, replies, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
 
 const T = 10_000;
 const TXID = '1.7';
@@ -129,4 +131,82 @@ test('a transaction the coordinator still tracks belongs to automatic resolution
   assert.equal(r.status, 'ERROR');
   assert.equal(r.code, 'INVALID');
   assert.match(String(r.error), /automatic resolution/);
+});
+
+// ---------------------------------------------------------------------------
+// A transaction in doubt whose missing voter is out of the cluster (DECISIONS 64, 69): automatic
+// resolution waits for it for ever; the operator, vouching that its disk is lost, aborts it.
+
+describe('resolve of a transaction in doubt', () => {
+  /** w1 said YES to a post, w2 went down before its YES arrived: in doubt (the client heard IN_DOUBT). */
+  function inDoubt(): { co: HCo; txid: string } {
+    const co = new HCo();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
+    co.from('w1', yes(p.txid, [{ tweet: tweetOf((p.ops ?? [])[0] as Op) }]));
+    assert.equal(field(only(replies(co.linkDown('w2'))).reply, 'code'), 'IN_DOUBT');
+    return { co, txid: p.txid };
+  }
+  /** w2 not back within evictAfterMs: taken out of the voters, durably. */
+  function evictW2(co: HCo): void {
+    const e = co.tick(co.now + 10_000);
+    assert.deepEqual(ofType(e, 'log_config').map((c) => c.voters), [['w1']]);
+    co.ev({ type: 'config_logged', config: ofType(e, 'log_config')[0]?.config ?? 0 });
+  }
+  /** Sends resolve; answers w1's txn read with `w1`; returns the reply and every effect. */
+  function resolve(co: HCo, txid: string, confirm: boolean, w1: TxnKnowledge): { r: Reply & Record<string, unknown>; effects: CoordinatorEffect[] } {
+    const asked = co.req(50, 0, { action: 'resolve', txid, outcome: 'abort', confirm });
+    const effects = [...asked];
+    const read = sentTo(asked, 'w1').find((m) => m.type === 'read');
+    assert.ok(read !== undefined && read.type === 'read', 'w1 is asked what it knows');
+    assert.deepEqual(sentTo(asked, 'w2'), [], 'w2 is down: not asked');
+    effects.push(...co.from('w1', { type: 'read_result', rid: read.rid, result: { txn: w1 } }));
+    return { r: reply(effects), effects };
+  }
+  const W1_YES: TxnKnowledge = { state: 'prepared', voters: ['w2'] };
+
+  test('its missing voter still a voter (down, not evicted): refused, automatic resolution waits for it; nothing changes', () => {
+    const { co, txid } = inDoubt();
+    const { r, effects } = resolve(co, txid, true, W1_YES);
+    assert.equal(r.verdict, 'refused');
+    assert.match(String(r.reason), /waits for w2, which is still a voter: .*take it out first/);
+    assert.deepEqual(aborts(effects), []);
+    assert.deepEqual(co.status().in_doubt.map((d) => d.txid), [txid]);
+  });
+
+  test('its missing voter evicted: the dry run says it would abort; confirmed, the abort is decided here and sent to w1, logged at error level and counted; w1 acks and it is gone from status', () => {
+    const { co, txid } = inDoubt();
+    evictW2(co);
+    const dry = resolve(co, txid, false, W1_YES);
+    assert.equal(dry.r.verdict, 'dry_run');
+    assert.match(String(dry.r.reason), /would abort .* waiting for w2, taken out of the cluster: only if their disks are lost/);
+    assert.deepEqual(aborts(dry.effects), []);
+    const done = resolve(co, txid, true, W1_YES);
+    assert.equal(done.r.verdict, 'resolved');
+    assert.deepEqual(aborts(done.effects), ['w1']);
+    assert.ok(done.effects.some((e) => e.type === 'log' && e.level === 'error' && e.msg.includes(`${txid} resolved BY HAND`)));
+    assert.equal(co.core.counters.manualResolutions.abort, 1);
+    assert.deepEqual(replies(co.from('w1', { type: 'ack', txid, outcome: 'abort' })), [], 'its client was answered (IN_DOUBT) already');
+    assert.deepEqual(co.status().in_doubt, []);
+    assert.equal(co.status().counters.open_transactions, 0);
+  });
+
+  test('refused when w1 told a peer it holds a YES (that peer may have committed on its own)', () => {
+    const { co, txid } = inDoubt();
+    evictW2(co);
+    const { r, effects } = resolve(co, txid, true, { state: 'prepared', voters: ['w2'], told_peer: true });
+    assert.equal(r.verdict, 'refused');
+    assert.match(String(r.reason), /told another voter it holds a YES .* w2 may have committed it on its own/);
+    assert.deepEqual(aborts(effects), []);
+  });
+
+  test('a transaction still preparing (someone is left to ask) belongs to automatic resolution: ERROR INVALID', () => {
+    const co = new HCo();
+    co.addWorker('w1');
+    co.addWorker('w2');
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
+    const r = only(replies(co.req(50, 0, { action: 'resolve', txid: p.txid, outcome: 'abort', confirm: true }))).reply;
+    assert.deepEqual([r.status, field(r, 'code')], ['ERROR', 'INVALID']);
+  });
 });

@@ -645,6 +645,14 @@ describe('worker: voters settle alone', () => {
     assert.deepEqual(e, [{ type: 'peer_reply', route: 'r1', msg: { type: 'peer_answer', txid: 'tx1', from: 'w1', outcome: 'prepared', cseq: 1 } }]);
     assert.deepEqual(said.at(-1), { txid: 'tx1', says: 'yes', durable: true });
   });
+
+  test('its record of the transaction (for admin resolve) says it told a peer it holds a YES (told_peer), only once it has', () => {
+    const h = new Harness();
+    h.prepared('tx1', [post(tw('t1'))], 0, PAIR);
+    assert.deepEqual(h.core.txnKnowledge('tx1'), { state: 'prepared', voters: ['w2'] });
+    h.core.handle({ type: 'peer_query', route: 'r1', msg: { type: 'peer_query', txid: 'tx1', to: 'w1' } }, 0);
+    assert.deepEqual(h.core.txnKnowledge('tx1'), { state: 'prepared', voters: ['w2'], told_peer: true });
+  });
 });
 
 describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {

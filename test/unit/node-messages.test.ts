@@ -86,6 +86,8 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['read_result item', 'from', { type: 'read_result', rid: 3, result: { item: user } }],
   ['read_result no item', 'from', { type: 'read_result', rid: 3, result: { item: null } }],
   ['read_result check', 'from', { type: 'read_result', rid: 4, result: check }],
+  ['read_result txn prepared', 'from', { type: 'read_result', rid: 4, result: { txn: { state: 'prepared', voters: ['w2'] } } }],
+  ['read_result txn prepared, told a peer', 'from', { type: 'read_result', rid: 4, result: { txn: { state: 'prepared', voters: ['w2'], told_peer: true } } }],
   ['copy_page', 'from', { type: 'copy_page', rid: 5, rows: [{ c: 'i\u0000session\u0000s-1', s: 0, item: session }, { c: 't\u0000000abc001001', s: 12, tweet: edited }] }],
   ['copy_page (the last, empty)', 'from', { type: 'copy_page', rid: 9, rows: [] }],
   ['read_text', 'from', { type: 'read_text', rid: 6, text: '{"status":"OK","tweets":[],"next":null}' }],
@@ -211,6 +213,7 @@ function wrongType(v: unknown): unknown {
 /** Fields that may be absent, or whose absence leaves another valid shape (an op's empty result). */
 function mayBeAbsent(type: unknown, path: string): boolean {
   if (path === 'voters' || path === 'reply_text') return true;
+  if (type === 'read_result' && path === 'result.txn.told_peer') return true;
   // #13: a YES carries its ops only in the answer to prevent; an ack carries results only for a commit settled by its voters.
   if ((type === 'vote' && path === 'ops') || (type === 'ack' && path === 'results')) return true;
   return (type === 'locked' || type === 'vote' || type === 'ack') && /^results?(\[\d+\])?\.(tweet|item)$/.test(path);
@@ -387,6 +390,7 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['copy rows in a copy page', 'from', { type: 'copy_page', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS) }, { type: 'copy_page', rid: 1, rows: rowsOf(NODE_MAX_COPY_ROWS + 1) }, 'rows'],
   ['a result of no known shape', 'from', null, { type: 'read_result', rid: 1, result: { state: 'up' } }, 'result'],
   ['a check result with another field', 'from', null, { type: 'read_result', rid: 1, result: { ...check, state: 'down' } }, 'result.state'],
+  ['told_peer other than true', 'from', null, { type: 'read_result', rid: 1, result: { txn: { state: 'prepared', voters: ['w2'], told_peer: false } } }, 'result.txn.told_peer'],
   ['a check result missing a counter', 'from', null, { type: 'read_result', rid: 1, result: { ...check, locks: undefined } }, 'result.locks'],
   ['a digest not in hex', 'from', null, { type: 'read_result', rid: 1, result: { ...check, digest: 'Z'.repeat(64) } }, 'result.digest'],
   ['read text length', 'from', { type: 'read_text', rid: 1, text: readText(NODE_MAX_READ_TEXT_CHARS) }, { type: 'read_text', rid: 1, text: readText(NODE_MAX_READ_TEXT_CHARS + 1) }, 'text'],
