@@ -840,6 +840,19 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
       }
       if (typeof r.next === 'string' && this.cursors.length < 50) this.cursors.push(r.next);
       const a = body.action;
+      // Refused as invalid: it changed nothing (an open transaction stays open; fuzz seed 2727624816:
+      // a `commit` with an unknown field, then a valid one that committed).
+      if (r.code === 'INVALID') continue;
+      // In doubt: it commits or not once a voter answers, so what it writes is unknown.
+      if (r.code === 'IN_DOUBT') {
+        if (tx === 'none') unknownOps(ops);
+        else if (a === 'commit') {
+          for (const [op] of pending) this.markUnknown(op, c.lane);
+          pending = [];
+          tx = 'none';
+        }
+        continue;
+      }
       if (r.status !== 'OK') {
         if (a === 'commit' || a === 'abort') {
           pending = [];
