@@ -212,10 +212,10 @@ export class WorkerCore {
    * Is this commit certain without its own fsync? A voter's is: its durable prepared record, with
    * every other voter's, makes it committed (implicit commit), and a worker restarted without the
    * commit record still holds that record and settles it again. A commit streamed to a learner has
-   * no such record: its write is all there is. Nor does a one-phase commit count: the coordinator
-   * keeps no decision for it, so nothing marks its voter as owing it after a power cut, and a
-   * learner copying from it before it commits the record again misses it (simulator seeds 412 and
-   * 781 with power losses, DECISIONS 68).
+   * no such record: its write is all there is. Nor does a one-phase commit count: with it riding the
+   * next fsync, learners copying from a sole voter that lost power end with other data (simulator
+   * seeds 412 and 781 with power losses; the likely cause, in DECISIONS 68: the coordinator keeps no
+   * decision for it, so nothing marks its voter as owing it).
    */
   commitBacked(txid: string): boolean {
     const t = this.txns.get(txid);
