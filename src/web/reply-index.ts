@@ -4,20 +4,20 @@
 //   index  key `i.` + sha256(parent): {ids, at, v}: reply ids oldest first; at[k] is the version
 //          at which ids[k] came in (the paging cursor: it survives deletes before it); v the version
 //   token  key `v.` + sha256(parent) + `.` + v: {n}: exists for the current version only
-// The store has no compare-and-set, so each change takes the token as one: it deletes token v
-// (ABORT NOT_FOUND if another change got in since it was read) and puts token v+1; the first
-// change puts the index `if_absent` (ABORT EXISTS if another first change got in). The caller
-// re-reads the index and tries again. The keys never meet a tweet's meta item (keyed by the
-// tweet's own id, which the web makes `k` + base64url).
+// The store has no compare-and-set, so each change takes the token as one (versioned-item.ts):
+// a change that another got ahead of aborts, and the caller re-reads the index and tries again.
+// The keys never meet a tweet's meta item (keyed by the tweet's own id, which the web makes
+// `k` + base64url) nor a tag's index (`g.` and `h.`, tag-index.ts).
 // Bound: REPLY_INDEX_MAX replies per post (an item's value is at most 4 KiB). A reply past it
 // is posted and counted like any other (and shows "Replying to" in timelines) but is not
 // listed; it takes a slot that a deleted reply frees only if posted after the delete.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { ITEM_VALUE_MAX_BYTES } from '../wire/limits.ts';
 import { coordinatorCall } from './coordinator-call.ts';
+import { readVersioned, replaceVersionedOps } from './versioned-item.ts';
 
 /** Replies listed per post: each entry is at most 41 bytes of JSON (a 27-character id, a version). */
 export const REPLY_INDEX_MAX = 80;
@@ -43,22 +43,12 @@ function isIndex(v: unknown): v is ReplyIndex {
 
 /** The post's index, or null when it has none (no reply listed yet, or deleted). */
 export async function readIndex(pool: CoordinatorPool, parent: string): Promise<ReplyIndex | null> {
-  const r = await coordinatorCall(pool, { action: 'get_item', item: { kind: 'reply', key: indexKey(parent) } }, 'read', {}, ['NOT_FOUND']);
-  const value = r.status === 'OK' ? (r.item as { value: unknown }).value : null;
-  return isIndex(value) ? value : null;
+  return readVersioned(pool, indexKey(parent), isIndex);
 }
 
 /** The ops that replace `cur` (as read) by `next`, failing if the index changed since it was read. */
 function replaceOps(parent: string, cur: ReplyIndex | null, next: ReplyIndex | null): Record<string, unknown>[] {
-  const ops: Record<string, unknown>[] = [];
-  if (cur !== null) ops.push({ action: 'delete_item', item: { kind: 'reply', key: tokenKey(parent, cur.v) } });
-  if (next === null) {
-    if (cur !== null) ops.push({ action: 'delete_item', item: { kind: 'reply', key: indexKey(parent) } });
-    return ops;
-  }
-  ops.push({ action: 'put_item', item: { kind: 'reply', key: indexKey(parent), value: next }, ...(cur === null ? { if_absent: true } : {}) });
-  ops.push({ action: 'put_item', item: { kind: 'reply', key: tokenKey(parent, next.v), value: { n: randomBytes(9).toString('base64url') } }, if_absent: true });
-  return ops;
+  return replaceVersionedOps({ index: indexKey(parent), token: (v) => tokenKey(parent, v) }, cur, next);
 }
 
 /** The ops that list `id` under `parent`; none when it is listed already or the index is full. */
@@ -94,6 +84,12 @@ export async function listReplies(pool: CoordinatorPool, parent: string, after: 
   const from = idx.at.findIndex((v) => v > after);
   if (from < 0) return { tweets: [], next: null };
   const ids = idx.ids.slice(from, from + limit);
+  const last = from + ids.length;
+  return { tweets: await tweetsById(pool, ids), next: last < idx.ids.length ? String(idx.at[last - 1]) : null };
+}
+
+/** The tweets an index lists, in its order, all read at once. */
+export async function tweetsById(pool: CoordinatorPool, ids: readonly string[]): Promise<TweetView[]> {
   const read = await Promise.all(
     ids.map(async (id) => {
       const r = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']);
@@ -101,6 +97,5 @@ export async function listReplies(pool: CoordinatorPool, parent: string, after: 
       return r.status === 'OK' ? (r.tweet as TweetView) : null;
     }),
   );
-  const last = from + ids.length;
-  return { tweets: read.filter((t): t is TweetView => t !== null), next: last < idx.ids.length ? String(idx.at[last - 1]) : null };
+  return read.filter((t): t is TweetView => t !== null);
 }

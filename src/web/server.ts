@@ -351,11 +351,12 @@ export async function buildWebApp(opts: WebOptions): Promise<WebApp> {
         throw err;
       });
       await files.register(fastifyStatic, { root: uiDir, prefix: '/', index: ['index.html'], cacheControl: false, setHeaders: (res) => res.setHeader('cache-control', 'no-cache') });
-      // The page's own addresses (a profile, a post): the page itself, so a deep link or a reload shows it.
+      // The page's own addresses (a profile, a post, a tag): the page itself, so a deep link or a reload shows it.
       const page = async (_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => reply.header('cache-control', 'no-cache').sendFile('index.html');
       const pageParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: ID_MAX_CHARS } } } as const;
       files.get('/u/:name', { schema: { params: pageParams } }, page);
       files.get('/t/:name', { schema: { params: pageParams } }, page);
+      files.get('/tag/:name', { schema: { params: pageParams } }, page);
       files.get('/cluster', async (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('cluster.html'));
     });
   }

@@ -8,7 +8,8 @@
 // `n` is a random nonce per attempt: the same write retried after it committed meets a taken
 // key (EXISTS) instead of counting again. Deleting a tweet deletes its meta and stats and
 // takes it off its parent's and its author's counts and its parent's index of replies
-// (src/web/reply-index.ts), and deletes its own index, in one transaction; its replies stay
+// (src/web/reply-index.ts) and its tags' indexes (src/web/tag-index.ts), and deletes its own
+// index, in one transaction; its replies stay
 // (they show "replying to a deleted post"), and its like records stay as unread orphans: no
 // index lists them, and nothing reads a like without its tweet.
 
@@ -22,6 +23,7 @@ import { ID_MAX_CHARS, USERNAME_MAX_CHARS, WEB_LOCKED_RETRY_MS, WEB_PAGE } from 
 import { accountKey } from './auth.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { addReplyOps, dropIndexOps, readIndex, removeReplyOps } from './reply-index.ts';
+import { retagOps } from './tag-index.ts';
 import { ProblemError } from './problems.ts';
 
 /** What the page shows beside a tweet: what it answers, its counts, and whether the reader likes it. */
@@ -98,25 +100,29 @@ export async function socialOf(pool: CoordinatorPool, ids: readonly string[], re
 }
 
 /**
- * Posts a tweet (a reply when `replyTo` is set) with its meta, its author's count, and for a
- * reply its parent's count and its place in the parent's index (src/web/reply-index.ts), in
- * one transaction. A retry of the same id meets its meta (EXISTS): the tweet stored under it
- * is the answer if it is the same text, else the key was reused. A reply whose parent's index
- * changed since it was read (NOT_FOUND or EXISTS with nothing stored) reads it again and retries.
+ * Posts a tweet (a reply when `replyTo` is set) with its meta, its author's count, its place in
+ * the index of each of its tags (src/web/tag-index.ts), and for a reply its parent's count and
+ * its place in the parent's index (src/web/reply-index.ts), in one transaction. A retry of the
+ * same id meets its meta (EXISTS): the tweet stored under it is the answer if it is the same
+ * text, else the key was reused. A post whose indexes changed since they were read (NOT_FOUND
+ * or EXISTS with nothing stored) reads them again and retries.
  */
 export async function postTweet(pool: CoordinatorPool, id: string, username: string, content: string, replyTo: string | null, budgetMs: number): Promise<TweetView> {
   const backoff = retryBackoff(budgetMs);
+  const at = Date.now();
   for (;;) {
     const ops: Record<string, unknown>[] = [
       { action: 'post', tweet: { id, username, content } },
       { action: 'put_item', item: { kind: 'reply', key: id, value: { to: replyTo, n: nonce() } }, if_absent: true },
       { action: 'incr_item', item: { kind: 'user_stats', key: accountKey(username) }, field: 'tweets', by: 1 },
     ];
-    let indexed = false;
+    const tagged = await retagOps(pool, id, at, '', content);
+    let indexed = tagged.length > 0;
+    ops.push(...tagged);
     if (replyTo !== null) {
       ops.push({ action: 'incr_item', item: { kind: 'stats', key: replyTo }, field: 'replies', by: 1 });
       const listed = addReplyOps(replyTo, await readIndex(pool, replyTo), id);
-      indexed = listed.length > 0;
+      indexed ||= listed.length > 0;
       ops.push(...listed);
     }
     const r = await transactionRetryingLocked(pool, ops, budgetMs, { LOCKED: 'your earlier attempt at this post is still being settled; it was retried until the lock timeout, try again' }, ['EXISTS', 'NOT_FOUND']);
@@ -125,15 +131,22 @@ export async function postTweet(pool: CoordinatorPool, id: string, username: str
     const t = stored.tweet as TweetView | undefined;
     if (stored.status === 'OK' && t !== undefined && t.username === username && t.content === content) return t;
     if (stored.status !== 'OK' && indexed && (await backoff())) continue; // the index moved: read it again
-    if (r.code === 'NOT_FOUND' || (stored.status !== 'OK' && indexed)) throw new ProblemError('LOCKED', 'many replies to this post arrived at once; try again in a moment');
+    if (r.code === 'NOT_FOUND' || (stored.status !== 'OK' && indexed)) throw new ProblemError('LOCKED', 'many posts with the same tag or replies to the same post arrived at once; try again in a moment');
     throw new ProblemError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a tweet with other content; use a new key for a new tweet');
   }
 }
 
 /** The ops that delete a tweet with what hangs on it (see the top of this file), read just before. */
 export async function deleteOps(pool: CoordinatorPool, id: string, username: string): Promise<Record<string, unknown>[]> {
-  const [meta, stats, own] = await Promise.all([getItem(pool, 'reply', id), getItem(pool, 'stats', id), readIndex(pool, id)]);
+  const [meta, stats, own, tweet] = await Promise.all([
+    getItem(pool, 'reply', id),
+    getItem(pool, 'stats', id),
+    readIndex(pool, id),
+    coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']),
+  ]);
   const ops: Record<string, unknown>[] = [{ action: 'delete', tweet: { id, username } }];
+  // off its tags' lists (none when it is gone already: the delete then answers NOT_FOUND)
+  if (tweet.status === 'OK') ops.push(...(await retagOps(pool, id, 0, (tweet.tweet as TweetView).content, '')));
   if (meta !== null) {
     // Only tweets posted with their meta were counted: take exactly those off the counts.
     ops.push({ action: 'delete_item', item: { kind: 'reply', key: id } });
@@ -160,6 +173,27 @@ export async function deleteTweet(pool: CoordinatorPool, id: string, username: s
     const still = await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', {}, ['NOT_FOUND']);
     if (still.status !== 'OK') throw new ProblemError('NOT_FOUND', messages.NOT_FOUND ?? `there is no tweet ${id}`);
     if (!(await backoff())) throw new ProblemError('LOCKED', messages.LOCKED ?? 'this post is busy right now; try again in a moment');
+  }
+}
+
+/**
+ * Edits a tweet and, when its tags change, moves it between their indexes (src/web/tag-index.ts)
+ * in the same transaction. An edit that keeps its tags is the one `update` it always was. An
+ * index that changed between its read and the write (NOT_FOUND or EXISTS) is read again, with
+ * the tweet, and the edit retried within `budgetMs`; LOCKED (someone is editing it) answers at once.
+ */
+export async function editTweet(pool: CoordinatorPool, id: string, username: string, content: string, messages: Partial<Record<ErrorCode, string>>, budgetMs: number): Promise<TweetView> {
+  const backoff = retryBackoff(budgetMs);
+  const update = { action: 'update', tweet: { id, content, username } };
+  for (;;) {
+    const was = (await coordinatorCall(pool, { action: 'get_tweet', tweet: { id } }, 'read', messages)).tweet as TweetView;
+    const created = Date.parse(was.created_at);
+    const tagged = await retagOps(pool, id, Number.isNaN(created) ? Date.now() : created, was.content, content);
+    if (tagged.length === 0) return (await coordinatorCall(pool, update, 'write', messages)).tweet as TweetView;
+    const r = await coordinatorCall(pool, { action: 'transaction', ops: [update, ...tagged] }, 'write', messages, ['NOT_FOUND', 'EXISTS']);
+    if (r.status === 'OK') return (r.results as { tweet: TweetView }[])[0]?.tweet as TweetView;
+    // the tweet is gone (the next read says so) or a tag's index moved: read both again
+    if (!(await backoff())) throw new ProblemError('LOCKED', 'many posts with the same tag are being written right now; try again in a moment');
   }
 }
 

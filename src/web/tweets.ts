@@ -9,8 +9,10 @@ import type { CoordinatorPool } from '../client/pool.ts';
 import type { TweetView } from '../core/render.ts';
 import { coordinatorCall } from './coordinator-call.ts';
 import { ProblemError } from './problems.ts';
-import { deleteTweet, postTweet } from './social.ts';
+import { deleteTweet, editTweet, postTweet } from './social.ts';
 import { listReplies } from './reply-index.ts';
+import { listTagged, TAG_CURSOR_PATTERN, TAG_INDEX_MAX } from './tag-index.ts';
+import { TAG_MAX_CHARS, tagName } from '../../ui/src/tokens.ts';
 import { CONTENT_MAX_CODE_POINTS, ID_MAX_CHARS, IDEMPOTENCY_KEY_MAX_CHARS, USERNAME_MAX_CHARS, WEB_CURSOR_MAX_CHARS, WEB_LOCKED_RETRY_MS, WEB_PAGE } from '../wire/limits.ts';
 
 /** A tweet as the web API shows it. */
@@ -128,6 +130,38 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
     },
   );
 
+  app.get<{ Params: { name: string }; Querystring: { limit: number; before?: string } }>(
+    '/api/tag/:name',
+    {
+      schema: {
+        // a tag of TAG_MAX_CHARS code points, each up to 2 UTF-16 units; the rule itself is tagName's
+        params: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 2 * TAG_MAX_CHARS } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: WEB_PAGE.max, default: WEB_PAGE.default },
+            before: { type: 'string', pattern: TAG_CURSOR_PATTERN },
+          },
+        },
+        response: {
+          200: { type: 'object', required: ['tag', 'tweets', 'next', 'max'], properties: { tag: { type: 'string' }, tweets: { type: 'array', items: tweetSchema }, next: { type: ['string', 'null'] }, max: { type: 'integer' } } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const tag = tagName(req.params.name);
+      if (tag === null) throw new ProblemError('INVALID', `#${req.params.name} is not a tag: a tag is 1 to ${TAG_MAX_CHARS} letters, digits or _, and not only digits`);
+      const page = await listTagged(pool, tag, req.query.before ?? null, req.query.limit);
+      if (page.next !== null) {
+        const params = new URLSearchParams({ limit: String(req.query.limit), before: page.next });
+        reply.header('link', `</api/tag/${encodeURIComponent(tag)}?${params.toString()}>; rel="next"`);
+      }
+      // max: the page says that only the newest this many posts of a tag are listed
+      return { tag, tweets: page.tweets.map(webTweet), next: page.next, max: TAG_INDEX_MAX };
+    },
+  );
+
   app.post<{ Body: { content: string } }>(
     '/api/tweet',
     {
@@ -174,12 +208,12 @@ export function tweetRoutes(app: FastifyInstance, pool: CoordinatorPool, user: (
     { schema: { params: idParams, body: contentSchema, response: { 200: tweetSchema } } },
     async (req) => {
       const id = req.params.id;
-      const r = await coordinatorCall(pool, { action: 'update', tweet: { id, content: content(req.body), username: user(req) } }, 'write', {
+      const t = await editTweet(pool, id, user(req), content(req.body), {
         NOT_FOUND: `there is no tweet ${id} (it may have been deleted)`,
         FORBIDDEN: 'only the author of a tweet can edit it',
         LOCKED: 'someone is editing this tweet right now; try again in a moment',
-      });
-      return webTweet(r.tweet as TweetView);
+      }, budgetMs);
+      return webTweet(t);
     },
   );
 

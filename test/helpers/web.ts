@@ -32,9 +32,9 @@ export async function signUp(app: FastifyInstance, username: string, password = 
   return sessionCookie(r);
 }
 
-/** Signs up through a real socket (a `tweetdb web` process); returns the session cookie. */
-export async function signUpOverHttp(base: string, username: string, password = 'correct horse'): Promise<string> {
-  const r = await fetch(new URL('/api/register', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+/** Signs up through a real socket (a `tweetdb web` process); returns the session cookie. `headers`: more, e.g. X-Forwarded-For. */
+export async function signUpOverHttp(base: string, username: string, password = 'correct horse', headers: Record<string, string> = {}): Promise<string> {
+  const r = await fetch(new URL('/api/register', base), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username, password }) });
   assert.equal(r.status, 201, await r.text());
   const c = new RegExp(`${SESSION_COOKIE}=([^;]+)`).exec(r.headers.get('set-cookie') ?? '')?.[1];
   assert.ok(c !== undefined, `a ${SESSION_COOKIE} cookie in ${r.headers.get('set-cookie') ?? '(none)'}`);

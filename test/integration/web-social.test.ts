@@ -161,4 +161,84 @@ describe('replies and likes against a real 2-worker cluster', () => {
     assert.deepEqual(new Set((listed.tweets as Json[]).map((t) => t.id)), new Set(rs.map((r) => json(r).id)));
     assert.equal((listed.tweets as Json[]).length, 20);
   });
+
+  const tagged = async (cookie: string, tag: string, q = ''): Promise<Json> => {
+    const r = await app.inject({ method: 'GET', url: `/api/tag/${encodeURIComponent(tag)}${q}`, ...as(cookie) });
+    assert.equal(r.statusCode, 200, r.body);
+    return json(r);
+  };
+  const edit = async (cookie: string, id: string, content: string): Promise<Json> => {
+    const r = await app.inject({ method: 'PUT', url: `/api/tweet/${encodeURIComponent(id)}`, ...as(cookie), payload: { content } });
+    assert.equal(r.statusCode, 200, r.body);
+    return json(r);
+  };
+
+  test("a tag's posts are listed newest first, paged, whatever the case; an edit moves a post between tags, a delete takes it off", async () => {
+    const a = await post(ada, 'first on #Paxos');
+    const b = await post(bob, 'second on #paxos and #raft');
+    const c = await post(ada, 'third: #PAXOS #paxos, twice in one post');
+    const page = await tagged(bob, 'Paxos');
+    assert.equal(page.tag, 'paxos');
+    assert.equal(page.max, 80);
+    assert.deepEqual(texts(page), [c.content, b.content, a.content]);
+    assert.equal(page.next, null);
+    const first = await tagged(bob, 'paxos', '?limit=2');
+    assert.deepEqual(texts(first), [c.content, b.content]);
+    assert.equal(typeof first.next, 'string');
+    const link = (await app.inject({ method: 'GET', url: '/api/tag/paxos?limit=2', ...as(bob) })).headers.link;
+    assert.equal(link, `</api/tag/paxos?limit=2&before=${encodeURIComponent(String(first.next))}>; rel="next"`);
+    assert.deepEqual(await tagged(bob, 'paxos', `?limit=2&before=${encodeURIComponent(String(first.next))}`), { tag: 'paxos', tweets: [a], next: null, max: 80 });
+    assert.deepEqual(texts(await tagged(ada, 'raft')), [b.content]);
+
+    // an edit that drops #paxos and adds #zab moves the post, in one transaction
+    const edited = await edit(bob, String(b.id), 'second, now on #zab and #raft');
+    assert.equal(edited.content, 'second, now on #zab and #raft');
+    assert.deepEqual(texts(await tagged(ada, 'paxos')), [c.content, a.content]);
+    assert.deepEqual(texts(await tagged(ada, 'zab')), ['second, now on #zab and #raft']);
+    assert.deepEqual(texts(await tagged(ada, 'raft')), ['second, now on #zab and #raft']);
+    // the cursor of a page still holds after a post before it went
+    assert.deepEqual(texts(await tagged(ada, 'paxos', `?before=${encodeURIComponent(String(first.next))}`)), [a.content]);
+    // an edit that adds a tag lists the post by its own time, under the newer ones
+    await edit(ada, String(a.id), 'first on #Paxos and #zab');
+    assert.deepEqual(texts(await tagged(ada, 'zab')), ['second, now on #zab and #raft', 'first on #Paxos and #zab']);
+    // an edit of someone else's post is refused, and changes no list
+    problem(await app.inject({ method: 'PUT', url: `/api/tweet/${String(c.id)}`, ...as(bob), payload: { content: 'no tags now' } }), 403, 'FORBIDDEN');
+    assert.equal(texts(await tagged(ada, 'paxos'))[0], c.content);
+    // a delete takes the post off every tag it carries; an emptied tag lists nothing
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/tweet/${String(b.id)}`, ...as(bob) })).statusCode, 204);
+    assert.deepEqual(await tagged(ada, 'raft'), { tag: 'raft', tweets: [], next: null, max: 80 });
+    assert.deepEqual(texts(await tagged(ada, 'zab')), ['first on #Paxos and #zab']);
+    // a post with a tag nobody used: an empty page, not an error
+    assert.deepEqual(await tagged(ada, 'nobody_uses_this'), { tag: 'nobody_uses_this', tweets: [], next: null, max: 80 });
+  });
+
+  test('tags are validated: only digits, too long or other characters are 400; past the first 10 tags of a post nothing is indexed; /tag/NAME serves the page', async () => {
+    for (const bad of ['123', 'a'.repeat(65), 'no-dash', 'two words']) problem(await app.inject({ method: 'GET', url: `/api/tag/${encodeURIComponent(bad)}`, ...as(ada) }), 400, 'INVALID');
+    problem(await app.inject({ method: 'GET', url: '/api/tag/ok?before=notacursor', ...as(ada) }), 400, 'INVALID');
+    problem(await app.inject({ method: 'GET', url: '/api/tag/ok?limit=101', ...as(ada) }), 400, 'INVALID');
+    problem(await app.inject({ method: 'GET', url: '/api/tag/ok' }), 401, 'UNAUTHENTICATED');
+    assert.equal((await tagged(ada, 'a'.repeat(64))).tag, 'a'.repeat(64));
+    assert.equal((await tagged(ada, 'Été_2026')).tag, 'été_2026');
+    const many = Array.from({ length: 12 }, (_, i) => `#many${i}`).join(' ');
+    const t = await post(ada, `issue #7 is not a tag; ${many}`);
+    for (let i = 0; i < 10; i++) assert.deepEqual((await tagged(ada, `many${i}`)).tweets, [t], `#many${i}`);
+    for (const i of [10, 11]) assert.deepEqual((await tagged(ada, `many${i}`)).tweets, [], `#many${i}`);
+    const r = await app.inject({ method: 'GET', url: '/tag/databases' });
+    assert.equal(r.statusCode, 200);
+    assert.match(r.body, /<script type="module" src="\/js\/app.js"><\/script>/);
+  });
+
+  test('20 posts with one tag at once: every one listed exactly once; past 80 only the newest 80 are listed', async () => {
+    const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => app.inject({ method: 'POST', url: '/api/tweet', ...as(i % 2 === 0 ? bob : ada), payload: { content: `at once ${i} #burst` } })));
+    for (const r of rs) assert.equal(r.statusCode, 201, r.body);
+    const listed = await tagged(ada, 'burst', '?limit=100');
+    assert.equal((listed.tweets as Json[]).length, 20);
+    assert.deepEqual(new Set((listed.tweets as Json[]).map((t) => t.id)), new Set(rs.map((r) => json(r).id)));
+    for (let i = 0; i < 61; i++) await post(ada, `one more ${i} #burst`);
+    const all = await tagged(ada, 'burst', '?limit=100');
+    assert.equal((all.tweets as Json[]).length, 80);
+    assert.equal(texts(all)[0], 'one more 60 #burst');
+    // 81 posts carry it: the 61 after the burst and the burst's newest 19 are listed, its oldest fell off the end
+    assert.equal(texts(all).filter((c) => c.startsWith('at once')).length, 19);
+  });
 });

@@ -237,6 +237,21 @@ export async function listReplies(id: string, after: string | null = null, limit
   return { tweets: body.tweets.map((t) => ({ ...t, edited_at: t.edited_at ?? null })), next: body.next ?? null };
 }
 
+/** A page of the posts tagged `tag`, newest first; `max`: only the newest this many are listed. */
+export async function listTagged(tag: string, before: string | null = null, limit = PAGE_SIZE): Promise<TweetPage & { tag: string; max: number }> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (before) q.set('before', before);
+  const body = await json(await request(`/api/tag/${encodeURIComponent(tag)}?${q.toString()}`));
+  if (!isTweetPage(body)) throw bad('list of tagged posts');
+  const { tag: name, max } = body as unknown as { tag?: unknown; max?: unknown };
+  return {
+    tweets: body.tweets.map((t) => ({ ...t, edited_at: t.edited_at ?? null })),
+    next: body.next ?? null,
+    tag: typeof name === 'string' ? name : tag,
+    max: typeof max === 'number' ? max : 0,
+  };
+}
+
 export async function profile(name: string): Promise<{ username: string; tweets: number }> {
   return (await json(await request(`/api/user/${encodeURIComponent(name)}`))) as { username: string; tweets: number };
 }

@@ -14,6 +14,7 @@ import { messageFor, MSG } from './messages.js';
 import { announce, clearStatus } from './status.js';
 import { startClock, stopClock } from './time.js';
 import { Timeline } from './timeline.js';
+import { tagName } from './tokens.js';
 import type { User } from './types.js';
 
 const appShell = byId('app');
@@ -108,14 +109,30 @@ function signedIn(u: User): void {
 
 const headingEl = byId('timeline-heading');
 
-/** Shows the page the address names: `/` everyone, `/u/NAME` one person, `/t/ID` one post. */
+/** A path segment as written, or null when it does not decode. */
+function segment(s: string | undefined): string | null {
+  try {
+    return decodeURIComponent(s ?? '');
+  } catch {
+    return null;
+  }
+}
+
+/** Shows the page the address names: `/` everyone, `/u/NAME` one person, `/t/ID` one post, `/tag/NAME` one tag. */
 function route(): void {
   if (user === null) return;
   const path = location.pathname;
-  const m = /^\/(u|t)\/([^/]+)$/.exec(path);
-  const name = m?.[1] === 'u' ? decodeURIComponent(m[2] ?? '') : null;
-  const id = m?.[1] === 't' ? decodeURIComponent(m[2] ?? '') : null;
-  if (name !== null) {
+  const m = /^\/(u|t|tag)\/([^/]+)$/.exec(path);
+  const name = m?.[1] === 'u' ? segment(m[2]) : null;
+  const id = m?.[1] === 't' ? segment(m[2]) : null;
+  const rawTag = m?.[1] === 'tag' ? segment(m[2]) : null;
+  if (rawTag !== null) {
+    // the server folds case too; a name that is no tag gets its 400 in the list's message
+    const tag = tagName(rawTag) ?? rawTag;
+    timeline.reset(user.username, { kind: 'tag', tag });
+    headingEl.textContent = `#${tag}`;
+    document.title = `#${tag} · tweetdb`;
+  } else if (name !== null) {
     timeline.reset(user.username, { kind: 'user', name });
     headingEl.textContent = `@${name}`;
     document.title = `@${name} · tweetdb`;

@@ -167,7 +167,8 @@ export class Compose {
         try {
           const tweet = await postTweet(content, key);
           if (gen !== this.generation) return;
-          this.timeline.upsert(tweet);
+          // only where it belongs: not on someone else's profile, a post's page, or a tag it lacks
+          if (this.timeline.accepts(tweet)) this.timeline.upsert(tweet);
           this.attempt = null;
           this.textarea.value = '';
           this.saveDraft();

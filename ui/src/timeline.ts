@@ -4,11 +4,12 @@
 // arrive live while the reader is scrolled down wait behind a "N new posts"
 // pill instead of shifting what is being read.
 
-import { getTweet, listReplies, listTweets, socialOf } from './api.js';
+import { getTweet, listReplies, listTagged, listTweets, socialOf } from './api.js';
 import { byId, show } from './dom.js';
 import { isConnectivity, isSessionEnd, messageFor } from './messages.js';
 import { announce } from './status.js';
 import { refreshTimes } from './time.js';
+import { tagsOf } from './tokens.js';
 import { focusIsIdleOrIn, TweetView, type RemovalReason } from './tweet-view.js';
 import type { Tweet, TweetPage } from './types.js';
 
@@ -37,7 +38,7 @@ export interface UpsertOptions {
 /** Tweets held behind the pill; beyond this many the pill re-reads the first page instead. */
 const MAX_PENDING = 100;
 
-export type TimelineScope = { kind: 'home' } | { kind: 'user'; name: string } | { kind: 'tweet'; id: string };
+export type TimelineScope = { kind: 'home' } | { kind: 'user'; name: string } | { kind: 'tweet'; id: string } | { kind: 'tag'; tag: string };
 
 export class Timeline {
   private readonly list = byId('timeline', HTMLOListElement);
@@ -48,6 +49,8 @@ export class Timeline {
   private readonly end = byId('timeline-end');
   private readonly loadingEl = byId('timeline-loading');
   private readonly pill = byId('new-posts', HTMLButtonElement);
+  /** under the heading on a tag's page: what is listed (the store lists a tag's newest posts only) */
+  private readonly about = byId('timeline-about');
   /** live arrivals not shown yet (the reader is scrolled down), newest last */
   private readonly pending = new Map<string, Tweet>();
   private pendingOverflow = false;
@@ -55,7 +58,7 @@ export class Timeline {
   private staleMessage = false;
 
   private views = new Map<string, TweetView>();
-  /** What this list shows: everyone's tweets, one user's (/u/NAME), or one tweet (/t/ID). */
+  /** What this list shows: everyone's tweets, one user's (/u/NAME), one tweet (/t/ID), or one tag's (/tag/NAME). */
   private scope: TimelineScope = { kind: 'home' };
   private me: string | null = null;
   private next: string | null = null;
@@ -147,6 +150,7 @@ export class Timeline {
     this.setMessage(null);
     show(this.retryBtn, false);
     show(this.loadingEl, false);
+    show(this.about, false);
     this.refreshChrome();
   }
 
@@ -191,7 +195,11 @@ export class Timeline {
     const before = this.next;
     try {
       const page =
-        this.scope.kind === 'tweet' ? await listReplies(this.scope.id, before) : await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
+        this.scope.kind === 'tweet'
+          ? await listReplies(this.scope.id, before)
+          : this.scope.kind === 'tag'
+            ? await listTagged(this.scope.tag, before)
+            : await listTweets({ before, ...(this.scope.kind === 'user' ? { username: this.scope.name } : {}) });
       if (gen !== this.generation) return;
       void this.loadSocial(page.tweets.map((t) => t.id));
       const firstNew = page.tweets.find((t) => !this.views.has(t.id));
@@ -257,6 +265,7 @@ export class Timeline {
 
   /** Whether a tweet arriving live belongs in this list. */
   accepts(t: Tweet): boolean {
+    if (this.scope.kind === 'tag') return tagsOf(t.content).includes(this.scope.tag);
     return this.scope.kind === 'home' || (this.scope.kind === 'user' && t.username.toLowerCase() === this.scope.name.toLowerCase());
   }
 
@@ -265,6 +274,15 @@ export class Timeline {
       // the post, then its replies oldest first (GET /api/tweet/:id/replies), paged by Load more
       const [post, replies] = await Promise.all([getTweet(this.scope.id), listReplies(this.scope.id)]);
       return { tweets: [post, ...replies.tweets], next: replies.next };
+    }
+    if (this.scope.kind === 'tag') {
+      const gen = this.generation;
+      const page = await listTagged(this.scope.tag);
+      if (gen === this.generation) {
+        this.about.textContent = `Posts with #${page.tag}, newest first. Only the newest ${page.max} are listed.`;
+        show(this.about, true);
+      }
+      return page;
     }
     return listTweets(this.scope.kind === 'user' ? { username: this.scope.name } : {});
   }
@@ -350,8 +368,12 @@ export class Timeline {
     void this.loadSocial([parent.id, reply.id]);
   }
 
-  /** A live tweet.updated: only tweets on screen are updated. */
+  /** A live tweet.updated: only tweets on screen are updated; on a tag's page, one edited out of the tag goes. */
   updateIfShown(tweet: Tweet): void {
+    if (this.scope.kind === 'tag' && !this.accepts(tweet)) {
+      this.removeById(tweet.id, 'gone');
+      return;
+    }
     this.views.get(tweet.id)?.update(tweet);
     if (this.pending.has(tweet.id)) this.pending.set(tweet.id, tweet);
   }
