@@ -41,7 +41,7 @@ export class TwoPhaseCommit {
    * simulator's checker that a commit has every voter's durable YES and an abort after prepare a
    * voter's durable refusal.
    */
-  decisionObserver: ((d: { txid: string; outcome: 'commit' | 'abort'; prepared: boolean; voters: readonly string[]; byHand?: boolean }) => void) | null = null;
+  decisionObserver: ((d: { txid: string; outcome: 'commit' | 'abort'; prepared: boolean; voters: readonly string[] }) => void) | null = null;
   /** The highest cseq of a commit decided (cseqs go out with prepares, so some are never committed). */
   private highestCommitted: number;
 
@@ -437,13 +437,13 @@ export class TwoPhaseCommit {
   abortByHand(txid: string, now: number): void {
     const t = this.txns.get(txid);
     assert(t !== undefined && t.phase === 'preventing', `abort by hand of ${txid}, which is not in doubt`);
-    this.decideAbort(t, { code: 'UNAVAILABLE', error: `transaction ${txid} was aborted by hand (tweetdb admin resolve)` }, now, true);
+    this.decideAbort(t, { code: 'UNAVAILABLE', error: `transaction ${txid} was aborted by hand (tweetdb admin resolve)` }, now);
   }
 
   /** Before its prepare went out, or once some voter refused it durably: the outcome is abort. */
-  private decideAbort(t: Txn, reason: Failure, now: number, byHand = false): void {
+  private decideAbort(t: Txn, reason: Failure, now: number): void {
     assert(t.phase !== 'committing', `abort of ${t.txid} after its commit was decided`);
-    this.decisionObserver?.({ txid: t.txid, outcome: 'abort', prepared: t.cseq > 0, voters: t.voters, byHand });
+    this.decisionObserver?.({ txid: t.txid, outcome: 'abort', prepared: t.cseq > 0, voters: t.voters });
     t.reason = reason;
     this.ctx.trace.decided(t.txid, 'abort', reason.code, now);
     t.phase = 'aborting';
@@ -490,7 +490,7 @@ export class TwoPhaseCommit {
    */
   private stillInDoubt(t: Txn, now: number): void {
     const ctx = this.ctx;
-    const missing = t.voters.filter((v) => !t.yes.has(v));
+    const missing = withoutYes(t);
     const named = missing.map((w) => `${w} (${ctx.members.addressOf(w) ?? 'no longer a member'})`).join(', ');
     const slot = t.slot;
     if (slot !== null) {
@@ -508,7 +508,13 @@ export class TwoPhaseCommit {
   }
 
   private inDoubtIfNobodyToAsk(t: Txn, now: number): void {
-    if (t.phase === 'preventing' && t.waiting.size === 0) this.stillInDoubt(t, now);
+    if (isInDoubt(t)) this.stillInDoubt(t, now);
+  }
+
+  /** In doubt (being prevented, nobody left to ask): the voters without a YES it waits for; otherwise null. */
+  inDoubtOn(txid: string): string[] | null {
+    const t = this.txns.get(txid);
+    return t !== undefined && isInDoubt(t) ? withoutYes(t) : null;
   }
 
   /** The transaction's answer: OK with its results, or ABORT with the reason. */
@@ -768,6 +774,16 @@ export class TwoPhaseCommit {
     }
     this.decisions.invariants((txid) => this.txns.get(txid)?.phase);
   }
+}
+
+/** Being prevented with no voter left to ask: only a voter without a YES coming back settles it. */
+function isInDoubt(t: Txn): boolean {
+  return t.phase === 'preventing' && t.waiting.size === 0;
+}
+
+/** Its voters that have not said YES. */
+function withoutYes(t: Txn): string[] {
+  return t.voters.filter((v) => !t.yes.has(v));
 }
 
 /** A transaction with nothing done yet (an orphan is then filled in from a worker's state). */

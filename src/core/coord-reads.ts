@@ -286,7 +286,7 @@ export class Reads {
     for (const t of ctx.commit.txns.values()) {
       if (t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing') {
         // A transaction being prevented with no one left to ask waits for the voters without a YES to come back.
-        const waitingFor = t.phase === 'preventing' && t.waiting.size === 0 ? t.voters.filter((v) => !t.yes.has(v)) : [...t.waiting];
+        const waitingFor = ctx.commit.inDoubtOn(t.txid) ?? [...t.waiting];
         inDoubt.push({ txid: t.txid, state: t.phase, age_ms: now - t.startedAt, waiting_for: waitingFor });
       }
     }

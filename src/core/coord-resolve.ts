@@ -21,7 +21,7 @@ export type ResolveVerdict = 'dry_run' | 'resolved' | 'nothing_to_do' | 'refused
 
 export function resolveTxn(ctx: CoordinatorContext, conn: number, slot: number, req: ResolveRequest, now: number): void {
   const tracked = trackedPhase(ctx, req.txid);
-  if (tracked !== null && !isInDoubt(ctx, req.txid)) {
+  if (tracked !== null && ctx.commit.inDoubtOn(req.txid) === null) {
     ctx.reply(conn, slot, errorReply('INVALID', `transaction ${req.txid} is ${tracked} on this coordinator, so automatic resolution settles it; nothing was changed (see status)`));
     return;
   }
@@ -29,8 +29,9 @@ export function resolveTxn(ctx: CoordinatorContext, conn: number, slot: number, 
     const workers = ctx.reads.byMember(parts);
     // The question took a while: the transaction may have become known, or settled, meanwhile.
     const trackedNow = trackedPhase(ctx, req.txid);
-    const inDoubt = isInDoubt(ctx, req.txid);
-    const missing = inDoubt ? missingVoters(ctx, req.txid) : [];
+    const waitedFor = ctx.commit.inDoubtOn(req.txid);
+    const inDoubt = waitedFor !== null;
+    const missing = waitedFor ?? [];
     const views = workers.map((w) => ({ id: w.id as string, txn: (w.txn as TxnKnowledge | undefined) ?? null, why: typeof w.error === 'string' ? w.error : `it is ${String(w.state)}` }));
     const prepared = views.filter((v) => v.txn?.state === 'prepared').map((v) => v.id);
     let verdict: ResolveVerdict;
@@ -102,21 +103,8 @@ function refusal(req: ResolveRequest, views: { id: string; txn: TxnKnowledge | n
   return null;
 }
 
-/** Is it in doubt here: being prevented, with no voter without a YES left to ask? */
-function isInDoubt(ctx: CoordinatorContext, txid: string): boolean {
-  const t = ctx.commit.txns.get(txid);
-  return t !== undefined && t.phase === 'preventing' && t.waiting.size === 0;
-}
-
-/** The voters of a transaction that have not said YES (the ones it waits for). */
-function missingVoters(ctx: CoordinatorContext, txid: string): string[] {
-  const t = ctx.commit.txns.get(txid);
-  return t === undefined ? [] : t.voters.filter((v) => !t.yes.has(v));
-}
-
 /** A missing voter still in the voting configuration, or linked, may yet answer: automatic resolution waits for it. */
 function stillReachable(ctx: CoordinatorContext, txid: string, missing: string[]): string | null {
-  if (!isInDoubt(ctx, txid)) return `transaction ${txid} is no longer in doubt on this coordinator: automatic resolution settles it`;
   const back = missing.find((w) => ctx.members.isVoter(w) || ctx.members.isLinked(w));
   if (back === undefined) return null;
   return `transaction ${txid} waits for ${back}, which is still ${ctx.members.isLinked(back) ? 'linked' : 'a voter'}: automatic resolution settles it when it answers; if its disk is lost, take it out first (it is evicted after --evict-after, or: tweetdb admin remove-worker)`;
