@@ -4,8 +4,9 @@
 //   --no-faults          no crashes, partitions or message faults
 //   --fixed-weather      every seed gets the fault rates all seeds had before weather was drawn per seed
 //   --sabotage NAME      break one protocol rule on purpose (to see the checkers catch it)
-// Debugging one seed: SIMLOG=info prints the nodes' logs; SIMDBG=1 every decision, every YES and
-// refusal a worker says, and the rows at the end; SIMDBG=k3 also every client op on tweet k3.
+// Debugging one seed: SIMLOG=info prints the nodes' logs (each line's `t` is the simulated ms);
+// SIMDBG=1 every decision, every YES and refusal a worker says, every crash, and the rows at the
+// end; SIMDBG=k3 also every client op on tweet k3.
 // Exits non-zero on any violation and prints the command that replays it. Each seed draws its
 // own weather (sim/weather.ts); after many seeds it prints how many were calm, fair and stormy,
 // and which code probes (src/core/probes.ts) the seeds reached and which they never did.

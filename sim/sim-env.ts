@@ -154,7 +154,7 @@ export class SimWorld {
   run(until: number, stop: () => boolean, onExit: (e: ProcessExit) => void): void {
     while (this.queue.size > 0 && this.queue.peekAt() <= until) {
       const e = this.queue.pop()!;
-      this.now = e.at;
+      this.now = e.at; (globalThis as unknown as { simNow: number }).simNow = e.at;
       this.events++;
       try {
         e.v();

@@ -101,7 +101,7 @@ const CLUSTER_KEY = Buffer.alloc(32, 7);
 const CLIENT_PATIENCE_LOCK_TIMEOUTS = 10;
 
 /** The simulation's nodes log nothing (a run makes thousands of lines); violations say what went wrong. */
-const silent: Logger = pino({ level: process.env.SIMLOG ?? 'silent' });
+const silent: Logger = pino({ level: process.env.SIMLOG ?? 'silent', mixin: () => ({ t: Math.floor((globalThis as unknown as { simNow: number }).simNow) }) });
 
 interface SimWorker {
   index: number;
@@ -247,6 +247,7 @@ export class Simulation {
     if (proc === null || !proc.alive) return;
     this.stats.crashes++;
     this.world.kill(proc);
+    if (process.env.SIMDBG) console.log(Math.floor(this.now), 'CRASH coordinator');
     this.coord = null;
     // A process crash keeps what reached the OS; a power loss does not.
     this.coordStore.settleWrites(!this.loseUnsynced);
@@ -323,6 +324,7 @@ export class Simulation {
     this.stats.crashes++;
     this.stats.resolvedByPeers += w.node.coreForChecks.resolvedByPeers;
     this.world.kill(proc);
+    if (process.env.SIMDBG) console.log(Math.floor(this.now), 'CRASH', w.address, this.loseUnsynced);
     w.node = null;
     // A process crash keeps what reached the OS; a power loss does not.
     w.store.settleWrites(!this.loseUnsynced);

@@ -640,6 +640,7 @@ export class TwoPhaseCommit {
     this.ctx.reads.preparing();
     this.ctx.trace.prepareSent(t.txid, t.voters, now);
     this.ctx.log('info', `transaction ${p.txid} is held prepared by its voters and was not decided here: asking them`, { txid: p.txid, voters: p.voters });
+    this.ctx.members.orphanAdopted();
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     for (const w of t.voters) this.askToPrevent(t, w);
     return true;
@@ -651,9 +652,13 @@ export class TwoPhaseCommit {
     return false;
   }
 
-  /** Orphans not yet settled, or committed with ops no voter has told: a copy begun now could miss them. */
+  /**
+   * Orphans not yet settled, or still being applied: a copy begun now could miss one, or replay it
+   * over a later write its donor holds (no learner takes an orphan from a stream: see
+   * CoordMembers.orphanAdopted).
+   */
   hasUnsettledOrphans(): boolean {
-    for (const t of this.txns.values()) if (t.orphan && (t.phase === 'preventing' || (t.phase === 'committing' && t.ops.length === 0))) return true;
+    for (const t of this.txns.values()) if (t.orphan && (t.phase === 'preventing' || t.phase === 'committing')) return true;
     return false;
   }
 

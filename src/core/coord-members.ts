@@ -99,6 +99,12 @@ export interface Member {
   copied: { rows: number; bytes: number };
   /** Every commit up to this one is in its copy (the rest come in its stream). */
   copyFloor: number;
+  /**
+   * The seq of the last replicate sent on its current link. The worker numbers what it receives
+   * per link, not per stream: a stream begun again on the same link (its copy started over) goes
+   * on from here, or the worker would take the new stream's first replicates for repeats.
+   */
+  linkSeq: number;
   /** It has been up before in this coordinator's life: its next time up is a rejoin (counted). */
   everUp: boolean;
 }
@@ -143,7 +149,7 @@ export class Membership {
   }
 
   private add(id: string, address: string): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, everUp: false });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -434,6 +440,7 @@ export class Membership {
     if (m === undefined) return;
     this.progress.set(worker, now + this.ctx.cfg.lockTimeoutMs);
     m.status = { kind: 'greeting' };
+    m.linkSeq = 0;
     this.ctx.send(worker, { type: 'hello', lock_timeout_ms: this.ctx.cfg.lockTimeoutMs, config: this.config.n, voter: this.isVoter(worker) });
   }
 
@@ -627,11 +634,33 @@ export class Membership {
    * (an up voter may not have it yet, so the copy may miss it), then each as it is logged.
    */
   private openStream(m: Member): void {
-    m.stream = { sent: 0, applied: 0, held: [] };
+    m.stream = { sent: m.linkSeq, applied: m.linkSeq, held: [] };
     m.copyAfter = null;
     m.copied = { rows: 0, bytes: 0 };
     m.copyFloor = this.ctx.commit.settledThrough();
     for (const r of this.ctx.commit.committingNow()) this.streamTo(m, r);
+  }
+
+  /**
+   * A transaction lost in a restart was adopted. If it commits, its commit is old though decided
+   * now: a copy begun since may hold a later write over its rows, and a replay of it could undo
+   * that write (a delete leaves no row whose cseq would refuse a post: simulator seed 781). So no
+   * learner takes it from a stream: copies under way start over once it is settled and applied
+   * (startCopies waits for that), and a promoted voter still applying its stream is stale (it is
+   * evicted and copies again).
+   */
+  orphanAdopted(): void {
+    for (const m of this.members.values()) {
+      if (m.stream === null) continue;
+      if (m.status.kind === 'draining') {
+        m.stale = true;
+        continue;
+      }
+      probe('coord.copy_restarted_for_orphan');
+      m.stream = null;
+      m.copyAfter = null;
+      if (m.status.kind === 'copying' || m.status.kind === 'streaming') m.status = { kind: 'waiting' };
+    }
   }
 
   private streamTo(m: Member, r: Replicate): void {
@@ -649,6 +678,7 @@ export class Membership {
       return;
     }
     s.sent++;
+    m.linkSeq = s.sent;
     this.ctx.send(m.id, { type: 'replicate', seq: s.sent, txid: r.txid, cseq: r.cseq, ops: r.ops });
   }
 

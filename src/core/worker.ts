@@ -107,7 +107,11 @@ export class WorkerCore {
   /** Replicates received on this coordinator link, in order (seq), and those that arrived ahead of a missing one. */
   private replicaSeq = 0;
   private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
-  /** By txid: a replicate being written, and its seq (answered `replicated` once written). */
+  /**
+   * By txid: a replicate being written, and its seq, answered `replicated` once durable, not once
+   * written: the coordinator promotes a learner whose stream is answered, and a voter must never
+   * lack a commit after a power cut (simulator seed 412).
+   */
   private readonly replicating = new Map<string, number>();
   /**
    * Sees every YES this worker says (a vote, the answer to prevent, a peer told "prepared") and
@@ -176,9 +180,7 @@ export class WorkerCore {
         if (t !== undefined && t.phase === 'committing' && !t.applied) {
           t.applied = true;
           this.locks.releaseAll(t.txid);
-          const seq = this.replicating.get(t.txid);
-          if (seq !== undefined) this.send({ type: 'replicated', seq });
-          else if (!t.onePhase) this.send({ type: 'applied', txid: event.txid });
+          if (!this.replicating.has(t.txid) && !t.onePhase) this.send({ type: 'applied', txid: event.txid });
           // (A sole voter's YES, sent before this, already answered the client: reads that follow it reach this worker after this write.)
         }
         break;
@@ -209,17 +211,15 @@ export class WorkerCore {
   }
 
   /**
-   * Is this commit certain without its own fsync? A voter's is: its durable prepared record, with
-   * every other voter's, makes it committed (implicit commit), and a worker restarted without the
-   * commit record still holds that record and settles it again. A commit streamed to a learner has
-   * no such record: its write is all there is. Nor does a one-phase commit count: with it riding the
-   * next fsync, learners copying from a sole voter that lost power end with other data (simulator
-   * seeds 412 and 781 with power losses; the likely cause, in DECISIONS 68: the coordinator keeps no
-   * decision for it, so nothing marks its voter as owing it).
+   * Is this commit certain without its own fsync? A voter's is, one phase or not: its durable
+   * prepared record, with every other voter's, makes it committed (implicit commit), and a worker
+   * restarted without the commit record still holds that record and settles it again. A commit
+   * streamed to a learner has no such record: its write is all there is (and its `replicated`
+   * waits for the fsync).
    */
   commitBacked(txid: string): boolean {
     const t = this.txns.get(txid);
-    return t !== undefined && !t.replicated && !t.onePhase;
+    return t !== undefined && !t.replicated;
   }
 
   /** Prepared transactions waiting for their outcome (for status and tests). */
@@ -398,7 +398,7 @@ export class WorkerCore {
     if (t !== undefined) {
       // Prepared here (it voted, then lost track): the replicate is its commit.
       if (t.phase === 'prepared') this.onCommit(msg.txid, msg.cseq);
-      if (t.phase === 'committing' && !t.applied) this.replicating.set(msg.txid, msg.seq);
+      if (t.phase === 'committing') this.replicating.set(msg.txid, msg.seq);
       else this.send({ type: 'replicated', seq: msg.seq });
       return;
     }
@@ -753,15 +753,18 @@ export class WorkerCore {
         }
         if (t.onePhase) this.commitAlone(t);
         return;
-      case 'commit':
+      case 'commit': {
         assert(t.phase === 'committing', `durable commit of ${txid} in phase ${t.phase}`);
         this.locks.releaseAll(txid);
+        const streamed = this.replicating.get(txid);
         this.forget(txid);
+        if (streamed !== undefined) this.send({ type: 'replicated', seq: streamed });
         if (t.replicated) return;
         if (this.sabotage === 'apply_commit_twice') this.appliedOps.set(txid, t.ops);
         // Settled without the coordinator: it may still owe the client its reply, with these results.
         this.send(t.untold ? { type: 'ack', txid, outcome: 'commit', results: t.results } : { type: 'ack', txid, outcome: 'commit' });
         return;
+      }
       case 'abort':
         assert(t.phase === 'aborting', `durable abort of ${txid} in phase ${t.phase}`);
         this.forget(txid);

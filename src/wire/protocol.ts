@@ -228,7 +228,7 @@ export type FromWorker =
   /** The answer to copy_read: its rows in cursor order; fewer than `limit` when they are the last. */
   | { type: 'copy_page'; rid: number; rows: CopyRow[] }
   | { type: 'installed'; rid: number; done: boolean }
-  /** Every replicate up to `seq` is written here (visible to reads). */
+  /** Every replicate up to `seq` (numbered per link) is durable here. */
   | { type: 'replicated'; seq: number };
 
 // ---------------------------------------------------------------------------

@@ -299,7 +299,7 @@ describe('coordinator: orphans (prepared transactions a restart lost)', () => {
     assert.deepEqual(sentTo(e, 'w1'), [{ type: 'commit', txid: '1.8', cseq: 5 }]);
   });
 
-  test('a copy to a joining worker waits while an orphan is unsettled, and starts once it is', () => {
+  test('a copy to a joining worker waits while an orphan is unsettled or being applied, and starts once every voter has it (it is never streamed: DECISIONS 71)', () => {
     const co = restarted();
     co.linkUp('w1');
     co.state('w1', 4, [orphan]);
@@ -312,8 +312,9 @@ describe('coordinator: orphans (prepared transactions a restart lost)', () => {
     co.from('w1', yesWithOps('1.9'));
     const settled = co.from('w2', yesWithOps('1.9'));
     assert.deepEqual(sent(settled).filter((s) => s.msg.type === 'copy_read'), [], 'settled, and no donor yet: w1 and w2 serve nothing until the outcome reaches them (DECISIONS 65)');
-    const copy = sent(co.from('w1', ack('1.9', 'commit'))).filter((s) => s.msg.type === 'copy_read');
-    assert.deepEqual(copy.map((c) => c.worker), ['w1'], 'w1 has it: the copy starts, from w1');
+    assert.deepEqual(sent(co.from('w1', ack('1.9', 'commit'))).filter((s) => s.msg.type === 'copy_read'), [], 'w2 is still applying it: a copy begun now would stream it');
+    const copy = sent(co.from('w2', ack('1.9', 'commit'))).filter((s) => s.msg.type === 'copy_read');
+    assert.equal(copy.length, 1, 'both have it: the copy starts');
   });
 });
 

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { LIMITS, type CoordinatorConfig, type CoordinatorEffect } from '../../src/core/coordinator.ts';
 import { WorkerCore, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
 import type { CopyRow, FromWorker, Op, ToWorker, ToWorkerCore } from '../../src/core/types.ts';
-import { Co, T, ack, addr, field, ofType, only, postReq, prepareOf, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { Co, T, ack, addr, field, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { post, tw } from '../helpers/worker-core.ts';
+import { probeHits, resetProbes } from '../../src/core/probes.ts';
 
 const EVICT = 10_000;
 
@@ -202,6 +204,51 @@ describe('membership: a learner joins while writes go on', () => {
     const inst = only(sentTo(co.from(other, { type: 'copy_page', rid: rid3, rows: rows(['c', 'd']) }), 'w3'));
     assert.deepEqual(inst.type === 'install' ? [inst.reset, inst.done] : null, [false, false]);
     assert.equal(learnerOf(co, 'w3')?.copied_rows, 2);
+  });
+
+  test('a transaction lost in a restart, adopted while a learner copies: the copy starts over once it is settled and applied, and its commit is never streamed (simulator seed 781)', () => {
+    // Its commit is old though decided now: the donor may hold a later delete of its row, which a
+    // replay of its post would undo (a deleted row has no cseq to refuse it).
+    const co = voters(['w1', 'w2']);
+    const first = join(co, 'w3');
+    const orphan = preparedTxn('1.9', ['w1', 'w2'], 4);
+    const tweet = tw('o1');
+    const ops: Op[] = [post(tweet)];
+    co.linkDown('w2');
+    co.linkUp('w2');
+    resetProbes();
+    const adopted = co.state('w2', 5, [orphan]);
+    assert.equal(probeHits().get('coord.copy_restarted_for_orphan'), 1);
+    assert.deepEqual(sent(adopted).filter((s) => s.msg.type === 'copy_read'), [], 'no copy while it is unsettled');
+    assert.deepEqual(sent(co.from(first.donor, { type: 'copy_page', rid: first.rid, rows: rows(['a']) })), [], 'the old copy\'s page is nobody\'s now');
+    co.from('w1', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops });
+    const decided = co.from('w2', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops });
+    assert.deepEqual(ofType(decided, 'log_commit').map((l) => l.txid), ['1.9']);
+    assert.deepEqual(replicates(decided, 'w3'), [], 'not streamed');
+    assert.deepEqual(sent(co.from('w1', ack('1.9', 'commit'))).filter((s) => s.msg.type === 'copy_read'), [], 'no copy while it is applied');
+    const applied = co.from('w2', ack('1.9', 'commit'));
+    const again = only(sent(applied).filter((s) => s.msg.type === 'copy_read'));
+    assert.ok(again.msg.type === 'copy_read' && again.msg.after === null && again.msg.rid !== first.rid, 'a new copy from the start, once every voter has it');
+    assert.deepEqual(replicates(applied, 'w3'), []);
+  });
+
+  test('a stream begun again on the same link goes on with the link\'s numbering (the worker counts per link: a new stream from 1 would be taken for repeats; simulator seed 320)', () => {
+    const co = voters(['w1'], { lastCseq: 0 });
+    const first = join(co, 'w2');
+    co.from('w2', { type: 'installed', rid: only(sentTo(co.from('w1', { type: 'copy_page', rid: first.rid, rows: [] }), 'w2').filter((m) => m.type === 'install')).rid, done: true });
+    const c1 = commit(co, ['w1'], 'a1');
+    assert.deepEqual(replicates(c1.decided, 'w2').map((r) => r.seq), [1]);
+    // An orphan on w1 (its link lost and back): w2's stream is dropped, on the same link.
+    co.linkDown('w1');
+    co.linkUp('w1');
+    const tweet = tw('o1');
+    co.state('w1', 0, [preparedTxn('1.9', ['w1'], 9)]);
+    const decided = co.from('w1', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops: [post(tweet)] });
+    const again = only(sent([...decided, ...co.from('w1', ack('1.9', 'commit'))]).filter((x) => x.msg.type === 'copy_read'));
+    const rid = again.msg.type === 'copy_read' ? again.msg.rid : 0;
+    co.from('w2', { type: 'installed', rid: only(sentTo(co.from('w1', { type: 'copy_page', rid, rows: [] }), 'w2').filter((m) => m.type === 'install')).rid, done: true });
+    assert.deepEqual(replicates(commit(co, ['w1'], 'a2').decided, 'w2').map((r) => r.seq), [2], 'seq 2, after the 1 sent on this link before');
+    assert.equal(learnerOf(co, 'w2')?.behind, 1, 'the new stream owes only its own');
   });
 
   test(`a learner more than ${LIMITS.learnerBufferCommits} commits behind while copying starts its copy over`, () => {
@@ -495,26 +542,30 @@ describe('membership: the worker', () => {
     assert.deepEqual(w.prepare('1.10', 2, 2, 'y').map((e) => e.type), ['persist_prepared']);
   });
 
-  test('replicates are applied in seq order: one ahead waits for the gap, a duplicate is ignored; each is answered replicated once applied', () => {
+  test('replicates are applied in seq order: one ahead waits for the gap, a duplicate is ignored; each is answered replicated once durable, not when applied', () => {
+    // The coordinator promotes a learner whose stream is answered: a commit it only applied could
+    // be lost to a power cut after that, and a voter never misses a commit (simulator seed 412).
     const w = new Wk(1, false);
     assert.deepEqual(w.replicate(2, '1.2'), [], 'ahead of 1: held');
     assert.deepEqual(commitsWritten(w.replicate(1, '1.1')), ['1.1', '1.2'], 'the gap filled: both, in order');
     assert.deepEqual(w.replicate(1, '1.1'), [], 'a duplicate');
     assert.deepEqual(w.replicate(2, '1.2'), [], 'a duplicate of the one held');
-    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.1' })), [{ type: 'replicated', seq: 1 }]);
-    assert.deepEqual(sends(w.ev({ type: 'durable', txid: '1.1', what: 'commit' })), [], 'no ack: it did not vote');
+    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.1' })), [], 'applied, not yet durable');
+    assert.deepEqual(sends(w.ev({ type: 'durable', txid: '1.1', what: 'commit' })), [{ type: 'replicated', seq: 1 }], 'no ack: it did not vote');
     w.view.outcomes.set('1.1', 'commit');
-    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.2' })), [{ type: 'replicated', seq: 2 }]);
+    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.2' })), []);
+    assert.deepEqual(sends(w.ev({ type: 'durable', txid: '1.2', what: 'commit' })), [{ type: 'replicated', seq: 2 }]);
     assert.equal(w.core.appliedCseq, 2);
   });
 
-  test('a replicate for a transaction already committed here is written again (a copy may have replaced its rows; each op writes only over older rows), and answered once applied', () => {
+  test('a replicate for a transaction already committed here is written again (a copy may have replaced its rows; each op writes only over older rows), and answered once durable', () => {
     const w = new Wk(2, true);
     w.view.outcomes.set('1.7', 'commit');
     const e = w.replicate(1, '1.7');
     assert.deepEqual(commitsWritten(e), ['1.7']);
     assert.deepEqual(sends(e), []);
-    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.7' })), [{ type: 'replicated', seq: 1 }]);
+    assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.7' })), []);
+    assert.deepEqual(sends(w.ev({ type: 'durable', txid: '1.7', what: 'commit' })), [{ type: 'replicated', seq: 1 }]);
   });
 
   test('the stream is numbered per link: after link_down it starts again at 1', () => {
