@@ -30,7 +30,8 @@ export type CoordinatorEffect =
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
   /** Commit sequence numbers up to `through` may be given out once this is durable (`cseq_reserved`). */
   | { type: 'reserve_cseq'; through: number }
-  | { type: 'save_member'; id: string; address: string }
+  /** `leaving`: the operator removed it; it leaves the membership once it owes nothing (kept across restarts). */
+  | { type: 'save_member'; id: string; address: string; leaving: boolean }
   | { type: 'remove_member'; id: string }
   /** Keep a connection open to this worker (reconnecting as needed), or stop. */
   | { type: 'link'; worker: string; address: string; afterMs?: number }
@@ -54,7 +55,7 @@ export interface RecoveredCoordinator {
   last_cseq: number;
   /** The highest cseq a run of this coordinator may have given out (0: a store from before implicit commit). */
   cseq_reserved?: number;
-  members: { id: string; address: string }[];
+  members: { id: string; address: string; leaving?: boolean }[];
   /** The voting set, numbered. A store from before configurations: every member votes, as configuration 1 (0 with no member). */
   config: { n: number; voters: string[]; catching_up?: string[] };
   decisions: { txid: string; cseq: number; voters: string[]; at: number }[];

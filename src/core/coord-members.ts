@@ -134,9 +134,10 @@ export class Membership {
   /** Counted for status and metrics. */
   readonly counts = { evictions: 0, promotions: 0, removals: 0, rejoins: 0 };
 
-  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string }[], config: { n: number; voters: string[]; catching_up?: string[] }) {
+  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string; leaving?: boolean }[], config: { n: number; voters: string[]; catching_up?: string[] }) {
     this.ctx = ctx;
-    for (const m of recovered) this.add(m.id, m.address);
+    // A removal the operator was told of holds across a restart: that worker never rejoins as a learner.
+    for (const m of recovered) this.add(m.id, m.address, m.leaving === true);
     const voters = config.voters.filter((v) => this.members.has(v));
     // Kept as they were: a change logged before the stale ones are evicted must not record them as
     // caught up, or the next restart would take them as full voters (simulator seed 5439).
@@ -148,8 +149,8 @@ export class Membership {
     }
   }
 
-  private add(id: string, address: string): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving: false, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false });
+  private add(id: string, address: string, leaving = false): void {
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -272,7 +273,7 @@ export class Membership {
           return;
         }
         existing.address = address;
-        ctx.emit({ type: 'save_member', id, address });
+        ctx.emit({ type: 'save_member', id, address, leaving: existing.leaving });
         ctx.emit({ type: 'unlink', worker: id });
         ctx.emit({ type: 'link', worker: id, address });
       }
@@ -306,7 +307,7 @@ export class Membership {
     if (there.length > 0) probe('coord.member_replaced');
     for (const old of there) this.drop(old, now, `replaced by a new identity (${id})`);
     this.add(id, address);
-    ctx.emit({ type: 'save_member', id, address });
+    ctx.emit({ type: 'save_member', id, address, leaving: false });
     ctx.emit({ type: 'link', worker: id, address });
     ctx.log('info', `worker ${id} registered at ${address}; it joins as a learner`);
     ctx.reply(conn, slot, { status: 'OK', lock_timeout_s: ctx.lockTimeoutS, id });
@@ -337,6 +338,8 @@ export class Membership {
       if (still === undefined) return;
       // Out of the voters now; out of the membership once it owes nothing (review(), leave()).
       still.leaving = true;
+      // Kept, and the operator answered once it is durable: a restart must not take it back as a learner.
+      ctx.emit({ type: 'save_member', id: still.id, address: still.address, leaving: true });
       this.leftVoters(still);
       ctx.log('info', `worker ${m.id} (${m.address}) is leaving the cluster (the operator removed it)`);
       ctx.reply(conn, slot, { status: 'OK', removed: m.id, config: this.config.n });
@@ -352,14 +355,18 @@ export class Membership {
    * A removed member leaves the membership only once it owes nothing: no transaction it votes on
    * is still running and every commit it voted on is acknowledged. Dropped earlier, a worker that
    * comes back with a commit still prepared would have it settled as abort by presumption (the
-   * decision forgotten without its ack; simulator seed 1179).
+   * decision forgotten without its ack; simulator seed 1179). And only once it is linked, to be
+   * told so.
    */
   private leave(m: Member): void {
     const ctx = this.ctx;
     if (ctx.commit.owedBy(m.id)) return;
+    // Kept (leaving, in the store too) until it can be told: dropped while down, it would come
+    // back, register as a stranger and join again as a learner.
+    if (m.status.kind === 'down') return;
     probe('coord.worker_removed');
     this.counts.removals++;
-    if (m.status.kind !== 'down') ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
+    ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
     this.drop(m, ctx.now, 'removed by the operator');
   }
 

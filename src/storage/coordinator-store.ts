@@ -12,7 +12,7 @@ import { Checkpointer } from './checkpointer.ts';
 export type CoordinatorWrite =
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
-  | { type: 'save_member'; id: string; address: string }
+  | { type: 'save_member'; id: string; address: string; leaving: boolean }
   | { type: 'remove_member'; id: string }
   /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
@@ -36,12 +36,15 @@ export class CoordinatorStore {
       CREATE TABLE IF NOT EXISTS members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS decisions (txid TEXT PRIMARY KEY, cseq INTEGER NOT NULL, voters TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
     `);
+    // A store from before removals were kept across restarts: nobody is leaving.
+    const memberCols = this.db.prepare<[], { name: string }>('PRAGMA table_info(members)').all();
+    if (!memberCols.some((c) => c.name === 'leaving')) this.db.exec('ALTER TABLE members ADD COLUMN leaving INTEGER NOT NULL DEFAULT 0');
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       putDecision: this.db.prepare<[string, number, string, number]>('INSERT OR REPLACE INTO decisions (txid, cseq, voters, at) VALUES (?, ?, ?, ?)'),
       delDecision: this.db.prepare<[string]>('DELETE FROM decisions WHERE txid = ?'),
-      putMember: this.db.prepare<[string, string]>('INSERT OR REPLACE INTO members (id, address) VALUES (?, ?)'),
+      putMember: this.db.prepare<[string, string, number]>('INSERT OR REPLACE INTO members (id, address, leaving) VALUES (?, ?, ?)'),
       delMember: this.db.prepare<[string]>('DELETE FROM members WHERE id = ?'),
     };
   }
@@ -50,7 +53,10 @@ export class CoordinatorStore {
   recover(): RecoveredCoordinator {
     const epoch = Number(this.q.getMeta.get('epoch')?.value ?? '0') + 1;
     this.q.setMeta.run('epoch', String(epoch));
-    const members = this.db.prepare<[], { id: string; address: string }>('SELECT id, address FROM members ORDER BY id').all();
+    const members = this.db
+      .prepare<[], { id: string; address: string; leaving: number }>('SELECT id, address, leaving FROM members ORDER BY id')
+      .all()
+      .map((m) => ({ id: m.id, address: m.address, leaving: m.leaving === 1 }));
     const logged = this.q.getMeta.get('config')?.value;
     // A store that began with configurations says so (meta 'configurations'): one whose first
     // configuration was lost to a crash before its fsync has no voter, not every member as one.
@@ -89,7 +95,7 @@ export class CoordinatorStore {
             this.q.delDecision.run(w.txid);
             break;
           case 'save_member':
-            this.q.putMember.run(w.id, w.address);
+            this.q.putMember.run(w.id, w.address, w.leaving ? 1 : 0);
             break;
           case 'remove_member':
             this.q.delMember.run(w.id);

@@ -20,7 +20,7 @@ describe('CoordinatorCore: membership', () => {
     const co = new Co();
     const r = co.register('w1');
     assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' });
-    assert.deepEqual(ofType(r, 'save_member'), [{ type: 'save_member', id: 'w1', address: addr('w1') }]);
+    assert.deepEqual(ofType(r, 'save_member'), [{ type: 'save_member', id: 'w1', address: addr('w1'), leaving: false }]);
     assert.deepEqual(ofType(r, 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
     assert.equal(co.workerState('w1'), 'down');
     const u = co.linkUp('w1');

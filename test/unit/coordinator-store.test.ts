@@ -1,12 +1,14 @@
 // The coordinator's store keeps the voting configuration (#12): a logged configuration comes
 // back at recovery; a store from before configurations recovers every member as a voter, and one
-// that began with configurations but lost its first (#13, DECISIONS 67) recovers no voter.
+// that began with configurations but lost its first (#13, DECISIONS 67) recovers no voter; a
+// member the operator removed stays removed across a restart.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { CoordinatorStore } from '../../src/storage/coordinator-store.ts';
 
 function withDir(fn: (dir: string) => void): void {
@@ -31,8 +33,8 @@ test('a logged configuration is what recovery returns, the latest one winning', 
   withDir((dir) => {
     reopen(dir, (s) => {
       s.persist([
-        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001' },
-        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
+        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001', leaving: false },
+        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: false },
         { type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: [] },
       ]);
       s.persist([{ type: 'log_config', config: 3, voters: ['w2'], catching_up: [] }]);
@@ -50,8 +52,8 @@ test('with no configuration logged, every member votes as configuration 1 in a s
     // Written as a version from before configurations wrote it: members, and never a recover() that marks the store new.
     reopen(dir, (s) => {
       s.persist([
-        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
-        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001' },
+        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: false },
+        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001', leaving: false },
       ]);
     });
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 1, voters: ['w1', 'w2'] }));
@@ -66,13 +68,36 @@ test('a store that began with configurations and lost its first one to a crash h
     // Members saved; the first configuration never written (a crash before its fsync).
     reopen(dir, (s) => {
       s.persist([
-        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002' },
-        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001' },
+        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: false },
+        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001', leaving: false },
       ]);
     });
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] }, 'a brand-new worker is no voter without a copy'));
     // And a later configuration is used as logged.
     reopen(dir, (s) => s.persist([{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }]));
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 1, voters: ['w1'], catching_up: [] }));
+  });
+});
+
+test('a member the operator removed is recovered as leaving; a store from before that column reads nobody as leaving', () => {
+  withDir((dir) => {
+    reopen(dir, (s) => {
+      s.persist([
+        { type: 'save_member', id: 'w1', address: '127.0.0.1:10001', leaving: false },
+        { type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: false },
+      ]);
+      s.persist([{ type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: true }]);
+    });
+    reopen(dir, (s) => assert.deepEqual(s.recover().members, [
+      { id: 'w1', address: '127.0.0.1:10001', leaving: false },
+      { id: 'w2', address: '127.0.0.1:10002', leaving: true },
+    ]));
+  });
+  withDir((dir) => {
+    // A members table as an older version made it: no leaving column.
+    const db = new Database(join(dir, 'coordinator.db'));
+    db.exec("CREATE TABLE members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT; INSERT INTO members VALUES ('w1', '127.0.0.1:10001')");
+    db.close();
+    reopen(dir, (s) => assert.deepEqual(s.recover().members, [{ id: 'w1', address: '127.0.0.1:10001', leaving: false }]));
   });
 });

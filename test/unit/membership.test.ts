@@ -372,6 +372,26 @@ describe('membership: remove_worker', () => {
     });
   }
 
+  test('the removal is saved with the member (leaving) before the operator is answered: a restarted coordinator recovers it leaving, never copies it, and drops it once it owes nothing', () => {
+    const co = voters(['w1', 'w2']);
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w2');
+    remove(co, 'w2');
+    const done = co.ev({ type: 'config_logged', config: 2 });
+    // It still votes on t1 (owes it): it stays a member, leaving, for now.
+    assert.deepEqual(ofType(done, 'save_member'), [{ type: 'save_member', id: 'w2', address: addr('w2'), leaving: true }]);
+    assert.ok(done.findIndex((e) => e.type === 'save_member') < done.findIndex((e) => e.type === 'reply'), 'saved before the reply (the shell sends a reply after a membership write once it is durable)');
+    assert.ok(p.txid !== '');
+    // The coordinator restarts: the member comes back leaving, from the store.
+    const again = new Co({ epoch: 2, last_cseq: 5, members: [{ id: 'w1', address: addr('w1') }, { id: 'w2', address: addr('w2'), leaving: true }], config: { n: 2, voters: ['w1'] } });
+    again.linkUp('w1');
+    again.state('w1', 5);
+    assert.equal(roleOf(again, 'w2'), 'leaving', 'down: kept until it can be told');
+    const back = again.linkUp('w2');
+    assert.deepEqual(sent(back).filter((x) => x.msg.type === 'copy_read'), [], 'never copied as a learner');
+    assert.deepEqual(sentTo(back, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true });
+    assert.deepEqual(ofType(back, 'remove_member'), [{ type: 'remove_member', id: 'w2' }]);
+  });
+
   test('a learner (no vote) is removed at once', () => {
     const co = voters(['w1']);
     join(co, 'w2');
