@@ -24,7 +24,7 @@ import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
-import type { Failure, FromWorker, Op, OpResult, Peer, PreparedTxn, Reply, Tweet, WriteRequest } from './types.ts';
+import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
@@ -147,10 +147,14 @@ export class TwoPhaseCommit {
     t.results = null;
     // Its cseq goes out with the prepare: the voters can then commit it without this coordinator.
     t.cseq = cseq;
-    // Each voter learns who the others are, to ask them if this coordinator goes away.
-    const voters: Peer[] = t.voters.map((id) => ({ id, address: this.ctx.members.addressOf(id) ?? '' }));
+    // Each voter learns who the others are, to ask them if this coordinator goes away: their ids,
+    // and the addresses its link was not told yet.
     const members = this.ctx.members;
-    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters, config: t.config, floor: members.floorOf(w), cseq: t.cseq });
+    for (const w of t.voters) {
+      const addresses = members.addressesToTell(w, t.voters);
+      const msg: ToWorkerCore = { type: 'prepare', txid: t.txid, ops, voters: t.voters, config: t.config, floor: members.floorOf(w), cseq: t.cseq };
+      this.ctx.send(w, addresses.length > 0 ? { ...msg, addresses } : msg);
+    }
   }
 
   // Interactive transactions: requests queue and run one at a time, in order.

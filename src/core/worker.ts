@@ -120,6 +120,13 @@ export class WorkerCore {
    * has): the voters may commit one without it, so until it is settled here its rows are not read here.
    */
   private readonly exposed = new Set<string>();
+  /**
+   * The voters' addresses this coordinator link was told, by id: a prepare names voters by id and
+   * carries only the addresses not said on this link yet. Emptied when the link goes down (the
+   * coordinator's book for the link starts empty too). At most CORE_LIMITS.maxWorkers: past that
+   * one is not kept, and the coordinator, whose book for the link is full too, sends it every time.
+   */
+  private readonly book = new Map<string, string>();
   /** Sees every vote with the configuration it was asked under (the simulator's configuration checker). */
   voteObserver: ((vote: { txid: string; config: number; known: number; voter: boolean }) => void) | null = null;
 
@@ -192,6 +199,8 @@ export class WorkerCore {
         // A stream is numbered per link: the next link's starts again at 1.
         this.replicaSeq = 0;
         this.ahead.clear();
+        // So is the voters' address book: the next link is told every address again.
+        this.book.clear();
         break;
       case 'peer_query':
         this.onPeerQuery(event.route, event.msg, now);
@@ -322,9 +331,11 @@ export class WorkerCore {
       case 'lock':
         this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
         return;
-      case 'prepare':
-        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], msg.config, msg.floor, msg.cseq, now);
+      case 'prepare': {
+        const voters = this.votersOf(msg);
+        if (voters !== null) this.onPrepare(msg.txid, msg.ops, voters, msg.config, msg.floor, msg.cseq, now);
         return;
+      }
       case 'commit':
         this.onCommit(msg.txid, msg.cseq);
         return;
@@ -341,6 +352,29 @@ export class WorkerCore {
         this.onReplicate(msg);
         return;
     }
+  }
+
+  /**
+   * A prepare's voters with their addresses: from the prepare, else from what this link was told
+   * before (kept in the book). A voter with no address known is the coordinator's mistake (or a
+   * prepare lost on the way): nothing changes, and the shell closes the link as for any bad message,
+   * so that both sides start a new one with empty books.
+   */
+  private votersOf(msg: Extract<ToWorkerCore, { type: 'prepare' }>): Peer[] | null {
+    const given = new Map<string, string>();
+    for (const a of msg.addresses ?? []) given.set(a.id, a.address);
+    const voters: Peer[] = [];
+    for (const id of msg.voters ?? []) {
+      const address = given.get(id) ?? this.book.get(id) ?? (id === this.nodeId ? '' : undefined);
+      if (address === undefined) {
+        probe('worker.prepare_unknown_voter');
+        this.out.push({ type: 'bad_message', why: `prepare ${msg.txid} names voter ${id}, whose address this link was never told` });
+        return null;
+      }
+      voters.push({ id, address });
+    }
+    for (const [id, address] of given) if (this.book.size < CORE_LIMITS.maxWorkers || this.book.has(id)) this.book.set(id, address);
+    return voters;
   }
 
   private heardConfig(config: number, voter: boolean, removed: boolean): void {
@@ -968,6 +1002,7 @@ export class WorkerCore {
       assert(when !== undefined && Number.isFinite(when) === runs, () => `prepared.deadline: ${txid} (${t.phase}) has deadline ${when}`);
     }
     for (const txid of this.exposed) assert(this.txns.has(txid), () => `prepared.exposed: ${txid} is marked as told to a peer and is gone`);
+    assert(this.book.size <= CORE_LIMITS.maxWorkers, () => `worker.book: ${this.book.size} voter addresses kept for the link, over the limit of ${CORE_LIMITS.maxWorkers}`);
     for (const [key, txid] of this.locks.entries()) {
       const t = this.txns.get(txid);
       assert(t !== undefined && t.phase !== 'aborting' && !t.applied, () => `lock.holder: ${key} is held by ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : t.phase}`);

@@ -225,7 +225,7 @@ function toWorker(o: Obj, type: string): ToWorker {
       break;
     }
     case 'prepare': {
-      fields(o, ['type', 'txid', 'ops', 'voters', 'config', 'floor', 'cseq']);
+      fields(o, ['type', 'txid', 'ops', 'voters', 'addresses', 'config', 'floor', 'cseq']);
       txid(o, 'txid');
       count(o, 'config');
       count(o, 'floor');
@@ -235,9 +235,26 @@ function toWorker(o: Obj, type: string): ToWorker {
         const list = array(ops, 'ops', 1, NODE_MAX_OPS, 'writes');
         for (let i = 0; i < list.length; i++) op(list[i], `ops[${i}]`);
       }
+      // The voters' ids, each once; the addresses of those this link was not told yet, each a voter's.
+      const voters = new Set<string>();
       if (has(o, 'voters')) {
         const list = array(get(o, 'voters'), 'voters', 1, NODE_MAX_VOTERS, 'workers');
-        for (let i = 0; i < list.length; i++) peer(list[i], `voters[${i}]`);
+        for (let i = 0; i < list.length; i++) {
+          const id = list[i];
+          if (typeof id !== 'string' || !NODE_ID_PATTERN.test(id)) throw new Invalid(`field "voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
+          if (voters.has(id)) throw new Invalid(`field "voters[${i}]" names worker ${excerpt(id)} twice`);
+          voters.add(id);
+        }
+      }
+      if (has(o, 'addresses')) {
+        const list = array(get(o, 'addresses'), 'addresses', 1, NODE_MAX_VOTERS, 'workers');
+        const told = new Set<string>();
+        for (let i = 0; i < list.length; i++) {
+          const p = peer(list[i], `addresses[${i}]`);
+          if (!voters.has(p.id)) throw new Invalid(`field "addresses[${i}].id" must be one of the prepare's voters`);
+          if (told.has(p.id)) throw new Invalid(`field "addresses[${i}].id" names worker ${excerpt(p.id)} twice`);
+          told.add(p.id);
+        }
       }
       break;
     }

@@ -152,12 +152,17 @@ export type ToWorkerCore =
   | { type: 'lock'; txid: string; seq: number; op: Op; config: number; floor: number }
   /**
    * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
-   * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
-   * for the outcome (cooperative termination). `config` and `floor` as for lock. `cseq` is the
-   * commit sequence number the transaction commits with, if it does: it is in the prepared record,
-   * so the voters can commit it without the coordinator (implicit commit).
+   * `voters` are the ids of every worker voting on it, in the coordinator's order (the first one
+   * sends the results with its YES: see `vote`): a prepared worker that loses its coordinator asks
+   * them for the outcome (cooperative termination). Their addresses are said once per link, not in
+   * every prepare: `addresses` holds only those this link was not told yet (or that changed), and
+   * never the receiving worker's own; the worker keeps a book of them for the link's life, and a
+   * prepare naming a voter it has no address for closes the link (both sides start again empty).
+   * `config` and `floor` as for lock. `cseq` is the commit sequence number the transaction commits
+   * with, if it does: it is in the prepared record, so the voters can commit it without the
+   * coordinator (implicit commit).
    */
-  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[]; config: number; floor: number; cseq: number }
+  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: string[]; addresses?: Peer[]; config: number; floor: number; cseq: number }
   | { type: 'commit'; txid: string; cseq: number }
   /** The outcome is abort: some voter refused it durably. */
   | { type: 'abort'; txid: string }
