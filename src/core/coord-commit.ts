@@ -24,6 +24,7 @@ import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
+import { resultsDigest } from './results-digest.ts';
 import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
@@ -145,6 +146,7 @@ export class TwoPhaseCommit {
     t.waiting = new Set(t.voters);
     t.yes = new Set();
     t.results = null;
+    t.digest = null;
     // Its cseq goes out with the prepare: the voters can then commit it without this coordinator.
     t.cseq = cseq;
     // Each voter learns who the others are, to ask them if this coordinator goes away: their ids,
@@ -299,11 +301,20 @@ export class TwoPhaseCommit {
     }
     t.waiting.delete(worker);
     t.yes.add(worker);
-    if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
-    if (t.results === null || t.results.length < msg.results.length) t.results = msg.results;
-    else if (msg.results.length > 0 && !isDeepStrictEqual(t.results, msg.results)) {
-      ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
+    // Each YES is compared with what came before it: results with results, a digest with the first
+    // digest, or with the digest of the results (#13 item 5: only the first voter sends them).
+    let same = true;
+    if ('digest' in msg) {
+      if (t.digest !== null) same = t.digest === msg.digest;
+      else if (t.results !== null && t.results.length > 0) same = resultsDigest(t.results) === msg.digest;
+      t.digest ??= msg.digest;
+    } else {
+      if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
+      if (msg.results.length > 0 && t.results !== null && t.results.length > 0) same = isDeepStrictEqual(t.results, msg.results);
+      else if (msg.results.length > 0 && t.digest !== null) same = resultsDigest(msg.results) === t.digest;
+      if (t.results === null || t.results.length < msg.results.length) t.results = msg.results;
     }
+    if (!same) ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
     if (this.everyVoterSaidYes(t)) {
       if (t.phase === 'preventing') probe('coord.prevent_found_every_yes');
       this.decideCommit(t, now);
@@ -803,6 +814,7 @@ function blankTxn(txid: string, conn: number, interactive: boolean, now: number)
     queue: [],
     waiting: new Set(),
     results: null,
+    digest: null,
     lockSeq: 0,
     startedAt: now,
     reason: null,

@@ -27,6 +27,7 @@ import { LockTable } from './locks.ts';
 import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
+import { resultsDigest } from './results-digest.ts';
 import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
@@ -80,6 +81,12 @@ interface WorkerTxn {
   untold: boolean;
   /** This worker is its only voter: committed in one phase (no prepared record), and its YES is said once the commit is durable. */
   onePhase: boolean;
+  /**
+   * Its YES carries the results (true), or only their digest: only the first of the prepare's
+   * voters sends them. True unless the prepare said otherwise (a record recovered after a restart
+   * does not keep its place among the voters).
+   */
+  sendsResults: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -162,6 +169,7 @@ export class WorkerCore {
         replicated: false,
         untold: false,
         onePhase: false,
+        sendsResults: true,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -502,6 +510,8 @@ export class WorkerCore {
 
   private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], config: number, floor: number, cseq: number, now: number): void {
     const peers = voters.filter((v) => v.id !== this.nodeId);
+    // The first voter sends the results with its YES; the others their digest (see yesVote).
+    const sendsResults = voters.length === 0 || voters[0]?.id === this.nodeId;
     const t = this.txns.get(txid);
     if (t !== undefined) {
       if (ops === null && t.phase === 'active') {
@@ -515,6 +525,7 @@ export class WorkerCore {
         this.observeVote(txid, this.config);
         t.peers = peers;
         t.cseq = cseq;
+        t.sendsResults = sendsResults;
         const behind = this.newerRowThan(t.ops, cseq);
         if (behind !== null) {
           this.voteNo(t, 'LOCKED', behind);
@@ -528,7 +539,7 @@ export class WorkerCore {
       if (t.phase === 'prepared' && !t.abortRequested) {
         probe('worker.repeated_prepare_revoted');
         this.observeYes(t);
-        this.send({ type: 'vote', txid, yes: true, results: t.results });
+        this.send(this.yesVote(t));
       }
       // Refused already (the tombstone is being written): the NO goes out once it is durable.
       if (t.phase === 'aborting' && t.noVote === null) t.noVote = { code: 'TIMEOUT', error: `transaction ${txid} was already aborted on worker ${this.nodeId}` };
@@ -559,6 +570,7 @@ export class WorkerCore {
     const fresh = this.newTxn(txid, now);
     fresh.peers = peers;
     fresh.cseq = cseq;
+    fresh.sendsResults = sendsResults;
     const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
     if (!got.ok) {
       this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
@@ -615,8 +627,19 @@ export class WorkerCore {
     this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers, cseq: t.cseq, results: t.results });
     if (this.sabotage === 'vote_before_persist') {
       this.observeYes(t);
-      this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
+      this.send(this.yesVote(t));
     }
+  }
+
+  /**
+   * A YES for `t`: with its results if it is the voter that sends them (the first of the prepare's
+   * voters, or one that does not know its place), or if they are empty (shorter than a digest);
+   * otherwise with their digest, which the coordinator compares with the results it gets from the
+   * first voter. The answer to prevent always carries them (with the ops): see onPrevent.
+   */
+  private yesVote(t: WorkerTxn): FromWorker {
+    if (t.sendsResults || t.results.length === 0) return { type: 'vote', txid: t.txid, yes: true, results: t.results };
+    return { type: 'vote', txid: t.txid, yes: true, digest: resultsDigest(t.results) };
   }
 
   /**
@@ -783,7 +806,7 @@ export class WorkerCore {
         this.deadlines.set(txid, now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs));
         if (this.sabotage !== 'vote_before_persist') {
           this.observeYes(t);
-          this.send({ type: 'vote', txid, yes: true, results: t.results });
+          this.send(this.yesVote(t));
         }
         if (t.onePhase) this.commitAlone(t);
         return;
@@ -962,6 +985,7 @@ export class WorkerCore {
       replicated: false,
       untold: false,
       onePhase: false,
+      sendsResults: true,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);

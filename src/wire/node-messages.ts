@@ -56,6 +56,8 @@ import {
 
 /** A worker's identity (as `register` accepts it). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A YES vote's results digest (src/core/results-digest.ts): 16 hex digits. */
+const RESULTS_DIGEST_PATTERN = /^[0-9a-f]{16}$/;
 export { TXID_PATTERN };
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; error: string };
@@ -318,7 +320,13 @@ function fromWorker(o: Obj, type: string): FromWorker {
       break;
     case 'vote': {
       const yes = get(o, 'yes');
-      if (yes === true) {
+      if (yes === true && has(o, 'digest')) {
+        // #13 item 5: a voter other than the first sends its results' digest, not the results.
+        fields(o, ['type', 'txid', 'yes', 'digest']);
+        txid(o, 'txid');
+        const d = get(o, 'digest');
+        if (typeof d !== 'string' || !RESULTS_DIGEST_PATTERN.test(d)) throw new Invalid('field "digest" must be 16 lowercase hex digits (FNV-1a 64 of the results)');
+      } else if (yes === true) {
         fields(o, ['type', 'txid', 'yes', 'results', 'ops']);
         txid(o, 'txid');
         // Empty when a restarted worker repeats its vote: the results are not kept across a restart.

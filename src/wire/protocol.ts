@@ -204,8 +204,17 @@ export type FromWorker =
   | ({ type: 'state' } & WorkerState)
   | { type: 'locked'; txid: string; seq: number; result: OpResult }
   | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
-  /** `ops`: only in the answer to `prevent`, for a coordinator that lost the transaction (restarted). */
+  /**
+   * A YES. Only one voter sends the results: the first of its prepare's `voters` (so a sole voter
+   * always does), a worker that does not know its place (its prepared record, recovered after a
+   * restart, does not say), and any whose results are empty (shorter than a digest). The others
+   * send `digest` (src/core/results-digest.ts), which the coordinator compares with the results to
+   * keep its check that the voters computed the same. A commit needs every YES, so the results are
+   * in before it. `ops`: only in the answer to `prevent`, for a coordinator that lost the
+   * transaction (restarted); that answer always carries the results.
+   */
   | { type: 'vote'; txid: string; yes: true; results: OpResult[]; ops?: Op[] }
+  | { type: 'vote'; txid: string; yes: true; digest: string }
   | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
   /**
    * The commit is written and visible to this worker's reads, not yet fsynced. The client may be

@@ -1,15 +1,20 @@
 // #13 item 5, the fewest bytes per commit: what a commit says on the wire and no more, with the
 // protocol's guarantees unchanged. Both cores driven by hand.
 // - voter addresses are said once per link: a prepare names voters by id, with the addresses its
-//   link was not told yet; the worker keeps them in a book for the link's life.
+//   link was not told yet; the worker keeps them in a book for the link's life;
+// - results from one voter: the first of the prepare's voters sends its results with its YES, the
+//   others a digest of theirs, which the coordinator compares.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { probeHits, resetProbes } from '../../src/core/probes.ts';
+import { renderTweet } from '../../src/core/render.ts';
+import { resultsDigest } from '../../src/core/results-digest.ts';
+import type { FromWorker, Op, OpResult, Tweet } from '../../src/core/types.ts';
 import type { WorkerEffect } from '../../src/core/worker.ts';
-import { parseToWorker } from '../../src/wire/node-messages.ts';
-import { Co, addr, prepareOf, postReq } from '../helpers/coordinator-core.ts';
-import { Harness, PAIR, W1, W2, named, persists, post, sends, tw } from '../helpers/worker-core.ts';
+import { parseFromWorker, parseToWorker } from '../../src/wire/node-messages.ts';
+import { Co, addr, ofType, prepareOf, postReq, replies, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { Harness, PAIR, SOLO, W1, W2, named, persists, post, rec, sends, tw } from '../helpers/worker-core.ts';
 
 // ---------------------------------------------------------------------------
 // Voter addresses: once per link
@@ -104,5 +109,120 @@ describe('worker: the per-link address book', () => {
     const h = new Harness();
     const e = h.msg({ type: 'prepare', txid: 'a', ops: [post(tw('a'))], voters: [W1.id], config: 1, floor: 0, cseq: 1 });
     assert.deepEqual(persists(e).map((x) => x.type), ['persist_prepared'], 'a sole voter, named by id: one phase');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Results from one voter
+
+describe('the results digest', () => {
+  test('is FNV-1a 64 of the results\' JSON, 16 hex digits', () => {
+    // The reference vectors of FNV-1a 64: "" and "a" (the results' JSON is hashed as it is sent).
+    const fnv = (text: string): string => {
+      let h = 0xcbf29ce484222325n;
+      for (let i = 0; i < text.length; i++) h = ((h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
+      return h.toString(16).padStart(16, '0');
+    };
+    assert.equal(fnv(''), 'cbf29ce484222325');
+    assert.equal(fnv('a'), 'af63dc4c8601ec8c');
+    for (const r of [[], [{}], [{ tweet: tw('t1') }], [{ tweet: { ...tw('t2'), content: 'héllo 👋 #tag' } }, {}, { item: { kind: 'user', key: 'ada', value: { a: [1, null] } } }]] as OpResult[][]) {
+      assert.equal(resultsDigest(r), fnv(JSON.stringify(r)));
+    }
+    assert.notEqual(resultsDigest([{ tweet: tw('t1') }]), resultsDigest([{ tweet: tw('t1', 'alice', 'hellp') }]));
+  });
+});
+
+describe('worker: only the first voter sends the results', () => {
+  const w1Second = [W2, W1];
+  const voteOf = (h: Harness, txid: string, voters: typeof PAIR): FromWorker => {
+    const votes = h.prepared(txid, [post(tw(txid))], 0, voters);
+    assert.equal(votes.length, 1);
+    return votes[0] as FromWorker;
+  };
+
+  test('the first voter\'s YES carries its results; another\'s carries their digest and no results', () => {
+    assert.deepEqual(voteOf(new Harness(), 'a', PAIR), { type: 'vote', txid: 'a', yes: true, results: [{ tweet: tw('a') }] });
+    const other = voteOf(new Harness(), 'b', w1Second);
+    assert.deepEqual(other, { type: 'vote', txid: 'b', yes: true, digest: resultsDigest([{ tweet: tw('b') }]) });
+    assert.ok(parseFromWorker({ ...other, txid: '1.1' }).ok, 'a YES with a digest passes its schema');
+    assert.ok(JSON.stringify(other).length < 80, `a YES with a digest is short: ${JSON.stringify(other)}`);
+  });
+
+  test('a sole voter always sends its results (one phase)', () => {
+    const h = new Harness();
+    const e = h.msg(h.prepare('a', [post(tw('a'))], SOLO));
+    assert.deepEqual(sends(h.durable(e)).filter((m) => m.type === 'vote'), [{ type: 'vote', txid: 'a', yes: true, results: [{ tweet: tw('a') }] }]);
+  });
+
+  test('a repeated prepare is answered as the first: a digest from a voter that is not first', () => {
+    const h = new Harness();
+    voteOf(h, 'a', w1Second);
+    const again = sends(h.msg(h.prepare('a', [post(tw('a'))], w1Second)));
+    assert.deepEqual(again, [{ type: 'vote', txid: 'a', yes: true, digest: resultsDigest([{ tweet: tw('a') }]) }]);
+  });
+
+  test('the answer to prevent carries the results and the ops, whatever the voter\'s place', () => {
+    const h = new Harness();
+    voteOf(h, 'a', w1Second);
+    assert.deepEqual(sends(h.msg({ type: 'prevent', txid: 'a' })), [{ type: 'vote', txid: 'a', yes: true, results: [{ tweet: tw('a') }], ops: [post(tw('a'))] }]);
+  });
+
+  test('a prepared record recovered after a restart does not know its place: its YES carries the results', () => {
+    const results: OpResult[] = [{ tweet: tw('a') }];
+    const h = new Harness({ prepared: [{ ...rec('a', [post(tw('a'))], [W2], 1), results }] });
+    assert.deepEqual(sends(h.msg(h.prepare('a', [post(tw('a'))], w1Second))), [{ type: 'vote', txid: 'a', yes: true, results }]);
+  });
+});
+
+describe('coordinator: results from the first voter, digests from the others', () => {
+  function posted(ids: string[]): { co: Co; txid: string; tweet: Tweet } {
+    const co = new Co();
+    for (const w of ids) co.addWorker(w);
+    const p = prepareOf(co.req(7, 1, postReq('t1')), ids[0] as string);
+    return { co, txid: p.txid, tweet: tweetOf((p.ops ?? [])[0] as Op) };
+  }
+  const digestYes = (txid: string, results: OpResult[]): FromWorker => ({ type: 'vote', txid, yes: true, digest: resultsDigest(results) });
+  const commitAndReply = (co: Co, txid: string, ids: string[]): unknown => {
+    let reply: unknown = null;
+    for (const w of ids) for (const r of replies(co.from(w, { type: 'ack', txid, outcome: 'commit' }))) reply = r.reply;
+    return reply;
+  };
+
+  for (const order of [['w1', 'w2'], ['w2', 'w1']]) {
+    test(`the client gets the same results with the digest's YES ${order[0] === 'w2' ? 'first' : 'last'}`, () => {
+      const { co, txid, tweet } = posted(['w1', 'w2']);
+      const results: OpResult[] = [{ tweet }];
+      const logs: unknown[] = [];
+      for (const w of order) logs.push(...ofType(co.from(w, w === 'w1' ? yes(txid, results) : digestYes(txid, results)), 'log').filter((l) => l.level === 'error'));
+      assert.deepEqual(logs, [], 'equal results: nothing logged');
+      assert.deepEqual(commitAndReply(co, txid, ['w1', 'w2']), { status: 'OK', tweet: renderTweet(tweet) });
+    });
+  }
+
+  test('a digest that differs from the results, or from another digest, is logged as an error; the client still gets the first voter\'s results', () => {
+    const { co, txid, tweet } = posted(['w1', 'w2', 'w3']);
+    const results: OpResult[] = [{ tweet }];
+    const otherTweet: Tweet = { ...tweet, content: 'something else' };
+    const other: OpResult[] = [{ tweet: otherTweet }];
+    const errors = (e: ReturnType<Co['from']>): string[] => ofType(e, 'log').filter((l) => l.level === 'error').map((l) => l.msg);
+    assert.deepEqual(errors(co.from('w2', digestYes(txid, results))), []);
+    assert.deepEqual(errors(co.from('w3', digestYes(txid, other))), ['workers computed different results for one transaction'], 'two digests differ');
+    assert.deepEqual(errors(co.from('w1', yes(txid, other))), ['workers computed different results for one transaction'], 'the results differ from the first digest');
+    assert.deepEqual(commitAndReply(co, txid, ['w1', 'w2', 'w3']), { status: 'OK', tweet: renderTweet(otherTweet) });
+  });
+
+  test('the results arriving after a differing digest are logged too', () => {
+    const { co, txid, tweet } = posted(['w1', 'w2']);
+    const errors = (e: ReturnType<Co['from']>): string[] => ofType(e, 'log').filter((l) => l.level === 'error').map((l) => l.msg);
+    assert.deepEqual(errors(co.from('w2', digestYes(txid, [{ tweet: { ...tweet, content: 'x' } }]))), []);
+    assert.deepEqual(errors(co.from('w1', yes(txid, [{ tweet }]))), ['workers computed different results for one transaction']);
+  });
+
+  test('a restarted voter\'s YES with no results is not compared, and does not replace the results', () => {
+    const { co, txid, tweet } = posted(['w1', 'w2']);
+    const errors = (e: ReturnType<Co['from']>): string[] => ofType(e, 'log').filter((l) => l.level === 'error').map((l) => l.msg);
+    assert.deepEqual(errors(co.from('w2', yes(txid, []))), []);
+    assert.deepEqual(errors(co.from('w1', yes(txid, [{ tweet }]))), []);
+    assert.deepEqual(commitAndReply(co, txid, ['w1', 'w2']), { status: 'OK', tweet: renderTweet(tweet) });
   });
 });
