@@ -25,7 +25,7 @@ import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
 import { resultsDigest } from './results-digest.ts';
-import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, WriteRequest } from './types.ts';
+import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, VoteResult, WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
@@ -310,9 +310,12 @@ export class TwoPhaseCommit {
       t.digest ??= msg.digest;
     } else {
       if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
-      if (msg.results.length > 0 && t.results !== null && t.results.length > 0) same = isDeepStrictEqual(t.results, msg.results);
-      else if (msg.results.length > 0 && t.digest !== null) same = resultsDigest(msg.results) === t.digest;
-      if (t.results === null || t.results.length < msg.results.length) t.results = msg.results;
+      const results = withPosts(t.ops, msg.results);
+      if (results === null) ctx.log('error', 'a worker answered a post by its op, and the op is not known here', { txid: t.txid, worker });
+      const have = results ?? [];
+      if (have.length > 0 && t.results !== null && t.results.length > 0) same = isDeepStrictEqual(t.results, have);
+      else if (have.length > 0 && t.digest !== null) same = resultsDigest(have) === t.digest;
+      if (t.results === null || t.results.length < have.length) t.results = have;
     }
     if (!same) ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
     if (this.everyVoterSaidYes(t)) {
@@ -825,6 +828,24 @@ function blankTxn(txid: string, conn: number, interactive: boolean, now: number)
     yes: new Set(),
     orphan: false,
   };
+}
+
+/**
+ * A YES's results with each `{as_posted: true}` replaced by the tweet its op posted (#13 item 5);
+ * null when that op is not a post known here (a worker's mistake: its results are not used).
+ */
+function withPosts(ops: readonly Op[], results: readonly VoteResult[]): OpResult[] | null {
+  let out: OpResult[] | null = null; // copied only when there is something to put back
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i] as VoteResult;
+    if ('as_posted' in r) {
+      const op = ops[i];
+      if (op === undefined || op.kind !== 'post') return null;
+      out ??= results.slice(0, i) as OpResult[];
+      out.push({ tweet: op.tweet });
+    } else out?.push(r);
+  }
+  return out ?? (results as OpResult[]);
 }
 
 function renderResult(r: OpResult): Record<string, unknown> {

@@ -28,7 +28,7 @@ import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { resultsDigest } from './results-digest.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -638,8 +638,13 @@ export class WorkerCore {
    * first voter. The answer to prevent always carries them (with the ops): see onPrevent.
    */
   private yesVote(t: WorkerTxn): FromWorker {
-    if (t.sendsResults || t.results.length === 0) return { type: 'vote', txid: t.txid, yes: true, results: t.results };
-    return { type: 'vote', txid: t.txid, yes: true, digest: resultsDigest(t.results) };
+    if (!t.sendsResults && t.results.length > 0) return { type: 'vote', txid: t.txid, yes: true, digest: resultsDigest(t.results) };
+    // A new post's result is the tweet its op posted (the very object): the coordinator sent it, and puts it back.
+    const results = t.results.map((r, i): VoteResult => {
+      const op = t.ops[i];
+      return op !== undefined && op.kind === 'post' && 'tweet' in r && r.tweet === op.tweet ? { as_posted: true } : r;
+    });
+    return { type: 'vote', txid: t.txid, yes: true, results };
   }
 
   /**

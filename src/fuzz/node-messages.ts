@@ -205,7 +205,7 @@ function validFromWorker(rng: Rng, type: string, nodeId: string): Obj {
     case 'lock_refused':
       return { type, txid: t, seq: rng.int(1, 9), code: 'LOCKED', error: 'locked' };
     case 'vote':
-      return rng.bool(0.25) ? { type, txid: t, yes: true, results: [{}] } : rng.bool(0.33) ? { type, txid: t, yes: true, digest: '0123456789abcdef' } : { type, txid: t, yes: false, code: 'EXISTS', error: 'exists' };
+      return rng.bool(0.25) ? { type, txid: t, yes: true, results: [rng.bool() ? {} : { as_posted: true }] } : rng.bool(0.33) ? { type, txid: t, yes: true, digest: '0123456789abcdef' } : { type, txid: t, yes: false, code: 'EXISTS', error: 'exists' };
     case 'applied':
     case 'query':
       return { type, txid: t };

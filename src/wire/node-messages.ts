@@ -49,6 +49,7 @@ import {
   type ToWorker,
   type TxnKnowledge,
   type Tweet,
+  type VoteResult,
 } from './protocol.ts';
 
 // ---------------------------------------------------------------------------
@@ -331,7 +332,7 @@ function fromWorker(o: Obj, type: string): FromWorker {
         txid(o, 'txid');
         // Empty when a restarted worker repeats its vote: the results are not kept across a restart.
         const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
-        for (let i = 0; i < list.length; i++) opResult(list[i], `results[${i}]`);
+        for (let i = 0; i < list.length; i++) voteResult(list[i], `results[${i}]`);
         if (has(o, 'ops')) {
           const ops = array(get(o, 'ops'), 'ops', 1, NODE_MAX_OPS, 'writes');
           for (let i = 0; i < ops.length; i++) op(ops[i], `ops[${i}]`);
@@ -480,6 +481,15 @@ function opResult(v: unknown, path: string): OpResult {
     item(get(o, 'item'), `${path}.item`);
   } else fields(o, [], `${path}.`);
   return o as OpResult;
+}
+
+/** A result in a YES: an op's result, or `{as_posted: true}` (#13 item 5: the tweet its post op sent). */
+function voteResult(v: unknown, path: string): VoteResult {
+  const o = object(v, path);
+  if (!has(o, 'as_posted')) return opResult(o, path);
+  fields(o, ['as_posted'], `${path}.`);
+  if (get(o, 'as_posted') !== true) throw new Invalid(`field "${path}.as_posted" must be true`);
+  return o as VoteResult;
 }
 
 /** One entry of a state's prepared list: `prefix` ends with a dot. */

@@ -59,6 +59,14 @@ export type Op =
 /** What an op produced, as the client sees it: the resulting tweet or item, or nothing for a delete. */
 export type OpResult = { tweet: Tweet } | { item: Item } | Record<string, never>;
 
+/**
+ * A result as a YES vote says it: an OpResult, or `{as_posted: true}` for a post's result that is
+ * the tweet its op posted, as the prepare sent it (#13 item 5): the coordinator has that op, and
+ * puts the tweet back before it uses the results. A retried post answers with the stored tweet,
+ * which is sent whole.
+ */
+export type VoteResult = OpResult | { as_posted: true };
+
 /** The error codes of the API; src/wire/errors.ts is their registry (status, retryable, meaning, what to do). */
 export type ErrorCode =
   | 'INVALID'
@@ -210,10 +218,11 @@ export type FromWorker =
    * restart, does not say), and any whose results are empty (shorter than a digest). The others
    * send `digest` (src/core/results-digest.ts), which the coordinator compares with the results to
    * keep its check that the voters computed the same. A commit needs every YES, so the results are
-   * in before it. `ops`: only in the answer to `prevent`, for a coordinator that lost the
-   * transaction (restarted); that answer always carries the results.
+   * in before it. A post's result is `{as_posted: true}` (see VoteResult). `ops`: only in the
+   * answer to `prevent`, for a coordinator that lost the transaction (restarted); that answer
+   * always carries the results whole.
    */
-  | { type: 'vote'; txid: string; yes: true; results: OpResult[]; ops?: Op[] }
+  | { type: 'vote'; txid: string; yes: true; results: VoteResult[]; ops?: Op[] }
   | { type: 'vote'; txid: string; yes: true; digest: string }
   | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
   /**

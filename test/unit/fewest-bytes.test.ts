@@ -3,7 +3,8 @@
 // - voter addresses are said once per link: a prepare names voters by id, with the addresses its
 //   link was not told yet; the worker keeps them in a book for the link's life;
 // - results from one voter: the first of the prepare's voters sends its results with its YES, the
-//   others a digest of theirs, which the coordinator compares.
+//   others a digest of theirs, which the coordinator compares;
+// - a new post's result is said as {as_posted: true}: the coordinator has the tweet its op posted.
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -141,7 +142,7 @@ describe('worker: only the first voter sends the results', () => {
   };
 
   test('the first voter\'s YES carries its results; another\'s carries their digest and no results', () => {
-    assert.deepEqual(voteOf(new Harness(), 'a', PAIR), { type: 'vote', txid: 'a', yes: true, results: [{ tweet: tw('a') }] });
+    assert.deepEqual(voteOf(new Harness(), 'a', PAIR), { type: 'vote', txid: 'a', yes: true, results: [{ as_posted: true }] });
     const other = voteOf(new Harness(), 'b', w1Second);
     assert.deepEqual(other, { type: 'vote', txid: 'b', yes: true, digest: resultsDigest([{ tweet: tw('b') }]) });
     assert.ok(parseFromWorker({ ...other, txid: '1.1' }).ok, 'a YES with a digest passes its schema');
@@ -151,7 +152,7 @@ describe('worker: only the first voter sends the results', () => {
   test('a sole voter always sends its results (one phase)', () => {
     const h = new Harness();
     const e = h.msg(h.prepare('a', [post(tw('a'))], SOLO));
-    assert.deepEqual(sends(h.durable(e)).filter((m) => m.type === 'vote'), [{ type: 'vote', txid: 'a', yes: true, results: [{ tweet: tw('a') }] }]);
+    assert.deepEqual(sends(h.durable(e)).filter((m) => m.type === 'vote'), [{ type: 'vote', txid: 'a', yes: true, results: [{ as_posted: true }] }]);
   });
 
   test('a repeated prepare is answered as the first: a digest from a voter that is not first', () => {
@@ -224,5 +225,40 @@ describe('coordinator: results from the first voter, digests from the others', (
     assert.deepEqual(errors(co.from('w2', yes(txid, []))), []);
     assert.deepEqual(errors(co.from('w1', yes(txid, [{ tweet }]))), []);
     assert.deepEqual(commitAndReply(co, txid, ['w1', 'w2']), { status: 'OK', tweet: renderTweet(tweet) });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A post's result: the tweet its op posted, which the coordinator has
+
+describe('a new post\'s result is said as the tweet its op posted', () => {
+  test('worker: a new post\'s result is {as_posted: true}; a retried post\'s (the stored tweet) and an update\'s are sent whole', () => {
+    const stored = tw('t1', 'alice', 'hello', 500);
+    const h = new Harness({}, [stored]);
+    const retried = { ...stored, created_at: 900 }; // the same post again: the answer is what is stored
+    const votes = h.prepared('1.1', [post(tw('t2')), post(retried), { kind: 'update', id: 't1', content: 'v2', username: null, at: 3_000 }]);
+    assert.deepEqual(votes, [{ type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: true }, { tweet: stored }, { tweet: { ...stored, content: 'v2', updated_at: 3_000 } }] }]);
+    assert.ok(parseFromWorker(JSON.parse(JSON.stringify(votes[0]))).ok, 'it passes its schema');
+  });
+
+  test('coordinator: the client gets the tweet the op posted; a digest of the whole results matches', () => {
+    const co = new Co();
+    for (const w of ['w1', 'w2']) co.addWorker(w);
+    const p = prepareOf(co.req(7, 1, postReq('t1')), 'w1');
+    const tweet = tweetOf((p.ops ?? [])[0] as Op);
+    const errors = (e: ReturnType<Co['from']>): string[] => ofType(e, 'log').filter((l) => l.level === 'error').map((l) => l.msg);
+    assert.deepEqual(errors(co.from('w2', { type: 'vote', txid: p.txid, yes: true, digest: resultsDigest([{ tweet }]) })), []);
+    assert.deepEqual(errors(co.from('w1', { type: 'vote', txid: p.txid, yes: true, results: [{ as_posted: true }] })), [], 'the tweet put back is the one the digest was made of');
+    let reply: unknown = null;
+    for (const w of ['w1', 'w2']) for (const r of replies(co.from(w, { type: 'ack', txid: p.txid, outcome: 'commit' }))) reply = r.reply;
+    assert.deepEqual(reply, { status: 'OK', tweet: renderTweet(tweet) });
+  });
+
+  test('coordinator: {as_posted: true} for an op that is not a post is logged, and its results are not used', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const p = prepareOf(co.req(7, 1, { action: 'delete', tweet: { id: 't1', username: null } }), 'w1');
+    const e = co.from('w1', { type: 'vote', txid: p.txid, yes: true, results: [{ as_posted: true }] });
+    assert.deepEqual(ofType(e, 'log').filter((l) => l.level === 'error').map((l) => l.msg), ['a worker answered a post by its op, and the op is not known here']);
   });
 });

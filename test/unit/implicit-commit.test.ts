@@ -677,7 +677,8 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
     assert.equal(said.length, 0, 'nothing said before the record is durable');
     const yesAndCommit = h.durable(e);
-    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
+    // #13 item 5: a new post's result is said as the tweet its op posted (the coordinator has it).
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'tx1', yes: true, results: [{ as_posted: true }] }]);
     assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'tx1', cseq: 1, ops: [post(t1)], results }], 'in the same step, not told: its durable YES is every YES');
     assert.ok(said.length > 0 && said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
     assert.equal(h.core.appliedCseq, 1);
@@ -704,7 +705,7 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     const all = [{ tweet: t1 }, { tweet: { ...t1, content: 'v2', updated_at: 3_000 } }];
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops, peers: [], cseq: 1, results: all }]);
     const yesAndCommit = h.durable(e);
-    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'i1', yes: true, results: all }]);
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'i1', yes: true, results: [{ as_posted: true }, all[1]] }], 'every result (#13 item 5: the post\'s as the tweet its op posted)');
     assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'i1', cseq: 1, ops, results: all }]);
     assert.deepEqual(sends(h.durable(yesAndCommit)), [{ type: 'ack', txid: 'i1', outcome: 'commit', results: all }]);
     assert.deepEqual(h.store.getTweet('t1'), { ...t1, content: 'v2', updated_at: 3_000 });

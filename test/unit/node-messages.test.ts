@@ -79,6 +79,8 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['vote yes (after a restart)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [] }],
   // #13 item 5: a voter other than the first of its prepare's voters sends its results' digest.
   ['vote yes with a digest of its results', 'from', { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef' }],
+  // #13 item 5: a new post's result as the tweet its op posted.
+  ['vote yes with a post\'s result as posted', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: true }, { tweet: edited }, {}] }],
   ['vote yes with its ops (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ tweet }], ops: [{ kind: 'post', tweet }, { kind: 'delete_item', item_kind: 'session', key: 's-1' }] }],
   ['vote no', 'from', { type: 'vote', txid: '1.1', yes: false, code: 'NOT_FOUND', error: 'tweet t9 does not exist' }],
   ['applied', 'from', { type: 'applied', txid: '1.1' }],
@@ -221,6 +223,8 @@ function mayBeAbsent(type: unknown, path: string): boolean {
   if (type === 'read_result' && path === 'result.txn.told_peer') return true;
   // #13: a YES carries its ops only in the answer to prevent; an ack carries results only for a commit settled by its voters.
   if ((type === 'vote' && path === 'ops') || (type === 'ack' && path === 'results')) return true;
+  // #13 item 5: without as_posted a YES's result is an empty one, as valid.
+  if (type === 'vote' && /^results\[\d+\]\.as_posted$/.test(path)) return true;
   return (type === 'locked' || type === 'vote' || type === 'ack') && /^results?(\[\d+\])?\.(tweet|item)$/.test(path);
 }
 
@@ -389,6 +393,10 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['a digest in capitals', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789ABCDEF' }, 'digest'],
   ['a digest and the results in one YES', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef', results: [] }, 'results'],
   ['a digest with ops (the answer to prevent carries the results)', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef', ops: [{ kind: 'post', tweet }] }, 'ops'],
+  ['as_posted false', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: false }] }, 'results[0].as_posted'],
+  ['as_posted with the tweet', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: true, tweet }] }, 'results[0].tweet'],
+  ['as_posted in a locked result', 'from', null, { type: 'locked', txid: '1.1', seq: 1, result: { as_posted: true } }, 'result.as_posted'],
+  ['as_posted in an ack (settled by its voters: whole results)', 'from', null, { type: 'ack', txid: '1.1', outcome: 'commit', results: [{ as_posted: true }] }, 'results[0].as_posted'],
   ['a digest on a NO', 'from', null, { type: 'vote', txid: '1.1', yes: false, code: 'LOCKED', error: 'x', digest: '0123456789abcdef' }, 'digest'],
   ['ops in a YES (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
   ['no ops in a YES that names them', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [], ops: [] }, 'ops'],
