@@ -13,6 +13,7 @@ import { renderTweet } from '../../src/core/render.ts';
 import { resultsDigest } from '../../src/core/results-digest.ts';
 import type { FromWorker, Op, OpResult, Tweet } from '../../src/core/types.ts';
 import type { WorkerEffect } from '../../src/core/worker.ts';
+import { CORE_LIMITS } from '../../src/wire/limits.ts';
 import { parseFromWorker, parseToWorker } from '../../src/wire/node-messages.ts';
 import { Co, addr, ofType, prepareOf, postReq, replies, tweetOf, yes } from '../helpers/coordinator-core.ts';
 import { Harness, PAIR, SOLO, W1, W2, named, persists, post, rec, sends, tw } from '../helpers/worker-core.ts';
@@ -104,6 +105,19 @@ describe('worker: the per-link address book', () => {
     const e = h.msg(prepare('b', 2, false));
     assert.deepEqual(e.map((x) => x.type), ['bad_message']);
     assert.deepEqual(sends(e), [], 'no vote: nothing was decided');
+  });
+
+  test('the book keeps at most the member limit of addresses: one past it is used for its prepare, not kept (the coordinator says it every time)', () => {
+    const h = new Harness();
+    const at = (i: number): { id: string; address: string } => ({ id: `w${i}`, address: `10.0.1.${i}:1` });
+    const others = Array.from({ length: CORE_LIMITS.maxWorkers - 1 }, (_, i) => at(i + 2));
+    const prep = (txid: string, cseq: number, voters: string[], addresses: { id: string; address: string }[]): Parameters<Harness['msg']>[0] => ({ type: 'prepare', txid, ops: [post(tw(txid))], voters: ['w1', ...voters], ...(addresses.length > 0 ? { addresses } : {}), config: 1, floor: 0, cseq });
+    h.msg(prep('a', 1, others.map((p) => p.id), others)); // 31 kept
+    h.msg(prep('b', 2, ['w40'], [at(40)])); // the 32nd: kept
+    const full = h.msg(prep('c', 3, ['w41'], [at(41)]));
+    assert.deepEqual(recordOf(full), [[at(41)]], 'past the limit: used for its own prepare');
+    assert.deepEqual(h.msg(prep('d', 4, ['w41'], [])).map((x) => x.type), ['bad_message'], 'and not kept');
+    assert.deepEqual(recordOf(h.msg(prep('e', 5, ['w40', 'w2'], []))), [[at(40), at(2)]], 'what was kept still serves');
   });
 
   test('a voter is never told its own address: it needs none', () => {
