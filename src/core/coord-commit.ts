@@ -24,7 +24,8 @@ import { OpMaker } from './coord-ops.ts';
 import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
-import type { Failure, FromWorker, Op, OpResult, Peer, PreparedTxn, Reply, Tweet, WriteRequest } from './types.ts';
+import { resultsDigest } from './results-digest.ts';
+import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, VoteResult, WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
@@ -145,12 +146,17 @@ export class TwoPhaseCommit {
     t.waiting = new Set(t.voters);
     t.yes = new Set();
     t.results = null;
+    t.digest = null;
     // Its cseq goes out with the prepare: the voters can then commit it without this coordinator.
     t.cseq = cseq;
-    // Each voter learns who the others are, to ask them if this coordinator goes away.
-    const voters: Peer[] = t.voters.map((id) => ({ id, address: this.ctx.members.addressOf(id) ?? '' }));
+    // Each voter learns who the others are, to ask them if this coordinator goes away: their ids,
+    // and the addresses its link was not told yet.
     const members = this.ctx.members;
-    for (const w of t.voters) this.ctx.send(w, { type: 'prepare', txid: t.txid, ops, voters, config: t.config, floor: members.floorOf(w), cseq: t.cseq });
+    for (const w of t.voters) {
+      const addresses = members.addressesToTell(w, t.voters);
+      const msg: ToWorkerCore = { type: 'prepare', txid: t.txid, ops, voters: t.voters, config: t.config, floor: members.floorOf(w), cseq: t.cseq };
+      this.ctx.send(w, addresses.length > 0 ? { ...msg, addresses } : msg);
+    }
   }
 
   // Interactive transactions: requests queue and run one at a time, in order.
@@ -295,11 +301,23 @@ export class TwoPhaseCommit {
     }
     t.waiting.delete(worker);
     t.yes.add(worker);
-    if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
-    if (t.results === null || t.results.length < msg.results.length) t.results = msg.results;
-    else if (msg.results.length > 0 && !isDeepStrictEqual(t.results, msg.results)) {
-      ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
+    // Each YES is compared with what came before it: results with results, a digest with the first
+    // digest, or with the digest of the results (#13 item 5: only the first voter sends them).
+    let same = true;
+    if ('digest' in msg) {
+      if (t.digest !== null) same = t.digest === msg.digest;
+      else if (t.results !== null && t.results.length > 0) same = resultsDigest(t.results) === msg.digest;
+      t.digest ??= msg.digest;
+    } else {
+      if (t.ops.length === 0 && msg.ops !== undefined) t.ops = msg.ops; // an orphan's, from the answer to prevent
+      const results = withPosts(t.ops, msg.results);
+      if (results === null) ctx.log('error', 'a worker answered a post by its op, and the op is not known here', { txid: t.txid, worker });
+      const have = results ?? [];
+      if (have.length > 0 && t.results !== null && t.results.length > 0) same = isDeepStrictEqual(t.results, have);
+      else if (have.length > 0 && t.digest !== null) same = resultsDigest(have) === t.digest;
+      if (t.results === null || t.results.length < have.length) t.results = have;
     }
+    if (!same) ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
     if (this.everyVoterSaidYes(t)) {
       if (t.phase === 'preventing') probe('coord.prevent_found_every_yes');
       this.decideCommit(t, now);
@@ -804,6 +822,7 @@ function blankTxn(txid: string, conn: number, interactive: boolean, now: number)
     queue: [],
     waiting: new Set(),
     results: null,
+    digest: null,
     lockSeq: 0,
     startedAt: now,
     reason: null,
@@ -814,6 +833,24 @@ function blankTxn(txid: string, conn: number, interactive: boolean, now: number)
     yes: new Set(),
     orphan: false,
   };
+}
+
+/**
+ * A YES's results with each `{as_posted: true}` replaced by the tweet its op posted (#13 item 5);
+ * null when that op is not a post known here (a worker's mistake: its results are not used).
+ */
+function withPosts(ops: readonly Op[], results: readonly VoteResult[]): OpResult[] | null {
+  let out: OpResult[] | null = null; // copied only when there is something to put back
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i] as VoteResult;
+    if ('as_posted' in r) {
+      const op = ops[i];
+      if (op === undefined || op.kind !== 'post') return null;
+      out ??= results.slice(0, i) as OpResult[];
+      out.push({ tweet: op.tweet });
+    } else out?.push(r);
+  }
+  return out ?? (results as OpResult[]);
 }
 
 function renderResult(r: OpResult): Record<string, unknown> {

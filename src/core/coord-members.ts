@@ -21,7 +21,7 @@ import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerL
 import { Deadlines } from './deadlines.ts';
 import { errorReply } from '../wire/errors.ts';
 import { probe } from './probes.ts';
-import type { CopyRow, Failure, Op, WorkerState } from './types.ts';
+import type { CopyRow, Failure, Op, Peer, WorkerState } from './types.ts';
 
 /**
  * Where a member is on its way to `up`. Only `down` is unlinked.
@@ -75,6 +75,7 @@ interface Stream {
  * - member.deadline: every member has a progress deadline (Infinity while it owes no answer), and
  *   only members do;
  * - member.count: at most LIMITS.maxWorkers members;
+ * - member.told: its link's address book holds at most LIMITS.maxWorkers addresses, none while it is down;
  * - member.role: copying and streaming members are not voters, draining ones are; only a linked
  *   learner past greeting or a draining voter has a stream, and a stream holds commits only while
  *   its copy runs, at most LIMITS.learnerBufferCommits;
@@ -107,6 +108,12 @@ export interface Member {
   linkSeq: number;
   /** It has been up before in this coordinator's life: its next time up is a rejoin (counted). */
   everUp: boolean;
+  /**
+   * The voters' addresses its current link was told in prepares, by id (the worker keeps the same
+   * book, so a prepare names the others by id only). Emptied when the link goes down or comes up;
+   * at most LIMITS.maxWorkers: past that an address is sent every time and not recorded.
+   */
+  told: Map<string, string>;
 }
 
 /** The voting set, numbered; `catchingUp` are voters promoted whose stream is not drained yet. */
@@ -150,7 +157,7 @@ export class Membership {
   }
 
   private add(id: string, address: string, leaving = false): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false, told: new Map() });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -247,6 +254,26 @@ export class Membership {
       }
     }
     return null;
+  }
+
+  /**
+   * The addresses a prepare to `to` must carry: those of `voters` (other than `to`) its link was
+   * not told yet, or told another address. Recorded as told when they go out. A lost prepare leaves
+   * the worker without one: it closes the link at the next prepare naming it, and both books start
+   * again empty.
+   */
+  addressesToTell(to: string, voters: readonly string[]): Peer[] {
+    const m = this.members.get(to);
+    const out: Peer[] = [];
+    for (const id of voters) {
+      if (id === to) continue; // a worker needs no address for itself
+      const address = this.members.get(id)?.address ?? '';
+      if (m !== undefined && m.told.get(id) === address) continue;
+      out.push({ id, address });
+      // Recorded only while there is room; the worker's book is never bigger than this one (it holds what it was sent).
+      if (m !== undefined && (m.told.size < LIMITS.maxWorkers || m.told.has(id))) m.told.set(id, address);
+    }
+    return out;
   }
 
   /** The last replicate sent to a worker: a prepare or lock carries it (the worker must have it first). */
@@ -448,6 +475,7 @@ export class Membership {
     this.progress.set(worker, now + this.ctx.cfg.lockTimeoutMs);
     m.status = { kind: 'greeting' };
     m.linkSeq = 0;
+    m.told.clear(); // a new link starts with an empty address book on both sides
     this.ctx.send(worker, { type: 'hello', lock_timeout_ms: this.ctx.cfg.lockTimeoutMs, config: this.config.n, voter: this.isVoter(worker) });
   }
 
@@ -475,6 +503,7 @@ export class Membership {
 
   private setDown(m: Member, now: number): void {
     m.status = { kind: 'down' };
+    m.told.clear();
     // A learner's copy starts over when it comes back: what it held may be gone with its process.
     m.stream = null;
     m.copyAfter = null;
@@ -854,6 +883,10 @@ export class Membership {
 
   invariants(): void {
     assert(this.members.size <= LIMITS.maxWorkers, () => `member.count: ${this.members.size} members, over the limit of ${LIMITS.maxWorkers}`);
+    for (const m of this.members.values()) {
+      assert(m.told.size <= LIMITS.maxWorkers, () => `member.told: ${m.id}'s link was told ${m.told.size} addresses, over the limit of ${LIMITS.maxWorkers}`);
+      assert(m.status.kind !== 'down' || m.told.size === 0, () => `member.told: ${m.id} is down and its link's address book is not empty`);
+    }
     assert(this.progress.size === this.members.size, () => `member.deadline: ${this.progress.size} progress deadlines for ${this.members.size} members`);
     for (const id of this.config.voters) assert(this.members.has(id), () => `config.voters: voter ${id} is not a member`);
     for (const m of this.members.values()) {

@@ -43,6 +43,8 @@ export interface Txn {
   queue: Queued[];
   waiting: Set<string>;
   results: OpResult[] | null;
+  /** The first results digest a YES carried (#13 item 5: voters but the first send one), compared with every other YES. */
+  digest: string | null;
   lockSeq: number;
   startedAt: number;
   reason: Failure | null;

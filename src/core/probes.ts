@@ -13,6 +13,7 @@ export const PROBES = {
   'worker.duplicate_commit': 'a commit arrived again while the first was still being applied',
   'worker.commit_after_forgotten': 'a commit arrived for a transaction already committed and forgotten; it is acknowledged again',
   'worker.empty_rollback': 'an abort arrived for a transaction this worker never saw; it leaves a tombstone',
+  'worker.prepare_unknown_voter': 'a prepare named a voter whose address this link was never told (the prepare that told it was lost or overtaken); the link is closed',
   'worker.hanging_prepare_refused': 'a prepare arrived after its transaction was aborted here (or expired); the vote is NO',
   'worker.repeated_prepare_revoted': 'a repeated prepare of a transaction already prepared was answered YES again',
   'worker.lock_timeout_abort': 'a transaction still collecting locks outlived the lock timeout and was aborted by the worker alone',

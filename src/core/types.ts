@@ -12,6 +12,7 @@ export type {
   Item,
   Op,
   OpResult,
+  VoteResult,
   ErrorCode,
   Failure,
   ReadQuery,

@@ -25,6 +25,12 @@ export type WorkerEffect =
   /** Answer a peer's question on the connection (`route`) it came from. */
   | { type: 'peer_reply'; route: string; msg: PeerAnswer }
   | { type: 'log'; level: 'info' | 'warn'; msg: string; data: Record<string, unknown> }
+  /**
+   * The coordinator sent a message that passed its schema and still cannot be taken (a prepare
+   * naming a voter whose address the link was never told): nothing changed; the shell closes the
+   * link as for a message that fails its schema.
+   */
+  | { type: 'bad_message'; why: string }
   | { type: 'persist_prepared'; txid: string; ops: Op[]; peers: Peer[]; cseq: number; results: OpResult[] }
   /** `results`: only for a commit its voters settled without the coordinator, kept for a coordinator that may owe a client the reply. */
   | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[]; results?: OpResult[] }

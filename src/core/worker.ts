@@ -27,7 +27,8 @@ import { LockTable } from './locks.ts';
 import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge } from './types.ts';
+import { resultsDigest } from './results-digest.ts';
+import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -80,6 +81,12 @@ interface WorkerTxn {
   untold: boolean;
   /** This worker is its only voter: committed in one phase (no prepared record), and its YES is said once the commit is durable. */
   onePhase: boolean;
+  /**
+   * Its YES carries the results (true), or only their digest: only the first of the prepare's
+   * voters sends them. True unless the prepare said otherwise (a record recovered after a restart
+   * does not keep its place among the voters).
+   */
+  sendsResults: boolean;
 }
 
 /** Asking the coordinator for an outcome backs off up to this interval, and never stops. */
@@ -124,6 +131,13 @@ export class WorkerCore {
    * has): the voters may commit one without it, so until it is settled here its rows are not read here.
    */
   private readonly exposed = new Set<string>();
+  /**
+   * The voters' addresses this coordinator link was told, by id: a prepare names voters by id and
+   * carries only the addresses not said on this link yet. Emptied when the link goes down (the
+   * coordinator's book for the link starts empty too). At most CORE_LIMITS.maxWorkers: past that
+   * one is not kept, and the coordinator, whose book for the link is full too, sends it every time.
+   */
+  private readonly book = new Map<string, string>();
   /** Sees every vote with the configuration it was asked under (the simulator's configuration checker). */
   voteObserver: ((vote: { txid: string; config: number; known: number; voter: boolean }) => void) | null = null;
 
@@ -159,6 +173,7 @@ export class WorkerCore {
         replicated: false,
         untold: false,
         onePhase: false,
+        sendsResults: true,
       });
       // It asks for the outcome at once: it may have been down long.
       this.deadlines.set(p.txid, now);
@@ -194,6 +209,8 @@ export class WorkerCore {
         // A stream is numbered per link: the next link's starts again at 1.
         this.replicaSeq = 0;
         this.ahead.clear();
+        // So is the voters' address book: the next link is told every address again.
+        this.book.clear();
         break;
       case 'peer_query':
         this.onPeerQuery(event.route, event.msg, now);
@@ -322,9 +339,11 @@ export class WorkerCore {
       case 'lock':
         this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
         return;
-      case 'prepare':
-        this.onPrepare(msg.txid, msg.ops, msg.voters ?? [], msg.config, msg.floor, msg.cseq, now);
+      case 'prepare': {
+        const voters = this.votersOf(msg);
+        if (voters !== null) this.onPrepare(msg.txid, msg.ops, voters, msg.config, msg.floor, msg.cseq, now);
         return;
+      }
       case 'commit':
         this.onCommit(msg.txid, msg.cseq);
         return;
@@ -341,6 +360,29 @@ export class WorkerCore {
         this.onReplicate(msg);
         return;
     }
+  }
+
+  /**
+   * A prepare's voters with their addresses: from the prepare, else from what this link was told
+   * before (kept in the book). A voter with no address known is the coordinator's mistake (or a
+   * prepare lost on the way): nothing changes, and the shell closes the link as for any bad message,
+   * so that both sides start a new one with empty books.
+   */
+  private votersOf(msg: Extract<ToWorkerCore, { type: 'prepare' }>): Peer[] | null {
+    const given = new Map<string, string>();
+    for (const a of msg.addresses ?? []) given.set(a.id, a.address);
+    const voters: Peer[] = [];
+    for (const id of msg.voters ?? []) {
+      const address = given.get(id) ?? this.book.get(id) ?? (id === this.nodeId ? '' : undefined);
+      if (address === undefined) {
+        probe('worker.prepare_unknown_voter');
+        this.out.push({ type: 'bad_message', why: `prepare ${msg.txid} names voter ${id}, whose address this link was never told` });
+        return null;
+      }
+      voters.push({ id, address });
+    }
+    for (const [id, address] of given) if (this.book.size < CORE_LIMITS.maxWorkers || this.book.has(id)) this.book.set(id, address);
+    return voters;
   }
 
   private heardConfig(config: number, voter: boolean, removed: boolean): void {
@@ -468,6 +510,8 @@ export class WorkerCore {
 
   private onPrepare(txid: string, ops: Op[] | null, voters: Peer[], config: number, floor: number, cseq: number, now: number): void {
     const peers = voters.filter((v) => v.id !== this.nodeId);
+    // The first voter sends the results with its YES; the others their digest (see yesVote).
+    const sendsResults = voters.length === 0 || voters[0]?.id === this.nodeId;
     const t = this.txns.get(txid);
     if (t !== undefined) {
       if (ops === null && t.phase === 'active') {
@@ -481,6 +525,7 @@ export class WorkerCore {
         this.observeVote(txid, this.config);
         t.peers = peers;
         t.cseq = cseq;
+        t.sendsResults = sendsResults;
         const behind = this.newerRowThan(t.ops, cseq);
         if (behind !== null) {
           this.voteNo(t, 'LOCKED', behind);
@@ -494,7 +539,7 @@ export class WorkerCore {
       if (t.phase === 'prepared' && !t.abortRequested) {
         probe('worker.repeated_prepare_revoted');
         this.observeYes(t);
-        this.send({ type: 'vote', txid, yes: true, results: t.results });
+        this.send(this.yesVote(t));
       }
       // Refused already (the tombstone is being written): the NO goes out once it is durable.
       if (t.phase === 'aborting' && t.noVote === null) t.noVote = { code: 'TIMEOUT', error: `transaction ${txid} was already aborted on worker ${this.nodeId}` };
@@ -525,6 +570,7 @@ export class WorkerCore {
     const fresh = this.newTxn(txid, now);
     fresh.peers = peers;
     fresh.cseq = cseq;
+    fresh.sendsResults = sendsResults;
     const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
     if (!got.ok) {
       this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
@@ -581,8 +627,24 @@ export class WorkerCore {
     this.out.push({ type: 'persist_prepared', txid: t.txid, ops: t.ops, peers: t.peers, cseq: t.cseq, results: t.results });
     if (this.sabotage === 'vote_before_persist') {
       this.observeYes(t);
-      this.send({ type: 'vote', txid: t.txid, yes: true, results: t.results });
+      this.send(this.yesVote(t));
     }
+  }
+
+  /**
+   * A YES for `t`: with its results if it is the voter that sends them (the first of the prepare's
+   * voters, or one that does not know its place), or if they are empty (shorter than a digest);
+   * otherwise with their digest, which the coordinator compares with the results it gets from the
+   * first voter. The answer to prevent always carries them (with the ops): see onPrevent.
+   */
+  private yesVote(t: WorkerTxn): FromWorker {
+    if (!t.sendsResults && t.results.length > 0) return { type: 'vote', txid: t.txid, yes: true, digest: resultsDigest(t.results) };
+    // A new post's result is the tweet its op posted (the very object): the coordinator sent it, and puts it back.
+    const results = t.results.map((r, i): VoteResult => {
+      const op = t.ops[i];
+      return op !== undefined && op.kind === 'post' && 'tweet' in r && r.tweet === op.tweet ? { as_posted: true } : r;
+    });
+    return { type: 'vote', txid: t.txid, yes: true, results };
   }
 
   /**
@@ -749,7 +811,7 @@ export class WorkerCore {
         this.deadlines.set(txid, now + Math.max(FIRST_QUERY_DELAY_MS, this.lockTimeoutMs));
         if (this.sabotage !== 'vote_before_persist') {
           this.observeYes(t);
-          this.send({ type: 'vote', txid, yes: true, results: t.results });
+          this.send(this.yesVote(t));
         }
         if (t.onePhase) this.commitAlone(t);
         return;
@@ -931,6 +993,7 @@ export class WorkerCore {
       replicated: false,
       untold: false,
       onePhase: false,
+      sendsResults: true,
     };
     this.txns.set(txid, t);
     this.deadlines.set(txid, now + this.lockTimeoutMs);
@@ -971,6 +1034,7 @@ export class WorkerCore {
       assert(when !== undefined && Number.isFinite(when) === runs, () => `prepared.deadline: ${txid} (${t.phase}) has deadline ${when}`);
     }
     for (const txid of this.exposed) assert(this.txns.has(txid), () => `prepared.exposed: ${txid} is marked as told to a peer and is gone`);
+    assert(this.book.size <= CORE_LIMITS.maxWorkers, () => `worker.book: ${this.book.size} voter addresses kept for the link, over the limit of ${CORE_LIMITS.maxWorkers}`);
     for (const [key, txid] of this.locks.entries()) {
       const t = this.txns.get(txid);
       assert(t !== undefined && t.phase !== 'aborting' && !t.applied, () => `lock.holder: ${key} is held by ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : t.phase}`);

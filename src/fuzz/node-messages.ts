@@ -171,7 +171,11 @@ function validToWorker(rng: Rng, type: string): Obj {
       return { type, txid: txid(rng), seq: rng.int(1, 100), op: validOp(rng) };
     case 'prepare': {
       const m: Obj = { type, txid: txid(rng), ops: rng.bool(0.2) ? null : Array.from({ length: rng.int(1, 4) }, () => validOp(rng)) };
-      if (rng.bool()) m.voters = Array.from({ length: rng.int(1, 3) }, (_, i) => ({ id: `w${i}`, address: `127.0.0.1:${rng.int(1, 65535)}` }));
+      if (rng.bool()) {
+        const n = rng.int(1, 3);
+        m.voters = Array.from({ length: n }, (_, i) => `w${i}`);
+        if (rng.bool()) m.addresses = Array.from({ length: rng.int(1, n) }, (_, i) => ({ id: `w${i}`, address: `127.0.0.1:${rng.int(1, 65535)}` }));
+      }
       return m;
     }
     case 'commit':
@@ -201,7 +205,7 @@ function validFromWorker(rng: Rng, type: string, nodeId: string): Obj {
     case 'lock_refused':
       return { type, txid: t, seq: rng.int(1, 9), code: 'LOCKED', error: 'locked' };
     case 'vote':
-      return rng.bool() ? { type, txid: t, yes: true, results: [{}] } : { type, txid: t, yes: false, code: 'EXISTS', error: 'exists' };
+      return rng.bool(0.25) ? { type, txid: t, yes: true, results: [rng.bool() ? {} : { as_posted: true }] } : rng.bool(0.33) ? { type, txid: t, yes: true, digest: '0123456789abcdef' } : { type, txid: t, yes: false, code: 'EXISTS', error: 'exists' };
     case 'applied':
     case 'query':
       return { type, txid: t };
@@ -277,6 +281,8 @@ function overLimitList(rng: Rng, key: string): Json[] | null {
     case 'ops':
       return Array.from({ length: NODE_MAX_OPS + 1 }, () => validOp(rng));
     case 'voters':
+      return Array.from({ length: NODE_MAX_VOTERS + 1 }, (_, i) => `w${i}`);
+    case 'addresses':
       return Array.from({ length: NODE_MAX_VOTERS + 1 }, (_, i) => ({ id: `w${i}`, address: `127.0.0.1:${1000 + i}` }));
     case 'rows':
       return rng.bool(0.2) ? Array.from({ length: NODE_MAX_COPY_ROWS + 1 }, () => copyRow(rng)) : null;

@@ -386,6 +386,9 @@ export class WorkerNode {
         case 'log':
           this.log[e.level](e.data, e.msg);
           continue;
+        case 'bad_message':
+          this.badMessage(this.link, 'the coordinator', e.why);
+          continue;
         case 'save_config':
           // Durable with the next batch; were it lost, the coordinator's next hello says it again.
           this.store.saveConfig(e.config, e.voter, e.removed);

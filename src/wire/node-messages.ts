@@ -49,6 +49,7 @@ import {
   type ToWorker,
   type TxnKnowledge,
   type Tweet,
+  type VoteResult,
 } from './protocol.ts';
 
 // ---------------------------------------------------------------------------
@@ -56,6 +57,8 @@ import {
 
 /** A worker's identity (as `register` accepts it). */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A YES vote's results digest (src/core/results-digest.ts): 16 hex digits. */
+const RESULTS_DIGEST_PATTERN = /^[0-9a-f]{16}$/;
 export { TXID_PATTERN };
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; error: string };
@@ -225,7 +228,7 @@ function toWorker(o: Obj, type: string): ToWorker {
       break;
     }
     case 'prepare': {
-      fields(o, ['type', 'txid', 'ops', 'voters', 'config', 'floor', 'cseq']);
+      fields(o, ['type', 'txid', 'ops', 'voters', 'addresses', 'config', 'floor', 'cseq']);
       txid(o, 'txid');
       count(o, 'config');
       count(o, 'floor');
@@ -235,9 +238,26 @@ function toWorker(o: Obj, type: string): ToWorker {
         const list = array(ops, 'ops', 1, NODE_MAX_OPS, 'writes');
         for (let i = 0; i < list.length; i++) op(list[i], `ops[${i}]`);
       }
+      // The voters' ids, each once; the addresses of those this link was not told yet, each a voter's.
+      const voters = new Set<string>();
       if (has(o, 'voters')) {
         const list = array(get(o, 'voters'), 'voters', 1, NODE_MAX_VOTERS, 'workers');
-        for (let i = 0; i < list.length; i++) peer(list[i], `voters[${i}]`);
+        for (let i = 0; i < list.length; i++) {
+          const id = list[i];
+          if (typeof id !== 'string' || !NODE_ID_PATTERN.test(id)) throw new Invalid(`field "voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
+          if (voters.has(id)) throw new Invalid(`field "voters[${i}]" names worker ${excerpt(id)} twice`);
+          voters.add(id);
+        }
+      }
+      if (has(o, 'addresses')) {
+        const list = array(get(o, 'addresses'), 'addresses', 1, NODE_MAX_VOTERS, 'workers');
+        const told = new Set<string>();
+        for (let i = 0; i < list.length; i++) {
+          const p = peer(list[i], `addresses[${i}]`);
+          if (!voters.has(p.id)) throw new Invalid(`field "addresses[${i}].id" must be one of the prepare's voters`);
+          if (told.has(p.id)) throw new Invalid(`field "addresses[${i}].id" names worker ${excerpt(p.id)} twice`);
+          told.add(p.id);
+        }
       }
       break;
     }
@@ -301,12 +321,18 @@ function fromWorker(o: Obj, type: string): FromWorker {
       break;
     case 'vote': {
       const yes = get(o, 'yes');
-      if (yes === true) {
+      if (yes === true && has(o, 'digest')) {
+        // #13 item 5: a voter other than the first sends its results' digest, not the results.
+        fields(o, ['type', 'txid', 'yes', 'digest']);
+        txid(o, 'txid');
+        const d = get(o, 'digest');
+        if (typeof d !== 'string' || !RESULTS_DIGEST_PATTERN.test(d)) throw new Invalid('field "digest" must be 16 lowercase hex digits (FNV-1a 64 of the results)');
+      } else if (yes === true) {
         fields(o, ['type', 'txid', 'yes', 'results', 'ops']);
         txid(o, 'txid');
         // Empty when a restarted worker repeats its vote: the results are not kept across a restart.
         const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
-        for (let i = 0; i < list.length; i++) opResult(list[i], `results[${i}]`);
+        for (let i = 0; i < list.length; i++) voteResult(list[i], `results[${i}]`);
         if (has(o, 'ops')) {
           const ops = array(get(o, 'ops'), 'ops', 1, NODE_MAX_OPS, 'writes');
           for (let i = 0; i < ops.length; i++) op(ops[i], `ops[${i}]`);
@@ -455,6 +481,15 @@ function opResult(v: unknown, path: string): OpResult {
     item(get(o, 'item'), `${path}.item`);
   } else fields(o, [], `${path}.`);
   return o as OpResult;
+}
+
+/** A result in a YES: an op's result, or `{as_posted: true}` (#13 item 5: the tweet its post op sent). */
+function voteResult(v: unknown, path: string): VoteResult {
+  const o = object(v, path);
+  if (!has(o, 'as_posted')) return opResult(o, path);
+  fields(o, ['as_posted'], `${path}.`);
+  if (get(o, 'as_posted') !== true) throw new Invalid(`field "${path}.as_posted" must be true`);
+  return o as VoteResult;
 }
 
 /** One entry of a state's prepared list: `prefix` ends with a dot. */

@@ -59,6 +59,14 @@ export type Op =
 /** What an op produced, as the client sees it: the resulting tweet or item, or nothing for a delete. */
 export type OpResult = { tweet: Tweet } | { item: Item } | Record<string, never>;
 
+/**
+ * A result as a YES vote says it: an OpResult, or `{as_posted: true}` for a post's result that is
+ * the tweet its op posted, as the prepare sent it (#13 item 5): the coordinator has that op, and
+ * puts the tweet back before it uses the results. A retried post answers with the stored tweet,
+ * which is sent whole.
+ */
+export type VoteResult = OpResult | { as_posted: true };
+
 /** The error codes of the API; src/wire/errors.ts is their registry (status, retryable, meaning, what to do). */
 export type ErrorCode =
   | 'INVALID'
@@ -152,12 +160,17 @@ export type ToWorkerCore =
   | { type: 'lock'; txid: string; seq: number; op: Op; config: number; floor: number }
   /**
    * Phase 1. `ops` is set for one-shot transactions; interactive ones prepare what they staged.
-   * `voters` are every worker voting on it: a prepared worker that loses its coordinator asks them
-   * for the outcome (cooperative termination). `config` and `floor` as for lock. `cseq` is the
-   * commit sequence number the transaction commits with, if it does: it is in the prepared record,
-   * so the voters can commit it without the coordinator (implicit commit).
+   * `voters` are the ids of every worker voting on it, in the coordinator's order (the first one
+   * sends the results with its YES: see `vote`): a prepared worker that loses its coordinator asks
+   * them for the outcome (cooperative termination). Their addresses are said once per link, not in
+   * every prepare: `addresses` holds only those this link was not told yet (or that changed), and
+   * never the receiving worker's own; the worker keeps a book of them for the link's life, and a
+   * prepare naming a voter it has no address for closes the link (both sides start again empty).
+   * `config` and `floor` as for lock. `cseq` is the commit sequence number the transaction commits
+   * with, if it does: it is in the prepared record, so the voters can commit it without the
+   * coordinator (implicit commit).
    */
-  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: Peer[]; config: number; floor: number; cseq: number }
+  | { type: 'prepare'; txid: string; ops: Op[] | null; voters?: string[]; addresses?: Peer[]; config: number; floor: number; cseq: number }
   | { type: 'commit'; txid: string; cseq: number }
   /** The outcome is abort: some voter refused it durably. */
   | { type: 'abort'; txid: string }
@@ -199,8 +212,18 @@ export type FromWorker =
   | ({ type: 'state' } & WorkerState)
   | { type: 'locked'; txid: string; seq: number; result: OpResult }
   | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
-  /** `ops`: only in the answer to `prevent`, for a coordinator that lost the transaction (restarted). */
-  | { type: 'vote'; txid: string; yes: true; results: OpResult[]; ops?: Op[] }
+  /**
+   * A YES. Only one voter sends the results: the first of its prepare's `voters` (so a sole voter
+   * always does), a worker that does not know its place (its prepared record, recovered after a
+   * restart, does not say), and any whose results are empty (shorter than a digest). The others
+   * send `digest` (src/core/results-digest.ts), which the coordinator compares with the results to
+   * keep its check that the voters computed the same. A commit needs every YES, so the results are
+   * in before it. A post's result is `{as_posted: true}` (see VoteResult). `ops`: only in the
+   * answer to `prevent`, for a coordinator that lost the transaction (restarted); that answer
+   * always carries the results whole.
+   */
+  | { type: 'vote'; txid: string; yes: true; results: VoteResult[]; ops?: Op[] }
+  | { type: 'vote'; txid: string; yes: true; digest: string }
   | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
   /**
    * The commit is written and visible to this worker's reads, not yet fsynced. The client may be

@@ -81,6 +81,8 @@ export const W2 = { id: 'w2', address: '10.0.0.2:1' };
 export const PAIR = [W1, W2];
 /** w1 is the only voter: it commits in one phase (#13, DECISIONS 66): its YES and its commit at once, once its prepared record is durable. */
 export const SOLO = [W1];
+/** A prepare's voters as a coordinator names them on a link that was not told their addresses yet: ids, and every address. */
+export const named = (voters: readonly Peer[]): { voters: string[]; addresses: Peer[] } => ({ voters: voters.map((v) => v.id), addresses: [...voters] });
 /** A prepared record as recovered from disk (#13: with its cseq and results); by default voted with w2. */
 export const rec = (txid: string, ops: Op[], peers = [W2], cseq = 5): RecoveredWorker['prepared'][number] => ({ txid, ops, peers, cseq, results: [] });
 export const upd = (id: string, content: string, username: string | null = null, at = 2_000): Op => ({ kind: 'update', id, content, username, at });
@@ -111,7 +113,7 @@ export class Harness {
       cseq = this.lastCseq = Math.max(this.lastCseq, this.core.appliedCseq) + 1;
       this.cseqs.set(txid, cseq);
     }
-    return { type: 'prepare', txid, ops, voters, config: 1, floor: 0, cseq };
+    return { type: 'prepare', txid, ops, ...named(voters), config: 1, floor: 0, cseq };
   }
   /** Makes the persist effects durable (in order) and returns what the worker does next. */
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {

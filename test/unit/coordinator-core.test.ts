@@ -116,7 +116,9 @@ describe('CoordinatorCore: one-shot writes', () => {
     assert.deepEqual(replies(e), [], 'no answer before the decision');
     const p1 = prepareOf(e, 'w1');
     const p2 = prepareOf(e, 'w2');
-    assert.deepEqual(p1, p2, 'every worker gets the same ops, ids, timestamps and cseq');
+    // #13 item 5: each is told the other's address (not its own), once per link.
+    assert.deepEqual([p1.addresses, p2.addresses], [[{ id: 'w2', address: '127.0.0.1:9002' }], [{ id: 'w1', address: '127.0.0.1:9001' }]]);
+    assert.deepEqual({ ...p1, addresses: [] }, { ...p2, addresses: [] }, 'every worker gets the same ops, voter ids, timestamps and cseq');
     assert.equal(p1.cseq, 1);
     assert.deepEqual(p1.ops, [{ kind: 'post', tweet: { id: 't1', username: 'alice', content: 'hello', created_at: 5_000_000, updated_at: null } }]);
     const tweet = tweetOf((p1.ops ?? [])[0] as Op);
@@ -405,13 +407,10 @@ describe('CoordinatorCore: interactive transactions', () => {
     assert.deepEqual(only(replies(co.from('w2', { type: 'locked', txid, seq: 2, result: {} }))).reply, { status: 'OK' });
 
     const c = co.req(9, 3, { action: 'commit' });
-    const voters = [
-      { id: 'w1', address: '127.0.0.1:9001' },
-      { id: 'w2', address: '127.0.0.1:9002' },
-    ];
-    // #13: the prepare carries the cseq it commits with.
-    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1 }], 'workers prepare what they staged, and learn who else votes');
-    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1 }]);
+    const voters = ['w1', 'w2'];
+    // #13: the prepare carries the cseq it commits with; item 5: and the addresses of the other voters, the first time on a link.
+    assert.deepEqual(sentTo(c, 'w1'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1, addresses: [{ id: 'w2', address: '127.0.0.1:9002' }] }], 'workers prepare what they staged, and learn who else votes');
+    assert.deepEqual(sentTo(c, 'w2'), [{ type: 'prepare', txid, ops: null, voters, config, floor: 0, cseq: 1, addresses: [{ id: 'w1', address: '127.0.0.1:9001' }] }]);
     co.from('w1', yes(txid, [{ tweet: updated }, {}]));
     const last = co.from('w2', yes(txid, [{ tweet: updated }, {}]));
     assert.equal(ofType(last, 'log_commit').length, 1);

@@ -14,7 +14,7 @@ import type { FromWorker, Op, Tweet } from '../../src/core/types.ts';
 import type { WorkerEffect } from '../../src/core/worker.ts';
 import { parseFromWorker, parsePeerAnswer, parseToWorker } from '../../src/wire/node-messages.ts';
 import { Co, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
-import { Harness, PAIR, SOLO, W2, del, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
+import { Harness, PAIR, SOLO, W2, del, named, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
 
 /** Runs `fn` and says whether it hit the probe (the branch it marks was taken). */
 function hits(name: ProbeName, fn: () => void): boolean {
@@ -339,7 +339,7 @@ describe('coordinator: one-phase commit (a single voter, DECISIONS 66)', () => {
     co.req(9, 1, postReq('t1'));
     co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
     const p = prepareOf(co.req(9, 2, { action: 'commit' }), 'w1');
-    assert.deepEqual([p.ops, p.cseq, p.voters?.map((v) => v.id)], [null, 1, ['w1']]);
+    assert.deepEqual([p.ops, p.cseq, p.voters], [null, 1, ['w1']]);
     const e = co.from('w1', yes(txid, [{}]));
     assert.deepEqual(replies(e), [{ conn: 9, slot: 2, reply: { status: 'OK' } }]);
     assert.deepEqual(sent(e), []);
@@ -678,7 +678,8 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     const e = h.msg(h.prepare('tx1', [post(t1)], SOLO));
     assert.equal(said.length, 0, 'nothing said before the record is durable');
     const yesAndCommit = h.durable(e);
-    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'tx1', yes: true, results }]);
+    // #13 item 5: a new post's result is said as the tweet its op posted (the coordinator has it).
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'tx1', yes: true, results: [{ as_posted: true }] }]);
     assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'tx1', cseq: 1, ops: [post(t1)], results }], 'in the same step, not told: its durable YES is every YES');
     assert.ok(said.length > 0 && said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
     assert.equal(h.core.appliedCseq, 1);
@@ -705,7 +706,7 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     const all = [{ tweet: t1 }, { tweet: { ...t1, content: 'v2', updated_at: 3_000 } }];
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'i1', ops, peers: [], cseq: 1, results: all }]);
     const yesAndCommit = h.durable(e);
-    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'i1', yes: true, results: all }]);
+    assert.deepEqual(sends(yesAndCommit), [{ type: 'vote', txid: 'i1', yes: true, results: [{ as_posted: true }, all[1]] }], 'every result (#13 item 5: the post\'s as the tweet its op posted)');
     assert.deepEqual(persists(yesAndCommit), [{ type: 'persist_commit', txid: 'i1', cseq: 1, ops, results: all }]);
     assert.deepEqual(sends(h.durable(yesAndCommit)), [{ type: 'ack', txid: 'i1', outcome: 'commit', results: all }]);
     assert.deepEqual(h.store.getTweet('t1'), { ...t1, content: 'v2', updated_at: 3_000 });
@@ -773,7 +774,7 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     }
     // Behind a row: a commit with cseq 5 wrote tweet mine; a prepare with cseq 4 would be lost under it.
     h.durable(h.msg({ type: 'replicate', seq: 1, txid: 'r1', cseq: 5, ops: [upd('mine', 'v2', 'alice', 3_000)] }));
-    const behind = h.msg({ type: 'prepare', txid: 'c', ops: [del('mine')], voters: SOLO, config: 1, floor: 0, cseq: 4 });
+    const behind = h.msg({ type: 'prepare', txid: 'c', ops: [del('mine')], ...named(SOLO), config: 1, floor: 0, cseq: 4 });
     assert.deepEqual(persists(behind).map((x) => x.type), ['persist_abort']);
     assert.equal(noCode(h.refusalOf(behind)), 'LOCKED');
     const learner = new Harness({ voter: false });
@@ -790,12 +791,12 @@ describe('worker: the cseq of a prepare', () => {
     h.prepared('tx1', [upd('t1', 'v2')], 0, PAIR);
     h.durable(h.msg({ type: 'commit', txid: 'tx1', cseq: 5 }));
     let e: WorkerEffect[] = [];
-    assert.ok(hits('worker.prepare_behind_row', () => (e = h.msg({ type: 'prepare', txid: 'tx2', ops: [del('t1')], voters: PAIR, config: 1, floor: 0, cseq: 4 }))));
+    assert.ok(hits('worker.prepare_behind_row', () => (e = h.msg({ type: 'prepare', txid: 'tx2', ops: [del('t1')], ...named(PAIR), config: 1, floor: 0, cseq: 4 }))));
     const v = h.refusalOf(e);
     assert.deepEqual(v.type === 'vote' && !v.yes ? [v.code, /tweet t1 was written by a newer transaction meanwhile/.test(v.error)] : null, ['LOCKED', true]);
-    const same = h.refusalOf(h.msg({ type: 'prepare', txid: 'tx3', ops: [del('t1')], voters: PAIR, config: 1, floor: 0, cseq: 5 }));
+    const same = h.refusalOf(h.msg({ type: 'prepare', txid: 'tx3', ops: [del('t1')], ...named(PAIR), config: 1, floor: 0, cseq: 5 }));
     assert.equal(same.type === 'vote' ? same.yes : null, false, 'its own cseq is not above it either');
-    assert.deepEqual(votes(h.durable(h.msg({ type: 'prepare', txid: 'tx4', ops: [del('t1')], voters: PAIR, config: 1, floor: 0, cseq: 6 }))).map((m) => m.type === 'vote' && m.yes), [true]);
+    assert.deepEqual(votes(h.durable(h.msg({ type: 'prepare', txid: 'tx4', ops: [del('t1')], ...named(PAIR), config: 1, floor: 0, cseq: 6 }))).map((m) => m.type === 'vote' && m.yes), [true]);
   });
 
   test('state lists what it holds prepared or is committing as {txid, voters (itself first), cseq}; not what is still preparing', () => {

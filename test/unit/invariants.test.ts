@@ -349,7 +349,7 @@ class Wk {
   /** A one-shot prepare of a post of `id`, voted with w2 (#13: a sole voter would commit in one phase), made durable: prepared, YES voted. */
   prepared(txid: string, id = 't1'): void {
     const voters = [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }];
-    this.msg({ type: 'prepare', txid, ops: [post(id)], voters, config: 1, floor: 0, cseq: ++this.cseq });
+    this.msg({ type: 'prepare', txid, ops: [post(id)], voters: voters.map((v) => v.id), addresses: voters, config: 1, floor: 0, cseq: ++this.cseq });
     this.core.handle({ type: 'durable', txid, what: 'prepared' }, 0);
     this.core.invariants();
   }

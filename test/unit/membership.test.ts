@@ -504,7 +504,7 @@ class Wk {
   /** A prepare voted by this worker (w2) and w1: two phases (a sole voter would commit in one). */
   prepare(txid: string, config: number, floor: number, id = txid, cseq = 1): WorkerEffect[] {
     const voters = [{ id: 'w1', address: addr('w1') }, { id: 'w2', address: addr('w2') }];
-    return this.msg({ type: 'prepare', txid, ops: [postOp(id)], voters, config, floor, cseq });
+    return this.msg({ type: 'prepare', txid, ops: [postOp(id)], voters: voters.map((v) => v.id), addresses: voters, config, floor, cseq });
   }
   /** The vote a prepare's effects lead to: #13: a NO is said only once its tombstone is durable, so that fsync is delivered first. */
   voteOn(effects: WorkerEffect[]): FromWorker {

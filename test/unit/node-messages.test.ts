@@ -30,7 +30,9 @@ const tweet: Tweet = { id: 't1', username: 'alice', content: 'hello, world 👋'
 const edited: Tweet = { ...tweet, id: '000abc001001', updated_at: 1_700_000_000_500 };
 const user = { kind: 'user', key: 'ada', value: { hash: 'scrypt$abc', created: 1, tags: ['a', { b: null, c: true }], '__proto__': { x: 1 } } };
 const session = { kind: 'session', key: 's-1', value: { user: 'ada' } };
-const voters = [
+const voters = ['w1', 'w-0a1b2c3d', 'w3'];
+/** The addresses a prepare carries for voters its link was not told yet (#13 item 5: said once per link). */
+const addresses = [
   { id: 'w1', address: '127.0.0.1:9001' },
   { id: 'w-0a1b2c3d', address: '[::1]:9002' },
 ];
@@ -46,8 +48,9 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['lock put_item', 'to', { type: 'lock', txid: '1.4', seq: 1, op: { kind: 'put_item', item: user, mode: 'create' }, config: 2, floor: 0 }],
   ['lock delete_item', 'to', { type: 'lock', txid: '1.5', seq: 1, op: { kind: 'delete_item', item_kind: 'session', key: 's-1' }, config: 2, floor: 0 }],
   // #13: a prepare carries the cseq its transaction commits with.
-  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters, config: 4, floor: 12, cseq: 5 }],
-  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters, config: 4, floor: 0, cseq: 6 }],
+  ['prepare one-shot', 'to', { type: 'prepare', txid: '2.9', ops: [{ kind: 'post', tweet }, { kind: 'put_item', item: session, mode: 'replace' }], voters, addresses, config: 4, floor: 12, cseq: 5 }],
+  ['prepare interactive', 'to', { type: 'prepare', txid: '2.10', ops: null, voters, addresses, config: 4, floor: 0, cseq: 6 }],
+  ['prepare to a link told every address (#13 item 5: ids only)', 'to', { type: 'prepare', txid: '2.12', ops: [{ kind: 'post', tweet }], voters, config: 4, floor: 0, cseq: 7 }],
   ['prepare without voters', 'to', { type: 'prepare', txid: '2.11', ops: null, config: 1, floor: 0, cseq: 1 }],
   ['commit', 'to', { type: 'commit', txid: '2.9', cseq: 5 }],
   ['abort', 'to', { type: 'abort', txid: '2.9' }],
@@ -74,6 +77,10 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['lock_refused', 'from', { type: 'lock_refused', txid: '1.1', seq: 1, code: 'LOCKED', error: 'tweet t1 is locked by another transaction' }],
   ['vote yes', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ tweet: edited }, {}, { item: user }] }],
   ['vote yes (after a restart)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [] }],
+  // #13 item 5: a voter other than the first of its prepare's voters sends its results' digest.
+  ['vote yes with a digest of its results', 'from', { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef' }],
+  // #13 item 5: a new post's result as the tweet its op posted.
+  ['vote yes with a post\'s result as posted', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: true }, { tweet: edited }, {}] }],
   ['vote yes with its ops (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [{ tweet }], ops: [{ kind: 'post', tweet }, { kind: 'delete_item', item_kind: 'session', key: 's-1' }] }],
   ['vote no', 'from', { type: 'vote', txid: '1.1', yes: false, code: 'NOT_FOUND', error: 'tweet t9 does not exist' }],
   ['applied', 'from', { type: 'applied', txid: '1.1' }],
@@ -212,10 +219,12 @@ function wrongType(v: unknown): unknown {
 
 /** Fields that may be absent, or whose absence leaves another valid shape (an op's empty result). */
 function mayBeAbsent(type: unknown, path: string): boolean {
-  if (path === 'voters' || path === 'reply_text') return true;
+  if (path === 'voters' || path === 'addresses' || path === 'reply_text') return true;
   if (type === 'read_result' && path === 'result.txn.told_peer') return true;
   // #13: a YES carries its ops only in the answer to prevent; an ack carries results only for a commit settled by its voters.
   if ((type === 'vote' && path === 'ops') || (type === 'ack' && path === 'results')) return true;
+  // #13 item 5: without as_posted a YES's result is an empty one, as valid.
+  if (type === 'vote' && /^results\[\d+\]\.as_posted$/.test(path)) return true;
   return (type === 'locked' || type === 'vote' || type === 'ack') && /^results?(\[\d+\])?\.(tweet|item)$/.test(path);
 }
 
@@ -350,10 +359,16 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['item kind', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete_item', item_kind: 'tweet', key: 'k' }, config: 1, floor: 0 }, 'op.item_kind'],
   ['ops in a prepare', 'to', prepare({ ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }), prepare({ ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }), 'ops'],
   ['no ops in a prepare', 'to', null, prepare({ ops: [] }), 'ops'],
-  ['voters', 'to', prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }), prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS + 1, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }), 'voters'],
-  ['a voter address without a port', 'to', null, prepare({ ops: null, voters: [{ id: 'w1', address: 'localhost' }] }), 'voters[0].address'],
-  ['a voter address too long', 'to', null, prepare({ ops: null, voters: [{ id: 'w1', address: `${'h'.repeat(400)}:9000` }] }), 'voters[0].address'],
-  ['a voter id with a space', 'to', null, prepare({ ops: null, voters: [{ id: 'w 1', address: '127.0.0.1:9000' }] }), 'voters[0].id'],
+  ['voters', 'to', prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => `w${i}`) }), prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS + 1, (i) => `w${i}`) }), 'voters'],
+  ['voter addresses', 'to', prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => `w${i}`), addresses: repeat(NODE_MAX_VOTERS, (i) => ({ id: `w${i}`, address: `127.0.0.1:${9000 + i}` })) }), prepare({ ops: null, voters: repeat(NODE_MAX_VOTERS, (i) => `w${i}`), addresses: repeat(NODE_MAX_VOTERS + 1, (i) => ({ id: `w${i % NODE_MAX_VOTERS}`, address: `127.0.0.1:${9000 + i}` })) }), 'addresses'],
+  ['no voter in a prepare\'s voters', 'to', null, prepare({ ops: null, voters: [] }), 'voters'],
+  ['a voter named twice', 'to', null, prepare({ ops: null, voters: ['w1', 'w1'] }), 'voters[1]'],
+  ['a voter id with a space', 'to', null, prepare({ ops: null, voters: ['w 1'] }), 'voters[0]'],
+  ['a voter address without a port', 'to', null, prepare({ ops: null, voters: ['w1'], addresses: [{ id: 'w1', address: 'localhost' }] }), 'addresses[0].address'],
+  ['a voter address too long', 'to', null, prepare({ ops: null, voters: ['w1'], addresses: [{ id: 'w1', address: `${'h'.repeat(400)}:9000` }] }), 'addresses[0].address'],
+  ['an address for a worker that is not a voter', 'to', null, prepare({ ops: null, voters: ['w1'], addresses: [{ id: 'w2', address: '127.0.0.1:9000' }] }), 'addresses[0].id'],
+  ['an address given twice', 'to', null, prepare({ ops: null, voters: ['w1', 'w2'], addresses: [{ id: 'w2', address: '127.0.0.1:9000' }, { id: 'w2', address: '127.0.0.1:9001' }] }), 'addresses[1].id'],
+  ['no address in a prepare\'s addresses', 'to', null, prepare({ ops: null, voters: ['w1'], addresses: [] }), 'addresses'],
   ['commit cseq 0', 'to', null, { type: 'commit', txid: '1.1', cseq: 0 }, 'cseq'],
   ['read rid 0', 'to', null, { type: 'read', rid: 0, query: { kind: 'check' } }, 'rid'],
   ['get_tweets limit', 'to', { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS, before: null, username: null } }, { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: NODE_MAX_READ_TWEETS + 1, before: null, username: null } }, 'query.limit'],
@@ -373,6 +388,16 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['a prepared entry\'s voter id', 'from', null, stateOf(1, () => ({ txid: '1.1', voters: ['w 1'], cseq: 1 })), 'prepared[0].voters[0]'],
   ['a prepared entry\'s negative cseq', 'from', null, stateOf(1, () => ({ txid: '1.1', voters: ['w1'], cseq: -1 })), 'prepared[0].cseq'],
   ['a prepare\'s cseq 0 (#13: it commits with one)', 'to', null, prepare({ ops: null, cseq: 0 }), 'cseq'],
+  ['a digest of 15 hex digits', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcde' }, 'digest'],
+  ['a digest of 17 hex digits', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef0' }, 'digest'],
+  ['a digest in capitals', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789ABCDEF' }, 'digest'],
+  ['a digest and the results in one YES', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef', results: [] }, 'results'],
+  ['a digest with ops (the answer to prevent carries the results)', 'from', null, { type: 'vote', txid: '1.1', yes: true, digest: '0123456789abcdef', ops: [{ kind: 'post', tweet }] }, 'ops'],
+  ['as_posted false', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: false }] }, 'results[0].as_posted'],
+  ['as_posted with the tweet', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [{ as_posted: true, tweet }] }, 'results[0].tweet'],
+  ['as_posted in a locked result', 'from', null, { type: 'locked', txid: '1.1', seq: 1, result: { as_posted: true } }, 'result.as_posted'],
+  ['as_posted in an ack (settled by its voters: whole results)', 'from', null, { type: 'ack', txid: '1.1', outcome: 'commit', results: [{ as_posted: true }] }, 'results[0].as_posted'],
+  ['a digest on a NO', 'from', null, { type: 'vote', txid: '1.1', yes: false, code: 'LOCKED', error: 'x', digest: '0123456789abcdef' }, 'digest'],
   ['ops in a YES (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
   ['no ops in a YES that names them', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [], ops: [] }, 'ops'],
   ['results in an ack', 'from', { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS, () => ({})) }, { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS + 1, () => ({})) }, 'results'],
@@ -720,6 +745,8 @@ class Harness {
       }
       case 'log':
         return;
+      case 'bad_message':
+        throw new Error(`worker ${w.id} refused a coordinator message: ${e.why}`);
       case 'save_config':
         w.store.saveConfig(e.config, e.voter, e.removed);
         return;
