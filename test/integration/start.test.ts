@@ -131,13 +131,15 @@ async function startUseAndInterrupt(t: TestContext, o: StartRun): Promise<StartR
   );
 
   const upLine = `tweetdb is up: coordinator at ${HOST}:${port}`;
+  const isWebLine = (l: string): boolean => /^\s+web:\s+http:\/\//.test(l);
+  // The lines of the banner arrive one by one: wait for the web app's, which follows the first.
   await eventually(async () => {
     if (proc.exitCode !== null) throw new Error(`tweetdb start exited (${proc.exitCode}):\n${output.join('\n')}`);
-    return output.some((l) => l.includes(upLine));
-  }, 45_000, `the line "${upLine}"`, () => output.join('\n'));
+    return output.some((l) => l.includes(upLine)) && output.some(isWebLine);
+  }, 45_000, `the lines "${upLine}" and "web: http://..."`, () => output.join('\n'));
   assert.ok(output.some((l) => l.includes(`${upLine} with 2 workers`)), output.join('\n'));
   // The web app is up too, and its URL printed: it answers (a signed-out visitor gets 401 from the API).
-  const webLine = output.find((l) => /^\s+web:\s+http:\/\//.test(l));
+  const webLine = output.find(isWebLine);
   assert.ok(webLine !== undefined, output.join('\n'));
   const webUrl = /(http:\/\/\S+)/.exec(webLine)?.[1] as string;
   const me = await fetch(new URL('api/me', webUrl));
