@@ -6,7 +6,7 @@
 
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
-import { openDatabase, WalSync, type Db } from './sqlite.ts';
+import { addColumnIfMissing, openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
 export type CoordinatorWrite =
@@ -37,8 +37,7 @@ export class CoordinatorStore {
       CREATE TABLE IF NOT EXISTS decisions (txid TEXT PRIMARY KEY, cseq INTEGER NOT NULL, voters TEXT NOT NULL, at INTEGER NOT NULL) STRICT;
     `);
     // A store from before removals were kept across restarts: nobody is leaving.
-    const memberCols = this.db.prepare<[], { name: string }>('PRAGMA table_info(members)').all();
-    if (!memberCols.some((c) => c.name === 'leaving')) this.db.exec('ALTER TABLE members ADD COLUMN leaving INTEGER NOT NULL DEFAULT 0');
+    addColumnIfMissing(this.db, 'members', 'leaving', 'INTEGER NOT NULL DEFAULT 0');
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),

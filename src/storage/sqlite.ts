@@ -49,6 +49,12 @@ function syncDirectory(dir: string): void {
 }
 
 /** fsyncs a database's WAL file off the event loop; counts the fsyncs, and the time they took, for status and the bench. */
+/** A store written by an older version lacks a column a newer one added: added with its default (names are the code's own). */
+export function addColumnIfMissing(db: Db, table: string, column: string, definition: string): void {
+  const cols = db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+  if (!cols.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+}
+
 export class WalSync {
   private handle: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;

@@ -17,7 +17,7 @@ import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
 import { evaluateIncr } from '../core/ops.ts';
 import { lockKeyOf } from '../core/types.ts';
-import { openDatabase, WalSync, type Db } from './sqlite.ts';
+import { addColumnIfMissing, openDatabase, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
 /** The columns of a tweet as reads return it (cseq is the store's own, never shown). */
@@ -63,14 +63,14 @@ export class WorkerStore implements WorkerReadView {
       CREATE TABLE IF NOT EXISTS outcomes (txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, cseq INTEGER, at INTEGER NOT NULL, results TEXT) STRICT;
     `);
     // Data directories from before cooperative termination lack the voters of a prepared transaction.
-    this.addColumnIfMissing('prepared', 'peers', `TEXT NOT NULL DEFAULT '[]'`);
+    addColumnIfMissing(this.db, 'prepared', 'peers', `TEXT NOT NULL DEFAULT '[]'`);
     // ... and from before implicit commit, the cseq it commits with: 0, it commits only when told.
-    this.addColumnIfMissing('prepared', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
-    this.addColumnIfMissing('prepared', 'results', `TEXT NOT NULL DEFAULT '[]'`);
-    this.addColumnIfMissing('outcomes', 'results', 'TEXT');
+    addColumnIfMissing(this.db, 'prepared', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
+    addColumnIfMissing(this.db, 'prepared', 'results', `TEXT NOT NULL DEFAULT '[]'`);
+    addColumnIfMissing(this.db, 'outcomes', 'results', 'TEXT');
     // Data directories from before learners lack each row's last commit: 0, older than every commit.
-    this.addColumnIfMissing('tweets', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
-    this.addColumnIfMissing('items', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
+    addColumnIfMissing(this.db, 'tweets', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
+    addColumnIfMissing(this.db, 'items', 'cseq', 'INTEGER NOT NULL DEFAULT 0');
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -128,11 +128,6 @@ export class WorkerStore implements WorkerReadView {
       this.q.setMeta.run('node_id', newNodeId());
       this.q.setMeta.run('max_cseq', '0');
     }
-  }
-
-  private addColumnIfMissing(table: string, column: string, definition: string): void {
-    const cols = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
-    if (!cols.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
 
   /**

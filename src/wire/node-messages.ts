@@ -243,8 +243,7 @@ function toWorker(o: Obj, type: string): ToWorker {
       if (has(o, 'voters')) {
         const list = array(get(o, 'voters'), 'voters', 1, NODE_MAX_VOTERS, 'workers');
         for (let i = 0; i < list.length; i++) {
-          const id = list[i];
-          if (typeof id !== 'string' || !NODE_ID_PATTERN.test(id)) throw new Invalid(`field "voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
+          const id = workerId(list[i], `voters[${i}]`);
           if (voters.has(id)) throw new Invalid(`field "voters[${i}]" names worker ${excerpt(id)} twice`);
           voters.add(id);
         }
@@ -621,9 +620,7 @@ function readResult(v: unknown, path: string): ReadResult {
       fields(t, ['state', 'voters', 'told_peer'], `${p}txn.`);
       if (has(t, 'told_peer') && get(t, 'told_peer') !== true) throw new Invalid(`field "${p}txn.told_peer" must be true when present`);
       const voters = array(get(t, 'voters'), `${p}txn.voters`, 0, NODE_MAX_VOTERS, 'worker ids');
-      for (let i = 0; i < voters.length; i++) {
-        if (typeof voters[i] !== 'string' || !NODE_ID_PATTERN.test(voters[i] as string)) throw new Invalid(`field "${p}txn.voters[${i}]" must be a worker id: 1 to 64 letters, digits, _ . -`);
-      }
+      for (let i = 0; i < voters.length; i++) workerId(voters[i], `${p}txn.voters[${i}]`);
     } else fields(t, ['state'], `${p}txn.`);
   } else {
     throw new Invalid(`field "${path}" must hold one of tweets, tweet, item, txn, or a check's digest`);
@@ -726,8 +723,12 @@ function txidValue(v: unknown, path: string): void {
 }
 
 function nodeId(o: Obj, k: string, prefix = ''): void {
-  const v = get(o, k);
-  if (typeof v !== 'string' || !NODE_ID_PATTERN.test(v)) throw new Invalid(`field "${prefix}${k}" must be a worker id: 1 to 64 letters, digits, _ . -`);
+  workerId(get(o, k), `${prefix}${k}`);
+}
+
+function workerId(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !NODE_ID_PATTERN.test(v)) throw new Invalid(`field "${path}" must be a worker id: 1 to 64 letters, digits, _ . -`);
+  return v;
 }
 
 function itemKind(v: unknown, path: string): ItemKind {
