@@ -28,6 +28,7 @@ export const PROBES = {
   'worker.implicit_commit_by_peers': 'a prepared worker heard from every other voter that it holds a durable YES: committed, without the coordinator',
   'worker.read_blocked_in_doubt': 'a read touched a transaction this worker told another voter it holds a YES for, unsettled here: it was sent elsewhere',
   'worker.one_phase_commit': 'a transaction with this worker as its only voter was committed in one phase (its YES, then its commit at once, with no second round)',
+  'worker.replicate_key_held': 'a replicate arrived for a key held by a transaction prepared here; no other transaction takes that key until the replicate is written',
   'worker.one_phase_recovered': 'a sole voter restarted holding a prepared record: committed at once (its durable YES is every YES)',
   // The coordinator core (src/core/coord-*.ts)
   'coord.query_not_decided': 'a prepared worker asked about a transaction with no commit decided here; it is not told abort (no presumed abort)',

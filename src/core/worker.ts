@@ -49,7 +49,8 @@ type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
  * - prepared.abort: only an aborting transaction was asked to abort while preparing, or owes
  *   peers an answer (they get it once the abort is durable);
  * - prepared.deadline: every transaction has one, running (finite) exactly while it is active
- *   (its lock timeout) or prepared (its next question for the outcome).
+ *   (its lock timeout) or prepared (its next question for the outcome);
+ * - replica.keys: a key a replicate could not lock waits only for replicates still being written.
  */
 interface WorkerTxn {
   txid: string;
@@ -120,6 +121,13 @@ export class WorkerCore {
    * lack a commit after a power cut (simulator seed 412).
    */
   private readonly replicating = new Map<string, number>();
+  /**
+   * Keys a replicate being written could not lock (a transaction prepared here held them), by key:
+   * the replicates still to be written over them. Until those are visible, no transaction takes
+   * such a key: it would be judged on the row as it was before the replicate (simulator seed
+   * 709143). At most one entry per key a replicate in flight writes.
+   */
+  private readonly unlockedReplicaKeys = new Map<string, Set<string>>();
   /**
    * Sees every YES this worker says (a vote, the answer to prevent, a peer told "prepared") and
    * every refusal (NO, ack abort, a peer told abort), and whether its record (the prepared record,
@@ -195,6 +203,7 @@ export class WorkerCore {
         if (t !== undefined && t.phase === 'committing' && !t.applied) {
           t.applied = true;
           this.locks.releaseAll(t.txid);
+          if (t.replicated) this.replicaWritten(t.txid, t.ops);
           if (!this.replicating.has(t.txid) && !t.onePhase) this.send({ type: 'applied', txid: event.txid });
           // (A sole voter's YES, sent before this, already answered the client: reads that follow it reach this worker after this write.)
         }
@@ -456,10 +465,37 @@ export class WorkerCore {
     r.ops = msg.ops;
     r.replicated = true;
     this.deadlines.set(msg.txid, Number.POSITIVE_INFINITY);
-    for (const key of new Set(msg.ops.map(lockKeyOf))) this.locks.acquireAll(msg.txid, [key]);
+    for (const key of new Set(msg.ops.map(lockKeyOf))) {
+      if (this.locks.acquireAll(msg.txid, [key]).ok) continue;
+      probe('worker.replicate_key_held');
+      const waiting = this.unlockedReplicaKeys.get(key) ?? new Set<string>();
+      waiting.add(msg.txid);
+      this.unlockedReplicaKeys.set(key, waiting);
+    }
     this.replicating.set(msg.txid, msg.seq);
     this.maxCseq = Math.max(this.maxCseq, msg.cseq);
     this.out.push({ type: 'persist_commit', txid: msg.txid, cseq: msg.cseq, ops: msg.ops });
+  }
+
+  /**
+   * Takes every key for a transaction judged here, or none: a key held by another transaction, or
+   * written by a replicate not yet visible, is refused (LOCKED).
+   */
+  private lockKeys(txid: string, keys: readonly string[]): { ok: true } | { ok: false; key: string } {
+    for (const key of keys) if (this.unlockedReplicaKeys.has(key)) return { ok: false, key };
+    return this.locks.acquireAll(txid, keys);
+  }
+
+  /** A replicate is visible (or gone): the keys it could not lock are free to be judged again. */
+  private replicaWritten(txid: string, ops: readonly Op[]): void {
+    if (this.unlockedReplicaKeys.size === 0) return;
+    for (const op of ops) {
+      const key = lockKeyOf(op);
+      const waiting = this.unlockedReplicaKeys.get(key);
+      if (waiting === undefined) continue;
+      waiting.delete(txid);
+      if (waiting.size === 0) this.unlockedReplicaKeys.delete(key);
+    }
   }
 
   private refusalFor(txid: string): { code: ErrorCode; error: string } | null {
@@ -492,7 +528,7 @@ export class WorkerCore {
       return;
     }
     t.lastSeq = seq;
-    const got = this.locks.acquireAll(txid, [lockKeyOf(op)]);
+    const got = this.lockKeys(txid, [lockKeyOf(op)]);
     if (!got.ok) {
       this.send({ type: 'lock_refused', txid, seq, code: 'LOCKED', error: lockedMessage(got.key) });
       return;
@@ -571,7 +607,7 @@ export class WorkerCore {
     fresh.peers = peers;
     fresh.cseq = cseq;
     fresh.sendsResults = sendsResults;
-    const got = this.locks.acquireAll(txid, ops.map(lockKeyOf));
+    const got = this.lockKeys(txid, ops.map(lockKeyOf));
     if (!got.ok) {
       this.voteNo(fresh, 'LOCKED', lockedMessage(got.key));
       return;
@@ -740,6 +776,14 @@ export class WorkerCore {
         probe('worker.prevent_met_yes');
         this.observeYes(t);
         this.send({ type: 'vote', txid, yes: true, results: t.results, ops: t.ops });
+        // Its only voter: that YES is every YES, and the coordinator takes it as the commit (one
+        // phase, nothing kept). So it commits now, in this turn, as a sole voter does after its
+        // vote: anything asked of this worker after it (a copy's page) must see it (simulator
+        // seed 710352: a learner copied from it before its tick committed it, and lacked it).
+        if (t.peers.length === 0 && t.cseq > 0) {
+          probe('worker.one_phase_recovered');
+          this.commitAlone(t);
+        }
         return;
       case 'active':
         this.abortLocally(t);
@@ -967,6 +1011,8 @@ export class WorkerCore {
   }
 
   private forget(txid: string): void {
+    const t = this.txns.get(txid);
+    if (t !== undefined && t.replicated) this.replicaWritten(txid, t.ops);
     this.exposed.delete(txid);
     this.replicating.delete(txid);
     this.txns.delete(txid);
@@ -1034,6 +1080,12 @@ export class WorkerCore {
       assert(when !== undefined && Number.isFinite(when) === runs, () => `prepared.deadline: ${txid} (${t.phase}) has deadline ${when}`);
     }
     for (const txid of this.exposed) assert(this.txns.has(txid), () => `prepared.exposed: ${txid} is marked as told to a peer and is gone`);
+    for (const [key, waiting] of this.unlockedReplicaKeys) {
+      for (const txid of waiting) {
+        const t = this.txns.get(txid);
+        assert(t !== undefined && t.replicated && !t.applied, () => `replica.keys: ${key} waits for replicate ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : 'not a replicate'}`);
+      }
+    }
     assert(this.book.size <= CORE_LIMITS.maxWorkers, () => `worker.book: ${this.book.size} voter addresses kept for the link, over the limit of ${CORE_LIMITS.maxWorkers}`);
     for (const [key, txid] of this.locks.entries()) {
       const t = this.txns.get(txid);

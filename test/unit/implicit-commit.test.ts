@@ -761,6 +761,29 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     assert.ok(said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
   });
 
+  test('restarted holding a sole voter\'s record and asked to prevent it → YES and its commit in that same turn, before anything asked after it (simulator seed 710352: a copy read between the two missed it)', () => {
+    const h = new Harness({ prepared: [{ ...rec('tx1', [post(t1)], [], 5), results }] });
+    const e = h.msg({ type: 'prevent', txid: 'tx1' });
+    assert.deepEqual(votes(e).map((m) => m.type === 'vote' && m.yes), [true], 'its durable YES, with the ops and results');
+    assert.deepEqual(persists(e), [{ type: 'persist_commit', txid: 'tx1', cseq: 5, ops: [post(t1)], results }], 'committed at once: that YES is every YES');
+    h.durable(e);
+    assert.deepEqual(h.store.getTweet('t1'), t1);
+    assert.deepEqual(h.tick(10 * T), [], 'nothing left to settle at its tick');
+  });
+
+  test('a replicate over a key a prepared transaction holds keeps every other transaction off that key until it is written (simulator seed 709143: the next one was judged on the row as it was before)', () => {
+    const h = new Harness({}, [tw('k1', 'alice', 'v1')]);
+    h.prepared('mine', [upd('k1', 'mine')], 0, PAIR); // holds k1, voted YES
+    const r = h.msg({ type: 'replicate', seq: 1, txid: 'r1', cseq: 9, ops: [upd('k1', 'theirs', 'alice', 3_000)] });
+    assert.ok(r.some((x) => x.type === 'persist_commit'), 'the replicate is written at once');
+    h.durable(h.msg({ type: 'abort', txid: 'mine' })); // its holder lets go: the replicate is still not written
+    const e = h.msg(h.prepare('next', [upd('k1', 'later')], PAIR));
+    assert.equal(noCode(h.refusalOf(e)), 'LOCKED', 'refused while the replicate is not visible');
+    h.core.handle({ type: 'applied', txid: 'r1' }, 0);
+    h.durable(r);
+    assert.deepEqual(votes(h.durable(h.msg(h.prepare('after', [upd('k1', 'later')], PAIR)))).map((m) => m.type === 'vote' && m.yes), [true], 'once it is written, the key is taken as usual');
+  });
+
   test('a refusal is still durable before it is said: a lock held, an op that fails, a prepare behind a row, not a voter: a tombstone, then the NO; no commit written', () => {
     const h = new Harness({}, [tw('mine')]);
     h.prepared('held', [post(tw('h1'))], 0, PAIR);
