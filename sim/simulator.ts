@@ -164,6 +164,8 @@ export class Simulation {
   private readonly saidYes = new Set<string>();
   private readonly saidRefused = new Set<string>();
   private readonly shellSabotage: ShellSabotage | undefined;
+  /** Coordinator processes started so far: each gets its own run id. */
+  private coordinatorRuns = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed);
@@ -225,6 +227,10 @@ export class Simulation {
       copyPageRows: 2,
       evictAfterMs: this.evictAfterMs,
       minVoters: this.minVoters,
+      // The cluster is new at the first start; a coordinator whose disk was lost waits for its workers.
+      newCluster: true,
+      run: `run${++this.coordinatorRuns}`,
+      newClusterId: 'c-sim',
       checkInvariants: this.opts.invariants ?? true,
       ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
       ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),

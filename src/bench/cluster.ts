@@ -157,7 +157,7 @@ export class BenchCluster {
     // Port 0: each node picks a free one, so that the nodes of one machine do not collide.
     const metricsArgs = metrics ? ['--metrics-port', '0'] : [];
     try {
-      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--lock-timeout', String(lockTimeoutS), ...metricsArgs], env, spawnOpts));
+      c.nodes.push(await spawnNode('coordinator', ['coordinator', '--port', '0', '--data', join(c.dir, 'coordinator'), '--new-cluster', '--lock-timeout', String(lockTimeoutS), ...metricsArgs], env, spawnOpts));
       for (let i = 1; i <= workers; i++) {
         c.nodes.push(await spawnNode(`worker-${i}`, ['worker', '0', '--coordinator', c.address, '--data', join(c.dir, `worker-${i}`), ...metricsArgs], env, spawnOpts));
       }

@@ -191,6 +191,9 @@ withTls(program
   .addOption(evictAfterOption())
   .addOption(minVotersOption())
   .addOption(
+    new Option('--new-cluster', 'with an empty data directory, form a new cluster at once (without it, such a coordinator first waits 10 s for workers of an existing cluster, whose cluster it then takes over)').env('TWEETDB_NEW_CLUSTER'),
+  )
+  .addOption(
     new Option('--idle-timeout <seconds>', 'close a client connection silent this long with nothing in flight and no subscription (0: never)')
       .default(0)
       .argParser(idleSeconds)
@@ -199,7 +202,7 @@ withTls(program
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
   .addOption(new Option('--client-token-file <file>', 'require every client to send this token first ({"action":"auth","token":...}); without it, clients need none').env('TWEETDB_CLIENT_TOKEN_FILE'))
   .addOption(new Option('--metrics-port <port>', METRICS_PORT_HELP).argParser(port).env('TWEETDB_METRICS_PORT'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; evictAfter: number; minVoters: number; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; evictAfter: number; minVoters: number; newCluster?: boolean; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
     let node: CoordinatorNode;
     const metrics = o.metricsPort === undefined ? undefined : new (await import('../node/metrics.ts')).CoordinatorMetrics();
     try {
@@ -211,6 +214,7 @@ withTls(program
         idleTimeoutMs: Math.round(o.idleTimeout * 1000),
         evictAfterMs: Math.round(o.evictAfter * 1000),
         minVoters: o.minVoters,
+        newCluster: o.newCluster === true,
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
         clientToken: clientToken(o.clientTokenFile),

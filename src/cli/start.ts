@@ -6,6 +6,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TweetdbClient } from '../client/client.ts';
 import { hasExited, launchProcess, stopProcesses } from '../launch/processes.ts';
@@ -257,7 +258,10 @@ export async function runStart(o: StartOptions): Promise<void> {
     children.push(c);
     launch(c);
   };
-  add('coordinator', ['coordinator', '--port', String(coordinatorL.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout), '--evict-after', String(o.evictAfter), '--min-voters', String(o.minVoters)]);
+  // A new cluster when no node has data yet: its coordinator forms it at once. Otherwise a
+  // coordinator whose data directory is gone takes its workers' cluster over (never a new one).
+  const fresh = !existsSync(join(dataDir, 'coordinator', 'coordinator.db')) && Array.from({ length: o.workers }, (_, i) => join(dataDir, `worker-${o.workerPort + i}`, 'worker.db')).every((f) => !existsSync(f));
+  add('coordinator', ['coordinator', '--port', String(coordinatorL.port), '--host', o.host, '--data', join(dataDir, 'coordinator'), '--lock-timeout', String(o.lockTimeout), '--evict-after', String(o.evictAfter), '--min-voters', String(o.minVoters), ...(fresh ? ['--new-cluster'] : [])]);
   for (let i = 0; i < o.workers; i++) {
     const p = o.workerPort + i;
     add(`worker ${p}`, ['worker', String(p), '--host', o.host, '--coordinator', coordinator, '--data', join(dataDir, `worker-${p}`)]);

@@ -83,11 +83,46 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
-/** Healthy: every worker up and nothing in doubt longer than STUCK_AFTER_MS. */
+/** What is wrong, in words (empty: healthy). */
+export function problemsOf(s: StatusSnapshot): string[] {
+  const out: string[] = [];
+  const identity = identityOf(s);
+  if (identity !== null && identity.state !== 'serving') out.push(`the coordinator is ${identity.state}${identity.reason !== undefined ? ` (${identity.reason})` : ''}`);
+  const down = workersOf(s).filter((w) => w.state !== 'up').length;
+  if (down > 0) out.push(`${down} worker(s) not up`);
+  const inDoubt = inDoubtOf(s);
+  const stuck = inDoubt.filter((t) => t.age_ms >= STUCK_AFTER_MS).length;
+  if (stuck > 0) out.push(`${stuck} transaction(s) in doubt for ${STUCK_AFTER_MS} ms or more`);
+  // Copies are compared only while nothing is being decided or applied: a commit reaches each copy at its own moment.
+  const differ = inDoubt.length === 0 ? differingCopies(workersOf(s)) : [];
+  if (differ.length > 0) out.push(`the copies of ${differ.join(', ')} differ from the others' (check's digest): not identical`);
+  return out;
+}
+
+/** Healthy: the coordinator serves, every worker up, nothing in doubt longer than STUCK_AFTER_MS, and (when nothing is in flight) every copy the same. */
 export function exitCodeOf(s: StatusSnapshot): number {
-  const down = workersOf(s).some((w) => w.state !== 'up');
-  const stuck = inDoubtOf(s).some((t) => t.age_ms >= STUCK_AFTER_MS);
-  return down || stuck ? STATUS_EXIT.unhealthy : STATUS_EXIT.healthy;
+  return problemsOf(s).length === 0 ? STATUS_EXIT.healthy : STATUS_EXIT.unhealthy;
+}
+
+interface IdentityView {
+  id: string | null;
+  epoch: number;
+  state: string;
+  reason?: string;
+  waiting_for?: string[];
+}
+
+/** The coordinator's identity (#23): null from an older coordinator, which sends none. */
+function identityOf(s: StatusSnapshot): IdentityView | null {
+  const i = s.status.identity as IdentityView | undefined;
+  return i !== undefined && typeof i.state === 'string' ? i : null;
+}
+
+/** The up workers whose copy's digest is not the one most of them hold. */
+function differingCopies(workers: CheckWorker[]): string[] {
+  const up = workers.filter((w) => w.state === 'up' && w.digest !== undefined);
+  const common = commonDigest(up);
+  return up.filter((w) => w.digest !== common).map((w) => w.id);
 }
 
 /** The digest most workers that answered hold: a copy whose digest differs is marked. */
@@ -155,7 +190,10 @@ export function render(s: StatusSnapshot): string {
       ),
     );
   }
-  const out: string[] = config === null ? [] : [config];
+  const out: string[] = [];
+  const identity = identityOf(s);
+  if (identity !== null) out.push(`cluster ${identity.id ?? '(none yet)'}; epoch ${identity.epoch}; ${identity.state}${identity.waiting_for !== undefined && identity.waiting_for.length > 0 ? ` (waiting for ${identity.waiting_for.join(', ')})` : ''}`);
+  if (config !== null) out.push(config);
   out.push(...table(role(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], 'MEMBER'), rows));
   if (learners.length > 0) {
     // Learners, and a voter just promoted that still applies what was streamed to it.
@@ -169,10 +207,8 @@ export function render(s: StatusSnapshot): string {
     out.push(`in doubt: ${inDoubt.length}`);
     out.push(...table(['TXID', 'STATE', 'AGE MS', 'WAITS FOR'], inDoubt.map((t) => [t.txid, t.state, String(t.age_ms), t.waiting_for.join(', ') || '-'])));
   }
-  const code = exitCodeOf(s);
-  const down = workers.filter((w) => w.state !== 'up').length;
-  const stuck = inDoubt.filter((t) => t.age_ms >= STUCK_AFTER_MS).length;
-  out.push(code === STATUS_EXIT.healthy ? 'healthy' : `unhealthy: ${down} worker(s) not up, ${stuck} transaction(s) in doubt for ${STUCK_AFTER_MS} ms or more`);
+  const problems = problemsOf(s);
+  out.push(problems.length === 0 ? 'healthy' : `unhealthy: ${problems.join('; ')}`);
   // Worker ids, addresses and errors come from other processes: nothing in them may drive the terminal.
   return escapeForTerminal(out.join('\n'));
 }

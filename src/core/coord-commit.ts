@@ -49,7 +49,7 @@ export class TwoPhaseCommit {
   constructor(ctx: CoordinatorContext, recovered: readonly Omit<Decision, 'unacked'>[], lastCommitted: number) {
     this.ctx = ctx;
     this.decisions = new Decisions(ctx, recovered);
-    this.opMaker = new OpMaker(ctx.epoch);
+    this.opMaker = new OpMaker(() => ctx.epoch);
     this.highestCommitted = lastCommitted;
   }
 

@@ -5,6 +5,7 @@
 import type { ChangeFeed, ChangeEvent } from './coord-feed.ts';
 import type { Tracer, TraceLine, TxnTrace } from './coord-trace.ts';
 import type { Membership } from './coord-members.ts';
+import type { ClusterIdentity } from './coord-identity.ts';
 import type { Reads } from './coord-reads.ts';
 import type { TwoPhaseCommit } from './coord-commit.ts';
 import type { ClientRequest, ErrorCode, FromWorker, Reply, Sabotage, ToWorker } from './types.ts';
@@ -30,6 +31,8 @@ export type CoordinatorEffect =
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
   /** Commit sequence numbers up to `through` may be given out once this is durable (`cseq_reserved`). */
   | { type: 'reserve_cseq'; through: number }
+  /** The cluster served (null: none yet) and this coordinator's epoch: durable (`identity_logged` with `seq`) before any worker is linked. */
+  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number }
   /** `leaving`: the operator removed it; it leaves the membership once it owes nothing (kept across restarts). */
   | { type: 'save_member'; id: string; address: string; leaving: boolean }
   | { type: 'remove_member'; id: string }
@@ -48,10 +51,17 @@ export type CoordinatorEvent =
   | { type: 'config_logged'; config: number }
   /** A reserve_cseq effect is on disk. */
   | { type: 'cseq_reserved'; through: number }
+  /** A log_identity effect is on disk. */
+  | { type: 'identity_logged'; seq: number }
   | { type: 'tick' };
 
 export interface RecoveredCoordinator {
+  /** This run's epoch: one above the last run's. */
   epoch: number;
+  /** The cluster it serves (null: none: a store that is empty, or from before cluster ids). */
+  cluster?: string | null;
+  /** The store holds nothing at all (a new data directory, or a lost one): the coordinator knows no cluster. */
+  empty?: boolean;
   last_cseq: number;
   /** The highest cseq a run of this coordinator may have given out (0: a store from before implicit commit). */
   cseq_reserved?: number;
@@ -63,6 +73,12 @@ export interface RecoveredCoordinator {
 
 export interface CoordinatorConfig {
   lockTimeoutMs: number;
+  /** This process's run: random, so that two processes with one epoch are told apart (fencing). */
+  run: string;
+  /** The id a new cluster gets if this coordinator forms one (random). */
+  newClusterId: string;
+  /** `--new-cluster`: with an empty data directory, form a new cluster at once (no wait for workers of an existing one). */
+  newCluster: boolean;
   /** Pages of a full copy to a joining worker. */
   copyPageRows: number;
   /** A voter not up for this long is evicted by a configuration change (`--evict-after`). */
@@ -88,7 +104,8 @@ export const WRONG_IDENTITY_REDIAL_MS = 2_000;
 
 export class CoordinatorContext {
   readonly cfg: CoordinatorConfig;
-  readonly epoch: number;
+  /** This coordinator's epoch (its term): raised above every epoch a worker obeyed when it takes a cluster over. */
+  epoch: number;
   /**
    * The last commit sequence number given out (with a prepare). After a restart it starts above
    * every cseq the log and the workers' `state` name, so none is given out twice to transactions
@@ -128,6 +145,7 @@ export class CoordinatorContext {
   reads!: Reads;
   feed!: ChangeFeed;
   trace!: Tracer;
+  identity!: ClusterIdentity;
 
   constructor(cfg: CoordinatorConfig, epoch: number, lastCseq: number) {
     this.cfg = cfg;
@@ -153,6 +171,8 @@ export class CoordinatorContext {
   cseqReserved(through: number): void {
     if (through > this.cseqLimit) this.cseqLimit = through;
     if (this.reserving !== null && through >= this.reserving) this.reserving = null;
+    // The workers keep the newest reservation: a coordinator that loses its data starts above it.
+    this.members.tellReserved(this.cseqLimit);
   }
 
   emit(e: CoordinatorEffect): void {

@@ -21,7 +21,7 @@ import { LIMITS, WRONG_IDENTITY_REDIAL_MS, type CoordinatorContext, type WorkerL
 import { Deadlines } from './deadlines.ts';
 import { errorReply } from '../wire/errors.ts';
 import { probe } from './probes.ts';
-import type { CopyRow, Failure, Op, Peer, WorkerState } from './types.ts';
+import type { ClusterKnowledge, CopyRow, Failure, FromWorker, Op, Peer, WorkerState } from './types.ts';
 
 /**
  * Where a member is on its way to `up`. Only `down` is unlinked.
@@ -38,6 +38,9 @@ import type { CopyRow, Failure, Op, Peer, WorkerState } from './types.ts';
  *   transactions prepared without it; it serves no read;
  * - up: votes (if a voter) and serves reads.
  */
+/** A worker that refused this coordinator's hello is dialled again this long after. */
+const REFUSED_REDIAL_MS = 5_000;
+
 export type MemberStatus =
   | { kind: 'down' }
   | { kind: 'greeting' }
@@ -221,6 +224,8 @@ export class Membership {
 
   /** The voters of a new transaction, or why a write cannot run now. */
   votingSet(): { ok: true; voters: string[]; config: number } | { ok: false; failure: Failure } {
+    const standing = this.ctx.identity.refusal();
+    if (standing !== null) return { ok: false, failure: standing };
     const voters = this.config.voters;
     if (voters.length === 0) {
       const why = this.members.size === 0 ? 'no worker has registered with this coordinator yet; start one with `tweetdb worker PORT`' : 'no worker has joined the voters yet (the first one to answer does)';
@@ -290,9 +295,18 @@ export class Membership {
    * A moved worker (same identity, new address) and a wiped one (new identity at a known
    * address) are taken only once the member they replace has gone quiet.
    */
-  register(conn: number, slot: number, id: string, address: string, now: number): void {
+  register(conn: number, slot: number, id: string, address: string, known: ClusterKnowledge, now: number): void {
     const ctx = this.ctx;
     const existing = this.members.get(id);
+    // A worker of another cluster is refused before anything changes; one of an existing cluster
+    // makes a coordinator with no data adopt that cluster.
+    const foreign = ctx.identity.admit(id, known, existing !== undefined);
+    if (foreign !== null) {
+      ctx.log('warn', `worker ${id} at ${address} refused: ${foreign}`, { worker: id });
+      ctx.reply(conn, slot, errorReply('WRONG_CLUSTER', foreign));
+      return;
+    }
+    ctx.identity.registeredWith(id, known);
     if (existing !== undefined) {
       if (existing.address !== address) {
         if (isLive(existing)) {
@@ -302,7 +316,7 @@ export class Membership {
         existing.address = address;
         ctx.emit({ type: 'save_member', id, address, leaving: existing.leaving });
         ctx.emit({ type: 'unlink', worker: id });
-        ctx.emit({ type: 'link', worker: id, address });
+        this.linkTo(id, address);
       }
       ctx.reply(conn, slot, { status: 'OK', lock_timeout_s: ctx.lockTimeoutS, id });
       return;
@@ -335,7 +349,7 @@ export class Membership {
     for (const old of there) this.drop(old, now, `replaced by a new identity (${id})`);
     this.add(id, address);
     ctx.emit({ type: 'save_member', id, address, leaving: false });
-    ctx.emit({ type: 'link', worker: id, address });
+    this.linkTo(id, address);
     ctx.log('info', `worker ${id} registered at ${address}; it joins as a learner`);
     ctx.reply(conn, slot, { status: 'OK', lock_timeout_s: ctx.lockTimeoutS, id });
   }
@@ -346,6 +360,11 @@ export class Membership {
    */
   removeWorker(conn: number, slot: number, which: string): void {
     const ctx = this.ctx;
+    const standing = ctx.identity.refusal();
+    if (standing !== null) {
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', standing.error));
+      return;
+    }
     const m = this.members.get(which) ?? [...this.members.values()].find((x) => x.address === which);
     if (m === undefined) {
       ctx.reply(conn, slot, errorReply('NOT_FOUND', `no worker ${which} in this cluster (by id or address); \`tweetdb status\` lists them`));
@@ -393,7 +412,7 @@ export class Membership {
     if (m.status.kind === 'down') return;
     probe('coord.worker_removed');
     this.counts.removals++;
-    ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true });
+    ctx.send(m.id, { type: 'config', config: this.config.n, voter: false, removed: true, voters: [...this.config.voters], catching_up: [...this.config.catchingUp] });
     this.drop(m, ctx.now, 'removed by the operator');
   }
 
@@ -461,7 +480,7 @@ export class Membership {
     for (const m of this.members.values()) {
       if (m.status.kind === 'down') continue;
       const voter = this.isVoter(m.id);
-      if (voter !== before.has(m.id) || m.status.kind === 'up' || m.status.kind === 'draining') this.ctx.send(m.id, { type: 'config', config, voter, removed: false });
+      if (voter !== before.has(m.id) || m.status.kind === 'up' || m.status.kind === 'draining') this.ctx.send(m.id, { type: 'config', config, voter, removed: false, voters: [...p.config.voters], catching_up: [...p.config.catchingUp] });
     }
     p.then?.();
   }
@@ -476,7 +495,21 @@ export class Membership {
     m.status = { kind: 'greeting' };
     m.linkSeq = 0;
     m.told.clear(); // a new link starts with an empty address book on both sides
-    this.ctx.send(worker, { type: 'hello', lock_timeout_ms: this.ctx.cfg.lockTimeoutMs, config: this.config.n, voter: this.isVoter(worker) });
+    const ctx = this.ctx;
+    const identity = ctx.identity;
+    assert(identity.cluster !== null, `link to ${worker} up before this coordinator has a cluster`);
+    ctx.send(worker, {
+      type: 'hello',
+      lock_timeout_ms: ctx.cfg.lockTimeoutMs,
+      cluster: identity.cluster,
+      epoch: ctx.epoch,
+      run: identity.run,
+      config: this.config.n,
+      voter: this.isVoter(worker),
+      voters: [...this.config.voters],
+      catching_up: [...this.config.catchingUp],
+      reserved: ctx.cseqLimit,
+    });
   }
 
   linkDown(worker: string, now: number): void {
@@ -516,7 +549,7 @@ export class Membership {
     if (m === undefined) return;
     this.ctx.log('warn', `worker ${worker} cut off: ${why}`);
     this.ctx.emit({ type: 'unlink', worker });
-    this.ctx.emit({ type: 'link', worker, address: m.address });
+    this.linkTo(worker, m.address);
     this.linkDown(worker, now);
   }
 
@@ -544,11 +577,14 @@ export class Membership {
       ctx.log('warn', `worker at ${m.address} answered as ${s.node_id}, expected ${m.id}`);
       ctx.emit({ type: 'unlink', worker: m.id });
       // Dialled again later, not at once: a loop of instant redials would flood the log and both processes.
-      ctx.emit({ type: 'link', worker: m.id, address: m.address, afterMs: WRONG_IDENTITY_REDIAL_MS });
+      this.linkTo(m.id, m.address, WRONG_IDENTITY_REDIAL_MS);
       // As any link that goes down: what waits on it (an abort or a commit sent since hello) stops waiting.
       this.linkDown(m.id, now);
       return;
     }
+    // It obeys this coordinator now: what it knows counts for a takeover, or shows this store is behind.
+    ctx.identity.heard(m.id, s);
+    if (m.status.kind !== 'greeting') return; // found behind: every link starts over
     m.maxCseq = s.max_cseq;
     // A cseq it applied is never given out again (this coordinator may have lost it in a restart).
     if (s.max_cseq > ctx.lastCseq) ctx.lastCseq = s.max_cseq;
@@ -569,7 +605,7 @@ export class Membership {
   /** A waiting voter is up once no transaction runs without it; a draining one once its stream is applied too. */
   maybeInSync(m: Member): void {
     const ctx = this.ctx;
-    if (!this.isVoter(m.id)) return;
+    if (!this.isVoter(m.id) || !ctx.identity.serving) return;
     if (m.status.kind === 'waiting') {
       if (m.stale && this.config.voters.length === 1) {
         // The only voter: no copy is more complete than its own, so it is taken as it is.
@@ -618,10 +654,73 @@ export class Membership {
 
   /** Looked at again after every event: joiners, copies, promotions. */
   review(): void {
+    if (!this.ctx.identity.serving) {
+      this.takeOver();
+      return;
+    }
     for (const m of [...this.members.values()]) if (m.leaving) this.leave(m);
     for (const m of this.members.values()) this.maybeInSync(m);
     this.startCopies();
     this.promote();
+  }
+
+  /**
+   * Recovering, once every voter of the newest configuration heard of obeys this coordinator: that
+   * configuration becomes this coordinator's, numbered above every one heard of (its voters still
+   * catching up are stale: they may lack a commit streamed to them, and copy again).
+   */
+  private takeOver(): void {
+    if (this.pending !== null) return;
+    const newest = this.ctx.identity.readyToTakeOver();
+    if (newest === null) return;
+    const voters = newest.voters.filter((v) => this.members.has(v));
+    const catchingUp = newest.catching_up.filter((v) => voters.includes(v));
+    const n = Math.max(newest.n, this.config.n) + 1;
+    this.propose({ n, voters, catchingUp }, 'take over the cluster', () => {
+      for (const id of catchingUp) {
+        const m = this.members.get(id);
+        if (m !== undefined) m.stale = true;
+      }
+      this.ctx.identity.tookOver(n);
+    });
+  }
+
+  /** A worker refused this coordinator's hello (another cluster's, or it obeys a newer coordinator); it closes the link. */
+  onRefused(m: Member, msg: Extract<FromWorker, { type: 'refused' }>, now: number): void {
+    if (m.status.kind !== 'greeting') return;
+    this.ctx.identity.refused(m.id, msg);
+    if (m.status.kind !== 'greeting') return; // every link started over
+    this.ctx.emit({ type: 'unlink', worker: m.id });
+    this.linkTo(m.id, m.address, REFUSED_REDIAL_MS);
+    this.linkDown(m.id, now);
+  }
+
+  /** A link to `id` (dialled again as needed), once this coordinator's identity is durable; until then none: linkAll() links every member then. */
+  private linkTo(id: string, address: string, afterMs?: number): void {
+    if (!this.ctx.identity.linksAllowed) return;
+    this.ctx.emit(afterMs === undefined ? { type: 'link', worker: id, address } : { type: 'link', worker: id, address, afterMs });
+  }
+
+  /** The identity is durable: every member not linked is dialled (at start, after forming or a new epoch). */
+  linkAll(): void {
+    const fenced = this.ctx.identity.standing.kind === 'fenced';
+    for (const m of this.members.values()) if (m.status.kind === 'down') this.linkTo(m.id, m.address, fenced ? REFUSED_REDIAL_MS : undefined);
+  }
+
+  /** Every link starts over (a new epoch, or this coordinator found itself behind or fenced): each member answers hello again. */
+  relinkAll(): void {
+    const ctx = this.ctx;
+    const fenced = ctx.identity.standing.kind === 'fenced';
+    for (const m of this.members.values()) {
+      ctx.emit({ type: 'unlink', worker: m.id });
+      this.linkTo(m.id, m.address, fenced ? REFUSED_REDIAL_MS : undefined);
+      this.linkDown(m.id, ctx.now);
+    }
+  }
+
+  /** A new cseq reservation is durable: every linked member keeps it. */
+  tellReserved(through: number): void {
+    for (const m of this.members.values()) if (m.status.kind !== 'down' && m.status.kind !== 'greeting') this.ctx.send(m.id, { type: 'reserved', through });
   }
 
   /** The first worker of an empty configuration votes at once; any other learner copies from an up voter. */
@@ -847,8 +946,8 @@ export class Membership {
         this.progress.set(id, now + this.ctx.cfg.lockTimeoutMs);
       }
     }
-    // Eviction: at most 32 voters, looked at every tick.
-    if (this.pending !== null) return;
+    // Eviction: at most 32 voters, looked at every tick (not while this coordinator takes nothing).
+    if (this.pending !== null || !this.ctx.identity.serving) return;
     for (const id of this.config.voters) {
       const m = this.members.get(id) as Member;
       if (m.status.kind === 'up' || m.status.kind === 'draining') {

@@ -4,11 +4,12 @@
 import type { Op, WriteRequest } from './types.ts';
 
 export class OpMaker {
-  private readonly epoch: number;
+  /** The coordinator's epoch now (it rises when a coordinator takes a cluster over). */
+  private readonly epoch: () => number;
   private idSeq = 0;
   private lastIdMs = 0;
 
-  constructor(epoch: number) {
+  constructor(epoch: () => number) {
     this.epoch = epoch;
   }
 
@@ -39,6 +40,6 @@ export class OpMaker {
       this.idSeq = 0;
     }
     this.idSeq++;
-    return `${now.toString(36).padStart(9, '0')}${this.epoch.toString(36).padStart(3, '0')}${this.idSeq.toString(36).padStart(3, '0')}`;
+    return `${now.toString(36).padStart(9, '0')}${this.epoch().toString(36).padStart(3, '0')}${this.idSeq.toString(36).padStart(3, '0')}`;
   }
 }

@@ -296,6 +296,8 @@ export class Reads {
     }
     return {
       status: 'OK',
+      // The cluster served, this coordinator's epoch, and whether it takes writes (forming, recovering, fenced, serving).
+      identity: ctx.identity.describe(),
       lock_timeout_s: ctx.lockTimeoutS,
       config: { n: ctx.members.config.n, voters: [...ctx.members.config.voters] },
       evict_after_s: ctx.cfg.evictAfterMs / 1000,

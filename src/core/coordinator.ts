@@ -10,9 +10,12 @@
 // - coord-members.ts: membership, each member's way back to up as one status;
 // - coord-reads.ts: reads (overlay of decided commits, page cache, check, status);
 // - coord-feed.ts: the change feed;
+// - coord-identity.ts: the cluster served, the epoch, and whether writes are taken (forming,
+//   recovering a cluster whose history this coordinator lacks, fenced by a newer one);
 // - coord-resolve.ts: the operator's resolve of a transaction the coordinator no longer knows.
 
 import { ChangeFeed } from './coord-feed.ts';
+import { ClusterIdentity } from './coord-identity.ts';
 import { CoordinatorContext, type CoordinatorConfig, type CoordinatorEffect, type CoordinatorEvent, type RecoveredCoordinator } from './coord-context.ts';
 import { TwoPhaseCommit } from './coord-commit.ts';
 import { Membership } from './coord-members.ts';
@@ -40,6 +43,7 @@ export class CoordinatorCore {
     // Above every cseq a former run may have given out: they are all at most its reservation.
     const ctx = new CoordinatorContext(cfg, recovered.epoch, Math.max(recovered.last_cseq, recovered.cseq_reserved ?? 0));
     ctx.members = new Membership(ctx, recovered.members, recovered.config);
+    ctx.identity = new ClusterIdentity(ctx, recovered.cluster ?? null, recovered.empty ?? false, 0);
     ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions, recovered.last_cseq);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
@@ -79,14 +83,20 @@ export class CoordinatorCore {
     return this.ctx.cfg.lockTimeoutMs;
   }
 
-  /** Effects to run at start: reserve the first cseqs, open a link to every remembered worker. */
-  start(): CoordinatorEffect[] {
+  /**
+   * Effects to run at start: write the identity (the epoch of this run), reserve the first cseqs.
+   * Every remembered worker is linked once the identity is durable (identity_logged).
+   */
+  start(now: number): CoordinatorEffect[] {
     const ctx = this.ctx;
     ctx.out = [];
+    ctx.now = now;
+    ctx.identity.restartFormingClock(now);
+    ctx.identity.start();
     ctx.nextCseq(); // (none is free yet: this only asks for the first reservation)
-    const reserve = ctx.out;
+    const out = ctx.out;
     ctx.out = [];
-    return [...reserve, ...[...ctx.members.all()].map((m) => ({ type: 'link', worker: m.id, address: m.address }) as const)];
+    return out;
   }
 
   handle(event: CoordinatorEvent, now: number): CoordinatorEffect[] {
@@ -118,11 +128,15 @@ export class CoordinatorCore {
       case 'cseq_reserved':
         ctx.cseqReserved(event.through);
         break;
+      case 'identity_logged':
+        if (ctx.identity.logged(event.seq)) ctx.members.linkAll();
+        break;
       case 'tick':
         // In this order: a transaction's timeout may cut a voter off before its reads are retried.
         ctx.commit.tick(now);
         ctx.reads.tick(now);
         ctx.members.tick(now);
+        ctx.identity.tick(now);
         break;
     }
     ctx.members.review();
@@ -140,6 +154,7 @@ export class CoordinatorCore {
     const ctx = this.ctx;
     ctx.commit.invariants();
     ctx.members.invariants();
+    ctx.identity.invariants();
     ctx.reads.invariants();
     ctx.feed.invariants();
     ctx.trace.invariants();
@@ -191,7 +206,7 @@ export class CoordinatorCore {
         resolveTxn(ctx, conn, slot, req, now);
         return;
       case 'register':
-        ctx.members.register(conn, slot, req.worker.id, req.worker.address, now);
+        ctx.members.register(conn, slot, req.worker.id, req.worker.address, req.known, now);
         return;
       case 'remove_worker':
         ctx.members.removeWorker(conn, slot, req.worker);
@@ -211,6 +226,9 @@ export class CoordinatorCore {
     switch (msg.type) {
       case 'state':
         ctx.members.onState(m, msg, now);
+        return;
+      case 'refused':
+        ctx.members.onRefused(m, msg, now);
         return;
       case 'locked':
       case 'lock_refused':

@@ -28,6 +28,10 @@ export const PROBES = {
   'worker.implicit_commit_by_peers': 'a prepared worker heard from every other voter that it holds a durable YES: committed, without the coordinator',
   'worker.read_blocked_in_doubt': 'a read touched a transaction this worker told another voter it holds a YES for, unsettled here: it was sent elsewhere',
   'worker.one_phase_commit': 'a transaction with this worker as its only voter was committed in one phase (its YES, then its commit at once, with no second round)',
+  'worker.joined_cluster': 'a worker with no cluster took its first coordinator\'s hello and now belongs to that cluster',
+  'worker.refused_other_cluster': 'a coordinator of another cluster dialled this worker: its hello was refused and the link closed',
+  'worker.refused_older_coordinator': 'a coordinator with a lower epoch than the one this worker obeys (or the same epoch from another process) was refused',
+  'worker.config_from_prepare': 'a prepare came from a configuration newer than the one this worker heard of (its config message lost or overtaken): learnt from it',
   'worker.replicate_key_held': 'a replicate arrived for a key held by a transaction prepared here; no other transaction takes that key until the replicate is written',
   'worker.one_phase_recovered': 'a sole voter restarted holding a prepared record: committed at once (its durable YES is every YES)',
   // The coordinator core (src/core/coord-*.ts)
@@ -60,12 +64,19 @@ export const PROBES = {
   'coord.worker_removed': 'the operator removed a worker (remove_worker)',
   'coord.learner_lost_while_copying': 'a learner went down in the middle of its copy; it starts over when it is back',
   'coord.min_voters_refused': 'a write was refused because fewer workers vote than --min-voters asks',
+  'coord.cluster_adopted': 'a coordinator with no data took over the cluster of the first worker that registered holding one (it recovers)',
+  'coord.recovered': 'a recovering coordinator heard from every voter of the newest configuration and took the cluster over',
+  'coord.worker_of_other_cluster_refused': 'a worker holding another cluster\'s data tried to register: refused, nothing changed',
+  'coord.store_found_behind': 'a worker knew a newer configuration or commit than this coordinator\'s data directory: it is behind (restored from a copy), and recovers',
+  'coord.fenced': 'a worker obeys a live coordinator newer than this one: this one takes nothing',
+  'coord.epoch_raised_for_takeover': 'a worker obeyed a coordinator newer than this one that is gone: this one takes over at a higher epoch',
   'coord.read_retried': 'a read went to another worker because the first went down or did not answer',
   'coord.client_left_while_deciding': 'a client closed its connection while its transaction was being decided; it runs to its end',
   'coord.interactive_timeout': 'an interactive transaction left open past the lock timeout was aborted',
   // The runtime shell (src/node)
   'node.coordinator_link_replaced': 'a worker got a new link from the coordinator while the old one was still open',
   'node.worker_reregisters': 'a worker without a coordinator link for a while registered again',
+  'node.message_before_hello_dropped': 'a message arrived on a coordinator\'s new link before its hello (overtaken on the way) and was dropped',
   'node.stale_read_answer_dropped': 'a read answer arrived that nobody waits for (a duplicate, or a read moved to another worker)',
 } as const;
 

@@ -34,6 +34,8 @@ export type {
   Cursor,
   ClientRequest,
   Reply,
+  KnownConfig,
+  ClusterKnowledge,
 } from '../wire/protocol.ts';
 
 /** What one lock key names in a worker's data. */
@@ -94,4 +96,8 @@ export type Sabotage =
   /** An evicted worker that comes back is taken as the voter it was: up without a copy. */
   | 'evicted_counted_as_voter'
   /** A worker accepts a prepare (or lock) from a configuration it has left, or while it is no voter. */
-  | 'accept_stale_prepare';
+  | 'accept_stale_prepare'
+  /** A worker takes a hello from a coordinator with a lower epoch than one it obeyed (or the same epoch from another run). */
+  | 'obey_lower_epoch'
+  /** A coordinator that lost its data directory starts its epoch at 1 and takes writes at once, as if it were new. */
+  | 'wiped_coordinator_starts_at_epoch_1';

@@ -3,7 +3,7 @@
 // the store (src/storage/worker-store.ts) and the simulator build on these; the state machine that
 // turns events into effects is src/core/worker.ts, which re-exports them.
 
-import type { FromWorker, Item, ItemKind, Op, OpResult, Peer, PeerAnswer, PeerQuery, ToWorkerCore, Tweet } from './types.ts';
+import type { FromWorker, Item, ItemKind, KnownConfig, Op, OpResult, Peer, PeerAnswer, PeerQuery, ToWorkerCore, Tweet } from './types.ts';
 
 /** What the core may read of the worker's committed data (the runtime's store, or the simulator's). */
 export interface WorkerReadView {
@@ -36,11 +36,19 @@ export type WorkerEffect =
   | { type: 'persist_commit'; txid: string; cseq: number; ops: Op[]; results?: OpResult[] }
   | { type: 'persist_abort'; txid: string }
   /**
+   * The cluster this worker belongs to and the coordinator it obeys (its epoch and run): durable
+   * before the worker answers that coordinator's hello, so that after any crash it still refuses
+   * every coordinator older than the one it obeyed (fencing).
+   */
+  | { type: 'persist_fence'; cluster: string; epoch: number; run: string }
+  /**
    * The configuration as this worker last heard it (hello, or a config message): written by the
    * shell at once, made durable with the next batch. Losing it to a power cut is harmless: the
    * coordinator says it again in its next hello.
    */
-  | { type: 'save_config'; config: number; voter: boolean; removed: boolean };
+  | { type: 'save_config'; config: KnownConfig; voter: boolean; removed: boolean }
+  /** The newest cseq reservation a coordinator told of: written at once, durable with the next batch (a coordinator that loses its data starts above it). */
+  | { type: 'save_reserved'; through: number };
 
 export type WorkerEvent =
   /** Only what the core handles: reads and copy pages (ToWorkerService) are the shell's. */
@@ -49,6 +57,8 @@ export type WorkerEvent =
   | { type: 'applied'; txid: string }
   /** A persist_* effect is on disk. Delivered in the order the effects were given. */
   | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
+  /** A persist_fence effect is on disk. */
+  | { type: 'fence_durable' }
   | { type: 'link_down' }
   /** Another worker asks for an outcome; `route` says where the answer goes. */
   | { type: 'peer_query'; route: string; msg: PeerQuery }
@@ -62,13 +72,23 @@ export interface RecoveredWorker {
   config: number;
   voter: boolean;
   removed: boolean;
+  /** That configuration's voters and those of them still catching up (absent: none known, as in a store from before cluster ids). */
+  config_voters?: string[];
+  config_catching_up?: string[];
+  /** The cluster its data belongs to (null: none yet), and the coordinator it last obeyed (epoch 0: none). */
+  cluster?: string | null;
+  fence?: { epoch: number; run: string };
+  /** The newest cseq reservation a coordinator told of. */
+  reserved?: number;
   /** `cseq` 0: a record written before prepared records carried their cseq (it commits only when told). */
   prepared: { txid: string; ops: Op[]; peers: Peer[]; cseq: number; results: OpResult[] }[];
 }
 
 /** Persist effects: what the runtime writes, and reports back as `durable`, in order. */
-export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' }>;
+export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' | 'persist_fence' }>;
 
-export function durableKind(e: PersistEffect): 'prepared' | 'commit' | 'abort' {
-  return e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort';
+/** The event that tells the core a persist effect is on disk. */
+export function durableEvent(e: PersistEffect): WorkerEvent {
+  if (e.type === 'persist_fence') return { type: 'fence_durable' };
+  return { type: 'durable', txid: e.txid, what: e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort' };
 }

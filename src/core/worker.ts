@@ -28,10 +28,10 @@ import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { resultsDigest } from './results-digest.ts';
-import { lockKeyOf, opTweetId, type ErrorCode, type FromWorker, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
+import { lockKeyOf, opTweetId, type ClusterKnowledge, type ErrorCode, type FromWorker, type KnownConfig, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
-export { durableKind, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
+export { durableEvent, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
 
 type Phase = 'active' | 'preparing' | 'prepared' | 'committing' | 'aborting';
 
@@ -112,6 +112,22 @@ export class WorkerCore {
   /** The configuration as last heard, and whether this worker votes in it (see refusal()). */
   private config: number;
   private voter: boolean;
+  /** That configuration's voters and those of them still catching up (a coordinator that lost its data is told them). */
+  private configVoters: string[];
+  private configCatchingUp: string[];
+  /**
+   * The cluster this worker's data belongs to (null: it never joined one), and the coordinator it
+   * obeys: the highest epoch it took a hello from, and that coordinator process's run. A hello from
+   * another cluster, a lower epoch, or the same epoch from another run is refused (fencing).
+   */
+  private cluster: string | null;
+  private fence: { epoch: number; run: string };
+  /** The fence as written is durable (false while its persist_fence is being written). */
+  private fenceDurable = true;
+  /** The answer to hello (state) waits for the fence to be durable. */
+  private stateOwed = false;
+  /** The newest cseq reservation a coordinator told of. */
+  private reserved: number;
   /** Replicates received on this coordinator link, in order (seq), and those that arrived ahead of a missing one. */
   private replicaSeq = 0;
   private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
@@ -156,6 +172,11 @@ export class WorkerCore {
     this.maxCseq = recovered.max_cseq;
     this.config = recovered.config;
     this.voter = recovered.voter;
+    this.configVoters = recovered.config_voters ?? [];
+    this.configCatchingUp = recovered.config_catching_up ?? [];
+    this.cluster = recovered.cluster ?? null;
+    this.fence = recovered.fence ?? { epoch: 0, run: '' };
+    this.reserved = recovered.reserved ?? 0;
     this.lockTimeoutMs = lockTimeoutMs;
     // A prepared transaction survives a restart with its locks: we voted YES, so we wait.
     for (const p of recovered.prepared) {
@@ -211,6 +232,13 @@ export class WorkerCore {
       }
       case 'durable':
         this.onDurable(event.txid, event.what, now);
+        break;
+      case 'fence_durable':
+        this.fenceDurable = true;
+        if (this.stateOwed) {
+          this.stateOwed = false;
+          this.sendState();
+        }
         break;
       case 'link_down':
         // Nothing voted YES may be dropped; transactions still collecting locks may.
@@ -338,12 +366,29 @@ export class WorkerCore {
 
   private onMessage(msg: ToWorkerCore, now: number): void {
     switch (msg.type) {
-      case 'hello':
+      case 'hello': {
+        // The shell hands over only a hello helloRefusal() took (and nothing on that link before it).
+        assert(this.sabotage === 'obey_lower_epoch' || this.helloRefusal(msg, false) === null, () => `hello from cluster ${msg.cluster}, epoch ${msg.epoch} that this worker refuses`);
         this.lockTimeoutMs = msg.lock_timeout_ms;
-        this.heardConfig(msg.config, msg.voter, false);
+        this.heardConfig({ n: msg.config, voters: msg.voters, catching_up: msg.catching_up }, msg.voter, false);
+        this.heardReserved(msg.reserved);
         // The lock timeout of what is still collecting locks runs to the new setting.
         for (const t of this.txns.values()) if (t.phase === 'active') this.deadlines.set(t.txid, t.firstLockAt + this.lockTimeoutMs);
-        this.send({ type: 'state', node_id: this.nodeId, prepared: this.preparedList(), max_cseq: this.maxCseq });
+        if (msg.cluster !== this.cluster || msg.epoch !== this.fence.epoch || msg.run !== this.fence.run) {
+          // A new coordinator (or this worker's first): obeyed from now on, once that is durable.
+          if (this.cluster === null) probe('worker.joined_cluster');
+          this.cluster = msg.cluster;
+          this.fence = { epoch: msg.epoch, run: msg.run };
+          this.fenceDurable = false;
+          this.out.push({ type: 'persist_fence', cluster: msg.cluster, epoch: msg.epoch, run: msg.run });
+        }
+        // The state goes out once this worker is sure never to obey an older coordinator again.
+        if (this.fenceDurable) this.sendState();
+        else this.stateOwed = true;
+        return;
+      }
+      case 'reserved':
+        this.heardReserved(msg.through);
         return;
       case 'lock':
         this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
@@ -363,7 +408,7 @@ export class WorkerCore {
         this.onPrevent(msg.txid, now);
         return;
       case 'config':
-        this.heardConfig(msg.config, msg.voter, msg.removed);
+        this.heardConfig({ n: msg.config, voters: msg.voters, catching_up: msg.catching_up }, msg.voter, msg.removed);
         return;
       case 'replicate':
         this.onReplicate(msg);
@@ -394,12 +439,81 @@ export class WorkerCore {
     return voters;
   }
 
-  private heardConfig(config: number, voter: boolean, removed: boolean): void {
-    if (config < this.config && !removed) return; // an old message overtaken by a newer one
-    if (config === this.config && voter === this.voter && !removed) return;
-    this.config = config;
+  private heardConfig(c: KnownConfig, voter: boolean, removed: boolean): void {
+    if (c.n < this.config && !removed) return; // an old message overtaken by a newer one
+    if (c.n === this.config && voter === this.voter && !removed && sameIds(c.voters, this.configVoters) && sameIds(c.catching_up, this.configCatchingUp)) return;
+    this.config = c.n;
     this.voter = voter;
-    this.out.push({ type: 'save_config', config, voter, removed });
+    this.configVoters = [...c.voters];
+    this.configCatchingUp = [...c.catching_up];
+    this.out.push({ type: 'save_config', config: { n: c.n, voters: this.configVoters, catching_up: this.configCatchingUp }, voter, removed });
+  }
+
+  /**
+   * A prepare from a configuration newer than the one heard of (its config message lost, or
+   * overtaken): its voters are that configuration's, and this worker is one. Learnt here so that the
+   * configuration is durable with the prepared record: a coordinator that loses its data must find
+   * every configuration some commit was decided in. Which voters still catch up is not said: those
+   * of the configuration it knew are kept (it votes already, or refusal() would have refused).
+   */
+  private heardConfigInPrepare(config: number, voters: readonly Peer[]): void {
+    if (config <= this.config) return;
+    probe('worker.config_from_prepare');
+    const ids = voters.map((v) => v.id);
+    this.heardConfig({ n: config, voters: ids, catching_up: this.configCatchingUp.filter((id) => ids.includes(id)) }, true, false);
+  }
+
+  private heardReserved(through: number): void {
+    if (through <= this.reserved) return;
+    this.reserved = through;
+    this.out.push({ type: 'save_reserved', through });
+  }
+
+  private sendState(): void {
+    this.send({
+      type: 'state',
+      node_id: this.nodeId,
+      prepared: this.preparedList(),
+      max_cseq: this.maxCseq,
+      known_config: { n: this.config, voters: [...this.configVoters], catching_up: [...this.configCatchingUp] },
+      reserved: this.reserved,
+    });
+  }
+
+  /**
+   * Why a coordinator's hello is refused, as the answer to send before closing its link, or null
+   * when it is taken. Pure: nothing changes. A worker of another cluster refuses it (its data would
+   * mix with that cluster's), and so does one that obeyed a newer coordinator: a lower epoch, or
+   * the same epoch from another process (a coordinator whose store was lost or restored from an old
+   * copy). `live`: this worker's link to the coordinator it obeys is up now (the other is not a
+   * coordinator that is gone, but one that serves).
+   */
+  helloRefusal(h: Extract<ToWorkerCore, { type: 'hello' }>, live: boolean): Extract<FromWorker, { type: 'refused' }> | null {
+    if (this.cluster !== null && h.cluster !== this.cluster) {
+      probe('worker.refused_other_cluster');
+      return { type: 'refused', reason: 'cluster', cluster: this.cluster, epoch: this.fence.epoch, live, error: `worker ${this.nodeId} holds the data of cluster ${this.cluster}, not ${h.cluster}: it takes no coordinator of another cluster (start it on an empty data directory to add it to ${h.cluster})` };
+    }
+    if (this.sabotage === 'obey_lower_epoch') return null;
+    if (h.epoch < this.fence.epoch || (h.epoch === this.fence.epoch && h.run !== this.fence.run)) {
+      probe('worker.refused_older_coordinator');
+      const whose = h.epoch < this.fence.epoch ? `a lower epoch (${h.epoch}) than` : `epoch ${h.epoch}, the epoch of another coordinator process,`;
+      return { type: 'refused', reason: 'epoch', cluster: this.cluster, epoch: this.fence.epoch, live, error: `worker ${this.nodeId} obeys the coordinator of epoch ${this.fence.epoch}${live ? ', which is linked to it now' : ''}; a coordinator with ${whose} it obeyed is refused` };
+    }
+    return null;
+  }
+
+  /** What this worker tells a coordinator when it registers; `fresh`: its store holds no rows (the shell knows). */
+  knowledge(storeEmpty: boolean): ClusterKnowledge {
+    let maxCseq = this.maxCseq;
+    for (const t of this.txns.values()) if (t.cseq > maxCseq) maxCseq = t.cseq;
+    return {
+      cluster: this.cluster,
+      epoch: this.fence.epoch,
+      config: { n: this.config, voters: [...this.configVoters], catching_up: [...this.configCatchingUp] },
+      max_cseq: maxCseq,
+      reserved: this.reserved,
+      fresh: this.cluster === null && storeEmpty && this.txns.size === 0,
+    };
   }
 
   /**
@@ -559,6 +673,7 @@ export class WorkerCore {
         }
         // (Its configuration was checked at its first lock; only a voter may go on.)
         this.observeVote(txid, this.config);
+        this.heardConfigInPrepare(config, voters);
         t.peers = peers;
         t.cseq = cseq;
         t.sendsResults = sendsResults;
@@ -603,6 +718,7 @@ export class WorkerCore {
       return;
     }
     this.observeVote(txid, config);
+    this.heardConfigInPrepare(config, voters);
     const fresh = this.newTxn(txid, now);
     fresh.peers = peers;
     fresh.cseq = cseq;
@@ -1092,6 +1208,10 @@ export class WorkerCore {
       assert(t !== undefined && t.phase !== 'aborting' && !t.applied, () => `lock.holder: ${key} is held by ${txid}, which is ${t === undefined ? 'gone' : t.applied ? 'applied' : t.phase}`);
     }
   }
+}
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 export function lockedMessage(key: string): string {

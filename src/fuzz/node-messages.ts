@@ -166,7 +166,7 @@ function validCopyRead(rng: Rng, rid: number): Obj {
 function validToWorker(rng: Rng, type: string): Obj {
   switch (type) {
     case 'hello':
-      return { type, lock_timeout_ms: rng.int(0, NODE_MAX_LOCK_TIMEOUT_MS) };
+      return { type, lock_timeout_ms: rng.int(0, NODE_MAX_LOCK_TIMEOUT_MS), cluster: 'c-fuzz', epoch: rng.int(1, 1_000), run: 'fuzz', config: rng.int(0, 9), voter: rng.bool(), voters: ['w0', 'w1'], catching_up: rng.bool() ? [] : ['w1'], reserved: rng.int(0, 1_000_000) };
     case 'lock':
       return { type, txid: txid(rng), seq: rng.int(1, 100), op: validOp(rng) };
     case 'prepare': {
@@ -199,7 +199,7 @@ function validFromWorker(rng: Rng, type: string, nodeId: string): Obj {
   const t = txid(rng);
   switch (type) {
     case 'state':
-      return { type, node_id: nodeId, prepared: [], max_cseq: 0 };
+      return { type, node_id: nodeId, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 };
     case 'locked':
       return { type, txid: t, seq: rng.int(1, 9), result: rng.bool() ? {} : { tweet: validTweet(rng) } };
     case 'lock_refused':
@@ -800,7 +800,12 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
 
   private async runReads(c: NodeCase): Promise<void> {
     const w = this.cluster.workers[c.worker]!;
+    // A worker reads nothing on a coordinator's link before that coordinator's hello (#23): this one
+    // says it is the cluster's own coordinator (its cluster, epoch and run, from status), so the
+    // worker takes the link as a relink of it (and the real coordinator takes it back at times).
+    const hello = await this.coordinatorHello();
     const l = await openLink(w.address, this.key, 'coordinator');
+    l.socket.write(`${JSON.stringify(hello)}\n`);
     for (const line of c.chunks) l.socket.write(`${line}\n`);
     const pending = new Map(c.reads.map((r) => [r.rid, r]));
     let problem: string | null = null;
@@ -846,6 +851,13 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
     if (cut) this.stats.readsCut += pending.size;
     this.stats.readsAnswered += c.reads.length - pending.size;
     this.count(c.family);
+  }
+
+  /** The hello the cluster's coordinator sends, as status shows its identity. */
+  private async coordinatorHello(): Promise<Obj> {
+    const s = await this.cluster.status();
+    const id = s.identity as { id: string; epoch: number; run: string };
+    return { type: 'hello', lock_timeout_ms: 10_000, cluster: id.id, epoch: id.epoch, run: id.run, config: 0, voter: false, voters: [], catching_up: [], reserved: 0 };
   }
 
   private async runPeerQueries(c: NodeCase): Promise<void> {
@@ -989,7 +1001,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
     // Registering at the other address makes the coordinator drop its link to the old one and dial this one at once.
     const r = await eventually(
       async () => {
-        const reply = await f.client!.request({ action: 'register', worker: { id: f.id, address } });
+        const reply = await f.client!.request({ action: 'register', worker: { id: f.id, address }, known: { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true } });
         if (reply.status !== 'OK' && reply.code !== 'EXISTS') throw new FuzzFinding(`registering the fake worker: ${JSON.stringify(reply)}`);
         return reply.status === 'OK';
       },
@@ -1059,9 +1071,11 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
   /** With a fake worker registered the cluster refuses writes: the real workers' copies are compared by asking each for its check. */
   private async checkCopiesDirectly(): Promise<void> {
     const digests: string[] = [];
+    const hello = await this.coordinatorHello();
     for (const w of this.cluster.workers) {
       const l = await openLink(w.address, this.key, 'coordinator');
-      l.socket.write(`${JSON.stringify({ type: 'read', rid: 1, query: { kind: 'check' } })}\n`);
+      // (Shown as the cluster's own coordinator: a worker reads nothing on a link before its hello.)
+      l.socket.write(`${JSON.stringify(hello)}\n${JSON.stringify({ type: 'read', rid: 1, query: { kind: 'check' } })}\n`);
       await within(
         new Promise<void>((resolve) => {
           l.onActivity = () => {

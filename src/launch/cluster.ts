@@ -2,7 +2,7 @@
 // workers started from bin/tweetdb.js by the launcher, each killed (kill -9) and restarted on
 // its data at will. The tests and the chaos run use it.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TweetdbClient, type ApiReply } from '../client/client.ts';
@@ -71,7 +71,9 @@ export class LocalCluster {
   }
 
   async startCoordinator(port: number): Promise<NodeProc> {
-    const args = ['coordinator', '--port', String(port), '--host', this.hostFor(0), '--data', join(this.dir, 'coordinator')];
+    const data = join(this.dir, 'coordinator');
+    // A cluster's first coordinator forms it at once; one started again on no data takes its workers' cluster over.
+    const args = ['coordinator', '--port', String(port), '--host', this.hostFor(0), '--data', data, ...(existsSync(data) || this.workers.length > 0 ? [] : ['--new-cluster'])];
     if (this.opts.lockTimeout !== undefined) args.push('--lock-timeout', String(this.opts.lockTimeout));
     if (this.opts.evictAfter !== undefined) args.push('--evict-after', String(this.opts.evictAfter));
     if (this.opts.minVoters !== undefined) args.push('--min-voters', String(this.opts.minVoters));
@@ -95,7 +97,8 @@ export class LocalCluster {
 
   /** Starts the node again with the same data directory and port (and, if given, this environment instead of its own). */
   async restart(node: NodeProc, env?: Record<string, string>): Promise<NodeProc> {
-    const args = [...node.args];
+    // A restart is never a new cluster.
+    const args = node.args.filter((a) => a !== '--new-cluster');
     const port = node.address.slice(node.address.lastIndexOf(':') + 1);
     if (args[0] === 'worker') args[1] = port;
     else args[args.indexOf('--port') + 1] = port;

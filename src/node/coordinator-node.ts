@@ -49,6 +49,11 @@ export interface CoordinatorOptions {
   evictAfterMs?: number;
   /** Writes are refused while fewer workers vote (`--min-voters`; default 1). */
   minVoters?: number;
+  /** `--new-cluster`: with an empty data directory, form a new cluster at once (default: wait for workers of an existing one first). */
+  newCluster?: boolean;
+  /** This process's run id and the id a new cluster would get (default: random; the simulator gives its own, from its seed). */
+  run?: string;
+  newClusterId?: string;
   /** Test-only: one protocol rule broken in the core, or one duty broken in this shell (sim/sabotage). */
   sabotage?: Sabotage;
   shellSabotage?: ShellSabotage;
@@ -238,6 +243,9 @@ export class CoordinatorNode {
     this.core = new CoordinatorCore(
       {
         lockTimeoutMs: opts.lockTimeoutMs,
+        run: opts.run ?? randomBytes(8).toString('hex'),
+        newClusterId: opts.newClusterId ?? `c-${randomBytes(8).toString('hex')}`,
+        newCluster: opts.newCluster === true,
         copyPageRows: opts.copyPageRows ?? COPY_PAGE_ROWS,
         evictAfterMs: opts.evictAfterMs ?? EVICT_AFTER_MS,
         minVoters: opts.minVoters ?? 1,
@@ -247,7 +255,10 @@ export class CoordinatorNode {
       },
       recovered,
     );
-    this.log.info({ epoch: recovered.epoch, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
+    this.log.info({ epoch: recovered.epoch, cluster: recovered.cluster ?? null, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
+    if (recovered.empty === true && opts.newCluster !== true) {
+      this.log.warn('no data in this data directory: adopting the cluster of the first worker of an existing cluster that registers, or forming a new cluster in 10 s with workers that hold no data (--new-cluster forms one at once)');
+    }
     const storage = opts.metrics?.storage;
     const persist = (batch: CoordinatorWrite[]): void => this.store.persist(batch);
     const sync = (done: (err: unknown) => void): void => this.env.disk.sync(this.store, done);
@@ -291,7 +302,7 @@ export class CoordinatorNode {
             return;
           }
           this.address = address;
-          this.run(this.core.start());
+          this.run(this.core.start(this.env.timers.now()));
           this.ticker = this.env.timers.setInterval(() => this.dispatch({ type: 'tick' }), TICK_MS);
           this.log.info({ address: this.address, lock_timeout_s: this.opts.lockTimeoutMs / 1000 }, `coordinator listening on ${this.address}`);
           resolve();
@@ -553,6 +564,10 @@ export class CoordinatorNode {
           // Used (cseq_reserved) only once durable: a restart then starts above every cseq given out.
           this.commits.add(e);
           break;
+        case 'log_identity':
+          // No worker is linked before it is durable (identity_logged): a hello names this epoch.
+          this.commits.add(e);
+          break;
         case 'link': {
           this.links.get(e.worker)?.stop();
           const worker = e.worker;
@@ -604,6 +619,7 @@ export class CoordinatorNode {
     for (const w of writes) {
       if (w.type === 'log_config') this.dispatch({ type: 'config_logged', config: w.config });
       else if (w.type === 'reserve_cseq') this.dispatch({ type: 'cseq_reserved', through: w.through });
+      else if (w.type === 'log_identity') this.dispatch({ type: 'identity_logged', seq: w.seq });
     }
   }
 

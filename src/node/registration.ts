@@ -13,6 +13,7 @@ import { parseAddress } from '../wire/validate.ts';
 import type { Env, Timer } from './env.ts';
 import type { TlsConfig } from './transport.ts';
 import type { Logger } from './log.ts';
+import type { ClusterKnowledge } from '../wire/protocol.ts';
 
 export const REGISTER_MIN_MS = 200;
 export const REGISTER_MAX_MS = 5_000;
@@ -27,6 +28,8 @@ export interface RegistrationSpec {
   clusterKey: Buffer | null;
   /** This worker's id and the address the coordinator should dial. */
   identity: () => { id: string; address: string };
+  /** What it holds of a cluster, said with the registration. */
+  known: () => ClusterKnowledge;
 }
 
 type Step = 'hello' | 'proof' | 'register';
@@ -105,6 +108,8 @@ export class Registration {
             // never register again (simulator seed 20995).
             if (r.req !== STEP_REQ[step]) return;
             if (r.status !== 'OK') {
+              // Its data belongs to another cluster: said loudly, since retrying cannot fix it (the operator must).
+              if (r.code === 'WRONG_CLUSTER') this.log.error({ coordinator: this.spec.coordinator, err: r.error }, 'this worker belongs to another cluster than the coordinator\'s');
               fail(`${String(r.code)}: ${String(r.error)}`);
               return;
             }
@@ -116,7 +121,7 @@ export class Registration {
               }
               send('proof', { action: 'node_proof', proof: linkProof(this.spec.clusterKey, 'initiator', 'worker', ours, r.nonce, binding), req: STEP_REQ.proof });
             } else if (step === 'proof') {
-              send('register', { action: 'register', worker: this.spec.identity(), req: STEP_REQ.register });
+              send('register', { action: 'register', worker: this.spec.identity(), known: this.spec.known(), req: STEP_REQ.register });
             } else {
               settled = true;
               timers.clearTimeout(this.stepTimer);

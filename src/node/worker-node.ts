@@ -7,7 +7,7 @@
 // coordinator's link, or another worker asking for an outcome (cooperative
 // termination). Nothing else is read from a connection before that proof.
 
-import { WorkerCore, durableKind, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
+import { WorkerCore, durableEvent, type PersistEffect, type WorkerEffect, type WorkerEvent } from '../core/worker.ts';
 import type { PeerQuery, ReadQuery, ToWorker } from '../wire/protocol.ts';
 import { MAX_PEER_LINKS } from '../wire/limits.ts';
 import { parseAddress } from '../wire/validate.ts';
@@ -64,6 +64,8 @@ const PRUNE_EVERY_MS = 3_600_000;
 /** Until the coordinator says otherwise (in its hello), the lock timeout a worker assumes. */
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const PEER_CONNECT_TIMEOUT_MS = 2_000;
+/** A refused coordinator link is closed once the refusal is sent, and destroyed this long later at most. */
+const REFUSED_CLOSE_GRACE_MS = 2_000;
 
 
 export class WorkerNode {
@@ -127,7 +129,14 @@ export class WorkerNode {
     });
     this.registration = new Registration(
       this.env,
-      { coordinator: opts.coordinator, tls: opts.tls, clusterKey: opts.clusterKey, identity: () => ({ id: this.nodeId, address: this.advertised }) },
+      {
+        coordinator: opts.coordinator,
+        tls: opts.tls,
+        clusterKey: opts.clusterKey,
+        identity: () => ({ id: this.nodeId, address: this.advertised }),
+        // What it holds of a cluster: a coordinator that lost its data adopts it; one of another cluster refuses it.
+        known: () => this.core.knowledge(this.store.isEmpty()),
+      },
       this.log,
       () => {
         this.registered = true;
@@ -202,11 +211,14 @@ export class WorkerNode {
           };
         }
         if (role !== 'coordinator') return null;
-        this.adoptCoordinatorLink(link);
+        // A coordinator's link is taken only with its hello, and only if that coordinator is of
+        // this worker's cluster and not older than the one it obeys: until then the link it has
+        // stays, and nothing else arriving on the new one is read (fencing).
         return {
           onMessage: (m) => {
             const p = parseToWorker(m);
             if (!p.ok) return this.badMessage(link, 'the coordinator', p.error);
+            if (link !== this.link && !this.offered(link, p.msg)) return;
             this.onMessage(link, p.msg);
           },
           onClose: (why) => {
@@ -232,6 +244,27 @@ export class WorkerNode {
   private badMessage(link: JsonLink | null, from: string, why: string): void {
     this.log.error({ from, why }, 'bad message; closing the link');
     link?.close(`bad message: ${why}`);
+  }
+
+  /**
+   * The first message on a coordinator's link that is not yet taken: its hello is taken (true) or
+   * refused with the reason, which the coordinator is told before the link closes (false). Anything
+   * before a hello is dropped.
+   */
+  private offered(link: JsonLink, msg: ToWorker): boolean {
+    if (msg.type !== 'hello') {
+      probe('node.message_before_hello_dropped');
+      return false;
+    }
+    const refused = this.core.helloRefusal(msg, this.link !== null);
+    if (refused !== null) {
+      this.log.error({ cluster: msg.cluster, epoch: msg.epoch, why: refused.error }, 'a coordinator was refused');
+      link.send(refused);
+      link.closeAfterFlush(`refused: ${refused.reason}`, REFUSED_CLOSE_GRACE_MS);
+      return false;
+    }
+    this.adoptCoordinatorLink(link);
+    return true;
   }
 
   private adoptCoordinatorLink(link: JsonLink): void {
@@ -389,8 +422,13 @@ export class WorkerNode {
         case 'bad_message':
           this.badMessage(this.link, 'the coordinator', e.why);
           continue;
+        case 'save_reserved':
+          // As save_config: durable with the next batch.
+          this.store.saveReserved(e.through);
+          continue;
         case 'save_config':
-          // Durable with the next batch; were it lost, the coordinator's next hello says it again.
+          // Durable with the next batch (the next prepared record's among them: a configuration learnt
+          // from a prepare is durable with that prepare's YES); were it lost, the next hello says it again.
           this.store.saveConfig(e.config, e.voter, e.removed);
           if (e.removed) {
             this.log.warn({ config: e.config, data: this.opts.dataDir }, 'removed from the cluster by the operator; the data directory is kept as it is; exiting (start this worker again to add it back: it rejoins as a learner)');
@@ -430,7 +468,7 @@ export class WorkerNode {
     if (batch.some((e) => e.type === 'persist_prepared')) failpoint('worker.after_prepare_persist');
     if (batch.some((e) => e.type === 'persist_commit')) failpoint('worker.after_commit_apply_before_ack');
     if (batch.some((e) => e.type === 'persist_abort')) failpoint('worker.after_abort_persist');
-    for (const e of batch) this.dispatch({ type: 'durable', txid: e.txid, what: durableKind(e) });
+    for (const e of batch) this.dispatch(durableEvent(e));
   }
 
   private onTick(): void {

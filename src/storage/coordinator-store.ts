@@ -17,7 +17,9 @@ export type CoordinatorWrite =
   /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
   /** Commit sequence numbers up to `through` may be given out: durable before any is (meta row 'cseq_reserved'). */
-  | { type: 'reserve_cseq'; through: number };
+  | { type: 'reserve_cseq'; through: number }
+  /** The cluster served and the epoch in use (meta rows 'cluster_id' and 'epoch'): durable before any worker is linked. */
+  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number };
 
 export class CoordinatorStore {
   private readonly db: Db;
@@ -41,6 +43,7 @@ export class CoordinatorStore {
     this.q = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: this.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      delMeta: this.db.prepare<[string]>('DELETE FROM meta WHERE key = ?'),
       putDecision: this.db.prepare<[string, number, string, number]>('INSERT OR REPLACE INTO decisions (txid, cseq, voters, at) VALUES (?, ?, ?, ?)'),
       delDecision: this.db.prepare<[string]>('DELETE FROM decisions WHERE txid = ?'),
       putMember: this.db.prepare<[string, string, number]>('INSERT OR REPLACE INTO members (id, address, leaving) VALUES (?, ?, ?)'),
@@ -48,9 +51,18 @@ export class CoordinatorStore {
     };
   }
 
-  /** Loads the state and starts a new epoch. */
+  /**
+   * Loads the state, and the epoch of this run: one above the last (the core writes it again as
+   * its identity, durably, before it links any worker). `empty`: nothing at all was ever written
+   * here (a new data directory, or a lost one).
+   */
   recover(): RecoveredCoordinator {
     const epoch = Number(this.q.getMeta.get('epoch')?.value ?? '0') + 1;
+    const cluster = this.q.getMeta.get('cluster_id')?.value ?? null;
+    // No cluster yet: a new (or lost) data directory, or one that was still forming one (meta
+    // 'forming'), is empty; one with members or a configuration is from before cluster ids.
+    const memberCount = (this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM members').get() as { n: number }).n;
+    const empty = cluster === null && (this.q.getMeta.get('forming') !== undefined || (memberCount === 0 && this.q.getMeta.get('config') === undefined));
     this.q.setMeta.run('epoch', String(epoch));
     const members = this.db
       .prepare<[], { id: string; address: string; leaving: number }>('SELECT id, address, leaving FROM members ORDER BY id')
@@ -70,6 +82,8 @@ export class CoordinatorStore {
     const lastCseq = Math.max(Number(this.q.getMeta.get('last_cseq')?.value ?? '0'), ...decisions.map((d) => d.cseq));
     return {
       epoch,
+      cluster,
+      empty,
       last_cseq: lastCseq,
       cseq_reserved: Number(this.q.getMeta.get('cseq_reserved')?.value ?? '0'),
       members,
@@ -104,6 +118,13 @@ export class CoordinatorStore {
             break;
           case 'reserve_cseq':
             this.q.setMeta.run('cseq_reserved', String(w.through));
+            break;
+          case 'log_identity':
+            if (w.cluster !== null) {
+              this.q.setMeta.run('cluster_id', w.cluster);
+              this.q.delMeta.run('forming');
+            } else this.q.setMeta.run('forming', '1');
+            this.q.setMeta.run('epoch', String(w.epoch));
             break;
         }
       }

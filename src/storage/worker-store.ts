@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { PersistEffect, WorkerReadView, RecoveredWorker } from '../core/worker.ts';
-import type { CopyRow, Cursor, Item, ItemKind, Op, OpResult, Peer, Tweet } from '../wire/protocol.ts';
+import type { CopyRow, Cursor, Item, ItemKind, KnownConfig, Op, OpResult, Peer, Tweet } from '../wire/protocol.ts';
 import { MAX_RENDERED_PAGES } from '../wire/limits.ts';
 import { pageKey, tweetsPage } from '../core/render.ts';
 import { evaluateIncr } from '../core/ops.ts';
@@ -119,10 +119,17 @@ export class WorkerStore implements WorkerReadView {
       firstItemPage: this.db.prepare<[number], { kind: string; key: string; value: string; cseq: number }>(
         'SELECT kind, key, value, cseq FROM items ORDER BY kind, key LIMIT ?',
       ),
-      /** The configuration last heard of, in one statement (config, voter, removed). */
-      saveConfig: this.db.prepare<[string, string, string]>(
-        `INSERT INTO meta (key, value) VALUES ('config', ?), ('voter', ?), ('removed', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      /** The configuration last heard of, in one statement (config, voter, removed, its voters and those catching up as JSON). */
+      saveConfig: this.db.prepare<[string, string, string, string, string]>(
+        `INSERT INTO meta (key, value) VALUES ('config', ?), ('voter', ?), ('removed', ?), ('config_voters', ?), ('config_catching_up', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
       ),
+      /** The cluster and the coordinator obeyed, in one statement. */
+      saveFence: this.db.prepare<[string, string, string]>(
+        `INSERT INTO meta (key, value) VALUES ('cluster', ?), ('fence_epoch', ?), ('fence_run', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      ),
+      anyTweet: this.db.prepare<[], { one: number }>('SELECT 1 AS one FROM tweets LIMIT 1'),
+      anyItem: this.db.prepare<[], { one: number }>('SELECT 1 AS one FROM items LIMIT 1'),
+      anyOutcome: this.db.prepare<[], { one: number }>('SELECT 1 AS one FROM outcomes LIMIT 1'),
     };
     if (this.q.getMeta.get('node_id') === undefined) {
       this.q.setMeta.run('node_id', newNodeId());
@@ -142,12 +149,20 @@ export class WorkerStore implements WorkerReadView {
   }
 
   recover(): RecoveredWorker {
+    const meta = (key: string): string | undefined => this.q.getMeta.get(key)?.value;
+    const ids = (key: string): string[] => JSON.parse(meta(key) ?? '[]') as string[];
     return {
-      node_id: (this.q.getMeta.get('node_id') as { value: string }).value,
+      node_id: meta('node_id') as string,
       max_cseq: this.maxCseq(),
-      config: Number(this.q.getMeta.get('config')?.value ?? '0'),
-      voter: this.q.getMeta.get('voter')?.value === '1',
-      removed: this.q.getMeta.get('removed')?.value === '1',
+      config: Number(meta('config') ?? '0'),
+      voter: meta('voter') === '1',
+      removed: meta('removed') === '1',
+      // Stores from before cluster ids have none of these: no cluster, no coordinator obeyed.
+      config_voters: ids('config_voters'),
+      config_catching_up: ids('config_catching_up'),
+      cluster: meta('cluster') ?? null,
+      fence: { epoch: Number(meta('fence_epoch') ?? '0'), run: meta('fence_run') ?? '' },
+      reserved: Number(meta('reserved') ?? '0'),
       prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[], cseq: r.cseq, results: JSON.parse(r.results) as OpResult[] })),
     };
   }
@@ -156,8 +171,18 @@ export class WorkerStore implements WorkerReadView {
    * The configuration as this worker last heard it (the save_config effect). Not synced here: it
    * becomes durable with the next fsync, and the coordinator says it again in its next hello.
    */
-  saveConfig(config: number, voter: boolean, removed: boolean): void {
-    this.q.saveConfig.run(String(config), voter ? '1' : '0', removed ? '1' : '0');
+  saveConfig(config: KnownConfig, voter: boolean, removed: boolean): void {
+    this.q.saveConfig.run(String(config.n), voter ? '1' : '0', removed ? '1' : '0', JSON.stringify(config.voters), JSON.stringify(config.catching_up));
+  }
+
+  /** The newest cseq reservation a coordinator told of: not synced here (as saveConfig). */
+  saveReserved(through: number): void {
+    this.q.setMeta.run('reserved', String(through));
+  }
+
+  /** No tweet, item or outcome of any transaction: a store that never took part in a cluster's data. */
+  isEmpty(): boolean {
+    return this.q.anyTweet.get() === undefined && this.q.anyItem.get() === undefined && this.q.anyOutcome.get() === undefined && this.preparedCount() === 0;
   }
 
   getTweet(id: string): Tweet | null {
@@ -197,6 +222,9 @@ export class WorkerStore implements WorkerReadView {
           case 'persist_abort':
             this.q.delPrepared.run(e.txid);
             this.q.putOutcome.run(e.txid, 'abort', null, now, null);
+            break;
+          case 'persist_fence':
+            this.q.saveFence.run(e.cluster, String(e.epoch), e.run);
             break;
         }
       }

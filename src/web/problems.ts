@@ -23,6 +23,8 @@ export const HTTP_STATUS: Record<WebErrorCode, number> = {
   RATE_LIMITED: 429,
   TOO_MANY_STREAMS: 429,
   INTERNAL: 500,
+  // Only a worker's register gets it; the web app never sends one.
+  WRONG_CLUSTER: 500,
   UNAVAILABLE: 503,
   TIMEOUT: 503,
   UNKNOWN_OUTCOME: 503,

@@ -98,7 +98,7 @@ export const ERROR_CODES = {
       { status: 'ERROR', actions: [...READ_ACTIONS, 'subscribe', 'register', 'remove_worker'], also: 'a connection over a connection limit' },
     ],
     retryable: true,
-    meaning: 'a voter (named, with its address) is down, rejoining, or did not answer in time (it is evicted from the voters after `--evict-after` and writes go on), or fewer workers vote than `--min-voters`, or none has registered yet; `subscribe` past the most subscribers the coordinator feeds; `register` or `remove_worker` while a configuration change runs; or too many connections (the connection is then closed)',
+    meaning: 'a voter (named, with its address) is down, rejoining, or did not answer in time (it is evicted from the voters after `--evict-after` and writes go on), or fewer workers vote than `--min-voters`, or none has registered yet; the coordinator is forming a new cluster, is recovering (it lost its data directory, or its data directory is older than the workers\': it names the voters it waits for), or is fenced by a newer coordinator; `subscribe` past the most subscribers the coordinator feeds; `register` or `remove_worker` while a configuration change runs; or too many connections (the connection is then closed)',
     action: 'retry (a voter away is evicted after `--evict-after`); `status` shows the voters; for a refused connection, close some first',
   },
   UNAUTHENTICATED: {
@@ -118,6 +118,12 @@ export const ERROR_CODES = {
     retryable: false,
     meaning: 'a worker failed to read its copy: the sentence names the worker and its error, which that worker logs. A broken invariant gets no reply: the process logs it and exits (code 70), and what was in flight has an unknown outcome',
     action: 'retry the read; if it recurs, report it with that worker\'s log',
+  },
+  WRONG_CLUSTER: {
+    statuses: [{ status: 'ERROR', actions: ['register'] }],
+    retryable: false,
+    meaning: 'a worker whose data directory belongs to another cluster (the sentence names both cluster ids) tried to register; nothing changed on either side',
+    action: 'start that worker on an empty data directory to add it to this cluster, or point it at its own cluster\'s coordinator',
   },
 } as const satisfies Record<ErrorCode, ErrorCodeSpec>;
 

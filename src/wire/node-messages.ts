@@ -31,6 +31,7 @@ import {
   COUNTER_MAX_STEP,
 } from './limits.ts';
 import { parseAddress, TXID_PATTERN } from './validate.ts';
+import { NODE_ID_PATTERN, catchingUpProblem, knownConfigProblem } from './cluster-knowledge.ts';
 import {
   COUNTER_FIELDS,
   COUNTER_KINDS,
@@ -55,8 +56,8 @@ import {
 // ---------------------------------------------------------------------------
 // Identities. The limits on every message are in src/wire/limits.ts.
 
-/** A worker's identity (as `register` accepts it). */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A worker's identity (as `register` accepts it), a cluster's and a coordinator run's. */
+export { NODE_ID_PATTERN };
 /** A YES vote's results digest (src/core/results-digest.ts): 16 hex digits. */
 const RESULTS_DIGEST_PATTERN = /^[0-9a-f]{16}$/;
 export { TXID_PATTERN };
@@ -79,8 +80,8 @@ export interface CheckResult {
 }
 export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { txn: TxnKnowledge };
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'replicate', 'read', 'copy_read', 'install'] as const;
-const FROM_WORKER_TYPES = ['state', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'reserved', 'replicate', 'read', 'copy_read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'refused', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated'] as const;
 const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
 class Invalid extends Error {}
@@ -199,10 +200,19 @@ function run<T>(raw: unknown, types: readonly string[], parse: (o: Obj, type: st
 function toWorker(o: Obj, type: string): ToWorker {
   switch (type) {
     case 'hello':
-      fields(o, ['type', 'lock_timeout_ms', 'config', 'voter']);
+      fields(o, ['type', 'lock_timeout_ms', 'cluster', 'epoch', 'run', 'config', 'voter', 'voters', 'catching_up', 'reserved']);
       int(o, 'lock_timeout_ms', 0, NODE_MAX_LOCK_TIMEOUT_MS);
+      nodeId(o, 'cluster');
+      int(o, 'epoch', 1);
+      nodeId(o, 'run');
       count(o, 'config');
       bool(o, 'voter');
+      problem(catchingUpProblem(get(o, 'voters'), get(o, 'catching_up'), ''));
+      count(o, 'reserved');
+      break;
+    case 'reserved':
+      fields(o, ['type', 'through']);
+      int(o, 'through', 1);
       break;
     case 'lock':
       fields(o, ['type', 'txid', 'seq', 'op', 'config', 'floor']);
@@ -213,10 +223,11 @@ function toWorker(o: Obj, type: string): ToWorker {
       count(o, 'floor');
       break;
     case 'config':
-      fields(o, ['type', 'config', 'voter', 'removed']);
+      fields(o, ['type', 'config', 'voter', 'removed', 'voters', 'catching_up']);
       count(o, 'config');
       bool(o, 'voter');
       bool(o, 'removed');
+      problem(catchingUpProblem(get(o, 'voters'), get(o, 'catching_up'), ''));
       break;
     case 'replicate': {
       fields(o, ['type', 'seq', 'txid', 'cseq', 'ops']);
@@ -298,13 +309,23 @@ function toWorker(o: Obj, type: string): ToWorker {
 function fromWorker(o: Obj, type: string): FromWorker {
   switch (type) {
     case 'state': {
-      fields(o, ['type', 'node_id', 'prepared', 'max_cseq']);
+      fields(o, ['type', 'node_id', 'prepared', 'max_cseq', 'known_config', 'reserved']);
       nodeId(o, 'node_id');
       const list = array(get(o, 'prepared'), 'prepared', 0, NODE_MAX_PREPARED, 'prepared transactions');
       for (let i = 0; i < list.length; i++) preparedTxn(list[i], `prepared[${i}].`);
       count(o, 'max_cseq');
+      problem(knownConfigProblem(get(o, 'known_config'), 'known_config'));
+      count(o, 'reserved');
       break;
     }
+    case 'refused':
+      fields(o, ['type', 'reason', 'cluster', 'epoch', 'live', 'error']);
+      oneOf(o, 'reason', ['cluster', 'epoch']);
+      nullOr(get(o, 'cluster'), 'cluster', workerId);
+      count(o, 'epoch');
+      bool(o, 'live');
+      text(o, 'error', NODE_MAX_ERROR_CHARS);
+      break;
     case 'locked':
       fields(o, ['type', 'txid', 'seq', 'result']);
       txid(o, 'txid');
@@ -712,6 +733,11 @@ function text(o: Obj, k: string, max: number): string {
 
 function nullOr(v: unknown, path: string, check: (v: unknown, path: string) => unknown): void {
   if (v !== null) check(v, path);
+}
+
+/** A problem found by a shared validator (src/wire/cluster-knowledge.ts), thrown as this file's. */
+function problem(why: string | null): void {
+  if (why !== null) throw new Invalid(why);
 }
 
 function txid(o: Obj, k: string): void {

@@ -79,7 +79,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'UNAUTHENTICATED'
   | 'INTERNAL'
-  | 'IN_DOUBT';
+  | 'IN_DOUBT'
+  | 'WRONG_CLUSTER';
 
 export interface Failure {
   code: ErrorCode;
@@ -146,12 +147,51 @@ export interface WorkerState {
   prepared: PreparedTxn[];
   /** The highest commit sequence number the worker has applied. */
   max_cseq: number;
+  /** The newest configuration it has heard of (a coordinator that lost its data takes over above it). */
+  known_config: KnownConfig;
+  /** The highest commit sequence number reservation a coordinator told it of. */
+  reserved: number;
+}
+
+/**
+ * The voting set as a worker last heard of it (from hello, a config message, or a prepare it took):
+ * its number, its voters, and those promoted and still catching up. 0 and no voters: none yet.
+ */
+export interface KnownConfig {
+  n: number;
+  voters: string[];
+  catching_up: string[];
+}
+
+/**
+ * What a worker knows of the cluster it belongs to, as it tells a coordinator when it registers:
+ * a coordinator that lost its data directory adopts the cluster and takes over above all of it;
+ * one of another cluster refuses the worker.
+ */
+export interface ClusterKnowledge {
+  /** The cluster its data belongs to; null: it never joined one (or its store is from before cluster ids). */
+  cluster: string | null;
+  /** The highest coordinator epoch it has obeyed (0: none). */
+  epoch: number;
+  config: KnownConfig;
+  /** The highest commit sequence number it holds (applied, or in a prepared record). */
+  max_cseq: number;
+  /** The highest cseq reservation a coordinator told it of. */
+  reserved: number;
+  /** It holds no data and no outcome of any transaction: it may join any cluster. */
+  fresh: boolean;
 }
 
 /** Coordinator -> worker: the messages of the protocol itself, which the worker core handles. */
 export type ToWorkerCore =
-  /** `config`: the configuration's number; `voter`: whether this worker votes in it. */
-  | { type: 'hello'; lock_timeout_ms: number; config: number; voter: boolean }
+  /**
+   * The first message on a coordinator's link: nothing else on it is taken before this is.
+   * `cluster`: the cluster's id (a worker of another cluster refuses the link); `epoch` and `run`:
+   * this coordinator's term and process (a worker refuses a lower epoch than one it has obeyed, or
+   * the same epoch from another run: fencing); `config`, `voters`, `catching_up`: the voting set;
+   * `voter`: whether this worker votes in it; `reserved`: the cseq reservation in force.
+   */
+  | { type: 'hello'; lock_timeout_ms: number; cluster: string; epoch: number; run: string; config: number; voter: boolean; voters: string[]; catching_up: string[]; reserved: number }
   /**
    * Interactive transactions: take the op's lock now and stage it. `config` is the configuration
    * the transaction's voters were taken from; `floor` the last replicate this worker was sent
@@ -183,7 +223,9 @@ export type ToWorkerCore =
    * The configuration changed: this worker now votes (`voter`) or not (evicted, or a learner);
    * `removed`: the operator took it out of the cluster (it stops registering).
    */
-  | { type: 'config'; config: number; voter: boolean; removed: boolean }
+  | { type: 'config'; config: number; voter: boolean; removed: boolean; voters: string[]; catching_up: string[] }
+  /** A new cseq reservation is durable on the coordinator: a coordinator that loses its data starts above it. */
+  | { type: 'reserved'; through: number }
   /**
    * A committed transaction this worker did not vote on, streamed to a learner (and to a voter
    * promoted while transactions prepared without it were in flight), numbered `seq` on its link
@@ -210,6 +252,12 @@ export type ToWorker = ToWorkerCore | ToWorkerService;
 
 export type FromWorker =
   | ({ type: 'state' } & WorkerState)
+  /**
+   * The answer to a hello the worker will not take, just before it closes the link: its data
+   * belongs to another `cluster` (`reason` cluster), or it has obeyed a newer coordinator (`reason`
+   * epoch: `epoch`, and whether its link to that one is `live`). Nothing changed on the worker.
+   */
+  | { type: 'refused'; reason: 'cluster' | 'epoch'; cluster: string | null; epoch: number; live: boolean; error: string }
   | { type: 'locked'; txid: string; seq: number; result: OpResult }
   | { type: 'lock_refused'; txid: string; seq: number; code: ErrorCode; error: string }
   /**
@@ -294,8 +342,8 @@ export type ClientRequest =
   | { action: 'resolve'; txid: string; outcome: 'commit' | 'abort'; confirm: boolean }
   /** The operator takes a worker out of the cluster (`tweetdb admin remove-worker`): by id or address. */
   | { action: 'remove_worker'; worker: string }
-  /** Sent by a worker process (not by users) to join the cluster. */
-  | { action: 'register'; worker: { id: string; address: string } };
+  /** Sent by a worker process (not by users) to join the cluster; `known`: what it holds of a cluster. */
+  | { action: 'register'; worker: { id: string; address: string }; known: ClusterKnowledge };
 
 /** One reply line. The edge adds `req` when the request carried one. */
 export type Reply =

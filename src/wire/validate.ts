@@ -3,7 +3,8 @@
 // update anyone may make.
 
 import { decodeCursor } from '../core/render.ts';
-import { COUNTER_FIELDS, COUNTER_KINDS, ITEM_KINDS, type ClientRequest, type CounterField, type CounterKind, type Cursor, type ItemKind, type WriteRequest } from './protocol.ts';
+import { NODE_ID_PATTERN, clusterKnowledgeProblem } from './cluster-knowledge.ts';
+import { COUNTER_FIELDS, COUNTER_KINDS, ITEM_KINDS, type ClientRequest, type ClusterKnowledge, type CounterField, type CounterKind, type Cursor, type ItemKind, type WriteRequest } from './protocol.ts';
 import {
   CONTENT_MAX_CODE_POINTS,
   CORE_LIMITS as LIMITS,
@@ -136,18 +137,22 @@ function parse(body: Record<string, unknown>): ClientRequest {
     }
     case 'remove_worker': {
       onlyFields(body, ['action', 'req', 'worker'], '');
-      if (typeof body.worker !== 'string' || !(/^[A-Za-z0-9_.-]{1,64}$/.test(body.worker) || parseAddress(body.worker) !== null)) {
+      if (typeof body.worker !== 'string' || !(NODE_ID_PATTERN.test(body.worker) || parseAddress(body.worker) !== null)) {
         throw new Invalid('field "worker" must be a worker\'s id or its HOST:PORT, as `tweetdb status` lists them');
       }
       return { action, worker: body.worker };
     }
     case 'register': {
-      onlyFields(body, ['action', 'req', 'worker'], '');
+      onlyFields(body, ['action', 'req', 'worker', 'known'], '');
       const w = object(body.worker, 'worker');
       onlyFields(w, ['id', 'address'], 'worker.');
-      if (typeof w.id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(w.id)) throw new Invalid('field "worker.id" must be 1 to 64 letters, digits, _ . -');
+      if (typeof w.id !== 'string' || !NODE_ID_PATTERN.test(w.id)) throw new Invalid('field "worker.id" must be 1 to 64 letters, digits, _ . -');
       if (typeof w.address !== 'string' || parseAddress(w.address) === null) throw new Invalid('field "worker.address" must be HOST:PORT');
-      return { action, worker: { id: w.id, address: w.address } };
+      // What it holds of a cluster: a worker older than cluster ids sends none, and cannot take this coordinator's hello either.
+      if (body.known === undefined) throw new Invalid('field "known" is missing: a worker of this version of tweetdb says what it holds of a cluster; upgrade the worker');
+      const why = clusterKnowledgeProblem(body.known, 'known');
+      if (why !== null) throw new Invalid(why);
+      return { action, worker: { id: w.id, address: w.address }, known: body.known as ClusterKnowledge };
     }
     default:
       throw new Invalid(`unknown action ${JSON.stringify(action).slice(0, 80)}; it must be one of ${ACTIONS.join(', ')}`);

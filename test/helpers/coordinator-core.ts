@@ -9,9 +9,19 @@ import {
   type CoordinatorEvent,
   type RecoveredCoordinator,
 } from '../../src/core/coordinator.ts';
-import type { ClientRequest, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
+import type { ClientRequest, ClusterKnowledge, FromWorker, KnownConfig, Op, OpResult, PreparedTxn, Reply, ToWorker, Tweet } from '../../src/core/types.ts';
 
 export const T = 10_000;
+/** The cluster a test coordinator serves (its store says so), its run, and the id it would give a cluster it forms. */
+export const TEST_CLUSTER = 'c-test';
+export const TEST_IDENTITY = { run: 'r-test', newClusterId: 'c-new', newCluster: false } as const;
+/** What a worker that never joined a cluster says when it registers. */
+export const FRESH: ClusterKnowledge = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true };
+
+/** A worker's state (the answer to hello), as a worker that knows no configuration yet sends it unless told. */
+export function stateMsg(worker: string, max_cseq = 0, prepared: PreparedTxn[] = [], known: KnownConfig = { n: 0, voters: [], catching_up: [] }, reserved = 0): FromWorker {
+  return { type: 'state', node_id: worker, prepared, max_cseq, known_config: known, reserved };
+}
 export const DECIDED_AT = 900_000;
 
 export type Sent = { worker: string; msg: ToWorker };
@@ -31,11 +41,15 @@ export class Co {
    */
   constructor(recovered: Partial<RecoveredCoordinator> = {}, copyPageRows = 100, cfg: Partial<CoordinatorConfig> = {}, opts: { reserve?: boolean } = {}) {
     this.core = new CoordinatorCore(
-      { lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1, ...cfg },
+      { ...TEST_IDENTITY, lockTimeoutMs: T, copyPageRows, evictAfterMs: 10_000, minVoters: 1, ...cfg },
       // Recovered members vote unless the test says otherwise (as a store from before configurations: configuration 1).
-      { epoch: 1, last_cseq: 0, members: [], decisions: [], config: { n: (recovered.members ?? []).length > 0 ? 1 : 0, voters: (recovered.members ?? []).map((m) => m.id) }, ...recovered },
+      { epoch: 1, cluster: TEST_CLUSTER, last_cseq: 0, members: [], decisions: [], config: { n: (recovered.members ?? []).length > 0 ? 1 : 0, voters: (recovered.members ?? []).map((m) => m.id) }, ...recovered },
     );
-    if (opts.reserve !== false) this.reserve(this.core.start());
+    if (opts.reserve !== false) this.reserve(this.identity(this.core.start(this.now)));
+  }
+  /** Makes every log_identity among `effects` durable (identity_logged), as the runtime's store would; returns the effects with those of doing so. */
+  identity(effects: CoordinatorEffect[]): CoordinatorEffect[] {
+    return [...effects, ...ofType(effects, 'log_identity').flatMap((w) => this.ev({ type: 'identity_logged', seq: w.seq }))];
   }
   /** Makes every reserve_cseq among `effects` durable (cseq_reserved), as the runtime's store would; returns the effects of doing so. */
   reserve(effects: CoordinatorEffect[]): CoordinatorEffect[] {
@@ -63,11 +77,11 @@ export class Co {
   linkDown(worker: string): CoordinatorEffect[] {
     return this.ev({ type: 'link_down', worker });
   }
-  state(worker: string, max_cseq = 0, prepared: PreparedTxn[] = []): CoordinatorEffect[] {
-    return this.from(worker, { type: 'state', node_id: worker, prepared, max_cseq });
+  state(worker: string, max_cseq = 0, prepared: PreparedTxn[] = [], known: KnownConfig = { n: 0, voters: [], catching_up: [] }, reserved = 0): CoordinatorEffect[] {
+    return this.from(worker, stateMsg(worker, max_cseq, prepared, known, reserved));
   }
-  register(id: string, address = addr(id)): CoordinatorEffect[] {
-    return this.req(this.nextConn++, 0, { action: 'register', worker: { id, address } });
+  register(id: string, address = addr(id), known: ClusterKnowledge = FRESH): CoordinatorEffect[] {
+    return this.req(this.nextConn++, 0, { action: 'register', worker: { id, address }, known });
   }
   /**
    * register + link_up + state, then every step of its way to voter and up: the first worker of an
@@ -116,6 +130,7 @@ export class Co {
 
 export interface StatusReply {
   status: 'OK';
+  identity: { id: string | null; epoch: number; state: string; why?: string; waiting_for?: string[]; reason?: string; foreign_workers?: Record<string, string> };
   lock_timeout_s: number;
   config: { n: number; voters: string[] };
   evict_after_s: number;
@@ -123,6 +138,22 @@ export interface StatusReply {
   workers: { id: string; address: string; state: string; role: string; learner?: { phase: string; behind: number; copied_rows: number; copied_bytes: number } }[];
   in_doubt: { txid: string; state: string; age_ms: number; waiting_for: string[] }[];
   counters: { commits: number; aborts: Record<string, number>; reads: number; requests: number; open_transactions: number; last_cseq: number; evictions: number; promotions: number; removals: number };
+}
+
+/**
+ * start() of a core built by hand, its writes made durable as the runtime's store would (the
+ * identity, then the first cseq reservation): returns every effect, those of the durable writes too.
+ */
+export function startCore(core: CoordinatorCore, now: number): CoordinatorEffect[] {
+  const out: CoordinatorEffect[] = [];
+  const queue = core.start(now);
+  while (queue.length > 0) {
+    const e = queue.shift() as CoordinatorEffect;
+    out.push(e);
+    if (e.type === 'log_identity') queue.push(...core.handle({ type: 'identity_logged', seq: e.seq }, now));
+    if (e.type === 'reserve_cseq') queue.push(...core.handle({ type: 'cseq_reserved', through: e.through }, now));
+  }
+  return out;
 }
 
 export function sent(effects: CoordinatorEffect[]): Sent[] {

@@ -2,7 +2,7 @@
 // the unit tests of the worker core (worker-core.test.ts, implicit-commit.test.ts) share this harness.
 
 import assert from 'node:assert/strict';
-import { WorkerCore, durableKind, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
+import { WorkerCore, durableEvent, type RecoveredWorker, type WorkerEffect, type WorkerReadView } from '../../src/core/worker.ts';
 import { evaluateOp } from '../../src/core/ops.ts';
 import { lockKeyOf, opTweetId, type FromWorker, type Item, type ItemKind, type Op, type OpResult, type Peer, type ToWorkerCore, type Tweet } from '../../src/core/types.ts';
 
@@ -76,6 +76,10 @@ export function tw(id: string, username = 'alice', content = 'hello', created_at
 }
 export const post = (t: Tweet): Op => ({ kind: 'post', tweet: t });
 export const W1 = { id: 'w1', address: '10.0.0.1:1' };
+/** A coordinator's hello as the harness's worker takes it (the cluster and epoch it already obeys unless told). */
+export function hello(over: Partial<Extract<ToWorkerCore, { type: 'hello' }>> = {}): Extract<ToWorkerCore, { type: 'hello' }> {
+  return { type: 'hello', lock_timeout_ms: T, cluster: 'c-test', epoch: 1, run: 'r-test', config: 1, voter: true, voters: ['w1', 'w2'], catching_up: [], reserved: 0, ...over };
+}
 export const W2 = { id: 'w2', address: '10.0.0.2:1' };
 /** w1 (this worker) and w2 vote: two phases, a prepared w1 waits for w2's word. The harness's prepares name these voters unless told otherwise. */
 export const PAIR = [W1, W2];
@@ -94,7 +98,7 @@ export class Harness {
   constructor(recovered: Partial<RecoveredWorker> = {}, seed: Tweet[] = [], now = 0) {
     for (const t of seed) this.store.tweets.set(t.id, t);
     for (const p of recovered.prepared ?? []) this.store.prepared.set(p.txid, p.ops);
-    this.core = checked(new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false, ...recovered }, T, now));
+    this.core = checked(new WorkerCore(this.store, { node_id: 'w1', max_cseq: 0, prepared: [], config: 1, voter: true, removed: false, config_voters: ['w1', 'w2'], config_catching_up: [], cluster: 'c-test', fence: { epoch: 1, run: 'r-test' }, reserved: 0, ...recovered }, T, now));
   }
   msg(m: ToWorkerCore, now = 0): WorkerEffect[] {
     return this.core.handle({ type: 'message', msg: m }, now);
@@ -119,10 +123,9 @@ export class Harness {
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
     const out: WorkerEffect[] = [];
     for (const e of effects) {
-      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort') continue;
+      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort' && e.type !== 'persist_fence') continue;
       this.store.persist(e);
-      const what = durableKind(e);
-      out.push(...this.core.handle({ type: 'durable', txid: e.txid, what }, now));
+      out.push(...this.core.handle(durableEvent(e), now));
     }
     return out;
   }
@@ -160,7 +163,7 @@ export function sends(effects: WorkerEffect[]): FromWorker[] {
 }
 /** What the worker writes (not what it says: sends, peer questions and answers, logs). */
 export function persists(effects: WorkerEffect[]): WorkerEffect[] {
-  return effects.filter((e) => e.type === 'persist_prepared' || e.type === 'persist_commit' || e.type === 'persist_abort' || e.type === 'save_config');
+  return effects.filter((e) => e.type === 'persist_prepared' || e.type === 'persist_commit' || e.type === 'persist_abort' || e.type === 'persist_fence' || e.type === 'save_config');
 }
 export function only<E>(list: E[]): E {
   assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);

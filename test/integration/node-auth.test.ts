@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Cluster, BIN, eventually, spawnNode, waitExit } from '../helpers/cluster.ts';
-import { rawSession, type RawSession } from '../helpers/raw.ts';
+import { FRESH_WORKER, rawSession, type RawSession } from '../helpers/raw.ts';
 import { TweetdbClient } from '../../src/client/client.ts';
 import { linkProof, newNonce } from '../../src/node/link-auth.ts';
 import { newClusterKeyText } from '../../src/node/cluster-key.ts';
@@ -120,12 +120,12 @@ test('attack: a client registers a ghost worker through the client API: UNAUTHEN
 test('attack: registering a victim\'s id at another address (votes and reads diverted): refused, with or without the key', async () => {
   const s = await cluster.status();
   const victim = (s.workers as { id: string; address: string }[])[0]!;
-  const r = await cluster.request({ action: 'register', worker: { id: victim.id, address: '127.0.0.1:9' } });
+  const r = await cluster.request({ action: 'register', worker: { id: victim.id, address: '127.0.0.1:9' }, known: FRESH_WORKER });
   assert.equal(r.code, 'UNAUTHENTICATED');
   // Even a process holding the key may not displace a live member.
   const c = await authenticatedNode();
   try {
-    const again = await c.request({ action: 'register', worker: { id: victim.id, address: '127.0.0.1:9' } });
+    const again = await c.request({ action: 'register', worker: { id: victim.id, address: '127.0.0.1:9' }, known: FRESH_WORKER });
     assert.equal(again.status, 'ERROR');
     assert.equal(again.code, 'EXISTS');
     assert.match(String(again.error), /is live at/);
@@ -140,11 +140,11 @@ test('attack: registering a victim\'s id at another address (votes and reads div
 test('attack: a new id at a live worker\'s address (evicts it, floods the log): refused, with or without the key', async () => {
   const s = await cluster.status();
   const live = (s.workers as { id: string; address: string }[])[1]!;
-  const r = await cluster.request({ action: 'register', worker: { id: 'newcomer', address: live.address } });
+  const r = await cluster.request({ action: 'register', worker: { id: 'newcomer', address: live.address }, known: FRESH_WORKER });
   assert.equal(r.code, 'UNAUTHENTICATED');
   const c = await authenticatedNode();
   try {
-    const again = await c.request({ action: 'register', worker: { id: 'newcomer', address: live.address } });
+    const again = await c.request({ action: 'register', worker: { id: 'newcomer', address: live.address }, known: FRESH_WORKER });
     assert.equal(again.code, 'EXISTS');
   } finally {
     c.close();
@@ -233,7 +233,7 @@ test('attack: clients take every connection slot of one address: a worker can st
     const c = await authenticatedNode();
     try {
       // Re-registering a member as it is: what a worker does when it has had no link for a while.
-      const s = await c.request({ action: 'register', worker: { id: member.id, address: member.address } });
+      const s = await c.request({ action: 'register', worker: { id: member.id, address: member.address }, known: FRESH_WORKER });
       assert.equal(s.status, 'OK', JSON.stringify(s));
     } finally {
       c.close();

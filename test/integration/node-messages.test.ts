@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Cluster, eventually } from '../helpers/cluster.ts';
+import { FRESH_WORKER } from '../helpers/raw.ts';
 import { TweetdbClient } from '../../src/client/client.ts';
 import { authenticateIncoming, authenticateOutgoing, linkProof, newNonce } from '../../src/node/link-auth.ts';
 import type { JsonLink } from '../../src/node/json-link.ts';
@@ -47,7 +48,7 @@ async function registerAs(id: string, address: string): Promise<void> {
     const hello = await c.request({ action: 'node_hello', role: 'worker', nonce: ours });
     const proof = await c.request({ action: 'node_proof', proof: linkProof(key, 'initiator', 'worker', ours, hello.nonce as string, Buffer.alloc(0)) });
     assert.equal(proof.status, 'OK');
-    const r = await c.request({ action: 'register', worker: { id, address } });
+    const r = await c.request({ action: 'register', worker: { id, address }, known: FRESH_WORKER });
     assert.equal(r.status, 'OK', JSON.stringify(r));
   } finally {
     c.close();
@@ -77,7 +78,7 @@ test('attack: a registered worker answers hello with {"type":"state","prepared":
 test('a worker answering a read it was never asked, or in the wrong shape, is cut off; the coordinator lives', async () => {
   const fake = await fakeWorker((m, link) => {
     if (m.type === 'hello') {
-      link.send({ type: 'state', node_id: 'bad-read', prepared: [], max_cseq: 0 });
+      link.send({ type: 'state', node_id: 'bad-read', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
       link.sendText(424242, '{"status":"OK","tweets":[]}');
       link.send({ type: 'read_result', rid: 1, result: { tweets: 'nope' } });
     }

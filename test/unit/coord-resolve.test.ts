@@ -8,13 +8,13 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
 import type { ClientRequest, Op, Reply, ToWorker, TxnKnowledge } from '../../src/core/types.ts';
-import { Co as HCo, field, ofType, only, postReq, prepareOf, replies, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { Co as HCo, FRESH, TEST_CLUSTER, TEST_IDENTITY, field, ofType, only, postReq, prepareOf, replies, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
 
 const T = 10_000;
 const TXID = '1.7';
 
 class Co {
-  readonly core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 2, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
+  readonly core = new CoordinatorCore({ ...TEST_IDENTITY, lockTimeoutMs: T, copyPageRows: 100, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 2, cluster: TEST_CLUSTER, last_cseq: 0, members: [], decisions: [], config: { n: 0, voters: [] } });
   now = 1_000_000;
   private conn = 100;
   ev(e: CoordinatorEvent): CoordinatorEffect[] {
@@ -26,9 +26,9 @@ class Co {
     return this.ev({ type: 'request', conn: this.conn++, slot: 0, request });
   }
   addWorker(id: string): void {
-    this.req({ action: 'register', worker: { id, address: `127.0.0.1:${9000 + Number(id.slice(1))}` } });
+    this.req({ action: 'register', worker: { id, address: `127.0.0.1:${9000 + Number(id.slice(1))}` }, known: FRESH });
     this.ev({ type: 'link_up', worker: id });
-    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: 0 } });
+    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 } });
   }
   /** Sends resolve, answers each txn read with what `records` says, and returns every effect. */
   resolve(outcome: 'commit' | 'abort', confirm: boolean, records: Record<string, TxnKnowledge>): CoordinatorEffect[] {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { WRONG_IDENTITY_REDIAL_MS, type CoordinatorEffect } from '../../src/core/coordinator.ts';
 import { encodeCursor, renderTweet } from '../../src/core/render.ts';
 import type { ClientRequest, CopyRow, Op, OpResult, Tweet } from '../../src/core/types.ts';
-import { Co, DECIDED_AT, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
+import { Co, DECIDED_AT, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes, TEST_CLUSTER } from '../helpers/coordinator-core.ts';
 
 /** A cluster of up workers, and one post carried to the point where every worker has been asked to prepare. */
 function clusterWithPost(ids = ['w1', 'w2'], id = 't1'): { co: Co; txid: string; tweet: Tweet; effects: CoordinatorEffect[] } {
@@ -24,15 +24,16 @@ describe('CoordinatorCore: membership', () => {
     assert.deepEqual(ofType(r, 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
     assert.equal(co.workerState('w1'), 'down');
     const u = co.linkUp('w1');
-    // #12: hello tells the worker the configuration as the coordinator has it, and whether it votes in it.
-    assert.deepEqual(sent(u), [{ worker: 'w1', msg: { type: 'hello', lock_timeout_ms: T, config: 0, voter: false } }]);
+    // #12: hello tells the worker the configuration as the coordinator has it, and whether it votes in it;
+    // #23: the cluster, this coordinator's epoch and run (the worker obeys nothing older), the reservation in force.
+    assert.deepEqual(sent(u), [{ worker: 'w1', msg: { type: 'hello', lock_timeout_ms: T, cluster: TEST_CLUSTER, epoch: 1, run: 'r-test', config: 0, voter: false, voters: [], catching_up: [], reserved: 100_000 } }]);
     assert.equal(co.workerState('w1'), 'joining');
     // #12: the first worker of an empty configuration becomes its voter by a configuration change, used once durable.
     const s = co.state('w1', 0);
     assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }]);
     assert.equal(co.workerState('w1'), 'joining');
     const c = co.ev({ type: 'config_logged', config: 1 });
-    assert.deepEqual(sent(c), [{ worker: 'w1', msg: { type: 'config', config: 1, voter: true, removed: false } }]);
+    assert.deepEqual(sent(c), [{ worker: 'w1', msg: { type: 'config', config: 1, voter: true, removed: false, voters: ['w1'], catching_up: [] } }]);
     assert.equal(co.workerState('w1'), 'up');
   });
 
@@ -78,10 +79,13 @@ describe('CoordinatorCore: membership', () => {
     assert.deepEqual(co.status().workers.map((w) => w.id), ['w2', 'w1-new']);
   });
 
-  test('start() asks for the first cseq reservation (#13: cseqs go out with prepares), then links every remembered worker', () => {
+  test('start() writes the identity (this run\'s epoch) and asks for the first cseq reservation (#13: cseqs go out with prepares); every remembered worker is linked once the identity is durable', () => {
     const co = new Co({ members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }] }, 100, {}, { reserve: false });
-    assert.deepEqual(co.core.start(), [
+    assert.deepEqual(co.core.start(co.now), [
+      { type: 'log_identity', seq: 1, cluster: TEST_CLUSTER, epoch: 1 },
       { type: 'reserve_cseq', through: 100_000 },
+    ]);
+    assert.deepEqual(co.ev({ type: 'identity_logged', seq: 1 }), [
       { type: 'link', worker: 'w1', address: 'a:1' },
       { type: 'link', worker: 'w2', address: 'b:2' },
     ]);
@@ -91,7 +95,7 @@ describe('CoordinatorCore: membership', () => {
     const co = new Co();
     co.register('w1');
     co.linkUp('w1');
-    const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0 });
+    const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
     assert.deepEqual(e.filter((x) => x.type !== 'log').map((x) => x.type), ['unlink', 'link']);
     assert.equal(co.workerState('w1'), 'down');
     // Dialled again after a pause, not at once: instant redials flooded the log (1,800 warnings a second).

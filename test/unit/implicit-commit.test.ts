@@ -14,7 +14,7 @@ import type { FromWorker, Op, Tweet } from '../../src/core/types.ts';
 import type { WorkerEffect } from '../../src/core/worker.ts';
 import { parseFromWorker, parsePeerAnswer, parseToWorker } from '../../src/wire/node-messages.ts';
 import { Co, T, ack, addr, field, no, ofType, only, postReq, prepareOf, preparedTxn, replies, sent, sentTo, tweetOf, yes } from '../helpers/coordinator-core.ts';
-import { Harness, PAIR, SOLO, W2, del, named, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
+import { Harness, PAIR, SOLO, W2, del, named, persists, post, rec, sends, tw, upd, hello } from '../helpers/worker-core.ts';
 
 /** Runs `fn` and says whether it hit the probe (the branch it marks was taken). */
 function hits(name: ProbeName, fn: () => void): boolean {
@@ -82,7 +82,7 @@ describe('coordinator: implicit commit', () => {
   test('without a durable reservation: a one-shot write is answered at once, ABORT UNAVAILABLE saying it is reserving; after cseq_reserved the next write prepares with cseq 1', () => {
     const co = new Co({}, 100, {}, { reserve: false });
     co.addWorker('w1');
-    co.core.start();
+    co.core.start(co.now);
     const e = co.req(7, 1, postReq('t1'));
     assert.deepEqual(sent(e), [], 'it reached no worker: no prepare, and nothing to abort');
     const r = only(replies(e));
@@ -96,7 +96,7 @@ describe('coordinator: implicit commit', () => {
   test('without a durable reservation: an interactive transaction (it holds locks) is aborted: abort to its voters, ABORT UNAVAILABLE once acked', () => {
     const co = new Co({}, 100, {}, { reserve: false });
     co.addWorker('w1');
-    co.core.start();
+    co.core.start(co.now);
     const txid = String(field(only(replies(co.req(9, 0, { action: 'begin' }))).reply, 'txid'));
     co.req(9, 1, postReq('t1'));
     co.from('w1', { type: 'locked', txid, seq: 1, result: {} });
@@ -668,7 +668,7 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     assert.deepEqual(e, [{ type: 'persist_prepared', txid: 'tx1', ops: [post(t1)], peers: [], cseq: 1, results }], 'no vote, no commit before the record is durable');
     assert.equal(h.core.lockCount, 1, 'its locks are held until the commit is written');
     // Still preparing: not listed in its state (as any voter's record being written).
-    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    const st = only(sends(h.msg(hello({ lock_timeout_ms: T }))));
     assert.deepEqual(st.type === 'state' ? st.prepared : null, []);
   });
 
@@ -684,7 +684,7 @@ describe('worker: one-phase commit (the only voter, DECISIONS 66)', () => {
     assert.ok(said.length > 0 && said.every((x) => x.says === 'yes' && x.durable), JSON.stringify(said));
     assert.equal(h.core.appliedCseq, 1);
     // Committing: listed in its state (with itself as the only voter), for a coordinator that lost the YES.
-    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    const st = only(sends(h.msg(hello({ lock_timeout_ms: T }))));
     assert.deepEqual(st.type === 'state' ? st.prepared : null, [{ txid: 'tx1', voters: ['w1'], cseq: 1 }]);
     h.store.persist(persists(yesAndCommit)[0] as WorkerEffect);
     assert.deepEqual(h.core.handle({ type: 'applied', txid: 'tx1' }, 0), [], 'no applied: the coordinator answered the client at the YES');
@@ -828,7 +828,7 @@ describe('worker: the cseq of a prepare', () => {
     h.prepared('b', [post(tw('t2'))], 0, PAIR);
     h.msg({ type: 'commit', txid: 'b', cseq: 2 });
     h.msg(h.prepare('c', [post(tw('t3'))], PAIR));
-    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    const st = only(sends(h.msg(hello({ lock_timeout_ms: T }))));
     assert.deepEqual(st.type === 'state' ? st.prepared : null, [
       { txid: 'a', voters: ['w1', 'w2', 'w3'], cseq: 1 },
       { txid: 'b', voters: ['w1', 'w2'], cseq: 2 },
@@ -862,7 +862,7 @@ describe('node messages of #13', () => {
   });
 
   test('state entries are validated: txid, voters (1 to 32 worker ids), cseq (0 or more), nothing else', () => {
-    const st = (entry: unknown): unknown => wire({ type: 'state', node_id: 'w1', prepared: [entry], max_cseq: 0 });
+    const st = (entry: unknown): unknown => wire({ type: 'state', node_id: 'w1', prepared: [entry], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
     assert.ok(parseFromWorker(st({ txid: '1.1', voters: ['w1', 'w2'], cseq: 0 })).ok);
     refusedNaming(parseFromWorker(st({ txid: 'x', voters: ['w1'], cseq: 1 })), 'prepared[0].txid');
     refusedNaming(parseFromWorker(st({ txid: '1.1', voters: [], cseq: 1 })), 'prepared[0].voters');

@@ -1,6 +1,7 @@
 // Each invariant the cores state fires: a state that breaks it, built by reaching into the core
 // (test-only), or by a test-only path (a sabotage), makes invariants() throw naming it.
 
+import { TEST_CLUSTER, TEST_IDENTITY, startCore } from '../helpers/coordinator-core.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoordinatorCore, type CoordinatorEffect, type CoordinatorEvent } from '../../src/core/coordinator.ts';
@@ -37,9 +38,10 @@ class Co {
   /** `voters`: members recovered as the voters of configuration 1 (their way to voter is membership.test.ts's). */
   constructor(voters: string[] = []) {
     const members = voters.map((id) => ({ id, address: addressOf(id) }));
-    this.core = new CoordinatorCore({ lockTimeoutMs: T, copyPageRows: 2, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, last_cseq: 0, members, decisions: [], config: { n: voters.length > 0 ? 1 : 0, voters } });
+    this.core = new CoordinatorCore({ ...TEST_IDENTITY, lockTimeoutMs: T, copyPageRows: 2, evictAfterMs: 10_000, minVoters: 1 }, { epoch: 1, cluster: TEST_CLUSTER, last_cseq: 0, members, decisions: [], config: { n: voters.length > 0 ? 1 : 0, voters } });
     // #13: cseqs go out with prepares, from a durable reservation: made durable at once, as the runtime does at start.
-    for (const e of this.core.start()) if (e.type === 'reserve_cseq') this.ev({ type: 'cseq_reserved', through: e.through });
+    startCore(this.core, this.now);
+    this.core.invariants();
   }
   ev(e: CoordinatorEvent): CoordinatorEffect[] {
     const out = this.core.handle(e, this.now);
@@ -49,7 +51,7 @@ class Co {
   /** A recovered voter links and answers: it is up. */
   up(id: string, maxCseq = 0): void {
     this.ev({ type: 'link_up', worker: id });
-    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: maxCseq } });
+    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: maxCseq, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 } });
   }
   get ctx(): CoordinatorContext {
     return peek<{ ctx: CoordinatorContext }>(this.core).ctx;

@@ -140,7 +140,7 @@ describe('membership: a learner joins while writes go on', () => {
 
     // Durable: it votes (told so), drains its stream, and serves no read yet.
     const promoted = co.ev({ type: 'config_logged', config: 2 });
-    assert.deepEqual(sentTo(promoted, 'w2'), [{ type: 'config', config: 2, voter: true, removed: false }]);
+    assert.deepEqual(sentTo(promoted, 'w2'), [{ type: 'config', config: 2, voter: true, removed: false, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
     assert.equal(roleOf(co, 'w2'), 'voter');
     assert.equal(co.workerState('w2'), 'joining');
     // #13: last_cseq is the last given out, with a prepare: the aborted write b1 took 8.
@@ -291,7 +291,10 @@ describe('membership: eviction', () => {
     assert.equal(co.status().counters.evictions, 1);
     commit(co, ['w1'], 't3', 3);
     // Back, it is told it no longer votes and copies as a learner.
-    assert.deepEqual(sentTo(co.linkUp('w2'), 'w2'), [{ type: 'hello', lock_timeout_ms: T, config: 2, voter: false }]);
+    assert.deepEqual(
+      sentTo(co.linkUp('w2'), 'w2').map((m) => (m.type === 'hello' ? { type: m.type, config: m.config, voter: m.voter, voters: m.voters } : m)),
+      [{ type: 'hello', config: 2, voter: false, voters: ['w1'] }],
+    );
     assert.equal(join2(co, 'w2'), 'w1');
     assert.equal(roleOf(co, 'w2'), 'learner');
   });
@@ -364,7 +367,7 @@ describe('membership: remove_worker', () => {
       assert.deepEqual(ofType(e, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1'], catching_up: [] }]);
       const done = co.ev({ type: 'config_logged', config: 2 });
       assert.deepEqual(only(replies(done)), { conn: 60, slot: 0, reply: { status: 'OK', removed: 'w2', config: 2 } });
-      assert.deepEqual(sentTo(done, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true });
+      assert.deepEqual(sentTo(done, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true, voters: ['w1'], catching_up: [] });
       assert.deepEqual(ofType(done, 'remove_member'), [{ type: 'remove_member', id: 'w2' }]);
       assert.deepEqual(ofType(done, 'unlink'), [{ type: 'unlink', worker: 'w2' }]);
       assert.deepEqual(co.status().workers.map((w) => w.id), ['w1']);
@@ -388,7 +391,7 @@ describe('membership: remove_worker', () => {
     assert.equal(roleOf(again, 'w2'), 'leaving', 'down: kept until it can be told');
     const back = again.linkUp('w2');
     assert.deepEqual(sent(back).filter((x) => x.msg.type === 'copy_read'), [], 'never copied as a learner');
-    assert.deepEqual(sentTo(back, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true });
+    assert.deepEqual(sentTo(back, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true, voters: ['w1'], catching_up: [] });
     assert.deepEqual(ofType(back, 'remove_member'), [{ type: 'remove_member', id: 'w2' }]);
   });
 
@@ -398,7 +401,7 @@ describe('membership: remove_worker', () => {
     const e = remove(co, 'w2');
     assert.deepEqual(ofType(e, 'log_config'), []);
     assert.deepEqual(only(replies(e)).reply, { status: 'OK', removed: 'w2', config: 1 });
-    assert.deepEqual(sentTo(e, 'w2'), [{ type: 'config', config: 1, voter: false, removed: true }]);
+    assert.deepEqual(sentTo(e, 'w2'), [{ type: 'config', config: 1, voter: false, removed: true, voters: ['w1'], catching_up: [] }]);
   });
 
   test('NOT_FOUND for no such worker', () => {
@@ -541,14 +544,19 @@ describe('membership: the worker', () => {
     const oldLock = only(sends(w.lock('1.2', 2, 0)));
     assert.deepEqual(oldLock.type === 'lock_refused' ? oldLock.code : null, 'UNAVAILABLE');
     assert.deepEqual(w.prepare('1.3', 3, 0).map((e) => e.type), ['persist_prepared']);
-    assert.deepEqual(w.prepare('1.4', 4, 0).map((e) => e.type), ['persist_prepared']);
-    assert.deepEqual(sends(w.lock('1.5', 3, 0)).map((m) => m.type), ['locked']);
+    // #23: a prepare from a newer configuration says it, with its voters: learnt, and saved before its record is durable.
+    const newer = w.prepare('1.4', 4, 0);
+    assert.deepEqual(newer.map((e) => e.type), ['save_config', 'persist_prepared']);
+    assert.deepEqual(newer[0], { type: 'save_config', config: { n: 4, voters: ['w1', 'w2'], catching_up: [] }, voter: true, removed: false });
+    assert.deepEqual(w.core.knownConfig, { config: 4, voter: true });
+    assert.deepEqual(sends(w.lock('1.5', 4, 0)).map((m) => m.type), ['locked']);
+    assert.equal(only(sends(w.lock('1.6', 3, 0))).type, 'lock_refused', 'configuration 3 is older now');
   });
 
   test('a config message it hears moves what it knows: a voter no longer refuses, an old one changes nothing, each change is saved', () => {
     const w = new Wk(1, false);
-    assert.deepEqual(w.msg({ type: 'config', config: 2, voter: true, removed: false }), [{ type: 'save_config', config: 2, voter: true, removed: false }]);
-    assert.deepEqual(w.msg({ type: 'config', config: 1, voter: false, removed: false }), [], 'overtaken by a newer one');
+    assert.deepEqual(w.msg({ type: 'config', config: 2, voter: true, removed: false, voters: ['w1'], catching_up: [] }), [{ type: 'save_config', config: { n: 2, voters: ['w1'], catching_up: [] }, voter: true, removed: false }]);
+    assert.deepEqual(w.msg({ type: 'config', config: 1, voter: false, removed: false, voters: [], catching_up: [] }), [], 'overtaken by a newer one');
     assert.deepEqual(w.core.knownConfig, { config: 2, voter: true });
     assert.deepEqual(w.prepare('1.1', 2, 0).map((e) => e.type), ['persist_prepared']);
   });

@@ -227,21 +227,35 @@ describe('validateRequest: transaction', () => {
 });
 
 describe('validateRequest: register', () => {
-  test('a worker id and HOST:PORT address', () => {
-    assert.deepEqual(ok({ action: 'register', worker: { id: 'w-1_a.b', address: '127.0.0.1:8572' } }), {
+  const known = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true };
+  test('a worker id and HOST:PORT address, and what it holds of a cluster (#23)', () => {
+    assert.deepEqual(ok({ action: 'register', worker: { id: 'w-1_a.b', address: '127.0.0.1:8572' }, known }), {
       action: 'register',
       worker: { id: 'w-1_a.b', address: '127.0.0.1:8572' },
+      known,
     });
-    ok({ action: 'register', worker: { id: 'w1', address: '[::1]:8572' } });
+    ok({ action: 'register', worker: { id: 'w1', address: '[::1]:8572' }, known });
+    const member = { cluster: 'c-9a', epoch: 7, config: { n: 4, voters: ['w1', 'w2'], catching_up: ['w2'] }, max_cseq: 120, reserved: 100_000, fresh: false };
+    assert.deepEqual(ok({ action: 'register', worker: { id: 'w1', address: 'h:1' }, known: member }), { action: 'register', worker: { id: 'w1', address: 'h:1' }, known: member });
   });
 
   test('bad ids and addresses are refused', () => {
-    for (const id of ['', 'has space', 'a/b', 'x'.repeat(65), 5]) bad({ action: 'register', worker: { id, address: 'h:1' } }, /worker.id/);
+    for (const id of ['', 'has space', 'a/b', 'x'.repeat(65), 5]) bad({ action: 'register', worker: { id, address: 'h:1' }, known }, /worker.id/);
     for (const address of ['nohost', ':80', 'h:0', 'h:65536', 'h:', 'h:abc', 'h:1.5', 7]) {
-      bad({ action: 'register', worker: { id: 'w', address } }, /worker.address/);
+      bad({ action: 'register', worker: { id: 'w', address }, known }, /worker.address/);
     }
-    bad({ action: 'register', worker: { id: 'w', address: 'h:1', extra: 1 } }, /unknown field "worker.extra"/);
+    bad({ action: 'register', worker: { id: 'w', address: 'h:1', extra: 1 }, known }, /unknown field "worker.extra"/);
     bad({ action: 'register' }, /field "worker" must be an object/);
+  });
+
+  test('what it holds of a cluster must be said, and well formed (#23)', () => {
+    const w = { id: 'w', address: 'h:1' };
+    bad({ action: 'register', worker: w }, /field "known" is missing/);
+    bad({ action: 'register', worker: w, known: { ...known, cluster: 'has space' } }, /known.cluster/);
+    bad({ action: 'register', worker: w, known: { ...known, epoch: -1 } }, /known.epoch/);
+    bad({ action: 'register', worker: w, known: { ...known, fresh: 'yes' } }, /known.fresh/);
+    bad({ action: 'register', worker: w, known: { ...known, config: { n: 1, voters: ['a'], catching_up: ['b'] } } }, /catching_up/);
+    bad({ action: 'register', worker: w, known: { ...known, extra: 1 } }, /unknown field "known.extra"/);
   });
 });
 

@@ -2,13 +2,13 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_QUERY_BACKOFF_MS, lockedMessage, type WorkerEffect } from '../../src/core/worker.ts';
 import type { Op } from '../../src/core/types.ts';
-import { Harness, PAIR, T, W2, del, only, persists, post, rec, sends, tw, upd } from '../helpers/worker-core.ts';
+import { Harness, PAIR, T, W2, del, only, persists, post, rec, sends, tw, upd, hello } from '../helpers/worker-core.ts';
 
 describe('WorkerCore: hello and state', () => {
   test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
     const h = new Harness({ node_id: 'node-7', max_cseq: 12 });
-    assert.deepEqual(h.msg({ type: 'hello', lock_timeout_ms: 3_000, config: 1, voter: true }), [
-      { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12 } },
+    assert.deepEqual(h.msg(hello({ lock_timeout_ms: 3_000 })), [
+      { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 } },
     ]);
     assert.equal(h.core.nodeId, 'node-7');
     assert.equal(h.core.appliedCseq, 12);
@@ -16,7 +16,7 @@ describe('WorkerCore: hello and state', () => {
 
   test('hello sets the lock timeout the worker enforces', () => {
     const h = new Harness();
-    h.msg({ type: 'hello', lock_timeout_ms: 500, config: 1, voter: true });
+    h.msg(hello({ lock_timeout_ms: 500 }));
     h.msg({ type: 'lock', txid: 'x', seq: 1, op: post(tw('a')), config: 1, floor: 0 }, 1_000);
     assert.deepEqual(h.tick(1_499), []);
     assert.deepEqual(persists(h.tick(1_500)), [{ type: 'persist_abort', txid: 'x' }]);
@@ -581,7 +581,7 @@ describe('WorkerCore: a prepared transaction waits for its outcome', () => {
     h.prepared('a', [post(tw('t1'))]);
     h.prepared('b', [post(tw('t2'))]);
     h.msg(h.prepare('c', [post(tw('t3'))])); // not yet durable: not prepared
-    const m = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true })));
+    const m = only(sends(h.msg(hello({ lock_timeout_ms: T }))));
     assert.equal(m.type, 'state');
     if (m.type !== 'state') return;
     assert.deepEqual(
@@ -600,9 +600,9 @@ describe('WorkerCore: recovery', () => {
     const h = new Harness({ node_id: 'w1', max_cseq: 4, prepared: [rec('old', ops)] }, [tw('t0')], 50_000);
     assert.deepEqual(h.core.preparedTxids(), ['old']);
     assert.equal(h.core.lockCount, 2);
-    const st = only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }, 50_000)));
+    const st = only(sends(h.msg(hello({ lock_timeout_ms: T }), 50_000)));
     // #13: each entry names its voters (itself among them) and its cseq.
-    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4 });
+    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 });
     assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
     // Its items are locked against new work.
     const r = h.refusalOf(h.msg(h.prepare('new', [del('t0')]), 50_001), 50_001);
@@ -643,7 +643,7 @@ describe('WorkerCore: installed', () => {
     const h = new Harness();
     h.core.installed(42);
     assert.equal(h.core.appliedCseq, 42);
-    assert.deepEqual(only(sends(h.msg({ type: 'hello', lock_timeout_ms: T, config: 1, voter: true }))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42 });
+    assert.deepEqual(only(sends(h.msg(hello({ lock_timeout_ms: T })))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 });
   });
 
   test('refuses while transactions are open', () => {

@@ -258,7 +258,7 @@ test('the configuration last heard survives a restart', () => {
   withDir((dir) => {
     const a = new WorkerStore(dir);
     try {
-      a.saveConfig(3, true, false);
+      a.saveConfig({ n: 3, voters: ['w1'], catching_up: [] }, true, false);
     } finally {
       a.close();
     }
@@ -266,7 +266,7 @@ test('the configuration last heard survives a restart', () => {
     try {
       const r = b.recover();
       assert.deepEqual({ config: r.config, voter: r.voter, removed: r.removed }, { config: 3, voter: true, removed: false });
-      b.saveConfig(4, false, true);
+      b.saveConfig({ n: 4, voters: [], catching_up: [] }, false, true);
       const r2 = b.recover();
       assert.deepEqual({ config: r2.config, voter: r2.voter, removed: r2.removed }, { config: 4, voter: false, removed: true });
     } finally {

@@ -1,0 +1,224 @@
+// #23: the cluster a coordinator serves, its epoch, and its standing (forming, recovering, fenced,
+// serving), one rule a test, on the coordinator core; the worker core's side of it: which hello it
+// takes (fencing), what it tells a coordinator when it registers, and that it answers a hello only
+// once it is sure never to obey an older coordinator. Both cores driven by hand.
+
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { FORM_GRACE_MS } from '../../src/core/coord-identity.ts';
+import type { CoordinatorEffect } from '../../src/core/coordinator.ts';
+import type { ClusterKnowledge, KnownConfig } from '../../src/core/types.ts';
+import { Co, FRESH, TEST_CLUSTER, addr, field, ofType, only, postReq, prepareOf, replies, sentTo, stateMsg } from '../helpers/coordinator-core.ts';
+import { Harness, hello, persists, sends } from '../helpers/worker-core.ts';
+
+/** What a worker of cluster `cluster` that obeyed `epoch` and knows configuration `config` says when it registers. */
+function member(cluster: string, epoch: number, config: KnownConfig, maxCseq = 40, reserved = 100_000): ClusterKnowledge {
+  return { cluster, epoch, config, max_cseq: maxCseq, reserved, fresh: false };
+}
+
+const C7: KnownConfig = { n: 7, voters: ['w1', 'w2'], catching_up: [] };
+
+/** A coordinator whose data directory was lost: an empty store, started, its identity durable. */
+function wiped(): Co {
+  return new Co({ cluster: null, empty: true, epoch: 1, members: [] });
+}
+
+/** Every log_identity durable, as the runtime's store makes it; returns what that leads to. */
+function identityDurable(co: Co, effects: CoordinatorEffect[]): CoordinatorEffect[] {
+  return ofType(effects, 'log_identity').flatMap((w) => co.ev({ type: 'identity_logged', seq: w.seq }));
+}
+
+const code = (effects: CoordinatorEffect[]): unknown => field(only(replies(effects)).reply, 'code');
+const error = (effects: CoordinatorEffect[]): string => String(field(only(replies(effects)).reply, 'error'));
+
+describe('coordinator: a coordinator with an empty data directory', () => {
+  test('takes no write: it has no cluster yet, and says how it gets one', () => {
+    const co = wiped();
+    const e = co.req(7, 1, postReq('t1'));
+    assert.equal(code(e), 'UNAVAILABLE');
+    assert.match(error(e), /has no data yet: it adopts the cluster of the first worker of an existing cluster that registers, or forms a new cluster in \d+ s/);
+    assert.equal(co.status().identity.state, 'forming');
+  });
+
+  test('adopts the cluster of the first worker that registers holding one, above the epoch it obeyed, and recovers', () => {
+    const co = wiped();
+    const r = co.register('w1', addr('w1'), member('c-old', 6, C7));
+    assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' });
+    assert.deepEqual(ofType(r, 'log_identity').at(-1), { type: 'log_identity', seq: ofType(r, 'log_identity').at(-1)?.seq, cluster: 'c-old', epoch: 7 });
+    assert.deepEqual(ofType(r, 'link'), [], 'nobody is linked before the identity is durable');
+    const linked = identityDurable(co, r);
+    assert.deepEqual(ofType(linked, 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
+    const h = only(sentTo(co.linkUp('w1'), 'w1'));
+    assert.ok(h.type === 'hello' && h.cluster === 'c-old' && h.epoch === 7, JSON.stringify(h));
+    assert.equal(co.status().identity.state, 'recovering');
+  });
+
+  test('recovering: no write and no read until every voter of the newest configuration heard of answered; then it takes over above it', () => {
+    const co = wiped();
+    identityDurable(co, co.register('w1', addr('w1'), member('c-old', 6, C7)));
+    co.linkUp('w1');
+    co.from('w1', stateMsg('w1', 40, [], C7, 100_000));
+    const waiting = co.req(7, 1, postReq('t1'));
+    assert.equal(code(waiting), 'UNAVAILABLE');
+    assert.match(error(waiting), /recovering cluster c-old \(it started with an empty data directory\): waiting for worker w2 \(voters of configuration 7\)/);
+    assert.deepEqual(co.status().identity.waiting_for, ['w2']);
+    assert.equal(code(co.req(7, 2, { action: 'get_tweet', id: 't1' })), 'UNAVAILABLE', 'no read either: nobody is up');
+    assert.equal(co.workerState('w1'), 'joining');
+    // The other voter registers, links and answers: the takeover is a configuration numbered above 7.
+    identityDurable(co, co.register('w2', addr('w2'), member('c-old', 6, C7)));
+    co.linkUp('w2');
+    const s = co.from('w2', stateMsg('w2', 42, [], C7, 100_000));
+    assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 8, voters: ['w1', 'w2'], catching_up: [] }]);
+    co.ev({ type: 'config_logged', config: 8 });
+    assert.equal(co.status().identity.state, 'serving');
+    assert.deepEqual([co.workerState('w1'), co.workerState('w2')], ['up', 'up']);
+    // Its cseqs start above every one its workers hold or were told of (the reservation, 100,000).
+    const e = co.req(7, 3, postReq('t1'));
+    co.reserve(e);
+    const p = prepareOf(co.req(7, 4, postReq('t2')), 'w1');
+    assert.ok(p.cseq > 100_000, `cseq ${p.cseq}`);
+  });
+
+  test('a worker that knows a newer configuration than the others moves what the takeover waits for', () => {
+    const co = wiped();
+    identityDurable(co, co.register('w1', addr('w1'), member('c-old', 6, C7)));
+    co.linkUp('w1');
+    co.from('w1', stateMsg('w1', 40, [], { n: 9, voters: ['w1', 'w3'], catching_up: ['w3'] }, 100_000));
+    assert.deepEqual(co.status().identity.waiting_for, ['w3']);
+    identityDurable(co, co.register('w3', addr('w3'), member('c-old', 6, C7)));
+    co.linkUp('w3');
+    const s = co.from('w3', stateMsg('w3', 40, [], { n: 8, voters: ['w1', 'w3'], catching_up: ['w3'] }, 100_000));
+    assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 10, voters: ['w1', 'w3'], catching_up: ['w3'] }], 'a voter still catching up stays so');
+  });
+
+  test('forms a new cluster with workers holding no data, only once the grace is over', () => {
+    const co = wiped();
+    const r = co.register('w1', addr('w1'), FRESH);
+    assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' }, 'registered, not linked');
+    assert.deepEqual(ofType(r, 'link'), []);
+    assert.deepEqual(ofType(co.tick(co.now + FORM_GRACE_MS - 1), 'log_identity'), []);
+    const formed = co.tick(co.now + FORM_GRACE_MS);
+    assert.deepEqual(ofType(formed, 'log_identity').map((w) => w.cluster), ['c-new']);
+    assert.deepEqual(ofType(identityDurable(co, formed), 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
+    co.linkUp('w1');
+    co.drive(co.state('w1', 0));
+    assert.equal(co.workerState('w1'), 'up', 'the first voter of the new cluster');
+  });
+
+  test('a worker with data of a cluster without an id is refused, nothing changed', () => {
+    const co = wiped();
+    const r = co.register('w1', addr('w1'), { ...FRESH, fresh: false });
+    assert.equal(code(r), 'WRONG_CLUSTER');
+    assert.deepEqual([ofType(r, 'save_member'), ofType(r, 'log_identity')], [[], []]);
+  });
+
+  test('with --new-cluster it forms the cluster at once', () => {
+    const co = new Co({ cluster: null, empty: true, epoch: 1, members: [] }, 100, { newCluster: true });
+    assert.equal(co.status().identity.id, 'c-new');
+    co.addWorker('w1');
+  });
+});
+
+describe('coordinator: a worker of another cluster', () => {
+  test('is refused when it registers, naming both clusters; nothing changes', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    const r = co.register('w9', addr('w9'), member('c-other', 3, C7));
+    assert.equal(code(r), 'WRONG_CLUSTER');
+    assert.match(error(r), /worker w9 holds the data of cluster c-other; this coordinator serves cluster c-test: nothing was changed/);
+    assert.deepEqual([ofType(r, 'save_member'), ofType(r, 'link'), ofType(r, 'log_identity')], [[], [], []]);
+    assert.deepEqual(co.status().workers.map((w) => w.id), ['w1']);
+  });
+
+  test('a member that refuses this coordinator\'s hello as of another cluster stays down, and is dialled again later', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.linkDown('w1');
+    co.linkUp('w1');
+    const e = co.from('w1', { type: 'refused', reason: 'cluster', cluster: 'c-other', epoch: 3, live: false, error: 'worker w1 holds the data of cluster c-other' });
+    assert.equal(co.workerState('w1'), 'down');
+    assert.equal(ofType(e, 'link')[0]?.afterMs, 5_000);
+    assert.deepEqual(co.status().identity.foreign_workers, { w1: 'c-other' });
+  });
+});
+
+describe('coordinator: fencing', () => {
+  test('a worker that obeys a live, newer coordinator fences this one: it takes nothing', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.linkDown('w1');
+    co.linkUp('w1');
+    co.from('w1', { type: 'refused', reason: 'epoch', cluster: TEST_CLUSTER, epoch: 5, live: true, error: 'obeys epoch 5' });
+    assert.equal(co.status().identity.state, 'fenced');
+    const e = co.req(7, 1, postReq('t1'));
+    assert.equal(code(e), 'UNAVAILABLE');
+    assert.match(error(e), /fenced: worker w1 obeys a newer coordinator \(epoch 5\) that is live/);
+  });
+
+  test('a worker that obeyed a newer coordinator that is gone: this one takes over above its epoch, recovering', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.linkDown('w1');
+    co.linkUp('w1');
+    const e = co.from('w1', { type: 'refused', reason: 'epoch', cluster: TEST_CLUSTER, epoch: 5, live: false, error: 'obeyed epoch 5' });
+    assert.deepEqual(ofType(e, 'log_identity').map((w) => w.epoch), [6]);
+    assert.equal(co.status().identity.state, 'recovering');
+    assert.ok(identityDurable(co, e).some((x) => x.type === 'link'), 'dialled again once the new epoch is durable');
+  });
+
+  test('a worker that knows a newer configuration than this store: the store is behind (restored from a copy): it recovers', () => {
+    const co = new Co();
+    co.addWorker('w1');
+    co.linkDown('w1');
+    co.linkUp('w1');
+    co.from('w1', stateMsg('w1', 5, [], { n: 9, voters: ['w1'], catching_up: [] }, 100_000));
+    assert.equal(co.status().identity.state, 'recovering');
+    assert.equal(co.workerState('w1'), 'down', 'every link starts over');
+  });
+});
+
+describe('worker: which coordinator it obeys', () => {
+  test('a hello from another cluster is refused, saying which cluster it holds; nothing changes', () => {
+    const h = new Harness();
+    const r = h.core.helloRefusal(hello({ cluster: 'c-other', epoch: 9 }), true);
+    assert.deepEqual(r === null ? null : [r.reason, r.cluster, r.live], ['cluster', 'c-test', true]);
+  });
+
+  test('a lower epoch, or the same epoch from another run, is refused; a higher one is taken', () => {
+    const h = new Harness({ fence: { epoch: 5, run: 'r5' } });
+    assert.equal(h.core.helloRefusal(hello({ epoch: 4, run: 'r4' }), false)?.reason, 'epoch');
+    assert.match(h.core.helloRefusal(hello({ epoch: 5, run: 'other' }), false)?.error ?? '', /the epoch of another coordinator process/);
+    assert.equal(h.core.helloRefusal(hello({ epoch: 5, run: 'r5' }), false), null, 'its own coordinator, linking again');
+    assert.equal(h.core.helloRefusal(hello({ epoch: 6, run: 'r6' }), false), null);
+  });
+
+  test('a newer coordinator is obeyed only once that is durable: the answer to its hello waits for it', () => {
+    const h = new Harness({ fence: { epoch: 5, run: 'r5' } });
+    const e = h.msg(hello({ epoch: 6, run: 'r6' }));
+    assert.deepEqual(persists(e).filter((x) => x.type === 'persist_fence'), [{ type: 'persist_fence', cluster: 'c-test', epoch: 6, run: 'r6' }]);
+    assert.deepEqual(sends(e), [], 'no state before the fence is durable');
+    assert.equal(only(sends(h.durable(e))).type, 'state');
+    assert.equal(h.core.helloRefusal(hello({ epoch: 5, run: 'r5' }), false)?.reason, 'epoch', 'the old one is refused from now on');
+    // Its own coordinator linking again: answered at once.
+    assert.equal(only(sends(h.msg(hello({ epoch: 6, run: 'r6' })))).type, 'state');
+  });
+
+  test('a worker of no cluster takes its first coordinator\'s, and says what it holds when it registers', () => {
+    const h = new Harness({ cluster: null, fence: { epoch: 0, run: '' } });
+    assert.equal(h.core.knowledge(true).fresh, true);
+    assert.equal(h.core.helloRefusal(hello({ cluster: 'c-any', epoch: 1 }), false), null);
+    h.durable(h.msg(hello({ cluster: 'c-any', epoch: 1, config: 3, voters: ['w1'], catching_up: [] })));
+    assert.deepEqual(h.core.knowledge(true), { cluster: 'c-any', epoch: 1, config: { n: 3, voters: ['w1'], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: false });
+    assert.equal(h.core.helloRefusal(hello({ cluster: 'c-other', epoch: 2 }), false)?.reason, 'cluster');
+  });
+
+  test('its state tells the coordinator the newest configuration it knows and the reservation it was told of', () => {
+    const h = new Harness();
+    const st = only(sends(h.msg(hello({ config: 4, voters: ['w1', 'w2'], catching_up: ['w2'], reserved: 300_000 }))));
+    assert.ok(st.type === 'state');
+    assert.deepEqual([st.known_config, st.reserved], [{ n: 4, voters: ['w1', 'w2'], catching_up: ['w2'] }, 300_000]);
+    h.msg({ type: 'reserved', through: 400_000 });
+    assert.equal(h.core.knowledge(false).reserved, 400_000);
+  });
+});
+
