@@ -320,7 +320,8 @@ export class TwoPhaseCommit {
     if (!same) ctx.log('error', 'workers computed different results for one transaction', { txid: t.txid, worker });
     if (this.everyVoterSaidYes(t)) {
       if (t.phase === 'preventing') probe('coord.prevent_found_every_yes');
-      this.decideCommit(t, now);
+      // Being prevented, its voters may have committed it among themselves long ago (simulator seed 741626).
+      this.decideCommit(t, now, t.phase === 'preventing');
     }
   }
 
@@ -334,7 +335,7 @@ export class TwoPhaseCommit {
    * The transaction is committed (every voter holds a durable YES, or one of them has committed
    * it): tell every linked voter now; the decision record is written in the background.
    */
-  private decideCommit(t: Txn, now: number): void {
+  private decideCommit(t: Txn, now: number, late = false): void {
     const ctx = this.ctx;
     assert(t.phase === 'preparing' || t.phase === 'preventing', `commit of ${t.txid} in phase ${t.phase}`);
     assert(t.cseq > 0, `commit of ${t.txid} without a cseq`);
@@ -345,8 +346,16 @@ export class TwoPhaseCommit {
     if (t.cseq > this.highestCommitted) this.highestCommitted = t.cseq;
     t.waiting = new Set();
     ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
-    // Learners, and voters promoted after it was prepared, get it streamed (an orphan's ops may be unknown: see startCopies).
-    if (t.ops.length > 0) ctx.members.committed(t.txid, t.cseq, t.ops, t.voters);
+    if (late && !t.orphan) {
+      // Its voters may have committed it long ago, and later writes gone over its rows since: as
+      // an orphan's, its commit is streamed to no learner (a replay could undo a later delete), and
+      // their copies start over once it is applied (simulator seed 741626).
+      t.late = true;
+      ctx.members.lateCommitDecided();
+    }
+    // Learners, and voters promoted after it was prepared, get it streamed; never an orphan or a
+    // late commit (their copies start over once it is applied: see startCopies).
+    if (t.ops.length > 0 && !t.orphan && !t.late) ctx.members.committed(t.txid, t.cseq, t.ops, t.voters);
     if (t.voters.length === 1 && !t.orphan) {
       // One phase: its only voter said YES once its prepared record was durable, and commits at once; nothing is owed.
       ctx.counters.commits++;
@@ -387,7 +396,7 @@ export class TwoPhaseCommit {
         // Its voters committed it (every one of them holds a YES) while this coordinator waited.
         probe('coord.commit_learnt_from_voter');
         if (results !== undefined && (t.results === null || t.results.length < results.length)) t.results = results;
-        this.decideCommit(t, now);
+        this.decideCommit(t, now, true);
         this.onAck(worker, txid, outcome, now);
       }
       return;
@@ -676,7 +685,7 @@ export class TwoPhaseCommit {
    * CoordMembers.orphanAdopted).
    */
   hasUnsettledOrphans(): boolean {
-    for (const t of this.txns.values()) if (t.orphan && (t.phase === 'preventing' || t.phase === 'committing')) return true;
+    for (const t of this.txns.values()) if ((t.orphan && t.phase === 'preventing') || ((t.orphan || t.late) && t.phase === 'committing')) return true;
     return false;
   }
 
@@ -832,6 +841,7 @@ function blankTxn(txid: string, conn: number, interactive: boolean, now: number)
     config: 0,
     yes: new Set(),
     orphan: false,
+    late: false,
   };
 }
 

@@ -630,6 +630,8 @@ export class Membership {
       return;
     }
     if (m.status.kind === 'draining') {
+      // A draining voter that may lack a commit (an orphan or a late commit was not streamed to it) is evicted, never up.
+      if (m.stale) return;
       const s = m.stream;
       const drained = s === null || s.applied >= s.sent || ctx.cfg.sabotage === 'promote_learner_early';
       if (!drained || ctx.commit.inFlightWithout(m.id)) return;
@@ -784,6 +786,12 @@ export class Membership {
    * (startCopies waits for that), and a promoted voter still applying its stream is stale (it is
    * evicted and copies again).
    */
+  /** A commit decided late (its voters may have committed it long ago): as for an orphan, no learner takes it from a stream. */
+  lateCommitDecided(): void {
+    probe('coord.late_commit_restarts_copies');
+    this.orphanAdopted();
+  }
+
   orphanAdopted(): void {
     for (const m of this.members.values()) {
       if (m.stream === null) continue;

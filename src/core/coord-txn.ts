@@ -60,4 +60,9 @@ export interface Txn {
   yes: Set<string>;
   /** Learnt from a worker's state after this coordinator lost it (a restart): no client; its ops are known once a voter says YES with them. */
   orphan: boolean;
+  /**
+   * Committed late: decided after its voters may have committed it on their own (the answer to
+   * prevent, or a voter's ack), so later writes may already have gone over its rows on them.
+   */
+  late: boolean;
 }

@@ -62,7 +62,7 @@ test('without faults every client write gets a definite answer and the copies ag
  * by the runs of #12's membership changes), kept as regressions.
  */
 const ONCE_FAILED = [992, 1091, 11829, 18536, 19467, 1126, 1179, 1625, 20995, 2, 19, 63, 448, 1172, 5439, 12609, 13097, 709143, 710352];
-const ONCE_FAILED_LOSE_UNSYNCED = [1157, 1595, 4300, 4312, 230, 343, 487, 523, 1220, 8232, 9346, 412, 781, 320];
+const ONCE_FAILED_LOSE_UNSYNCED = [1157, 1595, 4300, 4312, 230, 343, 487, 523, 1220, 8232, 9346, 412, 781, 320, 741626];
 
 test(`the seeds that once failed (${ONCE_FAILED.join(', ')}; ${ONCE_FAILED_LOSE_UNSYNCED.join(', ')} with power losses) break no promise`, () => {
   const failures: string[] = [];

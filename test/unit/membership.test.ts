@@ -232,6 +232,28 @@ describe('membership: a learner joins while writes go on', () => {
     assert.deepEqual(replicates(applied, 'w3'), []);
   });
 
+  test('a commit decided late (found by prevent: its voters may have committed it long ago), while a learner copies: the copy starts over once it is applied, and it is never streamed (simulator seed 741626)', () => {
+    // Its voters may have committed it among themselves long before this coordinator heard, and a
+    // later delete of its row may have followed: a replay of its post would bring the row back.
+    const co = voters(['w1', 'w2']);
+    const first = join(co, 'w3');
+    const p = prepareOf(co.req(7, 1, postReq('late')), 'w1');
+    const tweet = tweetOf((p.ops ?? [])[0] as Op);
+    co.from('w1', yes(p.txid, [{ tweet }]));
+    co.linkDown('w2'); // w2 went away after its YES: in doubt
+    co.linkUp('w2');
+    co.state('w2', 5, [preparedTxn(p.txid, ['w1', 'w2'], p.cseq)]);
+    resetProbes();
+    const decided = co.from('w2', { type: 'vote', txid: p.txid, yes: true, results: [{ tweet }], ops: p.ops ?? [] });
+    assert.deepEqual(ofType(decided, 'log_commit').map((l) => l.txid), [p.txid]);
+    assert.equal(probeHits().get('coord.late_commit_restarts_copies'), 1);
+    assert.deepEqual(replicates(decided, 'w3'), [], 'not streamed');
+    assert.deepEqual(sent(co.from(first.donor, { type: 'copy_page', rid: first.rid, rows: rows(['a']) })), [], 'the old copy\'s page is nobody\'s now');
+    assert.deepEqual(sent(co.from('w1', ack(p.txid, 'commit'))).filter((x) => x.msg.type === 'copy_read'), [], 'no copy while it is applied');
+    const again = only(sent(co.from('w2', ack(p.txid, 'commit'))).filter((x) => x.msg.type === 'copy_read'));
+    assert.ok(again.msg.type === 'copy_read' && again.msg.after === null && again.msg.rid !== first.rid, 'a new copy from the start, once every voter has it');
+  });
+
   test('a stream begun again on the same link goes on with the link\'s numbering (the worker counts per link: a new stream from 1 would be taken for repeats; simulator seed 320)', () => {
     const co = voters(['w1'], { lastCseq: 0 });
     const first = join(co, 'w2');
