@@ -18,7 +18,7 @@ import type { Sabotage } from '../src/core/types.ts';
 import { SHELL_SABOTAGES, type ShellSabotage } from '../src/node/sabotage.ts';
 import { PROBES, probeNames, type ProbeName } from '../src/core/probes.ts';
 
-const SABOTAGES: readonly (Sabotage | ShellSabotage)[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'abort_without_preventing', 'refuse_without_tombstone', 'commit_one_yes_missing', 'apply_commit_twice', 'promote_learner_early', 'evicted_counted_as_voter', 'accept_stale_prepare', ...SHELL_SABOTAGES];
+const SABOTAGES: readonly (Sabotage | ShellSabotage)[] = ['vote_before_persist', 'release_prepared_lock_on_timeout', 'abort_without_preventing', 'refuse_without_tombstone', 'commit_one_yes_missing', 'apply_commit_twice', 'promote_learner_early', 'evicted_counted_as_voter', 'accept_stale_prepare', 'obey_lower_epoch', 'wiped_coordinator_starts_at_epoch_1', ...SHELL_SABOTAGES];
 
 const { values } = parseArgs({
   options: {

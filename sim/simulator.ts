@@ -94,6 +94,10 @@ const TX_KEYS = ['t0', 't1', 't2'];
 const COORDINATOR_HOST = '10.0.0.100';
 const COORDINATOR_PORT = 7000;
 const COORDINATOR_ADDRESS = `${COORDINATOR_HOST}:${COORDINATOR_PORT}`;
+/** Where an old copy of the coordinator runs beside the real one for a while (#23: it must change nothing). */
+const STALE_COORDINATOR_HOST = '10.0.0.101';
+/** The cluster id of the data a foreign worker brings (another cluster's). */
+const FOREIGN_CLUSTER = 'c-foreign';
 const WORKER_PORT = 10001;
 /** The simulated cluster's key: every link runs the real authentication handshake. */
 const CLUSTER_KEY = Buffer.alloc(32, 7);
@@ -112,11 +116,15 @@ interface SimWorker {
   node: WorkerNode | null;
   /** Removed by the operator (remove_worker): its process exited; it is started again later (added back). */
   removed: boolean;
+  /** Its disk holds another cluster's data for a while (#23: refused both ways), then it is wiped. */
+  foreign: boolean;
 }
 
 interface ClientState {
   id: number;
   proc: SimProcess;
+  /** The coordinator it talks to (host): the cluster's, or an old copy of it that runs beside it. */
+  host: string;
   conn: SimConn | null;
   /** The connection is open (dialled and connected). */
   open: boolean;
@@ -143,7 +151,15 @@ export class Simulation {
   private readonly violations: string[] = [];
   readonly history: HistoryOp[] = [];
 
-  private readonly coordStore = new CoordinatorStore(':memory:');
+  private coordStore = new CoordinatorStore(':memory:');
+  /** An old copy of the coordinator's data directory (its store's bytes), once one was kept. */
+  private coordCopy: Buffer | null = null;
+  /** An old copy of the coordinator running beside it (#23), and its clients. */
+  private stale: { proc: SimProcess; node: CoordinatorNode; store: CoordinatorStore } | null = null;
+  private staleRuns = 0;
+  /** The coordinator lost its disk, or was restored from an old copy, this many times (at most once each a run). */
+  private coordWipes = 0;
+  private coordRestores = 0;
   private coordProc: SimProcess | null = null;
   private coord: CoordinatorNode | null = null;
   private readonly workers: SimWorker[] = [];
@@ -155,7 +171,7 @@ export class Simulation {
   private evictAfterMs = 2_000;
   private minVoters = 1;
   /** The operator: sends remove_worker (not one of the workload's clients). */
-  private readonly operator: ClientState = { id: 99, proc: new SimProcess('operator', true), conn: null, open: false, splitter: new JsonStreamSplitter(1024 * 1024), nextReq: 1, pending: null, remaining: 0 };
+  private readonly operator: ClientState = { id: 99, proc: new SimProcess('operator', true), host: COORDINATOR_HOST, conn: null, open: false, splitter: new JsonStreamSplitter(1024 * 1024), nextReq: 1, pending: null, remaining: 0 };
   /** Drawn first thing in run(), from the seed. */
   private weather: Weather | null = null;
   readonly codes: Record<string, number> = {};
@@ -209,6 +225,9 @@ export class Simulation {
   private startCoordinator(): void {
     const proc = new SimProcess('coordinator', false);
     this.coordProc = proc;
+    // Now and then an old copy of the data directory is kept (what it holds at this start): a later
+    // fault restores the coordinator from it, or runs it beside the real one.
+    if (this.faults && this.coordinatorRuns > 0 && (this.coordCopy === null || this.rng.chance(0.3))) this.coordCopy = this.coordStore.image();
     this.coordStore.holdWrites();
     const env = this.world.envFor(proc, (code, reason) => {
       this.onExit('coordinator', code, reason);
@@ -227,8 +246,8 @@ export class Simulation {
       copyPageRows: 2,
       evictAfterMs: this.evictAfterMs,
       minVoters: this.minVoters,
-      // The cluster is new at the first start; a coordinator whose disk was lost waits for its workers.
-      newCluster: true,
+      // The cluster is new at the first start; a coordinator whose disk was lost takes its workers' over.
+      newCluster: this.coordinatorRuns === 0,
       run: `run${++this.coordinatorRuns}`,
       newClusterId: 'c-sim',
       checkInvariants: this.opts.invariants ?? true,
@@ -360,8 +379,7 @@ export class Simulation {
       else this.at(50, () => this.clientConn(c, then));
       return;
     }
-    const host = COORDINATOR_ADDRESS.split(':')[0]!;
-    const conn = this.world.dial(c.proc, host, COORDINATOR_PORT, () => {
+    const conn = this.world.dial(c.proc, c.host, COORDINATOR_PORT, () => {
       if (c.conn === conn) c.open = true;
     });
     c.conn = conn;
@@ -423,6 +441,8 @@ export class Simulation {
   }
 
   private nextOp(c: ClientState): void {
+    // A client of an old copy of the coordinator stops when that copy is gone.
+    if (c.host === STALE_COORDINATOR_HOST && this.stale === null) c.remaining = 0;
     if (c.remaining <= 0 || this.healing) return;
     c.remaining--;
     const roll = this.rng.next();
@@ -559,6 +579,12 @@ export class Simulation {
         this.wipe();
       } else if (kind === 'remove') {
         this.removeOne();
+      } else if (kind === 'wipeCoordinator') {
+        this.replaceCoordinatorDisk('lost');
+      } else if (kind === 'restoreCoordinator') {
+        this.replaceCoordinatorDisk('restored');
+      } else if (kind === 'staleCoordinator') {
+        this.startStaleCoordinator();
       } else {
         // A connection between two nodes is reset.
         const conns = this.world.nodeConnections(this.procs());
@@ -582,7 +608,7 @@ export class Simulation {
    * any design.
    */
   private wipe(): void {
-    if (this.stats.wipes > 0 || this.workers.length < 2) return;
+    if (this.stats.wipes > 0 || this.workers.length < 2 || this.coordWipes + this.coordRestores + this.staleRuns > 0) return;
     // Asked as a client's status request is (without the reply): it changes nothing the protocol uses.
     const status = this.coordinatorStatus();
     const members = (status?.workers ?? []) as { state: string }[];
@@ -607,11 +633,120 @@ export class Simulation {
         this.stats.wipes++;
         if (process.env.SIMDBG) console.log(Math.floor(this.now), "WIPE", oldId);
         w.store.close();
-        const id = `w${w.index + 1}b`;
-        w.store = new WorkerStore(':memory:', () => id);
+        if (this.rng.chance(0.3)) {
+          // Now and then the disk put in holds another cluster's data first (#23): the coordinator
+          // and it refuse each other, nothing changes, until it is wiped for good.
+          w.store = foreignStore(`w${w.index + 1}f`);
+          w.foreign = true;
+          this.at(this.rng.int(1_000, 4_000), () => {
+            if (!w.foreign || this.healing) return;
+            this.crashWorker(w);
+            this.replaceForeignStore(w);
+            this.at(this.rng.int(50, 1_000), () => {
+              if (w.node === null && !this.healing) this.startWorker(w);
+            });
+          });
+        } else {
+          const id = `w${w.index + 1}b`;
+          w.store = new WorkerStore(':memory:', () => id);
+        }
       }
       this.startWorker(w);
     });
+  }
+
+  /** A worker whose disk held another cluster's data gets an empty one (a new identity). */
+  private replaceForeignStore(w: SimWorker): void {
+    if (!w.foreign) return;
+    w.foreign = false;
+    w.store.close();
+    const id = `w${w.index + 1}b`;
+    w.store = new WorkerStore(':memory:', () => id);
+  }
+
+  /**
+   * The coordinator's disk is lost (it comes back empty: it must take its workers' cluster over,
+   * losing nothing acknowledged), or replaced by an old copy of it (restored from a backup: its
+   * epoch, configuration and reservation are behind the workers'). At most once each a run.
+   */
+  private replaceCoordinatorDisk(how: 'lost' | 'restored'): void {
+    // Not in a run that lost a worker's disk: a coordinator that lost its own waits for every voter
+    // of the newest configuration, and one gone with its disk needs the operator (README, Failure model).
+    if (this.coord === null || this.stats.wipes > 0) return;
+    if (how === 'lost' ? this.coordWipes > 0 : this.coordRestores > 0 || this.coordCopy === null) return;
+    // A cluster is taken over from a worker that voted in it: one that never had a voter (no data
+    // anywhere) cannot be, and is started anew instead (README, Failure model).
+    if (!hasVoters((this.coordinatorStatus()?.config ?? { voters: [] }) as { voters: string[] })) return;
+    if (how === 'restored' && !hasVoters(storeConfig(this.coordCopy as Buffer))) return;
+    if (how === 'lost') this.coordWipes++;
+    else this.coordRestores++;
+    this.crashCoordinator();
+    if (process.env.SIMDBG) console.log(Math.floor(this.now), how === 'lost' ? 'COORDINATOR DISK LOST' : 'COORDINATOR RESTORED FROM AN OLD COPY');
+    this.coordStore.close();
+    this.coordStore = how === 'lost' ? new CoordinatorStore(':memory:') : new CoordinatorStore(':memory:', this.coordCopy as Buffer);
+    this.at(this.rng.int(50, 3_000), () => {
+      if (this.coord === null && !this.healing) this.startCoordinator();
+    });
+  }
+
+  /**
+   * An old copy of the coordinator (its data directory as it was at an earlier start) runs beside
+   * the real one for a while, and a client writes through it: it dials every worker it remembers.
+   * Workers that obey a newer coordinator refuse it; it must change nothing, and a write through it
+   * is refused, or, where the real one is gone, it takes the cluster over as a recovering one would.
+   */
+  private startStaleCoordinator(): void {
+    // (Not in a run that lost a worker's disk either: a takeover would wait for the identity gone with it.)
+    if (this.stale !== null || this.coordCopy === null || this.staleRuns >= 2 || this.stats.wipes > 0) return;
+    if (!hasVoters(storeConfig(this.coordCopy))) return; // (as above: an old copy of a cluster with no voter yet)
+    this.staleRuns++;
+    const proc = new SimProcess('stale-coordinator', false);
+    const store = new CoordinatorStore(':memory:', this.coordCopy);
+    store.holdWrites();
+    const env = this.world.envFor(proc, (code, reason) => {
+      this.onExit('the old copy of the coordinator', code, reason);
+      this.stopStaleCoordinator();
+    });
+    const node = new CoordinatorNode({
+      host: STALE_COORDINATOR_HOST,
+      port: COORDINATOR_PORT,
+      dataDir: ':memory:',
+      lockTimeoutMs: this.lockTimeoutMs,
+      clusterKey: CLUSTER_KEY,
+      tls: null,
+      logger: silent,
+      env,
+      store,
+      copyPageRows: 2,
+      evictAfterMs: this.evictAfterMs,
+      minVoters: this.minVoters,
+      newCluster: false,
+      run: `stale${this.staleRuns}`,
+      newClusterId: 'c-stale',
+      checkInvariants: this.opts.invariants ?? true,
+      ...(this.coreSabotage !== undefined ? { sabotage: this.coreSabotage } : {}),
+      ...(this.shellSabotage !== undefined ? { shellSabotage: this.shellSabotage } : {}),
+    });
+    this.stale = { proc, node, store };
+    if (process.env.SIMDBG) {
+      const r = new CoordinatorStore(':memory:', this.coordCopy).recover();
+      console.log(Math.floor(this.now), 'STALE COORDINATOR STARTS', JSON.stringify({ config: r.config, members: r.members, proposed: r.config_proposed, epoch: r.epoch }));
+    }
+    void node.start();
+    // A client of its own writes through it meanwhile (a user pointed at the wrong address).
+    const c: ClientState = { id: 200 + this.staleRuns, proc: new SimProcess(`stale-client${this.staleRuns}`, true), host: STALE_COORDINATOR_HOST, conn: null, open: false, splitter: new JsonStreamSplitter(64 * 1024 * 1024), nextReq: 1, pending: null, remaining: this.rng.int(3, 10) };
+    this.clients.push(c);
+    this.at(this.rng.int(100, 1_000), () => this.nextOp(c));
+    this.at(this.rng.int(500, 6_000), () => this.stopStaleCoordinator());
+  }
+
+  private stopStaleCoordinator(): void {
+    const s = this.stale;
+    if (s === null) return;
+    this.stale = null;
+    if (process.env.SIMDBG) console.log(Math.floor(this.now), 'STALE COORDINATOR STOPS');
+    if (s.proc.alive) this.world.kill(s.proc);
+    s.store.close();
   }
 
   /** The operator removes a worker (remove_worker, by id or by address); it exits and is added back later. */
@@ -666,7 +801,7 @@ export class Simulation {
     this.world.slowNetwork = this.faults;
     for (let i = 0; i < nWorkers; i++) {
       const store = new WorkerStore(':memory:', () => `w${i + 1}`);
-      this.workers.push({ index: i, address: `10.0.0.${i + 1}:${WORKER_PORT}`, store, proc: null, node: null, removed: false });
+      this.workers.push({ index: i, address: `10.0.0.${i + 1}:${WORKER_PORT}`, store, proc: null, node: null, removed: false, foreign: false });
     }
     this.startCoordinator();
     for (const w of this.workers) this.at(this.rng.int(0, 300), () => this.startWorker(w));
@@ -674,6 +809,7 @@ export class Simulation {
       const c: ClientState = {
         id: i,
         proc: new SimProcess(`client${i}`, true),
+        host: COORDINATOR_HOST,
         conn: null,
         open: false,
         splitter: new JsonStreamSplitter(64 * 1024 * 1024),
@@ -691,6 +827,7 @@ export class Simulation {
     this.world.run(ACTIVE_MS, () => this.clients.every((c) => c.remaining <= 0 && c.pending === null), onExit);
     // Heal: no more faults, every node up, partitions gone; then let it settle.
     this.healing = true;
+    this.stopStaleCoordinator();
     this.world.slowNetwork = false;
     this.world.isolated.clear();
     for (const p of this.procs()) {
@@ -700,6 +837,10 @@ export class Simulation {
     if (this.coord === null) this.startCoordinator();
     for (const w of this.workers) {
       w.removed = false;
+      if (w.foreign) {
+        this.crashWorker(w);
+        this.replaceForeignStore(w);
+      }
       if (w.node === null) this.startWorker(w);
     }
     this.world.run(this.now + SETTLE_MS, () => false, onExit);
@@ -753,6 +894,14 @@ export class Simulation {
       if (ws.length !== this.workers.length) this.violations.push(`after healing the coordinator lists ${ws.length} workers, expected ${this.workers.length}`);
       const inDoubt = status.in_doubt as unknown[];
       if (inDoubt.length > 0) this.violations.push(`after healing, transactions still in doubt: ${JSON.stringify(inDoubt)}`);
+      // #23: the coordinator serves (it took its workers' cluster over if it lost its disk), and
+      // every worker belongs to that cluster.
+      const identity = status.identity as { id: string | null; state: string };
+      if (identity.state !== 'serving') this.violations.push(`after healing, the coordinator is ${identity.state}: ${JSON.stringify(identity)} (configuration ${JSON.stringify(status.config)}; workers ${JSON.stringify(this.workers.map((w) => w.store.recover()).map((r) => ({ id: r.node_id, config: r.config, voters: r.config_voters, cluster: r.cluster, fence: r.fence })))})`);
+      for (const w of this.workers) {
+        const cluster = w.store.recover().cluster ?? null;
+        if (cluster !== identity.id) this.violations.push(`after healing, worker ${w.address} belongs to cluster ${cluster ?? '(none)'}, the coordinator to ${identity.id ?? '(none)'}`);
+      }
     }
     for (const w of this.workers) {
       const core = coreOf(w);
@@ -797,6 +946,33 @@ export class Simulation {
     if (r.ok === false) this.violations.push(`not linearizable: ${r.explanation}`);
     else if (r.ok === 'unknown') this.violations.push(`the linearizability check gave up: ${r.reason}`);
   }
+}
+
+function hasVoters(config: { voters: string[] }): boolean {
+  return config.voters.length > 0;
+}
+
+/** The configuration an old copy of the coordinator's store holds. */
+function storeConfig(image: Buffer): { voters: string[] } {
+  const store = new CoordinatorStore(':memory:', image);
+  try {
+    return store.recover().config;
+  } finally {
+    store.close();
+  }
+}
+
+/** A worker's store holding another cluster's data: a commit of a tweet, and the coordinator it obeyed there. */
+function foreignStore(id: string): WorkerStore {
+  const store = new WorkerStore(':memory:', () => id);
+  store.persist(
+    [
+      { type: 'persist_fence', cluster: FOREIGN_CLUSTER, epoch: 3, run: 'elsewhere' },
+      { type: 'persist_commit', txid: '3.1', cseq: 1, ops: [{ kind: 'post', tweet: { id: 'k0', username: 'u', content: 'from another cluster', created_at: 1, updated_at: null } }] },
+    ],
+    0,
+  );
+  return store;
 }
 
 export function simulate(opts: SimOptions): SimResult {

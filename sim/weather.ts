@@ -18,10 +18,12 @@ export interface Weather extends NetworkWeather {
   /**
    * Relative weights of the fault kinds (0: none of that kind in this run): a worker crashes, the
    * coordinator crashes, the network is partitioned, a link between two nodes is reset, a worker
-   * loses its disk (it comes back empty, under a new identity, and must copy the data).
-   * Formerly 0.30, 0.15, 0.25, 0.30 and no wipes.
+   * loses its disk (it comes back empty, under a new identity, and must copy the data), the
+   * operator removes a worker; the coordinator loses its disk (it comes back empty and takes its
+   * workers' cluster over), is restored from an old copy of its data directory, or an old copy of
+   * it runs beside it for a while (#23). Formerly 0.30, 0.15, 0.25, 0.30 and none of the others.
    */
-  kinds: { crashWorker: number; crashCoordinator: number; partition: number; reset: number; wipe: number; remove: number };
+  kinds: { crashWorker: number; crashCoordinator: number; partition: number; reset: number; wipe: number; remove: number; wipeCoordinator: number; restoreCoordinator: number; staleCoordinator: number };
   /** Of partitions, the share that resets the links crossing them at once; the rest are black holes (formerly half). */
   loudPartitions: number;
   /** A partition heals after up to this many ms (formerly 5,000). */
@@ -36,7 +38,7 @@ export interface Weather extends NetworkWeather {
 /** What each draw centres on: the former fixed rates, and for the faults added with weather (wipes, clients leaving) their own. */
 const TYPICAL = {
   faultGapMs: { min: 300, max: 3_000 },
-  kinds: { crashWorker: 0.3, crashCoordinator: 0.15, partition: 0.25, reset: 0.3, wipe: 0.03, remove: 0.04 },
+  kinds: { crashWorker: 0.3, crashCoordinator: 0.15, partition: 0.25, reset: 0.3, wipe: 0.03, remove: 0.04, wipeCoordinator: 0.02, restoreCoordinator: 0.03, staleCoordinator: 0.04 },
   ...FAIR_NETWORK,
   clientLeaves: 0.1,
 };
@@ -45,7 +47,7 @@ const TYPICAL = {
 export const FIXED_WEATHER: Weather = {
   label: 'fair',
   faultGapMs: TYPICAL.faultGapMs,
-  kinds: { ...TYPICAL.kinds, wipe: 0, remove: 0 },
+  kinds: { ...TYPICAL.kinds, wipe: 0, remove: 0, wipeCoordinator: 0, restoreCoordinator: 0, staleCoordinator: 0 },
   loudPartitions: 0.5,
   partitionMaxMs: 5_000,
   clientLeaves: 0,
@@ -75,6 +77,9 @@ export function drawWeather(rng: Prng): Weather {
     reset: rate(rng, TYPICAL.kinds.reset),
     wipe: rate(rng, TYPICAL.kinds.wipe),
     remove: rate(rng, TYPICAL.kinds.remove),
+    wipeCoordinator: rate(rng, TYPICAL.kinds.wipeCoordinator),
+    restoreCoordinator: rate(rng, TYPICAL.kinds.restoreCoordinator),
+    staleCoordinator: rate(rng, TYPICAL.kinds.staleCoordinator),
   };
   return {
     label: gap < 0.5 ? 'stormy' : gap > 2 ? 'calm' : 'fair',

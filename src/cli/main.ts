@@ -191,7 +191,7 @@ withTls(program
   .addOption(evictAfterOption())
   .addOption(minVotersOption())
   .addOption(
-    new Option('--new-cluster', 'with an empty data directory, form a new cluster at once (without it, such a coordinator first waits 10 s for workers of an existing cluster, whose cluster it then takes over)').env('TWEETDB_NEW_CLUSTER'),
+    new Option('--new-cluster', 'with an empty data directory, start a new cluster (without it, such a coordinator waits for a worker holding a cluster\'s data and takes that cluster over); ignored once the data directory holds a cluster').env('TWEETDB_NEW_CLUSTER'),
   )
   .addOption(
     new Option('--idle-timeout <seconds>', 'close a client connection silent this long with nothing in flight and no subscription (0: never)')

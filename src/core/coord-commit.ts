@@ -73,6 +73,12 @@ export class TwoPhaseCommit {
   }
 
   begin(conn: number, slot: number, now: number): void {
+    // A coordinator that takes nothing gives out no transaction id either: its epoch may yet rise.
+    const standing = this.ctx.identity.refusal();
+    if (standing !== null) {
+      this.ctx.reply(conn, slot, errorReply('UNAVAILABLE', standing.error));
+      return;
+    }
     const open = this.connTxn.get(conn);
     if (open !== undefined) {
       this.ctx.reply(conn, slot, errorReply('INVALID', `transaction ${open} is already open on this connection; commit or abort it first`));
@@ -204,6 +210,12 @@ export class TwoPhaseCommit {
         continue;
       }
       if (t.voters.length === 0) {
+        // Its id was given out under an older epoch (this coordinator took a cluster over since):
+        // it may be the id of another coordinator's transaction, which workers hold outcomes for.
+        if (!t.txid.startsWith(`${this.ctx.epoch}.`)) {
+          this.decideAbort(t, { code: 'UNAVAILABLE', error: `transaction ${t.txid} began before this coordinator took the cluster over at epoch ${this.ctx.epoch}: begin again` }, now);
+          return;
+        }
         const set = members.votingSet();
         if (!set.ok) {
           this.decideAbort(t, set.failure, now);

@@ -27,8 +27,10 @@ export type CoordinatorEffect =
   /** A commit decided (implicitly: every voter holds a YES), written in the background: nothing waits for it. */
   | { type: 'log_commit'; txid: string; cseq: number; voters: string[]; at: number }
   | { type: 'forget_decision'; txid: string }
-  /** A new configuration (the voting set, numbered): durable before it is used (`config_logged`). */
+  /** A configuration proposed (the voting set, numbered): durable (`config_logged`) before its voters are told. */
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
+  /** The proposed configuration, acked by each of its voters, is the one in use: durable (`config_committed`) before it is used. */
+  | { type: 'commit_config'; config: number }
   /** Commit sequence numbers up to `through` may be given out once this is durable (`cseq_reserved`). */
   | { type: 'reserve_cseq'; through: number }
   /** The cluster served (null: none yet) and this coordinator's epoch: durable (`identity_logged` with `seq`) before any worker is linked. */
@@ -49,6 +51,8 @@ export type CoordinatorEvent =
   | { type: 'worker_message'; worker: string; msg: FromWorker }
   /** A log_config effect is on disk. */
   | { type: 'config_logged'; config: number }
+  /** A commit_config effect is on disk. */
+  | { type: 'config_committed'; config: number }
   /** A reserve_cseq effect is on disk. */
   | { type: 'cseq_reserved'; through: number }
   /** A log_identity effect is on disk. */
@@ -68,6 +72,8 @@ export interface RecoveredCoordinator {
   members: { id: string; address: string; leaving?: boolean }[];
   /** The voting set, numbered. A store from before configurations: every member votes, as configuration 1 (0 with no member). */
   config: { n: number; voters: string[]; catching_up?: string[] };
+  /** The highest configuration proposed (null: none beyond the one in use). */
+  config_proposed?: { n: number; voters: string[]; catching_up: string[] } | null;
   decisions: { txid: string; cseq: number; voters: string[]; at: number }[];
 }
 
@@ -160,12 +166,17 @@ export class CoordinatorContext {
    * only if 50,000 commits were prepared within one fsync.
    */
   nextCseq(): number | null {
+    this.reserveAhead();
+    if (this.lastCseq >= this.cseqLimit) return null;
+    return ++this.lastCseq;
+  }
+
+  /** Asks for the next reservation when less than half of one is left (none while one is being written). */
+  reserveAhead(): void {
     if (this.reserving === null && this.cseqLimit - this.lastCseq < CSEQ_RESERVE / 2) {
       this.reserving = this.lastCseq + CSEQ_RESERVE;
       this.emit({ type: 'reserve_cseq', through: this.reserving });
     }
-    if (this.lastCseq >= this.cseqLimit) return null;
-    return ++this.lastCseq;
   }
 
   cseqReserved(through: number): void {

@@ -3,10 +3,9 @@
 //
 // The rules (docs/DECISIONS.md 74-76):
 // - a coordinator with an empty data directory knows no cluster: it adopts the cluster of the
-//   first worker that registers holding one, and forms a new cluster (a new id) only with workers
-//   that hold no data, after FORM_GRACE_MS without a worker of an existing cluster (at once with
-//   --new-cluster): a worker of the old cluster that had not registered yet would otherwise find
-//   its cluster replaced;
+//   first worker that registers holding one, and forms a new cluster (a new id) only when told to
+//   (--new-cluster): formed on its own, with a worker holding no data that happened to register
+//   first, it would strand every worker of the old cluster, and their data with them;
 // - a worker of another cluster is refused when it registers, and refuses this coordinator's link;
 // - a coordinator that lost its data directory, or whose data directory is older than what its
 //   workers hold (restored from a copy), is *recovering*: it takes an epoch above every epoch its
@@ -26,19 +25,22 @@ import { LIMITS, type CoordinatorContext } from './coord-context.ts';
 import { probe } from './probes.ts';
 import type { ClusterKnowledge, Failure, FromWorker, KnownConfig, WorkerState } from './types.ts';
 
-/** An empty coordinator waits this long for a worker of an existing cluster before it forms a new one with workers holding no data. */
-export const FORM_GRACE_MS = 10_000;
-
 /** What a worker said in answer to this coordinator's hello: the newest configuration it knows, what it holds. */
 interface Report {
+  /** The configuration it has in use, and one proposed to it and newer (it may never have been used). */
   config: KnownConfig;
+  proposed: KnownConfig | null;
   maxCseq: number;
   reserved: number;
 }
 
+/** What a worker says it knows of configurations (in its registration, or in its state). */
+type Knows = Pick<Report, 'config' | 'proposed'>;
+
 /**
  * Where the coordinator stands:
- * - forming: an empty data directory and no cluster yet; it links nobody (its hello names a cluster);
+ * - forming: an empty data directory and no cluster yet (it was not told to form one): it waits for
+ *   a worker of an existing cluster, and links nobody (its hello names a cluster);
  * - recovering: it takes over a cluster whose history it lacks, from what its workers answer (why:
  *   its data directory was empty, or is older than theirs);
  * - fenced: a worker obeys a newer coordinator that is live: this one takes nothing;
@@ -49,7 +51,7 @@ interface Report {
  * - identity.epoch: the epoch in use is never below one being written.
  */
 export type Standing =
-  | { kind: 'forming'; formAt: number }
+  | { kind: 'forming' }
   | { kind: 'recovering'; why: 'empty' | 'behind'; reports: Map<string, Report> }
   | { kind: 'fenced'; epoch: number; by: string }
   | { kind: 'serving' };
@@ -63,27 +65,27 @@ export class ClusterIdentity {
   /** The identity (cluster and epoch) as last written, and whether that write is durable: nobody is linked before it is. */
   private writes = 0;
   private durableWrite = 0;
-  /** Registrations seen while forming from workers holding no data: a new cluster is formed only with one. */
-  private freshSeen = false;
+  /** It started with an empty data directory (the sabotage 'wiped_coordinator_starts_at_epoch_1' applies only then). */
+  private readonly startedEmpty: boolean;
   /** The workers that refused this coordinator as of another cluster (status shows them). */
   readonly foreign = new Map<string, string>();
   /**
    * Recovering: the configurations registering workers said they know (before they obeyed this
    * coordinator, so only to wait for more, never less), by worker.
    */
-  private readonly registered = new Map<string, KnownConfig>();
+  private readonly registered = new Map<string, Knows>();
 
-  constructor(ctx: CoordinatorContext, cluster: string | null, empty: boolean, now: number) {
-    // (`now`: the forming grace is set again by restartFormingClock at start.)
+  constructor(ctx: CoordinatorContext, cluster: string | null, empty: boolean) {
     this.ctx = ctx;
     this.run = ctx.cfg.run;
+    this.startedEmpty = cluster === null && empty;
     if (cluster === null && !empty) {
       // A store from before cluster ids: its cluster gets one now, and its workers take it at hello.
       cluster = ctx.cfg.newClusterId;
     }
     if (cluster === null && ctx.cfg.newCluster) cluster = ctx.cfg.newClusterId;
     this.cluster = cluster;
-    this.standing = cluster !== null ? { kind: 'serving' } : { kind: 'forming', formAt: now + FORM_GRACE_MS };
+    this.standing = cluster !== null ? { kind: 'serving' } : { kind: 'forming' };
     if (cluster === null && ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1') {
       // Sabotage: a coordinator that lost its data takes the first worker's cluster and serves at once, at its own epoch.
       this.standing = { kind: 'serving' };
@@ -108,14 +110,18 @@ export class ClusterIdentity {
     switch (s.kind) {
       case 'serving':
         return null;
-      case 'forming': {
-        const left = Math.max(0, Math.ceil((s.formAt - this.ctx.now) / 1000));
-        return { code: 'UNAVAILABLE', error: `this coordinator has no data yet: it adopts the cluster of the first worker of an existing cluster that registers, or forms a new cluster in ${left} s with workers that hold no data (start it with --new-cluster to form one at once)` };
-      }
+      case 'forming':
+        return { code: 'UNAVAILABLE', error: 'this coordinator has no data: it takes over the cluster of the first worker holding that cluster\'s data to register; to start a new cluster instead, start it with --new-cluster' };
       case 'recovering': {
         const waiting = this.waitingFor();
         const why = s.why === 'empty' ? 'it started with an empty data directory' : 'its data directory is older than what its workers hold';
-        const who = waiting.length > 0 ? `waiting for ${waiting.map((w) => `worker ${w}`).join(', ')} (voters of configuration ${this.newestConfig().n}) to register and answer` : 'taking over';
+        const newest = this.newestInUse();
+        const who =
+          waiting.length > 0
+            ? `waiting for ${waiting.map((w) => `worker ${w}`).join(', ')} (voters of configuration ${newest.n}, or of a newer one proposed) to register and answer`
+            : newest.voters.length === 0
+              ? 'waiting for a worker that has voted in this cluster to register and answer'
+              : 'taking over';
         return { code: 'UNAVAILABLE', error: `this coordinator is recovering cluster ${this.cluster ?? '?'} (${why}): ${who}; writes resume once they have` };
       }
       case 'fenced':
@@ -123,27 +129,49 @@ export class ClusterIdentity {
     }
   }
 
-  /** The voters of the newest configuration heard of that have not answered this coordinator's hello yet. */
+  /** The workers a takeover waits for that have not answered this coordinator's hello yet. */
   waitingFor(): string[] {
     const s = this.standing;
     if (s.kind !== 'recovering') return [];
-    return this.newestConfig().voters.filter((v) => !s.reports.has(v));
+    return [...this.mustHear()].filter((v) => !s.reports.has(v));
   }
 
-  /** The newest configuration this coordinator or any worker that answered knows; for one number, the union of what they say. */
-  private newestConfig(): KnownConfig {
-    const own = this.ctx.members.config;
-    let best: KnownConfig = { n: own.n, voters: [...own.voters], catching_up: [...own.catchingUp] };
+  /** Everything known now: what answered (fenced), what registered (to wait for more, never less), and this store's own. */
+  private everythingKnown(): Knows[] {
     const s = this.standing;
-    if (s.kind !== 'recovering') return best;
-    for (const r of [...s.reports.values(), ...[...this.registered.values()].map((config) => ({ config }))]) {
-      if (r.config.n > best.n) best = { n: r.config.n, voters: [...r.config.voters], catching_up: [...r.config.catching_up] };
-      else if (r.config.n === best.n) {
-        for (const v of r.config.voters) if (!best.voters.includes(v)) best.voters.push(v);
-        for (const v of r.config.catching_up) if (!best.catching_up.includes(v)) best.catching_up.push(v);
+    const own = this.ctx.members.config;
+    const all: Knows[] = [{ config: { n: own.n, voters: [...own.voters], catching_up: [...own.catchingUp] }, proposed: null }];
+    if (s.kind === 'recovering') all.push(...s.reports.values(), ...this.registered.values());
+    return all;
+  }
+
+  /** The newest configuration in use that anyone knows; for one number, the union of what they say. */
+  private newestInUse(): KnownConfig {
+    let best: KnownConfig = { n: -1, voters: [], catching_up: [] };
+    for (const k of this.everythingKnown()) {
+      const c = k.config;
+      if (c.n > best.n) best = { n: c.n, voters: [...c.voters], catching_up: [...c.catching_up] };
+      else if (c.n === best.n) {
+        for (const v of c.voters) if (!best.voters.includes(v)) best.voters.push(v);
+        for (const v of c.catching_up) if (!best.catching_up.includes(v)) best.catching_up.push(v);
       }
     }
     return best;
+  }
+
+  /**
+   * Who must have answered before a takeover: the voters of the newest configuration in use anyone
+   * knows, and of every proposal newer than it anyone made durable. Such a proposal may have been
+   * put in use since, or abandoned for another (simulator seed 1714: a first voter proposed, then
+   * abandoned for another); either way its voters, and through them any later configuration (each
+   * shares a voter with the one before, and is durable on all of its voters before it is used),
+   * are heard before the newest in use is trusted.
+   */
+  private mustHear(): Set<string> {
+    const newest = this.newestInUse();
+    const out = new Set(newest.voters);
+    for (const k of this.everythingKnown()) if (k.proposed !== null && k.proposed.n > newest.n) for (const v of k.proposed.voters) out.add(v);
+    return out;
   }
 
   /** For status: the cluster, the epoch, and where this coordinator stands. */
@@ -169,10 +197,6 @@ export class ClusterIdentity {
     this.write();
   }
 
-  /** The grace of a forming coordinator runs from its start (the core is made before the clock is read). */
-  restartFormingClock(now: number): void {
-    if (this.standing.kind === 'forming') this.standing = { kind: 'forming', formAt: now + FORM_GRACE_MS };
-  }
 
   /** A log_identity write is durable. */
   logged(seq: number): boolean {
@@ -189,7 +213,7 @@ export class ClusterIdentity {
     if (this.cluster === null) {
       if (k.cluster !== null) {
         probe('coord.cluster_adopted');
-        this.registered.set(id, k.config);
+        this.registered.set(id, { config: k.config, proposed: k.proposed });
         this.cluster = k.cluster;
         this.ctx.log('warn', `no data here: this coordinator takes over cluster ${k.cluster} from its workers (recovering; writes wait until the voters have answered)`, { cluster: k.cluster, worker: id });
         if (this.ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1') {
@@ -203,10 +227,8 @@ export class ClusterIdentity {
         this.write();
         return null;
       }
-      if (k.fresh) {
-        this.freshSeen = true;
-        return null;
-      }
+      // A worker holding no data waits as a member, and joins whichever cluster this becomes.
+      if (k.fresh) return null;
       return `worker ${id} holds data of a cluster without an id (written by tweetdb before cluster ids) and this coordinator has no data: start the coordinator with the data directory of that cluster's coordinator, or this worker on an empty data directory`;
     }
     if (k.cluster !== null && k.cluster !== this.cluster) {
@@ -222,17 +244,7 @@ export class ClusterIdentity {
 
   /** A worker registered (admitted): what it said it knows counts for a takeover's wait. */
   registeredWith(id: string, k: ClusterKnowledge): void {
-    if (this.standing.kind === 'recovering' && this.registered.size < LIMITS.maxWorkers) this.registered.set(id, k.config);
-  }
-
-  /** Forming: once the grace is over, a worker holding no data has registered: a new cluster, formed. */
-  tick(now: number): void {
-    const s = this.standing;
-    if (s.kind !== 'forming' || now < s.formAt || !this.freshSeen) return;
-    this.cluster = this.ctx.cfg.newClusterId;
-    this.standing = { kind: 'serving' };
-    this.ctx.log('info', `no worker of an existing cluster registered within ${FORM_GRACE_MS / 1000} s: formed a new cluster ${this.cluster}`, { cluster: this.cluster });
-    this.write();
+    if (this.standing.kind === 'recovering' && this.registered.size < LIMITS.maxWorkers) this.registered.set(id, { config: k.config, proposed: k.proposed });
   }
 
   /**
@@ -243,12 +255,13 @@ export class ClusterIdentity {
   heard(worker: string, s: WorkerState): void {
     const st = this.standing;
     if (st.kind === 'recovering') {
-      st.reports.set(worker, { config: s.known_config, maxCseq: s.max_cseq, reserved: s.reserved });
+      st.reports.set(worker, { config: s.known_config, proposed: s.proposed_config, maxCseq: s.max_cseq, reserved: s.reserved });
       return;
     }
     if (st.kind !== 'serving') return;
-    const own = this.ctx.members.config.n;
-    if (s.known_config.n > own || s.reserved > this.ctx.cseqLimit || s.max_cseq > this.ctx.cseqLimit) {
+    // (Against the highest number proposed here: a worker keeps a proposal that was abandoned.)
+    const own = this.ctx.members.highestProposedN;
+    if (Math.max(s.known_config.n, s.proposed_config?.n ?? 0) > own || s.reserved > this.ctx.cseqLimit || s.max_cseq > this.ctx.cseqLimit) {
       probe('coord.store_found_behind');
       this.ctx.log('warn', `worker ${worker} knows configuration ${s.known_config.n} and commits up to ${Math.max(s.max_cseq, s.reserved)}; this coordinator's data directory knows only configuration ${own} and commits up to ${this.ctx.cseqLimit}: it is older than the cluster (restored from a copy?); recovering`, { worker });
       this.recover('behind');
@@ -262,7 +275,7 @@ export class ClusterIdentity {
       this.ctx.log('error', `worker ${worker} refused this coordinator: ${msg.error}`, { worker, cluster: msg.cluster });
       return;
     }
-    if (this.ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1') return; // (it never learns)
+    if (this.ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1' && this.startedEmpty) return; // (it never learns)
     if (msg.live) {
       if (this.standing.kind !== 'fenced') {
         probe('coord.fenced');
@@ -280,6 +293,13 @@ export class ClusterIdentity {
     else this.ctx.members.relinkAll();
   }
 
+  /** The highest configuration number anyone knows, proposals included: a takeover's is above it. */
+  highestKnownN(): number {
+    let n = 0;
+    for (const k of this.everythingKnown()) n = Math.max(n, k.config.n, k.proposed?.n ?? 0);
+    return n;
+  }
+
   /**
    * Recovering, once every voter of the newest configuration heard of has answered: take over.
    * Commit sequence numbers start above all that the workers hold or were told of; the voting set
@@ -290,11 +310,24 @@ export class ClusterIdentity {
     const s = this.standing;
     // Someone must have answered: a cluster is taken over from what its workers say, never from nothing.
     if (s.kind !== 'recovering' || this.cluster === null || !this.linksAllowed || s.reports.size === 0) return null;
-    const newest = this.newestConfig();
-    if (newest.voters.some((v) => !s.reports.has(v))) return null;
+    let newest = this.newestInUse();
+    if ([...this.mustHear()].some((v) => !s.reports.has(v))) return null;
+    if (newest.voters.length === 0) {
+      // No configuration with a voter was ever in use as far as anyone heard knows. The first voter
+      // proposed, if one was (a first voter, once proposed, is the only one proposed until it votes),
+      // made it durable before it could be told it was in use: it is the first voter (simulator seed
+      // 281: a power cut took the word that it was in use). Otherwise nothing is known yet: workers
+      // that know no voter (a learner that lost everything) say nothing of what is newest (seed 438).
+      let first: KnownConfig | null = null;
+      for (const r of s.reports.values()) if (r.proposed !== null && r.proposed.voters.length > 0 && (first === null || r.proposed.n > first.n)) first = r.proposed;
+      if (first === null) return null;
+      newest = first;
+    }
     let high = 0;
     for (const r of s.reports.values()) high = Math.max(high, r.maxCseq, r.reserved);
     if (high > this.ctx.lastCseq) this.ctx.lastCseq = high;
+    // Its first reservation above them is made now, durable by the time the takeover is.
+    this.ctx.reserveAhead();
     return newest;
   }
 

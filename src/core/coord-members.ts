@@ -127,11 +127,23 @@ export interface Configuration {
 }
 
 /** A configuration change being made durable, with what to do once it is. */
+/**
+ * A configuration change under way: written as proposed (durable here), then told to each of its
+ * voters, which make it durable and ack; then written as in use, and used. A voter that cannot ack
+ * (it went down, or is silent for a lock timeout) abandons it: nothing used it, and the next change
+ * takes a higher number.
+ */
 interface PendingChange {
   config: Configuration;
   why: string;
-  /** Run once the configuration is durable (a remove_worker's reply, a promotion's next step). */
+  /** Run once the configuration is in use (a remove_worker's reply, a promotion's next step). */
   then: (() => void) | null;
+  /** proposing: its proposal being written here; acking: told, acks awaited; committing: in use once written. */
+  phase: 'proposing' | 'acking' | 'committing';
+  /** The voters whose ack is still awaited. */
+  awaiting: Set<string>;
+  /** When an ack not come is given up on (acking). */
+  deadline: number;
 }
 
 export class Membership {
@@ -141,11 +153,23 @@ export class Membership {
   private readonly progress = new Deadlines<string>();
   config: Configuration;
   private pending: PendingChange | null = null;
+  /** The highest configuration number proposed (durably, here): a new proposal takes a higher one, even after one was abandoned. */
+  private highestProposed: number;
+  /**
+   * With no voter yet: the worker proposed as the first voter. It stays the only one proposed until it
+   * is a voter, or removed: a first voter proposed and abandoned, then another chosen, would leave two
+   * workers each sure it was the first voter, one of them with no data (simulator seed 1714), and a
+   * coordinator that lost its data could take the cluster over from the wrong one.
+   */
+  private firstVoter: string | null = null;
   /** Counted for status and metrics. */
   readonly counts = { evictions: 0, promotions: 0, removals: 0, rejoins: 0 };
 
-  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string; leaving?: boolean }[], config: { n: number; voters: string[]; catching_up?: string[] }) {
+  constructor(ctx: CoordinatorContext, recovered: readonly { id: string; address: string; leaving?: boolean }[], config: { n: number; voters: string[]; catching_up?: string[] }, proposed: { n: number; voters: string[] } | null = null) {
     this.ctx = ctx;
+    this.highestProposed = Math.max(config.n, proposed?.n ?? 0);
+    // With no voter yet, a first voter once proposed stays the one (see firstVoter).
+    if (config.voters.length === 0 && proposed !== null && proposed.n > config.n && proposed.voters.length > 0) this.firstVoter = proposed.voters[0] ?? null;
     // A removal the operator was told of holds across a restart: that worker never rejoins as a learner.
     for (const m of recovered) this.add(m.id, m.address, m.leaving === true);
     const voters = config.voters.filter((v) => this.members.has(v));
@@ -237,6 +261,12 @@ export class Membership {
     }
     for (const id of voters) {
       const m = this.members.get(id) as Member;
+      if (m.stale && (m.status.kind === 'up' || m.status.kind === 'draining')) {
+        // It may lack a commit (an orphan or a late commit was not streamed to it): its vote could
+        // judge a row as it was before that commit, which clients have been told of (simulator seed 1401).
+        probe('coord.stale_voter_refused_writes');
+        return { ok: false, failure: { code: 'UNAVAILABLE', error: `worker ${m.id} (${m.address}) may lack a commit and is being taken out of the voters (it copies the data again); writes resume in a moment` } };
+      }
       if (m.status.kind === 'up' || m.status.kind === 'draining') continue;
       const why =
         m.status.kind === 'down'
@@ -254,7 +284,7 @@ export class Membership {
   firstNotUp(voters: readonly string[]): Failure | null {
     for (const w of voters) {
       const m = this.members.get(w);
-      if (m === undefined || (m.status.kind !== 'up' && m.status.kind !== 'draining') || !this.isVoter(w)) {
+      if (m === undefined || (m.status.kind !== 'up' && m.status.kind !== 'draining') || !this.isVoter(w) || m.stale) {
         return { code: 'UNAVAILABLE', error: `worker ${w} (${m?.address ?? 'removed'}) became unreachable during the transaction` };
       }
     }
@@ -337,7 +367,7 @@ export class Membership {
         ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} is a voter and no other voter is up: it may hold the only copy of a commit, so ${id} (a new data directory) cannot replace it; start ${voting.id} with its data directory, or bring another voter up first`));
         return;
       }
-      this.proposeWithout(voting, `replaced by ${id}, a new identity at its address`);
+      this.evict(new Map([[voting, `replaced by ${id}, a new identity at its address`]]));
       ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker ${voting.id} at ${address} still votes; it is being removed from the voters, register again in a moment`));
       return;
     }
@@ -394,7 +424,11 @@ export class Membership {
       finish();
       return;
     }
-    this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `remove ${m.id} (operator)`, finish);
+    const left = this.config.voters.filter((v) => v !== m.id);
+    if (!this.propose(left, this.config.catchingUp.filter((v) => v !== m.id), `remove ${m.id} (operator)`, finish)) {
+      const away = left.filter((v) => !this.answers2(v));
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', `worker${away.length === 1 ? '' : 's'} ${away.join(', ')} must take the new voting set first and ${away.length === 1 ? 'is' : 'are'} not linked; try again once ${away.length === 1 ? 'it is' : 'they are'} back or evicted`));
+    }
   }
 
   /**
@@ -406,6 +440,11 @@ export class Membership {
    */
   private leave(m: Member): void {
     const ctx = this.ctx;
+    // A voter again (a takeover found it among the newest voters its peers knew): out of the voters first.
+    if (this.isVoter(m.id)) {
+      this.evict(new Map([[m, 'the operator removed it']]));
+      return;
+    }
     if (ctx.commit.owedBy(m.id)) return;
     // Kept (leaving, in the store too) until it can be told: dropped while down, it would come
     // back, register as a stranger and join again as a learner.
@@ -433,27 +472,97 @@ export class Membership {
   // -------------------------------------------------------------------------
   // Configuration changes
 
-  private propose(config: Configuration, why: string, then: (() => void) | null): void {
+  /**
+   * Proposes the voting set `voters` (those of them still catching up: `catchingUp`), numbered above
+   * every configuration proposed before (and `atLeast`). Only while every one of them is linked and
+   * answering: each must make it durable and ack before it is used. False when it cannot be now.
+   */
+  private propose(voters: readonly string[], catchingUp: readonly string[], why: string, then: (() => void) | null, atLeast = 0): boolean {
     assert(this.pending === null, `configuration change "${why}" while "${this.pending?.why ?? ''}" runs`);
-    this.pending = { config, why, then };
-    this.ctx.emit({ type: 'log_config', config: config.n, voters: config.voters, catching_up: config.catchingUp });
+    // A change of who votes needs every voter of it; one that only says a voter caught up needs those
+    // that answer (a voter away cannot block it: knowing less of who caught up only makes a
+    // coordinator that lost its data take more voters as stale, never fewer).
+    const sameVoters = voters.length === this.config.voters.length && voters.every((v) => this.config.voters.includes(v));
+    const awaiting = sameVoters ? voters.filter((v) => this.answers2(v)) : [...voters];
+    if (awaiting.length === 0 || !awaiting.every((v) => this.answers2(v))) return false;
+    const n = Math.max(this.config.n, this.highestProposed, atLeast) + 1;
+    this.highestProposed = n;
+    const config: Configuration = { n, voters: [...voters], catchingUp: [...catchingUp] };
+    this.pending = { config, why, then, phase: 'proposing', awaiting: new Set(awaiting), deadline: Number.POSITIVE_INFINITY };
+    this.ctx.emit({ type: 'log_config', config: n, voters: config.voters, catching_up: config.catchingUp });
+    return true;
   }
 
-  private proposeWithout(m: Member, why: string): void {
-    if (this.pending !== null || !this.isVoter(m.id)) return;
-    // Never leave the voters without one that is up: it may hold the only copy of a commit (the
-    // others may be down, or wiped), and every learner copies from an up voter.
-    if (!this.config.voters.some((v) => v !== m.id && this.members.get(v)?.status.kind === 'up')) return;
-    this.propose({ n: this.config.n + 1, voters: this.config.voters.filter((v) => v !== m.id), catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `evict ${m.id}: ${why}`, () => {
-      probe('coord.voter_evicted');
-      this.counts.evictions++;
-      this.ctx.log('warn', `worker ${m.id} (${m.address}) evicted from the voters: ${why}; it rejoins as a learner`);
-      const still = this.members.get(m.id);
-      if (still === undefined) return;
-      still.stale = false;
-      still.notUpSince = null;
-      this.leftVoters(still);
+  /** The highest configuration number proposed here (durably): no worker knows a higher one unless this store is behind. */
+  get highestProposedN(): number {
+    return Math.max(this.config.n, this.highestProposed);
+  }
+
+  /** Linked and past hello: it can make a configuration durable and ack it. */
+  private answers2(id: string): boolean {
+    const m = this.members.get(id);
+    return m !== undefined && this.answers(m);
+  }
+
+  /**
+   * Evicts voters that may not vote on: those away past --evict-after, and stale ones, all in one
+   * change, and only while every voter left answers and one of them is up (it may hold the only copy
+   * of a commit, and learners copy from an up voter).
+   */
+  private evict(out: Map<Member, string>): void {
+    if (this.pending !== null || out.size === 0) return;
+    const gone = new Set([...out.keys()].map((m) => m.id));
+    const left = this.config.voters.filter((v) => !gone.has(v));
+    if (!left.some((v) => this.members.get(v)?.status.kind === 'up')) return;
+    const why = [...out].map(([m, w]) => `${m.id}: ${w}`).join('; ');
+    this.propose(left, this.config.catchingUp.filter((v) => !gone.has(v)), `evict ${why}`, () => {
+      for (const [m, w] of out) {
+        probe('coord.voter_evicted');
+        this.counts.evictions++;
+        this.ctx.log('warn', `worker ${m.id} (${m.address}) evicted from the voters: ${w}; it rejoins as a learner`);
+        const still = this.members.get(m.id);
+        if (still === undefined) continue;
+        still.stale = false;
+        still.notUpSince = null;
+        this.leftVoters(still);
+      }
     });
+  }
+
+  /** The proposal is durable here: each of its voters is told, and acks once it is durable there. */
+  onConfigLogged(config: number): void {
+    const p = this.pending;
+    if (p === null || p.config.n !== config || p.phase !== 'proposing') return;
+    if (![...p.awaiting].every((v) => this.answers2(v))) {
+      this.abandon('a voter of it went away before it was told');
+      return;
+    }
+    p.phase = 'acking';
+    p.deadline = this.ctx.now + this.ctx.cfg.lockTimeoutMs;
+    for (const v of p.awaiting) this.ctx.send(v, { type: 'config_propose', config, voters: [...p.config.voters], catching_up: [...p.config.catchingUp] });
+    if (p.awaiting.size === 0) this.onConfigAcked(p);
+  }
+
+  /** A voter of the proposal made it durable. With every ack in, it is written as in use. */
+  onConfigAck(m: Member, config: number): void {
+    const p = this.pending;
+    if (p === null || p.config.n !== config || p.phase !== 'acking') return;
+    p.awaiting.delete(m.id);
+    if (p.awaiting.size === 0) this.onConfigAcked(p);
+  }
+
+  private onConfigAcked(p: PendingChange): void {
+    p.phase = 'committing';
+    this.ctx.emit({ type: 'commit_config', config: p.config.n });
+  }
+
+  /** The proposal's every voter did not ack: nothing used it; the next change takes a higher number. */
+  private abandon(why: string): void {
+    const p = this.pending;
+    if (p === null || p.phase === 'committing') return;
+    probe('coord.config_change_abandoned');
+    this.ctx.log('warn', `configuration ${p.config.n} (${p.why}) abandoned: ${why}`);
+    this.pending = null;
   }
 
   /**
@@ -469,11 +578,12 @@ export class Membership {
     for (const j of this.members.values()) if (j.status.kind === 'copying' && j.status.donor === m.id) j.status = { kind: 'waiting' };
   }
 
-  /** A log_config effect is durable: the configuration is the one in use. */
-  onConfigLogged(config: number): void {
+  /** A commit_config effect is durable: the configuration is the one in use. */
+  onConfigCommitted(config: number): void {
     const p = this.pending;
-    if (p === null || p.config.n !== config) return;
+    if (p === null || p.config.n !== config || p.phase !== 'committing') return;
     this.pending = null;
+    if (p.config.voters.length > 0) this.firstVoter = null;
     const before = new Set(this.config.voters);
     this.config = p.config;
     this.ctx.log('info', `configuration ${config}: voters ${p.config.voters.join(', ') || '(none)'} (${p.why})`);
@@ -515,6 +625,8 @@ export class Membership {
   linkDown(worker: string, now: number): void {
     const m = this.members.get(worker);
     if (m === undefined || m.status.kind === 'down') return;
+    // A configuration change it was to make durable cannot be used without it.
+    if (this.pending?.awaiting.has(worker) === true) this.abandon(`worker ${worker} went away before it acked`);
     const was = m.status.kind;
     // A promoted voter still applying its stream may have missed a commit for good.
     if (was === 'draining') {
@@ -638,9 +750,17 @@ export class Membership {
       // Its stream is applied and every transaction from now on has it as a voter.
       m.stream = null;
       this.setUp(m);
-      if (this.pending === null && this.config.catchingUp.includes(m.id)) {
-        this.propose({ n: this.config.n + 1, voters: this.config.voters, catchingUp: this.config.catchingUp.filter((v) => v !== m.id) }, `${m.id} caught up`, null);
-      }
+    }
+  }
+
+  /** A voter up and still recorded as catching up is recorded as caught up (again, if a first try was abandoned). */
+  private recordCaughtUp(): void {
+    if (this.pending !== null) return;
+    for (const id of this.config.catchingUp) {
+      const m = this.members.get(id);
+      if (m === undefined || m.status.kind !== 'up' || m.stale) continue;
+      this.propose(this.config.voters, this.config.catchingUp.filter((v) => v !== id), `${id} caught up`, null);
+      return;
     }
   }
 
@@ -662,6 +782,7 @@ export class Membership {
     }
     for (const m of [...this.members.values()]) if (m.leaving) this.leave(m);
     for (const m of this.members.values()) this.maybeInSync(m);
+    this.recordCaughtUp();
     this.startCopies();
     this.promote();
   }
@@ -677,14 +798,19 @@ export class Membership {
     if (newest === null) return;
     const voters = newest.voters.filter((v) => this.members.has(v));
     const catchingUp = newest.catching_up.filter((v) => voters.includes(v));
-    const n = Math.max(newest.n, this.config.n) + 1;
-    this.propose({ n, voters, catchingUp }, 'take over the cluster', () => {
-      for (const id of catchingUp) {
-        const m = this.members.get(id);
-        if (m !== undefined) m.stale = true;
-      }
-      this.ctx.identity.tookOver(n);
-    });
+    this.propose(
+      voters,
+      catchingUp,
+      'take over the cluster',
+      () => {
+        for (const id of catchingUp) {
+          const m = this.members.get(id);
+          if (m !== undefined) m.stale = true;
+        }
+        this.ctx.identity.tookOver(this.config.n);
+      },
+      this.ctx.identity.highestKnownN(),
+    );
   }
 
   /** A worker refused this coordinator's hello (another cluster's, or it obeys a newer coordinator); it closes the link. */
@@ -730,10 +856,14 @@ export class Membership {
     const ctx = this.ctx;
     for (const m of this.members.values()) {
       if (m.status.kind !== 'waiting' || this.isVoter(m.id) || m.leaving) continue;
+      // Not one a pending change makes a voter (its promotion, proposed while it streamed, before its
+      // stream was dropped): it would vote while copying. It is stale once promoted, and evicted
+      // (simulator seed 771355).
+      if (this.pending?.config.voters.includes(m.id) === true) continue;
       if (ctx.cfg.sabotage === 'evicted_counted_as_voter' && m.stream === null && m.maxCseq > 0) {
         // Sabotage: a worker back from eviction votes again at once, as if it had never left.
         if (this.pending === null) {
-          this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `readmit ${m.id} (sabotage)`, () => {
+          this.propose([...this.config.voters, m.id], [], `readmit ${m.id} (sabotage)`, () => {
             const still = this.members.get(m.id);
             if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
           });
@@ -741,12 +871,13 @@ export class Membership {
         continue;
       }
       if (this.config.voters.length === 0) {
-        if (this.pending === null) {
+        if (this.firstVoter !== null && this.firstVoter !== m.id && this.members.has(this.firstVoter)) continue;
+        if (this.pending === null && this.propose([m.id], [], `${m.id} is the first voter`, () => {
+          const still = this.members.get(m.id);
+          if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
+        })) {
           probe('coord.first_voter');
-          this.propose({ n: this.config.n + 1, voters: [m.id], catchingUp: [] }, `${m.id} is the first voter`, () => {
-            const still = this.members.get(m.id);
-            if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);
-          });
+          this.firstVoter = m.id;
         }
         continue;
       }
@@ -851,8 +982,7 @@ export class Membership {
       if (m.status.kind !== 'streaming' || s === null || s.held !== null || m.leaving) continue;
       if (s.sent - s.applied > LIMITS.promoteWithinCommits) continue;
       if (this.config.voters.length >= LIMITS.maxWorkers) continue;
-      probe('coord.learner_promoted');
-      this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [...this.config.catchingUp, m.id] }, `promote ${m.id}`, () => {
+      const proposed = this.propose([...this.config.voters, m.id], [...this.config.catchingUp, m.id], `promote ${m.id}`, () => {
         const still = this.members.get(m.id);
         if (still === undefined) return;
         this.counts.promotions++;
@@ -864,6 +994,8 @@ export class Membership {
           still.stale = true;
         }
       });
+      if (!proposed) continue; // a voter is away: not now
+      probe('coord.learner_promoted');
       return;
     }
   }
@@ -916,7 +1048,7 @@ export class Membership {
       for (const r of held) this.streamTo(m, r);
       m.status = { kind: 'streaming' };
       if (ctx.cfg.sabotage === 'promote_learner_early' && this.pending === null) {
-        this.propose({ n: this.config.n + 1, voters: [...this.config.voters, m.id], catchingUp: [] }, `promote ${m.id}`, () => {
+        this.propose([...this.config.voters, m.id], [], `promote ${m.id}`, () => {
           const still = this.members.get(m.id);
           if (still !== undefined && still.status.kind === 'streaming') {
             still.stream = null;
@@ -954,23 +1086,25 @@ export class Membership {
         this.progress.set(id, now + this.ctx.cfg.lockTimeoutMs);
       }
     }
+    // A change whose acks did not all come within a lock timeout is abandoned.
+    const p = this.pending;
+    if (p !== null && p.phase === 'acking' && now >= p.deadline) this.abandon(`${[...p.awaiting].join(', ')} did not make it durable within the lock timeout`);
     // Eviction: at most 32 voters, looked at every tick (not while this coordinator takes nothing).
     if (this.pending !== null || !this.ctx.identity.serving) return;
+    const out = new Map<Member, string>();
     for (const id of this.config.voters) {
       const m = this.members.get(id) as Member;
       if (m.status.kind === 'up' || m.status.kind === 'draining') {
         if (!m.stale) continue;
       }
       if (m.stale) {
-        this.proposeWithout(m, 'it may lack a commit (it lost its link while catching up, or came back behind)');
-        return;
+        out.set(m, 'it may lack a commit (it lost its link while catching up, or came back behind)');
+        continue;
       }
       if (m.notUpSince === null) m.notUpSince = now;
-      if (now - m.notUpSince >= this.ctx.cfg.evictAfterMs) {
-        this.proposeWithout(m, `not up for ${((now - m.notUpSince) / 1000).toFixed(1)} s (--evict-after ${this.ctx.cfg.evictAfterMs / 1000})`);
-        return;
-      }
+      if (now - m.notUpSince >= this.ctx.cfg.evictAfterMs) out.set(m, `not up for ${((now - m.notUpSince) / 1000).toFixed(1)} s (--evict-after ${this.ctx.cfg.evictAfterMs / 1000})`);
     }
+    this.evict(out);
   }
 
   /** For status: the role and, for a learner, its progress. */
@@ -996,6 +1130,12 @@ export class Membership {
     }
     assert(this.progress.size === this.members.size, () => `member.deadline: ${this.progress.size} progress deadlines for ${this.members.size} members`);
     for (const id of this.config.voters) assert(this.members.has(id), () => `config.voters: voter ${id} is not a member`);
+    const p = this.pending;
+    if (p !== null) {
+      assert(p.config.n > this.config.n && p.config.n <= this.highestProposed, () => `config.pending: configuration ${p.config.n} proposed while ${this.config.n} is in use (highest proposed ${this.highestProposed})`);
+      for (const v of p.awaiting) assert(p.config.voters.includes(v) && (p.phase === 'committing' || p.phase === 'proposing' || this.isLinked(v)), () => `config.pending: configuration ${p.config.n} awaits ${v}, which is ${this.isLinked(v) ? 'not one of its voters' : 'not linked'}`);
+      assert(p.phase !== 'committing' || p.awaiting.size === 0, () => `config.pending: configuration ${p.config.n} is being committed with acks awaited`);
+    }
     for (const m of this.members.values()) {
       const s = m.status;
       assert(this.progress.has(m.id), () => `member.deadline: member ${m.id} has no progress deadline`);

@@ -42,8 +42,8 @@ export class CoordinatorCore {
   constructor(cfg: CoordinatorConfig, recovered: RecoveredCoordinator) {
     // Above every cseq a former run may have given out: they are all at most its reservation.
     const ctx = new CoordinatorContext(cfg, recovered.epoch, Math.max(recovered.last_cseq, recovered.cseq_reserved ?? 0));
-    ctx.members = new Membership(ctx, recovered.members, recovered.config);
-    ctx.identity = new ClusterIdentity(ctx, recovered.cluster ?? null, recovered.empty ?? false, 0);
+    ctx.members = new Membership(ctx, recovered.members, recovered.config, recovered.config_proposed ?? null);
+    ctx.identity = new ClusterIdentity(ctx, recovered.cluster ?? null, recovered.empty ?? false);
     ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions, recovered.last_cseq);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
@@ -91,7 +91,6 @@ export class CoordinatorCore {
     const ctx = this.ctx;
     ctx.out = [];
     ctx.now = now;
-    ctx.identity.restartFormingClock(now);
     ctx.identity.start();
     ctx.nextCseq(); // (none is free yet: this only asks for the first reservation)
     const out = ctx.out;
@@ -125,6 +124,9 @@ export class CoordinatorCore {
       case 'config_logged':
         ctx.members.onConfigLogged(event.config);
         break;
+      case 'config_committed':
+        ctx.members.onConfigCommitted(event.config);
+        break;
       case 'cseq_reserved':
         ctx.cseqReserved(event.through);
         break;
@@ -136,7 +138,6 @@ export class CoordinatorCore {
         ctx.commit.tick(now);
         ctx.reads.tick(now);
         ctx.members.tick(now);
-        ctx.identity.tick(now);
         break;
     }
     ctx.members.review();
@@ -271,6 +272,9 @@ export class CoordinatorCore {
         return;
       case 'replicated':
         ctx.members.onReplicated(m, msg.seq);
+        return;
+      case 'config_ack':
+        ctx.members.onConfigAck(m, msg.config);
         return;
     }
   }

@@ -64,6 +64,8 @@ export const PROBES = {
   'coord.draining_voter_lost': 'a voter promoted while still applying its stream lost its link: it is stale and evicted',
   'coord.worker_removed': 'the operator removed a worker (remove_worker)',
   'coord.learner_lost_while_copying': 'a learner went down in the middle of its copy; it starts over when it is back',
+  'coord.stale_voter_refused_writes': 'a write was refused while a voter that may lack a commit (stale) waited to be evicted',
+  'coord.config_change_abandoned': 'a configuration change was abandoned: one of its voters did not make it durable (it went away, or was silent for a lock timeout)',
   'coord.min_voters_refused': 'a write was refused because fewer workers vote than --min-voters asks',
   'coord.cluster_adopted': 'a coordinator with no data took over the cluster of the first worker that registered holding one (it recovers)',
   'coord.recovered': 'a recovering coordinator heard from every voter of the newest configuration and took the cluster over',

@@ -41,6 +41,8 @@ export type WorkerEffect =
    * every coordinator older than the one it obeyed (fencing).
    */
   | { type: 'persist_fence'; cluster: string; epoch: number; run: string }
+  /** A configuration proposed to this worker (config_propose): durable before it is acked. */
+  | { type: 'persist_proposal'; config: KnownConfig }
   /**
    * The configuration as this worker last heard it (hello, or a config message): written by the
    * shell at once, made durable with the next batch. Losing it to a power cut is harmless: the
@@ -59,6 +61,8 @@ export type WorkerEvent =
   | { type: 'durable'; txid: string; what: 'prepared' | 'commit' | 'abort' }
   /** A persist_fence effect is on disk. */
   | { type: 'fence_durable' }
+  /** A persist_proposal effect is on disk. */
+  | { type: 'proposal_durable'; config: number }
   | { type: 'link_down' }
   /** Another worker asks for an outcome; `route` says where the answer goes. */
   | { type: 'peer_query'; route: string; msg: PeerQuery }
@@ -80,15 +84,18 @@ export interface RecoveredWorker {
   fence?: { epoch: number; run: string };
   /** The newest cseq reservation a coordinator told of. */
   reserved?: number;
+  /** The newest configuration proposed to it (durable), if newer than the one in use. */
+  proposed?: KnownConfig | null;
   /** `cseq` 0: a record written before prepared records carried their cseq (it commits only when told). */
   prepared: { txid: string; ops: Op[]; peers: Peer[]; cseq: number; results: OpResult[] }[];
 }
 
 /** Persist effects: what the runtime writes, and reports back as `durable`, in order. */
-export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' | 'persist_fence' }>;
+export type PersistEffect = Extract<WorkerEffect, { type: 'persist_prepared' | 'persist_commit' | 'persist_abort' | 'persist_fence' | 'persist_proposal' }>;
 
 /** The event that tells the core a persist effect is on disk. */
 export function durableEvent(e: PersistEffect): WorkerEvent {
   if (e.type === 'persist_fence') return { type: 'fence_durable' };
+  if (e.type === 'persist_proposal') return { type: 'proposal_durable', config: e.config.n };
   return { type: 'durable', txid: e.txid, what: e.type === 'persist_prepared' ? 'prepared' : e.type === 'persist_commit' ? 'commit' : 'abort' };
 }

@@ -128,6 +128,9 @@ export class WorkerCore {
   private stateOwed = false;
   /** The newest cseq reservation a coordinator told of. */
   private reserved: number;
+  /** The newest configuration proposed to it (config_propose) newer than the one in use, and whether it is durable (then acked). */
+  private proposed: KnownConfig | null;
+  private proposedDurable = true;
   /** Replicates received on this coordinator link, in order (seq), and those that arrived ahead of a missing one. */
   private replicaSeq = 0;
   private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
@@ -177,6 +180,7 @@ export class WorkerCore {
     this.cluster = recovered.cluster ?? null;
     this.fence = recovered.fence ?? { epoch: 0, run: '' };
     this.reserved = recovered.reserved ?? 0;
+    this.proposed = recovered.proposed ?? null;
     this.lockTimeoutMs = lockTimeoutMs;
     // A prepared transaction survives a restart with its locks: we voted YES, so we wait.
     for (const p of recovered.prepared) {
@@ -232,6 +236,12 @@ export class WorkerCore {
       }
       case 'durable':
         this.onDurable(event.txid, event.what, now);
+        break;
+      case 'proposal_durable':
+        if (this.proposed !== null && this.proposed.n === event.config) {
+          this.proposedDurable = true;
+          this.send({ type: 'config_ack', config: event.config });
+        }
         break;
       case 'fence_durable':
         this.fenceDurable = true;
@@ -390,6 +400,9 @@ export class WorkerCore {
       case 'reserved':
         this.heardReserved(msg.through);
         return;
+      case 'config_propose':
+        this.onProposal({ n: msg.config, voters: msg.voters, catching_up: msg.catching_up });
+        return;
       case 'lock':
         this.onLock(msg.txid, msg.seq, msg.op, msg.config, msg.floor, now);
         return;
@@ -463,6 +476,37 @@ export class WorkerCore {
     this.heardConfig({ n: config, voters: ids, catching_up: this.configCatchingUp.filter((id) => ids.includes(id)) }, true, false);
   }
 
+  /**
+   * A configuration proposed: kept durably (what this worker tells a coordinator that lost its data
+   * it knows), then acked; it is used only once every voter of it has acked, and said with `config`.
+   */
+  private onProposal(c: KnownConfig): void {
+    const p = this.proposed;
+    if (c.n <= this.config || (p !== null && c.n < p.n)) {
+      // Older than what is known: in use already (acked before), or overtaken by a newer proposal.
+      this.send({ type: 'config_ack', config: c.n });
+      return;
+    }
+    if (p !== null && p.n === c.n && sameIds(p.voters, c.voters) && sameIds(p.catching_up, c.catching_up)) {
+      if (this.proposedDurable) this.send({ type: 'config_ack', config: c.n }); // a repeat: acked again (else once durable)
+      return;
+    }
+    this.proposed = { n: c.n, voters: [...c.voters], catching_up: [...c.catching_up] };
+    this.proposedDurable = false;
+    this.out.push({ type: 'persist_proposal', config: this.proposed });
+  }
+
+  /** The configuration in use here. */
+  private inUse(): KnownConfig {
+    return { n: this.config, voters: [...this.configVoters], catching_up: [...this.configCatchingUp] };
+  }
+
+  /** A configuration proposed to it and made durable, newer than the one in use (it may never have been used): null when none. */
+  private newerProposal(): KnownConfig | null {
+    const p = this.proposed;
+    return p !== null && p.n > this.config && this.proposedDurable ? { n: p.n, voters: [...p.voters], catching_up: [...p.catching_up] } : null;
+  }
+
   private heardReserved(through: number): void {
     if (through <= this.reserved) return;
     this.reserved = through;
@@ -475,7 +519,8 @@ export class WorkerCore {
       node_id: this.nodeId,
       prepared: this.preparedList(),
       max_cseq: this.maxCseq,
-      known_config: { n: this.config, voters: [...this.configVoters], catching_up: [...this.configCatchingUp] },
+      known_config: this.inUse(),
+      proposed_config: this.newerProposal(),
       reserved: this.reserved,
     });
   }
@@ -509,7 +554,8 @@ export class WorkerCore {
     return {
       cluster: this.cluster,
       epoch: this.fence.epoch,
-      config: { n: this.config, voters: [...this.configVoters], catching_up: [...this.configCatchingUp] },
+      config: this.inUse(),
+      proposed: this.newerProposal(),
       max_cseq: maxCseq,
       reserved: this.reserved,
       fresh: this.cluster === null && storeEmpty && this.txns.size === 0,

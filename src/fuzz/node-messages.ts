@@ -199,7 +199,7 @@ function validFromWorker(rng: Rng, type: string, nodeId: string): Obj {
   const t = txid(rng);
   switch (type) {
     case 'state':
-      return { type, node_id: nodeId, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 };
+      return { type, node_id: nodeId, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 };
     case 'locked':
       return { type, txid: t, seq: rng.int(1, 9), result: rng.bool() ? {} : { tweet: validTweet(rng) } };
     case 'lock_refused':
@@ -1001,7 +1001,7 @@ export class NodeMessagesTarget implements FuzzTarget<NodeCase> {
     // Registering at the other address makes the coordinator drop its link to the old one and dial this one at once.
     const r = await eventually(
       async () => {
-        const reply = await f.client!.request({ action: 'register', worker: { id: f.id, address }, known: { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true } });
+        const reply = await f.client!.request({ action: 'register', worker: { id: f.id, address }, known: { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: true } });
         if (reply.status !== 'OK' && reply.code !== 'EXISTS') throw new FuzzFinding(`registering the fake worker: ${JSON.stringify(reply)}`);
         return reply.status === 'OK';
       },

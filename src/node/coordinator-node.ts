@@ -257,7 +257,7 @@ export class CoordinatorNode {
     );
     this.log.info({ epoch: recovered.epoch, cluster: recovered.cluster ?? null, workers: recovered.members.length, pending_decisions: recovered.decisions.length }, 'coordinator state recovered');
     if (recovered.empty === true && opts.newCluster !== true) {
-      this.log.warn('no data in this data directory: adopting the cluster of the first worker of an existing cluster that registers, or forming a new cluster in 10 s with workers that hold no data (--new-cluster forms one at once)');
+      this.log.warn('no data in this data directory: waiting for a worker holding a cluster\'s data to register, to take that cluster over; to start a new cluster instead, start this coordinator with --new-cluster');
     }
     const storage = opts.metrics?.storage;
     const persist = (batch: CoordinatorWrite[]): void => this.store.persist(batch);
@@ -557,7 +557,9 @@ export class CoordinatorNode {
           membership = e;
           break;
         case 'log_config':
-          // Used (config_logged) only once durable: a configuration lost to a power cut was never used.
+        case 'commit_config':
+          // Told to its voters (config_logged) only once proposed durably, used (config_committed) only
+          // once in use durably: a configuration lost to a power cut was never used.
           this.commits.add(e);
           break;
         case 'reserve_cseq':
@@ -618,6 +620,7 @@ export class CoordinatorNode {
     }
     for (const w of writes) {
       if (w.type === 'log_config') this.dispatch({ type: 'config_logged', config: w.config });
+      else if (w.type === 'commit_config') this.dispatch({ type: 'config_committed', config: w.config });
       else if (w.type === 'reserve_cseq') this.dispatch({ type: 'cseq_reserved', through: w.through });
       else if (w.type === 'log_identity') this.dispatch({ type: 'identity_logged', seq: w.seq });
     }

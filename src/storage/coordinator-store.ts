@@ -6,7 +6,7 @@
 
 import { join } from 'node:path';
 import type { RecoveredCoordinator } from '../core/coordinator.ts';
-import { addColumnIfMissing, openDatabase, WalSync, type Db } from './sqlite.ts';
+import { addColumnIfMissing, openDatabase, openImage, WalSync, type Db } from './sqlite.ts';
 import { Checkpointer } from './checkpointer.ts';
 
 export type CoordinatorWrite =
@@ -14,8 +14,10 @@ export type CoordinatorWrite =
   | { type: 'forget_decision'; txid: string }
   | { type: 'save_member'; id: string; address: string; leaving: boolean }
   | { type: 'remove_member'; id: string }
-  /** The voting set, numbered, with the voters promoted and still catching up; kept as meta row 'config' (JSON). */
+  /** A voting set proposed, numbered, with the voters promoted and still catching up; kept as meta row 'config_proposed' (JSON). */
   | { type: 'log_config'; config: number; voters: string[]; catching_up: string[] }
+  /** The proposed voting set of that number is the one in use (meta row 'config'). */
+  | { type: 'commit_config'; config: number }
   /** Commit sequence numbers up to `through` may be given out: durable before any is (meta row 'cseq_reserved'). */
   | { type: 'reserve_cseq'; through: number }
   /** The cluster served and the epoch in use (meta rows 'cluster_id' and 'epoch'): durable before any worker is linked. */
@@ -28,9 +30,10 @@ export class CoordinatorStore {
   private readonly checkpointer: Checkpointer;
   private readonly q;
 
-  constructor(dataDir: string) {
+  /** `image`: an in-memory store made from a copy of another (image()): the simulator's coordinator restored from an old copy. */
+  constructor(dataDir: string, image?: Buffer) {
     const file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'coordinator.db');
-    this.db = openDatabase(file);
+    this.db = image === undefined ? openDatabase(file) : openImage(image);
     this.wal = new WalSync(file);
     this.checkpointer = new Checkpointer(file);
     this.db.exec(`
@@ -80,10 +83,12 @@ export class CoordinatorStore {
     // Commits are decided out of cseq order (a cseq goes out with the prepare), so a batch's last
     // is not always the highest: the kept decisions may name a higher one.
     const lastCseq = Math.max(Number(this.q.getMeta.get('last_cseq')?.value ?? '0'), ...decisions.map((d) => d.cseq));
+    const proposed = this.q.getMeta.get('config_proposed')?.value;
     return {
       epoch,
       cluster,
       empty,
+      config_proposed: proposed === undefined ? null : (JSON.parse(proposed) as { n: number; voters: string[]; catching_up: string[] }),
       last_cseq: lastCseq,
       cseq_reserved: Number(this.q.getMeta.get('cseq_reserved')?.value ?? '0'),
       members,
@@ -114,8 +119,14 @@ export class CoordinatorStore {
             this.q.delMember.run(w.id);
             break;
           case 'log_config':
-            this.q.setMeta.run('config', JSON.stringify({ n: w.config, voters: w.voters, catching_up: w.catching_up }));
+            this.q.setMeta.run('config_proposed', JSON.stringify({ n: w.config, voters: w.voters, catching_up: w.catching_up }));
             break;
+          case 'commit_config': {
+            const proposed = this.q.getMeta.get('config_proposed')?.value;
+            const p = proposed === undefined ? null : (JSON.parse(proposed) as { n: number });
+            if (p !== null && p.n === w.config) this.q.setMeta.run('config', proposed as string);
+            break;
+          }
           case 'reserve_cseq':
             this.q.setMeta.run('cseq_reserved', String(w.through));
             break;
@@ -130,6 +141,11 @@ export class CoordinatorStore {
       }
       if (maxCseq > Number(this.q.getMeta.get('last_cseq')?.value ?? '0')) this.q.setMeta.run('last_cseq', String(maxCseq));
     })();
+  }
+
+  /** A copy of everything kept (an in-memory store's bytes): the simulator's old copies of a coordinator's data directory. */
+  image(): Buffer {
+    return this.db.serialize();
   }
 
   /**

@@ -39,6 +39,13 @@ export function openDatabase(file: string): Db {
   return db;
 }
 
+/** An in-memory database made from another's bytes (Database#serialize), as openDatabase sets one up. */
+export function openImage(image: Buffer): Db {
+  const db = new Database(image);
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
 function syncDirectory(dir: string): void {
   const fd = openSync(dir, 'r');
   try {

@@ -163,6 +163,7 @@ export class WorkerStore implements WorkerReadView {
       cluster: meta('cluster') ?? null,
       fence: { epoch: Number(meta('fence_epoch') ?? '0'), run: meta('fence_run') ?? '' },
       reserved: Number(meta('reserved') ?? '0'),
+      proposed: meta('config_proposed') === undefined ? null : (JSON.parse(meta('config_proposed') as string) as KnownConfig),
       prepared: this.q.allPrepared.all().map((r) => ({ txid: r.txid, ops: JSON.parse(r.ops) as Op[], peers: JSON.parse(r.peers) as Peer[], cseq: r.cseq, results: JSON.parse(r.results) as OpResult[] })),
     };
   }
@@ -225,6 +226,9 @@ export class WorkerStore implements WorkerReadView {
             break;
           case 'persist_fence':
             this.q.saveFence.run(e.cluster, String(e.epoch), e.run);
+            break;
+          case 'persist_proposal':
+            this.q.setMeta.run('config_proposed', JSON.stringify(e.config));
             break;
         }
       }

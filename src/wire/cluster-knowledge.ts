@@ -61,10 +61,10 @@ export function catchingUpProblem(voters: unknown, catchingUp: unknown, prefix: 
 /** What a registering worker knows of its cluster (ClusterKnowledge). */
 export function clusterKnowledgeProblem(v: unknown, path: string): string | null {
   if (!isObj(v)) return `field "${path}" must be an object`;
-  const extra = unknownField(v, ['cluster', 'epoch', 'config', 'max_cseq', 'reserved', 'fresh'], path);
+  const extra = unknownField(v, ['cluster', 'epoch', 'config', 'proposed', 'max_cseq', 'reserved', 'fresh'], path);
   if (extra !== null) return extra;
   if (v.cluster !== null && (typeof v.cluster !== 'string' || !NODE_ID_PATTERN.test(v.cluster))) return `field "${path}.cluster" must be a cluster id (1 to 64 letters, digits, _ . -) or null`;
   for (const k of ['epoch', 'max_cseq', 'reserved'] as const) if (!isCount(v[k])) return `field "${path}.${k}" must be a whole number, 0 or more`;
   if (typeof v.fresh !== 'boolean') return `field "${path}.fresh" must be true or false`;
-  return knownConfigProblem(v.config, `${path}.config`);
+  return knownConfigProblem(v.config, `${path}.config`) ?? (v.proposed === null ? null : knownConfigProblem(v.proposed, `${path}.proposed`));
 }

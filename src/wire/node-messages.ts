@@ -80,8 +80,8 @@ export interface CheckResult {
 }
 export type ReadResult = { tweets: Tweet[] } | { tweet: Tweet | null } | { item: Item | null } | CheckResult | { txn: TxnKnowledge };
 
-const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'reserved', 'replicate', 'read', 'copy_read', 'install'] as const;
-const FROM_WORKER_TYPES = ['state', 'refused', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated'] as const;
+const TO_WORKER_TYPES = ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'config_propose', 'reserved', 'replicate', 'read', 'copy_read', 'install'] as const;
+const FROM_WORKER_TYPES = ['state', 'refused', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'config_ack'] as const;
 const CHECK_FIELDS = ['count', 'items', 'digest', 'prepared', 'locks', 'max_cseq', 'fsyncs', 'fsync_ms', 'resolved_by_peers', 'restarts'] as const;
 
 class Invalid extends Error {}
@@ -214,6 +214,11 @@ function toWorker(o: Obj, type: string): ToWorker {
       fields(o, ['type', 'through']);
       int(o, 'through', 1);
       break;
+    case 'config_propose':
+      fields(o, ['type', 'config', 'voters', 'catching_up']);
+      int(o, 'config', 1);
+      problem(catchingUpProblem(get(o, 'voters'), get(o, 'catching_up'), ''));
+      break;
     case 'lock':
       fields(o, ['type', 'txid', 'seq', 'op', 'config', 'floor']);
       txid(o, 'txid');
@@ -309,12 +314,13 @@ function toWorker(o: Obj, type: string): ToWorker {
 function fromWorker(o: Obj, type: string): FromWorker {
   switch (type) {
     case 'state': {
-      fields(o, ['type', 'node_id', 'prepared', 'max_cseq', 'known_config', 'reserved']);
+      fields(o, ['type', 'node_id', 'prepared', 'max_cseq', 'known_config', 'proposed_config', 'reserved']);
       nodeId(o, 'node_id');
       const list = array(get(o, 'prepared'), 'prepared', 0, NODE_MAX_PREPARED, 'prepared transactions');
       for (let i = 0; i < list.length; i++) preparedTxn(list[i], `prepared[${i}].`);
       count(o, 'max_cseq');
       problem(knownConfigProblem(get(o, 'known_config'), 'known_config'));
+      if (get(o, 'proposed_config') !== null) problem(knownConfigProblem(get(o, 'proposed_config'), 'proposed_config'));
       count(o, 'reserved');
       break;
     }
@@ -414,6 +420,10 @@ function fromWorker(o: Obj, type: string): FromWorker {
     case 'replicated':
       fields(o, ['type', 'seq']);
       int(o, 'seq', 1);
+      break;
+    case 'config_ack':
+      fields(o, ['type', 'config']);
+      int(o, 'config', 1);
       break;
   }
   return o as unknown as FromWorker;

@@ -147,8 +147,10 @@ export interface WorkerState {
   prepared: PreparedTxn[];
   /** The highest commit sequence number the worker has applied. */
   max_cseq: number;
-  /** The newest configuration it has heard of (a coordinator that lost its data takes over above it). */
+  /** The configuration it has in use (a coordinator that lost its data takes over above it). */
   known_config: KnownConfig;
+  /** A configuration proposed to it, newer than the one in use, that it made durable (it may or may not have been put in use). */
+  proposed_config: KnownConfig | null;
   /** The highest commit sequence number reservation a coordinator told it of. */
   reserved: number;
 }
@@ -173,7 +175,9 @@ export interface ClusterKnowledge {
   cluster: string | null;
   /** The highest coordinator epoch it has obeyed (0: none). */
   epoch: number;
+  /** The configuration it has in use, and one proposed to it and newer (null: none). */
   config: KnownConfig;
+  proposed: KnownConfig | null;
   /** The highest commit sequence number it holds (applied, or in a prepared record). */
   max_cseq: number;
   /** The highest cseq reservation a coordinator told it of. */
@@ -226,6 +230,13 @@ export type ToWorkerCore =
   | { type: 'config'; config: number; voter: boolean; removed: boolean; voters: string[]; catching_up: string[] }
   /** A new cseq reservation is durable on the coordinator: a coordinator that loses its data starts above it. */
   | { type: 'reserved'; through: number }
+  /**
+   * A configuration proposed, sent to each of its voters: make it durable, then ack it
+   * (config_ack). It is used (and said with `config`) only once every one of them has: so every
+   * configuration ever used is known by every one of its voters, which a coordinator that loses its
+   * data relies on to find the newest.
+   */
+  | { type: 'config_propose'; config: number; voters: string[]; catching_up: string[] }
   /**
    * A committed transaction this worker did not vote on, streamed to a learner (and to a voter
    * promoted while transactions prepared without it were in flight), numbered `seq` on its link
@@ -300,7 +311,9 @@ export type FromWorker =
   | { type: 'copy_page'; rid: number; rows: CopyRow[] }
   | { type: 'installed'; rid: number; done: boolean }
   /** Every replicate up to `seq` (numbered per link) is durable here. */
-  | { type: 'replicated'; seq: number };
+  | { type: 'replicated'; seq: number }
+  /** A proposed configuration (config_propose) is durable here. */
+  | { type: 'config_ack'; config: number };
 
 // ---------------------------------------------------------------------------
 // Client requests, as the coordinator's core receives them: already validated

@@ -16,11 +16,11 @@ export const T = 10_000;
 export const TEST_CLUSTER = 'c-test';
 export const TEST_IDENTITY = { run: 'r-test', newClusterId: 'c-new', newCluster: false } as const;
 /** What a worker that never joined a cluster says when it registers. */
-export const FRESH: ClusterKnowledge = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true };
+export const FRESH: ClusterKnowledge = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: true };
 
 /** A worker's state (the answer to hello), as a worker that knows no configuration yet sends it unless told. */
-export function stateMsg(worker: string, max_cseq = 0, prepared: PreparedTxn[] = [], known: KnownConfig = { n: 0, voters: [], catching_up: [] }, reserved = 0): FromWorker {
-  return { type: 'state', node_id: worker, prepared, max_cseq, known_config: known, reserved };
+export function stateMsg(worker: string, max_cseq = 0, prepared: PreparedTxn[] = [], known: KnownConfig = { n: 0, voters: [], catching_up: [] }, reserved = 0, proposed: KnownConfig | null = null): FromWorker {
+  return { type: 'state', node_id: worker, prepared, max_cseq, known_config: known, proposed_config: proposed, reserved };
 }
 export const DECIDED_AT = 900_000;
 
@@ -107,12 +107,24 @@ export class Co {
       assert.ok(steps < 200, 'the membership keeps asking: a join that never ends');
       const e = queue.shift() as CoordinatorEffect;
       if (e.type === 'log_config') queue.push(...this.ev({ type: 'config_logged', config: e.config }));
+      if (e.type === 'commit_config') queue.push(...this.ev({ type: 'config_committed', config: e.config }));
       if (e.type !== 'send') continue;
       const m = e.msg;
+      if (m.type === 'config_propose') queue.push(...this.from(e.worker, { type: 'config_ack', config: m.config }));
       if (m.type === 'copy_read') queue.push(...this.from(e.worker, { type: 'copy_page', rid: m.rid, rows: [] }));
       else if (m.type === 'install') queue.push(...this.from(e.worker, { type: 'installed', rid: m.rid, done: m.done }));
       else if (m.type === 'replicate') queue.push(...this.from(e.worker, { type: 'replicated', seq: m.seq }));
     }
+  }
+  /**
+   * A proposed configuration (log_config) made durable here, acked by each of its voters as they
+   * would once it is durable there, and written as in use: returns every effect on the way (#23).
+   */
+  configDurable(n: number): CoordinatorEffect[] {
+    const out = this.ev({ type: 'config_logged', config: n });
+    for (const e of [...out]) if (e.type === 'send' && e.msg.type === 'config_propose') out.push(...this.from(e.worker, { type: 'config_ack', config: e.msg.config }));
+    for (const e of [...out]) if (e.type === 'commit_config') out.push(...this.ev({ type: 'config_committed', config: e.config }));
+    return out;
   }
   /** The number of the configuration in use. */
   configN(): number {

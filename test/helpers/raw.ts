@@ -72,4 +72,4 @@ export async function sendAndClose(address: string, text: string, timeoutMs = 15
 }
 
 /** What a worker that never joined a cluster says it holds when it registers (#23). */
-export const FRESH_WORKER = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true } as const;
+export const FRESH_WORKER = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: true } as const;

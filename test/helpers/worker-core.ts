@@ -123,7 +123,7 @@ export class Harness {
   durable(effects: WorkerEffect[], now = 0): WorkerEffect[] {
     const out: WorkerEffect[] = [];
     for (const e of effects) {
-      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort' && e.type !== 'persist_fence') continue;
+      if (e.type !== 'persist_prepared' && e.type !== 'persist_commit' && e.type !== 'persist_abort' && e.type !== 'persist_fence' && e.type !== 'persist_proposal') continue;
       this.store.persist(e);
       out.push(...this.core.handle(durableEvent(e), now));
     }
@@ -163,7 +163,7 @@ export function sends(effects: WorkerEffect[]): FromWorker[] {
 }
 /** What the worker writes (not what it says: sends, peer questions and answers, logs). */
 export function persists(effects: WorkerEffect[]): WorkerEffect[] {
-  return effects.filter((e) => e.type === 'persist_prepared' || e.type === 'persist_commit' || e.type === 'persist_abort' || e.type === 'persist_fence' || e.type === 'save_config');
+  return effects.filter((e) => e.type === 'persist_prepared' || e.type === 'persist_commit' || e.type === 'persist_abort' || e.type === 'persist_fence' || e.type === 'persist_proposal' || e.type === 'save_config');
 }
 export function only<E>(list: E[]): E {
   assert.equal(list.length, 1, `expected exactly one, got ${JSON.stringify(list)}`);

@@ -78,7 +78,7 @@ test('attack: a registered worker answers hello with {"type":"state","prepared":
 test('a worker answering a read it was never asked, or in the wrong shape, is cut off; the coordinator lives', async () => {
   const fake = await fakeWorker((m, link) => {
     if (m.type === 'hello') {
-      link.send({ type: 'state', node_id: 'bad-read', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
+      link.send({ type: 'state', node_id: 'bad-read', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 });
       link.sendText(424242, '{"status":"OK","tweets":[]}');
       link.send({ type: 'read_result', rid: 1, result: { tweets: 'nope' } });
     }

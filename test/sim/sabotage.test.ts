@@ -82,6 +82,20 @@ const cases: { sabotage: Sabotage | ShellSabotage; rule: string; expect: RegExp;
     rule: 'a worker refuses a transaction from a configuration it has left, and any while it is no voter',
     expect: /accepted transaction .* of configuration .* while it knew configuration/,
   },
+  // Cluster identity and fencing (#23).
+  {
+    sabotage: 'obey_lower_epoch',
+    rule: 'a worker refuses a coordinator with a lower epoch than one it obeyed (or the same epoch from another run)',
+    // An old copy of the coordinator, obeyed: its transaction ids repeat ones the workers hold
+    // outcomes for (a write told OK that never happened), or it aborts what the real one committed.
+    expect: /not linearizable|copies differ|abort of .* which this worker committed|is commit on .* but abort on|is abort on .* but commit on|workers not up/,
+  },
+  {
+    sabotage: 'wiped_coordinator_starts_at_epoch_1',
+    rule: 'a coordinator that lost its data directory takes over above every epoch its workers obeyed, once the voters have answered',
+    // Its workers, which obey newer coordinators, refuse it for good: the cluster never comes back.
+    expect: /workers not up|not linearizable|copies differ/,
+  },
   // The shell's duties (src/node/sabotage.ts): proof that the simulator runs the shell that ships.
   {
     sabotage: 'coordinator_durable_before_fsync',

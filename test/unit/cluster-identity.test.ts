@@ -5,7 +5,6 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { FORM_GRACE_MS } from '../../src/core/coord-identity.ts';
 import type { CoordinatorEffect } from '../../src/core/coordinator.ts';
 import type { ClusterKnowledge, KnownConfig } from '../../src/core/types.ts';
 import { Co, FRESH, TEST_CLUSTER, addr, field, ofType, only, postReq, prepareOf, replies, sentTo, stateMsg } from '../helpers/coordinator-core.ts';
@@ -13,7 +12,7 @@ import { Harness, hello, persists, sends } from '../helpers/worker-core.ts';
 
 /** What a worker of cluster `cluster` that obeyed `epoch` and knows configuration `config` says when it registers. */
 function member(cluster: string, epoch: number, config: KnownConfig, maxCseq = 40, reserved = 100_000): ClusterKnowledge {
-  return { cluster, epoch, config, max_cseq: maxCseq, reserved, fresh: false };
+  return { cluster, epoch, config, proposed: null, max_cseq: maxCseq, reserved, fresh: false };
 }
 
 const C7: KnownConfig = { n: 7, voters: ['w1', 'w2'], catching_up: [] };
@@ -36,7 +35,7 @@ describe('coordinator: a coordinator with an empty data directory', () => {
     const co = wiped();
     const e = co.req(7, 1, postReq('t1'));
     assert.equal(code(e), 'UNAVAILABLE');
-    assert.match(error(e), /has no data yet: it adopts the cluster of the first worker of an existing cluster that registers, or forms a new cluster in \d+ s/);
+    assert.match(error(e), /has no data: it takes over the cluster of the first worker holding that cluster.s data to register/);
     assert.equal(co.status().identity.state, 'forming');
   });
 
@@ -60,7 +59,7 @@ describe('coordinator: a coordinator with an empty data directory', () => {
     co.from('w1', stateMsg('w1', 40, [], C7, 100_000));
     const waiting = co.req(7, 1, postReq('t1'));
     assert.equal(code(waiting), 'UNAVAILABLE');
-    assert.match(error(waiting), /recovering cluster c-old \(it started with an empty data directory\): waiting for worker w2 \(voters of configuration 7\)/);
+    assert.match(error(waiting), /recovering cluster c-old \(it started with an empty data directory\): waiting for worker w2 \(voters of configuration 7, or of a newer one proposed\)/);
     assert.deepEqual(co.status().identity.waiting_for, ['w2']);
     assert.equal(code(co.req(7, 2, { action: 'get_tweet', id: 't1' })), 'UNAVAILABLE', 'no read either: nobody is up');
     assert.equal(co.workerState('w1'), 'joining');
@@ -69,12 +68,13 @@ describe('coordinator: a coordinator with an empty data directory', () => {
     co.linkUp('w2');
     const s = co.from('w2', stateMsg('w2', 42, [], C7, 100_000));
     assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 8, voters: ['w1', 'w2'], catching_up: [] }]);
-    co.ev({ type: 'config_logged', config: 8 });
+    // Its cseqs start above every one its workers hold or were told of (the reservation, 100,000):
+    // a reservation above them is asked for with the takeover.
+    assert.deepEqual(ofType(s, 'reserve_cseq'), [{ type: 'reserve_cseq', through: 200_000 }]);
+    co.reserve(s);
+    co.configDurable(8);
     assert.equal(co.status().identity.state, 'serving');
     assert.deepEqual([co.workerState('w1'), co.workerState('w2')], ['up', 'up']);
-    // Its cseqs start above every one its workers hold or were told of (the reservation, 100,000).
-    const e = co.req(7, 3, postReq('t1'));
-    co.reserve(e);
     const p = prepareOf(co.req(7, 4, postReq('t2')), 'w1');
     assert.ok(p.cseq > 100_000, `cseq ${p.cseq}`);
   });
@@ -91,18 +91,90 @@ describe('coordinator: a coordinator with an empty data directory', () => {
     assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 10, voters: ['w1', 'w3'], catching_up: ['w3'] }], 'a voter still catching up stays so');
   });
 
-  test('forms a new cluster with workers holding no data, only once the grace is over', () => {
+  test('never forms a new cluster on its own: a worker holding no data registers and waits (a worker of the old cluster may register later)', () => {
     const co = wiped();
     const r = co.register('w1', addr('w1'), FRESH);
     assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' }, 'registered, not linked');
-    assert.deepEqual(ofType(r, 'link'), []);
-    assert.deepEqual(ofType(co.tick(co.now + FORM_GRACE_MS - 1), 'log_identity'), []);
-    const formed = co.tick(co.now + FORM_GRACE_MS);
-    assert.deepEqual(ofType(formed, 'log_identity').map((w) => w.cluster), ['c-new']);
-    assert.deepEqual(ofType(identityDurable(co, formed), 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
+    assert.deepEqual(ofType(co.tick(co.now + 3_600_000), 'log_identity'), [], 'not after an hour either');
+    assert.equal(co.status().identity.state, 'forming');
+    assert.match(error(co.req(7, 1, postReq('t1'))), /has no data: it takes over the cluster of the first worker holding that cluster's data to register; to start a new cluster instead, start it with --new-cluster/);
+    // A worker of the old cluster comes: that cluster is taken over, and the first one joins it.
+    const adopted = co.register('w2', addr('w2'), member('c-old', 2, { n: 3, voters: ['w2'], catching_up: [] }));
+    assert.deepEqual(ofType(identityDurable(co, adopted), 'link').map((l) => l.worker).sort(), ['w1', 'w2']);
+  });
+
+  test('a first voter proposed stays the only one proposed until it votes, across a restart: two workers never each think they were the first voter (simulator seed 1714)', () => {
+    const co = new Co({ members: [] });
+    co.register('w2');
+    co.linkUp('w2');
+    const first = only(ofType(co.state('w2', 0), 'log_config'));
+    assert.deepEqual(first.voters, ['w2']);
+    co.linkDown('w2'); // before it acked: abandoned
+    co.register('w1');
     co.linkUp('w1');
-    co.drive(co.state('w1', 0));
-    assert.equal(co.workerState('w1'), 'up', 'the first voter of the new cluster');
+    assert.deepEqual(ofType(co.state('w1', 0), 'log_config'), [], 'w1 is not made the first voter instead');
+    co.linkUp('w2');
+    assert.deepEqual(ofType(co.state('w2', 0), 'log_config').map((c) => c.voters), [['w2']], 'w2, back, is proposed again');
+    // A coordinator restarted with that proposal durable in its store remembers it.
+    const again = new Co({ members: [{ id: 'w1', address: addr('w1') }, { id: 'w2', address: addr('w2') }], config: { n: 0, voters: [] }, config_proposed: { n: 1, voters: ['w2'], catching_up: [] } });
+    again.linkUp('w1');
+    assert.deepEqual(ofType(again.state('w1', 0), 'log_config'), []);
+    again.linkUp('w2');
+    assert.deepEqual(ofType(again.state('w2', 0), 'log_config').map((c) => [c.config, c.voters]), [[2, ['w2']]]);
+  });
+
+  test('no voter in use anywhere heard, and a first voter\'s proposal durable on it: it is taken over with that voter (simulator seed 281: a power cut took the word that it was in use)', () => {
+    const co = wiped();
+    const none: KnownConfig = { n: 0, voters: [], catching_up: [] };
+    identityDurable(co, co.register('w1', addr('w1'), { ...member('c-old', 1, none), proposed: { n: 1, voters: ['w1'], catching_up: [] } }));
+    co.linkUp('w1');
+    const s = co.from('w1', stateMsg('w1', 0, [], none, 0, { n: 1, voters: ['w1'], catching_up: [] }));
+    assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1'], catching_up: [] }]);
+  });
+
+  test('a proposal newer than the configuration in use brings its voters into the wait: one of them may know a later configuration', () => {
+    // w1 uses configuration 4 ({w1}) and acked 5 ({w1, w2}), put in use; then 6 ({w2}) evicted w1.
+    const co = wiped();
+    identityDurable(co, co.register('w1', addr('w1'), { ...member('c-old', 3, { n: 4, voters: ['w1'], catching_up: [] }), proposed: { n: 5, voters: ['w1', 'w2'], catching_up: ['w2'] } }));
+    co.linkUp('w1');
+    const s = co.from('w1', stateMsg('w1', 9, [], { n: 4, voters: ['w1'], catching_up: [] }, 100_000, { n: 5, voters: ['w1', 'w2'], catching_up: ['w2'] }));
+    assert.deepEqual(ofType(s, 'log_config'), []);
+    assert.deepEqual(co.status().identity.waiting_for, ['w2']);
+    identityDurable(co, co.register('w2', addr('w2'), member('c-old', 4, { n: 6, voters: ['w2'], catching_up: [] })));
+    co.linkUp('w2');
+    const t = co.from('w2', stateMsg('w2', 20, [], { n: 6, voters: ['w2'], catching_up: [] }, 100_000));
+    assert.deepEqual(ofType(t, 'log_config'), [{ type: 'log_config', config: 7, voters: ['w2'], catching_up: [] }], 'w2 alone: w1 copies from it');
+  });
+
+  test('workers that know no configuration (they never voted) never make a takeover: it waits for one that does (simulator seed 438)', () => {
+    const co = wiped();
+    identityDurable(co, co.register('w1', addr('w1'), member('c-old', 1, { n: 0, voters: [], catching_up: [] })));
+    co.linkUp('w1');
+    const s = co.from('w1', stateMsg('w1', 0, [], { n: 0, voters: [], catching_up: [] }, 0));
+    assert.deepEqual(ofType(s, 'log_config'), [], 'no takeover with no voter');
+    assert.equal(co.status().identity.state, 'recovering');
+    identityDurable(co, co.register('w2', addr('w2'), member('c-old', 3, { n: 4, voters: ['w2'], catching_up: [] })));
+    co.linkUp('w2');
+    assert.deepEqual(ofType(co.from('w2', stateMsg('w2', 9, [], { n: 4, voters: ['w2'], catching_up: [] }, 100_000)), 'log_config'), [{ type: 'log_config', config: 5, voters: ['w2'], catching_up: [] }]);
+  });
+
+  test('no transaction id is given out while it has no cluster, and one given out before its epoch rose is never sent to a worker (simulator seed 652)', () => {
+    const co = wiped();
+    assert.equal(code(co.req(9, 0, { action: 'begin' })), 'UNAVAILABLE');
+    // A coordinator serving at epoch 1 begins a transaction; a worker that obeyed a gone coordinator of epoch 4 makes it take over at 5.
+    const c2 = new Co();
+    c2.addWorker('w1');
+    const txid = String(field(only(replies(c2.req(9, 0, { action: 'begin' }))).reply, 'txid'));
+    assert.match(txid, /^1\./);
+    c2.linkDown('w1');
+    c2.linkUp('w1');
+    identityDurable(c2, c2.from('w1', { type: 'refused', reason: 'epoch', cluster: TEST_CLUSTER, epoch: 4, live: false, error: 'obeyed epoch 4' }));
+    c2.linkUp('w1');
+    c2.drive(c2.from('w1', stateMsg('w1', 0, [], { n: 1, voters: ['w1'], catching_up: [] }, 100_000)));
+    assert.equal(c2.status().identity.state, 'serving');
+    const e = c2.req(9, 1, postReq('t1'));
+    assert.deepEqual(sentTo(e, 'w1'), [], 'its old id reaches no worker');
+    assert.match(error(e), new RegExp(`transaction ${txid.replace('.', '\\.')} began before this coordinator took the cluster over at epoch 5`));
   });
 
   test('a worker with data of a cluster without an id is refused, nothing changed', () => {
@@ -208,8 +280,21 @@ describe('worker: which coordinator it obeys', () => {
     assert.equal(h.core.knowledge(true).fresh, true);
     assert.equal(h.core.helloRefusal(hello({ cluster: 'c-any', epoch: 1 }), false), null);
     h.durable(h.msg(hello({ cluster: 'c-any', epoch: 1, config: 3, voters: ['w1'], catching_up: [] })));
-    assert.deepEqual(h.core.knowledge(true), { cluster: 'c-any', epoch: 1, config: { n: 3, voters: ['w1'], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: false });
+    assert.deepEqual(h.core.knowledge(true), { cluster: 'c-any', epoch: 1, config: { n: 3, voters: ['w1'], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: false });
     assert.equal(h.core.helloRefusal(hello({ cluster: 'c-other', epoch: 2 }), false)?.reason, 'cluster');
+  });
+
+  test('a configuration proposed to it is made durable before it is acked, is told to a coordinator as a proposal, and is in use only once said so', () => {
+    const h = new Harness();
+    const e = h.msg({ type: 'config_propose', config: 2, voters: ['w1', 'w2', 'w3'], catching_up: ['w3'] });
+    assert.deepEqual(persists(e), [{ type: 'persist_proposal', config: { n: 2, voters: ['w1', 'w2', 'w3'], catching_up: ['w3'] } }]);
+    assert.deepEqual(sends(e), [], 'no ack before it is durable');
+    assert.deepEqual(sends(h.durable(e)), [{ type: 'config_ack', config: 2 }]);
+    assert.deepEqual(sends(h.msg({ type: 'config_propose', config: 2, voters: ['w1', 'w2', 'w3'], catching_up: ['w3'] })), [{ type: 'config_ack', config: 2 }], 'a repeat is acked again');
+    assert.deepEqual([h.core.knowledge(false).config.n, h.core.knowledge(false).proposed?.n], [1, 2]);
+    assert.deepEqual(h.core.knownConfig, { config: 1, voter: true }, 'still in use: configuration 1 (its prepares are taken)');
+    h.msg({ type: 'config', config: 2, voter: true, removed: false, voters: ['w1', 'w2', 'w3'], catching_up: ['w3'] });
+    assert.deepEqual([h.core.knowledge(false).config.n, h.core.knowledge(false).proposed], [2, null]);
   });
 
   test('its state tells the coordinator the newest configuration it knows and the reservation it was told of', () => {

@@ -28,7 +28,7 @@ class Co {
   addWorker(id: string): void {
     this.req({ action: 'register', worker: { id, address: `127.0.0.1:${9000 + Number(id.slice(1))}` }, known: FRESH });
     this.ev({ type: 'link_up', worker: id });
-    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 } });
+    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 } });
   }
   /** Sends resolve, answers each txn read with what `records` says, and returns every effect. */
   resolve(outcome: 'commit' | 'abort', confirm: boolean, records: Record<string, TxnKnowledge>): CoordinatorEffect[] {
@@ -152,7 +152,7 @@ describe('resolve of a transaction in doubt', () => {
   function evictW2(co: HCo): void {
     const e = co.tick(co.now + 10_000);
     assert.deepEqual(ofType(e, 'log_config').map((c) => c.voters), [['w1']]);
-    co.ev({ type: 'config_logged', config: ofType(e, 'log_config')[0]?.config ?? 0 });
+    co.configDurable(ofType(e, 'log_config')[0]?.config ?? 0);
   }
   /** Sends resolve; answers w1's txn read with `w1`; returns the reply and every effect. */
   function resolve(co: HCo, txid: string, confirm: boolean, w1: TxnKnowledge): { r: Reply & Record<string, unknown>; effects: CoordinatorEffect[] } {

@@ -32,8 +32,12 @@ describe('CoordinatorCore: membership', () => {
     const s = co.state('w1', 0);
     assert.deepEqual(ofType(s, 'log_config'), [{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }]);
     assert.equal(co.workerState('w1'), 'joining');
-    const c = co.ev({ type: 'config_logged', config: 1 });
-    assert.deepEqual(sent(c), [{ worker: 'w1', msg: { type: 'config', config: 1, voter: true, removed: false, voters: ['w1'], catching_up: [] } }]);
+    // #23: told to its voter first, which makes it durable and acks; then in use, and said so.
+    const c = co.configDurable(1);
+    assert.deepEqual(sent(c), [
+      { worker: 'w1', msg: { type: 'config_propose', config: 1, voters: ['w1'], catching_up: [] } },
+      { worker: 'w1', msg: { type: 'config', config: 1, voter: true, removed: false, voters: ['w1'], catching_up: [] } },
+    ]);
     assert.equal(co.workerState('w1'), 'up');
   });
 
@@ -72,7 +76,7 @@ describe('CoordinatorCore: membership', () => {
     assert.equal(field(only(replies(first)).reply, 'code'), 'UNAVAILABLE');
     const change = only(ofType(first, 'log_config'));
     assert.deepEqual(change.voters, ['w2']);
-    co.ev({ type: 'config_logged', config: change.config });
+    co.configDurable(change.config);
     const r = co.register('w1-new', addr('w1'));
     assert.ok(ofType(r, 'remove_member').some((e) => e.id === 'w1'), 'the old member is removed');
     assert.ok(ofType(r, 'unlink').some((e) => e.worker === 'w1'), 'and unlinked');
@@ -95,7 +99,7 @@ describe('CoordinatorCore: membership', () => {
     const co = new Co();
     co.register('w1');
     co.linkUp('w1');
-    const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
+    const e = co.from('w1', { type: 'state', node_id: 'impostor', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 });
     assert.deepEqual(e.filter((x) => x.type !== 'log').map((x) => x.type), ['unlink', 'link']);
     assert.equal(co.workerState('w1'), 'down');
     // Dialled again after a pause, not at once: instant redials flooded the log (1,800 warnings a second).
@@ -757,7 +761,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.deepEqual(sentTo(done, 'w2'), [{ type: 'replicate', seq: 1, txid: p9.txid, cseq: 6, ops: p9.ops ?? [] }]);
     assert.deepEqual(ofType(done, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
     assert.equal(co.workerState('w2'), 'joining');
-    co.ev({ type: 'config_logged', config: 2 });
+    co.configDurable(2);
     assert.equal(co.workerState('w2'), 'joining', 'a voter now, and not up before it applied its stream');
     co.drive(co.from('w2', { type: 'replicated', seq: 1 }));
     assert.equal(co.workerState('w2'), 'up');

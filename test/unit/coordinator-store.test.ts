@@ -36,13 +36,28 @@ test('a logged configuration is what recovery returns, the latest one winning', 
         { type: 'save_member', id: 'w1', address: '127.0.0.1:10001', leaving: false },
         { type: 'save_member', id: 'w2', address: '127.0.0.1:10002', leaving: false },
         { type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: [] },
+        { type: 'commit_config', config: 2 },
       ]);
       s.persist([{ type: 'log_config', config: 3, voters: ['w2'], catching_up: [] }]);
+      s.persist([{ type: 'commit_config', config: 3 }]);
     });
     reopen(dir, (s) => {
       const r = s.recover();
       assert.deepEqual(r.config, { n: 3, voters: ['w2'], catching_up: [] }, 'a member need not vote');
       assert.deepEqual(r.members.map((m) => m.id), ['w1', 'w2']);
+    });
+  });
+});
+
+test('#23: a configuration proposed and never put in use is not the one in use; its number is kept, so the next is above it', () => {
+  withDir((dir) => {
+    reopen(dir, (s) => {
+      s.persist([{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }, { type: 'commit_config', config: 1 }]);
+      s.persist([{ type: 'log_config', config: 2, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
+    });
+    reopen(dir, (s) => {
+      const r = s.recover();
+      assert.deepEqual([r.config, r.config_proposed], [{ n: 1, voters: ['w1'], catching_up: [] }, { n: 2, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
     });
   });
 });
@@ -74,7 +89,7 @@ test('a store that began with configurations and lost its first one to a crash h
     });
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 0, voters: [] }, 'a brand-new worker is no voter without a copy'));
     // And a later configuration is used as logged.
-    reopen(dir, (s) => s.persist([{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }]));
+    reopen(dir, (s) => s.persist([{ type: 'log_config', config: 1, voters: ['w1'], catching_up: [] }, { type: 'commit_config', config: 1 }]));
     reopen(dir, (s) => assert.deepEqual(s.recover().config, { n: 1, voters: ['w1'], catching_up: [] }));
   });
 });

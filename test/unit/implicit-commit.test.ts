@@ -862,7 +862,7 @@ describe('node messages of #13', () => {
   });
 
   test('state entries are validated: txid, voters (1 to 32 worker ids), cseq (0 or more), nothing else', () => {
-    const st = (entry: unknown): unknown => wire({ type: 'state', node_id: 'w1', prepared: [entry], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
+    const st = (entry: unknown): unknown => wire({ type: 'state', node_id: 'w1', prepared: [entry], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 });
     assert.ok(parseFromWorker(st({ txid: '1.1', voters: ['w1', 'w2'], cseq: 0 })).ok);
     refusedNaming(parseFromWorker(st({ txid: 'x', voters: ['w1'], cseq: 1 })), 'prepared[0].txid');
     refusedNaming(parseFromWorker(st({ txid: '1.1', voters: [], cseq: 1 })), 'prepared[0].voters');

@@ -51,7 +51,7 @@ class Co {
   /** A recovered voter links and answers: it is up. */
   up(id: string, maxCseq = 0): void {
     this.ev({ type: 'link_up', worker: id });
-    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: maxCseq, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 } });
+    this.ev({ type: 'worker_message', worker: id, msg: { type: 'state', node_id: id, prepared: [], max_cseq: maxCseq, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 } });
   }
   get ctx(): CoordinatorContext {
     return peek<{ ctx: CoordinatorContext }>(this.core).ctx;

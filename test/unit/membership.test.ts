@@ -68,7 +68,7 @@ function promotedWithOneReplicate(): Co {
   commit(co, ['w1'], 'a1');
   co.from('w1', { type: 'copy_page', rid: read.rid, rows: [] });
   co.from('w2', { type: 'installed', rid: read.rid, done: true });
-  co.ev({ type: 'config_logged', config: 2 });
+  co.configDurable(2);
   return co;
 }
 
@@ -90,8 +90,8 @@ describe('membership: the first voter', () => {
     const w = only(replies(co.req(7, 1, postReq('t1')))).reply;
     assert.equal(field(w, 'code'), 'UNAVAILABLE');
     assert.match(String(field(w, 'error')), /no worker has joined the voters yet/);
-    assert.deepEqual(co.ev({ type: 'config_logged', config: 7 }), [], 'the durable write of another configuration changes nothing');
-    co.ev({ type: 'config_logged', config: 1 });
+    assert.deepEqual(co.configDurable(7), [], 'the durable write of another configuration changes nothing');
+    co.configDurable(1);
     assert.deepEqual(co.status().config, { n: 1, voters: ['w1'] });
     assert.equal(co.workerState('w1'), 'up');
     assert.equal(roleOf(co, 'w1'), 'voter');
@@ -139,8 +139,8 @@ describe('membership: a learner joins while writes go on', () => {
     co.from('w1', ack(pb.txid, 'abort'));
 
     // Durable: it votes (told so), drains its stream, and serves no read yet.
-    const promoted = co.ev({ type: 'config_logged', config: 2 });
-    assert.deepEqual(sentTo(promoted, 'w2'), [{ type: 'config', config: 2, voter: true, removed: false, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
+    const promoted = co.configDurable(2);
+    assert.deepEqual(sentTo(promoted, 'w2').filter((m) => m.type === 'config'), [{ type: 'config', config: 2, voter: true, removed: false, voters: ['w1', 'w2'], catching_up: ['w2'] }]);
     assert.equal(roleOf(co, 'w2'), 'voter');
     assert.equal(co.workerState('w2'), 'joining');
     // #13: last_cseq is the last given out, with a prepare: the aborted write b1 took 8.
@@ -254,18 +254,48 @@ describe('membership: a learner joins while writes go on', () => {
     assert.ok(again.msg.type === 'copy_read' && again.msg.after === null && again.msg.rid !== first.rid, 'a new copy from the start, once every voter has it');
   });
 
+  test('#23: a promotion is abandoned when a voter that must make it durable goes away; the learner copies nothing while it is pending, and again once the orphan found then is applied (simulator seed 771355)', () => {
+    const co = voters(['w1', 'w2']);
+    const first = join(co, 'w3');
+    const page = only(sentTo(co.from(first.donor, { type: 'copy_page', rid: first.rid, rows: [] }), 'w3'));
+    const promoting = co.from('w3', { type: 'installed', rid: page.type === 'install' ? page.rid : 0, done: true });
+    const proposed = only(ofType(promoting, 'log_config'));
+    assert.deepEqual(proposed.voters, ['w1', 'w2', 'w3']);
+    resetProbes();
+    co.linkDown('w1'); // a voter of it: it cannot make it durable now
+    assert.equal(probeHits().get('coord.config_change_abandoned'), 1);
+    co.linkUp('w1');
+    const adopted = co.state('w1', 5, [preparedTxn('1.9', ['w1', 'w2'], 4)]);
+    assert.deepEqual(sent(adopted).filter((x) => x.msg.type === 'copy_read'), [], 'no copy while the orphan is unsettled');
+    assert.deepEqual(co.configDurable(proposed.config).filter((x) => x.type === 'send' || x.type === 'commit_config'), [], 'the abandoned proposal is never used');
+    assert.equal(roleOf(co, 'w3'), 'learner');
+    const tweet = tw('o1');
+    co.from('w1', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops: [post(tweet)] });
+    co.from('w2', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops: [post(tweet)] });
+    co.from('w1', ack('1.9', 'commit'));
+    const again = only(sent(co.from('w2', ack('1.9', 'commit'))).filter((x) => x.msg.type === 'copy_read'));
+    assert.ok(again.msg.type === 'copy_read' && again.msg.after === null, 'its copy starts over, from the start');
+    // Promoted again, under a number above the abandoned one.
+    const p2 = only(sentTo(co.from(again.worker, { type: 'copy_page', rid: again.msg.type === 'copy_read' ? again.msg.rid : 0, rows: [] }), 'w3'));
+    const next = only(ofType(co.from('w3', { type: 'installed', rid: p2.type === 'install' ? p2.rid : 0, done: true }), 'log_config'));
+    assert.equal(next.config, proposed.config + 1);
+  });
+
   test('a stream begun again on the same link goes on with the link\'s numbering (the worker counts per link: a new stream from 1 would be taken for repeats; simulator seed 320)', () => {
     const co = voters(['w1'], { lastCseq: 0 });
     const first = join(co, 'w2');
     co.from('w2', { type: 'installed', rid: only(sentTo(co.from('w1', { type: 'copy_page', rid: first.rid, rows: [] }), 'w2').filter((m) => m.type === 'install')).rid, done: true });
     const c1 = commit(co, ['w1'], 'a1');
     assert.deepEqual(replicates(c1.decided, 'w2').map((r) => r.seq), [1]);
+    const promotion = co.configN() + 1; // proposed when its copy was installed, not durable yet
     // An orphan on w1 (its link lost and back): w2's stream is dropped, on the same link.
     co.linkDown('w1');
     co.linkUp('w1');
     const tweet = tw('o1');
     co.state('w1', 0, [preparedTxn('1.9', ['w1'], 9)]);
     const decided = co.from('w1', { type: 'vote', txid: '1.9', yes: true, results: [{ tweet }], ops: [post(tweet)] });
+    // (Its promotion, proposed when its copy was installed, was abandoned when w1's link dropped.)
+    assert.deepEqual(co.configDurable(promotion).filter((x) => x.type === 'send'), []);
     const again = only(sent([...decided, ...co.from('w1', ack('1.9', 'commit'))]).filter((x) => x.msg.type === 'copy_read'));
     const rid = again.msg.type === 'copy_read' ? again.msg.rid : 0;
     co.from('w2', { type: 'installed', rid: only(sentTo(co.from('w1', { type: 'copy_page', rid, rows: [] }), 'w2').filter((m) => m.type === 'install')).rid, done: true });
@@ -307,7 +337,7 @@ describe('membership: eviction', () => {
     const e = co.tick(t0 + EVICT);
     assert.deepEqual(ofType(e, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1'], catching_up: [] }]);
     assert.equal(field(only(replies(co.req(7, 2, postReq('t2')))).reply, 'code'), 'UNAVAILABLE', 'not used before it is durable');
-    co.ev({ type: 'config_logged', config: 2 });
+    co.configDurable(2);
     assert.equal(roleOf(co, 'w2'), 'evicted');
     assert.deepEqual(co.status().config, { n: 2, voters: ['w1'] });
     assert.equal(co.status().counters.evictions, 1);
@@ -338,7 +368,7 @@ describe('membership: eviction', () => {
     commit(co, ['w1', 'w2'], 't1');
     co.linkDown('w2');
     co.tick(co.now + EVICT);
-    co.ev({ type: 'config_logged', config: 2 });
+    co.configDurable(2);
     const r = only(replies(co.req(7, 2, postReq('t2')))).reply;
     assert.equal(field(r, 'code'), 'UNAVAILABLE');
     assert.match(String(field(r, 'error')), /only 1 worker votes and --min-voters is 2/);
@@ -352,7 +382,7 @@ describe('membership: eviction', () => {
     co.linkDown('w2'); // before it applied replicate 1: it may lack it
     const e = co.tick(co.now);
     assert.deepEqual(ofType(e, 'log_config'), [{ type: 'log_config', config: 3, voters: ['w1'], catching_up: [] }], 'no evictAfterMs wait');
-    co.ev({ type: 'config_logged', config: 3 });
+    co.configDurable(3);
     assert.equal(roleOf(co, 'w2'), 'evicted');
   });
 });
@@ -387,7 +417,7 @@ describe('membership: remove_worker', () => {
       const e = remove(co, by === 'id' ? 'w2' : addr('w2'));
       assert.deepEqual(replies(e), [], 'not before the configuration is durable');
       assert.deepEqual(ofType(e, 'log_config'), [{ type: 'log_config', config: 2, voters: ['w1'], catching_up: [] }]);
-      const done = co.ev({ type: 'config_logged', config: 2 });
+      const done = co.configDurable(2);
       assert.deepEqual(only(replies(done)), { conn: 60, slot: 0, reply: { status: 'OK', removed: 'w2', config: 2 } });
       assert.deepEqual(sentTo(done, 'w2').at(-1), { type: 'config', config: 2, voter: false, removed: true, voters: ['w1'], catching_up: [] });
       assert.deepEqual(ofType(done, 'remove_member'), [{ type: 'remove_member', id: 'w2' }]);
@@ -401,7 +431,7 @@ describe('membership: remove_worker', () => {
     const co = voters(['w1', 'w2']);
     const p = prepareOf(co.req(7, 1, postReq('t1')), 'w2');
     remove(co, 'w2');
-    const done = co.ev({ type: 'config_logged', config: 2 });
+    const done = co.configDurable(2);
     // It still votes on t1 (owes it): it stays a member, leaving, for now.
     assert.deepEqual(ofType(done, 'save_member'), [{ type: 'save_member', id: 'w2', address: addr('w2'), leaving: true }]);
     assert.ok(done.findIndex((e) => e.type === 'save_member') < done.findIndex((e) => e.type === 'reply'), 'saved before the reply (the shell sends a reply after a membership write once it is durable)');
@@ -464,7 +494,7 @@ describe('membership: status', () => {
     co.from('w3', { type: 'installed', rid: read.rid, done: false });
     co.linkDown('w2');
     co.tick(co.now + 5_000);
-    co.ev({ type: 'config_logged', config: 2 });
+    co.configDurable(2);
     const s = co.status();
     assert.deepEqual(s.config, { n: 2, voters: ['w1'] });
     assert.equal(s.evict_after_s, 5);

@@ -44,6 +44,7 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['hello', 'to', { type: 'hello', lock_timeout_ms: 10_000, cluster: 'c-0a1b', epoch: 4, run: '9f8e7d6c', config: 3, voter: true, voters: ['w1', 'w-0a1b2c3d'], catching_up: ['w-0a1b2c3d'], reserved: 100_000 }],
   ['hello (no configuration yet)', 'to', { type: 'hello', lock_timeout_ms: 10_000, cluster: 'c-0a1b', epoch: 4, run: '9f8e7d6c', config: 0, voter: false, voters: [], catching_up: [], reserved: 0 }],
   ['reserved', 'to', { type: 'reserved', through: 200_000 }],
+  ['config_propose', 'to', { type: 'config_propose', config: 8, voters: ['w1', 'w2'], catching_up: ['w2'] }],
   ['lock post', 'to', { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'post', tweet }, config: 2, floor: 0 }],
   ['lock update', 'to', { type: 'lock', txid: '1.2', seq: 2, op: { kind: 'update', id: 't1', content: 'new', username: 'alice', at: 1_700_000_000_001 }, config: 2, floor: 7 }],
   ['lock update (anyone)', 'to', { type: 'lock', txid: '1.2', seq: 3, op: { kind: 'update', id: 't1', content: 'new', username: null, at: 0 }, config: 2, floor: 0 }],
@@ -72,9 +73,10 @@ const EXAMPLES: [name: string, parser: keyof typeof PARSERS, msg: Record<string,
   ['install', 'to', { type: 'install', rid: 9, rows: [{ c: 'i\u0000user\u0000ada', s: 3, item: user }, { c: 't\u0000t1', s: 7, tweet }], reset: true, done: false, max_cseq: 7 }],
   ['install (last, empty)', 'to', { type: 'install', rid: 10, rows: [], reset: false, done: true, max_cseq: 0 }],
   // #13: each prepared transaction with its voters (the worker among them) and cseq (0: a record from before implicit commit).
-  ['state', 'from', { type: 'state', node_id: 'w1', prepared: [{ txid: '1.1', voters: ['w1', 'w-0a1b2c3d'], cseq: 4 }, { txid: '12.345', voters: ['w1'], cseq: 0 }], max_cseq: 3, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }],
-  ['state (nothing prepared)', 'from', { type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }],
-  ['state (a configuration known)', 'from', { type: 'state', node_id: 'w1', prepared: [], max_cseq: 9, known_config: { n: 7, voters: ['w1', 'w2'], catching_up: ['w2'] }, reserved: 100_000 }],
+  ['state', 'from', { type: 'state', node_id: 'w1', prepared: [{ txid: '1.1', voters: ['w1', 'w-0a1b2c3d'], cseq: 4 }, { txid: '12.345', voters: ['w1'], cseq: 0 }], max_cseq: 3, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }],
+  ['state (nothing prepared)', 'from', { type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }],
+  ['state (a configuration known)', 'from', { type: 'state', node_id: 'w1', prepared: [], max_cseq: 9, known_config: { n: 7, voters: ['w1', 'w2'], catching_up: ['w2'] }, proposed_config: { n: 8, voters: ['w1'], catching_up: [] }, reserved: 100_000 }],
+  ['config_ack', 'from', { type: 'config_ack', config: 8 }],
   ['refused (another cluster)', 'from', { type: 'refused', reason: 'cluster', cluster: 'c-1', epoch: 3, live: false, error: 'worker w1 holds the data of cluster c-1' }],
   ['refused (a newer coordinator)', 'from', { type: 'refused', reason: 'epoch', cluster: null, epoch: 9, live: true, error: 'worker w1 obeys epoch 9' }],
   ['locked tweet', 'from', { type: 'locked', txid: '1.1', seq: 1, result: { tweet } }],
@@ -153,13 +155,13 @@ describe('node messages: every valid message parses as it came', () => {
 
   test('every ToWorker and FromWorker type has an example', () => {
     const types = new Set(EXAMPLES.map(([, , m]) => m.type));
-    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'reserved', 'replicate', 'read', 'copy_read', 'install', 'state', 'refused', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'peer_query', 'peer_answer']) {
+    for (const t of ['hello', 'lock', 'prepare', 'commit', 'abort', 'prevent', 'config', 'config_propose', 'reserved', 'replicate', 'read', 'copy_read', 'install', 'state', 'refused', 'config_ack', 'locked', 'lock_refused', 'vote', 'applied', 'ack', 'query', 'read_result', 'read_text', 'read_failed', 'copy_page', 'installed', 'replicated', 'peer_query', 'peer_answer']) {
       assert.ok(types.has(t), t);
     }
   });
 
   test('a message of one direction is refused by the other', () => {
-    assert.match(refused(parseToWorker(wire({ type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 })), 'state to a worker'), /unknown type "state"/);
+    assert.match(refused(parseToWorker(wire({ type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 })), 'state to a worker'), /unknown type "state"/);
     assert.match(refused(parseFromWorker(wire({ type: 'commit', txid: '1.1', cseq: 1 })), 'commit from a worker'), /unknown type "commit"/);
     refused(parsePeerQuery(wire({ type: 'peer_answer', txid: '1.1', from: 'w2', outcome: 'commit', cseq: 4 })), 'answer as query');
     refused(parsePeerAnswer(wire({ type: 'peer_query', txid: '1.1', to: 'w2' })), 'query as answer');
@@ -320,7 +322,7 @@ const putValue = (value: unknown): Record<string, unknown> => ({ type: 'lock', t
 const hello = (lock_timeout_ms: number, over: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'hello', lock_timeout_ms, cluster: 'c-1', epoch: 1, run: 'r', config: 1, voter: true, voters: ['w1'], catching_up: [], reserved: 0, ...over });
 const prepare = (m: Record<string, unknown>): Record<string, unknown> => ({ type: 'prepare', txid: '1.1', config: 1, floor: 0, cseq: 1, ...m });
 /** A state listing `n` prepared transactions (#13: each with its voters and cseq). */
-const stateOf = (n: number, entry: (i: number) => unknown = (i) => ({ txid: `1.${i}`, voters: ['w1', 'w2'], cseq: i })): Record<string, unknown> => ({ type: 'state', node_id: 'w1', prepared: repeat(n, entry), max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 });
+const stateOf = (n: number, entry: (i: number) => unknown = (i) => ({ txid: `1.${i}`, voters: ['w1', 'w2'], cseq: i })): Record<string, unknown> => ({ type: 'state', node_id: 'w1', prepared: repeat(n, entry), max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 });
 const nested = (depth: number): unknown => {
   let v: unknown = {};
   for (let i = 1; i < depth; i++) v = { a: v };
@@ -341,7 +343,7 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['voters in a hello', 'to', hello(1, { voters: repeat(NODE_MAX_VOTERS, (i) => `w${i}`) }), hello(1, { voters: repeat(NODE_MAX_VOTERS + 1, (i) => `w${i}`) }), 'voters'],
   ['one voter twice in a hello', 'to', null, hello(1, { voters: ['w1', 'w1'] }), 'voters[1]'],
   ['a catching-up worker that does not vote', 'to', hello(1, { voters: ['w1'], catching_up: ['w1'] }), hello(1, { voters: ['w1'], catching_up: ['w2'] }), 'catching_up'],
-  ['a known configuration\'s voters', 'from', null, { type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 1, voters: 'w1', catching_up: [] }, reserved: 0 }, 'known_config.voters'],
+  ['a known configuration\'s voters', 'from', null, { type: 'state', node_id: 'w1', prepared: [], max_cseq: 0, known_config: { n: 1, voters: 'w1', catching_up: [] }, proposed_config: null, reserved: 0 }, 'known_config.voters'],
   ['a fractional floor', 'to', null, { type: 'lock', txid: '1.1', seq: 1, op: { kind: 'delete', id: 't1', username: null }, config: 1, floor: 0.5 }, 'floor'],
   ['replicate seq 0', 'to', null, { type: 'replicate', seq: 0, txid: '1.1', cseq: 1, ops: [{ kind: 'post', tweet }] }, 'seq'],
   ['ops in a replicate', 'to', { type: 'replicate', seq: 1, txid: '1.1', cseq: 1, ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'replicate', seq: 1, txid: '1.1', cseq: 1, ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
@@ -413,8 +415,8 @@ const LIMIT_CASES: [string, keyof typeof PARSERS, Record<string, unknown> | null
   ['ops in a YES (the answer to prevent)', 'from', { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS, () => ({ kind: 'post', tweet })) }, { type: 'vote', txid: '1.1', yes: true, results: [], ops: repeat(NODE_MAX_OPS + 1, () => ({ kind: 'post', tweet })) }, 'ops'],
   ['no ops in a YES that names them', 'from', null, { type: 'vote', txid: '1.1', yes: true, results: [], ops: [] }, 'ops'],
   ['results in an ack', 'from', { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS, () => ({})) }, { type: 'ack', txid: '1.1', outcome: 'commit', results: repeat(NODE_MAX_OPS + 1, () => ({})) }, 'results'],
-  ['a state as a number of prepared', 'from', null, { type: 'state', node_id: 'w1', prepared: 5, max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }, 'prepared'],
-  ['a node id', 'from', { type: 'state', node_id: 'n'.repeat(64), prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }, { type: 'state', node_id: 'n'.repeat(65), prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }, 'node_id'],
+  ['a state as a number of prepared', 'from', null, { type: 'state', node_id: 'w1', prepared: 5, max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }, 'prepared'],
+  ['a node id', 'from', { type: 'state', node_id: 'n'.repeat(64), prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }, { type: 'state', node_id: 'n'.repeat(65), prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }, 'node_id'],
   ['negative max_cseq', 'from', null, { type: 'state', node_id: 'w1', prepared: [], max_cseq: -1 }, 'max_cseq'],
   ['an unknown error code', 'from', null, { type: 'lock_refused', txid: '1.1', seq: 1, code: 'NOPE', error: 'x' }, 'code'],
   ['an error code from the prototype', 'from', null, { type: 'vote', txid: '1.1', yes: false, code: 'toString', error: 'x' }, 'code'],
@@ -533,7 +535,7 @@ describe('node messages: hostile input', () => {
     const cases: [Parser, unknown][] = [
       [parseToWorker, { type: 'install', rid: 1, rows: huge, reset: true, done: true, max_cseq: 0 }],
       [parseToWorker, { type: 'prepare', txid: '1.1', ops: huge, config: 1, floor: 0 }],
-      [parseFromWorker, { type: 'state', node_id: 'w1', prepared: huge, max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 }],
+      [parseFromWorker, { type: 'state', node_id: 'w1', prepared: huge, max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 }],
       [parseFromWorker, { type: 'read_result', rid: 1, result: { tweets: huge } }],
       [parseFromWorker, { type: 'copy_page', rid: 1, rows: huge }],
       [parseToWorker, putValue({ a: huge })],
@@ -690,6 +692,9 @@ class Harness {
         return;
       case 'log_config':
         this.queue.push(() => this.coordEvent({ type: 'config_logged', config: e.config }));
+        return;
+      case 'commit_config':
+        this.queue.push(() => this.coordEvent({ type: 'config_committed', config: e.config }));
         return;
       case 'link': {
         const w = this.workers.get(e.worker);
@@ -973,7 +978,7 @@ test('whatever a client may send, the coordinator forwards only what the worker 
       startCore(core, 1_000);
       for (const w of ['w1', 'w2']) {
         core.handle({ type: 'link_up', worker: w }, 1_000);
-        core.handle({ type: 'worker_message', worker: w, msg: { type: 'state', node_id: w, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, reserved: 0 } }, 1_000);
+        core.handle({ type: 'worker_message', worker: w, msg: { type: 'state', node_id: w, prepared: [], max_cseq: 0, known_config: { n: 0, voters: [], catching_up: [] }, proposed_config: null, reserved: 0 } }, 1_000);
       }
       for (const e of core.handle({ type: 'request', conn: 2, slot: 0, request: v.request }, 2_000)) {
         if (e.type !== 'send') continue;

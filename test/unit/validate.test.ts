@@ -227,7 +227,7 @@ describe('validateRequest: transaction', () => {
 });
 
 describe('validateRequest: register', () => {
-  const known = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, max_cseq: 0, reserved: 0, fresh: true };
+  const known = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: true };
   test('a worker id and HOST:PORT address, and what it holds of a cluster (#23)', () => {
     assert.deepEqual(ok({ action: 'register', worker: { id: 'w-1_a.b', address: '127.0.0.1:8572' }, known }), {
       action: 'register',
@@ -235,7 +235,7 @@ describe('validateRequest: register', () => {
       known,
     });
     ok({ action: 'register', worker: { id: 'w1', address: '[::1]:8572' }, known });
-    const member = { cluster: 'c-9a', epoch: 7, config: { n: 4, voters: ['w1', 'w2'], catching_up: ['w2'] }, max_cseq: 120, reserved: 100_000, fresh: false };
+    const member = { cluster: 'c-9a', epoch: 7, config: { n: 4, voters: ['w1', 'w2'], catching_up: ['w2'] }, proposed: { n: 5, voters: ['w1', 'w2', 'w3'], catching_up: ['w2', 'w3'] }, max_cseq: 120, reserved: 100_000, fresh: false };
     assert.deepEqual(ok({ action: 'register', worker: { id: 'w1', address: 'h:1' }, known: member }), { action: 'register', worker: { id: 'w1', address: 'h:1' }, known: member });
   });
 

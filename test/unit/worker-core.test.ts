@@ -8,7 +8,7 @@ describe('WorkerCore: hello and state', () => {
   test('hello is answered with the durable identity, prepared transactions and max_cseq', () => {
     const h = new Harness({ node_id: 'node-7', max_cseq: 12 });
     assert.deepEqual(h.msg(hello({ lock_timeout_ms: 3_000 })), [
-      { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 } },
+      { type: 'send', msg: { type: 'state', node_id: 'node-7', prepared: [], max_cseq: 12, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, proposed_config: null, reserved: 0 } },
     ]);
     assert.equal(h.core.nodeId, 'node-7');
     assert.equal(h.core.appliedCseq, 12);
@@ -602,7 +602,7 @@ describe('WorkerCore: recovery', () => {
     assert.equal(h.core.lockCount, 2);
     const st = only(sends(h.msg(hello({ lock_timeout_ms: T }), 50_000)));
     // #13: each entry names its voters (itself among them) and its cseq.
-    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 });
+    assert.deepEqual(st, { type: 'state', node_id: 'w1', prepared: [{ txid: 'old', voters: ['w1', 'w2'], cseq: 5 }], max_cseq: 4, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, proposed_config: null, reserved: 0 });
     assert.deepEqual(sends(h.tick(50_000)), [{ type: 'query', txid: 'old' }]);
     // Its items are locked against new work.
     const r = h.refusalOf(h.msg(h.prepare('new', [del('t0')]), 50_001), 50_001);
@@ -643,7 +643,7 @@ describe('WorkerCore: installed', () => {
     const h = new Harness();
     h.core.installed(42);
     assert.equal(h.core.appliedCseq, 42);
-    assert.deepEqual(only(sends(h.msg(hello({ lock_timeout_ms: T })))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, reserved: 0 });
+    assert.deepEqual(only(sends(h.msg(hello({ lock_timeout_ms: T })))), { type: 'state', node_id: 'w1', prepared: [], max_cseq: 42, known_config: { n: 1, voters: ['w1', 'w2'], catching_up: [] }, proposed_config: null, reserved: 0 });
   });
 
   test('refuses while transactions are open', () => {
