@@ -6,6 +6,7 @@
 import { PLAIN_ACCESS, TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
 import { escapeForTerminal } from './client.ts';
 import type { CheckWorker, LearnerProgress, StatusWorker } from '../wire/protocol.ts';
+import { differingCopies } from '../wire/check-copies.ts';
 
 /** Exit codes: scripts and health checks branch on them. */
 export const STATUS_EXIT = { healthy: 0, unhealthy: 1, unreachable: 2 } as const;
@@ -93,9 +94,8 @@ export function problemsOf(s: StatusSnapshot): string[] {
   const inDoubt = inDoubtOf(s);
   const stuck = inDoubt.filter((t) => t.age_ms >= STUCK_AFTER_MS).length;
   if (stuck > 0) out.push(`${stuck} transaction(s) in doubt for ${STUCK_AFTER_MS} ms or more`);
-  // Copies are compared only while nothing is being decided or applied: a commit reaches each copy at its own moment.
-  const differ = inDoubt.length === 0 ? differingCopies(workersOf(s)) : [];
-  if (differ.length > 0) out.push(`the copies of ${differ.join(', ')} differ from the others' (check's digest): not identical`);
+  const differ = differingOf(s);
+  if (differ.size > 0) out.push(`the copies of ${[...differ].join(', ')} differ from others that applied the same commits (check's digest): not identical`);
   return out;
 }
 
@@ -118,21 +118,10 @@ function identityOf(s: StatusSnapshot): IdentityView | null {
   return i !== undefined && typeof i.state === 'string' ? i : null;
 }
 
-/** The up workers whose copy's digest is not the one most of them hold. */
-function differingCopies(workers: CheckWorker[]): string[] {
-  const up = workers.filter((w) => w.state === 'up' && w.digest !== undefined);
-  const common = commonDigest(up);
-  return up.filter((w) => w.digest !== common).map((w) => w.id);
-}
-
-/** The digest most workers that answered hold: a copy whose digest differs is marked. */
-function commonDigest(workers: CheckWorker[]): string | null {
-  const counts = new Map<string, number>();
-  for (const w of workers) if (w.digest !== undefined) counts.set(w.digest, (counts.get(w.digest) ?? 0) + 1);
-  let best: string | null = null;
-  let n = 0;
-  for (const [d, c] of counts) if (c > n) [best, n] = [d, c];
-  return best;
+/** The workers whose copy differs from copies that applied the same commits (src/wire/check-copies.ts). */
+function differingOf(s: StatusSnapshot): Set<string> {
+  const members = membersOf(s);
+  return differingCopies(workersOf(s).map((w) => ({ ...w, learner: members.get(w.id)?.role === 'learner' })));
 }
 
 function meanMs(total: number | undefined, count: number | undefined): string {
@@ -159,7 +148,7 @@ export function render(s: StatusSnapshot): string {
   const workers = workersOf(s);
   const members = membersOf(s);
   const inDoubt = inDoubtOf(s);
-  const common = commonDigest(workers);
+  const differ = differingOf(s);
   const config = configLine(s);
   // A coordinator older than configurations sends no roles: its table stays as it was.
   const withRoles = config !== null || [...members.values()].some((m) => m.role !== undefined);
@@ -169,7 +158,7 @@ export function render(s: StatusSnapshot): string {
   ];
   const learners: [string, LearnerProgress][] = [];
   for (const w of workers) {
-    const digest = w.digest === undefined ? (w.error !== undefined ? `(${w.error})` : '-') : w.digest.slice(0, 12) + (w.digest !== common ? ' (differs)' : '');
+    const digest = w.digest === undefined ? (w.error !== undefined ? `(${w.error})` : '-') : w.digest.slice(0, 12) + (differ.has(w.id) ? ' (differs)' : '');
     const m = members.get(w.id);
     if (m?.learner !== undefined) learners.push([w.id, m.learner]);
     rows.push(

@@ -4,6 +4,7 @@
 
 import type { ApiReply } from '../client/client.ts';
 import type { CheckWorker, LearnerProgress, MemberRole, StatusWorker } from '../wire/protocol.ts';
+import { differingCopies } from '../wire/check-copies.ts';
 
 export interface NodeCard {
   id: string;
@@ -84,10 +85,10 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
   const last = counters.last_cseq ?? null;
   const parts = ((check?.reply.workers ?? []) as CheckWorker[]).filter((w) => typeof w.id === 'string');
   const byId = new Map(parts.map((w) => [w.id, w]));
-  const digests = new Map<string, number>();
-  for (const w of parts) if (w.digest !== undefined) digests.set(w.digest, (digests.get(w.digest) ?? 0) + 1);
-  const common = [...digests].sort((a, b) => b[1] - a[1])[0]?.[0];
-  const workers = ((status?.reply.workers ?? []) as StatusWorker[]).map((w): NodeCard => {
+  const statusWorkers = (status?.reply.workers ?? []) as StatusWorker[];
+  const roles = new Map(statusWorkers.map((w) => [w.id, w.role]));
+  const differ = differingCopies(parts.map((w) => ({ ...w, learner: roles.get(w.id) === 'learner' })));
+  const workers = statusWorkers.map((w): NodeCard => {
     const c = byId.get(w.id);
     return {
       id: w.id,
@@ -98,7 +99,7 @@ export function clusterSnapshot(coordinator: string, now: number, status: Status
       // Against the last commit when the check was asked: status is read more recently, so under load
       // comparing with it would show commits in flight as lag.
       lag: c?.max_cseq === undefined || check === null || check.lastCseq === null ? null : Math.max(0, check.lastCseq - c.max_cseq),
-      digest_differs: c?.digest !== undefined && c.digest !== common,
+      digest_differs: differ.has(w.id),
       prepared: c?.prepared ?? null,
       locks: c?.locks ?? null,
       fsync_ms: mean(c?.fsync_ms, c?.fsyncs),

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ApiReply } from '../../src/client/client.ts';
-import { formatBytes, render, type StatusSnapshot } from '../../src/cli/status.ts';
+import { exitCodeOf, formatBytes, problemsOf, render, type StatusSnapshot } from '../../src/cli/status.ts';
 
 const check: ApiReply = {
   status: 'OK',
@@ -86,4 +86,40 @@ test('formatBytes', () => {
   assert.equal(formatBytes(1023), '1023 B');
   assert.equal(formatBytes(1536), '1.5 KiB');
   assert.equal(formatBytes(5 * 1024 ** 3), '5.0 GiB');
+});
+
+test('copies are compared only at the same commit with nothing prepared: a copy behind, or with a commit in flight, does not differ; one at the same commit with another digest does, and status exits 1', () => {
+  const workers = (ws: Record<string, unknown>[]): ApiReply => ({ status: 'OK', workers: ws });
+  const up = (id: string, digest: string, max: number, prepared = 0): Record<string, unknown> => ({ id, address: `127.0.0.1:1000${id.slice(-1)}`, state: 'up', digest, prepared, locks: 0, max_cseq: max });
+  const status: ApiReply = { status: 'OK', in_doubt: [], counters: { last_cseq: 40 }, identity: { id: 'c-1', epoch: 3, state: 'serving' }, workers: [] };
+  const at = (ws: Record<string, unknown>[]): StatusSnapshot => ({ coordinator: '127.0.0.1:8571', status, check: workers(ws) });
+
+  const behind = at([up('w-1', 'aaaa', 40), up('w-2', 'aaaa', 40), up('w-3', 'bbbb', 39)]);
+  assert.deepEqual(problemsOf(behind), []);
+  assert.equal(exitCodeOf(behind), 0);
+  assert.doesNotMatch(render(behind), /differs/);
+
+  const inFlight = at([up('w-1', 'aaaa', 40), up('w-2', 'bbbb', 40, 1)]);
+  assert.deepEqual(problemsOf(inFlight), []);
+
+  const forked = at([up('w-1', 'aaaa', 40), up('w-2', 'aaaa', 40), up('w-3', 'bbbb', 40)]);
+  assert.equal(exitCodeOf(forked), 1);
+  assert.match(problemsOf(forked).join(';'), /the copies of w-3 differ/);
+  assert.match(row(render(forked), 'w-3'), /bbbb \(differs\)/);
+  assert.doesNotMatch(row(render(forked), 'w-1'), /differs/);
+
+  // Two copies at one commit that disagree: neither can be told right, both are marked.
+  const split = at([up('w-1', 'aaaa', 40), up('w-2', 'bbbb', 40)]);
+  assert.match(problemsOf(split).join(';'), /the copies of w-1, w-2 differ/);
+});
+
+test('a coordinator that does not serve is unhealthy, with its state and what it waits for', () => {
+  const recovering: StatusSnapshot = {
+    coordinator: '127.0.0.1:8571',
+    status: { status: 'OK', in_doubt: [], counters: { last_cseq: 0 }, workers: [], identity: { id: 'c-1', epoch: 4, state: 'recovering', reason: 'its data directory was empty', waiting_for: ['w-2'] } },
+    check: { status: 'OK', workers: [] },
+  };
+  assert.equal(exitCodeOf(recovering), 1);
+  assert.match(problemsOf(recovering)[0] ?? '', /^the coordinator is recovering \(its data directory was empty\)/);
+  assert.match(render(recovering), /^cluster c-1; epoch 4; recovering \(waiting for w-2\)$/m);
 });
