@@ -21,7 +21,7 @@ export interface LoadOptions {
    * it arrived and when the write was sent (ms since the epoch). For measures over time: write
    * availability, the time to the first OK after a failure.
    */
-  onReply?: (outcome: string, at: number, sentAt: number) => void;
+  onReply?: (outcome: string, at: number, sentAt: number, error?: string) => void;
 }
 
 interface IdState {
@@ -68,7 +68,7 @@ export class Load {
   private tally(r: ApiReply | 'UNKNOWN', sentAt: number): void {
     const k = r === 'UNKNOWN' ? 'UNKNOWN' : (r.code ?? r.status);
     this.codes.set(k, (this.codes.get(k) ?? 0) + 1);
-    this.opts.onReply?.(k, Date.now(), sentAt);
+    this.opts.onReply?.(k, Date.now(), sentAt, r === 'UNKNOWN' ? undefined : r.error);
   }
 
   private async client(n: number): Promise<void> {

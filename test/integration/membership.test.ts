@@ -20,6 +20,13 @@ import type { StatusWorker } from '../../src/wire/protocol.ts';
 const CLIENTS = Number(process.env.TWEETDB_MEMBERSHIP_CLIENTS ?? 8);
 const EVICT_AFTER_S = 2;
 const JOIN_TWEETS = Number(process.env.TWEETDB_JOIN_TWEETS ?? 20_000);
+/**
+ * The bound on a catch-up (issue #23 item 5): a learner that is not a voter and up within it has
+ * stalled. Not a timing claim (those are in the README, measured): 30 s, plus 1 ms per tweet to
+ * copy, is more than ten times what any run took here, even with two test files at once.
+ */
+const REJOIN_BOUND_MS = 30_000;
+const JOIN_BOUND_MS = 30_000 + JOIN_TWEETS;
 
 const clusters: Cluster[] = [];
 /** Every load started: stopped before the clusters, so a test that fails midway leaves no client running (the process would never exit). */
@@ -49,6 +56,9 @@ function loadOn(cluster: Cluster): { load: Load; outcomes: Outcome[] } {
   loads.push(load);
   return { load, outcomes };
 }
+
+/** What a join or a rejoin must never cause (LOCKED and NOT_FOUND are the load's own contention on shared tweets). */
+const REFUSED = new Set(['UNAVAILABLE', 'IN_DOUBT', 'UNKNOWN', 'TIMEOUT']);
 
 function codes(outcomes: Outcome[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -135,7 +145,7 @@ test(`kill -9 of one of two workers under ${CLIENTS} clients: writes go on once 
   await eventually(async () => load.acked >= ackedWithout + 200, 30_000, '200 more writes acknowledged with one worker');
   const restartedAt = Date.now();
   await cluster.restart(victim);
-  const { seen, ms } = await watchUntilVoter(cluster, address, 120_000);
+  const { seen, ms } = await watchUntilVoter(cluster, address, REJOIN_BOUND_MS);
   t.diagnostic(`after the restart, status showed it as: ${seen.join(' -> ')}; promoted and up ${ms} ms after it was started again`);
   assert.ok(seen.some((s) => s.startsWith('learner/')), `it rejoined as a learner before it was promoted: ${seen.join(' -> ')}`);
   const counted = (await cluster.status()).counters as { evictions: number; promotions: number; rejoins: number };
@@ -146,7 +156,7 @@ test(`kill -9 of one of two workers under ${CLIENTS} clients: writes go on once 
   const sinceRestart = outcomes.filter((o) => o.sentAt >= restartedAt);
   t.diagnostic(`replies to writes sent after the restart: ${JSON.stringify(codes(sinceRestart))}`);
   assert.ok(sinceRestart.some((o) => o.outcome === 'OK'), 'writes committed while it caught up');
-  assert.deepEqual(sinceRestart.filter((o) => o.outcome === 'UNAVAILABLE'), [], 'no write sent after the restart was refused UNAVAILABLE');
+  assert.deepEqual(sinceRestart.filter((o) => REFUSED.has(o.outcome)), [], 'no write sent after the restart was refused (UNAVAILABLE), left in doubt or timed out');
   await endChecks(t, cluster, load, 2);
 });
 
@@ -163,7 +173,7 @@ test(`a third worker joins a cluster holding ${JOIN_TWEETS} tweets under ${CLIEN
   const third = await cluster.addWorker();
   // Its largest progress as shown, for the log.
   let copied: StatusWorker['learner'];
-  const watched = watchUntilVoter(cluster, third.address, 540_000);
+  const watched = watchUntilVoter(cluster, third.address, JOIN_BOUND_MS);
   const progress = setInterval(() => {
     void memberAt(cluster, third.address).then(
       (w) => {
@@ -188,7 +198,7 @@ test(`a third worker joins a cluster holding ${JOIN_TWEETS} tweets under ${CLIEN
   await load.stop();
   t.diagnostic(`replies during the test: ${JSON.stringify(codes(outcomes))}`);
   assert.ok(commitsDuring > 0, 'writes committed while it caught up');
-  assert.deepEqual(outcomes.filter((o) => o.outcome === 'UNAVAILABLE'), [], 'no write was refused UNAVAILABLE');
+  assert.deepEqual(outcomes.filter((o) => REFUSED.has(o.outcome)), [], 'no write was refused (UNAVAILABLE), left in doubt or timed out');
   await endChecks(t, cluster, load, 3);
 });
 
