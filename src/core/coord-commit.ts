@@ -25,12 +25,14 @@ import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
 import { resultsDigest } from './results-digest.ts';
-import type { Failure, FromWorker, Op, OpResult, PreparedTxn, Reply, ToWorkerCore, Tweet, VoteResult, WriteRequest } from './types.ts';
+import { readTouches, type Failure, type FromWorker, type Op, type OpResult, type PreparedTxn, type ReadQuery, type Reply, type ToWorkerCore, type Tweet, type VoteResult, type WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
   private readonly ctx: CoordinatorContext;
   readonly txns = new Map<string, Txn>();
+  /** Commits decided late, or an orphan's, being applied (a few at most, after faults): see readersBarredBy. Bounded by txns. */
+  private readonly lateApplying = new Set<Txn>();
   private readonly connTxn = new Map<number, string>();
   readonly decisions: Decisions;
   /** By txid: when the transaction's lock timeout runs out (the whole transaction, or each of its phases). */
@@ -114,6 +116,7 @@ export class TwoPhaseCommit {
 
   /** The transaction is gone: nothing about it is owed to anyone any more. */
   private dropTxn(t: Txn): void {
+    this.lateApplying.delete(t);
     // A commit's trace ends when its decision is forgotten (every voter acknowledged it); any other's here.
     if (!this.decisions.has(t.txid)) this.ctx.trace.finished(t.txid);
     this.txns.delete(t.txid);
@@ -357,7 +360,13 @@ export class TwoPhaseCommit {
     ctx.decisionCount++;
     if (t.cseq > this.highestCommitted) this.highestCommitted = t.cseq;
     t.waiting = new Set();
-    ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
+    if (late || t.orphan) {
+      // Not in the reads' overlay: its voters may have committed it long ago, and later commits may
+      // have gone over its rows since; the overlay would show its older values (simulator seed
+      // 801431). Reads of what it wrote go to voters that have applied it (readersBarredBy).
+      this.lateApplying.add(t);
+      ctx.reads.dataChanged();
+    } else ctx.reads.decided(t.cseq, t.ops, t.results ?? []);
     if (late && !t.orphan) {
       // Its voters may have committed it long ago, and later writes gone over its rows since: as
       // an orphan's, its commit is streamed to no learner (a replay could undo a later delete), and
@@ -689,6 +698,17 @@ export class TwoPhaseCommit {
   anyPrepared(): boolean {
     for (const t of this.txns.values()) if (t.phase === 'preparing' || t.phase === 'preventing' || t.phase === 'committing') return true;
     return false;
+  }
+
+  /**
+   * The workers that must not serve a read: voters still applying a commit decided late (or an
+   * orphan's) that writes what the read looks at. The others that serve reads have applied it, or
+   * a later write over it.
+   */
+  readersBarredBy(q: ReadQuery): Set<string> {
+    const out = new Set<string>();
+    for (const t of this.lateApplying) if (t.phase === 'committing' && t.ops.some((op) => readTouches(q, op))) for (const w of t.waiting) out.add(w);
+    return out;
   }
 
   /**

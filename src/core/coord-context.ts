@@ -10,6 +10,9 @@ import type { Reads } from './coord-reads.ts';
 import type { TwoPhaseCommit } from './coord-commit.ts';
 import type { ClientRequest, ErrorCode, FromWorker, Reply, Sabotage, ToWorker } from './types.ts';
 
+/** Why a coordinator recovers its cluster from its workers: its data directory was empty, or older than theirs. */
+export type RecoveringWhy = 'empty' | 'behind';
+
 /** A worker as the status and check replies show it. */
 export type WorkerLinkState = 'up' | 'down' | 'joining';
 
@@ -34,7 +37,7 @@ export type CoordinatorEffect =
   /** Commit sequence numbers up to `through` may be given out once this is durable (`cseq_reserved`). */
   | { type: 'reserve_cseq'; through: number }
   /** The cluster served (null: none yet) and this coordinator's epoch: durable (`identity_logged` with `seq`) before any worker is linked. */
-  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number }
+  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number; recovering: RecoveringWhy | null }
   /** `leaving`: the operator removed it; it leaves the membership once it owes nothing (kept across restarts). */
   | { type: 'save_member'; id: string; address: string; leaving: boolean }
   | { type: 'remove_member'; id: string }
@@ -66,6 +69,8 @@ export interface RecoveredCoordinator {
   cluster?: string | null;
   /** The store holds nothing at all (a new data directory, or a lost one): the coordinator knows no cluster. */
   empty?: boolean;
+  /** It was recovering the cluster when it stopped (and why): it recovers again, never serves from this store as it is. */
+  recovering?: RecoveringWhy | null;
   last_cseq: number;
   /** The highest cseq a run of this coordinator may have given out (0: a store from before implicit commit). */
   cseq_reserved?: number;

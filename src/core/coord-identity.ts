@@ -21,7 +21,7 @@
 //   is gone makes this one recover, above that epoch.
 
 import { assert } from './assert.ts';
-import { LIMITS, type CoordinatorContext } from './coord-context.ts';
+import { LIMITS, type CoordinatorContext, type RecoveringWhy } from './coord-context.ts';
 import { probe } from './probes.ts';
 import type { ClusterKnowledge, Failure, FromWorker, KnownConfig, WorkerState } from './types.ts';
 
@@ -52,7 +52,7 @@ type Knows = Pick<Report, 'config' | 'proposed'>;
  */
 export type Standing =
   | { kind: 'forming' }
-  | { kind: 'recovering'; why: 'empty' | 'behind'; reports: Map<string, Report> }
+  | { kind: 'recovering'; why: RecoveringWhy; reports: Map<string, Report> }
   | { kind: 'fenced'; epoch: number; by: string }
   | { kind: 'serving' };
 
@@ -75,7 +75,7 @@ export class ClusterIdentity {
    */
   private readonly registered = new Map<string, Knows>();
 
-  constructor(ctx: CoordinatorContext, cluster: string | null, empty: boolean) {
+  constructor(ctx: CoordinatorContext, cluster: string | null, empty: boolean, recovering: RecoveringWhy | null = null) {
     this.ctx = ctx;
     this.run = ctx.cfg.run;
     this.startedEmpty = cluster === null && empty;
@@ -86,6 +86,10 @@ export class ClusterIdentity {
     if (cluster === null && ctx.cfg.newCluster) cluster = ctx.cfg.newClusterId;
     this.cluster = cluster;
     this.standing = cluster !== null ? { kind: 'serving' } : { kind: 'forming' };
+    // Stopped while recovering: its store is still not the cluster's (a configuration with no voter,
+    // or an old one): it recovers again. Served as it is, a fresh worker could be made the first
+    // voter of a cluster whose voters hold everything (simulator seed 802279).
+    if (cluster !== null && recovering !== null) this.standing = { kind: 'recovering', why: recovering, reports: new Map() };
     if (cluster === null && ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1') {
       // Sabotage: a coordinator that lost its data takes the first worker's cluster and serves at once, at its own epoch.
       this.standing = { kind: 'serving' };
@@ -336,14 +340,17 @@ export class ClusterIdentity {
     probe('coord.recovered');
     this.standing = { kind: 'serving' };
     this.registered.clear();
+    this.write(); // no longer recovering, durably
     this.ctx.log('warn', `recovered cluster ${this.cluster ?? '?'}: serving at epoch ${this.ctx.epoch}, configuration ${n}`, { epoch: this.ctx.epoch });
   }
 
   // -------------------------------------------------------------------------
 
-  private recover(why: 'empty' | 'behind'): void {
+  private recover(why: RecoveringWhy): void {
     this.standing = { kind: 'recovering', why, reports: new Map() };
     this.registered.clear();
+    // Durable before anyone is linked again: a restart recovers again.
+    this.write();
     // Everyone answers hello again, to this epoch, and nobody is up until the takeover.
     this.ctx.members.relinkAll();
   }
@@ -358,7 +365,7 @@ export class ClusterIdentity {
 
   private write(): void {
     this.writes++;
-    this.ctx.emit({ type: 'log_identity', seq: this.writes, cluster: this.cluster, epoch: this.ctx.epoch });
+    this.ctx.emit({ type: 'log_identity', seq: this.writes, cluster: this.cluster, epoch: this.ctx.epoch, recovering: this.standing.kind === 'recovering' ? this.standing.why : null });
   }
 
   invariants(): void {

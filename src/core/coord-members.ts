@@ -67,6 +67,8 @@ interface Stream {
   sent: number;
   applied: number;
   held: Replicate[] | null;
+  /** The link's last replicate before this stream began: the learner drops any older one still to apply when the copy begins (install's stream_seq). */
+  base: number;
 }
 
 /**
@@ -79,6 +81,7 @@ interface Stream {
  *   only members do;
  * - member.count: at most LIMITS.maxWorkers members;
  * - member.told: its link's address book holds at most LIMITS.maxWorkers addresses, none while it is down;
+ * - member.votes: at most LIMITS.votesAhead votes held, each beyond the next one missing, and a missing one has a time;
  * - member.role: copying and streaming members are not voters, draining ones are; only a linked
  *   learner past greeting or a draining voter has a stream, and a stream holds commits only while
  *   its copy runs, at most LIMITS.learnerBufferCommits;
@@ -117,7 +120,15 @@ export interface Member {
    * at most LIMITS.maxWorkers: past that an address is sent every time and not recorded.
    */
   told: Map<string, string>;
+  /**
+   * Its votes on the current link, taken in the order it sent them (VoteNumber): the number of the
+   * last one taken, those that came ahead of a missing one (at most LIMITS.votesAhead), and since
+   * when one has been missing. Reset when the link comes up.
+   */
+  votes: { taken: number; ahead: Map<number, Vote>; missingSince: number | null };
 }
+
+type Vote = Extract<FromWorker, { type: 'vote' }>;
 
 /** The voting set, numbered; `catchingUp` are voters promoted whose stream is not drained yet. */
 export interface Configuration {
@@ -184,7 +195,7 @@ export class Membership {
   }
 
   private add(id: string, address: string, leaving = false): void {
-    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false, told: new Map() });
+    this.members.set(id, { id, address, maxCseq: 0, status: { kind: 'down' }, notUpSince: null, stale: false, leaving, stream: null, copyAfter: null, copied: { rows: 0, bytes: 0 }, copyFloor: 0, linkSeq: 0, everUp: false, told: new Map(), votes: { taken: 0, ahead: new Map(), missingSince: null } });
     this.progress.set(id, Number.POSITIVE_INFINITY);
   }
 
@@ -605,6 +616,7 @@ export class Membership {
     m.status = { kind: 'greeting' };
     m.linkSeq = 0;
     m.told.clear(); // a new link starts with an empty address book on both sides
+    m.votes = { taken: 0, ahead: new Map(), missingSince: null };
     const ctx = this.ctx;
     const identity = ctx.identity;
     assert(identity.cluster !== null, `link to ${worker} up before this coordinator has a cluster`);
@@ -649,6 +661,7 @@ export class Membership {
   private setDown(m: Member, now: number): void {
     m.status = { kind: 'down' };
     m.told.clear();
+    m.votes = { taken: 0, ahead: new Map(), missingSince: null }; // what came on that link is gone with it
     // A learner's copy starts over when it comes back: what it held may be gone with its process.
     m.stream = null;
     m.copyAfter = null;
@@ -902,7 +915,7 @@ export class Membership {
    * (an up voter may not have it yet, so the copy may miss it), then each as it is logged.
    */
   private openStream(m: Member): void {
-    m.stream = { sent: m.linkSeq, applied: m.linkSeq, held: [] };
+    m.stream = { sent: m.linkSeq, applied: m.linkSeq, held: [], base: m.linkSeq };
     m.copyAfter = null;
     m.copied = { rows: 0, bytes: 0 };
     m.copyFloor = this.ctx.commit.settledThrough();
@@ -967,6 +980,37 @@ export class Membership {
     }
   }
 
+  /**
+   * A vote from `m`: the votes to take now, in the order it sent them. One that came ahead of a
+   * vote still missing waits for it (a sole voter's YES is its commit: taken out of order, the
+   * learners' stream would be out of order too, simulator seed 827057); a repeat, or one without a
+   * number, is taken as it comes. A vote missing for a lock timeout was lost: the link starts over
+   * (tick), and the worker's state says again what it holds.
+   */
+  votesInOrder(m: Member, v: Vote, now: number): Vote[] {
+    const q = m.votes;
+    if (v.n === undefined || v.n <= q.taken) return [v];
+    if (v.n > q.taken + 1) {
+      probe('coord.vote_held_for_order');
+      if (q.ahead.size >= LIMITS.votesAhead) {
+        this.cutOff(m.id, now, `${q.ahead.size} votes came ahead of vote ${q.taken + 1}, which never came`);
+        return [];
+      }
+      q.ahead.set(v.n, v);
+      q.missingSince ??= now;
+      return [];
+    }
+    const out = [v];
+    q.taken = v.n;
+    for (let next = q.ahead.get(q.taken + 1); next !== undefined; next = q.ahead.get(q.taken + 1)) {
+      q.ahead.delete(next.n as number);
+      q.taken++;
+      out.push(next);
+    }
+    q.missingSince = q.ahead.size > 0 ? now : null;
+    return out;
+  }
+
   /** Every replicate up to `seq` is written on the member. */
   onReplicated(m: Member, seq: number): void {
     const s = m.stream;
@@ -1011,7 +1055,7 @@ export class Membership {
       let bytes = 0;
       for (const r of rows) bytes += 'tweet' in r ? r.tweet.content.length + r.tweet.id.length + r.tweet.username.length + 32 : r.item.key.length + 64;
       s.page = { after: rows.length > 0 ? (rows[rows.length - 1] as CopyRow).c : m.copyAfter, rows: rows.length, bytes };
-      this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: m.copyFloor });
+      this.ctx.send(m.id, { type: 'install', rid, rows, reset, done, max_cseq: m.copyFloor, stream_seq: m.stream?.base ?? 0 });
       return;
     }
   }
@@ -1086,6 +1130,10 @@ export class Membership {
         this.progress.set(id, now + this.ctx.cfg.lockTimeoutMs);
       }
     }
+    // A vote missing for a lock timeout was lost on the way: the link starts over.
+    for (const m of [...this.members.values()]) {
+      if (m.votes.missingSince !== null && now - m.votes.missingSince >= this.ctx.cfg.lockTimeoutMs) this.cutOff(m.id, now, `vote ${m.votes.taken + 1} it sent never came (lost on the way)`);
+    }
     // A change whose acks did not all come within a lock timeout is abandoned.
     const p = this.pending;
     if (p !== null && p.phase === 'acking' && now >= p.deadline) this.abandon(`${[...p.awaiting].join(', ')} did not make it durable within the lock timeout`);
@@ -1127,6 +1175,9 @@ export class Membership {
     for (const m of this.members.values()) {
       assert(m.told.size <= LIMITS.maxWorkers, () => `member.told: ${m.id}'s link was told ${m.told.size} addresses, over the limit of ${LIMITS.maxWorkers}`);
       assert(m.status.kind !== 'down' || m.told.size === 0, () => `member.told: ${m.id} is down and its link's address book is not empty`);
+      const q = m.votes;
+      assert(q.ahead.size <= LIMITS.votesAhead && (q.ahead.size > 0) === (q.missingSince !== null), () => `member.votes: ${m.id} holds ${q.ahead.size} votes ahead, missing since ${q.missingSince ?? 'never'}`);
+      for (const n of q.ahead.keys()) assert(n > q.taken + 1, () => `member.votes: ${m.id} holds vote ${n}, and ${q.taken} were taken`);
     }
     assert(this.progress.size === this.members.size, () => `member.deadline: ${this.progress.size} progress deadlines for ${this.members.size} members`);
     for (const id of this.config.voters) assert(this.members.has(id), () => `config.voters: voter ${id} is not a member`);

@@ -84,6 +84,11 @@ export class Reads {
     this.pages.clear();
   }
 
+  /** A commit decided outside the overlay (late, or an orphan's): no page kept is current. */
+  dataChanged(): void {
+    this.pages.clear();
+  }
+
   /** A commit is decided (durable): until it is applied everywhere, reads see what it wrote. */
   decided(cseq: number, ops: readonly Op[], results: readonly OpResult[]): void {
     this.pages.clear();
@@ -151,9 +156,15 @@ export class Reads {
       // Rows the overlay removes must not shorten the page: ask for as many more.
       if (overlay !== null) query = { ...query, limit: query.limit + overlay.size };
     }
-    const up = ctx.members.upMembers();
+    // Never a voter still applying a commit decided late that writes what this read looks at.
+    const barred = ctx.commit.readersBarredBy(query);
+    const up = barred.size === 0 ? ctx.members.upMembers() : ctx.members.upMembers().filter((m) => !barred.has(m.id));
+    if (up.length === 0) {
+      ctx.reply(conn, slot, errorReply('UNAVAILABLE', `what this read looks at is written by a commit decided late (after a fault) that no worker serving reads has applied yet; try again in a moment`));
+      return;
+    }
     const w = up[this.robin++ % up.length] as Member;
-    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id]), check: null, overlay, pageSize, decisions: ctx.decisionCount, prepares: ctx.prepareCount };
+    const r: PendingRead = { conn, slot, query, worker: w.id, tried: new Set([w.id, ...barred]), check: null, overlay, pageSize, decisions: ctx.decisionCount, prepares: ctx.prepareCount };
     this.sendRead(r, now);
   }
 

@@ -43,7 +43,7 @@ export class CoordinatorCore {
     // Above every cseq a former run may have given out: they are all at most its reservation.
     const ctx = new CoordinatorContext(cfg, recovered.epoch, Math.max(recovered.last_cseq, recovered.cseq_reserved ?? 0));
     ctx.members = new Membership(ctx, recovered.members, recovered.config, recovered.config_proposed ?? null);
-    ctx.identity = new ClusterIdentity(ctx, recovered.cluster ?? null, recovered.empty ?? false);
+    ctx.identity = new ClusterIdentity(ctx, recovered.cluster ?? null, recovered.empty ?? false, recovered.recovering ?? null);
     ctx.commit = new TwoPhaseCommit(ctx, recovered.decisions, recovered.last_cseq);
     ctx.reads = new Reads(ctx);
     ctx.feed = new ChangeFeed(ctx);
@@ -236,12 +236,15 @@ export class CoordinatorCore {
         ctx.commit.onLockAnswer(worker, msg, now);
         return;
       case 'vote': {
-        // A sole voter's YES is its commit, durable: for the membership it is the ack of an outcome owed.
-        const onePhase = msg.yes && ctx.commit.txns.get(msg.txid)?.voters.length === 1;
-        ctx.commit.onVote(worker, msg, now);
-        if (onePhase) {
-          ctx.members.onAck(m, msg.txid);
-          ctx.members.maybeInSync(m);
+        // Taken in the order the worker sent them (VoteNumber).
+        for (const v of ctx.members.votesInOrder(m, msg, now)) {
+          // A sole voter's YES is its commit, durable: for the membership it is the ack of an outcome owed.
+          const onePhase = v.yes && ctx.commit.txns.get(v.txid)?.voters.length === 1;
+          ctx.commit.onVote(worker, v, now);
+          if (onePhase) {
+            ctx.members.onAck(m, v.txid);
+            ctx.members.maybeInSync(m);
+          }
         }
         return;
       }

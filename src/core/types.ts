@@ -3,7 +3,7 @@
 // messages and the data they carry) live in src/wire/protocol.ts and are re-exported
 // here; what stays is the cores' own: rows, lock keys, sabotage switches.
 
-import type { Item, Op, Tweet } from '../wire/protocol.ts';
+import type { Item, Op, ReadQuery, Tweet } from '../wire/protocol.ts';
 
 export { ITEM_KINDS } from '../wire/protocol.ts';
 export type {
@@ -67,6 +67,21 @@ export function opTweetId(op: Op): string | null {
       return op.id;
     default:
       return null;
+  }
+}
+
+/** Does a read look at what `op` writes (a tweet read by id, any tweet for a page, the item)? */
+export function readTouches(q: ReadQuery, op: Op): boolean {
+  const key = lockKeyOf(op);
+  switch (q.kind) {
+    case 'get_tweets':
+      return key.startsWith('tweet:');
+    case 'get_tweet':
+      return key === `tweet:${q.id}`;
+    case 'get_item':
+      return key === `${q.item_kind}:${q.key}`;
+    default:
+      return false;
   }
 }
 

@@ -28,7 +28,7 @@ import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { resultsDigest } from './results-digest.ts';
-import { lockKeyOf, opTweetId, type ClusterKnowledge, type ErrorCode, type FromWorker, type KnownConfig, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
+import { lockKeyOf, opTweetId, readTouches, type ClusterKnowledge, type ErrorCode, type FromWorker, type KnownConfig, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableEvent, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -133,6 +133,8 @@ export class WorkerCore {
   private proposedDurable = true;
   /** Replicates received on this coordinator link, in order (seq), and those that arrived ahead of a missing one. */
   private replicaSeq = 0;
+  /** Votes sent on the coordinator's current link (each carries its number: the coordinator takes them in order); -1: no link (a hello not yet taken). */
+  private votesSent = -1;
   private readonly ahead = new Map<number, Extract<ToWorkerCore, { type: 'replicate' }>>();
   /**
    * By txid: a replicate being written, and its seq, answered `replicated` once durable, not once
@@ -253,8 +255,9 @@ export class WorkerCore {
       case 'link_down':
         // Nothing voted YES may be dropped; transactions still collecting locks may.
         for (const t of [...this.txns.values()]) if (t.phase === 'active') this.abortLocally(t);
-        // A stream is numbered per link: the next link's starts again at 1.
+        // A stream is numbered per link: the next link's starts again at 1. So are votes.
         this.replicaSeq = 0;
+        this.votesSent = -1;
         this.ahead.clear();
         // So is the voters' address book: the next link is told every address again.
         this.book.clear();
@@ -319,13 +322,9 @@ export class WorkerCore {
     for (const txid of this.exposed) {
       const t = this.txns.get(txid);
       if (t === undefined || t.phase !== 'prepared') continue;
-      for (const op of t.ops) {
-        const key = lockKeyOf(op);
-        const hit = q.kind === 'get_tweets' ? key.startsWith('tweet:') : q.kind === 'get_tweet' ? key === `tweet:${q.id}` : q.kind === 'get_item' ? key === lockKeyOf({ kind: 'delete_item', item_kind: q.item_kind, key: q.key }) : false;
-        if (hit) {
-          probe('worker.read_blocked_in_doubt');
-          return t.txid;
-        }
+      if (t.ops.some((op) => readTouches(q, op))) {
+        probe('worker.read_blocked_in_doubt');
+        return t.txid;
       }
     }
     return null;
@@ -364,6 +363,17 @@ export class WorkerCore {
     return this.maxCseq;
   }
 
+  /**
+   * A new copy begins (its first page): replicates up to `streamSeq` belong to an older stream on
+   * this link, whose copy this one replaces. One still waiting for a gap to fill would be applied
+   * over the new copy once the gap came, long after later writes (simulator seed 803596: a post
+   * brought back over its own delete). They are dropped; the new stream starts after `streamSeq`.
+   */
+  copyStarting(streamSeq: number): void {
+    if (streamSeq > this.replicaSeq) this.replicaSeq = streamSeq;
+    for (const seq of [...this.ahead.keys()]) if (seq <= streamSeq) this.ahead.delete(seq);
+  }
+
   /** After a full copy from another worker: the data is now as of `cseq`. */
   installed(cseq: number): void {
     assert(this.txns.size === 0, 'a copy must not be installed while transactions are open');
@@ -371,12 +381,16 @@ export class WorkerCore {
   }
 
   private send(msg: FromWorker): void {
+    // With no link the shell drops it: numbered, it would leave a gap the next link never fills.
+    if (msg.type === 'vote' && this.votesSent >= 0) msg = { ...msg, n: ++this.votesSent };
     this.out.push({ type: 'send', msg });
   }
 
   private onMessage(msg: ToWorkerCore, now: number): void {
     switch (msg.type) {
       case 'hello': {
+        // The first on a link (a repeat, duplicated on the way, changes nothing): votes count from 1.
+        if (this.votesSent < 0) this.votesSent = 0;
         // The shell hands over only a hello helloRefusal() took (and nothing on that link before it).
         assert(this.sabotage === 'obey_lower_epoch' || this.helloRefusal(msg, false) === null, () => `hello from cluster ${msg.cluster}, epoch ${msg.epoch} that this worker refuses`);
         this.lockTimeoutMs = msg.lock_timeout_ms;

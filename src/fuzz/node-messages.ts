@@ -190,7 +190,7 @@ function validToWorker(rng: Rng, type: string): Obj {
     case 'copy_read':
       return validCopyRead(rng, rng.int(1, 1_000_000));
     default:
-      return { type: 'install', rid: rng.int(1, 1_000_000), rows: Array.from({ length: rng.int(0, 3) }, () => copyRow(rng)), reset: rng.bool(), done: rng.bool(), max_cseq: rng.int(0, 1_000_000) };
+      return { type: 'install', rid: rng.int(1, 1_000_000), rows: Array.from({ length: rng.int(0, 3) }, () => copyRow(rng)), reset: rng.bool(), done: rng.bool(), max_cseq: rng.int(0, 1_000_000), stream_seq: rng.int(0, 1_000_000) };
   }
 }
 

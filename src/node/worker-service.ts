@@ -48,6 +48,7 @@ export function answerCopy(store: WorkerStore, msg: Extract<ToWorker, { type: 'c
 /** Installs a page of a full copy; null when refused (transactions are open: the data must not change under them). */
 export function applyInstall(store: WorkerStore, core: WorkerCore, msg: Extract<ToWorker, { type: 'install' }>): FromWorker | null {
   if (core.txnCount > 0) return null;
+  if (msg.reset) core.copyStarting(msg.stream_seq);
   store.install(msg.rows, msg.reset, msg.done, msg.max_cseq);
   if (msg.done) core.installed(msg.max_cseq);
   return { type: 'installed', rid: msg.rid, done: msg.done };

@@ -21,7 +21,7 @@ export type CoordinatorWrite =
   /** Commit sequence numbers up to `through` may be given out: durable before any is (meta row 'cseq_reserved'). */
   | { type: 'reserve_cseq'; through: number }
   /** The cluster served and the epoch in use (meta rows 'cluster_id' and 'epoch'): durable before any worker is linked. */
-  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number };
+  | { type: 'log_identity'; seq: number; cluster: string | null; epoch: number; recovering: 'empty' | 'behind' | null };
 
 export class CoordinatorStore {
   private readonly db: Db;
@@ -84,10 +84,12 @@ export class CoordinatorStore {
     // is not always the highest: the kept decisions may name a higher one.
     const lastCseq = Math.max(Number(this.q.getMeta.get('last_cseq')?.value ?? '0'), ...decisions.map((d) => d.cseq));
     const proposed = this.q.getMeta.get('config_proposed')?.value;
+    const recovering = this.q.getMeta.get('recovering')?.value;
     return {
       epoch,
       cluster,
       empty,
+      recovering: recovering === 'empty' || recovering === 'behind' ? recovering : null,
       config_proposed: proposed === undefined ? null : (JSON.parse(proposed) as { n: number; voters: string[]; catching_up: string[] }),
       last_cseq: lastCseq,
       cseq_reserved: Number(this.q.getMeta.get('cseq_reserved')?.value ?? '0'),
@@ -136,6 +138,9 @@ export class CoordinatorStore {
               this.q.delMeta.run('forming');
             } else this.q.setMeta.run('forming', '1');
             this.q.setMeta.run('epoch', String(w.epoch));
+            // Kept until the takeover is durable: a restart midway recovers again (simulator seed 802279).
+            if (w.recovering !== null) this.q.setMeta.run('recovering', w.recovering);
+            else this.q.delMeta.run('recovering');
             break;
         }
       }

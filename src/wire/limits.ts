@@ -99,6 +99,8 @@ export const CORE_LIMITS = {
   promoteWithinCommits: 64,
   /** Replicates a worker holds that arrived ahead of one still missing (only a network that reorders sends them). */
   replicatesAhead: 1_024,
+  /** Votes the coordinator holds from one link that arrived ahead of one still missing (the same); past it, the link starts over. */
+  votesAhead: 1_024,
   /** Change events kept (at least) for subscribers that resume with `since`. */
   recentEvents: 10_000,
   /** Connections following the change feed at once. */

@@ -299,12 +299,13 @@ function toWorker(o: Obj, type: string): ToWorker {
       int(o, 'limit', 1, NODE_MAX_COPY_ROWS);
       break;
     case 'install': {
-      fields(o, ['type', 'rid', 'rows', 'reset', 'done', 'max_cseq']);
+      fields(o, ['type', 'rid', 'rows', 'reset', 'done', 'max_cseq', 'stream_seq']);
       int(o, 'rid', 1);
       copyRows(get(o, 'rows'), 'rows');
       bool(o, 'reset');
       bool(o, 'done');
       count(o, 'max_cseq');
+      count(o, 'stream_seq');
       break;
     }
   }
@@ -349,12 +350,12 @@ function fromWorker(o: Obj, type: string): FromWorker {
       const yes = get(o, 'yes');
       if (yes === true && has(o, 'digest')) {
         // #13 item 5: a voter other than the first sends its results' digest, not the results.
-        fields(o, ['type', 'txid', 'yes', 'digest']);
+        fields(o, ['type', 'txid', 'yes', 'digest', 'n']);
         txid(o, 'txid');
         const d = get(o, 'digest');
         if (typeof d !== 'string' || !RESULTS_DIGEST_PATTERN.test(d)) throw new Invalid('field "digest" must be 16 lowercase hex digits (FNV-1a 64 of the results)');
       } else if (yes === true) {
-        fields(o, ['type', 'txid', 'yes', 'results', 'ops']);
+        fields(o, ['type', 'txid', 'yes', 'results', 'ops', 'n']);
         txid(o, 'txid');
         // Empty when a restarted worker repeats its vote: the results are not kept across a restart.
         const list = array(get(o, 'results'), 'results', 0, NODE_MAX_OPS, 'results');
@@ -364,11 +365,12 @@ function fromWorker(o: Obj, type: string): FromWorker {
           for (let i = 0; i < ops.length; i++) op(ops[i], `ops[${i}]`);
         }
       } else if (yes === false) {
-        fields(o, ['type', 'txid', 'yes', 'code', 'error']);
+        fields(o, ['type', 'txid', 'yes', 'code', 'error', 'n']);
         txid(o, 'txid');
         errorCode(o, 'code');
         text(o, 'error', NODE_MAX_ERROR_CHARS);
       } else throw new Invalid('field "yes" must be true or false');
+      if (has(o, 'n')) int(o, 'n', 1);
       break;
     }
     case 'applied':

@@ -257,9 +257,24 @@ export type ToWorkerService =
   | { type: 'read'; rid: number; query: ReadQuery; reply_text?: boolean }
   /** A page of a full copy: at most `limit` rows after the cursor `after` (null: from the first), answered by copy_page. */
   | { type: 'copy_read'; rid: number; after: string | null; limit: number }
-  | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number };
+  /**
+   * A page of a full copy. `stream_seq`: the last replicate sent on this link before the copy's
+   * stream began; with `reset` (the first page), any replicate up to it not yet applied is from an
+   * older stream and is dropped.
+   */
+  | { type: 'install'; rid: number; rows: CopyRow[]; reset: boolean; done: boolean; max_cseq: number; stream_seq: number };
 
 export type ToWorker = ToWorkerCore | ToWorkerService;
+
+/**
+ * A vote's number on its link (from 1, counted by the worker from the coordinator's hello): the
+ * coordinator takes a worker's votes in the order they were sent. A sole voter's YES is its commit,
+ * applied there: taken out of order (a network that reorders), the learners' stream would replay a
+ * delete before the post it followed (simulator seed 827057). Absent: taken as it comes.
+ */
+export interface VoteNumber {
+  n?: number;
+}
 
 export type FromWorker =
   | ({ type: 'state' } & WorkerState)
@@ -281,9 +296,9 @@ export type FromWorker =
    * answer to `prevent`, for a coordinator that lost the transaction (restarted); that answer
    * always carries the results whole.
    */
-  | { type: 'vote'; txid: string; yes: true; results: VoteResult[]; ops?: Op[] }
-  | { type: 'vote'; txid: string; yes: true; digest: string }
-  | { type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string }
+  | ({ type: 'vote'; txid: string; yes: true; results: VoteResult[]; ops?: Op[] } & VoteNumber)
+  | ({ type: 'vote'; txid: string; yes: true; digest: string } & VoteNumber)
+  | ({ type: 'vote'; txid: string; yes: false; code: ErrorCode; error: string } & VoteNumber)
   /**
    * The commit is written and visible to this worker's reads, not yet fsynced. The client may be
    * answered: were this write lost to a power cut, the worker would come back still prepared and

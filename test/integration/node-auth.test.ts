@@ -80,7 +80,7 @@ test('attack: install with reset erases every tweet on both workers: refused, no
   for (const w of [0, 1]) {
     const { closed } = await talkToWorker(w, [
       { type: 'hello', lock_timeout_ms: 10_000 },
-      { type: 'install', rid: 1, rows: [], reset: true, done: true, max_cseq: 0 },
+      { type: 'install', rid: 1, rows: [], reset: true, done: true, max_cseq: 0, stream_seq: 0 },
     ]);
     assert.equal(closed, true);
   }

@@ -97,7 +97,7 @@ test('a coordinator-role link holding the key that sends malformed messages is c
   const i = w.address.lastIndexOf(':');
   const bad: unknown[] = [
     { type: 'prepare', txid: '1.1', ops: 'x' },
-    { type: 'install', rid: 1, rows: 5, reset: true, done: true, max_cseq: 0 },
+    { type: 'install', rid: 1, rows: 5, reset: true, done: true, max_cseq: 0, stream_seq: 0 },
     { type: 'commit', txid: '1.1' },
     { type: 'read', rid: 1, query: { kind: 'get_tweets', limit: -1, before: null, username: null } },
     { type: 'hello', lock_timeout_ms: 'soon' },

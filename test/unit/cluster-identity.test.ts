@@ -43,7 +43,7 @@ describe('coordinator: a coordinator with an empty data directory', () => {
     const co = wiped();
     const r = co.register('w1', addr('w1'), member('c-old', 6, C7));
     assert.deepEqual(only(replies(r)).reply, { status: 'OK', lock_timeout_s: 10, id: 'w1' });
-    assert.deepEqual(ofType(r, 'log_identity').at(-1), { type: 'log_identity', seq: ofType(r, 'log_identity').at(-1)?.seq, cluster: 'c-old', epoch: 7 });
+    assert.deepEqual(ofType(r, 'log_identity').at(-1), { type: 'log_identity', seq: ofType(r, 'log_identity').at(-1)?.seq, cluster: 'c-old', epoch: 7, recovering: 'empty' });
     assert.deepEqual(ofType(r, 'link'), [], 'nobody is linked before the identity is durable');
     const linked = identityDurable(co, r);
     assert.deepEqual(ofType(linked, 'link'), [{ type: 'link', worker: 'w1', address: addr('w1') }]);
@@ -233,7 +233,8 @@ describe('coordinator: fencing', () => {
     co.linkDown('w1');
     co.linkUp('w1');
     const e = co.from('w1', { type: 'refused', reason: 'epoch', cluster: TEST_CLUSTER, epoch: 5, live: false, error: 'obeyed epoch 5' });
-    assert.deepEqual(ofType(e, 'log_identity').map((w) => w.epoch), [6]);
+    // The new epoch, then (written with it) that it is recovering.
+    assert.deepEqual(ofType(e, 'log_identity').at(-1), { type: 'log_identity', seq: ofType(e, 'log_identity').at(-1)?.seq, cluster: TEST_CLUSTER, epoch: 6, recovering: 'behind' });
     assert.equal(co.status().identity.state, 'recovering');
     assert.ok(identityDurable(co, e).some((x) => x.type === 'link'), 'dialled again once the new epoch is durable');
   });
@@ -307,3 +308,33 @@ describe('worker: which coordinator it obeys', () => {
   });
 });
 
+
+describe('coordinator: stopped while recovering (simulator seed 802279)', () => {
+  test('it recovers again after a restart: a fresh worker answering first is never made the first voter of a cluster whose voters hold everything', () => {
+    // The store as a coordinator that lost its disk left it: the cluster adopted, no configuration yet.
+    const co = new Co({ cluster: 'c-old', epoch: 8, recovering: 'empty', members: [{ id: 'w1', address: addr('w1'), leaving: false }], config: { n: 0, voters: [] } });
+    assert.equal(co.status().identity.state, 'recovering');
+    // A worker with an empty data directory registers and answers first.
+    identityDurable(co, co.register('w5', addr('w5'), FRESH));
+    co.linkUp('w5');
+    const s = co.from('w5', stateMsg('w5'));
+    assert.deepEqual(ofType(s, 'log_config'), [], 'no first voter: what the voters know is not heard yet');
+    assert.equal(code(co.req(7, 1, postReq('t1'))), 'UNAVAILABLE');
+    // The voter of configuration 7 answers: the takeover, then the flag is cleared, durably.
+    co.linkUp('w1');
+    const t = co.from('w1', stateMsg('w1', 40, [], { n: 7, voters: ['w1'], catching_up: [] }, 100_000));
+    assert.deepEqual(ofType(t, 'log_config').map((c) => c.voters), [['w1']]);
+    co.reserve(t);
+    const done = co.configDurable(8);
+    assert.equal(co.status().identity.state, 'serving');
+    assert.deepEqual(ofType(done, 'log_identity').map((w) => w.recovering), [null], 'no longer recovering, written');
+  });
+
+  test('recovering is written with the identity, from the moment it starts', () => {
+    const co = new Co({ cluster: 'c-old', epoch: 3, members: [{ id: 'w1', address: addr('w1'), leaving: false }], config: { n: 2, voters: ['w1'] } });
+    // A worker that knows a newer configuration: this store is behind (restored from a copy).
+    co.linkUp('w1');
+    const e = co.from('w1', stateMsg('w1', 40, [], { n: 9, voters: ['w1'], catching_up: [] }, 100_000));
+    assert.deepEqual(ofType(e, 'log_identity').map((w) => w.recovering), ['behind']);
+  });
+});

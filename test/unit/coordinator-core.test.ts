@@ -86,7 +86,7 @@ describe('CoordinatorCore: membership', () => {
   test('start() writes the identity (this run\'s epoch) and asks for the first cseq reservation (#13: cseqs go out with prepares); every remembered worker is linked once the identity is durable', () => {
     const co = new Co({ members: [{ id: 'w1', address: 'a:1' }, { id: 'w2', address: 'b:2' }] }, 100, {}, { reserve: false });
     assert.deepEqual(co.core.start(co.now), [
-      { type: 'log_identity', seq: 1, cluster: TEST_CLUSTER, epoch: 1 },
+      { type: 'log_identity', seq: 1, cluster: TEST_CLUSTER, epoch: 1, recovering: null },
       { type: 'reserve_cseq', through: 100_000 },
     ]);
     assert.deepEqual(co.ev({ type: 'identity_logged', seq: 1 }), [
@@ -744,7 +744,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
 
     // Page 1: full page → install (reset) to the joiner, not done.
     const i1 = co.from('w1', { type: 'copy_page', rid: read.rid, rows: rows(['a', 'b']) });
-    assert.deepEqual(sentTo(i1, 'w2'), [{ type: 'install', rid: read.rid, rows: rows(['a', 'b']), reset: true, done: false, max_cseq: 5 }]);
+    assert.deepEqual(sentTo(i1, 'w2'), [{ type: 'install', rid: read.rid, rows: rows(['a', 'b']), reset: true, done: false, max_cseq: 5, stream_seq: 0 }]);
     // Installed → the next page is read after the last id.
     const n = co.from('w2', { type: 'installed', rid: read.rid, done: false });
     const read2 = only(sentTo(n, 'w1'));
@@ -754,7 +754,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.notEqual(read2.rid, read.rid);
     // Page 2: short page → install, done.
     const i2 = co.from('w1', { type: 'copy_page', rid: read2.rid, rows: rows(['c']) });
-    assert.deepEqual(sentTo(i2, 'w2'), [{ type: 'install', rid: read2.rid, rows: rows(['c']), reset: false, done: true, max_cseq: 5 }]);
+    assert.deepEqual(sentTo(i2, 'w2'), [{ type: 'install', rid: read2.rid, rows: rows(['c']), reset: false, done: true, max_cseq: 5, stream_seq: 0 }]);
     assert.equal(co.workerState('w2'), 'joining');
     // The copy is in: the commit held is sent, and the learner, near the stream's end, is promoted.
     const done = co.from('w2', { type: 'installed', rid: read2.rid, done: true });
@@ -815,7 +815,7 @@ describe('CoordinatorCore: a new worker joining a cluster with data', () => {
     assert.equal(co.workerState('w3'), 'joining');
     const rid = read.msg.type === 'copy_read' ? read.msg.rid : 0;
     // Its copy may have been read before the commit was applied: every commit after 0 comes in its stream.
-    assert.deepEqual(sentTo(co.from(donor, { type: 'copy_page', rid, rows: [] }), 'w3'), [{ type: 'install', rid, rows: [], reset: true, done: true, max_cseq: 0 }]);
+    assert.deepEqual(sentTo(co.from(donor, { type: 'copy_page', rid, rows: [] }), 'w3'), [{ type: 'install', rid, rows: [], reset: true, done: true, max_cseq: 0, stream_seq: 0 }]);
     const done = co.from('w3', { type: 'installed', rid, done: true });
     assert.deepEqual(sentTo(done, 'w3'), [{ type: 'replicate', seq: 1, txid, cseq: 1, ops: [{ kind: 'post', tweet }] }]);
   });

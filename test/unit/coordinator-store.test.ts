@@ -116,3 +116,15 @@ test('a member the operator removed is recovered as leaving; a store from before
     reopen(dir, (s) => assert.deepEqual(s.recover().members, [{ id: 'w1', address: '127.0.0.1:10001', leaving: false }]));
   });
 });
+
+test('a coordinator that was recovering its cluster when it stopped says so at its next start, until a write says it is done (#23, simulator seed 802279)', () => {
+  withDir((dir) => {
+    reopen(dir, (s) => {
+      s.recover();
+      s.persist([{ type: 'log_identity', seq: 1, cluster: 'c-1', epoch: 4, recovering: 'empty' }]);
+    });
+    reopen(dir, (s) => assert.deepEqual([s.recover().cluster, s.recover().recovering], ['c-1', 'empty']));
+    reopen(dir, (s) => s.persist([{ type: 'log_identity', seq: 1, cluster: 'c-1', epoch: 6, recovering: null }]));
+    reopen(dir, (s) => assert.equal(s.recover().recovering, null));
+  });
+});

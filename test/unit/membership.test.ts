@@ -53,6 +53,11 @@ function commit(co: Co, by: string[], id: string, slot = 1): { txid: string; ops
   return { txid: p.txid, ops, decided };
 }
 
+/** A vote as a worker numbers it on its link (VoteNumber). */
+function numbered(v: FromWorker, n: number): FromWorker {
+  return v.type === 'vote' ? { ...v, n } : v;
+}
+
 function replicates(effects: CoordinatorEffect[], worker: string): Extract<ToWorker, { type: 'replicate' }>[] {
   return sentTo(effects, worker).filter((m): m is Extract<ToWorker, { type: 'replicate' }> => m.type === 'replicate');
 }
@@ -252,6 +257,62 @@ describe('membership: a learner joins while writes go on', () => {
     assert.deepEqual(sent(co.from('w1', ack(p.txid, 'commit'))).filter((x) => x.msg.type === 'copy_read'), [], 'no copy while it is applied');
     const again = only(sent(co.from('w2', ack(p.txid, 'commit'))).filter((x) => x.msg.type === 'copy_read'));
     assert.ok(again.msg.type === 'copy_read' && again.msg.after === null && again.msg.rid !== first.rid, 'a new copy from the start, once every voter has it');
+  });
+
+  test('#23: a commit decided late is not read from the overlay (a later write may have gone over it); its tweet is read from a voter that has applied it (simulator seed 801431)', () => {
+    const co = voters(['w1', 'w2']);
+    const p = prepareOf(co.req(7, 1, postReq('late')), 'w1');
+    const tweet = tweetOf((p.ops ?? [])[0] as Op);
+    co.from('w1', yes(p.txid, [{ tweet }]));
+    co.linkDown('w2');
+    co.linkUp('w2');
+    co.state('w2', 5, [preparedTxn(p.txid, ['w1', 'w2'], p.cseq)]);
+    co.from('w2', { type: 'vote', txid: p.txid, yes: true, results: [{ tweet }], ops: p.ops ?? [] });
+    // Decided late: neither voter has said it applied it. No answer from the overlay, no voter asked.
+    const read = co.req(8, 1, { action: 'get_tweet', id: 'late' });
+    assert.deepEqual(sent(read), [], 'no worker that has not applied it is asked');
+    assert.equal(field(only(replies(read)).reply, 'code'), 'UNAVAILABLE');
+    // Once w1 has applied it, w1 (only) serves that read.
+    co.from('w1', ack(p.txid, 'commit'));
+    for (let i = 0; i < 3; i++) {
+      const again = sent(co.req(8, 2 + i, { action: 'get_tweet', id: 'late' }));
+      assert.deepEqual(again.map((x) => [x.worker, x.msg.type]), [['w1', 'read']]);
+    }
+    // Applied everywhere: read from any voter, as always.
+    co.from('w2', ack(p.txid, 'commit'));
+    const readers = new Set<string>();
+    for (let i = 0; i < 4; i++) for (const x of sent(co.req(8, 10 + i, { action: 'get_tweet', id: 'late' }))) readers.add(x.worker);
+    assert.deepEqual([...readers].sort(), ['w1', 'w2']);
+  });
+
+  test('#23: a worker\'s votes are taken in the order it sent them: a sole voter\'s YES overtaken by its next one waits for it, so the learner\'s stream has them in the order they were applied (simulator seed 827057)', () => {
+    // A sole voter commits in one phase: its YES for a post, then its YES for the delete that
+    // followed on the same tweet. Taken in the order they came, the learner would replay the
+    // delete, then the post, and keep the tweet.
+    const co = voters(['w1']);
+    const first = join(co, 'w3');
+    const page = only(sentTo(co.from(first.donor, { type: 'copy_page', rid: first.rid, rows: [] }), 'w3'));
+    co.from('w3', { type: 'installed', rid: page.type === 'install' ? page.rid : 0, done: true });
+    const postP = prepareOf(co.req(7, 1, postReq('k')), 'w1');
+    const delP = prepareOf(co.req(8, 1, { action: 'delete', tweet: { id: 'k', username: null } }), 'w1');
+    const early = co.from('w1', numbered(yes(delP.txid, [{}]), 2));
+    assert.deepEqual([replies(early), replicates(early, 'w3')], [[], []], 'the delete\'s YES waits for vote 1');
+    const both = co.from('w1', numbered(yes(postP.txid, [{ tweet: tweetOf((postP.ops ?? [])[0] as Op) }]), 1));
+    assert.deepEqual(replicates(both, 'w3').map((r) => r.txid), [postP.txid, delP.txid], 'the post, then the delete, as applied');
+    assert.equal(replies(both).length, 2, 'both clients answered');
+    // A repeat is taken as it comes (it changes nothing); a vote without a number too.
+    assert.deepEqual(replicates(co.from('w1', numbered(yes(delP.txid, [{}]), 2)), 'w3'), []);
+  });
+
+  test('#23: a vote that never comes (lost on the way) cuts the link after a lock timeout: the worker says again what it holds', () => {
+    const co = voters(['w1', 'w2']);
+    // Vote 2 comes; vote 1 (for a transaction long settled) was lost.
+    co.from('w1', { type: 'vote', txid: '1.99', yes: false, code: 'TIMEOUT', error: 'too late', n: 2 });
+    const t0 = co.now;
+    assert.deepEqual(ofType(co.tick(t0 + T - 1), 'unlink'), []);
+    const cut = co.tick(t0 + T);
+    assert.ok(ofType(cut, 'unlink').some((u) => u.worker === 'w1'), 'w1 is cut off');
+    assert.ok(ofType(cut, 'log').some((l) => /w1 cut off: vote 1 it sent never came/.test(l.msg)), JSON.stringify(ofType(cut, 'log')));
   });
 
   test('#23: a promotion is abandoned when a voter that must make it durable goes away; the learner copies nothing while it is pending, and again once the orphan found then is applied (simulator seed 771355)', () => {
@@ -646,6 +707,16 @@ describe('membership: the worker', () => {
     assert.deepEqual(sends(e), []);
     assert.deepEqual(sends(w.ev({ type: 'applied', txid: '1.7' })), []);
     assert.deepEqual(sends(w.ev({ type: 'durable', txid: '1.7', what: 'commit' })), [{ type: 'replicated', seq: 1 }]);
+  });
+
+  test('#23: a new copy drops what is left of the older stream on the link: a replicate held for a gap is never applied over the new copy (simulator seed 803596)', () => {
+    const w = new Wk(1, false);
+    assert.deepEqual(w.replicate(2, '1.2'), [], 'ahead of 1 (1 was overtaken): held');
+    // The coordinator starts a new stream (a new copy) on this link after seq 2.
+    w.core.copyStarting(2);
+    assert.deepEqual(w.replicate(1, '1.1'), [], 'the late one from the older stream: dropped');
+    assert.deepEqual(w.replicate(2, '1.2'), [], 'and the one held for it: never applied');
+    assert.deepEqual(commitsWritten(w.replicate(3, '1.3')), ['1.3'], 'the new stream goes on from after 2');
   });
 
   test('the stream is numbered per link: after link_down it starts again at 1', () => {

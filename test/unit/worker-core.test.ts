@@ -28,7 +28,7 @@ describe('WorkerCore: hello and state', () => {
     // @ts-expect-error -- a read is not a message the core takes
     assert.deepEqual(h.msg({ type: 'read', rid: 1, query: { kind: 'check' } }), []);
     // @ts-expect-error -- nor is a page of a copy
-    assert.deepEqual(h.msg({ type: 'install', rid: 2, rows: [], reset: true, done: true, max_cseq: 3 }), []);
+    assert.deepEqual(h.msg({ type: 'install', rid: 2, rows: [], reset: true, done: true, max_cseq: 3, stream_seq: 0 }), []);
   });
 });
 
@@ -794,5 +794,21 @@ describe('WorkerCore: cooperative termination (asking the other voters)', () => 
     assert.deepEqual(answers(e), [{ route: 'r1', outcome: 'unknown', cseq: 0, from: 'w1' }]);
     assert.deepEqual(persists(e).filter((x) => x.type !== 'peer_reply'), []);
     assert.equal(h.core.txnCount, 0);
+  });
+});
+
+describe('WorkerCore: votes are numbered per link (#23, simulator seed 827057)', () => {
+  test('from 1 after the hello, on in order; a repeated hello changes nothing; a new link starts again at 1; with no link, none is numbered', () => {
+    const h = new Harness();
+    const unnumbered = sends(h.durable(h.msg(h.prepare('t0', [post(tw('a'))]))));
+    assert.deepEqual(unnumbered.map((m) => (m.type === 'vote' ? m.n : 'x')), [undefined], 'no link yet: the shell drops it, and it leaves no gap');
+    h.msg(hello());
+    const n = (txid: string, ops: Op[]): unknown[] => sends(h.durable(h.msg(h.prepare(txid, ops)))).map((m) => (m.type === 'vote' ? m.n : 'x'));
+    assert.deepEqual(n('t1', [post(tw('b'))]), [1]);
+    h.msg(hello());
+    assert.deepEqual(n('t2', [post(tw('c'))]), [2], 'a repeated hello (duplicated on the way) does not start again');
+    h.linkDown();
+    h.msg(hello());
+    assert.deepEqual(n('t3', [post(tw('d'))]), [1], 'a new link: from 1');
   });
 });
