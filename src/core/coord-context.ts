@@ -90,6 +90,12 @@ export interface CoordinatorConfig {
   newClusterId: string;
   /** `--new-cluster`: with an empty data directory, form a new cluster at once (no wait for workers of an existing one). */
   newCluster: boolean;
+  /**
+   * How long a coordinator that did not form its cluster in this run waits before it chooses a
+   * first voter (ClusterIdentity.mayChooseFirstVoter). Absent: FIRST_VOTER_GRACE_MS (10 s). The
+   * unit tests' cores set 0: they start with a cluster already theirs.
+   */
+  firstVoterGraceMs?: number;
   /** Pages of a full copy to a joining worker. */
   copyPageRows: number;
   /** A voter not up for this long is evicted by a configuration change (`--evict-after`). */

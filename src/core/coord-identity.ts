@@ -23,6 +23,9 @@
 import { assert } from './assert.ts';
 import { LIMITS, type CoordinatorContext, type RecoveringWhy } from './coord-context.ts';
 import { probe } from './probes.ts';
+
+/** How long a coordinator that did not form its cluster in this run waits before it chooses a first voter (twice a worker's re-registration, 5 s). */
+export const FIRST_VOTER_GRACE_MS = 10_000;
 import type { ClusterKnowledge, Failure, FromWorker, KnownConfig, WorkerState } from './types.ts';
 
 /** What a worker said in answer to this coordinator's hello: the newest configuration it knows, what it holds. */
@@ -67,6 +70,10 @@ export class ClusterIdentity {
   private durableWrite = 0;
   /** It started with an empty data directory (the sabotage 'wiped_coordinator_starts_at_epoch_1' applies only then). */
   private readonly startedEmpty: boolean;
+  /** It formed its cluster in this run (--new-cluster on an empty data directory): its first voter may be chosen at once. */
+  private readonly formedNow: boolean;
+  /** When this run started (start()). */
+  private startedAt = 0;
   /** The workers that refused this coordinator as of another cluster (status shows them). */
   readonly foreign = new Map<string, string>();
   /**
@@ -83,7 +90,8 @@ export class ClusterIdentity {
       // A store from before cluster ids: its cluster gets one now, and its workers take it at hello.
       cluster = ctx.cfg.newClusterId;
     }
-    if (cluster === null && ctx.cfg.newCluster) cluster = ctx.cfg.newClusterId;
+    this.formedNow = cluster === null && ctx.cfg.newCluster;
+    if (this.formedNow) cluster = ctx.cfg.newClusterId;
     this.cluster = cluster;
     this.standing = cluster !== null ? { kind: 'serving' } : { kind: 'forming' };
     // Stopped while recovering: its store is still not the cluster's (a configuration with no voter,
@@ -197,8 +205,21 @@ export class ClusterIdentity {
   // Events
 
   /** Effects at start: the identity written (durable before anyone is linked). */
-  start(): void {
+  start(now: number): void {
+    this.startedAt = now;
     this.write();
+  }
+
+  /**
+   * May a first voter be chosen now (a cluster with no voter, and no first voter proposed)? At once
+   * if this coordinator formed the cluster in this run. Otherwise its store may be an old copy taken
+   * before the cluster's first voter, and the workers that hold the cluster may not have registered
+   * yet (they do within RELINK: 5 s without a link): a fresh worker made first voter meanwhile would
+   * start a history beside theirs. It waits FIRST_VOTER_GRACE_MS; a worker that registers knowing
+   * more than this store makes it recover instead (admit).
+   */
+  mayChooseFirstVoter(now: number): boolean {
+    return this.formedNow || now - this.startedAt >= (this.ctx.cfg.firstVoterGraceMs ?? FIRST_VOTER_GRACE_MS);
   }
 
 
@@ -243,7 +264,18 @@ export class ClusterIdentity {
       return `worker ${id} holds data but no cluster id (written by tweetdb before cluster ids) and is not a member of cluster ${this.cluster}: start it on an empty data directory to add it`;
     }
     if (this.standing.kind === 'recovering') this.above(k.epoch);
+    else if (this.standing.kind === 'serving' && this.knowsMore(k.config, k.proposed, k.max_cseq, k.reserved) && !(this.ctx.cfg.sabotage === 'wiped_coordinator_starts_at_epoch_1' && this.startedEmpty)) {
+      // Its worker knows what this store never wrote: the store is older than the cluster.
+      probe('coord.store_found_behind');
+      this.ctx.log('warn', `worker ${id} registered knowing configuration ${Math.max(k.config.n, k.proposed?.n ?? 0)} and commits up to ${Math.max(k.max_cseq, k.reserved)}; this coordinator's data directory is older than the cluster (restored from a copy?); recovering`, { worker: id });
+      this.recover('behind');
+    }
     return null;
+  }
+
+  /** Does a worker know a configuration, or a commit number, this store never wrote? (Against the highest number proposed here: a worker keeps a proposal that was abandoned.) */
+  private knowsMore(config: KnownConfig, proposed: KnownConfig | null, maxCseq: number, reserved: number): boolean {
+    return Math.max(config.n, proposed?.n ?? 0) > this.ctx.members.highestProposedN || reserved > this.ctx.cseqLimit || maxCseq > this.ctx.cseqLimit;
   }
 
   /** A worker registered (admitted): what it said it knows counts for a takeover's wait. */
@@ -263,9 +295,8 @@ export class ClusterIdentity {
       return;
     }
     if (st.kind !== 'serving') return;
-    // (Against the highest number proposed here: a worker keeps a proposal that was abandoned.)
     const own = this.ctx.members.highestProposedN;
-    if (Math.max(s.known_config.n, s.proposed_config?.n ?? 0) > own || s.reserved > this.ctx.cseqLimit || s.max_cseq > this.ctx.cseqLimit) {
+    if (this.knowsMore(s.known_config, s.proposed_config, s.max_cseq, s.reserved)) {
       probe('coord.store_found_behind');
       this.ctx.log('warn', `worker ${worker} knows configuration ${s.known_config.n} and commits up to ${Math.max(s.max_cseq, s.reserved)}; this coordinator's data directory knows only configuration ${own} and commits up to ${this.ctx.cseqLimit}: it is older than the cluster (restored from a copy?); recovering`, { worker });
       this.recover('behind');

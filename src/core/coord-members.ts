@@ -885,6 +885,8 @@ export class Membership {
       }
       if (this.config.voters.length === 0) {
         if (this.firstVoter !== null && this.firstVoter !== m.id && this.members.has(this.firstVoter)) continue;
+        // Not yet, unless this run formed the cluster: this store may be older than its workers' (ClusterIdentity.mayChooseFirstVoter).
+        if (this.firstVoter === null && !ctx.identity.mayChooseFirstVoter(ctx.now)) continue;
         if (this.pending === null && this.propose([m.id], [], `${m.id} is the first voter`, () => {
           const still = this.members.get(m.id);
           if (still !== undefined && still.status.kind === 'waiting') this.setUp(still);

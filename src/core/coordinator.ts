@@ -91,7 +91,7 @@ export class CoordinatorCore {
     const ctx = this.ctx;
     ctx.out = [];
     ctx.now = now;
-    ctx.identity.start();
+    ctx.identity.start(now);
     ctx.nextCseq(); // (none is free yet: this only asks for the first reservation)
     const out = ctx.out;
     ctx.out = [];

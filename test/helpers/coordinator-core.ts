@@ -14,7 +14,7 @@ import type { ClientRequest, ClusterKnowledge, FromWorker, KnownConfig, Op, OpRe
 export const T = 10_000;
 /** The cluster a test coordinator serves (its store says so), its run, and the id it would give a cluster it forms. */
 export const TEST_CLUSTER = 'c-test';
-export const TEST_IDENTITY = { run: 'r-test', newClusterId: 'c-new', newCluster: false } as const;
+export const TEST_IDENTITY = { run: 'r-test', newClusterId: 'c-new', newCluster: false, firstVoterGraceMs: 0 } as const;
 /** What a worker that never joined a cluster says when it registers. */
 export const FRESH: ClusterKnowledge = { cluster: null, epoch: 0, config: { n: 0, voters: [], catching_up: [] }, proposed: null, max_cseq: 0, reserved: 0, fresh: true };
 

@@ -338,3 +338,35 @@ describe('coordinator: stopped while recovering (simulator seed 802279)', () => 
     assert.deepEqual(ofType(e, 'log_identity').map((w) => w.recovering), ['behind']);
   });
 });
+
+describe('coordinator: a store with a cluster and no voter yet, not formed in this run (an old copy taken before the first voter?)', () => {
+  const oldCopy = (): Co => new Co({ cluster: 'c-old', epoch: 3, members: [], config: { n: 0, voters: [] } }, 100, { firstVoterGraceMs: 10_000 });
+
+  test('chooses no first voter for 10 s: the workers that hold the cluster may not have registered yet', () => {
+    const co = oldCopy();
+    const t0 = co.now;
+    identityDurable(co, co.register('w5', addr('w5'), FRESH));
+    co.linkUp('w5');
+    assert.deepEqual(ofType(co.from('w5', stateMsg('w5')), 'log_config'), []);
+    assert.deepEqual(ofType(co.tick(t0 + 9_999), 'log_config'), []);
+    assert.deepEqual(ofType(co.tick(t0 + 10_000), 'log_config').map((c) => c.voters), [['w5']], 'then, with nobody knowing more, the first voter');
+  });
+
+  test('a worker that registers knowing more than this store (a configuration, commits) makes it recover: no fresh worker is made first voter', () => {
+    const co = oldCopy();
+    identityDurable(co, co.register('w5', addr('w5'), FRESH));
+    co.linkUp('w5');
+    co.from('w5', stateMsg('w5'));
+    const r = co.register('w1', addr('w1'), member('c-old', 6, C7));
+    assert.deepEqual(ofType(r, 'log_identity').map((w) => w.recovering), ['behind']);
+    assert.equal(co.status().identity.state, 'recovering');
+    assert.deepEqual(ofType(co.tick(co.now + 60_000), 'log_config'), [], 'waits for the voters of configuration 7, not a first voter');
+  });
+
+  test('one formed in this run (--new-cluster, an empty data directory) chooses its first voter at once', () => {
+    const co = new Co({ cluster: null, empty: true, epoch: 1, members: [] }, 100, { newCluster: true, firstVoterGraceMs: 10_000 });
+    identityDurable(co, co.register('w1', addr('w1'), FRESH));
+    co.linkUp('w1');
+    assert.deepEqual(ofType(co.from('w1', stateMsg('w1')), 'log_config').map((c) => c.voters), [['w1']]);
+  });
+});
