@@ -10,7 +10,7 @@ import type { ShellSabotage } from '../../src/node/sabotage.ts';
 
 /**
  * The most seeds each search may take; each sabotage below is found within it (measured, with
- * each seed's weather drawn (sim/weather.ts): first seeds 1 to 94 with #23's coordinator faults; 1 to 105 with #13's implicit commit (1 to 129 with #12's membership changes); 2 to 185
+ * each seed's weather drawn (sim/weather.ts): first seeds 1 to 142 with #23's coordinator faults and vote numbering (1 to 94 before the numbering); 1 to 105 with #13's implicit commit (1 to 129 with #12's membership changes); 2 to 185
  * before them; the former fixed rates found them at 4 to 86). Most of these rules break only under a rare mix of faults: over seeds 1 to
  * 200, the slowest three are caught by 1 to 5 seeds each, with drawn weather or fixed rates alike.
  */
