@@ -730,7 +730,16 @@ export class TwoPhaseCommit {
 
   /** The highest cseq below which every commit decided is applied on every up voter: none is being applied. */
   settledThrough(): number {
-    let low = this.highestCommitted;
+    return this.appliedThroughOn(this.highestCommitted);
+  }
+
+  /**
+   * The highest cseq through which an up voter that has applied up to `maxCseq` (its hello and its
+   * acks say so) holds every commit: never below settledThrough(), and below every commit still
+   * being applied (it may have applied a later one first).
+   */
+  appliedThroughOn(maxCseq: number): number {
+    let low = Math.max(this.highestCommitted, maxCseq);
     for (const t of this.txns.values()) if (t.phase === 'committing' && t.cseq - 1 < low) low = t.cseq - 1;
     return low;
   }

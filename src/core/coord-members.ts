@@ -902,7 +902,7 @@ export class Membership {
       if (ctx.commit.owedBy(m.id)) continue;
       // Nor while a transaction lost in a restart is unsettled: its commit could not be streamed.
       if (ctx.commit.hasUnsettledOrphans()) continue;
-      if (m.stream === null) this.openStream(m);
+      if (m.stream === null) this.openStream(m, donor);
       const rid = ctx.nextRid++;
       m.status = { kind: 'copying', rid, donor: donor.id, page: null };
       this.progress.set(m.id, ctx.now + ctx.cfg.lockTimeoutMs);
@@ -916,11 +916,16 @@ export class Membership {
    * From now on the learner gets every commit: first each one decided and still being applied
    * (an up voter may not have it yet, so the copy may miss it), then each as it is logged.
    */
-  private openStream(m: Member): void {
+  private openStream(m: Member, donor: Member): void {
     m.stream = { sent: m.linkSeq, applied: m.linkSeq, held: [], base: m.linkSeq };
     m.copyAfter = null;
     m.copied = { rows: 0, bytes: 0 };
-    m.copyFloor = this.ctx.commit.settledThrough();
+    // What the donor has applied, commits from before this coordinator took over included: with
+    // only this coordinator's own commits the learner would say it holds less than it does, and a
+    // coordinator restored from an older copy would find every voter short of its last commit
+    // (simulator seed 941326). A copy resumed from another up voter keeps this floor: every up
+    // voter holds every commit that is not still being applied.
+    m.copyFloor = this.ctx.commit.appliedThroughOn(donor.maxCseq);
     for (const r of this.ctx.commit.committingNow()) this.streamTo(m, r);
   }
 

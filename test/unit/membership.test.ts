@@ -188,6 +188,21 @@ describe('membership: a learner joins while writes go on', () => {
     assert.deepEqual(replicates(co.from('w3', { type: 'installed', rid: read.rid, done: true }), 'w3'), [{ type: 'replicate', seq: 1, txid: p.txid, cseq: 6, ops: p.ops ?? [] }]);
   });
 
+  test('#23: a copy holds what its donor applied, also the commits before this coordinator took over: its floor is not this coordinator\'s last commit (simulator seed 941326)', () => {
+    // A coordinator that took its cluster over decided nothing yet (last cseq 0); its voters applied up to 100043.
+    const co = new Co({ last_cseq: 0, cseq_reserved: 200_000, members: ['w1', 'w2'].map((id) => ({ id, address: addr(id) })) }, 2);
+    for (const id of ['w1', 'w2']) {
+      co.linkUp(id);
+      co.state(id, 100_043);
+      assert.equal(co.workerState(id), 'up');
+    }
+    const read = join(co, 'w3');
+    const install = only(sentTo(co.from(read.donor, { type: 'copy_page', rid: read.rid, rows: [] }), 'w3'));
+    // With 0 the learner, once a voter, says it has nothing: a coordinator restored from an older
+    // copy of its data directory then finds every voter without its last commit and evicts them all.
+    assert.deepEqual(install.type === 'install' ? install.max_cseq : null, 100_043);
+  });
+
   test('a copy resumes from another up voter at the same cursor when its donor goes down; a page sent but not installed is asked again', () => {
     const co = voters(['w1', 'w2']);
     const read = join(co, 'w3');
