@@ -25,7 +25,7 @@ import { Deadlines } from './deadlines.ts';
 import { probe } from './probes.ts';
 import { renderTweet } from './render.ts';
 import { resultsDigest } from './results-digest.ts';
-import { readTouches, type Failure, type FromWorker, type Op, type OpResult, type PreparedTxn, type ReadQuery, type Reply, type ToWorkerCore, type Tweet, type VoteResult, type WriteRequest } from './types.ts';
+import { lockKeyOf, lockedMessage, readTouches, type Failure, type FromWorker, type Op, type OpResult, type PreparedTxn, type ReadQuery, type Reply, type ToWorkerCore, type Tweet, type VoteResult, type WriteRequest } from './types.ts';
 import type { Queued, Txn } from './coord-txn.ts';
 
 export class TwoPhaseCommit {
@@ -135,8 +135,35 @@ export class TwoPhaseCommit {
     }
     t.voters = set.voters;
     t.config = set.config;
+    const held = this.heldByOnePhase(ops, t.voters);
+    if (held !== null) {
+      this.finish(t, held);
+      return;
+    }
     this.txnDeadlines.set(t.txid, now + this.ctx.cfg.lockTimeoutMs);
     this.sendPrepare(t, ops, now);
+  }
+
+  /**
+   * LOCKED when a write touches a key of a one-phase transaction not decided here yet, and would
+   * have a voter that one has not. Its sole voter committed it at its YES and let its locks go,
+   * but a voter promoted since has not got it (it is streamed once decided here): evaluated
+   * there, the write would see the key as it was before (simulator seed 963342). Under two
+   * phases the voters' own locks would refuse it until the decision; this stands in for them.
+   */
+  private heldByOnePhase(ops: readonly Op[], voters: readonly string[]): Failure | null {
+    for (const x of this.txns.values()) {
+      if (x.voters.length !== 1 || (x.phase !== 'preparing' && x.phase !== 'preventing')) continue;
+      if (voters.length === 1 && voters[0] === x.voters[0]) continue; // its own voter has it
+      for (const op of ops) {
+        const key = lockKeyOf(op);
+        if (x.ops.some((o) => lockKeyOf(o) === key)) {
+          probe('coord.one_phase_lock_stands');
+          return { code: 'LOCKED', error: lockedMessage(key) };
+        }
+      }
+    }
+    return null;
   }
 
   private sendPrepare(t: Txn, ops: Op[] | null, now: number): void {
@@ -234,6 +261,11 @@ export class TwoPhaseCommit {
           this.decideAbort(t, gone, now);
           return;
         }
+      }
+      const held = this.heldByOnePhase([q.op], t.voters);
+      if (held !== null) {
+        this.decideAbort(t, held, now);
+        return;
       }
       t.phase = 'locking';
       t.lockSeq++;
@@ -402,6 +434,12 @@ export class TwoPhaseCommit {
     this.ctx.trace.step(txid, 'applied', worker, now);
     const t = this.txns.get(txid);
     if (t !== undefined && t.phase === 'committing' && t.waiting.delete(worker) && t.waiting.size === 0) this.finish(t, null);
+  }
+
+  /** A transaction still waiting for its votes (or its voters' answers to prevent): nothing decided yet. */
+  undecided(txid: string): boolean {
+    const t = this.txns.get(txid);
+    return t !== undefined && (t.phase === 'preparing' || t.phase === 'preventing');
   }
 
   onAck(worker: string, txid: string, outcome: 'commit' | 'abort', now: number, results?: OpResult[]): void {

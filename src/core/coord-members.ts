@@ -1018,6 +1018,11 @@ export class Membership {
     return out;
   }
 
+  /** Some vote of this member came ahead of one it sent before, which has not come yet. */
+  votesMissing(m: Member): boolean {
+    return m.votes.ahead.size > 0;
+  }
+
   /** Every replicate up to `seq` is written on the member. */
   onReplicated(m: Member, seq: number): void {
     const s = m.stream;

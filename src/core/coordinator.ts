@@ -22,6 +22,7 @@ import { Membership } from './coord-members.ts';
 import { Reads } from './coord-reads.ts';
 import { resolveTxn } from './coord-resolve.ts';
 import { Tracer } from './coord-trace.ts';
+import { probe } from './probes.ts';
 import type { ClientRequest, FromWorker } from './types.ts';
 
 export {
@@ -252,6 +253,15 @@ export class CoordinatorCore {
         ctx.commit.onApplied(worker, msg.txid, now);
         return;
       case 'ack':
+        // A commit acked for a transaction whose vote was not taken yet, while an earlier vote of
+        // this worker is missing: taken now, it would be decided before a commit the worker applied
+        // first (a sole voter's, whose YES is its commit), and the learners' stream would replay a
+        // post after the delete that followed it (simulator seed 978126). Its vote comes in order,
+        // or the link starts over and its state says what it holds.
+        if (msg.outcome === 'commit' && ctx.members.votesMissing(m) && ctx.commit.undecided(msg.txid)) {
+          probe('coord.ack_waits_for_votes');
+          return;
+        }
         ctx.members.onAck(m, msg.txid);
         ctx.commit.onAck(worker, msg.txid, msg.outcome, now, msg.results);
         ctx.members.maybeInSync(m);

@@ -56,6 +56,8 @@ export const PROBES = {
   'coord.copy_finished': 'a full copy to a joining worker finished',
   'coord.copy_resumed': 'a learner whose donor went away resumed its copy from another voter, at the same row',
   'coord.copy_restarted_for_orphan': 'a transaction lost in a restart was adopted while a learner copied: its copy starts over once the transaction is settled and applied',
+  'coord.ack_waits_for_votes': 'a commit was acked before its vote while an earlier vote of that worker was missing: it waits for the votes, in order',
+  'coord.one_phase_lock_stands': 'a write touched a key of a one-phase transaction not decided yet, with a voter that transaction lacks: LOCKED, as its locks would have said under two phases',
   'coord.vote_held_for_order': 'a vote came ahead of one its worker sent before it (a network that reorders): it waits for that one',
   'coord.late_commit_restarts_copies': 'a commit was decided late (from the answer to prevent, or a voter\'s ack): learners\' copies start over once it is applied, none takes it from a stream',
   'coord.copy_donor_lost': 'the donor of a learner\'s copy went down while the copy ran',

@@ -41,6 +41,12 @@ export type {
 /** What one lock key names in a worker's data. */
 export type Row = Tweet | Item;
 
+/** What a write refused for its key's lock is told (LOCKED). */
+export function lockedMessage(key: string): string {
+  const [kind, ...rest] = key.split(':');
+  return `${kind} ${rest.join(':')} is locked by another transaction`;
+}
+
 /** The key a write locks: the kind of item, then its id (tweets are `tweet:ID`, accounts `user:NAME`). */
 export function lockKeyOf(op: Op): string {
   switch (op.kind) {

@@ -28,7 +28,7 @@ import { CORE_LIMITS } from '../wire/limits.ts';
 import { probe } from './probes.ts';
 import { evaluateOp } from './ops.ts';
 import { resultsDigest } from './results-digest.ts';
-import { lockKeyOf, opTweetId, readTouches, type ClusterKnowledge, type ErrorCode, type FromWorker, type KnownConfig, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
+import { lockKeyOf, lockedMessage, opTweetId, readTouches, type ClusterKnowledge, type ErrorCode, type FromWorker, type KnownConfig, type Op, type OpResult, type Peer, type PeerAnswer, type PeerQuery, type PreparedTxn, type ReadQuery, type Row, type Sabotage, type ToWorkerCore, type TxnKnowledge, type VoteResult } from './types.ts';
 import type { RecoveredWorker, WorkerEffect, WorkerEvent, WorkerReadView } from './worker-types.ts';
 
 export { durableEvent, type PersistEffect, type RecoveredWorker, type WorkerEffect, type WorkerEvent, type WorkerReadView } from './worker-types.ts';
@@ -1274,7 +1274,4 @@ function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
-export function lockedMessage(key: string): string {
-  const [kind, ...rest] = key.split(':');
-  return `${kind} ${rest.join(':')} is locked by another transaction`;
-}
+export { lockedMessage } from './types.ts';

@@ -319,6 +319,41 @@ describe('membership: a learner joins while writes go on', () => {
     assert.deepEqual(replicates(co.from('w1', numbered(yes(delP.txid, [{}]), 2)), 'w3'), []);
   });
 
+  test('#23: a sole voter\'s ack does not overtake its votes: a commit acked while an earlier vote is missing waits for it, so a post is never streamed after the delete that followed it (simulator seed 978126)', () => {
+    const co = voters(['w1']);
+    const first = join(co, 'w3');
+    const page = only(sentTo(co.from(first.donor, { type: 'copy_page', rid: first.rid, rows: [] }), 'w3'));
+    co.from('w3', { type: 'installed', rid: page.type === 'install' ? page.rid : 0, done: true });
+    const postP = prepareOf(co.req(7, 1, postReq('k')), 'w1');
+    const delP = prepareOf(co.req(8, 1, { action: 'delete', tweet: { id: 'k', username: null } }), 'w1');
+    // w1 committed both in one phase, in that order; vote 1 (the post's) is late, vote 2 waits for it.
+    co.from('w1', numbered(yes(delP.txid, [{}]), 2));
+    // The delete's ack comes before vote 1: taken now, the delete would be decided before the post.
+    const acked = co.from('w1', ack(delP.txid, 'commit'));
+    assert.deepEqual([replies(acked), replicates(acked, 'w3')], [[], []], 'the ack waits behind vote 1');
+    const both = co.from('w1', numbered(yes(postP.txid, [{ tweet: tweetOf((postP.ops ?? [])[0] as Op) }]), 1));
+    assert.deepEqual(replicates(both, 'w3').map((r) => r.txid), [postP.txid, delP.txid], 'the post, then the delete, as applied');
+    assert.equal(replies(both).length, 2, 'both clients answered');
+  });
+
+  test('#23: a write that touches a key of a sole voter\'s one-phase transaction not decided yet, with a voter promoted since, is LOCKED: that voter has not got it (simulator seed 963342)', () => {
+    const co = voters(['w1']);
+    const read = join(co, 'w2');
+    // w1 commits the post in one phase at its YES; that YES has not reached the coordinator.
+    const postP = prepareOf(co.req(7, 1, postReq('k')), 'w1');
+    co.from(read.donor, { type: 'copy_page', rid: read.rid, rows: [] });
+    co.from('w2', { type: 'installed', rid: read.rid, done: true });
+    co.configDurable(2);
+    assert.equal(roleOf(co, 'w2'), 'voter');
+    const upd = co.req(8, 1, { action: 'update', tweet: { id: 'k', content: 'edited', username: null } });
+    assert.deepEqual(sent(upd).filter((x) => x.msg.type === 'prepare'), [], 'no voter is asked');
+    assert.equal(field(only(replies(upd)).reply, 'code'), 'LOCKED');
+    // Another key goes through; and once the post is decided, so does the update.
+    assert.equal(sent(co.req(9, 1, postReq('other'))).filter((x) => x.msg.type === 'prepare').length, 2);
+    co.from('w1', yes(postP.txid, [{ tweet: tweetOf((postP.ops ?? [])[0] as Op) }]));
+    assert.equal(sent(co.req(10, 1, { action: 'update', tweet: { id: 'k', content: 'edited', username: null } })).filter((x) => x.msg.type === 'prepare').length, 2);
+  });
+
   test('#23: a vote that never comes (lost on the way) cuts the link after a lock timeout: the worker says again what it holds', () => {
     const co = voters(['w1', 'w2']);
     // Vote 2 comes; vote 1 (for a transaction long settled) was lost.
