@@ -12,7 +12,7 @@
 //   src/check    checkers: models, linearizability, the acknowledged-write load -> src/core,
 //                src/wire, src/client
 //   src/launch   starting and stopping tweetdb's processes -> src/client, src/wire,
-//                src/node/cluster-key.ts, src/node/transport.ts, node:*
+//                src/node/cluster-key.ts, src/node/access-tokens.ts, src/node/transport.ts, node:*
 //   src/fuzz     the fuzzers -> src/core, src/wire, src/client, src/node, src/launch, node:*
 //   src/bench    the benchmark -> src/client, src/launch, src/wire, src/node, src/cli/certs.ts,
 //                node:*, npm packages
@@ -120,7 +120,7 @@ export default tseslint.config(
     String.raw`\.\./\.\./ui/src/tokens\.ts`,
   ]),
   layer('src/check', ['src/check/**'], [SELF, src('core', 'wire', 'client')]),
-  layer('src/launch', ['src/launch/**'], [SELF, src('client', 'wire'), srcFile('node/cluster-key.ts', 'node/transport.ts'), NODE]),
+  layer('src/launch', ['src/launch/**'], [SELF, src('client', 'wire'), srcFile('node/cluster-key.ts', 'node/access-tokens.ts', 'node/transport.ts'), NODE]),
   layer('src/fuzz', ['src/fuzz/**'], [SELF, src('core', 'wire', 'client', 'node', 'launch'), NODE]),
   layer('src/bench', ['src/bench/**'], [SELF, src('client', 'launch', 'wire', 'node'), srcFile('cli/certs.ts'), NODE, NPM]),
   layer('src/cli', ['src/cli/**'], [SELF, String.raw`\.\./[a-z-]+/[^/]+`, NODE, NPM]),

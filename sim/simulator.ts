@@ -101,6 +101,8 @@ const FOREIGN_CLUSTER = 'c-foreign';
 const WORKER_PORT = 10001;
 /** The simulated cluster's key: every link runs the real authentication handshake. */
 const CLUSTER_KEY = Buffer.alloc(32, 7);
+/** The coordinator's admin token: the operator sends it before remove_worker (README Security, "Roles"). */
+const ADMIN_TOKEN = 'sim-admin-token-0123456789abcdef';
 /** A client that hears nothing for this many lock timeouts gives up on its connection: the outcome is unknown. */
 const CLIENT_PATIENCE_LOCK_TIMEOUTS = 10;
 
@@ -239,6 +241,7 @@ export class Simulation {
       dataDir: ':memory:',
       lockTimeoutMs: this.lockTimeoutMs,
       clusterKey: CLUSTER_KEY,
+      adminToken: ADMIN_TOKEN,
       tls: null,
       logger: silent,
       env,
@@ -431,7 +434,9 @@ export class Simulation {
       }
       const req = c.nextReq++;
       c.pending = { req, conn, onReply };
-      conn.write(JSON.stringify({ ...toWire(request), req }) + '\n');
+      // The operator shows the admin token first; its reply has no req and is passed over.
+      const auth = c === this.operator ? JSON.stringify({ action: 'auth', token: ADMIN_TOKEN }) + '\n' : '';
+      conn.write(auth + JSON.stringify({ ...toWire(request), req }) + '\n');
       // A client that hears nothing for long gives up on the connection: the outcome is unknown.
       this.at(CLIENT_PATIENCE_LOCK_TIMEOUTS * this.lockTimeoutMs, () => {
         const p = c.pending;
@@ -716,6 +721,7 @@ export class Simulation {
       dataDir: ':memory:',
       lockTimeoutMs: this.lockTimeoutMs,
       clusterKey: CLUSTER_KEY,
+      adminToken: ADMIN_TOKEN,
       tls: null,
       logger: silent,
       env,

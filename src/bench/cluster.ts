@@ -8,6 +8,8 @@
 // node serves Prometheus metrics (--metrics-port 0), which also turns on the
 // coordinator's trace effects: what `--compare metrics` measures the cost of.
 
+import { randomBytes } from 'node:crypto';
+import { ADMIN_TOKEN_FILE_NAME } from '../node/access-tokens.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,7 +108,9 @@ export class BenchCluster {
   readonly nodes: NodeProc[] = [];
   /** What a client of this cluster needs to connect: the CA under `key+tls`, null otherwise. */
   readonly clientTls: TlsConfig | null;
-  /** The environment every node of this cluster is started with: its key and TLS files. */
+  /** The coordinator's admin token: the bench follows the trace feed with it. */
+  readonly adminToken = randomBytes(32).toString('hex');
+  /** The environment every node of this cluster is started with: its key, TLS and admin token files. */
   private readonly securityEnv: Record<string, string>;
 
   private constructor(
@@ -128,6 +132,9 @@ export class BenchCluster {
       Object.assign(env, { TWEETDB_TLS_CERT: node.cert, TWEETDB_TLS_KEY: node.key, TWEETDB_TLS_CA: certs.ca });
       clientTls = { ca: readFileSync(certs.ca), cert: null, key: null };
     }
+    // The trace feed (the phase times) needs the admin token (README Security, "Roles").
+    env.TWEETDB_ADMIN_TOKEN_FILE = join(dir, ADMIN_TOKEN_FILE_NAME);
+    writeFileSync(env.TWEETDB_ADMIN_TOKEN_FILE, this.adminToken + '\n', { mode: 0o600 });
     this.securityEnv = env;
     this.clientTls = clientTls;
   }

@@ -119,10 +119,11 @@ export class PhaseFollower {
   }
 
   /** Opens the feed; a refusal or an unreachable coordinator is the reason phase times are not available. */
-  static async follow(address: string, tls: TlsConfig | null): Promise<PhaseFollower | PhaseTimesUnavailable> {
+  /** `adminToken`: the trace feed needs it; without one the coordinator refuses it, and that is the reason given. */
+  static async follow(address: string, tls: TlsConfig | null, adminToken: string | null): Promise<PhaseFollower | PhaseTimesUnavailable> {
     let client: TweetdbClient;
     try {
-      client = await TweetdbClient.connect(address, CONNECT_TIMEOUT_MS, tls);
+      client = await TweetdbClient.connect(address, CONNECT_TIMEOUT_MS, tls, adminToken);
     } catch (e) {
       return { available: false, why: `the trace feed could not be reached: ${(e as Error).message}` };
     }

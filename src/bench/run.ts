@@ -29,6 +29,8 @@ export interface BenchOptions {
   preload: number;
   /** A running cluster's coordinator; null starts a fresh one. */
   coordinator: string | null;
+  /** The running cluster's admin token, for the trace feed's phase times (null: none, they are not measured). */
+  adminToken: string | null;
   /**
    * postgres: PostgreSQL's 2PC too; security: three fresh clusters, open, key and key+tls, one after another;
    * metrics: two fresh clusters, metrics off and on, one after another; connect: at each concurrency,
@@ -153,12 +155,12 @@ export const CONNECT_VARIANTS = [
 ] as const satisfies readonly { label: string; workload: Workload }[];
 
 /** The time after each measured window in which the trace feed is followed; `onResult` gets what it gave. */
-function phaseWindow(o: BenchOptions, address: string, tls: TlsConfig | null, onResult: (r: PhaseResult) => void): AfterWindow | null {
+function phaseWindow(o: BenchOptions, address: string, tls: TlsConfig | null, adminToken: string | null, onResult: (r: PhaseResult) => void): AfterWindow | null {
   if (o.phaseSeconds <= 0) return null;
   return {
     seconds: o.phaseSeconds,
     start: async () => {
-      const f = await PhaseFollower.follow(address, tls);
+      const f = await PhaseFollower.follow(address, tls, adminToken);
       if (!(f instanceof PhaseFollower)) {
         onResult(f);
         return null;
@@ -222,7 +224,7 @@ async function measure(o: BenchOptions, address: string, tls: TlsConfig | null, 
         progress.update(t / o.seconds, `${tag}${run.workload} at ${c} clients: ${t.toFixed(1)} s, ${Math.round(commits / Math.max(t, 0.001)).toLocaleString('en-US')} commits/s, ${Math.round(reads / Math.max(t, 0.001)).toLocaleString('en-US')} reads/s`),
       tls,
       onWindow,
-      phaseWindow(o, address, tls, (p) => (phases = p)),
+      phaseWindow(o, address, tls, cluster?.adminToken ?? o.adminToken, (p) => (phases = p)),
     );
     const before = atStart.fsyncs;
     const after = atEnd.fsyncs;

@@ -13,7 +13,7 @@ import { runClient } from './client.ts';
 import { armFailpoints, FailpointError } from '../node/failpoints.ts';
 import { WORKLOADS, WORKLOAD_HELP, type Workload } from '../bench/load.ts';
 import { loadTls, TlsSetupError, type TlsConfig } from '../node/transport.ts';
-import { ClientTokenError, readClientTokenFile } from '../node/client-token.ts';
+import { AccessTokenError, ADMIN_TOKEN_FILE_NAME, ensureAdminTokenFile, readTokenFile } from '../node/access-tokens.ts';
 import type { CoordinatorAccess } from '../client/client.ts';
 import { ClusterKeyError, newClusterKeyText, readClusterKeyFile } from '../node/cluster-key.ts';
 
@@ -104,7 +104,21 @@ async function metricsOrExit(port: number | undefined, host: string, registry: i
 const CLIENT_TOKEN_HELP = 'file holding the token the coordinator was given with --client-token-file; sent first on every connection';
 
 function clientToken(path: string | undefined): string | null {
-  return path === undefined || path === '' ? null : readClientTokenFile(resolve(path));
+  return path === undefined || path === '' ? null : readTokenFile(resolve(path), 'client');
+}
+
+/** Where a coordinator started with the defaults (and `tweetdb start`) keeps its admin token. */
+const DEFAULT_ADMIN_TOKEN_FILE = join(DEFAULTS.data, 'coordinator', ADMIN_TOKEN_FILE_NAME);
+const ADMIN_TOKEN_HELP = `file holding the coordinator's admin token (README Security, "Roles"); default ${DEFAULT_ADMIN_TOKEN_FILE}, where tweetdb start and a coordinator with the default --data keep it`;
+
+/** The admin token for a command that needs it (the web app, tweetdb admin). */
+function adminToken(path: string | undefined): string {
+  const file = resolve(path === undefined || path === '' ? DEFAULT_ADMIN_TOKEN_FILE : path);
+  try {
+    return readTokenFile(file, 'admin');
+  } catch (e) {
+    throw new AccessTokenError(`${(e as Error).message}. The coordinator makes its admin token at its first start, as DATA/${ADMIN_TOKEN_FILE_NAME} in its data directory (or the file its --admin-token-file names): pass that file with --admin-token-file or TWEETDB_ADMIN_TOKEN_FILE`);
+  }
 }
 
 /** The cluster key named by --cluster-key-file, or null when none is given (loopback only). */
@@ -114,7 +128,7 @@ function clusterKey(path: string | undefined): Buffer | null {
 
 /** A problem with the set-up (a key file, say) is one line a person can act on, not a stack trace. */
 function setupError(e: unknown): never {
-  if (e instanceof ClusterKeyError || e instanceof TlsSetupError || e instanceof ClientTokenError) {
+  if (e instanceof ClusterKeyError || e instanceof TlsSetupError || e instanceof AccessTokenError) {
     console.error(`tweetdb: ${e.message}`);
     process.exit(2);
   }
@@ -201,15 +215,18 @@ withTls(program
   )
   .addOption(new Option('--cluster-key-file <file>', CLUSTER_KEY_HELP).env('TWEETDB_CLUSTER_KEY_FILE'))
   .addOption(new Option('--client-token-file <file>', 'require every client to send this token first ({"action":"auth","token":...}); without it, clients need none').env('TWEETDB_CLIENT_TOKEN_FILE'))
+  .addOption(new Option('--admin-token-file <file>', `the admin token, which items, trace, resolve and remove_worker need (default DATA/${ADMIN_TOKEN_FILE_NAME}, made with mode 0600 when missing)`).env('TWEETDB_ADMIN_TOKEN_FILE'))
   .addOption(new Option('--metrics-port <port>', METRICS_PORT_HELP).argParser(port).env('TWEETDB_METRICS_PORT'))
-  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; evictAfter: number; minVoters: number; newCluster?: boolean; clusterKeyFile?: string; clientTokenFile?: string; metricsPort?: number } & TlsFlags) => {
+  .action(async (o: { port: number; host: string; data?: string; lockTimeout: number; idleTimeout: number; evictAfter: number; minVoters: number; newCluster?: boolean; clusterKeyFile?: string; clientTokenFile?: string; adminTokenFile?: string; metricsPort?: number } & TlsFlags) => {
     let node: CoordinatorNode;
     const metrics = o.metricsPort === undefined ? undefined : new (await import('../node/metrics.ts')).CoordinatorMetrics();
+    const dataDir = resolve(o.data ?? join(DEFAULTS.data, 'coordinator'));
     try {
+      const adminFile = o.adminTokenFile === undefined || o.adminTokenFile === '' ? join(dataDir, ADMIN_TOKEN_FILE_NAME) : resolve(o.adminTokenFile);
       node = new CoordinatorNode({
         host: o.host,
         port: o.port,
-        dataDir: resolve(o.data ?? join(DEFAULTS.data, 'coordinator')),
+        dataDir,
         lockTimeoutMs: Math.round(o.lockTimeout * 1000),
         idleTimeoutMs: Math.round(o.idleTimeout * 1000),
         evictAfterMs: Math.round(o.evictAfter * 1000),
@@ -218,6 +235,9 @@ withTls(program
         clusterKey: clusterKey(o.clusterKeyFile),
         tls: tlsOf(o, 'node'),
         clientToken: clientToken(o.clientTokenFile),
+        // One named by the operator must exist; the default one is made at the first start.
+        adminToken: o.adminTokenFile === undefined || o.adminTokenFile === '' ? ensureAdminTokenFile(adminFile) : readTokenFile(adminFile, 'admin'),
+        adminTokenFile: adminFile,
         ...(metrics !== undefined ? { metrics } : {}),
       });
     } catch (e) {
@@ -278,11 +298,12 @@ withTls(program
       })
       .env('TWEETDB_TRUST_PROXY'),
   )
-  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
-  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean; trustProxy?: string[]; clientTokenFile?: string } & TlsFlags) => {
+  .addOption(new Option('--admin-token-file <file>', `${ADMIN_TOKEN_HELP}; the web app keeps accounts and sessions as items, which need it`).env('TWEETDB_ADMIN_TOKEN_FILE'))
+  .action(async (o: { port: number; host: string; coordinator: string; secureCookies?: boolean; trustProxy?: string[]; adminTokenFile?: string } & TlsFlags) => {
     let access: CoordinatorAccess;
     try {
-      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+      // The admin token opens the coordinator to it whether or not it also wants a client token.
+      access = { tls: tlsOf(o, 'client'), token: adminToken(o.adminTokenFile) };
     } catch (e) {
       setupError(e);
     }
@@ -340,10 +361,12 @@ withTls(program
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--compact', 'print each reply on one line').env('TWEETDB_COMPACT'))
   .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
-  .action(async (o: { coordinator: string; compact?: boolean; clientTokenFile?: string } & TlsFlags) => {
+  .addOption(new Option('--admin-token-file <file>', 'send the coordinator\'s admin token instead, for the actions only admins may use (items, trace, resolve, remove_worker)').env('TWEETDB_ADMIN_TOKEN_FILE'))
+  .action(async (o: { coordinator: string; compact?: boolean; clientTokenFile?: string; adminTokenFile?: string } & TlsFlags) => {
     let access: CoordinatorAccess;
     try {
-      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+      const asAdmin = o.adminTokenFile !== undefined && o.adminTokenFile !== '';
+      access = { tls: tlsOf(o, 'client'), token: asAdmin ? adminToken(o.adminTokenFile) : clientToken(o.clientTokenFile) };
     } catch (e) {
       setupError(e);
     }
@@ -377,15 +400,15 @@ withTls(admin
   .description('settle by hand a transaction workers hold prepared and the coordinator no longer knows (its data directory was lost): shows what each worker knows, asks for confirmation, refuses where a record decides it; only abort is carried out; exit 0 resolved or nothing to do, 1 refused, 2 not asked (no terminal and no --yes, coordinator unreachable or the request refused)')
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
   .addOption(new Option('--yes', 'do not ask for confirmation'))
-  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
-  .action(async (txid: string, outcome: string, o: { coordinator: string; yes?: boolean; clientTokenFile?: string } & TlsFlags) => {
+  .addOption(new Option('--admin-token-file <file>', ADMIN_TOKEN_HELP).env('TWEETDB_ADMIN_TOKEN_FILE'))
+  .action(async (txid: string, outcome: string, o: { coordinator: string; yes?: boolean; adminTokenFile?: string } & TlsFlags) => {
     if (outcome !== 'commit' && outcome !== 'abort') {
       console.error(`tweetdb admin resolve: the outcome must be commit or abort, not ${JSON.stringify(outcome)}`);
       process.exit(2);
     }
     let access: CoordinatorAccess;
     try {
-      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+      access = { tls: tlsOf(o, 'client'), token: adminToken(o.adminTokenFile) };
     } catch (e) {
       setupError(e);
     }
@@ -397,17 +420,25 @@ withTls(admin
   .command('remove-worker <worker>'), true)
   .description('take a worker (its id or HOST:PORT, as tweetdb status lists them) out of the cluster for good: out of the voting set and the membership; it is told so, stops (exit 0) and keeps its data directory; the last voter is refused; exit 0 removed, 1 refused, 2 coordinator unreachable')
   .addOption(new Option('--coordinator <host:port>', 'the coordinator').default(DEFAULTS.coordinator).argParser(address).env('TWEETDB_COORDINATOR'))
-  .addOption(new Option('--client-token-file <file>', CLIENT_TOKEN_HELP).env('TWEETDB_CLIENT_TOKEN_FILE'))
-  .action(async (worker: string, o: { coordinator: string; clientTokenFile?: string } & TlsFlags) => {
+  .addOption(new Option('--admin-token-file <file>', ADMIN_TOKEN_HELP).env('TWEETDB_ADMIN_TOKEN_FILE'))
+  .action(async (worker: string, o: { coordinator: string; adminTokenFile?: string } & TlsFlags) => {
     let access: CoordinatorAccess;
     try {
-      access = { tls: tlsOf(o, 'client'), token: clientToken(o.clientTokenFile) };
+      access = { tls: tlsOf(o, 'client'), token: adminToken(o.adminTokenFile) };
     } catch (e) {
       setupError(e);
     }
     const { runRemoveWorker } = await import('./admin.ts');
     process.exitCode = await runRemoveWorker({ coordinator: o.coordinator, worker, access });
   });
+
+function benchAdminToken(path: string): string {
+  try {
+    return adminToken(path);
+  } catch (e) {
+    return setupError(e);
+  }
+}
 
 function concurrencyList(v: string): number[] {
   const list = v.split(',').map((x) => Number(x.trim()));
@@ -435,6 +466,7 @@ program
   .addOption(new Option('--workers <n>', 'workers of the fresh cluster').default(DEFAULTS.workers).argParser(count).env('TWEETDB_WORKERS'))
   .addOption(new Option('--preload <n>', 'tweets stored before measuring (default: 100000 for read, else 0)').argParser(wholeNumber(10_000_000)).env('TWEETDB_BENCH_PRELOAD'))
   .addOption(new Option('--coordinator <host:port>', 'benchmark this running cluster instead of a fresh one').argParser(address).env('TWEETDB_COORDINATOR'))
+  .addOption(new Option('--admin-token-file <file>', 'with --coordinator: that cluster\'s admin token, for the per-phase times (the trace feed needs it; without it they are not measured)').env('TWEETDB_ADMIN_TOKEN_FILE'))
   .addOption(
     new Option(
       '--compare <what>',
@@ -451,7 +483,7 @@ program
   .addOption(new Option('--out <dir>', 'where the results go').default('bench/results').env('TWEETDB_BENCH_OUT'))
   .addOption(new Option('--name <name>', 'base name of the result files (default: DATE-WORKLOAD)'))
   .action(
-    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security' | 'metrics' | 'connect'; phaseSeconds: number; lockTimeout: number; out: string; name?: string }) => {
+    async (o: { workload: Workload; concurrency: number[]; seconds: number; warmup: number; workers: number; preload?: number; coordinator?: string; compare?: 'postgres' | 'security' | 'metrics' | 'connect'; phaseSeconds: number; lockTimeout: number; out: string; name?: string; adminTokenFile?: string }) => {
       const { runBench } = await import('../bench/run.ts');
       if (o.seconds < 1) throw new InvalidArgumentError('--seconds must be at least 1');
       if ((o.compare === 'security' || o.compare === 'metrics') && o.coordinator !== undefined) {
@@ -475,6 +507,7 @@ program
           warmup: o.warmup,
           workers: o.workers,
           preload: o.preload ?? (o.workload === 'read' ? 100_000 : 0),
+          adminToken: o.coordinator !== undefined && o.adminTokenFile !== undefined && o.adminTokenFile !== '' ? benchAdminToken(o.adminTokenFile) : null,
           coordinator: o.coordinator ?? null,
           compare: o.compare ?? null,
           phaseSeconds: o.phaseSeconds,

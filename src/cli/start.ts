@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { TweetdbClient } from '../client/client.ts';
 import { hasExited, launchProcess, stopProcesses } from '../launch/processes.ts';
 import { ClusterKeyError, ensureClusterKeyFile, readClusterKeyFile } from '../node/cluster-key.ts';
+import { AccessTokenError, ADMIN_TOKEN_FILE_NAME, ensureAdminTokenFile, readTokenFile } from '../node/access-tokens.ts';
 import { RESTARTS_ENV } from '../node/supervised.ts';
 
 const READY_WAIT_MS = 60_000;
@@ -247,8 +248,14 @@ export async function runStart(o: StartOptions): Promise<void> {
     if (o.clusterKeyFile !== undefined) readClusterKeyFile(keyFile);
     else ensureClusterKeyFile(keyFile);
     process.env.TWEETDB_CLUSTER_KEY_FILE = keyFile;
+    // The admin token, where the coordinator keeps it by default; the web app reads it from here.
+    const given = process.env.TWEETDB_ADMIN_TOKEN_FILE;
+    const adminFile = given !== undefined && given !== '' ? resolve(given) : join(dataDir, 'coordinator', ADMIN_TOKEN_FILE_NAME);
+    if (given !== undefined && given !== '') readTokenFile(adminFile, 'admin');
+    else ensureAdminTokenFile(adminFile);
+    process.env.TWEETDB_ADMIN_TOKEN_FILE = adminFile;
   } catch (e) {
-    if (e instanceof ClusterKeyError) fail(e.message);
+    if (e instanceof ClusterKeyError || e instanceof AccessTokenError) fail(e.message);
     throw e;
   }
 
@@ -279,6 +286,7 @@ export async function runStart(o: StartOptions): Promise<void> {
   console.log(`  try:   nc ${o.host} ${coordinatorL.port}     then type {"action":"get_tweets"}`);
   console.log(`  or:    npx tweetdb client --coordinator ${coordinator}`);
   if (webUrl !== null) console.log(`  web:   ${webUrl as string}   (the app: create an account, post, watch updates live)`);
+  console.log(`  admin: ${process.env.TWEETDB_ADMIN_TOKEN_FILE ?? ''} holds the admin token (tweetdb admin reads it there; see README Security)`);
   console.log('  Ctrl-C stops everything. A node that dies is restarted.');
   console.log('');
 }

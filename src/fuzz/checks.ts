@@ -4,7 +4,7 @@
 /** README: "a request over 1 MiB gets an ERROR reply and the connection is closed". */
 export const README_MAX_REQUEST_BYTES = 1024 * 1024;
 /** README's error code registry. */
-export const README_ERROR_CODES = ['INVALID', 'TOO_LARGE', 'LOCKED', 'NOT_FOUND', 'EXISTS', 'FORBIDDEN', 'TIMEOUT', 'UNAVAILABLE', 'INTERNAL'] as const;
+export const README_ERROR_CODES = ['INVALID', 'TOO_LARGE', 'LOCKED', 'NOT_FOUND', 'EXISTS', 'FORBIDDEN', 'TIMEOUT', 'UNAVAILABLE', 'INTERNAL', 'UNAUTHENTICATED'] as const;
 
 export type Frame =
   | { kind: 'request'; text: string; body: Record<string, unknown> }

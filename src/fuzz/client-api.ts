@@ -82,6 +82,19 @@ export interface ClientCase extends FuzzCase {
   /** After `endAt` bytes: half-close (then read every reply) or destroy (a reset; outcomes unknown). */
   end: 'half-close' | 'destroy';
   endAt: number;
+  /**
+   * The connection first shows the admin token (every other case): without it, every valid request
+   * that only admins may make (README Security, "Roles") must be refused UNAUTHENTICATED and change nothing.
+   */
+  admin: boolean;
+}
+
+const ITEM_ACTIONS = ['put_item', 'get_item', 'delete_item', 'incr_item'];
+
+/** A request only the admin token opens: an item action, or a transaction with one among its ops. */
+export function needsAdmin(body: Record<string, unknown>): boolean {
+  if (typeof body.action === 'string' && ITEM_ACTIONS.includes(body.action)) return true;
+  return body.action === 'transaction' && Array.isArray(body.ops) && body.ops.some((o) => isObj(o) && typeof o.action === 'string' && ITEM_ACTIONS.includes(o.action));
 }
 
 type Tweet = { id: string; username: string; content: string; created_at: string; updated_at: string | null };
@@ -727,6 +740,8 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
       pauseMs,
       end,
       endAt: at,
+      // Not drawn from rng: the cases of every earlier seed stay what they were.
+      admin: index % 2 === 0,
     };
   }
 
@@ -734,6 +749,13 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
     if (c.family === 'read-storm') await this.fillForReadStorm();
     const sent = c.bytes.subarray(0, c.endAt);
     const lines = await this.exchange(c, sent);
+    if (c.admin) {
+      // The auth line went first: its reply is the first line, before any of the case's.
+      const first = lines.lines.shift();
+      // A case that resets its connection at once may get no reply at all.
+      const lost = first === undefined && c.end === 'destroy';
+      if (!lost && (first === undefined || !/^\{"status":"OK","role":"admin"\}$/.test(first))) throw new FuzzFinding(`the admin token was not accepted: ${JSON.stringify(first)}`);
+    }
     const ended = c.end === 'half-close';
     const frames = referenceFrames(sent, ended);
     this.checkAndApply(c, frames, lines);
@@ -767,6 +789,7 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
           const bounds = [0, ...c.cuts.filter((x) => x < sent.length), sent.length];
           for (let k = 0; k + 1 < bounds.length; k++) {
             if (socket.destroyed) return;
+            if (k === 0 && c.admin) socket.write(`{"action":"auth","token":"${this.cluster.adminToken}"}\n`);
             socket.write(sent.subarray(bounds[k], bounds[k + 1]));
             if (k + 2 < bounds.length) await new Promise((r) => (c.pauseMs > 0 ? setTimeout(r, c.pauseMs) : setImmediate(r)));
           }
@@ -832,17 +855,25 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
       if (body.req !== undefined && canon(r.req) !== canon(body.req)) throw new FuzzFinding(`request ${k}: "req" not echoed: sent ${canon(body.req).slice(0, 200)}, got ${canon(r.req).slice(0, 200)}`, show());
       if (body.req === undefined && 'req' in r) throw new FuzzFinding(`request ${k}: a "req" in the reply that the request did not have`, show());
       const verdict = judge(body, tx);
-      if (verdict === 'invalid' && (r.status !== 'ERROR' || r.code !== 'INVALID')) {
+      // Invalid only where it comes (a transaction inside begin), and kept for admins: the role is checked first.
+      const refusedFirst = verdict === 'invalid' && !c.admin && needsAdmin(body) && judge(body, 'none') === 'valid' && r.code === 'UNAUTHENTICATED';
+      if (verdict === 'invalid' && !refusedFirst && (r.status !== 'ERROR' || r.code !== 'INVALID')) {
         throw new FuzzFinding(`request ${k} breaks the README's rules but got ${r.status} ${String(r.code ?? '')} instead of ERROR INVALID`, `  request: ${f.text.slice(0, 1000)}\n${show()}`);
       }
       if (verdict === 'valid' && r.code === 'INVALID') {
         throw new FuzzFinding(`request ${k} follows the README's rules but got ERROR INVALID: ${String(r.error)}`, `  request: ${f.text.slice(0, 1000)}\n${show()}`);
       }
+      if (verdict === 'valid' && (r.code === 'UNAUTHENTICATED') !== (!c.admin && needsAdmin(body))) {
+        throw new FuzzFinding(
+          c.admin ? `request ${k} came with the admin token but got UNAUTHENTICATED` : `request ${k} ${needsAdmin(body) ? 'needs the admin token, came without it, and got' : 'is open to anyone but got'} ${String(r.status)} ${String(r.code ?? '')}`,
+          `  request: ${f.text.slice(0, 1000)}\n${show()}`,
+        );
+      }
       if (typeof r.next === 'string' && this.cursors.length < 50) this.cursors.push(r.next);
       const a = body.action;
       // Refused as invalid: it changed nothing (an open transaction stays open; fuzz seed 2727624816:
       // a `commit` with an unknown field, then a valid one that committed).
-      if (r.code === 'INVALID') continue;
+      if (r.code === 'INVALID' || r.code === 'UNAUTHENTICATED') continue;
       // In doubt: it commits or not once a voter answers, so what it writes is unknown.
       if (r.code === 'IN_DOUBT') {
         if (tx === 'none') unknownOps(ops);
@@ -966,7 +997,7 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
     } catch (e) {
       throw new FuzzFinding(`the copies did not converge (every worker up, equal digests, nothing in doubt): ${(e as Error).message}`);
     }
-    const client = await TweetdbClient.connect(this.cluster.address);
+    const client = await TweetdbClient.connect(this.cluster.address, 5_000, null, this.cluster.adminToken);
     try {
       const stored = new Map<string, Tweet>();
       let before: string | null = null;
@@ -1036,7 +1067,7 @@ export class ClientApiTarget implements FuzzTarget<ClientCase> {
   private async fillForReadStorm(): Promise<void> {
     if (this.filled) return;
     this.filled = true;
-    const client = await TweetdbClient.connect(this.cluster.address);
+    const client = await TweetdbClient.connect(this.cluster.address, 5_000, null, this.cluster.adminToken);
     try {
       for (let b = 0; b < 10; b++) {
         const ops = Array.from({ length: 100 }, (_, i) => ({ action: 'post', tweet: { id: `storm.${b}.${i}`, username: 'storm', content: '😀'.repeat(280) } }));

@@ -5,7 +5,9 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TweetdbClient, type ApiReply } from '../client/client.ts';
+import { TweetdbClient, type ApiReply, type CoordinatorAccess } from '../client/client.ts';
+import { randomBytes } from 'node:crypto';
+import { ADMIN_TOKEN_FILE_NAME } from '../node/access-tokens.ts';
 import { newClusterKeyText } from '../node/cluster-key.ts';
 import type { TlsConfig } from '../node/transport.ts';
 import { eventually } from './eventually.ts';
@@ -27,7 +29,7 @@ export interface ClusterOptions {
   noKey?: boolean;
   /** The cluster speaks TLS: its own clients (client(), request()) use this (the nodes get their files through env). */
   clientTls?: TlsConfig;
-  /** The coordinator wants a client token: its own clients send this one. */
+  /** The coordinator wants a client token: openRequest() sends this one (the others send the admin token, which opens as much and more). */
   clientToken?: string;
 }
 
@@ -40,17 +42,27 @@ export class LocalCluster {
 
   /** The cluster key file every node of this cluster is given (null with `noKey`). */
   readonly keyFile: string | null;
+  /** The coordinator's admin token (README Security, "Roles") and its file, given to the coordinator and to web apps. */
+  readonly adminToken = randomBytes(32).toString('hex');
+  readonly adminTokenFile: string;
 
   private constructor(opts: ClusterOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'tweetdb-test-'));
     this.keyFile = opts.noKey === true ? null : join(this.dir, 'cluster.key');
     if (this.keyFile !== null) writeFileSync(this.keyFile, newClusterKeyText(), { mode: 0o600 });
+    this.adminTokenFile = join(this.dir, ADMIN_TOKEN_FILE_NAME);
+    writeFileSync(this.adminTokenFile, this.adminToken + '\n', { mode: 0o600 });
     this.opts = { ...opts, env: { ...this.keyEnv, ...opts.env } };
   }
 
-  /** The environment that hands this cluster's key to a node. */
+  /** The environment that hands this cluster's key and its admin token file to a node (a web app too). */
   get keyEnv(): Record<string, string> {
-    return this.keyFile === null ? {} : { TWEETDB_CLUSTER_KEY_FILE: this.keyFile };
+    return { ...(this.keyFile === null ? {} : { TWEETDB_CLUSTER_KEY_FILE: this.keyFile }), TWEETDB_ADMIN_TOKEN_FILE: this.adminTokenFile };
+  }
+
+  /** How this cluster's own clients reach it: as admins. */
+  get access(): CoordinatorAccess {
+    return { tls: this.opts.clientTls ?? null, token: this.adminToken };
   }
 
   static async start(opts: ClusterOptions = {}): Promise<LocalCluster> {
@@ -110,14 +122,25 @@ export class LocalCluster {
     return fresh;
   }
 
-  async client(): Promise<TweetdbClient> {
-    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
+  /** A client with the admin token; `open`: without it (with the client token, if the coordinator wants one). */
+  async client(open = false): Promise<TweetdbClient> {
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, open ? (this.opts.clientToken ?? null) : this.adminToken);
     this.clients.push(c);
     return c;
   }
 
+  /** One request on a connection of its own, as an admin. */
   async request(body: Record<string, unknown>): Promise<ApiReply> {
-    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, this.opts.clientToken ?? null);
+    return this.requestAs(body, this.adminToken);
+  }
+
+  /** One request as a client without the admin token: what anyone who reaches the port may do. */
+  async openRequest(body: Record<string, unknown>): Promise<ApiReply> {
+    return this.requestAs(body, this.opts.clientToken ?? null);
+  }
+
+  private async requestAs(body: Record<string, unknown>, token: string | null): Promise<ApiReply> {
+    const c = await TweetdbClient.connect(this.address, 5_000, this.opts.clientTls ?? null, token);
     try {
       return await c.request(body);
     } finally {

@@ -16,7 +16,8 @@ import { AFTER_FIRST_SEND, failpoint, isArmed } from './failpoints.ts';
 import { GroupCommit } from './group-commit.ts';
 import { authenticateOutgoing, channelBinding, isNonce, linkProof, newNonce, proofMatches } from './link-auth.ts';
 import { checkProtectedMode } from './cluster-key.ts';
-import { ClientTokenCheck } from './client-token.ts';
+import { TokenCheck } from './access-tokens.ts';
+import { roleNeeded } from '../wire/roles.ts';
 import { peerVerified, type TlsConfig } from './transport.ts';
 import { productionEnv, type Conn, type Env, type Listener, type Timer } from './env.ts';
 import type { Sabotage } from '../core/types.ts';
@@ -36,8 +37,16 @@ export interface CoordinatorOptions {
   tls: TlsConfig | null;
   /** Close a client connection silent this long with nothing in flight and no subscription; 0 or absent: never. */
   idleTimeoutMs?: number;
-  /** With a token, every client must send {"action":"auth","token":...} first (src/node/client-token.ts). */
+  /** With a token, every client must send {"action":"auth","token":...} first (src/node/access-tokens.ts). */
   clientToken?: string | null;
+  /**
+   * The admin token: what a client sends with {"action":"auth"} to use the actions src/wire/roles.ts
+   * keeps for admins (items, trace, resolve, remove_worker). Null or absent: no client may use them
+   * (the simulator's coordinator). The CLI always gives one.
+   */
+  adminToken?: string | null;
+  /** Where the admin token lives, for the start-up log line. */
+  adminTokenFile?: string;
   logger?: Logger;
   /** Clock, timers, network and disk (src/node/env.ts); the simulator passes its own. Default: the real ones. */
   env?: Env;
@@ -214,9 +223,12 @@ export class CoordinatorNode {
   /** Client connections half way through the node handshake, and those done: only these may register. */
   private readonly handshakes = new Map<number, { theirs: string; ours: string }>();
   private readonly nodeConns = new Set<number>();
-  /** Connections that sent the right client token (only kept when the coordinator has one). */
-  private readonly clientAuthed = new Set<number>();
-  private readonly tokenCheck: ClientTokenCheck | null;
+  /** Connections that sent a right token, and which: the admin token opens everything the client token does. */
+  private readonly clientAuthed = new Map<number, 'client' | 'admin'>();
+  /** Connections that sent a wrong token: closing, they run nothing more. */
+  private readonly wrongToken = new Set<number>();
+  private readonly tokenCheck: TokenCheck | null;
+  private readonly adminCheck: TokenCheck | null;
   /** Connections admitted past the client limits, in a slot kept for nodes (with why a client would have been refused). */
   private readonly reserved = new Map<number, { timer: Timer; why: string }>();
 
@@ -236,7 +248,8 @@ export class CoordinatorNode {
     this.env = opts.env ?? productionEnv;
     this.log = opts.logger ?? createLogger('coordinator');
     checkProtectedMode(opts.host, opts.clusterKey, 'coordinator');
-    this.tokenCheck = opts.clientToken === undefined || opts.clientToken === null ? null : new ClientTokenCheck(opts.clientToken);
+    this.tokenCheck = opts.clientToken === undefined || opts.clientToken === null ? null : new TokenCheck(opts.clientToken);
+    this.adminCheck = opts.adminToken === undefined || opts.adminToken === null ? null : new TokenCheck(opts.adminToken);
     this.store = opts.store ?? new CoordinatorStore(opts.dataDir);
     const recovered = this.store.recover();
     const restarts = restartCount();
@@ -305,6 +318,13 @@ export class CoordinatorNode {
           this.run(this.core.start(this.env.timers.now()));
           this.ticker = this.env.timers.setInterval(() => this.dispatch({ type: 'tick' }), TICK_MS);
           this.log.info({ address: this.address, lock_timeout_s: this.opts.lockTimeoutMs / 1000 }, `coordinator listening on ${this.address}`);
+          if (this.opts.adminTokenFile !== undefined) this.log.info({ file: this.opts.adminTokenFile }, `admin token in ${this.opts.adminTokenFile}: items, trace, resolve and remove_worker need it ({"action":"auth","token":...})`);
+          if (this.opts.clusterKey === null) {
+            this.log.warn(
+              { open_mode: true },
+              'open mode: no cluster key. Any process on this machine can act as a worker of this cluster (register, read and write its copies); only loopback may connect. Give every node --cluster-key-file (tweetdb start does) to close it',
+            );
+          }
           resolve();
         },
       );
@@ -351,8 +371,19 @@ export class CoordinatorNode {
             this.onNodeHandshake(c, s, slot, body);
             return;
           }
+          // After a wrong token the connection only closes: what was pipelined behind it is refused too.
+          if (this.wrongToken.has(c.id)) {
+            c.deliver(slot, errorReply('UNAUTHENTICATED', 'this connection sent a wrong token and is closing; nothing more is run on it'));
+            return;
+          }
           if (body.action === 'auth') {
             this.onClientAuth(c, slot, body);
+            return;
+          }
+          // A worker's connection proved the cluster key in order to register, and may do nothing else:
+          // without a key that proof proves nothing, so it must not open the API either (#24).
+          if (this.nodeConns.has(c.id) && body.action !== 'register') {
+            c.deliver(slot, errorReply('UNAUTHENTICATED', 'a connection that authenticated as a worker (node_hello, node_proof) may only register; clients send {"action":"auth","token":"..."} on a connection of their own'));
             return;
           }
           if (this.tokenCheck !== null && !this.clientAuthed.has(c.id) && !this.nodeConns.has(c.id)) {
@@ -374,6 +405,10 @@ export class CoordinatorNode {
             c.deliver(slot, errorReply('INVALID', v.error));
             return;
           }
+          if (roleNeeded(v.request) === 'admin' && this.clientAuthed.get(c.id) !== 'admin') {
+            c.deliver(slot, errorReply('UNAUTHENTICATED', `${v.request.action === 'transaction' ? 'a transaction with items' : v.request.action} needs the admin token: send {"action":"auth","token":"..."} first with the token in the coordinator's admin token file (DATA/admin.token, or --admin-token-file; tweetdb admin and tweetdb web read it with --admin-token-file)`));
+            return;
+          }
           if (v.request.action === 'subscribe' || v.request.action === 'trace') c.markSubscribed();
           this.dispatch({ type: 'request', conn: c.id, slot, request: v.request });
         },
@@ -390,6 +425,7 @@ export class CoordinatorNode {
           this.handshakes.delete(c.id);
           this.nodeConns.delete(c.id);
           this.clientAuthed.delete(c.id);
+          this.wrongToken.delete(c.id);
           this.dispatch({ type: 'conn_closed', conn: c.id });
         },
       },
@@ -428,22 +464,23 @@ export class CoordinatorNode {
 
   /** {"action":"auth","token":...}: a wrong token is refused and the connection closed (one guess per connection). */
   private onClientAuth(c: ClientConnection, slot: number, body: Record<string, unknown>): void {
-    if (Object.keys(body).some((k) => !['action', 'token', 'req'].includes(k))) {
-      c.deliver(slot, errorReply('INVALID', 'auth takes {"token":"..."} only'));
+    if (Object.keys(body).some((k) => !['action', 'token', 'req'].includes(k)) || typeof body.token !== 'string') {
+      c.deliver(slot, errorReply('INVALID', 'auth takes {"token":"..."} only: the admin token, or the client token the coordinator wants'));
       return;
     }
-    if (this.tokenCheck === null) {
-      c.deliver(slot, errorReply('INVALID', 'this coordinator takes no client token (it was started without --client-token-file); send none'));
-      return;
-    }
-    if (!this.tokenCheck.matches(body.token)) {
+    // Both checks run whatever the first says, so the time taken does not tell which token matched.
+    const admin = this.adminCheck?.matches(body.token) === true;
+    const client = this.tokenCheck?.matches(body.token) === true;
+    if (!admin && !client) {
       this.log.warn({ conn: c.id }, 'a client sent a wrong token; connection closed');
-      c.deliver(slot, errorReply('UNAUTHENTICATED', 'wrong client token; the connection is closed'));
+      this.wrongToken.add(c.id);
+      c.deliver(slot, errorReply('UNAUTHENTICATED', 'wrong token (neither the admin token nor a client token of this coordinator); the connection is closed'));
       c.endAfterReplies();
       return;
     }
-    this.clientAuthed.add(c.id);
-    c.deliver(slot, { status: 'OK' });
+    const role = admin ? 'admin' : 'client';
+    this.clientAuthed.set(c.id, role);
+    c.deliver(slot, { status: 'OK', role });
   }
 
   /**

@@ -177,6 +177,12 @@ export class WorkerNode {
           this.ticker = timers.setInterval(() => this.onTick(), TICK_MS);
           this.pruner = timers.setInterval(() => this.store.pruneOutcomes(timers.now()), PRUNE_EVERY_MS);
           this.log.info({ address: this.address, advertise: this.advertised, node_id: this.nodeId }, `worker ${this.nodeId} listening on ${this.address}`);
+          if (this.opts.clusterKey === null) {
+            this.log.warn(
+              { open_mode: true },
+              'open mode: no cluster key. Any process on this machine can act as this worker\'s coordinator or peer (read, write and wipe its copy); only loopback may connect. Give every node --cluster-key-file (tweetdb start does) to close it',
+            );
+          }
           this.registration.start();
           resolve();
         },

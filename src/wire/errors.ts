@@ -104,8 +104,8 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: {
     statuses: [{ status: 'ERROR', actions: 'any' }],
     retryable: false,
-    meaning: '`register` without a proof of the cluster key; a request before `auth` on a coordinator with a client token; a wrong token, or a worker\'s proof of the key that fails (the connection closes)',
-    action: 'workers: the same `--cluster-key-file` as the coordinator; clients: `--client-token-file`',
+    meaning: '`register` without a proof of the cluster key; anything but `register` on a connection that proved the key as a worker; an action only admins may use without the admin token; a request before `auth` on a coordinator with a client token; a wrong token, or a worker\'s proof of the key that fails (the connection closes)',
+    action: 'workers: the same `--cluster-key-file` as the coordinator; clients: `auth` with the admin token (`--admin-token-file`) or the client token (`--client-token-file`)',
   },
   IN_DOUBT: {
     statuses: [{ status: 'ERROR', actions: [...WRITE_ACTIONS, 'transaction', 'commit'] }],

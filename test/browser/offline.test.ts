@@ -25,7 +25,7 @@ withChromium('browser tests (offline indicator)', (exe) => {
     let browser: Browser;
     const problems: string[] = [];
 
-    const startWeb = (): Promise<NodeProc> => spawnNode('web', ['web', '--port', String(port), '--host', '127.0.0.1', '--coordinator', cluster.address]);
+    const startWeb = (): Promise<NodeProc> => spawnNode('web', ['web', '--port', String(port), '--host', '127.0.0.1', '--coordinator', cluster.address], cluster.keyEnv);
 
     before(async () => {
       cluster = await Cluster.start({ workers: 1 });

@@ -100,7 +100,7 @@ withChromium('browser tests of reading, polish and accounts', (exe) => {
 
     before(async () => {
       cluster = await Cluster.start({ workers: 2, lockTimeout: 2 });
-      web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
+      web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address], cluster.keyEnv);
       base = `http://${web.address}/`;
       browser = await launchChromium(exe);
       reader = await signUpOverHttp(base, 'reader', PASSWORD);

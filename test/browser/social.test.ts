@@ -42,7 +42,7 @@ withChromium('browser tests of profiles and likes', (exe) => {
       cluster = await Cluster.start({ workers: 2, lockTimeout: 2 });
       // Sign-ups are limited per client address (10 a minute): behind a trusted "proxy" (this test, on
       // loopback) the like burst's fans each sign up from an address of their own (192.0.2.0/24, TEST-NET-1).
-      web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address, '--trust-proxy', '127.0.0.1']);
+      web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address, '--trust-proxy', '127.0.0.1'], cluster.keyEnv);
       base = `http://${web.address}/`;
       browser = await launchChromium(exe);
       ada = await signUpOverHttp(base, 'ada');

@@ -50,7 +50,7 @@ test('a txid a voter already committed is refused, with the table, exit 1', asyn
   const posted = await cluster.request({ action: 'post', tweet: { id: 'r1', username: 'ada', content: 'hello' } });
   assert.equal(posted.status, 'OK');
   const txid = await committedTxid();
-  const r = await runResolve([txid, 'abort', '--yes', '--coordinator', cluster.address]);
+  const r = await runResolve([txid, 'abort', '--yes', '--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /WORKER/);
   assert.match(r.stdout, /commit/);
@@ -60,15 +60,15 @@ test('a txid a voter already committed is refused, with the table, exit 1', asyn
 });
 
 test('a txid no worker holds prepared is nothing to do, exit 0, even without --yes on a non-terminal', async () => {
-  const r = await runResolve(['999.1', 'abort', '--coordinator', cluster.address]);
+  const r = await runResolve(['999.1', 'abort', '--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /nothing to resolve/);
 });
 
 test('a bad outcome or an unreachable coordinator is exit 2', async () => {
-  assert.equal((await runResolve(['1.1', 'maybe', '--coordinator', cluster.address])).code, 2);
+  assert.equal((await runResolve(['1.1', 'maybe', '--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile])).code, 2);
   const port = await freePort();
-  assert.equal((await runResolve(['1.1', 'abort', '--coordinator', `127.0.0.1:${port}`])).code, 2);
+  assert.equal((await runResolve(['1.1', 'abort', '--coordinator', `127.0.0.1:${port}`, '--admin-token-file', cluster.adminTokenFile])).code, 2);
 });
 
 test('a write in doubt on a voter lost for good: refused while that voter still votes; once it is evicted, aborted by hand (exit 0): nothing in doubt, the write is not there, its id can be posted again', { timeout: 120_000 }, async () => {
@@ -92,7 +92,7 @@ test('a write in doubt on a voter lost for good: refused while that voter still 
   await c.kill(frozen);
   assert.equal(((await c.status()).in_doubt as { txid: string }[]).map((d) => d.txid).join(), txid, 'still in doubt: nobody can settle it');
 
-  const r = await runResolve([txid, 'abort', '--yes', '--coordinator', c.address]);
+  const r = await runResolve([txid, 'abort', '--yes', '--coordinator', c.address, '--admin-token-file', c.adminTokenFile]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /WORKER/);
   assert.match(r.stdout, /prepared/, 'worker-1 holds it prepared');

@@ -156,11 +156,11 @@ test('bench --coordinator: a running cluster\'s phase times come from its trace 
   try {
     // Every trace slot taken: the bench's follower is refused.
     for (let i = 0; i < CORE_LIMITS.traceSubscribers; i++) {
-      const c = await TweetdbClient.connect(cluster.address);
+      const c = await TweetdbClient.connect(cluster.address, 5_000, null, cluster.adminToken);
       followers.push(c);
       assert.equal((await c.request({ action: 'trace' })).status, 'OK');
     }
-    const full = await bench(['--coordinator', cluster.address, '--concurrency', '1', '--name', 'running-full']);
+    const full = await bench(['--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile, '--concurrency', '1', '--name', 'running-full']);
     assert.equal(full.code, 0, full.stderr);
     const row = results('running-full').report.rows[0];
     assert.ok(row !== undefined && row.commits > 0, 'the load was measured all the same');
@@ -169,7 +169,7 @@ test('bench --coordinator: a running cluster\'s phase times come from its trace 
     assert.match(results('running-full').md, /\| tweetdb \| 1 \| phase times not available: /);
 
     for (const c of followers.splice(0)) c.close();
-    const free = await bench(['--coordinator', cluster.address, '--concurrency', '1', '--name', 'running']);
+    const free = await bench(['--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile, '--concurrency', '1', '--name', 'running']);
     assert.equal(free.code, 0, free.stderr);
     const { report, md } = results('running');
     for (const x of report.rows) assertPhases(x);

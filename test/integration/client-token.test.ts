@@ -65,8 +65,8 @@ test('tweetdb client --client-token-file sends the token; without it the shell s
   assert.match(without.out, /UNAUTHENTICATED/);
 });
 
-test('tweetdb web --client-token-file reaches a coordinator that wants a token', async () => {
-  const web = await spawnNode('web', ['web', '--port', '0', '--coordinator', cluster.address, '--client-token-file', tokenFile]);
+test('tweetdb web reaches a coordinator that wants a client token with the admin token, which opens as much (#24)', async () => {
+  const web = await spawnNode('web', ['web', '--port', '0', '--coordinator', cluster.address], cluster.keyEnv);
   try {
     const res = await fetch(`http://${web.address}/api/register`, {
       method: 'POST',

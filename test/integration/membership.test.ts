@@ -221,7 +221,7 @@ test(`tweetdb admin remove-worker under ${CLIENTS} clients: exit 0, the worker e
     else leaving.proc.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const removedAt = Date.now();
-  const r = await runCli(['admin', 'remove-worker', id, '--coordinator', cluster.address]);
+  const r = await runCli(['admin', 'remove-worker', id, '--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile]);
   t.diagnostic(`tweetdb admin remove-worker ${id}: exit ${r.code}; ${r.stdout.trim()}${r.stderr.trim()}`);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, new RegExp(`^removed worker ${id}; the voting set is now configuration \\d+`, 'm'));
@@ -245,7 +245,7 @@ test(`tweetdb admin remove-worker under ${CLIENTS} clients: exit 0, the worker e
   await endChecks(t, cluster, load, 2);
 
   // Asked again, the worker is no longer known: refused, exit 1.
-  const again = await runCli(['admin', 'remove-worker', id, '--coordinator', cluster.address]);
+  const again = await runCli(['admin', 'remove-worker', id, '--coordinator', cluster.address, '--admin-token-file', cluster.adminTokenFile]);
   assert.equal(again.code, 1, again.stdout + again.stderr);
   assert.match(again.stderr, /refused: NOT_FOUND/);
 });

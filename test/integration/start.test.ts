@@ -540,7 +540,8 @@ test('tweetdb coordinator, worker and web alone on a taken port: one line naming
     const cases: [string[], string][] = [
       [['coordinator', '--port', String(held.port), '--data', join(data, 'c')], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_PORT`],
       [['worker', String(held.port), '--data', join(data, 'w')], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with the PORT argument (tweetdb worker PORT)`],
-      [['web', '--port', String(held.port)], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_WEB_PORT`],
+      // (The web app needs the admin token: the coordinator above made it in its data directory before it tried to listen.)
+      [['web', '--port', String(held.port), '--admin-token-file', join(data, 'c', 'admin.token')], `tweetdb: port ${held.port} is taken (another tweetdb?); pick another with --port or TWEETDB_WEB_PORT`],
     ];
     for (const [args, line] of cases) {
       // --coordinator on a port nobody listens on: a worker that (wrongly) started would only retry.

@@ -20,7 +20,7 @@ describe('accounts: change password, delete account', () => {
   before(async () => {
     cluster = await Cluster.start({ workers: 2 });
     for (let i = 0; i < 2; i++) {
-      const w = await buildWebApp({ coordinator: cluster.address });
+      const w = await buildWebApp({ coordinator: cluster.address, coordinatorAccess: cluster.access });
       await w.app.ready();
       apps.push(w);
     }

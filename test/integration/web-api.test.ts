@@ -18,7 +18,7 @@ after(async () => {
 });
 
 async function webFor(cluster: Cluster, opts: { authRateLimit?: { max: number; windowMs: number } } = {}): Promise<FastifyInstance> {
-  const w = await buildWebApp({ coordinator: cluster.address, ...opts });
+  const w = await buildWebApp({ coordinator: cluster.address, coordinatorAccess: cluster.access, ...opts });
   apps.push(w);
   await w.app.ready();
   return w.app;
@@ -155,7 +155,7 @@ describe('web API against a real 2-worker cluster', () => {
     problem(await app.inject({ method: 'PUT', url: '/api/tweet/nope', ...as(ada), payload: { content: 'x' } }), 404, 'NOT_FOUND');
 
     // Another session holds the tweet's lock (an open transaction on the TCP API).
-    const holder = await TweetdbClient.connect(cluster.address);
+    const holder = await TweetdbClient.connect(cluster.address, 5_000, null, cluster.adminToken);
     try {
       assert.equal((await holder.request({ action: 'begin' })).status, 'OK');
       assert.equal((await holder.request({ action: 'update', tweet: { id: t.id, content: 'held' } })).status, 'OK');
@@ -280,7 +280,7 @@ test('GET /api/events: server-sent events for changes made anywhere (this server
   assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   assert.equal(res.headers.get('content-security-policy'), SECURITY_HEADERS['content-security-policy']);
   const posted = json(await app.inject({ method: 'POST', url: '/api/tweet', cookies: { [SESSION_COOKIE]: ada }, payload: { content: 'from the web' } }));
-  const tcp = await TweetdbClient.connect(cluster.address);
+  const tcp = await TweetdbClient.connect(cluster.address, 5_000, null, cluster.adminToken);
   assert.equal((await tcp.request({ action: 'post', tweet: { id: 'from-nc', username: 'nc', content: '<img src=x onerror=alert(1)>' } })).status, 'OK');
   assert.equal((await tcp.request({ action: 'update', tweet: { id: 'from-nc', content: 'edited' } })).status, 'OK');
   assert.equal((await tcp.request({ action: 'delete', tweet: { id: 'from-nc' } })).status, 'OK');

@@ -34,7 +34,7 @@ before(async () => {
 });
 
 async function webFor(opts: Partial<WebOptions> = {}): Promise<FastifyInstance> {
-  const w = await buildWebApp({ coordinator: cluster.address, ...opts });
+  const w = await buildWebApp({ coordinator: cluster.address, coordinatorAccess: cluster.access, ...opts });
   apps.push(w);
   await w.app.ready();
   return w.app;
@@ -159,7 +159,7 @@ describe('event streams', () => {
 });
 
 test('attack: a page that never reads its event stream made the server keep every event for it: past 1 MiB unread its stream is dropped, while a page that reads keeps its stream', async () => {
-  const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
+  const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address], cluster.keyEnv);
   procs.push(web.proc);
   const base = `http://${web.address}`;
   const token = await signUpOverHttp(base, 'sleeper');
@@ -182,7 +182,7 @@ test('attack: a page that never reads its event stream made the server keep ever
   const counting = countEvents(reader, () => seen++);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
-      const c = await TweetdbClient.connect(cluster.address);
+      const c = await TweetdbClient.connect(cluster.address, 5_000, null, cluster.adminToken);
       try {
         while (n < total) {
           const r = await c.request({ action: 'post', tweet: { id: `fat-${n++}`, username: 'sleeper', content } });
@@ -255,7 +255,7 @@ describe('usernames regardless of case', () => {
 
   test('an account made by the previous version (stored under the name as typed) still signs in; its first sign-in moves it, and then its name is taken in every case', async () => {
     const app = await webFor();
-    const c = await TweetdbClient.connect(cluster.address);
+    const c = await TweetdbClient.connect(cluster.address, 5_000, null, cluster.adminToken);
     try {
       for (const key of ['Old_Timer', 'oldlower']) {
         const put = await c.request({ action: 'put_item', item: { kind: 'user', key, value: { password: await hashPassword('old password'), created_at: '2025-01-01T00:00:00.000Z' } } });

@@ -29,7 +29,7 @@ describe('the cluster page routes', () => {
 
   before(async () => {
     cluster = await Cluster.start({ workers: 2, lockTimeout: 2 });
-    web = await buildWebApp({ coordinator: cluster.address, clusterLimits: { perUser: 2 } });
+    web = await buildWebApp({ coordinator: cluster.address, coordinatorAccess: cluster.access, clusterLimits: { perUser: 2 } });
     app = web.app;
     await app.listen({ host: '127.0.0.1', port: 0 });
     const a = app.server.address();

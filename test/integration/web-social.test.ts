@@ -32,7 +32,7 @@ describe('replies and likes against a real 2-worker cluster', () => {
   before(async () => {
     const cluster = await Cluster.start({ workers: 2, lockTimeout: 10 });
     clusters.push(cluster);
-    const w = await buildWebApp({ coordinator: cluster.address, authRateLimit: { max: 1000, windowMs: 60_000 } });
+    const w = await buildWebApp({ coordinator: cluster.address, coordinatorAccess: cluster.access, authRateLimit: { max: 1000, windowMs: 60_000 } });
     apps.push(w);
     await w.app.ready();
     app = w.app;

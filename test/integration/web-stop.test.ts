@@ -78,7 +78,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`attack: ${signal} hung while a page had its event stream open: tweetdb web ends the streams and exits 0`, async (t) => {
     const cluster = await Cluster.start({ workers: 1 });
     clusters.push(cluster);
-    const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address]);
+    const web = await spawnNode('web', ['web', '--port', '0', '--host', '127.0.0.1', '--coordinator', cluster.address], cluster.keyEnv);
     procs.push(web.proc);
     const base = `http://${web.address}/`;
     const streams = await openStreams(base, await signUpOverHttp(base, 'watcher'), 3);
