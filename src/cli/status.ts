@@ -182,6 +182,7 @@ export function render(s: StatusSnapshot): string {
   const out: string[] = [];
   const identity = identityOf(s);
   if (identity !== null) out.push(`cluster ${identity.id ?? '(none yet)'}; epoch ${identity.epoch}; ${identity.state}${identity.waiting_for !== undefined && identity.waiting_for.length > 0 ? ` (waiting for ${identity.waiting_for.join(', ')})` : ''}`);
+  if (typeof s.status.open_mode === 'string') out.push(`open mode: ${escapeForTerminal(s.status.open_mode)}`);
   if (config !== null) out.push(config);
   out.push(...table(role(['NODE', 'ROLE', 'STATE', 'ADDRESS', 'APPLIED', 'LAG', 'DIGEST', 'PREPARED', 'LOCKS', 'FSYNC MS'], 'MEMBER'), rows));
   if (learners.length > 0) {

@@ -108,6 +108,8 @@ export interface CoordinatorConfig {
   sabotage?: Sabotage;
   /** Emit a `trace` effect for every finished transaction (the runtime turns them into metrics). */
   traceEffects?: boolean;
+  /** The runtime has no cluster key (loopback's open mode): status says so (README Security, "Open mode"). */
+  openMode?: boolean;
 }
 
 /** Limits (TigerBeetle style: everything has one), kept with every other limit in src/wire/limits.ts. */

@@ -313,6 +313,7 @@ export class Reads {
       config: { n: ctx.members.config.n, voters: [...ctx.members.config.voters] },
       evict_after_s: ctx.cfg.evictAfterMs / 1000,
       min_voters: ctx.cfg.minVoters,
+      ...(ctx.cfg.openMode === true ? { open_mode: 'no cluster key: any process on this machine can act as a node of this cluster; give every node --cluster-key-file' } : {}),
       workers: [...ctx.members.all()].map((m) => ({ id: m.id, address: m.address, state: publicState(m), ...ctx.members.describe(m) })),
       in_doubt: inDoubt,
       counters: {

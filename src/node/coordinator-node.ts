@@ -262,6 +262,7 @@ export class CoordinatorNode {
         copyPageRows: opts.copyPageRows ?? COPY_PAGE_ROWS,
         evictAfterMs: opts.evictAfterMs ?? EVICT_AFTER_MS,
         minVoters: opts.minVoters ?? 1,
+        openMode: opts.clusterKey === null,
         ioStats: () => ({ log_fsyncs: this.store.wal.count, log_fsync_ms: Math.round(this.store.wal.totalMs), restarts }),
         ...(opts.sabotage !== undefined ? { sabotage: opts.sabotage } : {}),
         ...(opts.metrics !== undefined ? { traceEffects: true } : {}),

@@ -48,6 +48,7 @@ test('the seed\'s tweet API needs no credential: post, update, get, a transactio
   const statuses = replies.filter((r) => 'status' in r).map((r) => r.status);
   assert.deepEqual(statuses, Array(11).fill('OK'), JSON.stringify(replies));
   assert.equal((replies[2]?.tweet as { content?: string } | undefined)?.content, 'edited');
+  assert.equal(replies[9]?.open_mode, undefined, 'a cluster with a key is not in open mode');
 });
 
 /** Each privileged request, and how to see that it changed nothing (as an admin). */
@@ -158,8 +159,11 @@ test('#24 finding 2: with a client token and no cluster key, a node handshake (e
       c.close();
     }
     assert.equal((await open.request({ action: 'get_item', item: { kind: 'session', key: 'by-relay' } })).code, 'NOT_FOUND');
-    // Open mode says so in the coordinator's log.
+    // Open mode says so: in the coordinator's log, in status, and in tweetdb status.
     assert.ok(open.coordinator.logs.some((l) => l.includes('open mode')), 'the coordinator warned of open mode');
+    assert.match(String((await open.openRequest({ action: 'status' })).open_mode), /no cluster key/);
+    const st = await runTweetdb(['status', '--coordinator', open.address, '--client-token-file', tokenFile], 20_000);
+    assert.match(st.stdout, /^open mode: no cluster key/m, st.stdout + st.stderr);
   } finally {
     await open.stop();
     rmSync(dir, { recursive: true, force: true });
