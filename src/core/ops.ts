@@ -24,13 +24,14 @@ export function evaluateOp(current: Row | null, op: Op): OpOutcome {
 /**
  * A counter: `value[field] + by`, computed on each worker under the item's lock, so concurrent
  * increments never lose one. Total: a missing item starts as `{}`, a missing field as 0, and the
- * sum stays within the safe integers (saturating; unreachable at COUNTER_MAX_STEP a time). Only
+ * sum stays between 0 and the largest safe integer (saturating at both ends). Only
  * incr_item writes counter kinds, so the value stays a handful of small numbers.
  */
 export function evaluateIncr(current: Item | null, op: Extract<Op, { kind: 'incr_item' }>): OpOutcome {
   const value = current?.value ?? {};
   const was = value[op.field];
-  const sum = Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, (typeof was === 'number' && Number.isSafeInteger(was) ? was : 0) + op.by));
+  // Counters count things (likes, replies, tweets): never below 0, whatever a stale decrement says.
+  const sum = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, (typeof was === 'number' && Number.isSafeInteger(was) ? was : 0) + op.by));
   const next: Item = { kind: op.item_kind, key: op.key, value: { ...value, [op.field]: sum } };
   return { ok: true, result: { item: next }, next };
 }

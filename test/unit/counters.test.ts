@@ -29,6 +29,15 @@ test('incr_item never fails on the data: it saturates at the safe integers', () 
   assert.equal((r.next as Item).value.likes, Number.MAX_SAFE_INTEGER);
 });
 
+test('a counter never goes below 0: a decrement past it stops there (#24: an unlike of a stale like took likes to -1)', () => {
+  const r = evaluateIncr(null, incr(-1));
+  assert.ok(r.ok);
+  assert.equal((r.next as Item).value.likes, 0);
+  const two: Item = { kind: 'stats', key: 't1', value: { likes: 2 } };
+  assert.equal((evaluateIncr(two, incr(-5)).next as Item).value.likes, 0);
+  assert.equal((evaluateIncr(two, incr(-1)).next as Item).value.likes, 1);
+});
+
 test('the client edge: incr_item takes a counter kind, a counter field and a bounded step; put_item of a counter kind is refused', () => {
   const ok = validateRequest({ action: 'incr_item', item: { kind: 'stats', key: 't1' }, field: 'likes', by: 1 });
   assert.deepEqual(ok, { ok: true, request: { action: 'incr_item', item: { kind: 'stats', key: 't1' }, field: 'likes', by: 1 } });
