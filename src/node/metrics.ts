@@ -5,6 +5,12 @@
 // simulator never has any. Names and units per Prometheus conventions (seconds, `_total`).
 
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** Connections the metrics port keeps open at once; beyond, the oldest idle one makes room. */
+export const METRICS_MAX_CONNECTIONS = 64;
+/** A scrape's request must have come whole within this (slowloris). */
+export const METRICS_HEADERS_TIMEOUT_MS = 5_000;
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TxnTrace } from '../core/coordinator.ts';
 
@@ -307,7 +313,14 @@ export class WorkerMetrics {
  * line (src/cli/main.ts), never by the node classes, so the simulator has none.
  */
 export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  // Connections open, oldest first, and whether each is being answered now.
+  const open = new Map<Socket, { answering: boolean }>();
   const server = createServer((req, res) => {
+    const c = open.get(req.socket);
+    if (c !== undefined) {
+      c.answering = true;
+      res.once('close', () => (c.answering = false));
+    }
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at GET /metrics\n');
       return;
@@ -317,8 +330,31 @@ export function serveMetrics(registry: Registry, host: string, port: number): Pr
       (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${e.message}\n`),
     );
   });
-  // A scraper holds few connections; more than this is not a scraper.
-  server.maxConnections = 64;
+  // A scraper holds few connections. At the limit a new one takes the place of the oldest that is
+  // not being answered (one that never sent a request, or a keep-alive between scrapes), so
+  // connections that send nothing cannot keep a real scrape out (#24); a request under way is
+  // never cut. A request must come whole within METRICS_HEADERS_TIMEOUT_MS.
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= METRICS_MAX_CONNECTIONS) {
+      let idle: Socket | null = null;
+      for (const [s, c] of open) {
+        if (!c.answering) {
+          idle = s;
+          break;
+        }
+      }
+      if (idle === null) {
+        socket.destroy();
+        return;
+      }
+      open.delete(idle);
+      idle.destroy();
+    }
+    open.set(socket, { answering: false });
+    socket.once('close', () => open.delete(socket));
+  });
+  server.headersTimeout = METRICS_HEADERS_TIMEOUT_MS;
+  server.requestTimeout = METRICS_HEADERS_TIMEOUT_MS * 2;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

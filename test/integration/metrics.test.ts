@@ -3,6 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { Cluster, eventually, freePort } from '../helpers/cluster.ts';
 import { WebNode } from '../../src/web/web-node.ts';
 import { createLogger } from '../../src/node/log.ts';
@@ -100,6 +101,26 @@ test('a killed worker shows as down in tweetdb_members', async () => {
   assert.equal(sample(text, 'tweetdb_members{role="voter",state="up"}'), 1);
   assert.ok(sample(text, 'tweetdb_configuration') >= 2, 'a configuration change for the eviction');
   assert.equal(sample(text, 'tweetdb_rejoins_total'), 0, 'nobody has come back yet');
+});
+
+test('#24: 200 connections that never send a request do not keep the scraper out of the metrics port', async () => {
+  const junk: Socket[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      const s = connect({ host: '127.0.0.1', port: workerPort });
+      s.on('error', () => undefined);
+      junk.push(s);
+      await new Promise<void>((r) => (s.connecting ? s.once('connect', () => r()).once('close', () => r()) : r()));
+    }
+    // The scraper's connection comes after all of them: the oldest idle one makes room for it.
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`http://127.0.0.1:${workerPort}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /^tweetdb_applied_cseq /m);
+    }
+  } finally {
+    for (const s of junk) s.destroy();
+  }
 });
 
 test('anything but GET /metrics is 404 on the metrics port', async () => {
